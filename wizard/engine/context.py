@@ -1,0 +1,99 @@
+"""What a running job can see: its settings, the journal, the control token and its observer.
+
+Every source module and the extractor take a :class:`JobContext`; that is the "same shape for
+all" the sources share. Nothing here knows about Qt or terminals.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from .control import Control
+from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
+from .journal import Journal, state_dir
+
+
+@dataclass
+class Settings:
+    """Run-wide options; the CLI flags and the GUI's options page fill this in."""
+
+    hf_endpoint: str | None = None  # None: catalog/HF_ENDPOINT
+    hf_token: str | None = None
+    keep_archives: bool = False
+    allow_mirrors: bool = False
+    concurrency: int = 3  # jobs at once
+    per_host: int = 2  # jobs at once per host
+    sam_links: Path | None = None
+    local: dict[str, Path] = field(default_factory=dict)
+    local_mode: str = "hardlink"  # hardlink | copy | move
+    retries: int = 6  # consecutive failed attempts without progress before giving up
+    backoff: float = 1.0  # first retry delay in seconds, doubled each time (capped)
+    backoff_cap: float = 60.0
+    connect_timeout: float = 20.0
+    read_timeout: float = 60.0
+    stall_seconds: float = 120.0  # reconnect when under stall_bytes arrive in this window
+    stall_bytes: int = 64 * 1024
+    chunk_size: int = 1 << 20
+    force: bool = False  # start even when the plan does not fit the free space
+    limit_rate: int | None = None  # bytes/s over all transfers (None: unlimited)
+
+
+class JobContext:
+    """Per-job handle: identity, where to put files, how to report, when to stop."""
+
+    def __init__(self, job: str, root: Path, settings: Settings, journal: Journal, control: Control,
+                 emit: Emit = null_emit, session: requests.Session | None = None) -> None:
+        self.job = job
+        self.root = root
+        self.settings = settings
+        self.journal = journal
+        self.control = control
+        self._emit = emit
+        self.session = session or requests.Session()
+        self.stage_now = Stage.QUEUED
+        self._progress_lock = threading.Lock()
+
+    @property
+    def downloads(self) -> Path:
+        path = state_dir(self.root) / "downloads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def quarantine(self) -> Path:
+        path = state_dir(self.root) / "quarantine"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def reports(self) -> Path:
+        path = state_dir(self.root) / "reports"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def stage(self, stage: Stage, detail: str = "") -> None:
+        self.stage_now = stage
+        self.journal.set_stage(self.job, stage.value)
+        self._emit(StageChanged(self.job, stage, detail))
+
+    def progress(self, done: int, total: int | None) -> None:
+        self._emit(Progress(self.job, self.stage_now, done, total))
+
+    def log(self, text: str, level: str = "info") -> None:
+        self._emit(Log(level, text, self.job))
+
+    def item_done(self, name: str) -> bool:
+        """Whether a file of a multi-file component (e.g. one SAM tar) was fully processed."""
+        rec = self.journal.get(self.job)
+        return bool(rec and name in rec.info.get("items_done", []))
+
+    def mark_item_done(self, name: str) -> None:
+        rec = self.journal.get(self.job)
+        done = list(rec.info.get("items_done", [])) if rec else []
+        if name not in done:
+            done.append(name)
+        self.journal.update_info(self.job, items_done=done)

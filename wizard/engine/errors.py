@@ -1,0 +1,76 @@
+"""Errors as values: a stable code, a message for people, and a hint saying what to do next.
+
+The GUI and the CLI render a :class:`Problem` the same way. Engine code raises
+:class:`SetupError` (which carries a Problem) and the runner turns it into an event; nothing
+else is allowed to escape a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    """Stable error codes. Tests, logs and the journal refer to these strings."""
+
+    ROOT_MISSING = "root-missing"
+    ROOT_NOT_DIR = "root-not-dir"
+    ROOT_NOT_WRITABLE = "root-not-writable"
+    ROOT_LOCKED = "root-locked"
+    NO_SPACE = "no-space"
+    CATALOG_INVALID = "catalog-invalid"
+    UNKNOWN_COMPONENT = "unknown-component"
+    NETWORK = "network"
+    HTTP_STATUS = "http-status"
+    RETRIES_EXHAUSTED = "retries-exhausted"
+    SIZE_MISMATCH = "size-mismatch"
+    CHECKSUM_MISMATCH = "checksum-mismatch"
+    ARCHIVE_CORRUPT = "archive-corrupt"
+    ARCHIVE_UNSAFE = "archive-unsafe"
+    LAYOUT_INCOMPLETE = "layout-incomplete"
+    HUB_METADATA = "hub-metadata"
+    DRIVE_QUOTA = "drive-quota"
+    DRIVE_PERMISSION = "drive-permission"
+    DRIVE_HTML = "drive-html"
+    SAM_LINKS_MISSING = "sam-links-missing"
+    SAM_LINKS_INVALID = "sam-links-invalid"
+    SAM_LINKS_EXPIRED = "sam-links-expired"
+    LOCAL_INVALID = "local-invalid"
+    NO_SOURCE = "no-source"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What went wrong, for whom, and what to do about it."""
+
+    code: Code
+    message: str
+    hint: str = ""
+    #: True when the job should wait (quota, expired links) rather than count as failed.
+    parked: bool = False
+
+    def render(self) -> str:
+        """The one-paragraph text shown by both the CLI and the GUI."""
+        text = f"[{self.code}] {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class SetupError(Exception):
+    """An exception that carries a :class:`Problem`; raised inside the engine only."""
+
+    def __init__(self, code: Code, message: str, hint: str = "", *, parked: bool = False) -> None:
+        super().__init__(message)
+        self.problem = Problem(code, message, hint, parked)
+
+    @classmethod
+    def of(cls, problem: Problem) -> SetupError:
+        return cls(problem.code, problem.message, problem.hint, parked=problem.parked)
+
+
+class Cancelled(Exception):
+    """Raised at a checkpoint when the user cancelled; the work done so far is kept."""
