@@ -19,6 +19,8 @@ from .errors import Code, SetupError
 
 SOURCE_KINDS = ("http", "hub", "drive", "sam-links", "ocrvqa", "local")
 ARCHIVE_KINDS = ("none", "zip", "tar")
+DRIVE_FILE_URL = "https://drive.google.com/uc?id={id}"
+DRIVE_FOLDER_URL = "https://drive.google.com/drive/folders/{id}"
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,7 @@ class Catalog:
 _TOP_KEYS = {"schema", "hub", "drive", "preset", "component"}
 _HUB_KEYS = {"endpoint"}
 _DRIVE_KEYS = {"file_url", "folder_url"}
-DRIVE_FILE_URL = "https://drive.google.com/uc?id={id}"
-DRIVE_FOLDER_URL = "https://drive.google.com/drive/folders/{id}"
+
 _PRESET_KEYS = {"id", "title", "components"}
 _COMPONENT_KEYS = {
     "id", "title", "group", "usage", "target", "archive", "layout", "source",
