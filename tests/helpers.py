@@ -1,0 +1,47 @@
+"""Small helpers shared by the engine tests (no fixtures here; see conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from wizard.engine.context import JobContext, Settings
+from wizard.engine.control import Control
+from wizard.engine.events import Event, Log
+from wizard.engine.journal import Journal
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fast_settings(**overrides: object) -> Settings:
+    """Settings with short back-offs and timeouts so fault tests run in seconds."""
+    values: dict[str, object] = {"backoff": 0.01, "backoff_cap": 0.05, "retries": 4,
+                                 "connect_timeout": 5.0, "read_timeout": 5.0, "chunk_size": 64 * 1024}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+class Recorder:
+    """An engine observer that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def logs(self) -> list[str]:
+        return [e.text for e in self.events if isinstance(e, Log)]
+
+    def of(self, kind: type) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def make_ctx(root: Path, settings: Settings | None = None, job: str = "test",
+             control: Control | None = None) -> tuple[JobContext, Recorder]:
+    root.mkdir(parents=True, exist_ok=True)
+    rec = Recorder()
+    ctx = JobContext(job, root, settings or fast_settings(), Journal(root), control or Control(), rec)
+    return ctx, rec

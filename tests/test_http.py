@@ -1,0 +1,203 @@
+"""The resumable HTTP fetcher against a real server on 127.0.0.1 that injects faults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wizard.demo.server import Fault, MirrorServer
+from wizard.engine.control import Control
+from wizard.engine.errors import Cancelled, Code, SetupError
+from wizard.engine.events import Progress
+from wizard.engine.sources.http import download
+
+from helpers import fast_settings, make_ctx, sha256
+
+DATA = os.urandom(3 * 1024 * 1024 + 123)
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[MirrorServer]:
+    docroot = tmp_path / "docroot"
+    docroot.mkdir()
+    (docroot / "big.bin").write_bytes(DATA)
+    with MirrorServer(docroot) as srv:
+        yield srv
+
+
+def gets(server: MirrorServer) -> list[dict[str, str]]:
+    return [dict(r.headers) for r in server.requests if r.method == "GET"]
+
+
+def test_plain_download_is_verified_and_atomic(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root")
+    dest = ctx.downloads / "big.bin"
+    out = download(ctx, server.url("big.bin"), dest, size=len(DATA), sha256=sha256(DATA))
+    assert out == dest and dest.read_bytes() == DATA
+    assert not dest.with_name("big.bin.part").exists()
+    assert not dest.with_name("big.bin.part.json").exists()
+
+
+def test_dropped_connection_resumes_with_range(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=2))
+    ctx, rec = make_ctx(tmp_path / "root")
+    dest = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert dest.read_bytes() == DATA
+    ranges = [h.get("Range") for h in gets(server)]
+    assert ranges[0] is None and len(ranges) == 3
+    # Each retry starts where the bytes on disk end (at most one read chunk before the drop).
+    starts = [int(r.removeprefix("bytes=").rstrip("-")) for r in ranges[1:]]
+    chunk = ctx.settings.chunk_size
+    assert 1_000_000 - chunk <= starts[0] <= 1_000_000
+    assert starts[0] + 1_000_000 - chunk <= starts[1] <= starts[0] + 1_000_000
+    assert all("If-Range" in h for h in gets(server)[1:])
+    assert any("dropped" in t or "connection" in t for t in rec.logs())
+
+
+def test_restart_of_process_resumes_from_part_file(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=1_500_000, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError) as err:
+        download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
+    assert err.value.problem.code == Code.RETRIES_EXHAUSTED
+    kept = dest.with_name("big.bin.part").stat().st_size
+    assert 1_500_000 - ctx.settings.chunk_size <= kept <= 1_500_000
+    server.clear_faults()
+    server.clear_requests()
+    # A new context (as after a process restart): the part is re-hashed, then resumed.
+    ctx2, _ = make_ctx(tmp_path / "root")
+    assert download(ctx2, server.url("big.bin"), dest, sha256=sha256(DATA)).read_bytes() == DATA
+    assert [h.get("Range") for h in gets(server)] == [f"bytes={kept}-"]
+
+
+def test_server_ignoring_range_restarts_cleanly(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=700_000, times=1))
+    server.add_fault("big.bin", Fault(ignore_range=True, times=None))
+    ctx, rec = make_ctx(tmp_path / "root")
+    dest = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert dest.read_bytes() == DATA
+    assert any("ignored the Range" in t for t in rec.logs())
+
+
+def test_etag_change_between_runs_restarts(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=900_000, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest)
+    server.clear_faults()
+    new = os.urandom(len(DATA) - 5000)
+    (server.docroot / "big.bin").write_bytes(new)  # the file changed upstream
+    ctx2, rec = make_ctx(tmp_path / "root")
+    out = download(ctx2, server.url("big.bin"), dest, sha256=sha256(new))
+    assert out.read_bytes() == new
+    assert any("changed upstream" in t for t in rec.logs())
+
+
+def test_retry_after_is_honoured(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(status=429, retry_after="0.2", times=2))
+    ctx, rec = make_ctx(tmp_path / "root")
+    out = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert out.read_bytes() == DATA
+    assert [r.status for r in server.requests][:2] == [429, 429]
+    assert sum("retrying in 0.2 s" in t for t in rec.logs()) == 2
+
+
+def test_500s_past_the_budget_fail_and_keep_the_bytes(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=400_000, times=1))
+    server.add_fault("big.bin", Fault(status=500, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=3))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError) as err:
+        download(ctx, server.url("big.bin"), dest)
+    assert err.value.problem.code == Code.RETRIES_EXHAUSTED
+    assert "kept" in err.value.problem.hint
+    assert 400_000 - ctx.settings.chunk_size <= dest.with_name("big.bin.part").stat().st_size <= 400_000
+    # The drop made progress, so the budget starts again there: it plus 3 retries of the 500s.
+    assert [r.status for r in server.requests] == [200, 500, 500, 500]
+
+
+def test_checksum_mismatch_names_the_file_and_keeps_bytes(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root")
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError) as err:
+        download(ctx, server.url("big.bin"), dest, sha256="0" * 64)
+    problem = err.value.problem
+    assert problem.code == Code.CHECKSUM_MISMATCH and "big.bin" in problem.message
+    kept = list(ctx.quarantine.iterdir())
+    assert len(kept) == 1 and kept[0].read_bytes() == DATA and str(kept[0]) in problem.hint
+    assert not dest.exists()
+
+
+def test_404_is_final_without_retries(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root")
+    with pytest.raises(SetupError) as err:
+        download(ctx, server.url("missing.bin"), ctx.downloads / "missing.bin")
+    assert err.value.problem.code == Code.HTTP_STATUS and "404" in err.value.problem.message
+    assert len(gets(server)) == 1
+
+
+def test_complete_part_is_finished_by_a_416(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root")
+    dest = ctx.downloads / "big.bin"
+    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
+    ctx.settings.retries = 0
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
+    server.clear_faults()
+    # Simulate a crash between the last byte and the rename: the part holds everything.
+    dest.with_name("big.bin.part").write_bytes(DATA)
+    server.clear_requests()
+    out = download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
+    assert out.read_bytes() == DATA
+    assert [r.status for r in server.requests] == [416]
+
+
+def test_finished_file_is_not_downloaded_again(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root")
+    dest = ctx.downloads / "big.bin"
+    download(ctx, server.url("big.bin"), dest, size=len(DATA))
+    server.clear_requests()
+    download(ctx, server.url("big.bin"), dest, size=len(DATA))
+    assert server.requests == []
+
+
+def test_read_timeout_is_retried(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(delay=1.5, times=1))
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(read_timeout=0.3))
+    out = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert out.read_bytes() == DATA
+    assert any("timeout" in t for t in rec.logs())
+
+
+def test_stalled_transfer_reconnects(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(rate=200_000, times=1))
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(stall_seconds=0.5, stall_bytes=1_000_000,
+                                                         chunk_size=16 * 1024))
+    out = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert out.read_bytes() == DATA
+    assert any("stalled" in t for t in rec.logs())
+
+
+def test_cancel_keeps_the_part(server: MirrorServer, tmp_path: Path) -> None:
+    control = Control()
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(chunk_size=16 * 1024), control=control)
+    server.add_fault("big.bin", Fault(rate=2_000_000, times=None))
+
+    original = rec.__call__
+
+    def cancel_on_progress(event: object) -> None:
+        original(event)  # type: ignore[arg-type]
+        if isinstance(event, Progress) and event.done > 200_000:
+            control.cancel()
+
+    ctx._emit = cancel_on_progress  # type: ignore[method-assign]
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(Cancelled):
+        download(ctx, server.url("big.bin"), dest)
+    assert 200_000 < dest.with_name("big.bin.part").stat().st_size < len(DATA)
+    assert not dest.exists()

@@ -1,0 +1,267 @@
+"""Command line: ``sharegpt4v-setup [plan|run|status|verify] ...``; no subcommand opens the wizard.
+
+Exit codes: 0 everything asked for is in place; 1 a job failed; 2 bad input; 3 not enough
+space; 4 jobs are waiting (quota, expired links, full disk); 130 cancelled (work kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from . import __version__
+from .engine.catalog import Catalog, Component, load_catalog
+from .engine.context import Settings
+from .engine.control import Control
+from .engine.errors import Code, Problem, SetupError
+from .engine.journal import read_status
+from .engine.plan import Plan, build_plan, check_root, human
+from .engine.runner import Runner, RunResult
+from .termprogress import TerminalReporter
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=Path, required=True, help="the data root (training's --image_folder)")
+    p.add_argument("--preset", help="pt | sft | cap100k | all")
+    p.add_argument("--components", help="comma-separated component ids (adds to --preset)")
+    p.add_argument("--catalog", type=Path, help="use this catalog file instead of the bundled one")
+    p.add_argument("--hf-endpoint", help="Hugging Face endpoint, e.g. https://hf-mirror.com")
+    p.add_argument("--hf-token", help="Hugging Face token (default: the HF_TOKEN variable)")
+    p.add_argument("--allow-mirrors", action="store_true", help="allow community re-hosts as fallback")
+    p.add_argument("--keep-archives", action="store_true", help="keep archives after extraction")
+    p.add_argument("--sam-links", type=Path, help="the SA-1B links file saved from Meta's page")
+    p.add_argument("--local", action="append", default=[], metavar="COMPONENT=PATH",
+                   help="use a copy you already have (archive or folder); repeatable")
+    p.add_argument("--concurrency", type=int, default=3, help="jobs at once (default 3)")
+    p.add_argument("--per-host", type=int, default=2, help="jobs at once per host (default 2)")
+    p.add_argument("--demo", action="store_true",
+                   help="use the offline demo mirror on 127.0.0.1 instead of the internet")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sharegpt4v-setup",
+        description="Download, extract and lay out the ShareGPT4V training data, resumably. "
+        "Without a subcommand the graphical wizard opens.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--demo", action="store_true", help="open the wizard on the offline demo mirror")
+    sub = parser.add_subparsers(dest="command")
+    p_plan = sub.add_parser("plan", help="show what would be downloaded and the disk it needs")
+    _add_selection(p_plan)
+    p_run = sub.add_parser("run", help="download, verify, extract and lay out")
+    _add_selection(p_run)
+    p_run.add_argument("--yes", "-y", action="store_true", help="do not ask before starting")
+    p_run.add_argument("--force", action="store_true", help="start even if the plan does not fit")
+    p_run.add_argument("--quiet", "-q", action="store_true", help="only problems and the summary")
+    p_status = sub.add_parser("status", help="what the journal of a root says")
+    p_status.add_argument("--root", type=Path, required=True)
+    p_status.add_argument("--json", action="store_true")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    local: dict[str, Path] = {}
+    for spec in args.local:
+        cid, sep, path = spec.partition("=")
+        if not sep or not cid or not path:
+            raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
+                             "Example: --local coco-train2017=/data/downloads/train2017.zip")
+        local[cid] = Path(path).expanduser()
+    if args.concurrency < 1 or args.per_host < 1:
+        raise SetupError(Code.CATALOG_INVALID, "--concurrency and --per-host must be at least 1.", "")
+    return Settings(
+        hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
+        keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=args.concurrency,
+        per_host=args.per_host, sam_links=args.sam_links, local=local,
+        force=getattr(args, "force", False),
+    )
+
+
+def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
+    ids = [c.strip() for c in (args.components or "").split(",") if c.strip()]
+    if not args.preset and not ids:
+        raise SetupError(Code.UNKNOWN_COMPONENT, "Nothing selected.",
+                         "Pass --preset (" + ", ".join(p.id for p in catalog.presets)
+                         + ") or --components a,b.")
+    return catalog.resolve(args.preset, ids)
+
+
+def print_plan(plan: Plan, out: object = sys.stdout) -> None:
+    def say(text: str) -> None:
+        print(text, file=out)  # type: ignore[arg-type]
+
+    say(f"Data root: {plan.root}")
+    for item in plan.items:
+        src = "no source" if item.source is None else item.source.label
+        mark = " [community mirror]" if item.source and item.source.community else ""
+        size = "in place" if item.status == "done" else f"{human(item.download_bytes)} to download"
+        say(f"  {item.component.id:<16} {item.status:<8} {size:<22} from {src}{mark}")
+        if item.problem:
+            say(f"      {item.problem.render()}")
+    say(f"Download: {human(plan.download_bytes)}; disk at peak: {human(plan.peak_bytes)}; "
+        f"at the end: {human(plan.final_bytes)}; free: {human(plan.free_bytes)}")
+    if not plan.fits:
+        problem = plan.space_problem()
+        assert problem is not None
+        say(problem.render())
+
+
+def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
+    print(problem.render(), file=sys.stderr)
+    return code
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    with _demo_if_asked(args) as catalog:
+        root = check_root(args.root)
+        plan = build_plan(root, catalog, _select(catalog, args), _settings(args))
+        if args.json:
+            print(json.dumps(plan.to_json(), indent=2))
+        else:
+            print_plan(plan)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    with _demo_if_asked(args) as catalog:
+        settings = _settings(args)
+        root = check_root(args.root, create=True)
+        components = _select(catalog, args)
+        plan = build_plan(root, catalog, components, settings)
+        if not args.quiet:
+            print_plan(plan)
+        if not plan.todo:
+            print("Everything asked for is already in place; nothing to do.")
+            return _after_run(args, RunResult(skipped=[i.component.id for i in plan.items]))
+        if not plan.fits and not settings.force:
+            problem = plan.space_problem()
+            assert problem is not None
+            return _fail(problem, EXIT_SPACE)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                return _fail(Problem(Code.CANCELLED, "Not starting without confirmation.",
+                                     "Pass --yes to start without asking."))
+            if input("Start? [y/N] ").strip().lower() not in ("y", "yes"):
+                return EXIT_CANCELLED
+        control = Control()
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            print("\nStopping… (the work so far is kept)", file=sys.stderr)
+            control.cancel()
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            result = Runner(plan, catalog, settings, TerminalReporter(quiet=args.quiet), control).run()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return _after_run(args, result)
+
+
+def _after_run(args: argparse.Namespace, result: RunResult) -> int:
+    for cid, problem in result.failed.items():
+        print(f"FAILED  {cid}: {problem.render()}", file=sys.stderr)
+    for cid, problem in result.waiting.items():
+        print(f"WAITING {cid}: {problem.render()}", file=sys.stderr)
+    if result.cancelled:
+        print("Cancelled. Everything downloaded so far is kept; run the same command to resume.",
+              file=sys.stderr)
+        return EXIT_CANCELLED
+    check = getattr(args, "_demo_check", None)
+    if check is not None and not check():
+        return EXIT_FAILED
+    if result.failed:
+        return EXIT_FAILED
+    if result.waiting:
+        return EXIT_WAITING
+    print(f"Done: {len(result.done)} prepared, {len(result.skipped)} already in place. "
+          f"Train with --image_folder {args.root.expanduser().absolute()}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    root = args.root.expanduser().absolute()
+    records = read_status(root) if root.is_dir() else None
+    if records is None:
+        return _fail(Problem(Code.ROOT_MISSING, f"{root} has no sharegpt4v-setup journal.",
+                             "Run 'sharegpt4v-setup run --root ...' first."))
+    if args.json:
+        print(json.dumps([{
+            "id": r.id, "stage": r.stage, "source": r.source, "bytes_done": r.bytes_done,
+            "bytes_total": r.bytes_total, "updated": r.updated,
+            "problem": None if r.problem is None else {"code": str(r.problem.code),
+                                                       "message": r.problem.message,
+                                                       "hint": r.problem.hint},
+        } for r in records], indent=2))
+    else:
+        for r in records:
+            print(f"{r.id:<16} {r.stage:<12} {r.source}")
+            if r.problem:
+                print(f"    {r.problem.render()}")
+    return EXIT_OK
+
+
+class _demo_if_asked:
+    """Context manager: the catalog to use, with the demo mirror running when --demo is given."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.session: object | None = None
+
+    def __enter__(self) -> Catalog:
+        args = self.args
+        if not args.demo:
+            return load_catalog(args.catalog)
+        from .demo.session import DemoSession
+
+        root = check_root(args.root, create=True)
+        session = DemoSession(root)
+        self.session = session
+        session.start()
+        if not args.preset and not args.components:
+            args.components = ",".join(session.components)
+        args.hf_endpoint = session.base_url
+        if session.sam_links is not None and args.sam_links is None:
+            args.sam_links = session.sam_links
+        args._demo_check = lambda: session.check_tree(_select(session.catalog, args))
+        return session.catalog
+
+    def __exit__(self, *exc: object) -> None:
+        if self.session is not None:
+            self.session.stop()  # type: ignore[attr-defined]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        try:
+            from .gui.app import main as gui_main
+        except ImportError as exc:
+            print(f"The graphical wizard is not available ({exc}).", file=sys.stderr)
+            parser.print_help()
+            return EXIT_USAGE
+        return gui_main(demo=args.demo)
+    handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status}
+    try:
+        return handlers[args.command](args)
+    except SetupError as exc:
+        code = EXIT_SPACE if exc.problem.code == Code.NO_SPACE else EXIT_USAGE
+        return _fail(exc.problem, code)
+    except KeyboardInterrupt:
+        print("\nInterrupted. The work so far is kept; run the same command to resume.", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Archive extraction: unpack a zip or tar into a component's target folder, safely and resumably.
+
+Every member goes through the component's :class:`~wizard.engine.catalog.Layout`. Nothing is ever
+written outside the target: absolute paths, ``..``, drive letters, links, devices and paths that
+resolve outside it (a symlinked folder already inside it) are refused, and tar members must pass
+``tarfile``'s ``data`` filter. Each member is written to a hidden temp name and renamed into place,
+so a kill leaves no half-written file; a later run skips members already on disk at full size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import hashlib
+import lzma
+import os
+import stat
+import tarfile
+import time
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from .catalog import Layout
+from .context import JobContext
+from .errors import Code, SetupError
+
+
+class _Damaged(Exception):
+    """A read from the archive failed with an OSError (bz2/lzma data errors, I/O errors)."""
+
+
+#: Read-side exceptions that mean the archive's bytes are bad.
+_DAMAGED: tuple[type[BaseException], ...] = (
+    _Damaged, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile,
+)
+_TEMP_SUFFIX = ".extracting"
+_OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+               | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+_PROGRESS_INTERVAL = 0.1  # seconds between progress events
+_UTF8_FLAG = 0x800
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """What one extraction did; ``skipped`` members were already complete on disk."""
+
+    written: int  # members written this time
+    skipped: int  # members already complete on disk (resume)
+    ignored: int  # members the layout does not want (e.g. SAM .json, other folders)
+    bytes_written: int
+
+
+def _path_problem(path: str) -> str | None:
+    """Why a member path is unsafe to join onto the target, or None."""
+    if "\x00" in path:
+        return "NUL in name"
+    norm = path.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":" and norm[0].isalpha()):
+        return "absolute path"
+    if ".." in norm.split("/"):
+        return "'..' in path"
+    if os.name == "nt" and ":" in norm:
+        return "':' in name"
+    return None
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """The member name as stored: undo zipfile's cp437 decoding when the UTF-8 flag is unset."""
+    name = info.filename
+    if info.flag_bits & _UTF8_FLAG or name.isascii():
+        return name
+    raw = name.encode("cp437")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return os.fsdecode(raw)  # surrogateescape on POSIX: the disk name gets the stored bytes
+    except UnicodeDecodeError:  # pragma: no cover - Windows, where names must be Unicode
+        return name
+
+
+def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+    try:
+        return time.mktime((*info.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _temp_name(base: str) -> str:
+    if len(os.fsencode(base)) > 255 - len(_TEMP_SUFFIX) - 1:
+        base = hashlib.sha1(os.fsencode(base), usedforsecurity=False).hexdigest()
+    return f".{base}{_TEMP_SUFFIX}"
+
+
+class _Extraction:
+    """The state of one extract_archive call: counters, verified folders, refusals, progress."""
+
+    def __init__(self, ctx: JobContext, archive: Path, dest: Path, layout: Layout) -> None:
+        self.ctx = ctx
+        self.archive = archive
+        self.layout = layout
+        dest.mkdir(parents=True, exist_ok=True)
+        self.dest = os.path.realpath(dest)
+        self.dirs: set[str] = {""}  # relative folders known to be real and inside dest
+        self.refused: list[str] = []
+        self.written = self.skipped = self.ignored = self.bytes_written = 0
+        self.done = 0  # progress position (uncompressed bytes for zip, archive bytes for tar)
+        self.total = 0
+        self.position: Callable[[], int] = lambda: self.done
+        self.member = ""
+        self._last_tick = 0.0
+
+    def tick(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if final or now - self._last_tick >= _PROGRESS_INTERVAL:
+            self._last_tick = now
+            self.ctx.progress(self.position(), self.total)
+
+    def target(self, name: str, problem: str | None, regular: bool, link: str = "") -> str | None:
+        """The absolute path to write ``name`` to, or None (counted as ignored or refused)."""
+        problem = problem or _path_problem(name)
+        if problem:
+            self.refused.append(f"{name} ({problem})")
+            return None
+        rel = self.layout.map(name)
+        if rel is None:
+            self.ignored += 1
+            return None
+        problem = "" if regular else (link or "not a regular file")
+        problem = problem or _path_problem(rel) or ("backslash in name" if "\\" in rel else "")
+        folder, _, base = rel.rpartition("/")
+        if not problem and base in ("", ".", ".."):
+            problem = "no file name"
+        if not problem and folder not in self.dirs:
+            problem = self._make_folder(folder)
+        if problem:
+            self.refused.append(f"{name} ({problem})")
+            return None
+        return os.path.join(self.dest, rel)
+
+    def _make_folder(self, folder: str) -> str:
+        real = os.path.realpath(os.path.join(self.dest, folder))
+        if os.path.commonpath([real, self.dest]) != self.dest:
+            return "folder resolves outside the target"
+        try:
+            os.makedirs(real, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            return "a file is in the way of its folder"
+        self.dirs.add(folder)
+        return ""
+
+    def complete(self, final: str, size: int) -> bool:
+        """True (and counted as skipped) when ``final`` is already a regular file of ``size``."""
+        try:
+            st = os.lstat(final)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISREG(st.st_mode) and st.st_size == size:
+            self.skipped += 1
+            return True
+        return False
+
+    def write(self, src: IO[bytes], final: str, mtime: float | None) -> None:
+        """Copy ``src`` to a temp file beside ``final``, then rename it into place."""
+        folder, base = os.path.split(final)
+        temp = os.path.join(folder, _temp_name(base))
+        try:
+            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        except OSError:
+            if not os.path.islink(temp):
+                raise
+            os.unlink(temp)  # never follow a link planted at the temp name
+            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        checkpoint, chunk_size = self.ctx.control.checkpoint, self.ctx.settings.chunk_size
+        try:
+            with open(fd, "wb") as out:
+                while True:
+                    checkpoint()
+                    try:
+                        chunk = src.read(chunk_size)
+                    except OSError as exc:
+                        raise _Damaged(str(exc)) from exc
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    self.bytes_written += len(chunk)
+                    self.done += len(chunk)
+                    self.tick()
+            if mtime is not None:
+                with contextlib.suppress(OSError, OverflowError, ValueError):
+                    os.utime(temp, (mtime, mtime))
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self.written += 1
+
+    def run_zip(self) -> None:
+        with zipfile.ZipFile(self.archive) as zf:
+            infos = zf.infolist()
+            self.total = sum(info.file_size for info in infos)
+            for info in infos:
+                self.ctx.control.checkpoint()
+                name = self.member = _zip_name(info)
+                if info.is_dir():
+                    self.ignored += 1
+                    self.done += info.file_size
+                    continue
+                ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+                regular = ftype in (0, stat.S_IFREG)
+                final = self.target(name, None, regular, "" if regular else "link or special file")
+                if final is None or self.complete(final, info.file_size):
+                    self.done += info.file_size
+                else:
+                    before = self.done
+                    with zf.open(info) as src:
+                        self.write(src, final, _zip_mtime(info))
+                    self.done = before + info.file_size
+                self.tick()
+
+    def run_tar(self) -> None:
+        self.total = self.archive.stat().st_size
+        with open(self.archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tf:
+            self.position = raw.tell
+            try:
+                self._tar_members(tf, raw)
+            finally:
+                self.done = raw.tell()
+                self.position = lambda: self.done
+
+    def _tar_members(self, tf: tarfile.TarFile, raw: IO[bytes]) -> None:
+        for ti in tf:
+            self.ctx.control.checkpoint()
+            name = self.member = ti.name
+            if ti.isdir():
+                self.ignored += 1
+                continue
+            problem = None
+            try:
+                tarfile.data_filter(ti, self.dest)
+            except tarfile.FilterError as exc:
+                problem = str(exc)
+            link = ""
+            if ti.issym():
+                link = f"symlink to {ti.linkname}"
+            elif ti.islnk():
+                link = f"hard link to {ti.linkname}"
+            final = self.target(name, problem, ti.isreg(), link)
+            if final is not None and not self.complete(final, ti.size):
+                src = tf.extractfile(ti)
+                if src is None:  # pragma: no cover - isreg() members always have data
+                    raise tarfile.ReadError(f"no data for {name}")
+                with src:
+                    self.write(src, final, float(ti.mtime))
+            self.tick()
+        self.member = ""
+        if tf.fileobj is raw:  # plain tar: a cut or garbled header ends tarfile's loop quietly
+            raw.seek(tf.offset)
+            block = raw.read(tarfile.BLOCKSIZE)
+            if block and block != tarfile.NUL * tarfile.BLOCKSIZE:
+                raise tarfile.ReadError(f"bad or truncated header at byte {tf.offset}")
+
+
+def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layout: Layout) -> ExtractResult:
+    """Extract ``archive`` (``kind`` "zip" or "tar", any tar compression) into ``dest``.
+
+    Raises SetupError ARCHIVE_CORRUPT when the archive cannot be read, ARCHIVE_UNSAFE (after all
+    safe members are written) when members were refused, and Cancelled at a cancel.
+    """
+    if kind not in ("zip", "tar"):
+        raise SetupError(Code.INTERNAL, f"Cannot extract archive kind '{kind}'.", "Report this.")
+    job = _Extraction(ctx, archive, dest, layout)
+    try:
+        if kind == "zip":
+            job.run_zip()
+        else:
+            job.run_tar()
+    except _DAMAGED as exc:
+        at = f" (member {job.member})" if job.member else ""
+        raise SetupError(
+            Code.ARCHIVE_CORRUPT,
+            f"{archive.name} is damaged: {exc}{at}",
+            "Delete it and download again (the next run does this automatically); if it keeps "
+            "happening, the source itself is bad: try another source or report it.",
+        ) from exc
+    except (NotImplementedError, RuntimeError) as exc:  # zip: unsupported method, encryption
+        at = f" (member {job.member})" if job.member else ""
+        raise SetupError(
+            Code.ARCHIVE_CORRUPT,
+            f"{archive.name} cannot be extracted here: {exc}{at}",
+            "Extract it with another tool into the target folder and run again, or report the source.",
+        ) from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise SetupError(
+                Code.NO_SPACE,
+                f"The disk holding {dest} is full while extracting {archive.name}.",
+                "Free some space and run again; members already extracted are kept.",
+            ) from exc
+        raise
+    job.done = job.total
+    job.tick(final=True)
+    if job.refused:
+        shown = "; ".join(job.refused[:5]) + ("; …" if len(job.refused) > 5 else "")
+        raise SetupError(
+            Code.ARCHIVE_UNSAFE,
+            f"{archive.name}: refused {len(job.refused)} unsafe member(s): {shown}",
+            "The archive is not what the catalog expects; nothing was written outside the target. "
+            f"Delete it from {archive.parent} and retry, or report the source.",
+        )
+    return ExtractResult(job.written, job.skipped, job.ignored, job.bytes_written)

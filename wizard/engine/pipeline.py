@@ -1,0 +1,102 @@
+"""One component, start to finish: fetch → verify → extract → place, resumable at each step.
+
+The source module downloads and verifies each file; this module extracts archives into the
+component's target folder (or places plain files), removes archives unless they are kept, and
+records each finished file in the journal so a rerun skips it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+from .catalog import Catalog, Component, Source
+from .context import JobContext
+from .errors import Code, SetupError
+from .events import Stage
+from .extract import extract_archive
+from .sources import fetcher_for
+
+
+def target_dir(ctx: JobContext, component: Component) -> Path:
+    return ctx.root / component.target
+
+
+def run_component(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> str:
+    """Bring one component into place. Returns a one-line summary; raises SetupError/Cancelled."""
+    ctx.journal.set_stage(ctx.job, Stage.DOWNLOADING.value, source=source.label)
+    target = target_dir(ctx, component)
+    files = 0
+    written = skipped = 0
+    try:
+        for path in fetcher_for(source.kind)(ctx, component, source, catalog):
+            ctx.control.checkpoint()
+            files += 1
+            if component.archive == "none":
+                ctx.stage(Stage.PLACING, path.name)
+                target.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target / path.name)
+                written += 1
+            else:
+                ctx.stage(Stage.EXTRACTING, path.name)
+                try:
+                    result = extract_archive(ctx, path, component.archive, target, component.layout)
+                except SetupError as exc:
+                    if exc.problem.code == Code.ARCHIVE_CORRUPT:
+                        kept = ctx.quarantine / f"{path.name}.{int(time.time())}.corrupt"
+                        os.replace(path, kept)
+                        ctx.journal.update_info(ctx.job, items_done=[
+                            n for n in _items_done(ctx) if n != path.name])
+                        raise SetupError(exc.problem.code, exc.problem.message,
+                                         f"It was moved to {kept}; the next run downloads it again.") from exc
+                    raise
+                written += result.written
+                skipped += result.skipped
+                if result.written + result.skipped == 0:
+                    raise SetupError(
+                        Code.LAYOUT_INCOMPLETE,
+                        f"{path.name} holds no files where the catalog expects them "
+                        f"(strip '{component.layout.strip}', include {list(component.layout.include)}).",
+                        "The archive's inner layout differs from the catalog: check the catalog entry "
+                        "or the source; the archive is kept in the downloads folder.",
+                    )
+                ctx.stage(Stage.PLACING, path.name)
+                if not ctx.settings.keep_archives:
+                    path.unlink(missing_ok=True)
+            ctx.mark_item_done(path.name)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise SetupError(Code.NO_SPACE, f"The disk under {ctx.root} is full.",
+                             "Free some space and run again; finished files are kept and the rest "
+                             "resumes.", parked=True) from exc
+        raise
+    if files == 0 and not _target_has_files(target):
+        raise SetupError(Code.LAYOUT_INCOMPLETE, f"Nothing was placed in {component.target}.",
+                         "Run again; if it persists, the source is empty or the catalog is wrong.")
+    count = _count_files(target) if component.file_count else None
+    if count is not None and component.file_count and count < component.file_count:
+        ctx.log(f"{component.target} holds {count:,} files; the catalog expects about "
+                f"{component.file_count:,}", "warning")
+    return f"{written} written, {skipped} already in place"
+
+
+def _items_done(ctx: JobContext) -> list[str]:
+    rec = ctx.journal.get(ctx.job)
+    return list(rec.info.get("items_done", [])) if rec else []
+
+
+def _target_has_files(target: Path) -> bool:
+    try:
+        with os.scandir(target) as it:
+            return any(True for _ in it)
+    except OSError:
+        return False
+
+
+def _count_files(target: Path) -> int:
+    total = 0
+    for _dirpath, _dirs, names in os.walk(target):
+        total += len(names)
+    return total

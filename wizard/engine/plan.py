@@ -1,0 +1,203 @@
+"""The plan: data root + components → what will be fetched, from where, and the disk it needs.
+
+A plan is computed without touching the network: sizes come from the catalog (exact where
+known, estimates otherwise), progress already on disk comes from the journal and the
+``.part`` files. It says whether the work fits the free space of the root's filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, Component, Source
+from .context import Settings
+from .errors import Code, Problem, SetupError
+from .journal import JobRecord, read_status, state_dir
+
+#: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
+MARGIN_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    component: Component
+    source: Source | None
+    status: str  # "done" | "partial" | "todo" | "failed" | "waiting"
+    download_bytes: int  # still to download
+    total_download_bytes: int
+    extracted_bytes: int
+    peak_archive_bytes: int  # archive bytes on disk at once for this component
+    problem: Problem | None = None
+
+    @property
+    def needs_work(self) -> bool:
+        return self.status != "done"
+
+
+@dataclass(frozen=True)
+class Plan:
+    root: Path
+    items: tuple[PlanItem, ...]
+    free_bytes: int
+    download_bytes: int
+    peak_bytes: int
+    final_bytes: int
+
+    @property
+    def fits(self) -> bool:
+        return self.peak_bytes + MARGIN_BYTES <= self.free_bytes or self.peak_bytes == 0
+
+    @property
+    def todo(self) -> list[PlanItem]:
+        return [i for i in self.items if i.needs_work]
+
+    def space_problem(self) -> Problem | None:
+        if self.fits:
+            return None
+        return Problem(
+            Code.NO_SPACE,
+            f"Not enough space on {self.root}: the plan needs up to {human(self.peak_bytes + MARGIN_BYTES)} "
+            f"at its peak, {human(self.free_bytes)} is free.",
+            "Free some space, choose another root or fewer components, or use --force to start anyway "
+            "(work pauses when the disk fills).",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "free_bytes": self.free_bytes,
+            "download_bytes": self.download_bytes,
+            "peak_bytes": self.peak_bytes,
+            "final_bytes": self.final_bytes,
+            "fits": self.fits,
+            "components": [
+                {
+                    "id": i.component.id,
+                    "title": i.component.title,
+                    "target": i.component.target,
+                    "status": i.status,
+                    "download_bytes": i.download_bytes,
+                    "total_download_bytes": i.total_download_bytes,
+                    "extracted_bytes": i.extracted_bytes,
+                    "source": None if i.source is None else {
+                        "kind": i.source.kind, "label": i.source.label, "community": i.source.community,
+                    },
+                    "problem": None if i.problem is None else {
+                        "code": str(i.problem.code), "message": i.problem.message, "hint": i.problem.hint,
+                    },
+                }
+                for i in self.items
+            ],
+        }
+
+
+def human(n: int | None) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def check_root(root: Path, *, create: bool = False) -> Path:
+    """Validate (and optionally create) the data root; returns its absolute path."""
+    root = root.expanduser().absolute()
+    if root.exists() and not root.is_dir():
+        raise SetupError(Code.ROOT_NOT_DIR, f"The data root {root} is a file, not a folder.",
+                         "Choose a folder (it may be empty or not exist yet).")
+    if not root.exists():
+        if not root.parent.is_dir():
+            raise SetupError(Code.ROOT_MISSING, f"The data root {root} does not exist, nor does its parent.",
+                             f"Create {root.parent} first, or choose an existing folder.")
+        if create:
+            try:
+                root.mkdir()
+            except OSError as exc:
+                raise SetupError(Code.ROOT_NOT_WRITABLE, f"Cannot create {root}: {exc.strerror}.",
+                                 "Choose a folder you can write to.") from exc
+    probe_dir = root if root.exists() else root.parent
+    if not os.access(probe_dir, os.W_OK | os.X_OK):
+        raise SetupError(Code.ROOT_NOT_WRITABLE, f"{probe_dir} is not writable for this user.",
+                         "Choose a folder you own, or fix its permissions.")
+    return root
+
+
+def choose_source(component: Component, settings: Settings) -> tuple[Source | None, Problem | None]:
+    """The first source this run may use: official ones first, community mirrors only if allowed."""
+    if component.id in settings.local:
+        return Source(kind="local", label=f"local copy at {settings.local[component.id]}",
+                      url=str(settings.local[component.id])), None
+    candidates = [s for s in component.sources if not s.community]
+    if settings.allow_mirrors:
+        candidates += [s for s in component.sources if s.community]
+    for source in candidates:
+        if source.kind == "sam-links" and settings.sam_links is None:
+            continue
+        return source, None
+    if any(s.kind == "sam-links" for s in component.sources):
+        return None, Problem(Code.SAM_LINKS_MISSING,
+                             f"{component.title} needs the SA-1B links file from Meta.",
+                             "Accept the SA-1B license on Meta's download page, save the links file "
+                             "and pass it with --sam-links FILE.")
+    return None, Problem(Code.NO_SOURCE, f"No usable source for {component.title}.",
+                         "Allow community mirrors (--allow-mirrors) or give a local copy (--local).")
+
+
+def _target_populated(root: Path, component: Component) -> bool:
+    target = root / component.target
+    try:
+        with os.scandir(target) as it:
+            return any(True for _ in it)
+    except OSError:
+        return False
+
+
+def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
+    """Compute the plan. Touches only the local disk (journal, partial files, free space)."""
+    records: dict[str, JobRecord] = {r.id: r for r in (read_status(root) or [])} if root.is_dir() else {}
+    downloads = state_dir(root) / "downloads"
+    items: list[PlanItem] = []
+    for comp in components:
+        source, problem = choose_source(comp, settings)
+        total = (source.planned_size or 0) if source else 0
+        record = records.get(comp.id)
+        status = "todo"
+        if record is not None:
+            status = {"done": "done", "failed": "failed", "waiting": "waiting"}.get(record.stage, "partial")
+            if status == "done" and not _target_populated(root, comp):
+                status = "todo"  # the user deleted the folder since: do it again
+        have = 0
+        if source is not None and status != "done":
+            for suffix in ("", ".part"):
+                candidate = downloads / (source.file_name + suffix)
+                if candidate.is_file():
+                    have = max(have, candidate.stat().st_size)
+        remaining = 0 if status == "done" else max(0, total - have)
+        extracted = comp.approx_extracted or total
+        pieces = max(1, source.last - source.first + 1) if source and source.kind == "sam-links" else 1
+        archive_peak = 0 if comp.archive == "none" else total // pieces
+        items.append(PlanItem(comp, source, status, remaining, total, extracted, archive_peak, problem))
+    todo = [i for i in items if i.needs_work]
+    final = sum(i.extracted_bytes for i in todo)
+    if settings.keep_archives:
+        final += sum(i.total_download_bytes for i in todo if i.component.archive != "none")
+        peak = final
+    else:
+        biggest = sorted((i.peak_archive_bytes for i in todo), reverse=True)[: max(1, settings.concurrency)]
+        peak = final + sum(biggest)
+    free = shutil.disk_usage(existing_ancestor(root)).free
+    return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)

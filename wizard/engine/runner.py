@@ -1,0 +1,164 @@
+"""The runner: executes a plan's jobs on a thread pool with per-host limits, reporting events.
+
+Annotation JSONs go first (they are small and everything else can be checked against them).
+A job that fails or is parked does not stop the others. Pause and cancel are cooperative through
+one :class:`Control`; everything stays resumable. The runner holds the root's lock for the run.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from .catalog import Catalog
+from .context import JobContext, Settings
+from .control import Control
+from .errors import Cancelled, Code, Problem, SetupError
+from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
+from .journal import Journal, RootLock
+from .pipeline import run_component
+from .plan import Plan, PlanItem
+from .sources.hub import endpoint_for_settings
+
+
+@dataclass
+class RunResult:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, Problem] = field(default_factory=dict)
+    waiting: dict[str, Problem] = field(default_factory=dict)
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.waiting and not self.cancelled
+
+
+class Runner:
+    """Run the jobs of a plan. ``run()`` blocks; call it from a worker thread in a GUI."""
+
+    def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, emit: Emit = null_emit,
+                 control: Control | None = None,
+                 session_factory: Callable[[], requests.Session] = requests.Session) -> None:
+        self.plan = plan
+        self.catalog = catalog
+        self.settings = settings
+        self.emit = emit
+        self.control = control or Control()
+        self.session_factory = session_factory
+        self._cond = threading.Condition()
+        self._host_busy: dict[str, int] = {}
+        self.result = RunResult()
+
+    @property
+    def root(self) -> Path:
+        return self.plan.root
+
+    def run(self) -> RunResult:
+        lock = RootLock(self.root)
+        lock.acquire()
+        journal = Journal(self.root)
+        try:
+            return self._run(journal)
+        finally:
+            journal.close()
+            lock.release()
+
+    def _run(self, journal: Journal) -> RunResult:
+        items = sorted(self.plan.items, key=lambda i: (i.component.group != "annotations",))
+        pending: list[PlanItem] = []
+        for item in items:
+            self.emit(JobQueued(item.component.id, item.component.title, item.total_download_bytes))
+            if not item.needs_work:
+                self.result.skipped.append(item.component.id)
+                self.emit(JobDone(item.component.id, skipped=True, detail="already in place"))
+            else:
+                pending.append(item)
+        run_id = journal.record_run({"components": [i.component.id for i in items]})
+        workers = [threading.Thread(target=self._worker, args=(pending, journal), daemon=True,
+                                    name=f"sharegpt4v-job-{n}")
+                   for n in range(max(1, min(self.settings.concurrency, len(pending))))]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        journal.finish_run(run_id)
+        r = self.result
+        self.emit(RunFinished(tuple(r.done + r.skipped), tuple(r.failed), tuple(r.waiting), r.cancelled))
+        return r
+
+    def _host(self, item: PlanItem) -> str:
+        if item.source is None:
+            return "none"
+        return item.source.host(endpoint_for_settings(self.settings, self.catalog))
+
+    def _take(self, pending: list[PlanItem]) -> PlanItem | None:
+        with self._cond:
+            while pending:
+                if self.control.cancelled:
+                    return None
+                for index, item in enumerate(pending):
+                    host = self._host(item)
+                    if self._host_busy.get(host, 0) < self.settings.per_host:
+                        self._host_busy[host] = self._host_busy.get(host, 0) + 1
+                        return pending.pop(index)
+                self._cond.wait(0.5)
+            return None
+
+    def _release(self, item: PlanItem) -> None:
+        with self._cond:
+            self._host_busy[self._host(item)] -= 1
+            self._cond.notify_all()
+
+    def _worker(self, pending: list[PlanItem], journal: Journal) -> None:
+        session = self.session_factory()
+        try:
+            while (item := self._take(pending)) is not None:
+                try:
+                    self._run_item(item, journal, session)
+                finally:
+                    self._release(item)
+        finally:
+            session.close()
+
+    def _run_item(self, item: PlanItem, journal: Journal, session: requests.Session) -> None:
+        cid = item.component.id
+        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session)
+        try:
+            if item.source is None:
+                raise SetupError.of(item.problem or Problem(Code.NO_SOURCE, f"No source for {cid}."))
+            if item.source.community:
+                ctx.log(f"using a community mirror: {item.source.label}", "warning")
+            journal.set_stage(cid, Stage.QUEUED.value, source=item.source.label)
+            self.emit(StageChanged(cid, Stage.QUEUED, item.source.label))
+            summary = run_component(ctx, item.component, item.source, self.catalog)
+        except Cancelled:
+            self.result.cancelled = True
+            self.emit(StageChanged(cid, Stage.CANCELLED, "kept; run again to resume"))
+            return
+        except SetupError as exc:
+            self._problem(ctx, exc.problem)
+            return
+        except Exception as exc:  # a bug: report it as a value, keep the other jobs going
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self.emit(Log("error", traceback.format_exc(), cid))
+            self._problem(ctx, Problem(Code.INTERNAL, f"Unexpected error in {cid}: {detail}",
+                                       "This is a bug in sharegpt4v-setup; the work so far is kept. "
+                                       "Please report it with the log."))
+            return
+        journal.set_stage(cid, Stage.DONE.value)
+        self.result.done.append(cid)
+        self.emit(StageChanged(cid, Stage.DONE, summary))
+        self.emit(JobDone(cid, detail=summary))
+
+    def _problem(self, ctx: JobContext, problem: Problem) -> None:
+        stage = Stage.WAITING if problem.parked else Stage.FAILED
+        ctx.journal.set_stage(ctx.job, stage.value, problem=problem)
+        (self.result.waiting if problem.parked else self.result.failed)[ctx.job] = problem
+        self.emit(StageChanged(ctx.job, stage, problem.message))
+        self.emit(JobFailed(ctx.job, problem))
