@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
+from typing import Any
 
 from wizard.engine.context import JobContext, Settings
 from wizard.engine.control import Control
@@ -45,3 +47,12 @@ def make_ctx(root: Path, settings: Settings | None = None, job: str = "test",
     rec = Recorder()
     ctx = JobContext(job, root, settings or fast_settings(), Journal(root), control or Control(), rec)
     return ctx, rec
+
+
+def settled_requests(server: Any, count: int, timeout: float = 5.0) -> list[Any]:
+    """The server's request records once ``count`` are in: a loopback server records a request
+    just after the client has read its answer, so the last record can lag by a moment."""
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return list(server.requests)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from . import __version__
 from .engine.catalog import Catalog, Component, load_catalog
@@ -96,9 +97,9 @@ def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
     return catalog.resolve(args.preset, ids)
 
 
-def print_plan(plan: Plan, out: object = sys.stdout) -> None:
+def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     def say(text: str) -> None:
-        print(text, file=out)  # type: ignore[arg-type]
+        print(text, file=out or sys.stdout)
 
     say(f"Data root: {plan.root}")
     for item in plan.items:

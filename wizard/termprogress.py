@@ -98,7 +98,10 @@ class TerminalReporter:
             view = self.jobs.setdefault(event.job, _JobView(event.job))
             view.stage, view.detail = event.stage, event.detail
             view.samples.clear()
-            if (not self.quiet and event.stage in (Stage.DONE, Stage.CANCELLED)) or not self.interactive:
+            # On a terminal the table shows the busy stages; a log gets a line when each starts.
+            shown = (Stage.DONE, Stage.CANCELLED) if self.interactive else (
+                Stage.DOWNLOADING, Stage.EXTRACTING, Stage.DONE, Stage.CANCELLED)
+            if not self.quiet and event.stage in shown:
                 extra = f" ({event.detail})" if event.detail else ""
                 self._print(f"{event.job}: {event.stage.value}{extra}")
         elif isinstance(event, Progress):

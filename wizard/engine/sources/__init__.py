@@ -19,6 +19,9 @@ from ..errors import Code, SetupError
 
 FetchFn = Callable[[JobContext, Component, Source, Catalog], Iterator[Path]]
 
+#: Source kinds this version can fetch.
+SUPPORTED_KINDS = frozenset({"http", "hub"})
+
 
 def fetcher_for(kind: str) -> FetchFn:
     """The fetch function of a source kind (imported lazily: gdown is slow to import)."""

@@ -1,0 +1,113 @@
+"""The offline demo: the miniature world, a loopback mirror serving it, and its catalog.
+
+``sharegpt4v-setup run --demo`` and the GUI's ``--demo`` both use a :class:`DemoSession`: the
+real catalog rewritten to point at 127.0.0.1, so the demo runs exactly the engine code a real
+run does — only the base URLs differ.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from ..engine.catalog import Catalog, Component, load_catalog
+from ..engine.sources import SUPPORTED_KINDS
+from ..paths import STATE_DIR_NAME
+from .server import MirrorServer
+from .world import World, build_world
+
+
+class DemoSession:
+    """Build the world, serve it on 127.0.0.1 and hand out the catalog that points at it."""
+
+    def __init__(self, root: Path | None = None, world_dir: Path | None = None) -> None:
+        self.root = root
+        if world_dir is None:
+            world_dir = (root / STATE_DIR_NAME / "demo-world") if root is not None else Path(
+                tempfile.mkdtemp(prefix="sharegpt4v-demo-"))
+        self.world_dir = world_dir
+        self.world: World | None = None
+        self.server: MirrorServer | None = None
+        self.catalog_path = world_dir / "catalog.toml"
+        self.sam_links: Path | None = None
+        self._catalog: Catalog | None = None
+
+    def start(self) -> None:
+        if self.world_dir.exists():
+            shutil.rmtree(self.world_dir)  # always the same deterministic world, freshly built
+        self.world_dir.mkdir(parents=True)
+        self.world = build_world(self.world_dir / "docroot")
+        self.server = MirrorServer(self.world.docroot).start()
+        self.world.write_catalog(self.server.base_url, self.catalog_path)
+        self._catalog = load_catalog(self.catalog_path)
+        if "sam-links" in SUPPORTED_KINDS:
+            self.sam_links = self.world.sam_links_file(self.server.base_url, self.world_dir / "sam_links.tsv")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def __enter__(self) -> DemoSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None, "start() the session first"
+        return self.server.base_url
+
+    @property
+    def catalog(self) -> Catalog:
+        assert self._catalog is not None, "start() the session first"
+        return self._catalog
+
+    @property
+    def components(self) -> list[str]:
+        """The components this version can fetch from the demo world."""
+        return [c.id for c in self.catalog.components
+                if c.official_sources() and c.official_sources()[0].kind in SUPPORTED_KINDS]
+
+    def expected_tree(self, component_ids: Iterable[str]) -> set[str]:
+        assert self.world is not None, "start() the session first"
+        return self.world.expected_tree(component_ids)
+
+    def check_tree(self, components: Iterable[Component | str], out: TextIO | None = None) -> bool:
+        """Compare the data root with what the world says a correct run leaves; print the verdict."""
+        assert self.root is not None
+        stream = out or sys.stdout
+        ids = [c if isinstance(c, str) else c.id for c in components]
+        expected = self.expected_tree(ids)
+        actual = tree_of(self.root)
+        missing, extra = sorted(expected - actual), sorted(actual - expected)
+        if not missing and not extra:
+            print(f"Demo check: the tree under {self.root} is exactly what the world expects "
+                  f"({len(expected)} files).", file=stream)
+            return True
+        print(f"Demo check FAILED: {len(missing)} missing, {len(extra)} unexpected.",
+              file=stream)
+        for path in missing[:20]:
+            print(f"  missing    {path}", file=stream)
+        for path in extra[:20]:
+            print(f"  unexpected {path}", file=stream)
+        return False
+
+
+def tree_of(root: Path) -> set[str]:
+    """Every file under ``root`` (posix, relative), leaving out the app's state folder."""
+    found: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        if rel == Path("."):
+            dirnames[:] = [d for d in dirnames if d != STATE_DIR_NAME]
+        for name in filenames:
+            found.add((rel / name).as_posix() if rel != Path(".") else name)
+    return found
