@@ -206,7 +206,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         } for r in records], indent=2))
     else:
         for r in records:
-            print(f"{r.id:<16} {r.stage:<12} {r.source}")
+            size = f"{human(r.bytes_done)} / {human(r.bytes_total)}" if r.bytes_total else ""
+            print(f"{r.id:<16} {r.stage:<12} {size:<22} {r.source}")
             if r.problem:
                 print(f"    {r.problem.render()}")
     return EXIT_OK

@@ -11,7 +11,8 @@ Routes (query strings are ignored for file lookup):
 * ``/<path>`` -> ``docroot/<path>``
 * ``/datasets/<ns>/<name>/resolve/<revision>/<path>`` -> ``docroot/hub/<ns>/<name>/<path>``
   (any revision), with ``X-Repo-Commit``, ``X-Linked-Size`` and ``X-Linked-Etag`` (quoted
-  sha256, as the Hub does for LFS files)
+  sha256, as the Hub does for LFS files); a missing file is a 404 with the Hub's
+  ``X-Error-Code`` (``EntryNotFound`` / ``RepositoryNotFound``)
 * ``/drive/folders/<id>[/]`` -> a JSON listing of ``docroot/drive/folders/<id>/`` in nginx's
   ``autoindex_format json`` shape: ``[{"name", "type", "mtime", "size"}]``
 """
@@ -91,6 +92,7 @@ class _Rule:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # parallel downloaders open many connections at once
 
     def __init__(self, address: tuple[str, int], mirror: MirrorServer) -> None:
         self.mirror = mirror
@@ -170,7 +172,11 @@ class MirrorServer:
 
     # -- faults and records ------------------------------------------------------------------
     def add_fault(self, path_prefix: str, fault: Fault) -> None:
-        """Apply ``fault`` to requests whose decoded path starts with ``path_prefix``."""
+        """Apply ``fault`` to requests whose decoded URL path starts with ``path_prefix``.
+
+        The prefix is matched against the path as requested (a leading "/" is added), so Hub
+        files are targeted as ``/datasets/<ns>/<name>/resolve/...``, not by their docroot path.
+        """
         prefix = "/" + path_prefix.lstrip("/")
         with self._lock:
             self._rules.append(_Rule(prefix, fault, fault.times))
@@ -298,13 +304,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _simple(self, status: int, body: bytes, headers: Mapping[str, str], head: bool,
                 path: str, query: str, faulted: bool) -> None:
+        # Recorded before answering, so a client that saw the answer also sees the record.
+        self.server.mirror._record(RequestRecord(self.command, path, query, self._subset(), status,
+                                                 faulted, 0 if head else len(body)))
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.server.mirror._record(RequestRecord(self.command, path, query, self._subset(), status,
-                                                 faulted, 0 if head else len(body)))
         if not head:
             self.wfile.write(body)
 
@@ -387,6 +394,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(wanted, tuple):
                     status, (first, last) = 206, wanted
         length = max(0, last - first + 1)
+        limit = length
+        if not head and fault is not None and fault.drop_after is not None:
+            limit = max(0, min(fault.drop_after, length))
+        mirror._record(RequestRecord(self.command, path, query, self._subset(), status,
+                                     fault is not None, 0 if head else limit))
 
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
@@ -401,11 +413,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("X-Linked-Size", str(total))
             self.send_header("X-Linked-Etag", linked)
         self.end_headers()
-        limit = length
-        if not head and fault is not None and fault.drop_after is not None:
-            limit = max(0, min(fault.drop_after, length))
-        mirror._record(RequestRecord(self.command, path, query, self._subset(), status,
-                                     fault is not None, 0 if head else limit))
         if head:
             return
         with target.open("rb") as fh:

@@ -6,7 +6,7 @@ all" the sources share. Nothing here knows about Qt or terminals.
 
 from __future__ import annotations
 
-import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +55,7 @@ class JobContext:
         self._emit = emit
         self.session = session or requests.Session()
         self.stage_now = Stage.QUEUED
-        self._progress_lock = threading.Lock()
+        self._journal_bytes_at = 0.0
 
     @property
     def downloads(self) -> Path:
@@ -82,6 +82,10 @@ class JobContext:
 
     def progress(self, done: int, total: int | None) -> None:
         self._emit(Progress(self.job, self.stage_now, done, total))
+        now = time.monotonic()
+        if now - self._journal_bytes_at >= 2.0 or (total is not None and done >= total):
+            self._journal_bytes_at = now
+            self.journal.set_bytes(self.job, done, total)
 
     def log(self, text: str, level: str = "info") -> None:
         self._emit(Log(level, text, self.job))
