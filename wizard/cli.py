@@ -41,6 +41,9 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sam-links", type=Path, help="the SA-1B links file saved from Meta's page")
     p.add_argument("--local", action="append", default=[], metavar="COMPONENT=PATH",
                    help="use a copy you already have (archive or folder); repeatable")
+    p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default="hardlink",
+                   help="how --local copies are put in place: hardlink (default; copies across "
+                   "filesystems), copy, or move (consumes your copy)")
     p.add_argument("--concurrency", type=int, default=3, help="jobs at once (default 3)")
     p.add_argument("--per-host", type=int, default=2, help="jobs at once per host (default 2)")
     p.add_argument("--demo", action="store_true",
@@ -64,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--yes", "-y", action="store_true", help="do not ask before starting")
     p_run.add_argument("--force", action="store_true", help="start even if the plan does not fit")
     p_run.add_argument("--quiet", "-q", action="store_true", help="only problems and the summary")
+    p_verify = sub.add_parser("verify", help="check every image the annotation JSONs reference")
+    p_verify.add_argument("--root", type=Path, required=True)
+    p_verify.add_argument("jsons", nargs="*", type=Path, metavar="JSON",
+                          help="annotation JSONs (default: the ones in <root>/sharegpt4v/)")
+    p_verify.add_argument("--deep", action="store_true",
+                          help="also open each image: empty, truncated, not an image, GIF/PNG named .jpg")
+    p_verify.add_argument("--catalog", type=Path, help="catalog file (for the JSON names)")
+    p_verify.add_argument("--json", action="store_true", help="print the report as JSON")
     p_status = sub.add_parser("status", help="what the journal of a root says")
     p_status.add_argument("--root", type=Path, required=True)
     p_status.add_argument("--json", action="store_true")
@@ -84,6 +95,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=args.concurrency,
         per_host=args.per_host, sam_links=args.sam_links, local=local,
+        local_mode=getattr(args, "local_mode", "hardlink"),
         force=getattr(args, "force", False),
     )
 
@@ -109,6 +121,8 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         say(f"  {item.component.id:<16} {item.status:<8} {size:<22} from {src}{mark}")
         if item.problem:
             say(f"      {item.problem.render()}")
+        for note in item.notes:
+            say(f"      note: {note}")
     say(f"Download: {human(plan.download_bytes)}; disk at peak: {human(plan.peak_bytes)}; "
         f"at the end: {human(plan.final_bytes)}; free: {human(plan.free_bytes)}")
     if not plan.fits:
@@ -213,6 +227,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .engine.verify import verify
+
+    root = args.root.expanduser().absolute()
+    if not root.is_dir():
+        return _fail(Problem(Code.ROOT_MISSING, f"{root} is not a folder.", "Pass the data root you prepared."))
+    catalog = load_catalog(args.catalog)
+    report = verify(root, args.jsons or None, deep=args.deep, catalog=catalog)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.render_text())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 class _demo_if_asked:
     """Context manager: the catalog to use, with the demo mirror running when --demo is given."""
 
@@ -254,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return gui_main(demo=args.demo)
-    handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status}
+    handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify}
     try:
         return handlers[args.command](args)
     except SetupError as exc:

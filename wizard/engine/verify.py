@@ -1,0 +1,415 @@
+"""Verify a data root against the annotation JSONs themselves: is every referenced image there?
+
+For each JSON the records are streamed (:mod:`.annotations`), each distinct ``image`` path is
+grouped by its folder, and each referenced folder is listed once with ``os.scandir``; names
+are matched against a set, so there is no ``stat`` per record. With ``deep=True`` every image
+found is also opened: it must be non-empty, start with a JPEG/PNG/GIF/WebP signature and (JPEG,
+PNG, WebP) not be truncated. Missing and unreadable paths are written, one per line, to
+``<root>/.sharegpt4v-setup/reports/missing-<json stem>.txt``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, astuple, dataclass
+from operator import attrgetter
+from pathlib import Path
+
+from ..paths import STATE_DIR_NAME
+from .annotations import (
+    OK,
+    UNREADABLE,
+    check_image,
+    check_path,
+    classify,
+    find_jsons,
+    iter_image_paths,
+    normalize,
+)
+from .catalog import Catalog
+from .control import Control
+from .errors import Code, SetupError
+
+#: How many missing paths a report keeps in memory (the report file has them all).
+MISSING_SAMPLE = 20
+_NAME = attrgetter("name")
+_DEEP_BATCH = 512
+_SLOW_FILE_SECONDS = 200e-6  # per image; a warm local disk takes ~10 us
+_UNSEEN: set[str] = set()  # sentinel: a folder prefix not met yet
+
+
+@dataclass(frozen=True)
+class FolderCounts:
+    """Distinct image paths of one JSON in one image folder (``coco``, ``sam``, ...).
+
+    The categories are disjoint: ``referenced == present + missing + unreadable +
+    wrong_format``. ``unreadable`` and ``wrong_format`` are only filled by a deep check.
+    """
+
+    key: str
+    referenced: int = 0
+    present: int = 0
+    missing: int = 0
+    unreadable: int = 0
+    wrong_format: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in asdict(self).items() if k != "key"}
+
+    def __add__(self, other: FolderCounts) -> FolderCounts:
+        return FolderCounts(self.key, *(a + b for a, b in zip(astuple(self)[1:], astuple(other)[1:],
+                                                               strict=True)))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts summed over folders (of one JSON) or over JSONs (of a report)."""
+
+    records: int = 0
+    text_only: int = 0
+    duplicates: int = 0  # image records whose path an earlier record of the same JSON named
+    referenced: int = 0
+    present: int = 0
+    missing: int = 0
+    unreadable: int = 0
+    wrong_format: int = 0
+    invalid: int = 0
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class JsonResult:
+    """What one annotation JSON needs and what the data root has of it."""
+
+    json_path: Path
+    totals: Totals
+    folders: tuple[FolderCounts, ...]
+    invalid: tuple[tuple[str, str], ...]  # (path, reason), sorted
+    unreadable: tuple[tuple[str, str], ...]  # (path, reason), sorted; deep only
+    wrong_format: tuple[tuple[str, str], ...]  # (path, e.g. "GIF content named .jpg"); deep only
+    missing_sample: tuple[str, ...]  # the first MISSING_SAMPLE missing paths, sorted
+    missing_report: Path | None  # the file listing every missing, then every unreadable path
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        t = self.totals
+        return t.missing == 0 and t.unreadable == 0 and t.invalid == 0
+
+    def to_json(self) -> dict[str, object]:
+        pairs = (("invalid_paths", self.invalid, "reason"), ("unreadable_paths", self.unreadable,
+                 "reason"), ("wrong_format_paths", self.wrong_format, "detail"))
+        return {
+            "json": str(self.json_path), "ok": self.ok, **self.totals.as_dict(),
+            "folders": {f.key: f.as_dict() for f in self.folders},
+            "missing_report": str(self.missing_report) if self.missing_report else None,
+            "missing_sample": list(self.missing_sample),
+            **{name: [{"path": p, key: r} for p, r in items] for name, items, key in pairs},
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of :func:`verify`.
+
+    ``to_json()`` keys: ``root``, ``deep``, ``ok``, ``totals`` (records, text_only,
+    duplicates, referenced, present, missing, unreadable, wrong_format, invalid) and ``jsons``:
+    one object per JSON with ``json`` (its path), ``ok``, the same counts, ``folders``
+    (folder key -> referenced/present/missing/unreadable/wrong_format), ``missing_report``
+    (path of the full list or null), ``missing_sample``, ``invalid_paths`` /
+    ``unreadable_paths`` (``[{"path", "reason"}]``), ``wrong_format_paths``
+    (``[{"path", "detail"}]``) and ``notes``. Counts are of distinct paths per JSON; totals
+    add the JSONs up. ``ok`` is true only when nothing is missing, unreadable or invalid
+    (a GIF or PNG named .jpg opens fine by content, so ``wrong_format`` is a warning).
+    """
+
+    root: Path
+    deep: bool
+    results: tuple[JsonResult, ...]
+
+    @property
+    def totals(self) -> Totals:
+        return sum((r.totals for r in self.results), Totals())
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def to_json(self) -> dict[str, object]:
+        return {"root": str(self.root), "deep": self.deep, "ok": self.ok,
+                "totals": self.totals.as_dict(), "jsons": [r.to_json() for r in self.results]}
+
+    def render_text(self) -> str:
+        """A readable summary for the terminal: one table per JSON, then the verdict."""
+        return _render(self)
+
+
+# ------------------------------------------------------------------------------------------
+# Verification
+# ------------------------------------------------------------------------------------------
+def verify(root: Path, json_files: list[Path] | None = None, *, deep: bool = False,
+           progress: Callable[[int, int | None], None] | None = None,
+           catalog: Catalog | None = None, control: Control | None = None) -> VerifyReport:
+    """Check every image the JSONs reference under ``root``; see :class:`VerifyReport`.
+
+    ``json_files`` defaults to :func:`find_jsons` (``catalog`` names the known JSONs; the
+    bundled catalog when None). ``progress(done, total)`` counts JSON bytes parsed and, when
+    deep, the same amount again for the image checks: ``done / total`` is the fraction done.
+    Raises :class:`SetupError` when the root is missing, no JSON is found, or a JSON is
+    unreadable, not a list of records, or corrupt.
+    """
+    if not root.exists():
+        raise SetupError(Code.ROOT_MISSING, f"The data root {root} does not exist.",
+                         "Check the path, or run the setup first to create it.")
+    if not root.is_dir():
+        raise SetupError(Code.ROOT_NOT_DIR, f"The data root {root} is not a folder.",
+                         "Pass the folder that holds coco/, sam/, sharegpt4v/, ...")
+    files = find_jsons(root, catalog) if json_files is None else list(json_files)
+    for path in files:
+        if not path.is_file():
+            raise SetupError(Code.LAYOUT_INCOMPLETE, f"Annotation JSON {path} not found.",
+                             "Check the file name, or download it first.")
+    spans = [p.stat().st_size * (2 if deep else 1) for p in files]
+    results = []
+    checker = _ImageChecker() if deep else None
+    try:
+        for i, path in enumerate(files):
+            tick = _Ticker(progress, control, sum(spans[:i]), sum(spans))
+            results.append(_verify_one(root, path, spans[i], checker, tick))
+            tick(spans[i])
+    finally:
+        if checker is not None:
+            checker.close()
+    return VerifyReport(root, deep, tuple(results))
+
+
+class _Ticker:
+    """Turns a JSON's own progress (0..span) into the run-wide ``progress(done, total)``;
+    also the cancel/pause checkpoint (called per 64 KiB of JSON and per image folder)."""
+
+    def __init__(self, progress: Callable[[int, int | None], None] | None,
+                 control: Control | None, base: int, total: int) -> None:
+        self.progress, self.control, self.base, self.total = progress, control, base, total
+
+    def __call__(self, done: int) -> None:
+        if self.control is not None:
+            self.control.checkpoint()
+        if self.progress is not None:
+            self.progress(self.base + done, self.total)
+
+
+class _ImageChecker:
+    """Runs :func:`check_image` in this thread; switches to a thread pool once files prove
+    slow to open (a cold disk or a network share), where parallel reads pay off. On a warm
+    local disk, threads only add GIL contention (measured: 2x slower)."""
+
+    def __init__(self) -> None:
+        self.pool: ThreadPoolExecutor | None = None
+        self.files = 0
+        self.seconds = 0.0
+
+    def run(self, paths: list[str]) -> list[tuple[int, str]]:
+        if self.pool is not None:
+            return list(self.pool.map(check_image, paths))
+        start = time.perf_counter()
+        out = [check_image(p) for p in paths]
+        self.seconds += time.perf_counter() - start
+        self.files += len(paths)
+        if self.files >= 256 and self.seconds / self.files > _SLOW_FILE_SECONDS:
+            self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="verify")
+        return out
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _collect(path: Path, tick: Callable[[int], None]
+             ) -> tuple[dict[str, set[str]], dict[str, str], int, int]:
+    """Stream one JSON: (distinct names by normalized folder, invalid path -> reason,
+    records, text-only records)."""
+    by_dir: dict[str, set[str]] = {}
+    by_raw: dict[str, set[str] | None] = {}  # folder prefix as written -> its set; None: invalid
+    invalid: dict[str, str] = {}
+    records = text_only = 0
+    for image in iter_image_paths(path, progress=tick):
+        records += 1
+        if image is None:
+            text_only += 1
+            continue
+        raw, _, name = image.rpartition("/")
+        names = by_raw.get(raw, _UNSEEN)
+        if names is _UNSEEN:  # a folder seen for the first time: check it once
+            bad = check_path(raw + "/x") if raw else None
+            names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
+        if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
+            reason = check_path(image)  # the rare cases get the full check
+            if reason or names is None:
+                invalid[image] = reason or "invalid path"
+                continue
+        names.add(name)
+    return by_dir, invalid, records, text_only
+
+
+def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None,
+                tick: Callable[[int], None]) -> JsonResult:
+    by_dir, invalid, records, text_only = _collect(path, tick)
+    distinct = sum(len(names) for names in by_dir.values())
+    folders: dict[str, FolderCounts] = {}
+    unreadable: list[tuple[str, str]] = []
+    wrong: list[tuple[str, str]] = []
+    notes: list[str] = []
+    checked = 0
+
+    def advance(files: int) -> None:  # deep: the second half of this JSON's progress span
+        nonlocal checked
+        checked += files
+        tick(span // 2 + span // 2 * checked // max(distinct, 1))
+
+    for folder in sorted(by_dir):
+        names = by_dir[folder]
+        referenced = len(names)
+        prefix = folder + "/" if folder else ""
+        bad_before, wrong_before = len(unreadable), len(wrong)
+        full = os.path.join(root, folder)
+        try:
+            with os.scandir(full) as entries:
+                if checker is None:
+                    names.difference_update(map(_NAME, entries))  # what is left is missing
+                else:
+                    for status, rel, detail in _deep_check(checker, full, entries, names, prefix,
+                                                           advance):
+                        (unreadable if status == UNREADABLE else wrong).append((rel, detail))
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # every name in it is missing
+        except OSError as exc:
+            notes.append(f"Cannot list {prefix or './'}: {exc.strerror}; its images count as missing.")
+        n_bad, n_wrong = len(unreadable) - bad_before, len(wrong) - wrong_before
+        key = classify(prefix + "x")
+        folders[key] = folders.get(key, FolderCounts(key)) + FolderCounts(
+            key, referenced, referenced - len(names) - n_bad - n_wrong, len(names), n_bad, n_wrong)
+    unreadable.sort()
+    wrong.sort()
+    counts = tuple(sorted(folders.values(), key=lambda f: f.key))
+    sample = _missing_sample(by_dir)
+    report_file = _write_missing(root, path, by_dir, unreadable, notes)
+    totals = Totals(records, text_only, records - text_only - distinct - len(invalid), distinct,
+                    sum(f.present for f in counts), sum(f.missing for f in counts),
+                    len(unreadable), len(wrong), len(invalid))
+    return JsonResult(path, totals, counts, tuple(sorted(invalid.items())), tuple(unreadable),
+                      tuple(wrong), sample, report_file, tuple(notes))
+
+
+def _deep_check(checker: _ImageChecker, folder: str, entries: Iterator[os.DirEntry[str]],
+                names: set[str], prefix: str, advance: Callable[[int], None]
+                ) -> list[tuple[int, str, str]]:
+    """Open each referenced entry of ``folder``; remove the names found from ``names``;
+    return (status, path, detail) of the images that are not OK."""
+    bad: list[tuple[int, str, str]] = []
+    batch: list[str] = []
+
+    def flush() -> None:
+        results = checker.run([os.path.join(folder, name) for name in batch])
+        bad.extend((status, prefix + name, detail)
+                   for name, (status, detail) in zip(batch, results, strict=True) if status != OK)
+        advance(len(batch))
+        batch.clear()
+
+    for entry in entries:
+        name = entry.name
+        if name in names:
+            names.discard(name)
+            batch.append(name)
+            if len(batch) >= _DEEP_BATCH:
+                flush()
+    flush()
+    return bad
+
+
+def _missing_sample(by_dir: dict[str, set[str]]) -> tuple[str, ...]:
+    sample: list[str] = []
+    for folder in sorted(by_dir):
+        if len(sample) >= MISSING_SAMPLE:
+            break
+        prefix = folder + "/" if folder else ""
+        sample += [prefix + n for n in heapq.nsmallest(MISSING_SAMPLE - len(sample), by_dir[folder])]
+    return tuple(sample)
+
+
+def _write_missing(root: Path, json_path: Path, by_dir: dict[str, set[str]],
+                   unreadable: list[tuple[str, str]], notes: list[str]) -> Path | None:
+    """Write ``missing-<stem>.txt``: every missing path, then every unreadable one, sorted."""
+    target = root / STATE_DIR_NAME / "reports" / f"missing-{json_path.stem}.txt"
+    part = target.with_name(target.name + ".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as out:
+            for folder in sorted(by_dir):
+                prefix = folder + "/" if folder else ""
+                out.writelines(f"{prefix}{name}\n" for name in sorted(by_dir[folder]))
+            out.writelines(f"{rel}\n" for rel, _ in unreadable)
+        os.replace(part, target)
+    except OSError as exc:
+        notes.append(f"Could not write {target}: {exc.strerror}")
+        return None
+    return target
+
+
+# ------------------------------------------------------------------------------------------
+# Text rendering
+# ------------------------------------------------------------------------------------------
+def _render(report: VerifyReport) -> str:
+    cols = ("referenced", "present", "missing") + (("unreadable", "wrong_format") if report.deep
+                                                   else ())
+
+    def row(label: str, counts: FolderCounts | Totals) -> str:
+        return f"  {label:<15}" + "".join(f"{getattr(counts, c):>14,}" for c in cols)
+
+    def listing(title: str, items: list[str], count: int, limit: int = 5) -> list[str]:
+        more = [f"    ... and {count - limit:,} more"] if count > limit else []
+        return [f"  {title}:"] + [f"    {item}" for item in items[:limit]] + more
+
+    lines: list[str] = []
+    for r in report.results:
+        t = r.totals
+        name = r.json_path.relative_to(report.root) if r.json_path.is_relative_to(report.root) \
+            else r.json_path
+        lines.append(f"{name}: {t.records:,} records, {t.text_only:,} text-only, "
+                     f"{t.duplicates:,} repeat an image")
+        lines.append(f"  {'folder':<15}" + "".join(f"{c.replace('_', ' '):>14}" for c in cols))
+        lines += [row(f.key, f) for f in r.folders] + [row("all", t)]
+        if r.invalid:
+            lines += listing(f"{t.invalid:,} invalid image paths (never looked up)",
+                             [f"{p!r}: {why}" for p, why in r.invalid], t.invalid)
+        if t.missing:
+            lines += listing(f"{t.missing:,} missing", list(r.missing_sample), t.missing)
+        if r.unreadable:
+            lines += listing(f"{t.unreadable:,} unreadable",
+                             [f"{p}: {why}" for p, why in r.unreadable], t.unreadable)
+        if r.wrong_format:
+            lines += listing(f"{t.wrong_format:,} with the wrong format (they open by content)",
+                             [f"{p}: {what}" for p, what in r.wrong_format], t.wrong_format)
+        if r.missing_report is not None and (t.missing or t.unreadable):
+            lines.append(f"  full list: {r.missing_report}")
+        lines += [f"  note: {note}" for note in r.notes]
+        lines.append("")
+    t = report.totals
+    if report.ok:
+        what = "present and readable" if report.deep else "present"
+        lines.append(f"OK: all {t.referenced:,} images the {len(report.results)} JSON(s) reference "
+                     f"are {what}." + ("" if report.deep else " (--deep also opens each image.)"))
+    else:
+        problems = [f"{n:,} {label}" for n, label in ((t.missing, "missing"),
+                    (t.unreadable, "unreadable"), (t.invalid, "invalid paths")) if n]
+        lines.append("NOT OK: " + ", ".join(problems) + ".")
+    return "\n".join(lines)
