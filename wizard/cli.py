@@ -29,10 +29,13 @@ from .termprogress import TerminalReporter
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
 
-def _add_selection(p: argparse.ArgumentParser) -> None:
+def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
     p.add_argument("--root", type=Path, required=True, help="the data root (training's --image_folder)")
-    p.add_argument("--preset", help="pt | sft | cap100k | all")
-    p.add_argument("--components", help="comma-separated component ids (adds to --preset)")
+    if select:
+        p.add_argument("--preset", help="pt | sft | cap100k | all")
+        p.add_argument("--components", help="comma-separated component ids (adds to --preset)")
+    else:
+        p.set_defaults(preset=None, components=None)
     p.add_argument("--catalog", type=Path, help="use this catalog file instead of the bundled one")
     p.add_argument("--hf-endpoint", help="Hugging Face endpoint, e.g. https://hf-mirror.com")
     p.add_argument("--hf-token", help="Hugging Face token (default: the HF_TOKEN variable)")
@@ -75,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also open each image: empty, truncated, not an image, GIF/PNG named .jpg")
     p_verify.add_argument("--catalog", type=Path, help="catalog file (for the JSON names)")
     p_verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    p_repair = sub.add_parser("repair", help="fetch only what verify finds missing, then verify again")
+    _add_selection(p_repair, select=False)
+    p_repair.add_argument("--deep", action="store_true", help="also replace damaged images (reads every image)")
     p_status = sub.add_parser("status", help="what the journal of a root says")
     p_status.add_argument("--root", type=Path, required=True)
     p_status.add_argument("--json", action="store_true")
@@ -234,9 +240,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not root.is_dir():
         return _fail(Problem(Code.ROOT_MISSING, f"{root} is not a folder.", "Pass the data root you prepared."))
     catalog = load_catalog(args.catalog)
-    report = verify(root, args.jsons or None, deep=args.deep, catalog=catalog)
+    jsons = [j if j.exists() or not (root / j).exists() else root / j for j in args.jsons]
+    report = verify(root, jsons or None, deep=args.deep, catalog=catalog)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.render_text())
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from .engine.repair import repair
+
+    with _demo_if_asked(args) as catalog:
+        root = args.root.expanduser().absolute()
+        if not root.is_dir():
+            return _fail(Problem(Code.ROOT_MISSING, f"{root} is not a folder.", "Pass the data root you prepared."))
+        settings = _settings(args)
+        control = Control()
+        report = repair(root, catalog, settings, TerminalReporter(quiet=False), control, deep=args.deep)
+        if args.json:
+            print(json.dumps({"ok": report.ok, "restored": report.restored,
+                              "unrecoverable": report.unrecoverable,
+                              "after": report.after.to_json() if report.after else None}, indent=2))
+        else:
+            print(report.render_text())
+        return EXIT_OK if report.ok else EXIT_FAILED
 
 
 class _demo_if_asked:
@@ -256,12 +282,13 @@ class _demo_if_asked:
         session = DemoSession(root)
         self.session = session
         session.start()
-        if not args.preset and not args.components:
+        if not args.preset and not args.components and args.command != "repair":
             args.components = ",".join(session.components)
         args.hf_endpoint = session.base_url
         if session.sam_links is not None and args.sam_links is None:
             args.sam_links = session.sam_links
-        args._demo_check = lambda: session.check_tree(_select(session.catalog, args))
+        if args.command == "run":
+            args._demo_check = lambda: session.check_tree(_select(session.catalog, args))
         return session.catalog
 
     def __exit__(self, *exc: object) -> None:
@@ -280,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return gui_main(demo=args.demo)
-    handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify}
+    handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
+                "repair": cmd_repair}
     try:
         return handlers[args.command](args)
     except SetupError as exc:

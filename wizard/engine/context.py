@@ -15,6 +15,7 @@ import requests
 from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
+from .ratelimit import RateLimiter, shared_limiter
 
 
 @dataclass
@@ -40,6 +41,11 @@ class Settings:
     chunk_size: int = 1 << 20
     force: bool = False  # start even when the plan does not fit the free space
     limit_rate: int | None = None  # bytes/s over all transfers (None: unlimited)
+    segments: int | None = None  # connections per large file (None: by size; 1: never split)
+    min_segment_size: int = 32 << 20  # bytes; no piece of a split download is smaller
+    ocr_workers: int = 8  # OCR-VQA images fetched at once
+    ocr_per_host: int = 8  # ... of which at most this many from one host
+    ocr_retries: int = 3  # retries per OCR-VQA image (timeouts, 5xx, 429) before it counts as dead
 
 
 class JobContext:
@@ -56,6 +62,15 @@ class JobContext:
         self.session = session or requests.Session()
         self.stage_now = Stage.QUEUED
         self._journal_bytes_at = 0.0
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The run's bandwidth limiter (``Settings.limit_rate``), shared by every job of the run."""
+        return shared_limiter(self.settings)
+
+    def for_job(self, job: str) -> JobContext:
+        """The same run, settings and observer under another journal id (e.g. ``repair:<id>``)."""
+        return JobContext(job, self.root, self.settings, self.journal, self.control, self._emit, self.session)
 
     @property
     def downloads(self) -> Path:

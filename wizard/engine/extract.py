@@ -20,7 +20,7 @@ import tarfile
 import time
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -53,6 +53,7 @@ class ExtractResult:
     skipped: int  # members already complete on disk (resume)
     ignored: int  # members the layout does not want (e.g. SAM .json, other folders)
     bytes_written: int
+    found: frozenset[str] = frozenset()  # with ``only``: the wanted paths the archive holds
 
 
 def _path_problem(path: str) -> str | None:
@@ -101,10 +102,14 @@ def _temp_name(base: str) -> str:
 class _Extraction:
     """The state of one extract_archive call: counters, verified folders, refusals, progress."""
 
-    def __init__(self, ctx: JobContext, archive: Path, dest: Path, layout: Layout) -> None:
+    def __init__(self, ctx: JobContext, archive: Path, dest: Path, layout: Layout,
+                 only: Collection[str] | None = None, fileobj: IO[bytes] | None = None) -> None:
         self.ctx = ctx
         self.archive = archive
         self.layout = layout
+        self.only = only
+        self.seen: set[str] = set()  # mapped paths met that are in ``only``
+        self.fileobj = fileobj
         dest.mkdir(parents=True, exist_ok=True)
         self.dest = os.path.realpath(dest)
         self.dirs: set[str] = {""}  # relative folders known to be real and inside dest
@@ -129,9 +134,11 @@ class _Extraction:
             self.refused.append(f"{name} ({problem})")
             return None
         rel = self.layout.map(name)
-        if rel is None:
+        if rel is None or (self.only is not None and rel not in self.only):
             self.ignored += 1
             return None
+        if self.only is not None:
+            self.seen.add(rel)
         problem = "" if regular else (link or "not a regular file")
         problem = problem or _path_problem(rel) or ("backslash in name" if "\\" in rel else "")
         folder, _, base = rel.rpartition("/")
@@ -203,7 +210,7 @@ class _Extraction:
         self.written += 1
 
     def run_zip(self) -> None:
-        with zipfile.ZipFile(self.archive) as zf:
+        with zipfile.ZipFile(self.fileobj or self.archive) as zf:
             infos = zf.infolist()
             self.total = sum(info.file_size for info in infos)
             for info in infos:
@@ -268,15 +275,21 @@ class _Extraction:
                 raise tarfile.ReadError(f"bad or truncated header at byte {tf.offset}")
 
 
-def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layout: Layout) -> ExtractResult:
+def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layout: Layout, *,
+                    only: Collection[str] | None = None, fileobj: IO[bytes] | None = None) -> ExtractResult:
     """Extract ``archive`` (``kind`` "zip" or "tar", any tar compression) into ``dest``.
+
+    ``only``: write just these target-relative paths (annotation-driven subsets, repair); the
+    paths of ``only`` found in the archive are returned in ``ExtractResult.found``. ``fileobj``:
+    read a zip from this seekable file instead (e.g. a remote zip through HTTP ranges); ``archive``
+    then only names it in messages.
 
     Raises SetupError ARCHIVE_CORRUPT when the archive cannot be read, ARCHIVE_UNSAFE (after all
     safe members are written) when members were refused, and Cancelled at a cancel.
     """
     if kind not in ("zip", "tar"):
         raise SetupError(Code.INTERNAL, f"Cannot extract archive kind '{kind}'.", "Report this.")
-    job = _Extraction(ctx, archive, dest, layout)
+    job = _Extraction(ctx, archive, dest, layout, only, fileobj)
     try:
         if kind == "zip":
             job.run_zip()
@@ -315,4 +328,4 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
             "The archive is not what the catalog expects; nothing was written outside the target. "
             f"Delete it from {archive.parent} and retry, or report the source.",
         )
-    return ExtractResult(job.written, job.skipped, job.ignored, job.bytes_written)
+    return ExtractResult(job.written, job.skipped, job.ignored, job.bytes_written, frozenset(job.seen))

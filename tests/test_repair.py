@@ -1,0 +1,104 @@
+"""verify → repair → verify on the demo world: only what is missing is fetched again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wizard.cli import main
+from wizard.demo import MirrorServer, World
+from wizard.demo.server import Fault
+from wizard.engine.catalog import load_catalog
+from wizard.engine.context import Settings
+from wizard.engine.repair import repair
+from wizard.engine.verify import verify
+
+COMPS = ["coco-train2017", "gqa", "llava-pretrain", "textvqa", "vg-part1", "vg-part2"]
+MINI = "sharegpt4v/mini.json"
+
+
+@pytest.fixture
+def prepared(world: World, demo_catalog: Path, mirror: MirrorServer, tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    assert main(["run", "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url, "--root", str(root),
+                 "--components", ",".join(COMPS), "--yes", "--quiet"]) == 0
+    mirror.clear_requests()
+    # An annotation JSON that references every image those components provide, plus a text record.
+    records: list[dict[str, object]] = [{"id": str(n), "image": path, "conversations": []}
+                                        for n, path in enumerate(sorted(world.expected_tree(COMPS)))]
+    records.append({"id": "text", "conversations": [{"from": "human", "value": "hi"}]})
+    (root / "sharegpt4v").mkdir()
+    (root / MINI).write_text(json.dumps(records))
+    return root
+
+
+def _damage(root: Path) -> dict[str, bytes]:
+    victims = {p: (root / p).read_bytes() for p in (
+        "coco/train2017/000000000009.jpg", "llava/llava_pretrain/images/00000/000000012.jpg",
+        "gqa/images/2354786.jpg")}
+    (root / "coco/train2017/000000000009.jpg").unlink()
+    (root / "llava/llava_pretrain/images/00000/000000012.jpg").unlink()
+    (root / "gqa/images/2354786.jpg").write_bytes(victims["gqa/images/2354786.jpg"][:100])  # truncated
+    return victims
+
+
+def _bad(report_json: dict[str, object]) -> set[str]:
+    out: set[str] = set()
+    for result in report_json["jsons"]:  # type: ignore[attr-defined]
+        out.update(Path(result["missing_report"]).read_text().split())
+    return out
+
+
+def test_verify_reports_exactly_the_damage_and_repair_restores_it(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    root = prepared
+    victims = _damage(root)
+    sft = root / MINI
+    assert main(["verify", "--root", str(root), "--deep", "--json", str(sft)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert _bad(report) == set(victims)
+    assert report["totals"]["missing"] == 2 and report["totals"]["unreadable"] == 1
+
+    catalog = load_catalog(demo_catalog)
+    settings = Settings(hf_endpoint=mirror.base_url)
+    rep = repair(root, catalog, settings, deep=True)
+    assert rep.restored == 3 and rep.unrecoverable == {} and rep.ok
+    for path, data in victims.items():
+        assert (root / path).read_bytes() == data
+    # the archives were read remotely with range requests (test_rangefile checks the byte savings)
+    gets = [r for r in mirror.requests if r.method == "GET"]
+    assert gets and all(r.status == 206 and "Range" in r.headers for r in gets)
+    assert verify(root, [sft], deep=True, catalog=catalog).ok
+    # the components' own journal records are untouched by repair
+    assert main(["status", "--root", str(root), "--json"]) == 0
+    stages = {r["id"]: r["stage"] for r in json.loads(capsys.readouterr().out)}
+    assert stages["coco-train2017"] == "done" and stages["repair:coco-train2017"] == "done"
+
+
+def test_repair_falls_back_to_the_whole_archive_when_range_is_ignored(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
+    root = prepared
+    (root / "coco/train2017/000000000009.jpg").unlink()
+    mirror.add_fault("images.cocodataset.org", Fault(ignore_range=True, times=None))
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url))
+    assert rep.restored == 1 and (root / "coco/train2017/000000000009.jpg").is_file()
+    assert not list((root / ".sharegpt4v-setup/downloads").glob("train2017.zip*"))  # removed again
+
+
+def test_images_no_source_has_are_listed_with_a_reason(prepared: Path, demo_catalog: Path,
+                                                       mirror: MirrorServer) -> None:
+    root = prepared
+    extra = root / "sharegpt4v" / "extra.json"
+    extra.write_text(json.dumps([
+        {"id": "a", "image": "coco/train2017/999999999999.jpg", "conversations": []},
+        {"id": "b", "image": "nowhere/images/x.jpg", "conversations": []},
+    ]))
+    catalog = load_catalog(demo_catalog)
+    rep = repair(root, catalog, Settings(hf_endpoint=mirror.base_url))
+    assert rep.unrecoverable == {
+        "coco/train2017/999999999999.jpg": "not in any archive of COCO train2017",
+        "nowhere/images/x.jpg": "no catalog component provides nowhere/",
+    }
+    assert not rep.ok and "no source can provide" in rep.render_text()

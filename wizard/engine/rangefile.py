@@ -1,0 +1,111 @@
+"""A read-only, seekable file over HTTP byte ranges: read members of a remote zip without it.
+
+``zipfile`` needs only ``seek``/``tell``/``read``; this class answers them with ``Range``
+requests (one read-ahead block cached), so repair can fetch five missing COCO images out of a
+19 GB archive with a handful of small requests. ``If-Range`` pins the validator seen first: if
+the file changes upstream mid-way, reading fails rather than mixing two versions.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import requests
+
+from .errors import Code, SetupError
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class RangeNotSupported(Exception):
+    """The server answered a range request with the whole file (or not at all)."""
+
+
+class HttpRangeFile(io.RawIOBase):
+    """``open()``-like access to a remote file through ``Range`` requests."""
+
+    def __init__(self, session: requests.Session, url: str, *, headers: dict[str, str] | None = None,
+                 block: int = 256 * 1024, timeout: tuple[float, float] = (20.0, 60.0)) -> None:
+        super().__init__()
+        self.session = session
+        self.url = url
+        self.headers = {"Accept-Encoding": "identity", **(headers or {})}
+        self.block = block
+        self.timeout = timeout
+        self.pos = 0
+        self.validator: str | None = None
+        self.requests_made = 0
+        self._cache_start = 0
+        self._cache = b""
+        self.size = self._probe()
+
+    def _get(self, start: int, end: int) -> bytes:
+        headers = {**self.headers, "Range": f"bytes={start}-{end}"}
+        if self.validator:
+            headers["If-Range"] = self.validator
+        self.requests_made += 1
+        with self.session.get(self.url, headers=headers, timeout=self.timeout, stream=True) as resp:
+            if resp.status_code == 206:
+                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                if not match or int(match.group(1)) != start:
+                    raise RangeNotSupported(f"unexpected Content-Range {resp.headers.get('Content-Range')}")
+                if self.validator is None:
+                    etag = resp.headers.get("ETag", "")
+                    self.validator = etag if etag and not etag.startswith("W/") else resp.headers.get(
+                        "Last-Modified")
+                return resp.content
+            if resp.status_code == 200:
+                raise RangeNotSupported("the server ignores Range or the file changed")
+            raise SetupError(Code.HTTP_STATUS, f"The server answered {resp.status_code} for {self.url}.",
+                             "Try again later or download the whole archive.")
+
+    def _probe(self) -> int:
+        headers = {**self.headers, "Range": "bytes=0-0"}
+        self.requests_made += 1
+        with self.session.get(self.url, headers=headers, timeout=self.timeout, stream=True) as resp:
+            if resp.status_code != 206:
+                raise RangeNotSupported(f"answered {resp.status_code} to a range request")
+            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not match:
+                raise RangeNotSupported("no usable Content-Range")
+            etag = resp.headers.get("ETag", "")
+            self.validator = etag if etag and not etag.startswith("W/") else resp.headers.get("Last-Modified")
+            return int(match.group(3))
+
+    # -- io.RawIOBase --------------------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self.pos = offset
+        elif whence == io.SEEK_CUR:
+            self.pos += offset
+        elif whence == io.SEEK_END:
+            self.pos = self.size + offset
+        else:  # pragma: no cover
+            raise ValueError(f"bad whence {whence}")
+        self.pos = max(0, self.pos)
+        return self.pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self.size - self.pos)
+        if want <= 0:
+            return 0
+        cached_end = self._cache_start + len(self._cache)
+        if not (self._cache_start <= self.pos and self.pos + want <= cached_end):
+            end = min(self.size, self.pos + max(want, self.block)) - 1
+            self._cache_start = self.pos
+            self._cache = self._get(self.pos, end)
+        offset = self.pos - self._cache_start
+        data = self._cache[offset:offset + want]
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
