@@ -42,18 +42,18 @@ def test_demo_run_leaves_exact_tree_and_second_run_does_nothing(
     root = tmp_path / "x"
     assert run_cli("run", "--demo", "--root", root, "--yes") == 0
     out = capsys.readouterr().out
-    assert "exactly what the world expects" in out
+    assert "holds exactly what the world expects" in out
     assert (root / "coco/train2017").is_dir() and (root / "llava/llava_pretrain/images").is_dir()
     assert run_cli("run", "--demo", "--root", root, "--yes") == 0
     out = capsys.readouterr().out
-    assert "already in place; nothing to do" in out and "exactly what the world expects" in out
+    assert "already in place; nothing to do" in out and "holds exactly what the world expects" in out
 
 
 def test_catalog_run_matches_world_tree(world: World, demo_catalog: Path, mirror: MirrorServer,
                                         tmp_path: Path) -> None:
     root = tmp_path / "root"
     code = run_cli("run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", root,
-                   "--components", ",".join(HTTP_AND_HUB), "--yes")
+                   "--components", ",".join(HTTP_AND_HUB), "--yes", "--full-archives")
     assert code == 0
     assert tree_of(root) == world.expected_tree(HTTP_AND_HUB)
     for rel, size in world.expected_sizes(HTTP_AND_HUB).items():
@@ -62,12 +62,38 @@ def test_catalog_run_matches_world_tree(world: World, demo_catalog: Path, mirror
     assert list((root / ".sharegpt4v-setup/downloads").iterdir()) == []
 
 
+def test_annotation_driven_run_extracts_only_referenced_images(
+        world: World, demo_catalog: Path, mirror: MirrorServer, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "root"
+    comps = ["json-sft", "llava-pretrain"]
+    args = ["run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", root,
+            "--components", ",".join(comps), "--yes"]
+    llava_all = world.expected_tree(["llava-pretrain"])
+    wanted = {p for p in world.references["json-sft"] if p.startswith("llava/")}
+    assert wanted and wanted < llava_all  # the SFT mixture uses only some LLaVA-Pretrain images
+    assert run_cli(*args) == 0
+    assert tree_of(root) == wanted | world.expected_tree(["json-sft"])
+    # the plan knows the subset once the JSON is on disk; asking for full archives redoes the component
+    capsys.readouterr()
+    assert run_cli("plan", "--catalog", demo_catalog, "--root", root, "--components", ",".join(comps),
+                   "--json") == 0
+    llava = next(c for c in json.loads(capsys.readouterr().out)["components"] if c["id"] == "llava-pretrain")
+    assert llava["status"] == "done"
+    assert run_cli("plan", "--catalog", demo_catalog, "--root", root, "--components", ",".join(comps),
+                   "--json", "--full-archives") == 0
+    llava = next(c for c in json.loads(capsys.readouterr().out)["components"] if c["id"] == "llava-pretrain")
+    assert llava["status"] == "todo" and llava["download_bytes"] > 0
+    assert run_cli(*args, "--full-archives") == 0
+    assert tree_of(root) == llava_all | world.expected_tree(["json-sft"])
+
+
 def test_nginx_serves_plain_and_hub_paths(world: World, nginx_catalog: Path, nginx_mirror: Any,
                                           tmp_path: Path) -> None:
     root = tmp_path / "root"
     comps = ["json-cap100k", "llava-pretrain", "coco-train2017"]  # hub, hub (zip), plain http (zip)
     assert run_cli("run", "--catalog", nginx_catalog, "--hf-endpoint", nginx_mirror.base_url,
-                   "--root", root, "--components", ",".join(comps), "--yes") == 0
+                   "--root", root, "--components", ",".join(comps), "--yes", "--full-archives") == 0
     assert tree_of(root) == world.expected_tree(comps)
     log = nginx_mirror.access_log.read_text()
     assert "/datasets/liuhaotian/LLaVA-Pretrain/resolve/main/images.zip" in log

@@ -23,6 +23,7 @@ from .engine.control import Control
 from .engine.errors import Code, Problem, SetupError
 from .engine.journal import read_status
 from .engine.plan import Plan, build_plan, check_root, human
+from .engine.ratelimit import parse_rate
 from .engine.runner import Runner, RunResult
 from .termprogress import TerminalReporter
 
@@ -41,6 +42,8 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
     p.add_argument("--hf-token", help="Hugging Face token (default: the HF_TOKEN variable)")
     p.add_argument("--allow-mirrors", action="store_true", help="allow community re-hosts as fallback")
     p.add_argument("--keep-archives", action="store_true", help="keep archives after extraction")
+    p.add_argument("--full-archives", action="store_true",
+                   help="extract every image, not only those the selected annotation JSONs reference")
     p.add_argument("--sam-links", type=Path, help="the SA-1B links file saved from Meta's page")
     p.add_argument("--local", action="append", default=[], metavar="COMPONENT=PATH",
                    help="use a copy you already have (archive or folder); repeatable")
@@ -52,6 +55,23 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
     p.add_argument("--demo", action="store_true",
                    help="use the offline demo mirror on 127.0.0.1 instead of the internet")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _rate(text: str) -> int:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _segments(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--segments wants a whole number of at least 1, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--yes", "-y", action="store_true", help="do not ask before starting")
     p_run.add_argument("--force", action="store_true", help="start even if the plan does not fit")
     p_run.add_argument("--quiet", "-q", action="store_true", help="only problems and the summary")
+    p_run.add_argument("--limit-rate", type=_rate, metavar="RATE",
+                       help="bandwidth limit over all downloads, bytes/s; K/M/G suffixes (20M, 500K)")
+    p_run.add_argument("--segments", type=_segments, metavar="N",
+                       help="connections per large file (default: by size, up to 8; 1 = one stream)")
     p_verify = sub.add_parser("verify", help="check every image the annotation JSONs reference")
     p_verify.add_argument("--root", type=Path, required=True)
     p_verify.add_argument("jsons", nargs="*", type=Path, metavar="JSON",
@@ -102,7 +126,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=args.concurrency,
         per_host=args.per_host, sam_links=args.sam_links, local=local,
         local_mode=getattr(args, "local_mode", "hardlink"),
-        force=getattr(args, "force", False),
+        force=getattr(args, "force", False), full_archives=args.full_archives,
+        limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
     )
 
 
@@ -288,7 +313,8 @@ class _demo_if_asked:
         if session.sam_links is not None and args.sam_links is None:
             args.sam_links = session.sam_links
         if args.command == "run":
-            args._demo_check = lambda: session.check_tree(_select(session.catalog, args))
+            args._demo_check = lambda: session.check_tree(_select(session.catalog, args),
+                                                          full_archives=args.full_archives)
         return session.catalog
 
     def __exit__(self, *exc: object) -> None:

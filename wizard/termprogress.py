@@ -110,7 +110,7 @@ class TerminalReporter:
                 view.samples.clear()
             view.done, view.total = event.done, event.total
             view.samples.append((now, event.done))
-            if not self.interactive and now - view.last_line >= 30:
+            if not self.interactive and not self.quiet and now - view.last_line >= 30:
                 view.last_line = now
                 self._print(f"{event.job}: {view.describe()}")
         elif isinstance(event, JobFailed):

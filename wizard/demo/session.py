@@ -80,17 +80,29 @@ class DemoSession:
         assert self.world is not None, "start() the session first"
         return self.world.expected_tree(component_ids)
 
-    def check_tree(self, components: Iterable[Component | str], out: TextIO | None = None) -> bool:
-        """Compare the data root with what the world says a correct run leaves; print the verdict."""
-        assert self.root is not None
+    def check_tree(self, components: Iterable[Component | str], out: TextIO | None = None, *,
+                   full_archives: bool = False) -> bool:
+        """Compare the data root with what the world says a correct run leaves; print the verdict.
+
+        When annotation JSONs are among the components (and not ``full_archives``), a correct
+        run extracts only the images those JSONs reference.
+        """
+        assert self.root is not None and self.world is not None
         stream = out or sys.stdout
         ids = [c if isinstance(c, str) else c.id for c in components]
         expected = self.expected_tree(ids)
+        jsons = [cid for cid in ids if cid in self.world.references]
+        if jsons and not full_archives:
+            wanted = set().union(*(self.world.references[j] for j in jsons))
+            expected = {p for p in expected if p.startswith("sharegpt4v/") or p in wanted}
         actual = tree_of(self.root)
-        missing, extra = sorted(expected - actual), sorted(actual - expected)
+        # Files of other components (an earlier run on the same root) are fine; anything the
+        # world does not know at all is a layout error.
+        known = self.world.expected_tree(self.world.components_served)
+        missing, extra = sorted(expected - actual), sorted(actual - expected - known)
         if not missing and not extra:
-            print(f"Demo check: the tree under {self.root} is exactly what the world expects "
-                  f"({len(expected)} files).", file=stream)
+            print(f"Demo check: the tree under {self.root} holds exactly what the world expects "
+                  f"({len(expected)} files, nothing misplaced).", file=stream)
             return True
         print(f"Demo check FAILED: {len(missing)} missing, {len(extra)} unexpected.",
               file=stream)

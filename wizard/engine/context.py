@@ -40,6 +40,8 @@ class Settings:
     stall_bytes: int = 64 * 1024
     chunk_size: int = 1 << 20
     force: bool = False  # start even when the plan does not fit the free space
+    #: False: when annotation JSONs are part of the run, extract only the images they reference.
+    full_archives: bool = False
     limit_rate: int | None = None  # bytes/s over all transfers (None: unlimited)
     segments: int | None = None  # connections per large file (None: by size; 1: never split)
     min_segment_size: int = 32 << 20  # bytes; no piece of a split download is smaller

@@ -24,10 +24,19 @@ def target_dir(ctx: JobContext, component: Component) -> Path:
     return ctx.root / component.target
 
 
-def run_component(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> str:
-    """Bring one component into place. Returns a one-line summary; raises SetupError/Cancelled."""
+def run_component(ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+                  only: set[str] | None = None, subset: list[str] | None = None) -> str:
+    """Bring one component into place. Returns a one-line summary; raises SetupError/Cancelled.
+
+    ``only``: extract just these target-relative paths (the images the run's annotation JSONs
+    reference, named in ``subset``); the journal records which JSONs the subset was for.
+    """
     ctx.journal.set_stage(ctx.job, Stage.DOWNLOADING.value, source=source.label)
+    ctx.journal.update_info(ctx.job, subset=subset if only is not None else None)
     target = target_dir(ctx, component)
+    if only is not None and not only and component.archive != "none":
+        ctx.log(f"the selected annotations reference no image in {component.target}: nothing to fetch")
+        return "not referenced by the selected annotations"
     files = 0
     written = skipped = 0
     try:
@@ -42,7 +51,7 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
             else:
                 ctx.stage(Stage.EXTRACTING, path.name)
                 try:
-                    result = extract_archive(ctx, path, component.archive, target, component.layout)
+                    result = extract_archive(ctx, path, component.archive, target, component.layout, only=only)
                 except SetupError as exc:
                     if exc.problem.code == Code.ARCHIVE_CORRUPT:
                         kept = ctx.quarantine / f"{path.name}.{int(time.time())}.corrupt"
@@ -54,7 +63,7 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
                     raise
                 written += result.written
                 skipped += result.skipped
-                if result.written + result.skipped == 0:
+                if result.written + result.skipped == 0 and only is None:
                     raise SetupError(
                         Code.LAYOUT_INCOMPLETE,
                         f"{path.name} holds no files where the catalog expects them "
@@ -75,7 +84,8 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     if files == 0 and not _target_has_files(target):
         raise SetupError(Code.LAYOUT_INCOMPLETE, f"Nothing was placed in {component.target}.",
                          "Run again; if it persists, the source is empty or the catalog is wrong.")
-    count = _count_files(target) if component.file_count else None
+    # With a subset the wanted images may come from several components (sam/images): no count check.
+    count = _count_files(target) if component.file_count and only is None else None
     if count is not None and component.file_count and count < component.file_count:
         ctx.log(f"{component.target} holds {count:,} files; the catalog expects about "
                 f"{component.file_count:,}", "warning")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class PlanItem:
     extracted_bytes: int
     peak_archive_bytes: int  # archive bytes on disk at once for this component
     problem: Problem | None = None
+    #: Warnings worth reading before starting (e.g. SA-1B links that expire before the finish).
+    notes: tuple[str, ...] = ()
 
     @property
     def needs_work(self) -> bool:
@@ -89,6 +91,7 @@ class Plan:
                     "problem": None if i.problem is None else {
                         "code": str(i.problem.code), "message": i.problem.message, "hint": i.problem.hint,
                     },
+                    "notes": list(i.notes),
                 }
                 for i in self.items
             ],
@@ -191,6 +194,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         pieces = max(1, source.last - source.first + 1) if source and source.kind == "sam-links" else 1
         archive_peak = 0 if comp.archive == "none" else total // pieces
         items.append(PlanItem(comp, source, status, remaining, total, extracted, archive_peak, problem))
+    items = [_refine(i, records.get(i.component.id), settings, downloads) for i in items]
+    items = _annotation_driven(root, items, records, settings)
     todo = [i for i in items if i.needs_work]
     final = sum(i.extracted_bytes for i in todo)
     if settings.keep_archives:
@@ -201,3 +206,73 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         peak = final + sum(biggest)
     free = shutil.disk_usage(existing_ancestor(root)).free
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
+
+
+def _refine(item: PlanItem, record: JobRecord | None, settings: Settings, downloads: Path) -> PlanItem:
+    """Source-kind specifics: Drive's partial files, SA-1B tars already done and link expiry."""
+    source = item.source
+    if source is None or not item.needs_work:
+        return item
+    if source.kind == "drive":
+        from .sources.drive import partial_size
+
+        have = partial_size(downloads / source.file_name)
+        return replace(item, download_bytes=max(0, min(item.download_bytes, item.total_download_bytes - have)))
+    if source.kind == "sam-links":
+        from .sources import samlinks
+
+        names = samlinks.tar_names(source)
+        done = set(record.info.get("items_done", [])) if record else set()
+        left = [n for n in names if n not in done]
+        remaining = item.total_download_bytes * len(left) // max(1, len(names))
+        notes: tuple[str, ...] = ()
+        if settings.sam_links is not None and left:
+            try:
+                links = samlinks.parse_links_file(settings.sam_links)
+                note = samlinks.expiry_note(links, left, remaining)
+                notes = (note,) if note else ()
+            except SetupError as exc:
+                notes = (exc.problem.message,)
+        return replace(item, download_bytes=remaining, notes=notes)
+    return item
+
+
+def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings) -> list[str] | None:
+    """The annotation JSONs that decide which images are extracted (None: full archives)."""
+    if settings.full_archives:
+        return None
+    names = sorted(i.component.id for i in items if i.component.group == "annotations")
+    return names or None
+
+
+def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, JobRecord],
+                       settings: Settings) -> list[PlanItem]:
+    """Shrink estimates to what the selected JSONs reference, and redo components done for fewer JSONs."""
+    from .subset import counts_for, json_path
+
+    key = subset_key(items, settings)
+    comps = [i.component for i in items]
+    counts: dict[str, int] = {}
+    if key is not None:
+        for item in items:
+            path = json_path(root, item.component)
+            if path is not None and path.is_file():
+                try:
+                    for cid, n in counts_for(root, path, comps).items():
+                        counts[cid] = counts.get(cid, 0) + n
+                except SetupError:
+                    continue
+    out: list[PlanItem] = []
+    for item in items:
+        comp, record = item.component, records.get(item.component.id)
+        if comp.group != "annotations" and item.status == "done" and record is not None:
+            done_for = record.info.get("subset")  # None: full archive; else the JSON ids used
+            if done_for is not None and (key is None or not set(key) <= set(done_for)):
+                item = replace(item, status="todo", download_bytes=item.total_download_bytes)
+        if comp.id in counts and comp.file_count and item.needs_work and comp.archive != "none":
+            share = min(1.0, counts[comp.id] / comp.file_count)
+            item = replace(item, extracted_bytes=int(item.extracted_bytes * share),
+                           notes=(*item.notes, f"only the {counts[comp.id]:,} images the selected "
+                                  "annotations reference are extracted"))
+        out.append(item)
+    return out

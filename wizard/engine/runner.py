@@ -22,7 +22,7 @@ from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
 from .pipeline import run_component
-from .plan import Plan, PlanItem
+from .plan import Plan, PlanItem, subset_key
 from .sources.hub import endpoint_for_settings
 
 
@@ -53,6 +53,9 @@ class Runner:
         self.session_factory = session_factory
         self._cond = threading.Condition()
         self._host_busy: dict[str, int] = {}
+        self._annotations_left = 0  # annotation jobs pending or running: image jobs wait for them
+        self._subset: dict[str, set[str]] | None = None
+        self._subset_ready = False
         self.result = RunResult()
 
     @property
@@ -79,6 +82,7 @@ class Runner:
                 self.emit(JobDone(item.component.id, skipped=True, detail="already in place"))
             else:
                 pending.append(item)
+        self._annotations_left = sum(1 for i in pending if i.component.group == "annotations")
         run_id = journal.record_run({"components": [i.component.id for i in items]})
         workers = [threading.Thread(target=self._worker, args=(pending, journal), daemon=True,
                                     name=f"sharegpt4v-job-{n}")
@@ -103,6 +107,8 @@ class Runner:
                 if self.control.cancelled:
                     return None
                 for index, item in enumerate(pending):
+                    if item.component.group != "annotations" and self._annotations_left:
+                        continue  # the JSONs decide which images are needed: they come first
                     host = self._host(item)
                     if self._host_busy.get(host, 0) < self.settings.per_host:
                         self._host_busy[host] = self._host_busy.get(host, 0) + 1
@@ -113,7 +119,44 @@ class Runner:
     def _release(self, item: PlanItem) -> None:
         with self._cond:
             self._host_busy[self._host(item)] -= 1
+            if item.component.group == "annotations":
+                self._annotations_left -= 1
             self._cond.notify_all()
+
+    def _only_for(self, item: PlanItem, ctx: JobContext) -> set[str] | None:
+        """The target-relative paths the selected JSONs need from this component (None: all)."""
+        with self._cond:
+            if not self._subset_ready:
+                self._subset_ready = True
+                self._subset = self._compute_subset(ctx)
+            return None if self._subset is None else self._subset.get(item.component.id)
+
+    def _compute_subset(self, ctx: JobContext) -> dict[str, set[str]] | None:
+        from .subset import image_paths, json_path, split_by_component
+
+        if subset_key(self.plan.items, self.settings) is None:
+            return None
+        paths: set[str] = set()
+        found = False
+        for item in self.plan.items:
+            path = json_path(self.root, item.component)
+            if path is None:
+                continue
+            if not path.is_file():
+                self.emit(Log("warning", f"{path.name} is not on disk: extracting whole archives", None))
+                return None
+            try:
+                paths |= image_paths(path)
+            except SetupError as exc:
+                self.emit(Log("warning", f"{exc.problem.message}: extracting whole archives", None))
+                return None
+            found = True
+        if not found:
+            return None
+        comps = [i.component for i in self.plan.items]
+        self.emit(Log("info", f"the selected annotations reference {len(paths):,} images; only those are "
+                      "extracted (use full archives to get everything)", None))
+        return split_by_component(paths, comps)
 
     def _worker(self, pending: list[PlanItem], journal: Journal) -> None:
         session = self.session_factory()
@@ -134,9 +177,17 @@ class Runner:
                 raise SetupError.of(item.problem or Problem(Code.NO_SOURCE, f"No source for {cid}."))
             if item.source.community:
                 ctx.log(f"using a community mirror: {item.source.label}", "warning")
+            previous = journal.get(cid)
+            if previous is not None and previous.stage == Stage.DONE.value:
+                # Done before, but the plan wants it again (e.g. full archives after a subset):
+                # every archive has to be read again.
+                journal.update_info(cid, items_done=[])
             journal.set_stage(cid, Stage.QUEUED.value, source=item.source.label)
             self.emit(StageChanged(cid, Stage.QUEUED, item.source.label))
-            summary = run_component(ctx, item.component, item.source, self.catalog)
+            only = None if item.component.group == "annotations" else self._only_for(item, ctx)
+            summary = run_component(ctx, item.component, item.source, self.catalog, only=only,
+                                    subset=subset_key(self.plan.items, self.settings) if only is not None
+                                    else None)
         except Cancelled:
             self.result.cancelled = True
             self.emit(StageChanged(cid, Stage.CANCELLED, "kept; run again to resume"))
