@@ -89,6 +89,8 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     if count is not None and component.file_count and count < component.file_count:
         ctx.log(f"{component.target} holds {count:,} files; the catalog expects about "
                 f"{component.file_count:,}", "warning")
+    if files == 0:  # the source placed its files itself (OCR-VQA images, local folders)
+        return f"{_count_files(target):,} files in {component.target}"
     return f"{written} written, {skipped} already in place"
 
 
