@@ -66,6 +66,10 @@ class Fault:
     rate: int | None = None  # throttle the body to this many bytes per second
     times: int | None = 1
     methods: tuple[str, ...] = ("GET", "HEAD")
+    #: With ``status``: answer with this body (e.g. an HTML error page) instead of a short text.
+    body: bytes | None = None
+    #: With ``body``: its Content-Type (default ``text/plain; charset=utf-8``).
+    content_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -336,6 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
             body = f"{fault.status} injected fault for {path}\n".encode()
+            if fault.body is not None:
+                body = fault.body
+                headers["Content-Type"] = fault.content_type or headers["Content-Type"]
             self._simple(fault.status, body, headers, head, path, query, faulted)
             return
 

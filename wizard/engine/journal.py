@@ -13,6 +13,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +38,20 @@ CREATE TABLE IF NOT EXISTS runs (
     started REAL NOT NULL,
     finished REAL,
     args TEXT NOT NULL
+);
+"""
+
+#: Per-item records of multi-item jobs (OCR-VQA images), created on first use.
+_ITEMS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    job TEXT NOT NULL,
+    key TEXT NOT NULL,
+    url TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'todo',
+    http_status INTEGER,
+    detail TEXT,
+    updated REAL,
+    PRIMARY KEY (job, key)
 );
 """
 
@@ -207,6 +222,62 @@ class Journal:
         with self._mutex:
             row = self._db.execute("SELECT args FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None
+
+    # -- per-item records (OCR-VQA images: one row per image, so 200K images resume one by one)
+    def _items_table(self) -> None:
+        """Create the ``items`` table on first use (callers hold the mutex)."""
+        if getattr(self, "_items_ready", False):
+            return
+        self._db.executescript(_ITEMS_SCHEMA)
+        self._items_ready = True
+
+    def items_add(self, job: str, rows: Sequence[tuple[str, str]]) -> None:
+        """Record ``(key, url)`` items as to do; items already recorded keep their status."""
+        with self._mutex:
+            self._items_table()
+            self._db.executemany(
+                "INSERT INTO items(job, key, url, status) VALUES(?,?,?,'todo') "
+                "ON CONFLICT(job, key) DO UPDATE SET url=excluded.url WHERE items.status='todo'",
+                [(job, key, url) for key, url in rows])
+            self._db.commit()
+
+    def items_set(self, job: str, key: str, status: str, *, http_status: int | None = None,
+                  detail: str | None = None) -> None:
+        """Set one item's status ("todo" | "saved" | "dead"), its HTTP status and a detail."""
+        self.items_set_many(job, [(key, status, http_status, detail)])
+
+    def items_set_many(self, job: str, rows: Sequence[tuple[str, str, int | None, str | None]]) -> None:
+        with self._mutex:
+            self._items_table()
+            self._db.executemany(
+                "UPDATE items SET status=?, http_status=?, detail=?, updated=? WHERE job=? AND key=?",
+                [(status, http, detail, time.time(), job, key) for key, status, http, detail in rows])
+            self._db.commit()
+
+    def items(self, job: str, status: str | None = None) -> list[tuple[str, str, str, int | None, str | None]]:
+        """``(key, url, status, http_status, detail)`` rows of a job, optionally of one status."""
+        with self._mutex:
+            self._items_table()
+            if status is None:
+                cur = self._db.execute("SELECT key, url, status, http_status, detail FROM items "
+                                       "WHERE job=? ORDER BY rowid", (job,))
+            else:
+                cur = self._db.execute("SELECT key, url, status, http_status, detail FROM items "
+                                       "WHERE job=? AND status=? ORDER BY rowid", (job, status))
+            return [tuple(r) for r in cur.fetchall()]
+
+    def items_counts(self, job: str) -> dict[str, int]:
+        with self._mutex:
+            self._items_table()
+            rows = self._db.execute("SELECT status, COUNT(*) FROM items WHERE job=? GROUP BY status",
+                                    (job,)).fetchall()
+        return {str(status): int(count) for status, count in rows}
+
+    def items_clear(self, job: str) -> None:
+        with self._mutex:
+            self._items_table()
+            self._db.execute("DELETE FROM items WHERE job=?", (job,))
+            self._db.commit()
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:

@@ -20,7 +20,7 @@ from ..errors import Code, SetupError
 FetchFn = Callable[[JobContext, Component, Source, Catalog], Iterator[Path]]
 
 #: Source kinds this version can fetch.
-SUPPORTED_KINDS = frozenset({"http", "hub"})
+SUPPORTED_KINDS = frozenset({"http", "hub", "drive", "sam-links", "ocrvqa", "local"})
 
 
 def fetcher_for(kind: str) -> FetchFn:
@@ -33,5 +33,21 @@ def fetcher_for(kind: str) -> FetchFn:
         from . import hub
 
         return hub.fetch
+    if kind == "drive":
+        from . import drive
+
+        return drive.fetch
+    if kind == "sam-links":
+        from . import samlinks
+
+        return samlinks.fetch
+    if kind == "ocrvqa":
+        from . import ocrvqa
+
+        return ocrvqa.fetch
+    if kind == "local":
+        from . import local
+
+        return local.fetch
     raise SetupError(Code.NO_SOURCE, f"Source kind '{kind}' is not supported by this version.",
                      "Choose another source for this component or update sharegpt4v-setup.")

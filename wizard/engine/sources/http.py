@@ -6,6 +6,16 @@ server's validators. A later attempt — in this process or after a crash or reb
 file changed upstream, and the part is restarted (said in the log). Sizes and sha256 are checked
 before the atomic ``os.replace`` to the final name; a checksum mismatch moves the bytes to the
 quarantine folder instead of deleting them.
+
+Large files go over several connections (:mod:`wizard.engine.segments`): when the first plain
+GET answers 200 with ``Accept-Ranges: bytes``, a ``Content-Length`` big enough for
+``Settings.segments``/the size policy and a strong ETag or a Last-Modified, that response becomes
+the first segment's stream and other connections fetch the other segments with
+``Range: bytes=a-b`` + ``If-Range``. The sidecar then journals every segment. A 200 to a segment
+request means the file changed (validators differ: start again) or the server does not really
+do ranges (same validators: carry on as one stream from the contiguous prefix). 429/503 answers
+halve the connections to that host for a while. Every read loop paces itself with the run's
+shared :class:`~wizard.engine.ratelimit.RateLimiter` (``--limit-rate``).
 """
 
 from __future__ import annotations
@@ -17,9 +27,10 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -27,8 +38,20 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..ratelimit import gate_for
+from ..segments import (
+    RetryLater,
+    Segment,
+    SegmentedDownload,
+    SegmentJournal,
+    connections_for,
+    plan_segments,
+    preallocate,
+)
 
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_THROTTLE_STATUSES = {429, 503}  # "too many connections": fewer segments for that host
+_MAX_SEGMENT_RESTARTS = 3  # then this transfer keeps to one connection
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIABLE = re.compile(r"bytes \*/(\d+)")
 
@@ -82,6 +105,8 @@ class _Transfer:
         self.total: int | None = size
         self.hasher: Any = None
         self.hashed = 0  # bytes of the part already fed to the hasher
+        self.segmentable = not self._meta().get("no_segments", False)
+        self.segment_restarts = 0
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
@@ -91,8 +116,12 @@ class _Transfer:
             return {}
 
     def _save_meta(self, response: requests.Response, total: int | None) -> None:
-        meta = {"url": self.url, "etag": response.headers.get("ETag"),
-                "last_modified": response.headers.get("Last-Modified"), "total": total}
+        self._write_meta(response.headers.get("ETag"), response.headers.get("Last-Modified"), total)
+
+    def _write_meta(self, etag: str | None, last_modified: str | None, total: int | None) -> None:
+        meta: dict[str, Any] = {"url": self.url, "etag": etag, "last_modified": last_modified, "total": total}
+        if not self.segmentable:
+            meta["no_segments"] = True
         tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
         tmp.write_text(json.dumps(meta), encoding="utf-8")
         os.replace(tmp, self.meta_path)
@@ -110,8 +139,8 @@ class _Transfer:
         except FileNotFoundError:
             return 0
 
-    def _hash_existing(self, upto: int) -> None:
-        """Feed the bytes already on disk to the hasher (after a restart of the process)."""
+    def _hash_existing(self, upto: int, then: Stage | None = Stage.DOWNLOADING) -> None:
+        """Feed the bytes already on disk to the hasher (after a restart or a segmented download)."""
         if not self.sha256 or self.hashed >= upto:
             return
         if self.hasher is None:
@@ -127,7 +156,8 @@ class _Transfer:
                 self.hasher.update(block)
                 self.hashed += len(block)
                 self.ctx.progress(self.hashed, upto)
-        self.ctx.stage(Stage.DOWNLOADING)
+        if then is not None:
+            self.ctx.stage(then)
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> Path:
@@ -143,6 +173,10 @@ class _Transfer:
         last_problem = ""
         while True:
             ctx.control.checkpoint()
+            if "segments" in self._meta():
+                if self._resume_segments():
+                    break
+                continue
             before = self._part_size()
             try:
                 if self._attempt():
@@ -180,10 +214,11 @@ class _Transfer:
         headers = {"Accept-Encoding": "identity", **self.headers}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-            validator = meta.get("etag") if _strong(meta.get("etag")) else meta.get("last_modified")
+            validator = _validator(meta.get("etag"), meta.get("last_modified"))
             if validator:
                 headers["If-Range"] = validator
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        fresh = not offset
         with ctx.session.get(self.url, headers=headers, stream=True, timeout=timeout) as resp:
             status = resp.status_code
             if status in _RETRY_STATUSES:
@@ -221,6 +256,8 @@ class _Transfer:
                 ctx.log(f"{self.dest.name}: the catalog says {self.expected_size:,} bytes, the server "
                         f"{total:,}; using the server's size", "warning")
             self.total = total
+            if fresh and status == 200 and (journal := self._segment_plan(resp, total)) is not None:
+                return self._start_segments(journal, resp)
             self._save_meta(resp, total)
             self._hash_existing(offset)
             self._receive(resp, mode, offset)
@@ -232,34 +269,151 @@ class _Transfer:
     def _receive(self, resp: requests.Response, mode: str, offset: int) -> None:
         ctx = self.ctx
         done = offset
-        window_start = time.monotonic()
-        window_bytes = 0
         last_report = 0.0
         with open(self.part, mode) as out:
-            for chunk in resp.iter_content(chunk_size=ctx.settings.chunk_size):
-                ctx.control.checkpoint()
-                if not chunk:
-                    continue
+
+            def sink(chunk: bytes) -> bool:
+                nonlocal done, last_report
                 out.write(chunk)
                 if self.hasher is not None:
                     self.hasher.update(chunk)
                     self.hashed += len(chunk)
                 done += len(chunk)
-                window_bytes += len(chunk)
                 now = time.monotonic()
                 if now - last_report >= 0.1:
                     last_report = now
                     ctx.progress(done, self.total)
-                if now - window_start >= ctx.settings.stall_seconds:
-                    if window_bytes < ctx.settings.stall_bytes:
-                        out.flush()
-                        raise _Stalled(f"under {ctx.settings.stall_bytes} bytes in "
-                                       f"{ctx.settings.stall_seconds:.0f} s")
-                    window_start, window_bytes = now, 0
+                return True
+
+            _pump(ctx, resp, sink)
             out.flush()
             with contextlib.suppress(OSError):
                 os.fsync(out.fileno())
         ctx.progress(done, self.total)
+
+    # -- segmented transfers -------------------------------------------------------------------
+    def _segment_plan(self, resp: requests.Response, total: int | None) -> SegmentJournal | None:
+        """A fresh segment journal when this 200 answer allows (and the size calls for) segments."""
+        settings = self.ctx.settings
+        if not self.segmentable or total is None:
+            return None
+        accept = [v.strip().lower() for v in resp.headers.get("Accept-Ranges", "").split(",")]
+        etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+        if "bytes" not in accept or _validator(etag, modified) is None:
+            return None
+        if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
+            return None
+        connections = connections_for(total, settings.segments, settings.min_segment_size)
+        if connections < 2:
+            return None
+        return SegmentJournal(self.url, etag, modified, total,
+                              plan_segments(total, connections, settings.min_segment_size))
+
+    def _start_segments(self, journal: SegmentJournal, first: requests.Response) -> bool:
+        # No sidecar while the part is being laid out: a crash in between leaves a part without a
+        # record, which is started again, never a full-size part that an old sidecar would accept.
+        self.meta_path.unlink(missing_ok=True)
+        preallocate(self.part, journal.total)
+        journal.save(self.meta_path)
+        connections = connections_for(journal.total, self.ctx.settings.segments,
+                                      self.ctx.settings.min_segment_size)
+        self.ctx.log(f"{self.dest.name}: {journal.total:,} bytes over {connections} connections "
+                     f"in {len(journal.segments)} segments")
+        return self._run_segments(journal, first)
+
+    def _resume_segments(self) -> bool:
+        journal = SegmentJournal.from_json(self._meta())
+        if journal is None or self._part_size() != journal.total:
+            self._reset_segments("the record of its segments does not match the partial file")
+            return False
+        self.ctx.log(f"{self.dest.name}: resuming {len(journal.segments)} segments, "
+                     f"{journal.done_bytes:,} of {journal.total:,} bytes already here")
+        return self._run_segments(journal, None)
+
+    def _run_segments(self, journal: SegmentJournal, first: requests.Response | None) -> bool:
+        """Fetch the journal's segments. True when the part is complete; False when the transfer
+        went back to one stream or starts again (the sidecar says which)."""
+        settings = self.ctx.settings
+        connections = max(1, connections_for(journal.total, settings.segments, settings.min_segment_size))
+        self.total = journal.total
+        download = SegmentedDownload(self.ctx, self.part, self.meta_path, journal,
+                                     connections=connections, gate=gate_for(urlsplit(self.url).netloc),
+                                     hasher=hashlib.sha256() if self.sha256 else None)
+        validator = _validator(journal.etag, journal.last_modified)
+
+        def fetch(seg: Segment, sink: SegmentedDownload) -> None:
+            self._fetch_segment(seg, sink, journal, validator)
+
+        def fetch_first(seg: Segment, sink: SegmentedDownload) -> None:
+            assert first is not None
+            try:
+                _pump_segment(self.ctx, first, seg, sink)
+            finally:
+                first.close()
+
+        try:
+            download.run(fetch, (journal.segments[0], fetch_first) if first is not None else None)
+        except _Abandon as exc:
+            self.segment_restarts += 1
+            if self.segment_restarts >= _MAX_SEGMENT_RESTARTS:
+                self.segmentable = False
+            if exc.restart:
+                self._reset_segments(exc.reason)
+            else:
+                self._to_single_stream(journal, download, exc.reason)
+            return False
+        self.hasher, self.hashed = download.hasher, download.hashed
+        return True
+
+    def _fetch_segment(self, seg: Segment, sink: SegmentedDownload, journal: SegmentJournal,
+                       validator: str | None) -> None:
+        """Bring one segment's missing bytes with a Range request (runs on a segment thread)."""
+        ctx = self.ctx
+        headers = {"Accept-Encoding": "identity", **self.headers, "Range": f"bytes={seg.done}-{seg.end - 1}"}
+        if validator:
+            headers["If-Range"] = validator
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        try:
+            with ctx.session.get(self.url, headers=headers, stream=True, timeout=timeout) as resp:
+                status = resp.status_code
+                if status in _RETRY_STATUSES:
+                    raise RetryLater(f"server answered {status}", _retry_after(resp, ctx.settings.backoff_cap * 10),
+                                     throttled=status in _THROTTLE_STATUSES)
+                if status == 416:
+                    raise _Abandon("the server no longer has the ranges we were fetching", restart=True)
+                if status >= 400:
+                    raise HttpStatusError(status, self.url, self.dest.name)
+                if status == 200:
+                    old = journal.etag or journal.last_modified
+                    new = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+                    length = resp.headers.get("Content-Length")
+                    if (old and new and old != new) or (length is not None and int(length) != journal.total):
+                        raise _Abandon(f"the file changed upstream (validator {old} -> {new})", restart=True)
+                    raise _Abandon("the server ignored the Range request", restart=False)
+                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                if status != 206 or not match or int(match.group(1)) != seg.done:
+                    raise _Abandon("the server sent a different range than asked", restart=True)
+                if match.group(3) != "*" and int(match.group(3)) != journal.total:
+                    raise _Abandon(f"the file changed upstream (size {journal.total:,} -> "
+                                   f"{int(match.group(3)):,})", restart=True)
+                _pump_segment(ctx, resp, seg, sink)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                _Stalled) as exc:
+            raise RetryLater(_describe(exc)) from exc
+
+    def _reset_segments(self, why: str) -> None:
+        self.meta_path.unlink(missing_ok=True)
+        self._restart(why)
+
+    def _to_single_stream(self, journal: SegmentJournal, download: SegmentedDownload, why: str) -> None:
+        """Carry on with one connection from the contiguous prefix of the segmented part."""
+        prefix = journal.prefix()
+        self.ctx.log(f"{self.dest.name}: {why}; continuing with one connection from byte {prefix:,}",
+                     "warning")
+        self.segmentable = False
+        os.truncate(self.part, prefix)
+        self._write_meta(journal.etag, journal.last_modified, journal.total)
+        self.hasher, self.hashed = download.hasher, download.hashed  # the hasher never passes the prefix
 
     def _finish(self) -> Path:
         ctx = self.ctx
@@ -268,7 +422,7 @@ class _Transfer:
             ctx.log(f"{self.dest.name}: {size:,} bytes, the catalog expected {self.expected_size:,}",
                     "warning")
         if self.sha256:
-            self._hash_existing(size)
+            self._hash_existing(size, then=None)
             ctx.stage(Stage.VERIFYING, "sha256")
             digest = self.hasher.hexdigest() if self.hasher is not None else ""
             if digest != self.sha256:
@@ -287,6 +441,49 @@ class _Transfer:
         return self.dest
 
 
+def _pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]) -> None:
+    """Read ``resp``'s body into ``sink`` until it ends or ``sink`` returns False.
+
+    Every read loop goes through here: cancel/pause checkpoints, the run's bandwidth limit and
+    stall detection (time spent waiting on the limiter does not count as stalling).
+    """
+    settings = ctx.settings
+    limiter = ctx.limiter
+    window_start = time.monotonic()
+    window_bytes = 0
+    for chunk in resp.iter_content(chunk_size=limiter.chunk_size(settings.chunk_size)):
+        ctx.control.checkpoint()
+        if not chunk:
+            continue
+        more = sink(chunk)
+        window_start += limiter.consume(len(chunk), ctx.control.sleep)
+        window_bytes += len(chunk)
+        now = time.monotonic()
+        if now - window_start >= settings.stall_seconds:
+            if window_bytes < settings.stall_bytes:
+                raise _Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
+            window_start, window_bytes = now, 0
+        if not more:
+            return
+
+
+def _pump_segment(ctx: JobContext, resp: requests.Response, seg: Segment, sink: SegmentedDownload) -> None:
+    try:
+        _pump(ctx, resp, lambda chunk: sink.write(seg, chunk))
+    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+            _Stalled) as exc:
+        raise RetryLater(_describe(exc)) from exc
+
+
+class _Abandon(Exception):
+    """Segments cannot go on: start the file again (``restart``) or carry on as one stream."""
+
+    def __init__(self, reason: str, *, restart: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.restart = restart
+
+
 class _Retry(Exception):
     def __init__(self, message: str, wait: float | None) -> None:
         super().__init__(message)
@@ -299,6 +496,11 @@ class _Stalled(Exception):
 
 def _strong(etag: str | None) -> bool:
     return bool(etag) and not str(etag).startswith("W/")
+
+
+def _validator(etag: str | None, last_modified: str | None) -> str | None:
+    """What to send in If-Range: a strong ETag, else the Last-Modified date, else nothing."""
+    return etag if etag and _strong(etag) else last_modified or None
 
 
 def _retry_after(resp: requests.Response, cap: float) -> float | None:

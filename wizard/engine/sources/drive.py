@@ -1,0 +1,410 @@
+"""Google Drive files through gdown: resumable, verified, with Drive's refusals as clear errors.
+
+gdown does what only it can do — Drive's confirmation pages, cookies, folder listings — and is
+kept quiet (``quiet=True``: a windowed build has no stderr) with its ``progress=`` callback
+feeding the job's progress. gdown resumes a partial ``<name><8 random chars>.part`` with
+``Range`` + ``If-Range`` when called with ``resume=True``; a download killed mid-file therefore
+continues on the next run. After the download the file is checked: an HTML page saved in place
+of the file (a plain URL answers whatever it has) is never passed on as an archive — quota text
+in it parks the job (``drive-quota``), anything else is ``drive-html`` — and the catalog's size
+and sha256 are verified, a mismatch moving the bytes to the quarantine folder.
+
+When Drive refuses (quota, permission, an HTML page) and community mirrors are allowed, the job
+falls back to the component's pinned community source and says so in the log. A file without an
+id (or whose id no longer works) is looked up in its folder (:mod:`.drive_folder`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import requests
+
+from ..catalog import Catalog, Component, Source
+from ..context import JobContext
+from ..control import Control
+from ..errors import Cancelled, Code, SetupError
+from ..events import Stage
+from .drive_folder import folder_file_url
+from .http import HttpStatusError
+
+#: What Google Drive says when a file's download quota is used up (also inside gdown's errors).
+QUOTA_TEXT = "Too many users have viewed or downloaded this file recently"
+_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_REFUSALS = (Code.DRIVE_QUOTA, Code.DRIVE_PERMISSION, Code.DRIVE_HTML)
+_HTML_HEADS = (b"<!doctype html", b"<html", b"<head", b"<!--")
+
+
+def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
+    """Source module entry point for ``kind = "drive"``: one Drive file (by id or folder + name)."""
+    if ctx.item_done(source.file_name):
+        return
+    try:
+        path = download_source(ctx, component, source, catalog)
+    except SetupError as exc:
+        mirror = community_fallback(ctx, component, exc)
+        if mirror is None:
+            raise
+        yield from _fetch_community(ctx, component, mirror, catalog, exc)
+        return
+    yield path
+
+
+def download_source(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Path:
+    """Download a drive source's file into the downloads folder: by file id, else via its folder."""
+    name = source.file_name
+    dest = ctx.downloads / name
+    if source.id:
+        url = catalog.drive_file_url.format(id=source.id)
+        try:
+            return download_file(ctx, url, dest, size=source.size, sha256=source.sha256, component=component)
+        except SetupError as exc:
+            not_found = isinstance(exc, HttpStatusError) and exc.status == 404
+            if not source.folder_id or not (not_found or exc.problem.code == Code.DRIVE_PERMISSION):
+                raise
+            ctx.log(f"{name}: the file id {source.id} did not work ({exc.problem.message}); "
+                    "looking the file up in its Drive folder instead", "warning")
+    if not source.folder_id:
+        raise SetupError(Code.NO_SOURCE, f"The Drive source of {component.title} names no file id or folder.",
+                         "Fix the catalog entry: give 'id', or 'folder_id' and 'filename'.")
+    url = folder_file_url(ctx, catalog, source.folder_id, source.filename or name)
+    return download_file(ctx, url, dest, size=source.size, sha256=source.sha256, component=component)
+
+
+# ------------------------------------------------------------------------------------------
+# One file
+# ------------------------------------------------------------------------------------------
+def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = None, sha256: str | None = None,
+                  component: Component | None = None) -> Path:
+    """Bring a Drive (or plain) ``url`` to ``dest`` with gdown, resumably, then check the bytes."""
+    if dest.exists():
+        try:
+            return _check(ctx, dest, size, sha256, None, component)
+        except SetupError as exc:
+            ctx.log(f"{dest.name}: the file already downloaded is not usable ({exc.problem.message}); "
+                    "downloading it again", "warning")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _tidy_partials(ctx, dest)
+    ctx.stage(Stage.DOWNLOADING, dest.name)
+    failures = 0
+    while True:
+        ctx.control.checkpoint()
+        before = partial_size(dest)
+        hasher = _CountingHasher() if sha256 else None
+        try:
+            _gdown(ctx, url, dest, size, hasher, component)
+            break
+        except Retry as exc:
+            problem = str(exc)
+        if partial_size(dest) > before:
+            failures = 0
+        failures += 1
+        if failures > ctx.settings.retries:
+            raise SetupError(Code.RETRIES_EXHAUSTED,
+                             f"Gave up on {dest.name} after {failures} failed attempts: {problem}",
+                             "The bytes downloaded so far are kept; run again later to resume.")
+        delay = min(ctx.settings.backoff * (2 ** (failures - 1)), ctx.settings.backoff_cap)
+        ctx.log(f"{dest.name}: {problem}; retrying in {delay:.1f} s (attempt {failures}/{ctx.settings.retries})",
+                "warning")
+        ctx.control.sleep(delay)
+    return _check(ctx, dest, size, sha256, hasher, component)
+
+
+class Retry(Exception):
+    """A transient failure: the caller waits and tries again (gdown resumes the partial)."""
+
+
+def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _CountingHasher | None,
+           component: Component | None) -> None:
+    import gdown
+    from gdown.exceptions import DownloadCancelled, DownloadError, FileURLRetrievalError
+
+    last = 0.0
+    seen = -1
+    limiter = ctx.limiter
+
+    def on_progress(done: int, total: int | None) -> None:
+        nonlocal last, seen
+        ctx.control.checkpoint()  # blocks while paused, raises Cancelled
+        if seen >= 0:
+            limiter.consume(done - seen, ctx.control.sleep)  # --limit-rate: a slower read slows the sender
+        seen = done
+        now = time.monotonic()
+        if now - last >= 0.1 or (total is not None and done >= total):
+            last = now
+            ctx.progress(done, total)
+
+    try:
+        with _CancelBridge(ctx.control) as cancel:
+            gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,
+                           cancel=cancel, hasher=cast(Any, hasher), retries=0,
+                           timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout))
+    except DownloadCancelled:
+        raise Cancelled() from None
+    except FileURLRetrievalError as exc:
+        raise drive_error(str(exc), dest.name, ctx=ctx, component=component) from exc
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        text = _response_text(exc.response)
+        if has_quota_text(text):
+            raise drive_error(text, dest.name, ctx=ctx, component=component) from exc
+        if status in _RETRY_STATUSES:
+            raise Retry(f"server answered {status}") from exc
+        if status in (401, 403):
+            raise drive_error(f"access denied (HTTP {status})", dest.name, ctx=ctx, component=component) from exc
+        raise HttpStatusError(status, url, dest.name) from exc
+    except DownloadError as exc:
+        text = str(exc)
+        if "did not honor the requested byte range" in text and _unresumable(ctx, dest, size):
+            return
+        raise Retry(_first_line(exc)) from exc
+    except requests.RequestException as exc:
+        raise Retry(_describe(exc)) from exc
+
+
+def _unresumable(ctx: JobContext, dest: Path, size: int | None) -> bool:
+    """The server would not continue the partial file. True when the partial is in fact complete
+    (a crash came just before gdown renamed it) and is now ``dest``; else it is dropped, since
+    gdown would refuse to resume it forever."""
+    for part in partials(dest):
+        if size is not None and part.stat().st_size == size:
+            os.replace(part, dest)
+            return True
+        ctx.log(f"{dest.name}: the server did not continue the partial download; starting again from "
+                "byte 0", "warning")
+        part.unlink(missing_ok=True)
+    return False
+
+
+def partials(dest: Path) -> list[Path]:
+    """gdown's partial files for ``dest``: ``<name><8 random chars>.part`` beside it."""
+    try:
+        names = os.listdir(dest.parent)
+    except FileNotFoundError:
+        return []
+    want = len(dest.name) + 8 + len(".part")
+    return [dest.parent / n for n in names if n.startswith(dest.name) and n.endswith(".part") and len(n) == want]
+
+
+def partial_size(dest: Path) -> int:
+    sizes = [p.stat().st_size for p in partials(dest) if p.exists()]
+    return max(sizes, default=0)
+
+
+def _tidy_partials(ctx: JobContext, dest: Path) -> None:
+    """gdown refuses to resume when several partials exist: keep the largest one."""
+    found = sorted(partials(dest), key=lambda p: p.stat().st_size, reverse=True)
+    for extra in found[1:]:
+        ctx.log(f"removing an extra partial download {extra.name}", "warning")
+        extra.unlink(missing_ok=True)
+
+
+class _CountingHasher:
+    """A sha256 that counts what it was fed (gdown feeds it the resumed bytes too)."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def update(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.count += len(data)
+
+    def hexdigest(self) -> str:
+        return self.sha.hexdigest()
+
+
+class _CancelBridge:
+    """A ``threading.Event`` for gdown's ``cancel=`` that follows the run's :class:`Control`."""
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+        self.event = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="drive-cancel-bridge", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            if self.control.cancelled:
+                self.event.set()
+                return
+
+    def __enter__(self) -> threading.Event:
+        if self.control.cancelled:
+            self.event.set()
+        self._thread.start()
+        return self.event
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+
+
+# ------------------------------------------------------------------------------------------
+# Checking what arrived
+# ------------------------------------------------------------------------------------------
+def looks_like_html(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith(_HTML_HEADS)
+
+
+def _check(ctx: JobContext, dest: Path, size: int | None, sha256: str | None,
+           hasher: _CountingHasher | None, component: Component | None) -> Path:
+    with open(dest, "rb") as fh:
+        head = fh.read(1024)
+    actual = dest.stat().st_size
+    if looks_like_html(head) and actual < 8 * 1024 * 1024:
+        text = dest.read_bytes()[: 2 * 1024 * 1024].decode("utf-8", "replace")
+        kept = _quarantine(ctx, dest, "html")
+        if has_quota_text(text):
+            raise quota_error(dest.name, ctx=ctx, component=component)
+        raise SetupError(Code.DRIVE_HTML,
+                         f"Google Drive sent a web page instead of {dest.name} ({actual:,} bytes).",
+                         f"The page was kept at {kept}. Open the file's link in a browser to see why (sign-in, "
+                         "virus-scan warning, removed file); a copy downloaded there can be given with --local.")
+    if size is not None and actual != size:
+        ctx.log(f"{dest.name}: {actual:,} bytes, the catalog expected {size:,}", "warning")
+    if sha256:
+        fed = hasher is not None and hasher.count == actual
+        digest = hasher.hexdigest() if hasher is not None and fed else hash_file(ctx, dest)
+        if digest != sha256.lower():
+            kept = _quarantine(ctx, dest, "bad")
+            raise SetupError(
+                Code.CHECKSUM_MISMATCH,
+                f"{dest.name} does not match its sha256 (expected {sha256[:12]}…, got {digest[:12]}…).",
+                f"The bytes were kept at {kept}. The server or a mirror sent other data; the next run "
+                "downloads it again, or choose another source.")
+    return dest
+
+
+def hash_file(ctx: JobContext, path: Path) -> str:
+    """sha256 of a file, reporting progress on the VERIFYING stage; cancellable."""
+    ctx.stage(Stage.VERIFYING, f"sha256 of {path.name}")
+    total = path.stat().st_size
+    sha = hashlib.sha256()
+    done = 0
+    last = 0.0
+    with open(path, "rb") as fh:
+        while block := fh.read(4 << 20):
+            ctx.control.checkpoint()
+            sha.update(block)
+            done += len(block)
+            if time.monotonic() - last >= 0.1:
+                last = time.monotonic()
+                ctx.progress(done, total)
+    ctx.progress(done, total)
+    return sha.hexdigest()
+
+
+def _quarantine(ctx: JobContext, path: Path, tag: str) -> Path:
+    kept = ctx.quarantine / f"{path.name}.{int(time.time())}.{tag}"
+    os.replace(path, kept)
+    return kept
+
+
+# ------------------------------------------------------------------------------------------
+# Errors and the community fallback
+# ------------------------------------------------------------------------------------------
+def _community(component: Component | None) -> Source | None:
+    if component is None:
+        return None
+    return next((s for s in component.sources if s.community), None)
+
+
+def quota_error(what: str, *, ctx: JobContext | None = None, component: Component | None = None) -> SetupError:
+    """``drive-quota``, parked: the job waits; the hint names the community mirror if there is one."""
+    hint = ("Google Drive's download quota for this file is used up; it resets in about 24 h. "
+            "The job waits; run again later")
+    mirror = _community(component)
+    if mirror is not None and not (ctx is not None and ctx.settings.allow_mirrors):
+        hint += f" or allow community mirrors (--allow-mirrors): {mirror.label}"
+    hint += ". A copy downloaded in a browser can be given with --local."
+    return SetupError(Code.DRIVE_QUOTA, f"Google Drive quota exceeded for {what}.", hint, parked=True)
+
+
+def drive_error(text: str, what: str, *, ctx: JobContext | None = None,
+                component: Component | None = None) -> SetupError:
+    """Map what gdown (or Drive) said — e.g. a ``FileURLRetrievalError`` text — to a SetupError."""
+    if has_quota_text(text):
+        return quota_error(what, ctx=ctx, component=component)
+    hint = ("The file may not be shared with 'Anyone with the link' any more, or Drive wants a signed-in "
+            "browser. Open its link in a browser; if it downloads there, pass that copy with --local "
+            "(or allow community mirrors with --allow-mirrors where the component has one).")
+    if "many accesses" in text:
+        hint += (" Drive gives this same answer when a file's download quota is used up: if the file "
+                 "opens in a browser, wait about 24 h and run again.")
+    return SetupError(Code.DRIVE_PERMISSION, f"Google Drive refused {what}: {_reason(text)}", hint)
+
+
+def community_fallback(ctx: JobContext, component: Component, exc: SetupError) -> Source | None:
+    """The pinned community source to try after Drive refused, when the user allowed mirrors."""
+    if exc.problem.code not in _REFUSALS or not ctx.settings.allow_mirrors:
+        return None
+    from . import SUPPORTED_KINDS
+
+    for source in component.sources:
+        if source.community and source.kind in SUPPORTED_KINDS and (source.size or source.sha256):
+            return source
+    return None
+
+
+def _fetch_community(ctx: JobContext, component: Component, mirror: Source, catalog: Catalog,
+                     cause: SetupError) -> Iterator[Path]:
+    from . import fetcher_for
+
+    pinned = ", ".join(p for p in (f"{mirror.size:,} bytes" if mirror.size else "",
+                                   f"sha256 {mirror.sha256[:12]}…" if mirror.sha256 else "") if p)
+    ctx.log(f"{cause.problem.message} Falling back to a community mirror: {mirror.label} "
+            f"(pinned to {pinned})", "warning")
+    ctx.journal.set_stage(ctx.job, Stage.DOWNLOADING.value, source=f"{mirror.label} [community mirror]")
+    for path in fetcher_for(mirror.kind)(ctx, component, mirror, catalog):
+        actual = path.stat().st_size
+        if mirror.size is not None and actual != mirror.size:
+            kept = _quarantine(ctx, path, "bad")
+            raise SetupError(Code.SIZE_MISMATCH,
+                             f"The community mirror sent {actual:,} bytes for {path.name}; it is pinned to "
+                             f"{mirror.size:,}.",
+                             f"The bytes were kept at {kept}. The mirror changed: wait for the Drive quota "
+                             "to reset instead, or give a local copy with --local.")
+        yield path
+
+
+def has_quota_text(text: str) -> bool:
+    """Whether a Drive page or gdown error says the download quota is used up (any line wrapping)."""
+    return QUOTA_TEXT.lower() in " ".join(text.split()).lower()
+
+
+def _reason(text: str) -> str:
+    """Drive's own words from a gdown error ("Failed to retrieve file url: <reason> You may ...")."""
+    flat = " ".join(text.split())
+    flat = flat.removeprefix("Failed to retrieve file url:").strip()
+    flat = flat.split(" You may still be able to access", 1)[0].strip()
+    return flat[:300] or "no reason given"
+
+
+def _response_text(response: Any) -> str:
+    if response is None:
+        return ""
+    try:
+        return str(response.text)[:100_000]
+    except Exception:  # a closed stream: nothing to inspect
+        return ""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "the server stopped answering (timeout)"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the connection dropped mid-file"
+    return f"connection problem ({type(exc).__name__})"
+
+
+def _first_line(value: object) -> str:
+    lines = [line.strip() for line in str(value).strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(value).__name__

@@ -1,0 +1,434 @@
+"""OCR-VQA images: ``dataset.json`` from its Drive folder, then each image from its own URL.
+
+This does the job of the upstream ``loadDataset.py`` (which is never run) the way LLaVA expects
+the result: every image is saved as ``ocr_vqa/images/<key>.jpg`` whatever its URL's extension,
+bytes kept as they are (GIF or PNG content under ``.jpg`` is counted and reported, not
+converted). Only the keys the annotation JSONs under ``<root>/sharegpt4v/`` reference are
+fetched — all keys when there is no JSON (or none references OCR-VQA). Each image has a row in
+the journal's ``items`` table, so a run killed among 200K images resumes image by image.
+Dead links (404/410/403, connection failures and timeouts after retries, non-image answers)
+are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
+with a warning, once every image is saved or recorded dead. Progress is images done / total.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import ijson
+import requests
+
+from ..annotations import find_jsons, iter_image_paths, normalize, sniff
+from ..catalog import Catalog, Component, Source
+from ..context import JobContext
+from ..errors import Cancelled, Code, SetupError
+from ..events import Stage
+from ..ratelimit import gate_for
+from . import drive
+from .drive_folder import folder_file_url
+
+IMAGE_PREFIX = "ocr_vqa/images/"
+REPORT_NAME = "ocr-vqa-missing.tsv"
+DATASET_NAME = "ocr-vqa-dataset.json"
+_DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
+_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_MAX_IMAGE = 64 * 1024 * 1024
+_SETTLED = {"done", "failed", "waiting", "cancelled"}
+#: Consecutive connection failures (no HTTP answer at all) after which the network is taken to be down.
+BREAKER = 40
+
+
+def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
+    """Source module entry point for ``kind = "ocrvqa"``; places the images itself, yields nothing."""
+    target = ctx.root / component.target
+    target.mkdir(parents=True, exist_ok=True)
+    _wait_for_annotations(ctx, catalog)
+    _select(ctx, source, catalog)
+    _reconcile(ctx, target)
+    _Batch(ctx, target).run()
+    _finish(ctx)
+    yield from ()
+
+
+# ------------------------------------------------------------------------------------------
+# Which images
+# ------------------------------------------------------------------------------------------
+def _wait_for_annotations(ctx: JobContext, catalog: Catalog) -> None:
+    """Let the annotation jobs of this same run finish first: they decide which images are needed."""
+    args = ctx.journal.last_run_args() or {}
+    groups = {c.id: c for c in catalog.components if c.group == "annotations"}
+    ids = [cid for cid in args.get("components", []) if cid in groups and cid != ctx.job]
+    said = False
+    while True:
+        pending, missing = [], []
+        for cid in ids:
+            rec = ctx.journal.get(cid)
+            files_there = all((ctx.root / groups[cid].target / s.file_name).is_file()
+                              for s in groups[cid].official_sources()[:1])
+            if rec is None or rec.stage not in _SETTLED or (rec.stage == "done" and not files_there):
+                pending.append(cid)
+            elif not files_there:
+                missing.append(cid)
+        if not pending and missing:
+            raise SetupError(Code.LAYOUT_INCOMPLETE,
+                             f"OCR-VQA waits for {', '.join(missing)}, which did not finish in this run: the "
+                             "annotation JSONs decide which of the 207K OCR-VQA images are needed.",
+                             "Run again once the annotation JSONs are in place (or select ocr-vqa alone to "
+                             "fetch every image).", parked=True)
+        if not pending:
+            return
+        if not said:
+            ctx.log(f"waiting for {', '.join(pending)} (this run) to decide which OCR-VQA images are needed")
+            said = True
+        ctx.control.sleep(0.2)
+
+
+def _json_signature(ctx: JobContext, catalog: Catalog) -> list[list[Any]]:
+    try:
+        paths = find_jsons(ctx.root, catalog)
+    except SetupError:
+        return []
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
+
+
+def _select(ctx: JobContext, source: Source, catalog: Catalog) -> None:
+    """Fill the journal's items table with the images to fetch (unless the choice is unchanged)."""
+    signature = _json_signature(ctx, catalog)
+    rec = ctx.journal.get(ctx.job)
+    counts = ctx.journal.items_counts(ctx.job)
+    if counts and rec is not None and rec.info.get("ocr_selection") == signature:
+        return
+    urls = _dataset_urls(ctx, source, catalog)
+    wanted = _referenced_keys(ctx, signature)
+    if wanted is None:
+        keys = list(urls)
+        ctx.log(f"OCR-VQA: no annotation JSON references OCR-VQA images; fetching all {len(keys):,}")
+    else:
+        keys = sorted(wanted)
+        ctx.log(f"OCR-VQA: the annotation JSONs reference {len(keys):,} of the {len(urls):,} images")
+    if counts:
+        ctx.log("OCR-VQA: the annotation JSONs changed since the last run; listing the images again "
+                "(images already saved are kept)")
+        ctx.journal.items_clear(ctx.job)
+    ctx.journal.items_add(ctx.job, [(k, urls.get(k, "")) for k in keys])
+    absent = [(k, "dead", None, "not in dataset.json") for k in keys if not urls.get(k)]
+    if absent:
+        ctx.journal.items_set_many(ctx.job, absent)
+    ctx.journal.update_info(ctx.job, ocr_selection=signature)
+
+
+def _dataset_urls(ctx: JobContext, source: Source, catalog: Catalog) -> dict[str, str]:
+    """key -> imageURL from ``dataset.json`` (downloaded from the Drive folder, streamed with ijson)."""
+    dest = ctx.downloads / DATASET_NAME
+    if not dest.exists():
+        url = folder_file_url(ctx, catalog, source.folder_id, source.filename or "dataset.json")
+        drive.download_file(ctx, url, dest)
+    ctx.stage(Stage.VERIFYING, "reading OCR-VQA dataset.json")
+    urls: dict[str, str] = {}
+    try:
+        with open(dest, "rb") as fh:
+            for key, record in ijson.kvitems(fh, ""):
+                image = record.get("imageURL") if isinstance(record, dict) else None
+                urls[str(key)] = image if isinstance(image, str) else ""
+    except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
+        kept = ctx.quarantine / f"{DATASET_NAME}.{int(time.time())}.corrupt"
+        os.replace(dest, kept)
+        raise SetupError(Code.ARCHIVE_CORRUPT, f"OCR-VQA's dataset.json is not valid JSON ({exc}).",
+                         f"It was moved to {kept}; the next run downloads it again.") from exc
+    if not urls:
+        raise SetupError(Code.ARCHIVE_CORRUPT, "OCR-VQA's dataset.json lists no images.",
+                         "The file is not OCR-VQA's dataset.json; check the catalog's folder id.")
+    return urls
+
+
+def _referenced_keys(ctx: JobContext, signature: list[list[Any]]) -> set[str] | None:
+    """Keys referenced as ``ocr_vqa/images/<key>.jpg`` by the JSONs; None: no JSON references any."""
+    keys: set[str] = set()
+    for name, size, _mtime in signature:
+        path = ctx.root / "sharegpt4v" / name
+        ctx.stage(Stage.VERIFYING, f"reading {name}")
+
+        def progress(n: int, total: int = size) -> None:
+            ctx.progress(n, total)
+
+        for image in iter_image_paths(path, progress=progress):
+            if image and "ocr_vqa/" in image:
+                image = normalize(image)
+                if image.startswith(IMAGE_PREFIX):
+                    keys.add(PurePosixPath(image[len(IMAGE_PREFIX):]).stem)
+    return keys or None
+
+
+def _reconcile(ctx: JobContext, target: Path) -> None:
+    """Make the table agree with the disk: saved files that vanished are to do again, and files
+    that arrived just before a crash (saved, not yet recorded) are saved."""
+    on_disk = {e.name for e in os.scandir(target) if e.is_file()}
+    changes: list[tuple[str, str, int | None, str | None]] = []
+    for key, _url, status, _http, _detail in ctx.journal.items(ctx.job):
+        there = f"{key}.jpg" in on_disk
+        if status == "saved" and not there:
+            changes.append((key, "todo", None, None))
+        elif status == "todo" and there:
+            with open(target / f"{key}.jpg", "rb") as fh:
+                changes.append((key, "saved", 200, sniff(fh.read(16)) or "unknown"))
+    if changes:
+        ctx.journal.items_set_many(ctx.job, changes)
+
+
+# ------------------------------------------------------------------------------------------
+# Fetching
+# ------------------------------------------------------------------------------------------
+class _Batch:
+    """The images still to do, fetched by a few threads with a per-host limit."""
+
+    def __init__(self, ctx: JobContext, target: Path) -> None:
+        self.ctx = ctx
+        self.target = target
+        self.tmp = ctx.downloads / "ocr-vqa-tmp"
+        self.todo = [(k, u) for k, u, _s, _h, _d in ctx.journal.items(ctx.job, "todo")]
+        counts = ctx.journal.items_counts(ctx.job)
+        self.total = sum(counts.values())
+        self.done = self.total - len(self.todo)
+        self.lock = threading.Lock()
+        self.hosts: dict[str, threading.Semaphore] = {}
+        self.next = 0
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.net_failures: list[str] = []  # keys failed for want of any answer, in a row
+        self.last_progress = 0.0
+
+    def run(self) -> None:
+        ctx = self.ctx
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        ctx.stage(Stage.DOWNLOADING, f"OCR-VQA images ({len(self.todo):,} to fetch)")
+        ctx.progress(self.done, self.total)
+        workers = max(1, min(ctx.settings.ocr_workers, len(self.todo)))
+        if self.todo:
+            with ThreadPoolExecutor(workers, thread_name_prefix="ocr-vqa") as pool:
+                for _ in range(workers):
+                    pool.submit(self._worker)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        ctx.progress(self.done, self.total)
+        if self.error is not None:
+            raise self.error
+
+    def _take(self) -> tuple[str, str] | None:
+        with self.lock:
+            if self.stop.is_set() or self.next >= len(self.todo):
+                return None
+            item = self.todo[self.next]
+            self.next += 1
+            return item
+
+    def _host(self, url: str) -> threading.Semaphore:
+        host = urlsplit(url).netloc
+        with self.lock:
+            if host not in self.hosts:
+                self.hosts[host] = threading.Semaphore(max(1, self.ctx.settings.ocr_per_host))
+            return self.hosts[host]
+
+    def _worker(self) -> None:
+        session = requests.Session()
+        try:
+            while (item := self._take()) is not None:
+                key, url = item
+                status, http, detail = self._one(session, key, url)
+                self._record(key, status, http, detail)
+        except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone, re-raise in run()
+            with self.lock:
+                if self.error is None:
+                    self.error = exc
+            self.stop.set()
+        finally:
+            session.close()
+
+    def _record(self, key: str, status: str, http: int | None, detail: str) -> None:
+        ctx = self.ctx
+        network = status == "dead" and http is None and detail.startswith("network:")
+        with self.lock:  # journal writes inside: a breaker trip must not race a "dead" record
+            if self.stop.is_set() and self.error is not None:
+                return  # the batch is stopping: this image stays to do
+            if network:
+                self.net_failures.append(key)
+                if len(self.net_failures) >= BREAKER:
+                    self.error = SetupError(
+                        Code.NETWORK,
+                        f"OCR-VQA: {len(self.net_failures)} images in a row got no answer at all "
+                        f"({detail[9:]}); the network or the image host seems to be down.",
+                        "Check the connection and run again; images saved so far are kept.")
+                    self.stop.set()
+                    ctx.journal.items_set_many(ctx.job, [(k, "todo", None, None) for k in self.net_failures])
+                    return
+            else:
+                self.net_failures.clear()
+            self.done += 1
+            done = self.done
+            ctx.journal.items_set(ctx.job, key, status, http_status=http, detail=detail)
+        now = time.monotonic()
+        if now - self.last_progress >= 0.1 or done == self.total:
+            self.last_progress = now
+            ctx.progress(done, self.total)
+
+    def _one(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
+        """("saved" | "dead", HTTP status or None, detail) for one image."""
+        ctx = self.ctx
+        if not url:
+            return "dead", None, "no imageURL in dataset.json"
+        if not _SAFE_KEY.match(key) or urlsplit(url).scheme not in ("http", "https"):
+            return "dead", None, "unusable key or URL"
+        attempt = 0
+        while True:
+            if self.stop.is_set():
+                raise _Stopped()
+            ctx.control.checkpoint()
+            wait: float | None = None
+            gate = gate_for(urlsplit(url).netloc)
+            try:
+                with self._host(url):
+                    if not gate.acquire(self.stop):
+                        raise _Stopped()
+                    try:
+                        return self._get(session, key, url)
+                    finally:
+                        gate.release()
+            except _RetryLater as exc:
+                problem, wait = str(exc), exc.wait
+            except requests.RequestException as exc:
+                problem = "network: " + _describe(exc)
+            attempt += 1
+            if attempt > ctx.settings.ocr_retries:
+                if problem.startswith("network:"):
+                    return "dead", None, problem
+                return "dead", _status_of(problem), problem
+            ctx.control.sleep(wait if wait is not None else
+                              min(ctx.settings.backoff * 2 ** (attempt - 1), ctx.settings.backoff_cap))
+
+    def _get(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
+        ctx = self.ctx
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        # identity: keep the bytes exactly as served, and let Content-Length count them
+        with session.get(url, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as resp:
+            status = resp.status_code
+            if status in _RETRY_STATUSES:
+                if status in (429, 503):
+                    gate_for(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
+                raise _RetryLater(f"HTTP {status}", _retry_after(resp, ctx.settings.backoff_cap))
+            if status in _DEAD_STATUSES or status >= 400:
+                return "dead", status, f"HTTP {status}"
+            if status != 200:
+                return "dead", status, f"unexpected HTTP {status}"
+            tmp = self.tmp / f"{key}.{threading.get_ident()}.tmp"
+            size = 0
+            head = b""
+            limiter = ctx.limiter
+            with open(tmp, "wb") as out:
+                for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
+                    if len(head) < 16:
+                        head += chunk[: 16 - len(head)]
+                    size += len(chunk)
+                    if size > _MAX_IMAGE:
+                        break
+                    out.write(chunk)
+                    limiter.consume(len(chunk), ctx.control.sleep)
+        kind = sniff(head)
+        length = resp.headers.get("Content-Length")
+        encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        if length is not None and length.isdigit() and int(length) != size and not encoded:
+            tmp.unlink(missing_ok=True)
+            raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
+        if kind is None or size > _MAX_IMAGE:
+            tmp.unlink(missing_ok=True)
+            what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
+            return "dead", 200, what
+        os.replace(tmp, self.target / f"{key}.jpg")
+        return "saved", 200, kind
+
+
+class _RetryLater(Exception):
+    def __init__(self, message: str, wait: float | None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class _Stopped(Cancelled):
+    """Another worker stopped the batch; this one leaves its image to do."""
+
+
+def _status_of(problem: str) -> int | None:
+    match = re.match(r"HTTP (\d+)", problem)
+    return int(match.group(1)) if match else None
+
+
+def _retry_after(resp: requests.Response, cap: float) -> float | None:
+    value = resp.headers.get("Retry-After", "")
+    with contextlib.suppress(ValueError):
+        return max(0.0, min(float(value), cap))
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    text = str(exc)
+    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+        return "DNS lookup failed"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection dropped"
+    return "connection failed"
+
+
+# ------------------------------------------------------------------------------------------
+# The end
+# ------------------------------------------------------------------------------------------
+def report_path(ctx: JobContext) -> Path:
+    return ctx.reports / REPORT_NAME
+
+
+def _finish(ctx: JobContext) -> None:
+    rows = ctx.journal.items(ctx.job)
+    left = [r for r in rows if r[2] == "todo"]
+    if left:  # cannot happen after a clean batch; keep the job resumable if it does
+        raise SetupError(Code.RETRIES_EXHAUSTED, f"OCR-VQA: {len(left):,} images are still to do.",
+                         "Run again to continue; images saved so far are kept.")
+    saved = [r for r in rows if r[2] == "saved"]
+    dead = [r for r in rows if r[2] == "dead"]
+    other = sum(1 for r in saved if r[4] != "JPEG")
+    report = report_path(ctx)
+    ctx.log(f"OCR-VQA: {len(saved):,} of {len(rows):,} images in place")
+    if dead:
+        tmp = report.with_name(report.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+            out.write("key\turl\tstatus\n")
+            for key, url, _status, http, detail in dead:
+                out.write(f"{key}\t{url}\t{http if http is not None else _word(detail)}\n")
+        os.replace(tmp, report)
+        ctx.log(f"OCR-VQA: {len(dead):,} of {len(rows):,} images could not be fetched (dead links); "
+                f"they are listed in {report}", "warning")
+    else:
+        report.unlink(missing_ok=True)
+    if other:
+        ctx.log(f"OCR-VQA: {other:,} saved images are GIF/PNG content under a .jpg name (kept as they are, "
+                "as LLaVA expects)", "warning")
+    ctx.journal.update_info(ctx.job, ocr_saved=len(saved), ocr_dead=len(dead), ocr_not_jpeg=other,
+                            ocr_report=str(report) if dead else None)
+    if not ctx.settings.keep_archives:
+        (ctx.downloads / DATASET_NAME).unlink(missing_ok=True)
+
+
+def _word(detail: str | None) -> str:
+    text = (detail or "").removeprefix("network: ")
+    return {"timeout": "timeout", "DNS lookup failed": "dns", "connection dropped": "dropped",
+            "connection failed": "connection", "not in dataset.json": "no-url",
+            "no imageURL in dataset.json": "no-url"}.get(text, text.replace(" ", "-") or "unknown")

@@ -1,0 +1,251 @@
+"""SA-1B tars through the signed links file Meta hands out after the license is accepted.
+
+The links file is tab-separated with the header ``file_name\\tcdn_link`` and one row per tar, in
+any order. Each CDN link carries ``oe=<hex Unix time>``: its expiry, typically days away.
+:func:`parse_links_file` checks the file (a problem names its line) and is what the GUI uses to
+check a file on the spot. :func:`fetch` takes the catalog's range of tars (``sa_000000.tar`` …
+``sa_000050.tar``), warns when the links expire before the download can finish, parks the job
+when they have expired (or a tar answers 401/403/410), and otherwise downloads each tar that is
+not done yet under its ``file_name`` — not the long CDN name — and yields it for extraction.
+Tars finished earlier stay finished; a rerun with a fresh links file continues with the next.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from ..catalog import Catalog, Component, Source
+from ..context import JobContext
+from ..errors import Code, SetupError
+from . import http
+
+HEADER = ("file_name", "cdn_link")
+#: The download speed assumed when warning that links expire before the work can finish.
+ASSUMED_SPEED = 10_000_000  # bytes/s
+_EXPIRED_STATUSES = (401, 403, 410)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.tar$")
+_GET_FILE_HINT = ("Accept the SA-1B license on Meta's download page (ai.meta.com/datasets/segment-anything-"
+                  "downloads), save the links file it offers as it is, and pass it with --sam-links FILE.")
+_FRESH_HINT = "Get a fresh links file from Meta's SA-1B page and pass --sam-links FILE; finished tars are kept."
+
+
+class LinksFileError(SetupError):
+    """A links file that cannot be used. ``line`` is 1-based (0: the file as a whole)."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        where = f"{path.name}, line {line}: " if line else f"{path.name}: "
+        super().__init__(Code.SAM_LINKS_INVALID, f"The SA-1B links file {where}{reason}", _GET_FILE_HINT)
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Link:
+    """One row of the links file."""
+
+    name: str  # file_name column, e.g. sa_000020.tar
+    url: str
+    line: int
+    expires: int | None  # Unix time from oe=, None when the link has no oe= parameter
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return None if self.expires is None else datetime.fromtimestamp(self.expires, UTC)
+
+
+@dataclass(frozen=True)
+class LinksFile:
+    """A checked links file: its links by tar name, in the file's order."""
+
+    path: Path
+    links: dict[str, Link]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.links)
+
+    def missing(self, expected: list[str]) -> list[str]:
+        """The expected tar names the file has no link for."""
+        return [n for n in expected if n not in self.links]
+
+    def earliest_expiry(self, names: list[str] | None = None) -> datetime | None:
+        """The earliest ``oe=`` expiry (UTC) among the links of ``names`` (default: all links);
+        None when none of them carries an ``oe=``."""
+        stamps = [link.expires for n, link in self.links.items()
+                  if link.expires is not None and (names is None or n in names)]
+        return datetime.fromtimestamp(min(stamps), UTC) if stamps else None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """Whether any link has expired at ``now`` (default: now)."""
+        return bool(self.expired_names(None, None if now is None else now.timestamp()))
+
+    def expired_names(self, names: list[str] | None = None, now: float | None = None) -> list[str]:
+        """Names (of ``names``, default all) whose link has expired at ``now`` (Unix time; default now)."""
+        moment = time.time() if now is None else now
+        return [n for n, link in self.links.items()
+                if (names is None or n in names) and link.expires is not None and link.expires <= moment]
+
+    def require(self, expected: list[str]) -> None:
+        """Raise ``sam-links-invalid`` listing the expected tars the file does not link."""
+        missing = self.missing(expected)
+        if missing:
+            shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+            raise SetupError(Code.SAM_LINKS_INVALID,
+                             f"The SA-1B links file {self.path.name} has no link for {len(missing)} of the "
+                             f"{len(expected)} tars needed: {shown}.",
+                             "Save the complete links file from Meta's SA-1B page (it lists sa_000000.tar "
+                             "to sa_000999.tar) and pass it with --sam-links FILE.")
+
+
+def parse_links_file(path: Path) -> LinksFile:
+    """Read and check a SA-1B links file. Raises :class:`LinksFileError` (``sam-links-invalid``).
+
+    Checked: it is UTF-8 text; the first non-empty line is the header ``file_name<TAB>cdn_link``;
+    every other non-empty line has exactly two tab-separated fields, a tar file name (no folders)
+    and an http(s) URL whose ``oe=`` expiry, when present, is hexadecimal; no name twice. Rows
+    may come in any order; blank lines, a BOM and CRLF line ends are accepted.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise LinksFileError(path, 0, "the file does not exist.") from None
+    except IsADirectoryError:
+        raise LinksFileError(path, 0, "this is a folder, not the links file.") from None
+    except UnicodeDecodeError:
+        raise LinksFileError(path, 0, "the file is not UTF-8 text.") from None
+    except OSError as exc:
+        raise LinksFileError(path, 0, f"cannot read the file: {exc.strerror or exc}.") from None
+    links: dict[str, Link] = {}
+    header_seen = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split("\t")]
+        if not header_seen:
+            if tuple(f.lower() for f in fields) != HEADER:
+                found = "spaces instead of a tab" if "\t" not in line and " " in line.strip() else repr(line[:60])
+                raise LinksFileError(path, number, f"the header must be 'file_name<TAB>cdn_link', found {found}. "
+                                     "Is this the file from Meta's SA-1B download page?")
+            header_seen = True
+            continue
+        links_row = _row(path, number, fields, line)
+        if links_row.name in links:
+            raise LinksFileError(path, number, f"{links_row.name} is listed twice "
+                                 f"(first on line {links[links_row.name].line}).")
+        links[links_row.name] = links_row
+    if not header_seen:
+        raise LinksFileError(path, 0, "the file is empty.")
+    if not links:
+        raise LinksFileError(path, 0, "the file lists no links.")
+    return LinksFile(path, links)
+
+
+def _row(path: Path, number: int, fields: list[str], line: str) -> Link:
+    if len(fields) != 2:
+        hint = " (columns must be separated by one tab)" if len(fields) == 1 else ""
+        raise LinksFileError(path, number, f"expected 2 tab-separated fields, found {len(fields)}{hint}.")
+    name, url = fields
+    if not name:
+        raise LinksFileError(path, number, "the file_name field is empty.")
+    if not _NAME.match(name):
+        raise LinksFileError(path, number, f"'{name[:60]}' is not a SA-1B tar name like sa_000020.tar.")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise LinksFileError(path, number, f"the link for {name} is not an http(s) URL: {url[:60]!r}.")
+    values = parse_qs(parts.query).get("oe")
+    expires: int | None = None
+    if values:
+        try:
+            expires = int(values[0], 16)
+            datetime.fromtimestamp(expires, UTC)
+        except (ValueError, OverflowError, OSError):
+            raise LinksFileError(path, number, f"the link for {name} has an expiry oe={values[0][:20]} that is "
+                                 "not a hexadecimal Unix time.") from None
+    return Link(name, url, number, expires)
+
+
+def tar_names(source: Source) -> list[str]:
+    """The tar names a sam-links source covers: ``name_format`` for ``first`` … ``last``."""
+    return [source.name_format.format(index=i) for i in range(source.first, source.last + 1)]
+
+
+def _remaining_bytes(source: Source, total_tars: int, remaining: int) -> int | None:
+    size = source.planned_size
+    return None if size is None or total_tars == 0 else size * remaining // total_tars
+
+
+def expiry_note(links: LinksFile, names: list[str], remaining_bytes: int | None,
+                now: float | None = None) -> str | None:
+    """A warning when the links of ``names`` expire before an estimated finish, else None."""
+    moment = time.time() if now is None else now
+    earliest = links.earliest_expiry(names)
+    if earliest is None:
+        return None
+    left = earliest.timestamp() - moment
+    needed = (remaining_bytes or 0) / ASSUMED_SPEED
+    if left <= 0:
+        return f"The SA-1B links expired on {earliest:%Y-%m-%d %H:%M} UTC."
+    if left < max(needed, 24 * 3600):
+        return (f"The SA-1B links expire on {earliest:%Y-%m-%d %H:%M} UTC (in {_duration(left)}); the "
+                f"{len(names)} tar(s) left need about {_duration(needed)} at 10 MB/s. When they expire "
+                "the job waits for a fresh links file (--sam-links); finished tars are kept.")
+    return None
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{max(1, seconds // 60)} min"
+
+
+def expired_error(names: list[str], when: datetime | None) -> SetupError:
+    at = f" on {when:%Y-%m-%d %H:%M} UTC" if when else ""
+    shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    return SetupError(Code.SAM_LINKS_EXPIRED, f"The SA-1B links expired{at} ({shown}).", _FRESH_HINT, parked=True)
+
+
+def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
+    """Source module entry point for ``kind = "sam-links"``: each tar, in order, one at a time."""
+    if ctx.settings.sam_links is None:
+        raise SetupError(Code.SAM_LINKS_MISSING, f"{component.title} needs the SA-1B links file from Meta.",
+                         _GET_FILE_HINT)
+    links = parse_links_file(ctx.settings.sam_links)
+    names = tar_names(source)
+    links.require(names)
+    remaining = [n for n in names if not ctx.item_done(n)]
+    if not remaining:
+        return
+    expired = links.expired_names(remaining)
+    if expired:
+        raise expired_error(expired, links.earliest_expiry(remaining))
+    note = expiry_note(links, remaining, _remaining_bytes(source, len(names), len(remaining)))
+    if note:
+        ctx.log(note, "warning")
+    if len(remaining) < len(names):
+        ctx.log(f"{len(names) - len(remaining)} of {len(names)} SA-1B tars were finished earlier; "
+                f"continuing with {remaining[0]}")
+    for name in remaining:
+        ctx.control.checkpoint()
+        link = links.links[name]
+        if link.expires is not None and link.expires <= time.time():
+            raise expired_error([name], link.expires_at)
+        try:
+            path = http.download(ctx, link.url, ctx.downloads / name)
+        except http.HttpStatusError as exc:
+            if exc.status in _EXPIRED_STATUSES:
+                raise SetupError(Code.SAM_LINKS_EXPIRED,
+                                 f"Meta's CDN refused {name} (HTTP {exc.status}): the SA-1B links have expired "
+                                 "or were revoked.", _FRESH_HINT, parked=True) from exc
+            raise
+        yield path
