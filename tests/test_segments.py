@@ -1,0 +1,305 @@
+"""Segmented (multi-connection) downloads: plan, journal, resume after kill -9, fallbacks, 429s."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import fast_settings, make_ctx, settled_requests, sha256
+from servers import nginx_server
+
+from wizard.demo.server import Fault, MirrorServer
+from wizard.engine.control import Control
+from wizard.engine.errors import Cancelled, Code, SetupError
+from wizard.engine.events import Progress, Stage, StageChanged
+from wizard.engine.segments import (
+    ALIGN,
+    AUTO_MAX,
+    MAX_CONNECTIONS,
+    MIB,
+    Segment,
+    SegmentJournal,
+    connections_for,
+    plan_segments,
+)
+from wizard.engine.sources.http import download
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = os.urandom(12 * MIB + 4321)
+SPLIT = {"segments": 4, "min_segment_size": MIB}  # 12 MiB over 4 connections, 1 MiB pieces
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[MirrorServer]:
+    docroot = tmp_path / "docroot"
+    docroot.mkdir()
+    (docroot / "big.bin").write_bytes(DATA)
+    with MirrorServer(docroot) as srv:
+        yield srv
+
+
+def gets(server: MirrorServer) -> list[dict[str, str]]:
+    return [dict(r.headers) for r in server.requests if r.method == "GET"]
+
+
+def range_start(header: str) -> int:
+    return int(header.removeprefix("bytes=").split("-")[0])
+
+
+# -- plan and journal --------------------------------------------------------------------------
+def test_auto_connections_follow_the_size() -> None:
+    assert connections_for(3 * MIB, None, 32 * MIB) == 1
+    assert connections_for(63 * MIB, None, 32 * MIB) == 1
+    assert connections_for(64 * MIB, None, 32 * MIB) == 2
+    assert connections_for(512 * MIB, None, 32 * MIB) == 4
+    assert connections_for(2048 * MIB, None, 32 * MIB) == AUTO_MAX
+    assert connections_for(18 * 1024 * MIB, None, 32 * MIB) == AUTO_MAX
+    # Explicit counts are honoured but capped, and no piece gets smaller than the minimum.
+    assert connections_for(2048 * MIB, 1, 32 * MIB) == 1
+    assert connections_for(2048 * MIB, 64, 32 * MIB) == MAX_CONNECTIONS
+    assert connections_for(100 * MIB, 8, 32 * MIB) == 3
+    assert connections_for(3 * MIB, 8, 32 * MIB) == 1
+
+
+@pytest.mark.parametrize("total", [1, ALIGN - 1, 12 * MIB + 4321, 2048 * MIB])
+def test_plan_covers_the_file_without_gaps(total: int) -> None:
+    segments = plan_segments(total, 8, MIB)
+    assert segments[0].start == 0 and segments[-1].end == total
+    assert all(a.end == b.start for a, b in itertools.pairwise(segments))
+    assert all(s.done == s.start and s.end > s.start for s in segments)
+    assert all(s.start % ALIGN == 0 for s in segments)
+    assert len(segments) <= 8 * 8
+
+
+def test_journal_round_trip_and_prefix(tmp_path: Path) -> None:
+    journal = SegmentJournal("http://x/f", '"e"', None, 30,
+                             [Segment(0, 10, 10), Segment(10, 20, 15), Segment(20, 30, 25)])
+    path = tmp_path / "f.part.json"
+    journal.save(path)
+    again = SegmentJournal.from_json(json.loads(path.read_text()))
+    assert again is not None and again.to_json() == journal.to_json()
+    assert again.prefix() == 15 and again.done_bytes == 10 + 5 + 5
+    for broken in ({"total": 30, "segments": [[0, 10, 10], [11, 30, 11]]},  # gap
+                   {"total": 30, "segments": [[0, 30, 31]]},  # done past the end
+                   {"total": 31, "segments": [[0, 30, 0]]},  # does not reach the total
+                   {"total": 30, "segments": "nope"}, {"segments": [[0, 30, 0]]}):
+        assert SegmentJournal.from_json(broken) is None
+
+
+# -- against the MirrorServer ------------------------------------------------------------------
+def test_segmented_download_is_correct(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    dest = ctx.downloads / "big.bin"
+    out = download(ctx, server.url("big.bin"), dest, size=len(DATA), sha256=sha256(DATA))
+    assert out == dest and hashlib.sha256(dest.read_bytes()).hexdigest() == sha256(DATA)
+    assert not dest.with_name("big.bin.part").exists() and not dest.with_name("big.bin.part.json").exists()
+    assert any("over 4 connections" in t for t in rec.logs())
+    headers = gets(server)
+    assert "Range" not in headers[0]  # the plain GET became the first segment's stream
+    ranged = headers[1:]
+    assert len(ranged) == 12  # 13 one-MiB segments; the first came with the plain GET
+    assert all(h["If-Range"].startswith('"') for h in ranged)  # the strong ETag
+    assert sorted(range_start(h["Range"]) for h in ranged) == [n * MIB for n in range(1, 13)]
+    assert StageChanged("test", Stage.VERIFYING, "sha256") in rec.events
+
+
+def test_small_files_stay_single_stream(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, rec = make_ctx(tmp_path / "root")  # default settings: 12 MiB is below the threshold
+    download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert [h.get("Range") for h in gets(server)] == [None]
+    assert not any("connections" in t for t in rec.logs())
+
+
+def test_dropped_segments_resume_where_they_stopped(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(times=1))  # the plain GET goes through
+    server.add_fault("big.bin", Fault(drop_after=300_000, times=3))
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    out = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert out.read_bytes() == DATA
+    dropped = [r for r in server.requests if r.sent == 300_000 and r.headers.get("Range")]
+    assert len(dropped) == 3
+    starts = {range_start(r.headers["Range"]) for r in server.requests if r.headers.get("Range")}
+    chunk = ctx.settings.chunk_size
+    for record in dropped:  # each was continued from (about) where its bytes ended
+        first = range_start(record.headers["Range"])
+        assert any(first + 300_000 - chunk <= s <= first + 300_000 for s in starts)
+    assert sum("retrying this segment" in t for t in rec.logs()) == 3
+
+
+def test_cancel_keeps_an_honest_journal_and_resumes(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(rate=3 * MIB, times=None))
+    control = Control()
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(**SPLIT), control=control)
+
+    original = rec.__call__
+
+    def cancel_on_progress(event: object) -> None:
+        original(event)  # type: ignore[arg-type]
+        if isinstance(event, Progress) and event.done > 4 * MIB:
+            control.cancel()
+
+    ctx._emit = cancel_on_progress  # type: ignore[method-assign]
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(Cancelled):
+        download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
+    part = dest.with_name("big.bin.part")
+    journal = SegmentJournal.from_json(json.loads(dest.with_name("big.bin.part.json").read_text()))
+    assert journal is not None and part.stat().st_size == len(DATA) == journal.total
+    assert 4 * MIB < journal.done_bytes < len(DATA)
+    on_disk = part.read_bytes()
+    for seg in journal.segments:  # whatever the journal counts is really there
+        assert on_disk[seg.start:seg.done] == DATA[seg.start:seg.done]
+    server.clear_faults()
+    server.clear_requests()
+    ctx2, rec2 = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    assert download(ctx2, server.url("big.bin"), dest, sha256=sha256(DATA)).read_bytes() == DATA
+    unfinished = [s for s in journal.segments if not s.complete]
+    records = settled_requests(server, len(unfinished))
+    assert sorted(range_start(r.headers["Range"]) for r in records) == [s.done for s in unfinished]
+    assert any("resuming" in t for t in rec2.logs())
+
+
+def test_server_ignoring_ranges_falls_back_to_one_stream(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(ignore_range=True, times=None))
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    dest = ctx.downloads / "big.bin"
+    assert download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA)).read_bytes() == DATA
+    logs = rec.logs()
+    assert any("ignored the Range request; continuing with one connection" in t for t in logs)
+    # From then on one stream: the last request asked for the rest of the file, not a segment.
+    last = gets(server)[-1].get("Range")
+    assert last is None or last.endswith("-")
+    assert not dest.with_name("big.bin.part.json").exists()
+
+
+def test_upstream_change_restarts_the_file(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(times=1))
+    server.add_fault("big.bin", Fault(etag='"v2"', times=None))  # the file "changed" after the GET
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    out = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert out.read_bytes() == DATA
+    assert any("changed upstream" in t and "starting this file again" in t for t in rec.logs())
+    assert all(h.get("If-Range") == '"v2"' for h in gets(server)[-3:])
+
+
+def test_429_on_segments_backs_off_and_completes(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(times=1))
+    server.add_fault("big.bin", Fault(status=429, retry_after="0.1", times=3))
+    ctx, rec = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    out = download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA))
+    assert out.read_bytes() == DATA
+    assert [r.status for r in server.requests].count(429) == 3
+    assert any("429" in t and "connection(s) to this host" in t for t in rec.logs())
+    assert sum("retrying this segment in 0.1 s" in t for t in rec.logs()) == 3
+
+
+def test_segmented_checksum_mismatch_is_quarantined(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError) as err:
+        download(ctx, server.url("big.bin"), dest, sha256="0" * 64)
+    assert err.value.problem.code == Code.CHECKSUM_MISMATCH
+    kept = list(ctx.quarantine.iterdir())
+    assert len(kept) == 1 and kept[0].read_bytes() == DATA
+    assert not dest.with_name("big.bin.part.json").exists()
+
+
+def test_404_on_a_segment_is_final(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(times=1))
+    server.add_fault("big.bin", Fault(status=404, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError) as err:
+        download(ctx, server.url("big.bin"), dest)
+    assert err.value.problem.code == Code.HTTP_STATUS and "404" in err.value.problem.message
+    assert "segments" in json.loads(dest.with_name("big.bin.part.json").read_text())  # kept for later
+
+
+# -- against nginx -----------------------------------------------------------------------------
+@pytest.mark.nginx
+def test_segmented_download_from_nginx(tmp_path: Path) -> None:
+    docroot = tmp_path / "docroot"
+    docroot.mkdir()
+    data = os.urandom(40 * MIB + 17)
+    (docroot / "big.bin").write_bytes(data)
+    with nginx_server(docroot, tmp_path / "nginx") as nginx:
+        ctx, rec = make_ctx(tmp_path / "root", fast_settings(segments=4, min_segment_size=2 * MIB))
+        out = download(ctx, f"{nginx.base_url}/big.bin", ctx.downloads / "big.bin", sha256=sha256(data))
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == sha256(data)
+        assert any("over 4 connections" in t for t in rec.logs())
+        deadline = time.monotonic() + 5
+        while nginx.access_log.read_text().count('" 206 ') < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = nginx.access_log.read_text()
+        assert log.count('" 206 ') == 20 and log.count('" 200 ') == 1  # 21 pieces of (up to) 2 MiB
+
+
+# -- kill -9 -----------------------------------------------------------------------------------
+_CHILD = """
+import sys
+from pathlib import Path
+sys.path[:0] = [{repo!r}, {tests!r}]
+from helpers import fast_settings, make_ctx
+from wizard.engine.sources.http import download
+ctx, _ = make_ctx(Path({root!r}), fast_settings(segments=4, min_segment_size=4 << 20, retries=50))
+download(ctx, {url!r}, ctx.downloads / "huge.bin")
+"""
+
+
+@pytest.mark.slow
+def test_segments_resume_after_kill_9(tmp_path: Path) -> None:
+    docroot = tmp_path / "docroot"
+    docroot.mkdir()
+    data = os.urandom(64 * MIB)
+    (docroot / "huge.bin").write_bytes(data)
+    root = tmp_path / "root"
+    sidecar = root / ".sharegpt4v-setup" / "downloads" / "huge.bin.part.json"
+    with MirrorServer(docroot) as server:
+        server.add_fault("huge.bin", Fault(rate=4 * MIB, times=None))  # 16 MiB/s over 4 connections
+        code = _CHILD.format(repo=str(REPO), tests=str(REPO / "tests"), root=str(root),
+                             url=server.url("huge.bin"))
+        errors = tmp_path / "child.err"
+        with errors.open("wb") as err:
+            child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 60
+            done = 0
+            while done < 20 * MIB and time.monotonic() < deadline and child.poll() is None:
+                time.sleep(0.05)
+                try:
+                    journal = SegmentJournal.from_json(json.loads(sidecar.read_text()))
+                except (OSError, ValueError):
+                    continue
+                done = journal.done_bytes if journal else 0
+            assert child.poll() is None, errors.read_text()
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            child.kill()
+            child.wait(timeout=10)
+        assert child.returncode == -signal.SIGKILL
+        journal = SegmentJournal.from_json(json.loads(sidecar.read_text()))
+        assert journal is not None and 20 * MIB <= journal.done_bytes < len(data)
+        unfinished = [s for s in journal.segments if not s.complete]
+        part = sidecar.with_name("huge.bin.part").read_bytes()
+        assert all(part[s.start:s.done] == data[s.start:s.done] for s in journal.segments)
+
+        server.clear_faults()
+        server.clear_requests()
+        ctx, rec = make_ctx(root, fast_settings(segments=4, min_segment_size=4 * MIB))
+        out = download(ctx, server.url("huge.bin"), ctx.downloads / "huge.bin", sha256=sha256(data))
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == sha256(data)
+        records = settled_requests(server, len(unfinished))
+        served = sum(r.sent for r in records)
+        # Every unfinished segment continued from its recorded offset: nothing done was fetched again.
+        assert sorted(range_start(r.headers["Range"]) for r in records) == [s.done for s in unfinished]
+        assert served == len(data) - journal.done_bytes < len(data)
+        assert any("resuming" in t for t in rec.logs())
