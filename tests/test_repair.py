@@ -102,3 +102,26 @@ def test_images_no_source_has_are_listed_with_a_reason(prepared: Path, demo_cata
         "nowhere/images/x.jpg": "no catalog component provides nowhere/",
     }
     assert not rep.ok and "no source can provide" in rep.render_text()
+
+
+def test_ocr_vqa_images_are_refetched_one_by_one_and_dead_ones_explained(
+        world: World, demo_catalog: Path, mirror: MirrorServer, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert main(["run", "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url, "--root", str(root),
+                 "--components", "json-sft,ocr-vqa", "--yes", "--quiet"]) == 0
+    images = sorted((root / "ocr_vqa/images").iterdir())
+    gone, dead = images[0], images[1]
+    data = gone.read_bytes()
+    gone.unlink()
+    dead.unlink()
+    dataset = json.loads((mirror.docroot / world.ocr_dataset_path).read_text())
+    dead_url = dataset[dead.stem]["imageURL"]
+    mirror.add_fault(dead_url.split(mirror.base_url, 1)[1], Fault(status=404, times=None))
+    mirror.clear_requests()
+    settings = Settings(hf_endpoint=mirror.base_url, retries=1, backoff=0.01)
+    rep = repair(root, load_catalog(demo_catalog), settings)
+    # (the SFT JSON also names images of components this root never prepared: repair brings them too)
+    assert gone.read_bytes() == data and rep.restored == rep.before.totals.missing - 1
+    assert rep.unrecoverable == {f"ocr_vqa/images/{dead.name}": f"dead image URL (HTTP 404): {dead_url}"}
+    fetched = {r.path for r in mirror.requests if r.path.startswith("/amazon/")}
+    assert len(fetched) == 2  # only the two missing images were asked for

@@ -42,11 +42,30 @@ class DemoSession:
             shutil.rmtree(self.world_dir)  # always the same deterministic world, freshly built
         self.world_dir.mkdir(parents=True)
         self.world = build_world(self.world_dir / "docroot")
-        self.server = MirrorServer(self.world.docroot).start()
+        self.server = self._serve(self.world.docroot)
         self.world.write_catalog(self.server.base_url, self.catalog_path)
         self._catalog = load_catalog(self.catalog_path)
         if "sam-links" in SUPPORTED_KINDS:
             self.sam_links = self.world.sam_links_file(self.server.base_url, self.world_dir / "sam_links.tsv")
+
+    def _serve(self, docroot: Path) -> MirrorServer:
+        """Serve on the same port as last time for this root when it is free: URLs recorded in
+        the journal by an earlier demo run (OCR-VQA image URLs) then stay valid."""
+        port_file = (self.root / STATE_DIR_NAME / "demo-port") if self.root is not None else None
+        port = 0
+        if port_file is not None:
+            try:
+                port = int(port_file.read_text().strip())
+            except (OSError, ValueError):
+                port = 0
+        try:
+            server = MirrorServer(docroot, port=port).start()
+        except OSError:
+            server = MirrorServer(docroot).start()
+        if port_file is not None:
+            port_file.parent.mkdir(parents=True, exist_ok=True)
+            port_file.write_text(str(server.port))
+        return server
 
     def stop(self) -> None:
         if self.server is not None:

@@ -75,7 +75,7 @@ def bad_paths(report: VerifyReport) -> set[str]:
 
 def owners(catalog: Catalog, path: str, journal: Journal) -> list[Component]:
     """Components whose target holds ``path``: those this root ran first, cheapest (zip) first."""
-    found = [c for c in catalog.components if c.archive != "none" and path.startswith(c.target + "/")]
+    found = [c for c in catalog.components if c.group != "annotations" and path.startswith(c.target + "/")]
     ran = {r.id for r in journal.all()}
     found.sort(key=lambda c: (c.id not in ran, c.archive != "zip"))
     return found
@@ -130,7 +130,7 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                             if nxt:  # e.g. not in the SAM 9K zip: the tars may have it
                                 groups.setdefault(nxt[0].id, set()).add(path)
                             else:
-                                report.unrecoverable[path] = f"not in any archive of {component.title}"
+                                report.unrecoverable[path] = _why_missing(journal, component, path)
         finally:
             journal.close()
     report.after = verify(root, catalog=catalog, deep=deep)
@@ -148,6 +148,8 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.log(f"repairing {len(only)} file(s) of {component.title} from {source.label}")
     kept = ctx.downloads / source.file_name
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
+    if source.kind == "ocrvqa":
+        return _repair_ocrvqa(ctx, component, source, catalog, only, prefix)
     if component.archive == "zip" and kept.is_file():
         result = extract_archive(ctx, kept, "zip", dest, component.layout, only=only)
         return {prefix + p for p in result.found}
@@ -185,6 +187,37 @@ def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Cat
         if not remaining:
             break
     return {prefix + p for p in found}
+
+
+def _repair_ocrvqa(ctx: JobContext, component: Component, source: Source, catalog: Catalog, only: set[str],
+                   prefix: str) -> set[str]:
+    """OCR-VQA images come one by one: mark the wanted ones (dead ones too) to do, run the batch."""
+    octx = ctx.for_job(component.id)  # the component's own per-image table
+    rows = {key for key, *_ in ctx.journal.items(component.id)}
+    keys = [p.rsplit(".", 1)[0] for p in only]
+    ctx.journal.items_set_many(component.id, [(k, "todo", None, None) for k in keys if k in rows])
+    try:
+        for _ in fetcher_for(source.kind)(octx, component, source, catalog):
+            pass
+    finally:
+        stage = ctx.journal.get(component.id)
+        ctx.journal.set_stage(component.id, Stage.DONE.value, problem=stage.problem if stage else None)
+    dest = ctx.root / component.target
+    return {prefix + p for p in only if (dest / p).is_file()}
+
+
+def _why_missing(journal: Journal, component: Component, path: str) -> str:
+    """Why no source could provide ``path``, in words the user can act on."""
+    if any(s.kind == "ocrvqa" for s in component.sources):
+        key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        for k, url, status, http, detail in journal.items(component.id):
+            if k == key and status == "dead":
+                why = f"HTTP {http}" if http else (detail or "no answer")
+                return f"dead image URL ({why}): {url}"
+        return "not in OCR-VQA's dataset.json"
+    if any(s.kind == "sam-links" for s in component.sources):
+        return "not in any of the SA-1B tars sa_000000–sa_000050"
+    return f"not in any archive of {component.title}"
 
 
 def _remote(ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]]:
