@@ -1,0 +1,107 @@
+"""Entry point of the graphical wizard: ``main(demo)`` builds the application and shows the wizard.
+
+``build_state`` and ``build_wizard`` are what tests and the screenshot script use to get the same
+wizard without the application's event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from ..engine.catalog import Catalog, load_catalog
+from ..engine.context import Settings
+from ..engine.errors import SetupError
+from .bridge import EngineBridge, Executor
+from .i18n import install_translators, remove_translators, resolve_language
+from .prefs import Preferences, app_dirs, default_prefs_path
+from .state import WizardState
+from .wizard import SetupWizard
+
+if TYPE_CHECKING:
+    from ..demo.session import DemoSession
+
+# Chunk size for the demo: its files are a few KB, so progress needs small reads to be visible.
+DEMO_CHUNK = 2048
+
+
+def demo_settings(session: DemoSession, base: Settings | None = None) -> Settings:
+    """The settings the GUI uses against the demo mirror."""
+    return replace(base or Settings(), hf_endpoint=session.base_url, sam_links=session.sam_links,
+                   chunk_size=DEMO_CHUNK)
+
+
+def build_state(*, catalog: Catalog | None = None, session: DemoSession | None = None,
+                prefs_path: Path | None = None, base_settings: Settings | None = None,
+                demo_root: Path | None = None) -> WizardState:
+    """The shared state, with preferences applied to the run settings."""
+    prefs = Preferences.load(prefs_path)
+    base = base_settings or Settings()
+    if session is not None:
+        catalog = session.catalog
+        base = demo_settings(session, base)
+    elif catalog is None:
+        catalog = load_catalog()
+    settings = replace(base, allow_mirrors=prefs.allow_mirrors, keep_archives=prefs.keep_archives,
+                       full_archives=prefs.full_archives, concurrency=prefs.concurrency)
+    if session is None:
+        settings.hf_endpoint = base.hf_endpoint or prefs.hub_endpoint or None
+        if base.sam_links is None and prefs.sam_links and Path(prefs.sam_links).is_file():
+            settings.sam_links = Path(prefs.sam_links)
+    state = WizardState(catalog=catalog, prefs=prefs, prefs_path=prefs_path, demo=session, base_settings=base)
+    state.settings = settings
+    if session is not None and demo_root is not None:
+        state.root = demo_root
+    return state
+
+
+def build_wizard(state: WizardState, executor: Executor | None = None) -> SetupWizard:
+    """The wizard over ``state``; ``executor`` swaps the thread strategy of its bridge."""
+    return SetupWizard(state, EngineBridge(executor))
+
+
+def _demo_session() -> tuple[DemoSession, Path]:
+    from ..demo.session import DemoSession
+
+    local = "127.0.0.1,localhost"
+    for var in ("NO_PROXY", "no_proxy"):  # the demo mirror is on loopback: never via a proxy
+        os.environ[var] = ",".join(v for v in (os.environ.get(var), local) if v)
+    cache = app_dirs().user_cache_path
+    session = DemoSession(world_dir=cache / "demo-world")
+    session.start()
+    return session, cache / "demo-root"
+
+
+def main(demo: bool = False) -> int:
+    """Run the wizard; returns the process exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    QCoreApplication.setApplicationName("sharegpt4v-setup")
+    prefs_path = default_prefs_path()
+    translators = install_translators(app, resolve_language(Preferences.load(prefs_path).language))
+    session: DemoSession | None = None
+    try:
+        demo_root = None
+        if demo:
+            session, demo_root = _demo_session()
+        try:
+            state = build_state(session=session, prefs_path=prefs_path, demo_root=demo_root)
+        except SetupError as exc:
+            QMessageBox.critical(None, QCoreApplication.translate("App", "Cannot start"),
+                                 exc.problem.render())
+            return 2
+        wizard = build_wizard(state)
+        wizard.show()
+        app.exec()
+        wizard.shutdown()
+        return 0
+    finally:
+        if session is not None:
+            session.stop()
+        remove_translators(app, translators)

@@ -1,0 +1,125 @@
+"""Page 7: per-component results, the folder to give to training, Open folder, and the CLI equivalent."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from ...engine.events import Stage
+from ..commandline import cli_command
+from ..state import WizardState
+from ..widgets import add_demo_banner
+
+
+class FinishPage(QWizardPage):
+    """What was achieved and how to go on (training flag, folder, headless command)."""
+
+    def __init__(self, state: WizardState) -> None:
+        super().__init__()
+        self._state = state
+        self.setTitle(self.tr("Finished"))
+        self.results = QTreeWidget()
+        self.results.setAccessibleName(self.tr("Results per component"))
+        self.results.setHeaderLabels([self.tr("Component"), self.tr("Result"), self.tr("Details")])
+        self.results.setRootIsDecorated(False)
+        self.results.setWordWrap(True)
+        header = self.results.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
+
+        folder_label = QLabel(self.tr("Give training this folder:"))
+        self.folder = QLineEdit()
+        self.folder.setReadOnly(True)
+        self.folder.setAccessibleName(self.tr("Training argument for the image folder"))
+        folder_label.setBuddy(self.folder)
+        self.copy_folder_button = QPushButton(self.tr("Cop&y"))
+        self.copy_folder_button.setAccessibleName(self.tr("Copy the training argument"))
+        self.open_button = QPushButton(self.tr("&Open folder"))
+        self.open_button.setAccessibleName(self.tr("Open the data root in the file manager"))
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(self.copy_folder_button)
+        folder_row.addWidget(self.open_button)
+
+        command_label = QLabel(self.tr("To resume or repeat this run on a server without a screen:"))
+        command_label.setWordWrap(True)
+        self.command = QPlainTextEdit()
+        self.command.setReadOnly(True)
+        self.command.setAccessibleName(self.tr("Equivalent command line"))
+        self.command.setMaximumHeight(self.fontMetrics().lineSpacing() * 5)
+        self.copy_command_button = QPushButton(self.tr("&Copy command"))
+        self.copy_command_button.setAccessibleName(self.tr("Copy the command line"))
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.results, 1)
+        layout.addWidget(folder_label)
+        layout.addLayout(folder_row)
+        layout.addWidget(command_label)
+        layout.addWidget(self.command)
+        layout.addWidget(self.copy_command_button, 0, Qt.AlignmentFlag.AlignLeft)
+        add_demo_banner(layout, state.is_demo)
+
+        self.copy_folder_button.clicked.connect(self._on_copy_folder_button_clicked)
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.copy_command_button.clicked.connect(self._on_copy_command_button_clicked)
+
+    def initializePage(self) -> None:
+        state = self._state
+        board = state.board
+        self.results.clear()
+        for cid in state.selection:
+            job = board.jobs.get(cid)
+            title = job.title if job else state.catalog.component(cid).title
+            details = ""
+            if job is None or job.stage in (Stage.CANCELLED, Stage.QUEUED) or not job.finished:
+                result = self.tr("Not finished (resumes next time)")
+            elif job.stage == Stage.DONE:
+                result = self.tr("Already in place") if job.skipped else self.tr("Done")
+            elif job.stage == Stage.WAITING:
+                result = self.tr("Waiting")
+            else:
+                result = self.tr("Failed")
+            if job is not None and job.problem is not None and job.stage in (Stage.FAILED, Stage.WAITING):
+                details = job.problem.message
+                if job.problem.hint:
+                    details += "\n" + self.tr("What to do: {hint}").format(hint=job.problem.hint)
+            item = QTreeWidgetItem([title, result, details])
+            item.setToolTip(2, details)
+            if details:
+                item.setForeground(1, QBrush(QColor("#b71c1c")))
+            self.results.addTopLevelItem(item)
+        all_done = all(cid in board.jobs and board.jobs[cid].stage == Stage.DONE for cid in state.selection)
+        self.setSubTitle(self.tr("Everything is in place.") if all_done else self.tr(
+            "Some parts are not finished yet; run again (here or with the command below) to complete "
+            "them."))
+        root = state.root
+        self.folder.setText(f"--image_folder {root}" if root else "")
+        self.command.setPlainText(cli_command(root, state.selection, state.settings, demo=state.is_demo,
+                                              default_endpoint=state.catalog.hub_endpoint) if root else "")
+
+    @Slot()
+    def _on_copy_folder_button_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.folder.text())
+
+    @Slot()
+    def _on_copy_command_button_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.command.toPlainText())
+
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        if self._state.root is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._state.root)))

@@ -1,0 +1,281 @@
+"""Page 4: sources and options — only those that apply to the selection are shown."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import QDateTime, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
+
+from ...engine.catalog import Component
+from ...engine.sources.samlinks import LinksFileError, parse_links_file, tar_names
+from ..localcopies import LocalCopies
+from ..prefs import LANGUAGES
+from ..state import WizardState, has_source_kind
+from ..widgets import PathField, add_demo_banner, set_status, status_label
+
+HF_MIRROR = "https://hf-mirror.com"
+ENDPOINT_DEFAULT, ENDPOINT_MIRROR, ENDPOINT_CUSTOM = range(3)
+
+
+def _sam_names(components: list[Component]) -> list[str]:
+    for comp in components:
+        for src in comp.sources:
+            if src.kind == "sam-links" and src.name_format:
+                return tar_names(src)
+    return []
+
+
+class OptionsPage(QWizardPage):
+    """Builds the run's :class:`Settings` from the choices that matter for the selection."""
+
+    def __init__(self, state: WizardState) -> None:
+        super().__init__()
+        self._state = state
+        self._sam_ok = False
+        self.setTitle(self.tr("Sources and options"))
+        self.setSubTitle(self.tr("Only the options that matter for your selection are shown."))
+
+        # SA-1B links file
+        self.sam_box = QGroupBox(self.tr("SA-1B links file (for the SAM tars)"))
+        sam_help = QLabel(self.tr("Accept the SA-1B license on Meta's download page, save the links file "
+                                  "it offers (file_name, cdn_link) and choose it here. The links expire "
+                                  "after a few days."))
+        sam_help.setWordWrap(True)
+        self.sam_path = PathField(directory=False, caption=self.tr("Choose the SA-1B links file"),
+                                  accessible_name=self.tr("SA-1B links file"),
+                                  file_filter=self.tr("Links files (*.txt *.tsv);;All files (*)"))
+        self.sam_status = status_label(self.tr("Links file check"))
+        sam_layout = QVBoxLayout(self.sam_box)
+        sam_layout.addWidget(sam_help)
+        sam_layout.addWidget(self.sam_path)
+        sam_layout.addWidget(self.sam_status)
+
+        # Hugging Face Hub
+        self.hub_box = QGroupBox(self.tr("Hugging Face Hub"))
+        self.endpoint = QComboBox()
+        self.endpoint.setAccessibleName(self.tr("Hub endpoint"))
+        self.endpoint.addItems([
+            self.tr("Default ({host})").format(host=urlsplit(state.catalog.hub_endpoint).netloc),
+            self.tr("hf-mirror.com (mirror for mainland China)"),
+            self.tr("Custom URL"),
+        ])
+        self.custom_endpoint = QLineEdit()
+        self.custom_endpoint.setPlaceholderText("https://")
+        self.custom_endpoint.setAccessibleName(self.tr("Custom Hub endpoint URL"))
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText(self.tr("optional; only for gated or private files"))
+        self.token.setAccessibleName(self.tr("Hugging Face token"))
+        self._hub_form = QFormLayout(self.hub_box)
+        self._hub_form.addRow(self.tr("Hub &endpoint:"), self.endpoint)
+        self._hub_form.addRow(self.tr("C&ustom URL:"), self.custom_endpoint)
+        self._hub_form.addRow(self.tr("&Token:"), self.token)
+
+        # General
+        general = QGroupBox(self.tr("Downloads"))
+        self.mirrors = QCheckBox(self.tr("Allow community &mirrors as a fallback (third-party re-hosts, "
+                                         "checked against size and checksum)"))
+        self.mirrors.setAccessibleName(self.tr("Allow community mirrors"))
+        self.keep = QCheckBox(self.tr("&Keep the archives after extraction (needs more space)"))
+        self.keep.setAccessibleName(self.tr("Keep archives"))
+        self.full = QCheckBox(self.tr("Extract &whole archives, not only the images the selected "
+                                      "captions use"))
+        self.full.setAccessibleName(self.tr("Extract whole archives"))
+        self.full.setToolTip(self.tr("By default only the images that the selected annotation JSONs "
+                                     "reference are extracted, which saves a lot of space."))
+        self.concurrency = QSpinBox()
+        self.concurrency.setRange(1, 8)
+        self.concurrency.setAccessibleName(self.tr("Jobs at once"))
+        general_form = QFormLayout(general)
+        general_form.addRow(self.mirrors)
+        general_form.addRow(self.keep)
+        general_form.addRow(self.full)
+        general_form.addRow(self.tr("&Jobs at once:"), self.concurrency)
+
+        self.local = LocalCopies()
+
+        # Language (applies at the next start)
+        language_box = QGroupBox(self.tr("Language"))
+        self.language = QComboBox()
+        self.language.setAccessibleName(self.tr("Language of the wizard"))
+        self.language.addItems([self.tr("System"), "English", "简体中文"])
+        language_note = QLabel(self.tr("Takes effect the next time the wizard starts."))
+        language_note.setWordWrap(True)
+        language_form = QFormLayout(language_box)
+        language_form.addRow(self.tr("&Language:"), self.language)
+        language_form.addRow(language_note)
+
+        content = QWidget()
+        content_layout = QVBoxLayout(content)
+        for widget in (self.sam_box, self.hub_box, general, self.local, language_box):
+            content_layout.addWidget(widget)
+        content_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll)
+        add_demo_banner(layout, state.is_demo)
+
+        self._load_prefs()
+        self.sam_path.path_changed.connect(self._on_sam_path_path_changed)
+        self.endpoint.currentIndexChanged.connect(self._on_endpoint_current_index_changed)
+        self.custom_endpoint.textChanged.connect(self._on_custom_endpoint_text_changed)
+        self.language.currentIndexChanged.connect(self._on_language_current_index_changed)
+
+    def _load_prefs(self) -> None:
+        prefs, settings = self._state.prefs, self._state.settings
+        self.mirrors.setChecked(settings.allow_mirrors)
+        self.keep.setChecked(settings.keep_archives)
+        self.full.setChecked(settings.full_archives)
+        self.concurrency.setValue(settings.concurrency)
+        self.language.setCurrentIndex(LANGUAGES.index(prefs.language))
+        if self._state.demo is not None:
+            self.endpoint.clear()
+            self.endpoint.addItem(self.tr("Offline demo mirror ({url})").format(url=self._state.demo.base_url))
+            self.endpoint.setEnabled(False)
+        elif settings.hf_endpoint:
+            if settings.hf_endpoint.rstrip("/") == HF_MIRROR:
+                self.endpoint.setCurrentIndex(ENDPOINT_MIRROR)
+            else:
+                self.endpoint.setCurrentIndex(ENDPOINT_CUSTOM)
+                self.custom_endpoint.setText(settings.hf_endpoint)
+        self._hub_form.setRowVisible(self.custom_endpoint, self.endpoint.currentIndex() == ENDPOINT_CUSTOM)
+        if settings.sam_links is not None:
+            self.sam_path.set_text(str(settings.sam_links))
+        elif prefs.sam_links:
+            self.sam_path.set_text(prefs.sam_links)
+
+    # -- QWizardPage -------------------------------------------------------------------------
+    def initializePage(self) -> None:
+        comps = self._state.components()
+        self.sam_box.setVisible(has_source_kind(comps, "sam-links"))
+        self.hub_box.setVisible(has_source_kind(comps, "hub"))
+        self.mirrors.setVisible(any(s.community for c in comps for s in c.sources))
+        self.keep.setVisible(any(c.archive != "none" for c in comps))
+        self.full.setVisible(any(c.group == "annotations" for c in comps)
+                             and any(c.group != "annotations" and c.archive != "none" for c in comps))
+        self.local.set_components(comps)
+        self._check_sam(self.sam_path.text())
+
+    def isComplete(self) -> bool:
+        if self.sam_box.isVisibleTo(self) and not self._sam_ok:
+            return False
+        return not (self.endpoint.currentIndex() == ENDPOINT_CUSTOM and self.endpoint.isEnabled()
+                    and not self._custom_endpoint_ok())
+
+    def validatePage(self) -> bool:
+        state, base = self._state, self._state.base_settings
+        sam = Path(self.sam_path.text()) if self.sam_box.isVisibleTo(self) and self._sam_ok else None
+        state.settings = replace(
+            base,
+            hf_endpoint=self.endpoint_url() or base.hf_endpoint,
+            hf_token=self.token.text().strip() or base.hf_token,
+            allow_mirrors=self.mirrors.isChecked(),
+            keep_archives=self.keep.isChecked(),
+            full_archives=self.full.isChecked(),
+            concurrency=self.concurrency.value(),
+            sam_links=sam or base.sam_links,
+            local=self.local.entries(),
+            force=state.settings.force,
+        )
+        prefs = state.prefs
+        prefs.allow_mirrors, prefs.keep_archives = self.mirrors.isChecked(), self.keep.isChecked()
+        prefs.full_archives = self.full.isChecked()
+        prefs.concurrency = self.concurrency.value()
+        if not state.is_demo:
+            prefs.hub_endpoint = self.endpoint_url() or ""
+            if sam is not None:
+                prefs.sam_links = str(sam)
+        state.save_prefs()
+        return True
+
+    # -- helpers -----------------------------------------------------------------------------
+    def endpoint_url(self) -> str | None:
+        if not self.endpoint.isEnabled():
+            return None
+        index = self.endpoint.currentIndex()
+        if index == ENDPOINT_MIRROR:
+            return HF_MIRROR
+        if index == ENDPOINT_CUSTOM and self._custom_endpoint_ok():
+            return self.custom_endpoint.text().strip().rstrip("/")
+        return None
+
+    def _custom_endpoint_ok(self) -> bool:
+        parts = urlsplit(self.custom_endpoint.text().strip())
+        return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+    def _check_sam(self, text: str) -> None:
+        self._sam_ok = False
+        if not text:
+            set_status(self.sam_status, self.tr("Choose the links file to continue, or go back and "
+                                                "leave out the SAM tars."), "warning")
+        else:
+            try:
+                check = parse_links_file(Path(text))
+            except LinksFileError as exc:
+                reason = self.tr("Line {line}: {reason}").format(line=exc.line, reason=exc.reason) \
+                    if exc.line else exc.reason
+                set_status(self.sam_status, self.tr("This file cannot be used. {reason}").format(
+                    reason=reason), "error")
+            else:
+                names = _sam_names(self._state.components())
+                self._show_links(check.names, check.earliest_expiry(names or None), check.missing(names))
+        self.completeChanged.emit()
+
+    def _show_links(self, names: tuple[str, ...], expiry: datetime | None, missing: list[str]) -> None:
+        if expiry is None:
+            when = self.tr("no expiry found in the links")
+        else:
+            shown = QDateTime.fromSecsSinceEpoch(int(expiry.timestamp())).toString("yyyy-MM-dd HH:mm")
+            if expiry <= datetime.now(UTC):
+                set_status(self.sam_status, self.tr("These links expired on {date}. Get a fresh links "
+                                                    "file from Meta's SA-1B page.").format(date=shown),
+                           "error")
+                return
+            days = (expiry - datetime.now(UTC)).days
+            when = self.tr("the earliest link expires on {date} ({days} days left)").format(
+                date=shown, days=days)
+        self._sam_ok = True
+        text = self.tr("{n} links; {when}.").format(n=len(names), when=when)
+        if missing:
+            text += " " + self.tr("Missing from the file: {names} ({k} of {total}); those tars will "
+                                  "fail.").format(names=", ".join(missing[:3]) + ("…" if len(missing) > 3
+                                                                                 else ""),
+                                                  k=len(missing), total=len(missing) + len(names))
+        set_status(self.sam_status, text, "warning" if missing else "ok")
+
+    @Slot(str)
+    def _on_sam_path_path_changed(self, text: str) -> None:
+        self._check_sam(text)
+
+    @Slot(int)
+    def _on_endpoint_current_index_changed(self, index: int) -> None:
+        self._hub_form.setRowVisible(self.custom_endpoint, index == ENDPOINT_CUSTOM)
+        self.completeChanged.emit()
+
+    @Slot(str)
+    def _on_custom_endpoint_text_changed(self, text: str) -> None:
+        self.completeChanged.emit()
+
+    @Slot(int)
+    def _on_language_current_index_changed(self, index: int) -> None:
+        self._state.prefs.language = LANGUAGES[index]
+        self._state.save_prefs()

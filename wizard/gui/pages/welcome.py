@@ -1,0 +1,59 @@
+"""Page 1: what the wizard does, the usage terms of the data (from the catalog), and the acknowledgement."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtWidgets import QCheckBox, QLabel, QTextBrowser, QVBoxLayout, QWizardPage
+
+from ..state import WizardState
+from ..widgets import add_demo_banner
+
+
+class WelcomePage(QWizardPage):
+    """Explains the job and shows every usage term; going on requires ticking the acknowledgement."""
+
+    def __init__(self, state: WizardState) -> None:
+        super().__init__()
+        self._state = state
+        self.setTitle(self.tr("Set up the ShareGPT4V training data"))
+        self.setSubTitle(self.tr("This wizard downloads, checks, extracts and lays out the images and "
+                                 "captions that ShareGPT4V training reads."))
+        intro = QLabel(self.tr(
+            "You choose a data root and what to prepare; the wizard fetches each part from its "
+            "official source, verifies it, extracts it into the folder layout training expects and "
+            "removes the archives. Everything is resumable: you can pause, quit or lose the network "
+            "and continue later from where it stopped."))
+        intro.setWordWrap(True)
+        terms_title = QLabel(self.tr("<b>Usage terms.</b> The data comes from several sources, each "
+                                     "with its own terms:"))
+        terms_title.setWordWrap(True)
+        self.terms = QTextBrowser()
+        self.terms.setOpenExternalLinks(True)
+        self.terms.setAccessibleName(self.tr("Usage terms of the data"))
+        self.terms.setHtml(self._terms_html())
+        self.accept_box = QCheckBox(self.tr(
+            "I h&ave read these terms and will use the data accordingly (research, non-commercial)."))
+        self.accept_box.setAccessibleName(self.tr("Accept the usage terms"))
+        self.registerField("termsAccepted*", self.accept_box)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(terms_title)
+        layout.addWidget(self.terms, 1)
+        layout.addWidget(self.accept_box)
+        add_demo_banner(layout, state.is_demo)
+
+    def _terms_html(self) -> str:
+        """One entry per distinct usage text, with the components it applies to."""
+        groups: dict[str, list[str]] = {}
+        for comp in self._state.catalog.components:
+            if comp.usage:
+                groups.setdefault(comp.usage, []).append(comp.title)
+        items = []
+        for usage, titles in groups.items():
+            applies = self.tr("Applies to: {names}").format(names=", ".join(titles))
+            items.append(f"<li><b>{html.escape(usage)}</b><br><small>{html.escape(applies)}</small></li>")
+        note = html.escape(self.tr("The ShareGPT4V captions are released under CC BY-NC 4.0; the web "
+                                   "images are only for academic usage; SA-1B needs Meta's license."))
+        return f"<p>{note}</p><ul>{''.join(items)}</ul>"

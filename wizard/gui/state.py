@@ -1,0 +1,77 @@
+"""What the wizard's pages share: the catalog, the user's choices so far, the run's job board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..engine.catalog import Catalog, Component, Source
+from ..engine.context import Settings
+from ..engine.plan import Plan, build_plan
+from ..engine.sources import SUPPORTED_KINDS
+from .jobmodel import JobBoard
+from .prefs import Preferences
+
+if TYPE_CHECKING:
+    from ..demo.session import DemoSession
+
+
+@dataclass
+class WizardState:
+    """Shared, mutable state of one wizard window."""
+
+    catalog: Catalog
+    prefs: Preferences = field(default_factory=Preferences)
+    prefs_path: Path | None = None
+    demo: DemoSession | None = None
+    # Defaults the options page starts from (the demo and the tests tune retries, chunk size...).
+    base_settings: Settings = field(default_factory=Settings)
+    root: Path | None = None
+    selection: list[str] = field(default_factory=list)
+    # Set by the options page; ``force`` by the components page's override box.
+    settings: Settings = field(default_factory=Settings)
+    resume: bool = False
+    board: JobBoard = field(default_factory=JobBoard)
+
+    def __post_init__(self) -> None:
+        self.settings = replace(self.base_settings)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.demo is not None
+
+    def components(self) -> list[Component]:
+        return self.catalog.resolve(None, self.selection)
+
+    def available(self, component: Component) -> bool:
+        """Whether the component can be selected (in the demo: whether the demo serves it)."""
+        if self.demo is not None:
+            return component.id in self.demo.components
+        return True
+
+    def supported(self, component: Component) -> bool:
+        """Whether this version of the engine can fetch the component from any of its sources."""
+        return any(s.kind in SUPPORTED_KINDS for s in component.sources)
+
+    def hub_endpoint(self) -> str:
+        return (self.settings.hf_endpoint or self.catalog.hub_endpoint).rstrip("/")
+
+    def plan(self, components: list[Component] | None = None) -> Plan | None:
+        """The plan for the current root and selection (local-only and fast)."""
+        if self.root is None:
+            return None
+        return build_plan(self.root, self.catalog, self.components() if components is None else components,
+                          self.settings)
+
+    def save_prefs(self) -> None:
+        self.prefs.save(self.prefs_path)
+
+
+def has_source_kind(components: list[Component], kind: str) -> bool:
+    return any(s.kind == kind for c in components for s in c.sources)
+
+
+def first_source(component: Component) -> Source:
+    official = component.official_sources()
+    return official[0] if official else component.sources[0]

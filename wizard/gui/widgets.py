@@ -1,0 +1,92 @@
+"""Small widgets and helpers the pages share: a path field with Browse, status labels, the demo banner."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QCoreApplication, QDir, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+# Colours of status labels; each text also starts with a symbol so colour is never the only cue.
+_STYLES = {
+    "ok": ("✔", "color: #1b5e20;"),
+    "info": ("", ""),
+    "warning": ("⚠", "color: #8a5300;"),
+    "error": ("✖", "color: #b71c1c; font-weight: bold;"),
+}
+
+
+def set_status(label: QLabel, text: str, kind: str = "info") -> None:
+    """Show ``text`` in ``label`` styled as ok / info / warning / error (empty text hides it)."""
+    symbol, style = _STYLES[kind]
+    label.setText(f"{symbol} {text}" if symbol and text else text)
+    label.setStyleSheet(style)
+    label.setProperty("statusKind", kind)
+    label.setVisible(bool(text))
+
+
+def status_label(accessible_name: str) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setAccessibleName(accessible_name)
+    label.setVisible(False)
+    return label
+
+
+class PathField(QWidget):
+    """A line edit for a path plus a Browse button (a folder or a file chooser)."""
+
+    path_changed = Signal(str)
+
+    def __init__(self, *, directory: bool, caption: str, accessible_name: str, file_filter: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._directory = directory
+        self._caption = caption
+        self._filter = file_filter
+        self.edit = QLineEdit()
+        self.edit.setAccessibleName(accessible_name)
+        self.edit.setClearButtonEnabled(True)
+        self.button = QPushButton(self.tr("B&rowse…"))
+        self.button.setAccessibleName(self.tr("Browse: {what}").format(what=accessible_name))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.button)
+        self.setFocusProxy(self.edit)
+        self.edit.textChanged.connect(self._on_edit_text_changed)
+        self.button.clicked.connect(self._on_button_clicked)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def set_text(self, text: str) -> None:
+        self.edit.setText(text)
+
+    @Slot(str)
+    def _on_edit_text_changed(self, text: str) -> None:
+        self.path_changed.emit(text.strip())
+
+    @Slot()
+    def _on_button_clicked(self) -> None:
+        start = self.text() or QDir.homePath()
+        if self._directory:
+            chosen = QFileDialog.getExistingDirectory(self, self._caption, start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, self._caption, start, self._filter)
+        if chosen:
+            self.edit.setText(QDir.toNativeSeparators(chosen))
+
+
+def add_demo_banner(layout: QVBoxLayout, demo: bool) -> None:
+    """Put the "offline demo" banner at the top of a page's layout when the demo runs."""
+    if not demo:
+        return
+
+    banner = QLabel(QCoreApplication.translate(
+        "DemoBanner", "Offline demo: a miniature copy of the data served from this computer "
+        "(127.0.0.1). Nothing is downloaded from the internet."))
+    banner.setWordWrap(True)
+    banner.setObjectName("demoBanner")
+    banner.setAccessibleName(QCoreApplication.translate("DemoBanner", "Demo mode notice"))
+    banner.setStyleSheet("QLabel#demoBanner { background: #fff4cc; color: #5c4400; "
+                         "border: 1px solid #e0c060; border-radius: 4px; padding: 4px 8px; }")
+    layout.insertWidget(0, banner)

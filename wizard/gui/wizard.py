@@ -1,0 +1,97 @@
+"""The wizard window: seven pages over one shared state, and a clean shutdown while work runs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
+
+from ..engine.runner import RunResult
+from .bridge import EngineBridge
+from .pageids import PageId
+from .pages.components import ComponentsPage
+from .pages.finish import FinishPage
+from .pages.options import OptionsPage
+from .pages.progress import ProgressPage
+from .pages.root import RootPage
+from .pages.summary import SummaryPage
+from .pages.welcome import WelcomePage
+from .state import WizardState
+
+
+class SetupWizard(QWizard):
+    """The ShareGPT4V setup wizard. Closing it while a run works asks, cancels and waits cleanly."""
+
+    def __init__(self, state: WizardState, bridge: EngineBridge | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.bridge = bridge or EngineBridge()
+        if self.bridge.parent() is None:
+            self.bridge.setParent(self)
+        self._close_when_idle = False
+        title = self.tr("ShareGPT4V data setup")
+        if state.is_demo:
+            title = self.tr("{title} — offline demo").format(title=title)
+        self.setWindowTitle(title)
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
+        self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("&Quit"))
+        self.welcome_page = WelcomePage(state)
+        self.root_page = RootPage(state)
+        self.components_page = ComponentsPage(state)
+        self.options_page = OptionsPage(state)
+        self.summary_page = SummaryPage(state)
+        self.progress_page = ProgressPage(state, self.bridge)
+        self.finish_page = FinishPage(state)
+        for page_id, page in (
+            (PageId.WELCOME, self.welcome_page), (PageId.ROOT, self.root_page),
+            (PageId.COMPONENTS, self.components_page), (PageId.OPTIONS, self.options_page),
+            (PageId.SUMMARY, self.summary_page), (PageId.PROGRESS, self.progress_page),
+            (PageId.FINISH, self.finish_page),
+        ):
+            self.setPage(int(page_id), page)
+        self.setStartId(int(PageId.WELCOME))
+        self.bridge.finished.connect(self._on_bridge_finished)
+        self.bridge.crashed.connect(self._on_bridge_crashed)
+        em = self.fontMetrics().averageCharWidth()
+        self.resize(em * 150, self.fontMetrics().lineSpacing() * 50)
+
+    def confirm_stop(self) -> bool:
+        """Ask whether to stop the running work and quit (tests replace this)."""
+        answer = QMessageBox.question(
+            self, self.tr("Stop and quit?"),
+            self.tr("Data is still being prepared. Stop now and quit? Everything downloaded so far is "
+                    "kept; open the wizard on the same folder to resume."),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def reject(self) -> None:
+        """Quit, Esc and the window's close button all come here (QDialog.closeEvent calls it)."""
+        if not self.bridge.running:
+            super().reject()
+            return
+        if self._close_when_idle or self.confirm_stop():
+            self._close_when_idle = True
+            self.bridge.cancel()  # cancel also wakes paused jobs; the window closes when they stop
+            self.setEnabled(False)
+            self.setWindowTitle(self.tr("Stopping… (the work so far is kept)"))
+
+    def shutdown(self, msecs: int = 30_000) -> bool:
+        """Cancel any run and wait for the worker thread (used when the application exits)."""
+        self.bridge.cancel()
+        return self.bridge.wait(msecs)
+
+    @Slot(object)
+    def _on_bridge_finished(self, result: RunResult) -> None:
+        if self._close_when_idle:
+            if self.bridge.running:  # a queued retry started just before the cancel landed
+                self.bridge.cancel()
+                return
+            super().reject()
+
+    @Slot(object)
+    def _on_bridge_crashed(self, problem: object) -> None:
+        if self._close_when_idle:
+            super().reject()
