@@ -35,6 +35,7 @@ class _JobView:
     done: int = 0
     total: int | None = None
     detail: str = ""
+    unit: str = "bytes"
     samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=40))
     last_line: float = 0.0
 
@@ -49,10 +50,13 @@ class _JobView:
         text = f"{self.stage.value:<11}"
         if self.stage in (Stage.DOWNLOADING, Stage.VERIFYING, Stage.EXTRACTING) and self.done:
             pct = f"{100 * self.done / self.total:5.1f}%" if self.total else "   ? %"
-            text += f" {pct} {human(self.done):>9} / {human(self.total):<9}"
+            if self.unit == "files":
+                text += f" {pct} {self.done:>9,} / {self.total or 0:<9,} files"
+            else:
+                text += f" {pct} {human(self.done):>9} / {human(self.total):<9}"
             speed = self.speed()
             if speed > 0:
-                text += f" {human(int(speed))}/s"
+                text += f" {speed:.1f} files/s" if self.unit == "files" else f" {human(int(speed))}/s"
                 if self.total:
                     text += f" ETA {_eta((self.total - self.done) / speed)}"
         elif self.detail:
@@ -108,7 +112,7 @@ class TerminalReporter:
             view = self.jobs.setdefault(event.job, _JobView(event.job))
             if event.done < view.done:
                 view.samples.clear()
-            view.done, view.total = event.done, event.total
+            view.done, view.total, view.unit = event.done, event.total, event.unit
             view.samples.append((now, event.done))
             if not self.interactive and not self.quiet and now - view.last_line >= 30:
                 view.last_line = now

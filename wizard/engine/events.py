@@ -49,6 +49,7 @@ class Progress:
     stage: Stage
     done: int
     total: int | None
+    unit: str = "bytes"  # "bytes", or "files" for sources that count items (OCR-VQA images)
 
 
 @dataclass(frozen=True)

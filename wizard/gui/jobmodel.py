@@ -145,6 +145,9 @@ class JobBoard:
             if event.stage != Stage.DOWNLOADING:
                 state.meter.reset()
         elif isinstance(event, Progress):
+            if event.unit == "files" and not state.items:
+                state.items = True
+                self.item_jobs.add(event.job)
             state.done, state.total = event.done, event.total
             if event.stage == Stage.DOWNLOADING:
                 if state.counting and not state.items:

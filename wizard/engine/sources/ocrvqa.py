@@ -160,7 +160,7 @@ def _referenced_keys(ctx: JobContext, signature: list[list[Any]]) -> set[str] | 
         ctx.stage(Stage.VERIFYING, f"reading {name}")
 
         def progress(n: int, total: int = size) -> None:
-            ctx.progress(n, total)
+            ctx.progress(n, total, unit="files")
 
         for image in iter_image_paths(path, progress=progress):
             if image and "ocr_vqa/" in image:
@@ -213,14 +213,14 @@ class _Batch:
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         ctx.stage(Stage.DOWNLOADING, f"OCR-VQA images ({len(self.todo):,} to fetch)")
-        ctx.progress(self.done, self.total)
+        ctx.progress(self.done, self.total, unit="files")
         workers = max(1, min(ctx.settings.ocr_workers, len(self.todo)))
         if self.todo:
             with ThreadPoolExecutor(workers, thread_name_prefix="ocr-vqa") as pool:
                 for _ in range(workers):
                     pool.submit(self._worker)
         shutil.rmtree(self.tmp, ignore_errors=True)
-        ctx.progress(self.done, self.total)
+        ctx.progress(self.done, self.total, unit="files")
         if self.error is not None:
             raise self.error
 
@@ -279,7 +279,7 @@ class _Batch:
         now = time.monotonic()
         if now - self.last_progress >= 0.1 or done == self.total:
             self.last_progress = now
-            ctx.progress(done, self.total)
+            ctx.progress(done, self.total, unit="files")
 
     def _one(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
         """("saved" | "dead", HTTP status or None, detail) for one image."""

@@ -120,9 +120,6 @@ class ProgressPage(QWizardPage):
         if not plan.fits and not self._state.settings.force:
             self.append_log("warning", self.tr("The plan may not fit the free space; jobs wait when the "
                                                "disk is full."))
-        board = self._state.board
-        board.item_jobs.update(i.component.id for i in plan.items
-                               if i.source is not None and i.source.kind == "ocrvqa")
         self.again_button.setVisible(False)
         self.pause_button.setEnabled(True)
         self.pause_button.setText(self.tr("&Pause"))
