@@ -126,12 +126,5 @@ def data_tree(root: Path) -> set[str]:
 
 
 def expected_tree(session: DemoSession, ids: list[str], *, full_archives: bool = False) -> set[str]:
-    """What a correct run of ``ids`` leaves: with annotation JSONs selected (and not
-    ``full_archives``) only the images they reference are extracted."""
-    assert session.world is not None
-    expected = session.expected_tree(ids)
-    jsons = [cid for cid in ids if cid in session.world.references]
-    if jsons and not full_archives:
-        wanted = set().union(*(session.world.references[j] for j in jsons))
-        expected = {p for p in expected if p.startswith("sharegpt4v/") or p in wanted}
-    return expected
+    """What a correct run of ``ids`` leaves (the engine's default: only referenced images)."""
+    return session.expected_tree(ids, full_archives=full_archives)

@@ -95,9 +95,20 @@ class DemoSession:
         return [c.id for c in self.catalog.components
                 if c.official_sources() and c.official_sources()[0].kind in SUPPORTED_KINDS]
 
-    def expected_tree(self, component_ids: Iterable[str]) -> set[str]:
+    def expected_tree(self, component_ids: Iterable[str], *, full_archives: bool = True) -> set[str]:
+        """The files a correct run of these components leaves under the root.
+
+        With ``full_archives=False`` (the engine's default) and annotation JSONs among the
+        components, only the images those JSONs reference are extracted.
+        """
         assert self.world is not None, "start() the session first"
-        return self.world.expected_tree(component_ids)
+        ids = list(component_ids)
+        expected = self.world.expected_tree(ids)
+        jsons = [cid for cid in ids if cid in self.world.references]
+        if jsons and not full_archives:
+            wanted = set().union(*(self.world.references[j] for j in jsons))
+            expected = {p for p in expected if p.startswith("sharegpt4v/") or p in wanted}
+        return expected
 
     def check_tree(self, components: Iterable[Component | str], out: TextIO | None = None, *,
                    full_archives: bool = False) -> bool:
@@ -109,11 +120,7 @@ class DemoSession:
         assert self.root is not None and self.world is not None
         stream = out or sys.stdout
         ids = [c if isinstance(c, str) else c.id for c in components]
-        expected = self.expected_tree(ids)
-        jsons = [cid for cid in ids if cid in self.world.references]
-        if jsons and not full_archives:
-            wanted = set().union(*(self.world.references[j] for j in jsons))
-            expected = {p for p in expected if p.startswith("sharegpt4v/") or p in wanted}
+        expected = self.expected_tree(ids, full_archives=full_archives)
         actual = tree_of(self.root)
         # Files of other components (an earlier run on the same root) are fine; anything the
         # world does not know at all is a layout error.
