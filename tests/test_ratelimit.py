@@ -6,6 +6,7 @@ few seconds (the one timing-based check in this file: within 10 %).
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ import pytest
 from helpers import fast_settings, make_ctx, sha256
 
 from wizard.demo.server import MirrorServer
+from wizard.engine import ratelimit
 from wizard.engine.context import Settings
 from wizard.engine.events import Event, Progress
 from wizard.engine.ratelimit import HostGate, RateLimiter, parse_rate, shared_limiter
@@ -111,6 +113,24 @@ def test_one_limiter_per_settings_following_its_limit() -> None:
     assert shared_limiter(settings) is limiter and limiter.rate == 5000
     settings.limit_rate = None
     assert shared_limiter(settings).rate is None
+
+
+def test_a_settings_finalizer_inside_the_registry_lock_does_not_deadlock() -> None:
+    holder = [Settings(limit_rate=1000)]
+    key = id(holder[0])
+    shared_limiter(holder[0])
+    done = threading.Event()
+
+    def collect_while_locked() -> None:  # as when the GC runs during shared_limiter()
+        with ratelimit._LIMITERS_LOCK:
+            holder.clear()
+            gc.collect()
+        done.set()
+
+    thread = threading.Thread(target=collect_while_locked, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert done.is_set() and key not in ratelimit._LIMITERS
 
 
 def test_jobs_of_a_run_share_the_limiter(tmp_path: Path) -> None:

@@ -113,7 +113,8 @@ class _HasLimit(Protocol):
 
 
 _LIMITERS: dict[int, RateLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
+# Reentrant: the garbage collector may run _forget (a finalizer) in a thread that holds it.
+_LIMITERS_LOCK = threading.RLock()
 
 
 def shared_limiter(settings: _HasLimit) -> RateLimiter:

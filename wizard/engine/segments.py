@@ -51,11 +51,17 @@ ALIGN = 64 * 1024
 FLUSH_SECONDS = 1.0  # journal rewrite interval
 _PROGRESS_SECONDS = 0.1
 _HASH_SLICE = 8 * MIB
+_POSITIONAL_IO = hasattr(os, "pwrite") and hasattr(os, "pread")
 _HASH_BUDGET_SECONDS = 0.2  # hashing per coordinator tick, so progress and flushes keep flowing
 
 
 def connections_for(total: int, wanted: int | None, min_segment_size: int) -> int:
-    """How many connections a file of ``total`` bytes gets (1 = a single stream)."""
+    """How many connections a file of ``total`` bytes gets (1 = a single stream).
+
+    Always 1 where ``os.pwrite`` is missing (Windows): segments need positional writes.
+    """
+    if not _POSITIONAL_IO:
+        return 1
     if wanted is None:
         if total < AUTO_THRESHOLD:
             return 1
@@ -188,7 +194,7 @@ class SegmentedDownload:
 
     ``fetch(segment, self)`` brings bytes for one segment, handing each chunk to
     :meth:`write`, and returns when the segment is complete. ``run`` returns when all segments
-    are complete (the part is fsynced and the journal saved) and raises the first fatal error
+    are complete (the part is synced to disk and the journal saved) and raises the first fatal error
     otherwise (the journal is saved either way). ``hasher``/``hashed`` follow the contiguous
     finished prefix while downloading.
     """
@@ -220,10 +226,6 @@ class SegmentedDownload:
             seg.done += written  # after the write: the journal never counts unwritten bytes
             view = view[written:]
         return seg.done < seg.end
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     # -- coordinator ---------------------------------------------------------------------------
     def run(self, fetch: Fetch, first: tuple[Segment, Fetch] | None = None) -> None:
@@ -379,5 +381,5 @@ class SegmentedDownload:
                              f"(attempt {failures}/{settings.retries})", "warning")
                 if self._stop.wait(delay):
                     return
-        except (Cancelled, _Stopped, Exception) as exc:
+        except Exception as exc:  # Cancelled, _Stopped, SetupError, _Abandon-like protocol errors, bugs
             self._fail(exc)

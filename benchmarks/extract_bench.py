@@ -1,0 +1,161 @@
+"""Benchmark zip extraction: our ``extract_archive`` against ``unzip -q``, side by side.
+
+Generates a COCO-like ``train2017.zip`` (default about 1 GiB): stored (uncompressed, like COCO's
+JPEGs) members of 100–300 KB with a JPEG header and random bytes, named
+``train2017/000000xxxxxx.jpg``. Each contender extracts it into a fresh folder, alternating
+runs, and the folder is deleted (and ``sync`` called) before the next run. Ours is a fresh
+``python`` process timing :func:`wizard.engine.extract.extract_archive` with the COCO layout
+(``strip = "train2017/"``); unzip is timed from spawn to exit. Target: ours >= 0.9 of unzip's
+speed. ``--profile`` runs ours once more under cProfile and prints the top functions.
+
+    .venv/bin/python benchmarks/extract_bench.py [--size 1G] [--reps 3] [--workdir DIR] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from wizard.engine.ratelimit import parse_rate  # noqa: E402
+
+JPEG_HEAD = bytes.fromhex("ffd8ffe000104a46494600010101004800480000")
+
+
+def make_zip(path: Path, size: int, seed: int = 2017) -> tuple[int, int]:
+    """Write the archive; (members, uncompressed bytes)."""
+    rng = random.Random(seed)
+    pool = os.urandom(32 << 20)
+    members = total = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        while total < size:
+            length = rng.randint(100_000, 300_000)
+            start = rng.randrange(0, len(pool) - length)
+            data = JPEG_HEAD + pool[start : start + length - len(JPEG_HEAD) - 2] + b"\xff\xd9"
+            info = zipfile.ZipInfo(f"train2017/{rng.randrange(10**12):012d}.jpg", (2017, 8, 31, 12, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+            members += 1
+            total += len(data)
+    return members, total
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(archive: Path, dest: Path, profile: bool) -> None:
+    """Extract once with the engine, timed around ``extract_archive()`` only; prints JSON."""
+    from wizard.engine.catalog import Layout
+    from wizard.engine.context import JobContext, Settings
+    from wizard.engine.control import Control
+    from wizard.engine.extract import extract_archive
+    from wizard.engine.journal import Journal
+
+    root = dest.parent / "bench-root"
+    root.mkdir(exist_ok=True)
+    ctx = JobContext("bench", root, Settings(), Journal(root), Control())
+    layout = Layout(strip="train2017/")
+    started = time.perf_counter()
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(extract_archive, ctx, archive, "zip", dest, layout)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(15)
+    else:
+        result = extract_archive(ctx, archive, "zip", dest, layout)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(root)
+    print(json.dumps({"seconds": seconds, "written": result.written}))
+
+
+def run(command: list[str], inner: bool) -> tuple[float, float]:
+    cpu = children_cpu()
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, check=False)
+    seconds = time.perf_counter() - started
+    cpu = children_cpu() - cpu
+    if proc.returncode != 0:
+        raise SystemExit(f"{command[0]} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    if inner:
+        seconds = float(json.loads(proc.stdout.decode().strip().splitlines()[-1])["seconds"])
+    return seconds, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1G", help="uncompressed bytes (K/M/G = 1024 powers); default 1G")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, help="where to work (default: a temp dir)")
+    parser.add_argument("--profile", action="store_true", help="also run ours once under cProfile")
+    parser.add_argument("--child", nargs=2, metavar=("ARCHIVE", "DEST"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), Path(args.child[1]), args.child_profile)
+        return
+
+    size = parse_rate(args.size)
+    workdir = Path(tempfile.mkdtemp(prefix="extract-bench-", dir=args.workdir))
+    try:
+        archive = workdir / "train2017.zip"
+        print(f"generating about {size:,} bytes of members in {archive} ...", flush=True)
+        members, total = make_zip(archive, size)
+        os.sync()
+        subprocess.run(["cat", str(archive)], stdout=subprocess.DEVNULL, check=True)  # warm the cache
+        dest = workdir / "out"
+        ours = [sys.executable, str(Path(__file__).resolve()), "--child", str(archive), str(dest / "train2017")]
+        contenders = {
+            "unzip -q": (["unzip", "-q", str(archive), "-d", str(dest)], False),
+            "ours (extract_archive)": (ours, True),
+        }
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        cpus: dict[str, list[float]] = {name: [] for name in contenders}
+        for rep in range(args.reps):
+            names = list(contenders) if rep % 2 == 0 else list(reversed(contenders))
+            for name in names:
+                dest.mkdir()
+                seconds, cpu = run(*contenders[name])
+                count = sum(len(files) for _, _, files in os.walk(dest))
+                if count != members:
+                    raise SystemExit(f"{name}: {count} files instead of {members}")
+                shutil.rmtree(dest)
+                os.sync()
+                times[name].append(seconds)
+                cpus[name].append(cpu)
+                print(f"    {name}: {seconds:.2f} s", flush=True)
+        if args.profile:
+            dest.mkdir()
+            subprocess.run([*ours, "--child-profile"], check=True, stdout=subprocess.DEVNULL)
+            shutil.rmtree(dest)
+        print(f"\narchive: {members:,} stored members, {total:,} bytes")
+        for name in contenders:
+            median = statistics.median(times[name])
+            runs = ", ".join(f"{s:.2f}" for s in times[name])
+            print(f"  {name:<24} {total / median / 1e6:8.1f} MB/s  {members / median:8.0f} files/s   "
+                  f"median {median:6.2f} s (runs: {runs})   cpu {statistics.median(cpus[name]):5.2f} s")
+        ratio = statistics.median(times["unzip -q"]) / statistics.median(times["ours (extract_archive)"])
+        print(f"  ours/unzip speed: {ratio:.2f} (target >= 0.9)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
