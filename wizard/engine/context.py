@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -16,6 +17,9 @@ from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
 from .ratelimit import RateLimiter, shared_limiter
+
+if TYPE_CHECKING:
+    from .diskspace import DiskMonitor
 
 
 @dataclass
@@ -48,13 +52,19 @@ class Settings:
     ocr_workers: int = 8  # OCR-VQA images fetched at once
     ocr_per_host: int = 8  # ... of which at most this many from one host
     ocr_retries: int = 3  # retries per OCR-VQA image (timeouts, 5xx, 429) before it counts as dead
+    #: SA-1B tars: extract members while the tar downloads; the tar itself is never stored.
+    stream_tars: bool = True
+    #: New work waits while the root's filesystem has less free than this (0: never wait).
+    min_free_bytes: int = 512 << 20  # = plan.MARGIN_BYTES: a plan that fits never waits for space
+    space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
 
 
 class JobContext:
     """Per-job handle: identity, where to put files, how to report, when to stop."""
 
     def __init__(self, job: str, root: Path, settings: Settings, journal: Journal, control: Control,
-                 emit: Emit = null_emit, session: requests.Session | None = None) -> None:
+                 emit: Emit = null_emit, session: requests.Session | None = None,
+                 disk: DiskMonitor | None = None) -> None:
         self.job = job
         self.root = root
         self.settings = settings
@@ -64,6 +74,8 @@ class JobContext:
         self.session = session or requests.Session()
         self.stage_now = Stage.QUEUED
         self._journal_bytes_at = 0.0
+        #: The run's free-space watch (:mod:`wizard.engine.diskspace`); progress reports consult it.
+        self.disk = disk
 
     @property
     def limiter(self) -> RateLimiter:
@@ -72,7 +84,8 @@ class JobContext:
 
     def for_job(self, job: str) -> JobContext:
         """The same run, settings and observer under another journal id (e.g. ``repair:<id>``)."""
-        return JobContext(job, self.root, self.settings, self.journal, self.control, self._emit, self.session)
+        return JobContext(job, self.root, self.settings, self.journal, self.control, self._emit, self.session,
+                          self.disk)
 
     @property
     def downloads(self) -> Path:
@@ -97,12 +110,14 @@ class JobContext:
         self.journal.set_stage(self.job, stage.value)
         self._emit(StageChanged(self.job, stage, detail))
 
-    def progress(self, done: int, total: int | None) -> None:
-        self._emit(Progress(self.job, self.stage_now, done, total))
+    def progress(self, done: int, total: int | None, unit: str = "bytes") -> None:
+        self._emit(Progress(self.job, self.stage_now, done, total, unit))
         now = time.monotonic()
         if now - self._journal_bytes_at >= 2.0 or (total is not None and done >= total):
             self._journal_bytes_at = now
             self.journal.set_bytes(self.job, done, total)
+        if self.disk is not None:
+            self.disk.check(self)  # at most one statvfs a second; waits while space is short
 
     def log(self, text: str, level: str = "info") -> None:
         self._emit(Log(level, text, self.job))

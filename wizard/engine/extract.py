@@ -209,6 +209,32 @@ class _Extraction:
             raise
         self.written += 1
 
+    def tar_member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+        """Write one tar member (or skip, ignore or refuse it), whatever reads the tar."""
+        self.ctx.control.checkpoint()
+        name = self.member = ti.name
+        if ti.isdir():
+            self.ignored += 1
+            return
+        problem = None
+        try:
+            tarfile.data_filter(ti, self.dest)
+        except tarfile.FilterError as exc:
+            problem = str(exc)
+        link = ""
+        if ti.issym():
+            link = f"symlink to {ti.linkname}"
+        elif ti.islnk():
+            link = f"hard link to {ti.linkname}"
+        final = self.target(name, problem, ti.isreg(), link)
+        if final is not None and not self.complete(final, ti.size):
+            src = tf.extractfile(ti)
+            if src is None:  # pragma: no cover - isreg() members always have data
+                raise tarfile.ReadError(f"no data for {name}")
+            with src:
+                self.write(src, final, float(ti.mtime))
+        self.tick()
+
     def run_zip(self) -> None:
         with zipfile.ZipFile(self.fileobj or self.archive) as zf:
             infos = zf.infolist()
@@ -244,29 +270,7 @@ class _Extraction:
 
     def _tar_members(self, tf: tarfile.TarFile, raw: IO[bytes]) -> None:
         for ti in tf:
-            self.ctx.control.checkpoint()
-            name = self.member = ti.name
-            if ti.isdir():
-                self.ignored += 1
-                continue
-            problem = None
-            try:
-                tarfile.data_filter(ti, self.dest)
-            except tarfile.FilterError as exc:
-                problem = str(exc)
-            link = ""
-            if ti.issym():
-                link = f"symlink to {ti.linkname}"
-            elif ti.islnk():
-                link = f"hard link to {ti.linkname}"
-            final = self.target(name, problem, ti.isreg(), link)
-            if final is not None and not self.complete(final, ti.size):
-                src = tf.extractfile(ti)
-                if src is None:  # pragma: no cover - isreg() members always have data
-                    raise tarfile.ReadError(f"no data for {name}")
-                with src:
-                    self.write(src, final, float(ti.mtime))
-            self.tick()
+            self.tar_member(tf, ti)
         self.member = ""
         if tf.fileobj is raw:  # plain tar: a cut or garbled header ends tarfile's loop quietly
             raw.seek(tf.offset)
@@ -315,17 +319,82 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
             raise SetupError(
                 Code.NO_SPACE,
                 f"The disk holding {dest} is full while extracting {archive.name}.",
-                "Free some space and run again; members already extracted are kept.",
+                "Free some space and run again; members already extracted are kept.", parked=True,
             ) from exc
         raise
     job.done = job.total
     job.tick(final=True)
     if job.refused:
-        shown = "; ".join(job.refused[:5]) + ("; …" if len(job.refused) > 5 else "")
-        raise SetupError(
-            Code.ARCHIVE_UNSAFE,
-            f"{archive.name}: refused {len(job.refused)} unsafe member(s): {shown}",
-            "The archive is not what the catalog expects; nothing was written outside the target. "
-            f"Delete it from {archive.parent} and retry, or report the source.",
-        )
+        raise _unsafe(archive.name, job.refused,
+                      f"Delete it from {archive.parent} and retry, or report the source.")
     return ExtractResult(job.written, job.skipped, job.ignored, job.bytes_written, frozenset(job.seen))
+
+
+def _unsafe(name: str, refused: list[str], what_next: str) -> SetupError:
+    shown = "; ".join(refused[:5]) + ("; …" if len(refused) > 5 else "")
+    return SetupError(
+        Code.ARCHIVE_UNSAFE,
+        f"{name}: refused {len(refused)} unsafe member(s): {shown}",
+        f"The archive is not what the catalog expects; nothing was written outside the target. {what_next}",
+    )
+
+
+class StreamedTar:
+    """Members of one tar read from a stream (``tarfile.open(fileobj=..., mode="r|")``), possibly
+    over several connections, through the same checks and atomic writes as :func:`extract_archive`.
+
+    The caller feeds members with :meth:`member`; read and write errors propagate unchanged
+    (the caller decides what is worth a retry). ``position``/``total`` drive the progress events.
+    Counters can be seeded from an earlier, interrupted pass (:meth:`restore`).
+    """
+
+    def __init__(self, ctx: JobContext, name: str, dest: Path, layout: Layout, *,
+                 only: Collection[str] | None = None, position: Callable[[], int] = lambda: 0,
+                 total: int = 0) -> None:
+        self.name = name
+        self._job = _Extraction(ctx, Path(name), dest, layout, only)
+        self._job.position = position
+        self._job.total = total
+
+    @property
+    def total(self) -> int:
+        return self._job.total
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self._job.total = value
+
+    @property
+    def refused(self) -> list[str]:
+        return self._job.refused
+
+    @property
+    def current(self) -> str:
+        """The member being read (for messages), or ""."""
+        return self._job.member
+
+    def counts(self) -> dict[str, int]:
+        j = self._job
+        return {"written": j.written, "skipped": j.skipped, "ignored": j.ignored, "bytes": j.bytes_written}
+
+    def restore(self, counts: dict[str, int], refused: list[str]) -> None:
+        j = self._job
+        j.written, j.skipped = int(counts.get("written", 0)), int(counts.get("skipped", 0))
+        j.ignored, j.bytes_written = int(counts.get("ignored", 0)), int(counts.get("bytes", 0))
+        j.refused = list(refused)
+
+    def member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+        """Write, skip (already complete on disk), ignore (layout/``only``) or refuse one member."""
+        self._job.tar_member(tf, ti)
+        self._job.member = ""
+
+    def tick(self, final: bool = False) -> None:
+        self._job.tick(final)
+
+    def finish(self) -> ExtractResult:
+        """The result once the whole tar was read; ARCHIVE_UNSAFE if members were refused."""
+        j = self._job
+        j.tick(final=True)
+        if j.refused:
+            raise _unsafe(self.name, j.refused, "Nothing of it was kept as finished; report the source.")
+        return ExtractResult(j.written, j.skipped, j.ignored, j.bytes_written, frozenset(j.seen))

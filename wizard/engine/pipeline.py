@@ -2,22 +2,27 @@
 
 The source module downloads and verifies each file; this module extracts archives into the
 component's target folder (or places plain files), removes archives unless they are kept, and
-records each finished file in the journal so a rerun skips it.
+records each finished file in the journal so a rerun skips it. SA-1B tars are instead extracted
+while they download (:mod:`wizard.engine.tarstream`, ``Settings.stream_tars``): the source yields
+a :class:`~wizard.engine.tarstream.Streamed` record per tar, which is only counted here.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .catalog import Catalog, Component, Source
 from .context import JobContext
+from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import extract_archive
+from .plan import streamed
 from .sources import fetcher_for
+from .tarstream import Streamed
 
 
 def target_dir(ctx: JobContext, component: Component) -> Path:
@@ -40,9 +45,16 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     files = 0
     written = skipped = 0
     try:
-        for path in fetcher_for(source.kind)(ctx, component, source, catalog):
+        for path in _files(ctx, component, source, catalog, only):
             ctx.control.checkpoint()
             files += 1
+            if isinstance(path, Streamed):  # extracted while it downloaded; nothing on disk to remove
+                written += path.result.written
+                skipped += path.result.skipped
+                if path.result.written + path.result.skipped == 0 and only is None:
+                    raise _layout_problem(path.name, component, streamed=True)
+                ctx.mark_item_done(path.name)
+                continue
             if component.archive == "none":
                 ctx.stage(Stage.PLACING, path.name)
                 target.mkdir(parents=True, exist_ok=True)
@@ -64,20 +76,14 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
                 written += result.written
                 skipped += result.skipped
                 if result.written + result.skipped == 0 and only is None:
-                    raise SetupError(
-                        Code.LAYOUT_INCOMPLETE,
-                        f"{path.name} holds no files where the catalog expects them "
-                        f"(strip '{component.layout.strip}', include {list(component.layout.include)}).",
-                        "The archive's inner layout differs from the catalog: check the catalog entry "
-                        "or the source; the archive is kept in the downloads folder.",
-                    )
+                    raise _layout_problem(path.name, component)
                 ctx.stage(Stage.PLACING, path.name)
                 if not ctx.settings.keep_archives:
                     path.unlink(missing_ok=True)
             ctx.mark_item_done(path.name)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise SetupError(Code.NO_SPACE, f"The disk under {ctx.root} is full.",
+        if is_disk_full(exc):
+            raise SetupError(Code.NO_SPACE, f"The disk under {ctx.root} is full ({exc.strerror}).",
                              "Free some space and run again; finished files are kept and the rest "
                              "resumes.", parked=True) from exc
         raise
@@ -92,6 +98,27 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     if files == 0:  # the source placed its files itself (OCR-VQA images, local folders)
         return f"{_count_files(target):,} files in {component.target}"
     return f"{written} written, {skipped} already in place"
+
+
+def _files(ctx: JobContext, component: Component, source: Source, catalog: Catalog,
+           only: set[str] | None) -> Iterator[Path | Streamed]:
+    """The source's files; SA-1B tars are streamed into place (``Settings.stream_tars``) unless
+    archives are to be kept."""
+    if streamed(component, source, ctx.settings):
+        from .sources.samlinks import fetch_streamed
+
+        return fetch_streamed(ctx, component, source, catalog, only=only)
+    return fetcher_for(source.kind)(ctx, component, source, catalog)
+
+
+def _layout_problem(name: str, component: Component, *, streamed: bool = False) -> SetupError:
+    kept = "it was streamed, not stored" if streamed else "the archive is kept in the downloads folder"
+    return SetupError(
+        Code.LAYOUT_INCOMPLETE,
+        f"{name} holds no files where the catalog expects them "
+        f"(strip '{component.layout.strip}', include {list(component.layout.include)}).",
+        f"The archive's inner layout differs from the catalog: check the catalog entry or the source; {kept}.",
+    )
 
 
 def _items_done(ctx: JobContext) -> list[str]:

@@ -169,6 +169,12 @@ def _target_populated(root: Path, component: Component) -> bool:
         return False
 
 
+def streamed(component: Component, source: Source | None, settings: Settings) -> bool:
+    """Whether the component's tars are extracted while they download (never stored)."""
+    return (source is not None and source.kind == "sam-links" and component.archive == "tar"
+            and settings.stream_tars and not settings.keep_archives)
+
+
 def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
     """Compute the plan. Touches only the local disk (journal, partial files, free space)."""
     records: dict[str, JobRecord] = {r.id: r for r in (read_status(root) or [])} if root.is_dir() else {}
@@ -192,7 +198,7 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         remaining = 0 if status == "done" else max(0, total - have)
         extracted = comp.approx_extracted or total
         pieces = max(1, source.last - source.first + 1) if source and source.kind == "sam-links" else 1
-        archive_peak = 0 if comp.archive == "none" else total // pieces
+        archive_peak = 0 if comp.archive == "none" or streamed(comp, source, settings) else total // pieces
         items.append(PlanItem(comp, source, status, remaining, total, extracted, archive_peak, problem))
     items = [_refine(i, records.get(i.component.id), settings, downloads) for i in items]
     items = _annotation_driven(root, items, records, settings)
@@ -202,6 +208,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         final += sum(i.total_download_bytes for i in todo if i.component.archive != "none")
         peak = final
     else:
+        # At worst every job's last archive is still on disk while the others' images are in place:
+        # all extracted bytes plus the `concurrency` biggest archives (none for streamed SA-1B tars).
         biggest = sorted((i.peak_archive_bytes for i in todo), reverse=True)[: max(1, settings.concurrency)]
         peak = final + sum(biggest)
     free = shutil.disk_usage(existing_ancestor(root)).free

@@ -3,10 +3,16 @@
 Annotation JSONs go first (they are small and everything else can be checked against them).
 A job that fails or is parked does not stop the others. Pause and cancel are cooperative through
 one :class:`Control`; everything stays resumable. The runner holds the root's lock for the run.
+Disk space (:mod:`wizard.engine.diskspace`): a job waits before it starts (and while it runs) when
+the root's filesystem has less than ``Settings.min_free_bytes`` free; a job the disk filled under
+anyway (``no-space``) is retried up to 3 times in the same run once it has room, else it stays
+waiting for the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import traceback
 from collections.abc import Callable
@@ -18,6 +24,7 @@ import requests
 from .catalog import Catalog
 from .context import JobContext, Settings
 from .control import Control
+from .diskspace import DiskMonitor, human, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
@@ -57,6 +64,11 @@ class Runner:
         self._subset: dict[str, set[str]] | None = None
         self._subset_ready = False
         self.result = RunResult()
+        self.disk = DiskMonitor.for_settings(plan.root, settings)
+        self._running = 0  # jobs taken and not yet released
+        #: Jobs parked by a full disk, retried in this run once job_need() bytes are free.
+        self._space_parked: list[tuple[PlanItem, JobContext, Problem]] = []
+        self._space_tries: dict[str, int] = {}
 
     @property
     def root(self) -> Path:
@@ -91,7 +103,10 @@ class Runner:
             w.start()
         for w in workers:
             w.join()
-        journal.finish_run(run_id)
+        try:
+            journal.finish_run(run_id)
+        except sqlite3.Error as exc:  # e.g. the disk is full: the run's outcome is still reported
+            self.emit(Log("warning", f"cannot record the end of the run in the journal: {exc}", None))
         r = self.result
         self.emit(RunFinished(tuple(r.done + r.skipped), tuple(r.failed), tuple(r.waiting), r.cancelled))
         return r
@@ -103,8 +118,9 @@ class Runner:
 
     def _take(self, pending: list[PlanItem]) -> PlanItem | None:
         with self._cond:
-            while pending:
+            while pending or self._space_parked:
                 if self.control.cancelled:
+                    self._space_give_up()
                     return None
                 for index, item in enumerate(pending):
                     if item.component.group != "annotations" and self._annotations_left:
@@ -112,13 +128,56 @@ class Runner:
                     host = self._host(item)
                     if self._host_busy.get(host, 0) < self.settings.per_host:
                         self._host_busy[host] = self._host_busy.get(host, 0) + 1
+                        self._running += 1
                         return pending.pop(index)
+                if not pending and self._space_parked:
+                    retry = self._space_retry()
+                    if retry is not None:
+                        return retry
+                    if not self._running:  # nothing left in this run can free space: next run
+                        self._space_give_up()
+                        return None
                 self._cond.wait(0.5)
             return None
+
+    def _space_retry(self) -> PlanItem | None:
+        """A job parked by a full disk that now has room for its next step (lock held)."""
+        free = self.disk.free(fresh=True)
+        for index, (item, _ctx, _problem) in enumerate(self._space_parked):
+            host_free = self._host_busy.get(self._host(item), 0) < self.settings.per_host
+            if host_free and free >= job_need(item, self.settings):
+                del self._space_parked[index]
+                self._space_tries[item.component.id] = self._space_tries.get(item.component.id, 0) + 1
+                self._host_busy[self._host(item)] = self._host_busy.get(self._host(item), 0) + 1
+                self._running += 1
+                self.emit(Log("info", f"{human(free)} free again; retrying {item.component.id}", item.component.id))
+                return item
+        return None
+
+    def _space_give_up(self) -> None:
+        for item, ctx, problem in self._space_parked:
+            need = job_need(item, self.settings)
+            self._problem(ctx, Problem(problem.code, f"{problem.message} It needs about {human(need)} free; "
+                                       f"{human(self.disk.free(fresh=True))} is.", problem.hint, parked=True))
+        self._space_parked.clear()
+
+    def _park_for_space(self, item: PlanItem, ctx: JobContext, problem: Problem) -> bool:
+        """Keep a job the disk filled under for a retry in this run (at most 3 times)."""
+        if self._space_tries.get(item.component.id, 0) >= 3:
+            return False
+        with contextlib.suppress(sqlite3.Error, OSError):
+            ctx.journal.set_stage(ctx.job, Stage.WAITING.value, problem=problem)
+        self.emit(StageChanged(ctx.job, Stage.WAITING, f"{problem.message} Retried in this run once "
+                               f"{human(job_need(item, self.settings))} is free."))
+        with self._cond:
+            self._space_parked.append((item, ctx, problem))
+            self._cond.notify_all()
+        return True
 
     def _release(self, item: PlanItem) -> None:
         with self._cond:
             self._host_busy[self._host(item)] -= 1
+            self._running -= 1
             if item.component.group == "annotations":
                 self._annotations_left -= 1
             self._cond.notify_all()
@@ -171,7 +230,7 @@ class Runner:
 
     def _run_item(self, item: PlanItem, journal: Journal, session: requests.Session) -> None:
         cid = item.component.id
-        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session)
+        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session, self.disk)
         try:
             if item.source is None:
                 raise SetupError.of(item.problem or Problem(Code.NO_SOURCE, f"No source for {cid}."))
@@ -184,6 +243,7 @@ class Runner:
                 journal.update_info(cid, items_done=[])
             journal.set_stage(cid, Stage.QUEUED.value, source=item.source.label)
             self.emit(StageChanged(cid, Stage.QUEUED, item.source.label))
+            self.disk.wait_for(ctx, self.settings.min_free_bytes)  # new work waits while space is short
             only = None if item.component.group == "annotations" else self._only_for(item, ctx)
             summary = run_component(ctx, item.component, item.source, self.catalog, only=only,
                                     subset=subset_key(self.plan.items, self.settings) if only is not None
@@ -193,9 +253,17 @@ class Runner:
             self.emit(StageChanged(cid, Stage.CANCELLED, "kept; run again to resume"))
             return
         except SetupError as exc:
+            if exc.problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, exc.problem):
+                return
             self._problem(ctx, exc.problem)
             return
         except Exception as exc:  # a bug: report it as a value, keep the other jobs going
+            if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):  # not a bug: the disk is full
+                problem = Problem(Code.NO_SPACE, f"The disk under {self.root} is full (the journal cannot be "
+                                  "written).", "Free some space and run again.", parked=True)
+                if not self._park_for_space(item, ctx, problem):
+                    self._problem(ctx, problem)
+                return
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self.emit(Log("error", traceback.format_exc(), cid))
             self._problem(ctx, Problem(Code.INTERNAL, f"Unexpected error in {cid}: {detail}",
@@ -204,12 +272,16 @@ class Runner:
             return
         journal.set_stage(cid, Stage.DONE.value)
         self.result.done.append(cid)
+        self.result.waiting.pop(cid, None)
         self.emit(StageChanged(cid, Stage.DONE, summary))
         self.emit(JobDone(cid, detail=summary))
 
     def _problem(self, ctx: JobContext, problem: Problem) -> None:
         stage = Stage.WAITING if problem.parked else Stage.FAILED
-        ctx.journal.set_stage(ctx.job, stage.value, problem=problem)
+        try:
+            ctx.journal.set_stage(ctx.job, stage.value, problem=problem)
+        except (sqlite3.Error, OSError) as exc:  # e.g. the disk is full: still report the problem
+            self.emit(Log("warning", f"cannot record the problem in the journal: {exc}", ctx.job))
         (self.result.waiting if problem.parked else self.result.failed)[ctx.job] = problem
         self.emit(StageChanged(ctx.job, stage, problem.message))
         self.emit(JobFailed(ctx.job, problem))

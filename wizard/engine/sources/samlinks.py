@@ -8,18 +8,21 @@ check a file on the spot. :func:`fetch` takes the catalog's range of tars (``sa_
 when they have expired (or a tar answers 401/403/410), and otherwise downloads each tar that is
 not done yet under its ``file_name`` — not the long CDN name — and yields it for extraction.
 Tars finished earlier stay finished; a rerun with a fresh links file continues with the next.
+:func:`fetch_streamed` (the pipeline's choice with ``Settings.stream_tars``) extracts each tar
+while it downloads instead, so no tar is ever stored.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from .. import tarstream
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Code, SetupError
@@ -217,6 +220,35 @@ def expired_error(names: list[str], when: datetime | None) -> SetupError:
 
 def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
     """Source module entry point for ``kind = "sam-links"``: each tar, in order, one at a time."""
+    for name, link in _todo(ctx, component, source):
+        yield _download(ctx, name, link)
+
+
+def fetch_streamed(ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+                   only: Collection[str] | None = None) -> Iterator[Path | tarstream.Streamed]:
+    """Like :func:`fetch`, but each tar is extracted into the target while it downloads
+    (:mod:`wizard.engine.tarstream`) and never stored; yields a :class:`Streamed` per tar. A tar
+    with bytes already in the downloads folder from an earlier run, or a compressed one, is
+    downloaded and yielded as a file instead, for the pipeline to extract."""
+    dest = ctx.root / component.target
+    names = tar_names(source)
+    size = source.planned_size // len(names) if source.planned_size and names else None
+    for name, link in _todo(ctx, component, source):
+        if not (ctx.downloads / name).exists() and not (ctx.downloads / f"{name}.part").exists():
+            try:
+                result = tarstream.stream_tar(ctx, link.url, name, dest, component.layout, only=only, size=size)
+            except http.HttpStatusError as exc:
+                raise _refused(name, exc) from exc
+            except tarstream.NotStreamable as exc:
+                ctx.log(f"{exc}: downloading it first, then extracting it")
+            else:
+                yield tarstream.Streamed(name, result)
+                continue
+        yield _download(ctx, name, link)
+
+
+def _todo(ctx: JobContext, component: Component, source: Source) -> Iterator[tuple[str, Link]]:
+    """The tars not done yet with their links, after the checks (links file, expiry)."""
     if ctx.settings.sam_links is None:
         raise SetupError(Code.SAM_LINKS_MISSING, f"{component.title} needs the SA-1B links file from Meta.",
                          _GET_FILE_HINT)
@@ -240,12 +272,20 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
         link = links.links[name]
         if link.expires is not None and link.expires <= time.time():
             raise expired_error([name], link.expires_at)
-        try:
-            path = http.download(ctx, link.url, ctx.downloads / name)
-        except http.HttpStatusError as exc:
-            if exc.status in _EXPIRED_STATUSES:
-                raise SetupError(Code.SAM_LINKS_EXPIRED,
-                                 f"Meta's CDN refused {name} (HTTP {exc.status}): the SA-1B links have expired "
-                                 "or were revoked.", _FRESH_HINT, parked=True) from exc
-            raise
-        yield path
+        yield name, link
+
+
+def _download(ctx: JobContext, name: str, link: Link) -> Path:
+    try:
+        return http.download(ctx, link.url, ctx.downloads / name)
+    except http.HttpStatusError as exc:
+        raise _refused(name, exc) from exc
+
+
+def _refused(name: str, exc: http.HttpStatusError) -> SetupError:
+    """401/403/410 from Meta's CDN: the links expired (parked); other statuses stay as they are."""
+    if exc.status in _EXPIRED_STATUSES:
+        return SetupError(Code.SAM_LINKS_EXPIRED,
+                          f"Meta's CDN refused {name} (HTTP {exc.status}): the SA-1B links have expired "
+                          "or were revoked.", _FRESH_HINT, parked=True)
+    return exc

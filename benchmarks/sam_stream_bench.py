@@ -1,0 +1,254 @@
+"""Benchmark SA-1B tars: our streamed download+extract against download-then-``tar -x``.
+
+Generates SAM-like tars (default 4 × 250 MB): flat ``./sa_N.jpg`` members of 200–400 KB (a JPEG
+header and random bytes) each followed by a small ``./sa_N.json``, in GNU tar format, and serves
+them with nginx on 127.0.0.1 (``tests/servers.py``). Then, one tar after another as a SAM job
+does, into a fresh target each time:
+
+* ``stream``  — the engine (``Runner`` on a one-component catalog, ``Settings.stream_tars``):
+  members are written while the tar downloads; the tar is never stored;
+* ``curl+tar`` — ``curl -o sa_N.tar URL && tar -xf sa_N.tar --wildcards '*.jpg' && rm sa_N.tar``;
+* ``engine, stored`` — the engine with ``stream_tars=False`` (download, verify, extract, delete).
+
+``--rate 50M`` caps every contender's download at that many bytes/s (our limiter, curl's
+``--limit-rate``) to play a real link, where the network rather than the disk is the bottleneck.
+Wall time and peak disk use are measured; disk use is sampled every 50 ms with ``statvfs`` of
+the target filesystem (used bytes above the level before the run). As root, the targets live on
+a dedicated loop-mounted ext4 image so the samples see nothing else (``--fs plain``: the workdir's
+own filesystem, noisier). Prints each contender and the ratios stream / curl+tar.
+
+    .venv/bin/python benchmarks/sam_stream_bench.py [--size 250M] [--tars 4] [--rate 50M]
+                                                    [--workdir DIR] [--fs loop|plain] [--no-stored]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from servers import nginx_server  # noqa: E402
+
+from wizard.engine.catalog import load_catalog  # noqa: E402
+from wizard.engine.context import Settings  # noqa: E402
+from wizard.engine.plan import build_plan  # noqa: E402
+from wizard.engine.ratelimit import parse_rate  # noqa: E402
+from wizard.engine.runner import Runner  # noqa: E402
+
+JPEG_HEAD = bytes.fromhex("ffd8ffe000104a46494600010101004800480000")
+SAMPLE_SECONDS = 0.05
+
+
+def make_tar(path: Path, size: int, first_id: int, rng: random.Random, pool: bytes) -> int:
+    """Write one SAM-like tar of about ``size`` bytes; returns the number of jpgs."""
+    count, total, sid = 0, 0, first_id
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tf:
+        while total < size:
+            length = rng.randint(200_000, 400_000)
+            start = rng.randrange(0, len(pool) - length)
+            image = JPEG_HEAD + pool[start : start + length - len(JPEG_HEAD) - 2] + b"\xff\xd9"
+            masks = (b'{"image": {"image_id": %d}, "annotations": [' % sid) + b"0" * rng.randint(1000, 4000) + b"]}"
+            for name, data in ((f"./sa_{sid}.jpg", image), (f"./sa_{sid}.json", masks)):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), 1_680_000_000, 0o644
+                tf.addfile(info, io.BytesIO(data))
+                total += 512 + (len(data) + 511) // 512 * 512
+            count += 1
+            sid += 37
+    return count
+
+
+def used_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+class PeakSampler:
+    """Samples the used bytes of ``path``'s filesystem every 50 ms; ``peak`` is above the start."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = used_bytes(path)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, used_bytes(self.path) - self.base)
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, used_bytes(self.path) - self.base)
+
+
+@dataclass
+class Outcome:
+    name: str
+    seconds: float
+    peak: int
+    files: int
+
+
+def write_catalog(work: Path, base_url: str, names: list[str], total: int) -> tuple[Path, Path]:
+    catalog = work / "bench-catalog.toml"
+    catalog.write_text(f"""schema = 1
+[[component]]
+id = "sam-tars"
+title = "SAM bench"
+target = "sam/images"
+archive = "tar"
+approx_extracted = {total}
+  [component.layout]
+  include = ["*.jpg"]
+  flatten = true
+  [[component.source]]
+  kind = "sam-links"
+  label = "nginx on 127.0.0.1"
+  first = 0
+  last = {len(names) - 1}
+  name_format = "sa_{{index:06d}}.tar"
+  approx_size = {total}
+""", encoding="utf-8")
+    links = work / "bench-links.tsv"
+    expiry = f"{int(time.time()) + 7 * 86400:X}"
+    links.write_text("file_name\tcdn_link\n" + "".join(f"{n}\t{base_url}/sam/{n}?oe={expiry}\n" for n in names),
+                     encoding="utf-8")
+    return catalog, links
+
+
+def run_engine(catalog: Path, links: Path, root: Path, stream: bool, rate: int | None) -> int:
+    cat = load_catalog(catalog)
+    settings = Settings(sam_links=links, stream_tars=stream, min_free_bytes=0, limit_rate=rate)
+    plan = build_plan(root, cat, cat.resolve(None, ["sam-tars"]), settings)
+    result = Runner(plan, cat, settings).run()
+    if not result.ok:
+        raise SystemExit(f"engine run failed: {result.failed or result.waiting}")
+    return len(os.listdir(root / "sam/images"))
+
+
+def run_curl_tar(base_url: str, names: list[str], root: Path, rate: int | None) -> int:
+    target = root / "sam/images"
+    target.mkdir(parents=True)
+    limit = ["--limit-rate", str(rate)] if rate else []
+    for name in names:
+        tar = root / name
+        subprocess.run(["curl", "-sS", "--fail", *limit, "-o", str(tar), f"{base_url}/sam/{name}"], check=True)
+        subprocess.run(["tar", "-xf", str(tar), "-C", str(target), "--wildcards", "*.jpg"], check=True)
+        tar.unlink()
+    return len(os.listdir(target))
+
+
+def measure(name: str, fs: Path, job: Callable[[Path], int]) -> Outcome:
+    root = fs / "root"
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["sync"], check=False)
+    root.mkdir()
+    with PeakSampler(fs) as sampler:
+        started = time.perf_counter()
+        files = job(root)
+        seconds = time.perf_counter() - started
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["sync"], check=False)
+    return Outcome(name, seconds, sampler.peak, files)
+
+
+@contextlib.contextmanager
+def target_fs(work: Path, kind: str, size: int) -> Iterator[Path]:
+    """A filesystem for the targets: a loop-mounted ext4 image (root) or the workdir itself."""
+    if kind == "plain":
+        path = work / "plain"
+        path.mkdir(exist_ok=True)
+        yield path
+        return
+    image, mnt = work / "target.img", work / "mnt"
+    mnt.mkdir(exist_ok=True)
+    with open(image, "wb") as fh:
+        fh.truncate(size)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", str(image)],
+                   check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        image.unlink(missing_ok=True)
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=parse_rate, default=parse_rate("250M"), help="bytes per tar (250M)")
+    parser.add_argument("--tars", type=int, default=4)
+    parser.add_argument("--rate", type=parse_rate, help="download speed cap for every contender, e.g. 50M")
+    parser.add_argument("--workdir", type=Path, help="where tars and targets go (default: a temp dir)")
+    parser.add_argument("--fs", choices=("loop", "plain"), default="loop" if os.geteuid() == 0 else "plain")
+    parser.add_argument("--no-stored", action="store_true", help="skip the engine's download-then-extract run")
+    args = parser.parse_args()
+    for tool in ("curl", "tar"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sam-stream-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    docroot = work / "doc"
+    (docroot / "sam").mkdir(parents=True, exist_ok=True)
+    names = [f"sa_{i:06d}.tar" for i in range(args.tars)]
+    rng, pool = random.Random(1), os.urandom(32 << 20)
+    started = time.perf_counter()
+    jpgs = sum(make_tar(docroot / "sam" / n, args.size, 1 + i * 11_200, rng, pool) for i, n in enumerate(names))
+    total = sum((docroot / "sam" / n).stat().st_size for n in names)
+    print(f"generated {args.tars} tars, {mb(total)}, {jpgs:,} jpgs in {time.perf_counter() - started:.1f} s "
+          f"under {work}")
+    outcomes: list[Outcome] = []
+    with nginx_server(docroot, work / "nginx") as nginx, target_fs(work, args.fs, int(total * 2.5) + (256 << 20)) as fs:
+        catalog, links = write_catalog(work, nginx.base_url, names, total)
+        print(f"nginx at {nginx.base_url}; targets on {fs} ({args.fs})")
+        rate = args.rate
+        if rate:
+            print(f"downloads capped at {mb(rate)}/s")
+        outcomes.append(measure("stream (ours)", fs, lambda root: run_engine(catalog, links, root, True, rate)))
+        outcomes.append(measure("curl + tar -x", fs, lambda root: run_curl_tar(nginx.base_url, names, root, rate)))
+        if not args.no_stored:
+            outcomes.append(measure("engine, stored", fs, lambda root: run_engine(catalog, links, root, False, rate)))
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{'contender':<16} {'wall':>9} {'MB/s':>8} {'peak disk':>11} {'jpgs':>7}")
+    for o in outcomes:
+        print(f"{o.name:<16} {o.seconds:8.2f}s {total / o.seconds / 1e6:8.0f} {mb(o.peak):>11} {o.files:>7,}")
+    ours, theirs = outcomes[0], outcomes[1]
+    if ours.files != theirs.files or ours.files != jpgs:
+        print(f"MISMATCH: expected {jpgs} jpgs")
+        return 1
+    print(f"\nstream / curl+tar: wall time {ours.seconds / theirs.seconds:.2f}x, "
+          f"peak disk {ours.peak / max(1, theirs.peak):.2f}x "
+          f"({mb(theirs.peak - ours.peak)} less at the peak)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""SA-1B tars extracted while they download (wizard.engine.tarstream): only the jpgs, no tar on
+disk, resume from a member boundary after a drop or a kill -9 (Range + If-Range, finished members
+untouched), servers that ignore Range, truncated and unsafe tars, and the compressed fallback."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import random
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import Recorder, fast_settings, make_ctx, settled_requests
+
+from wizard.demo import MirrorServer, World, build_world
+from wizard.demo.server import Fault
+from wizard.demo.session import tree_of
+from wizard.demo.world import dumps_toml
+from wizard.engine.catalog import Layout, load_catalog
+from wizard.engine.context import JobContext
+from wizard.engine.control import Control
+from wizard.engine.errors import Cancelled, Code, SetupError
+from wizard.engine.events import Event, Progress
+from wizard.engine.extract import extract_archive
+from wizard.engine.journal import Journal, read_status
+from wizard.engine.plan import build_plan
+from wizard.engine.runner import Runner, RunResult
+from wizard.engine.tarstream import STATE_KEY, NotStreamable, stream_tar
+
+SAM = Layout(include=("*.jpg",), flatten=True)
+LONG = "x" * 120  # longer than a ustar name: GNU longname / pax path headers
+
+
+def sam_members(count: int, size: int, seed: int = 1, long_every: int = 0) -> list[tuple[str, bytes]]:
+    """SA-1B-like members: ``./sa_N.jpg`` of ``size`` random bytes and a small ``./sa_N.json``."""
+    rng = random.Random(seed)
+    out: list[tuple[str, bytes]] = []
+    for i in range(count):
+        stem = f"sa_{i + 1}" + (f"_{LONG}" if long_every and i % long_every == 0 else "")
+        out.append((f"./{stem}.jpg", rng.randbytes(size + rng.randrange(0, 511))))
+        out.append((f"./{stem}.json", b'{"annotations": []}' * 3))
+    return out
+
+
+def write_tar(path: Path, members: list[tuple[str, bytes]], fmt: int = tarfile.GNU_FORMAT,
+              extra: list[tarfile.TarInfo] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w", format=fmt) as tf:
+        tf.addfile(_dir("./"))
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1_600_000_000, 0o644
+            tf.addfile(info, io.BytesIO(data))
+        for info in extra or []:
+            tf.addfile(info)
+    return path
+
+
+def _dir(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    return info
+
+
+def boundaries(path: Path) -> set[int]:
+    """Where each member's header (sequence) starts, and where the end-of-archive block starts."""
+    with tarfile.open(path) as tf:
+        starts = {ti.offset for ti in tf.getmembers()}
+        return starts | {tf.offset}
+
+
+def jpgs(members: list[tuple[str, bytes]]) -> dict[str, bytes]:
+    return {name.rsplit("/", 1)[-1]: data for name, data in members if name.endswith(".jpg")}
+
+
+def on_disk(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
+
+
+def gets(server: MirrorServer, path: str) -> list[Any]:
+    return [r for r in server.requests if r.method == "GET" and r.path == path]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Any:
+    docroot = tmp_path / "doc"
+    docroot.mkdir()
+    with MirrorServer(docroot) as server:
+        yield docroot, server
+
+
+def stream(root: Path, url: str, name: str = "t.tar", **overrides: Any) -> tuple[Any, Recorder]:
+    ctx, rec = make_ctx(root, fast_settings(min_free_bytes=0, **overrides))
+    try:
+        return stream_tar(ctx, url, name, root / "sam/images", SAM), rec
+    finally:
+        ctx.journal.close()
+
+
+def saved_state(root: Path) -> dict[str, Any]:
+    rec = next(r for r in read_status(root) or [] if r.id == "test")
+    return dict(rec.info[STATE_KEY])
+
+
+# -- the world's SAM tars through the whole engine ---------------------------------------------------
+def run_sam(catalog: Path, root: Path, links: Path, emit: Any = None, **overrides: Any) -> RunResult:
+    cat = load_catalog(catalog)
+    settings = fast_settings(sam_links=links, min_free_bytes=0, **overrides)
+    root.mkdir(parents=True, exist_ok=True)
+    plan = build_plan(root, cat, cat.resolve(None, ["sam-tars"]), settings)
+    return Runner(plan, cat, settings, emit or Recorder()).run()
+
+
+def test_world_tars_stream_into_place_without_a_tar_on_disk(world: World, demo_catalog: Path,
+                                                           mirror: MirrorServer, sam_links: Path,
+                                                           tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    downloads = root / ".sharegpt4v-setup/downloads"
+    seen: set[str] = set()
+
+    def watch(event: Event) -> None:
+        if isinstance(event, Progress) and downloads.is_dir():
+            seen.update(p.name for p in downloads.iterdir())
+
+    result = run_sam(demo_catalog, root, sam_links, watch)
+    assert result.ok and result.done == ["sam-tars"]
+    assert tree_of(root) == world.expected_tree(["sam-tars"])  # exactly the jpgs, no .json masks
+    assert seen == set()
+    assert not downloads.exists() or not list(downloads.iterdir())
+    tar_gets = [r for r in mirror.requests if r.method == "GET" and r.path.startswith("/sam/")]
+    assert len(tar_gets) == 51 and all("Range" not in r.headers for r in tar_gets)
+    info = (read_status(root) or [])[0].info
+    assert len(info["items_done"]) == 51 and info.get(STATE_KEY) is None
+    plan = build_plan(root, load_catalog(demo_catalog), load_catalog(demo_catalog).resolve(None, ["sam-tars"]),
+                      fast_settings(sam_links=sam_links))
+    assert plan.items[0].peak_archive_bytes == 0  # streamed: no tar ever needs room
+
+
+def test_compressed_tar_falls_back_to_download_then_extract(tmp_path: Path) -> None:
+    world = build_world(tmp_path / "doc")
+    tar = world.docroot / "sam/sa_000003.tar"
+    tar.write_bytes(gzip.compress(tar.read_bytes()))
+    with MirrorServer(world.docroot) as server:
+        catalog = world.write_catalog(server.base_url, tmp_path / "cat.toml")
+        links = world.sam_links_file(server.base_url, tmp_path / "links.tsv")
+        rec = Recorder()
+        result = run_sam(catalog, tmp_path / "root", links, rec)
+        assert result.ok
+        assert len(gets(server, "/sam/sa_000003.tar")) == 2  # the stream gave up at the gzip magic
+    assert tree_of(tmp_path / "root") == world.expected_tree(["sam-tars"])
+    assert any("sa_000003.tar is gzip-compressed: downloading it first" in t for t in rec.logs())
+    assert not list((tmp_path / "root/.sharegpt4v-setup/downloads").iterdir())
+
+
+# -- resume ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=["gnu", "pax"])
+def test_a_drop_mid_tar_resumes_from_a_member_boundary(served: Any, tmp_path: Path, fmt: int) -> None:
+    docroot, server = served
+    members = sam_members(24, 40_000, long_every=1)  # every member behind a longname/pax header
+    tar = write_tar(docroot / "t.tar", members, fmt)
+    size = tar.stat().st_size
+    server.add_fault("/t.tar", Fault(drop_after=size // 2))
+    root = tmp_path / "root"
+    result, rec = stream(root, server.url("t.tar"))
+    assert on_disk(root / "sam/images") == jpgs(members)
+    assert (result.written, result.skipped) == (24, 0)  # nothing written twice
+    first, second = settled_requests(server, 2)
+    assert "Range" not in first.headers
+    start = int(second.headers["Range"].removeprefix("bytes=").removesuffix("-"))
+    assert 0 < start <= size // 2 and start in boundaries(tar)
+    assert second.headers["If-Range"] and second.status == 206 and second.sent == size - start
+    assert any("resuming from byte" in t for t in rec.logs())
+
+
+def test_a_later_call_resumes_from_the_journal_and_keeps_finished_members(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(20, 30_000)
+    tar = write_tar(docroot / "t.tar", members)
+    size = tar.stat().st_size
+    server.add_fault("/t.tar", Fault(drop_after=size * 2 // 3))
+    root = tmp_path / "root"
+    with pytest.raises(SetupError) as caught:
+        stream(root, server.url("t.tar"), retries=0)
+    assert caught.value.problem.code == Code.RETRIES_EXHAUSTED
+    state = saved_state(root)
+    assert state["offset"] in boundaries(tar) and state["offset"] > 0
+    before = {p.name: p.stat().st_ino for p in (root / "sam/images").iterdir()}
+    assert 0 < len(before) < 20 and not [n for n in before if n.endswith(".extracting")]
+
+    server.clear_requests()
+    result, _ = stream(root, server.url("t.tar"))
+    assert [r.headers.get("Range") for r in gets(server, "/t.tar")] == [f"bytes={state['offset']}-"]
+    after = {p.name: p.stat().st_ino for p in (root / "sam/images").iterdir()}
+    assert all(after[name] == ino for name, ino in before.items())  # finished members not rewritten
+    assert on_disk(root / "sam/images") == jpgs(members)
+    assert result.written + result.skipped == 20
+    assert (read_status(root) or [])[0].info[STATE_KEY] is None  # done: no resume point left behind
+
+
+def test_cancel_mid_stream_keeps_the_resume_point(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(20, 30_000)
+    tar = write_tar(docroot / "t.tar", members)
+    server.add_fault("/t.tar", Fault(rate=300_000, times=1))
+    root = tmp_path / "root"
+    images = root / "sam/images"
+    control = Control()
+
+    def emit(event: Event) -> None:
+        if isinstance(event, Progress) and images.is_dir() and len(os.listdir(images)) >= 4:
+            control.cancel()
+
+    ctx = JobContext("test", root, fast_settings(min_free_bytes=0), Journal(root), control, emit)
+    with contextlib.closing(ctx.journal), pytest.raises(Cancelled):
+        stream_tar(ctx, server.url("t.tar"), "t.tar", images, SAM)
+    offset = saved_state(root)["offset"]
+    assert offset in boundaries(tar) and 0 < offset < tar.stat().st_size
+    server.clear_requests()
+    stream(root, server.url("t.tar"))
+    assert [r.headers.get("Range") for r in gets(server, "/t.tar")] == [f"bytes={offset}-"]
+    assert on_disk(images) == jpgs(members)
+
+
+def test_a_server_that_ignores_range_still_completes(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(16, 30_000)
+    tar = write_tar(docroot / "t.tar", members)
+    server.add_fault("/t.tar", Fault(drop_after=tar.stat().st_size // 2))
+    server.add_fault("/t.tar", Fault(ignore_range=True, times=None))
+    root = tmp_path / "root"
+    result, rec = stream(root, server.url("t.tar"))
+    assert on_disk(root / "sam/images") == jpgs(members)
+    assert result.skipped > 0 and result.written + result.skipped == 16
+    assert [r.status for r in gets(server, "/t.tar")] == [200, 200]
+    assert any("ignored the Range request; reading it again from byte 0" in t for t in rec.logs())
+
+
+def test_a_tar_without_end_blocks_that_ends_at_a_boundary_is_complete(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(4, 10_000)
+    full = write_tar(tmp_path / "full.tar", members)
+    end = max(boundaries(full))
+    (docroot / "t.tar").write_bytes(full.read_bytes()[:end])
+    result, _ = stream(tmp_path / "root", server.url("t.tar"))
+    assert result.written == 4
+
+
+def test_a_truncated_tar_is_retried_then_reported_damaged(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(8, 10_000)
+    full = write_tar(tmp_path / "full.tar", members)
+    cut = sorted(boundaries(full))[5] + 700  # inside sa_3.jpg's data ("./", jpg, json, jpg, json, jpg)
+    (docroot / "t.tar").write_bytes(full.read_bytes()[:cut])
+    root = tmp_path / "root"
+    with pytest.raises(SetupError) as caught:
+        stream(root, server.url("t.tar"), retries=2)
+    assert caught.value.problem.code == Code.ARCHIVE_CORRUPT
+    assert len(gets(server, "/t.tar")) == 3
+    assert set(on_disk(root / "sam/images")) == {"sa_1.jpg", "sa_2.jpg"}  # before the damage, no partial
+    assert saved_state(root)["offset"] in boundaries(full)
+
+
+def test_unsafe_members_are_refused_like_extract_archive(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = [*sam_members(3, 5_000), ("../evil.jpg", b"evil"), ("sub/../../evil2.jpg", b"evil")]
+    link = tarfile.TarInfo("./link.jpg")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    hard = tarfile.TarInfo("./hard.jpg")
+    hard.type, hard.linkname = tarfile.LNKTYPE, "./sa_1.jpg"
+    tar = write_tar(docroot / "t.tar", members, extra=[link, hard])
+    root = tmp_path / "root"
+    with pytest.raises(SetupError) as streamed:
+        stream(root, server.url("t.tar"))
+    ctx, _ = make_ctx(tmp_path / "other")
+    with pytest.raises(SetupError) as extracted:
+        extract_archive(ctx, tar, "tar", tmp_path / "other/sam/images", SAM)
+    for caught in (streamed, extracted):
+        assert caught.value.problem.code == Code.ARCHIVE_UNSAFE
+        assert "refused 4 unsafe member(s)" in caught.value.problem.message
+    assert set(on_disk(root / "sam/images")) == {"sa_1.jpg", "sa_2.jpg", "sa_3.jpg"}
+    assert on_disk(root / "sam/images") == on_disk(tmp_path / "other/sam/images")
+    assert not (tmp_path / "evil.jpg").exists() and not (root / "sam/evil.jpg").exists()
+
+
+def test_a_compressed_tar_is_not_streamed(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    raw = write_tar(tmp_path / "raw.tar", sam_members(2, 1000)).read_bytes()
+    (docroot / "t.tar").write_bytes(gzip.compress(raw))
+    with pytest.raises(NotStreamable):
+        stream(tmp_path / "root", server.url("t.tar"))
+    assert on_disk(tmp_path / "root/sam/images") == {}
+
+
+def test_expired_link_mid_resume_is_reported_as_http_status(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    write_tar(docroot / "t.tar", sam_members(2, 1000))
+    server.add_fault("/t.tar", Fault(status=403))
+    from wizard.engine.sources.http import HttpStatusError
+
+    with pytest.raises(HttpStatusError) as caught:
+        stream(tmp_path / "root", server.url("t.tar"))
+    assert caught.value.status == 403
+
+
+# -- kill -9 ------------------------------------------------------------------------------------------
+def _sam_catalog(tmp_path: Path, size: int) -> Path:
+    from wizard.paths import default_catalog_path
+
+    raw = tomllib.loads(default_catalog_path().read_text())
+    comp = next(c for c in raw["component"] if c["id"] == "sam-tars")
+    comp["approx_extracted"], comp["file_count"] = size, 100
+    comp["source"] = [{"kind": "sam-links", "label": "test", "first": 0, "last": 0,
+                       "name_format": "sa_{index:06d}.tar", "approx_size": size}]
+    raw["component"], raw["preset"] = [comp], []
+    path = tmp_path / "sam.toml"
+    path.write_text(dumps_toml(raw))
+    return path
+
+
+def _links(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "links.tsv"
+    path.write_text(f"file_name\tcdn_link\nsa_000000.tar\t{url}?oe={int(time.time()) + 86400:X}\n")
+    return path
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stream_then_rerun_resumes_at_the_journaled_boundary(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(100, 300_000, seed=7)  # ~30 MB
+    tar = write_tar(docroot / "sam/sa_000000.tar", members)
+    size = tar.stat().st_size
+    catalog, links = _sam_catalog(tmp_path, size), _links(tmp_path, server.url("sam/sa_000000.tar"))
+    root, target = tmp_path / "root", tmp_path / "root/sam/images"
+    server.add_fault("/sam/", Fault(rate=3_000_000, times=1))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wizard", "run", "--catalog", str(catalog), "--root", str(root), "--components",
+         "sam-tars", "--sam-links", str(links), "--min-free", "0", "--yes", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "the run ended before the test could interrupt it"
+            assert time.monotonic() < deadline, "timed out waiting for a journaled member boundary"
+            recs = read_status(root) if (root / ".sharegpt4v-setup/journal.sqlite").exists() else None
+            state = (recs[0].info.get(STATE_KEY) if recs else None) or {}
+            if state.get("offset", 0) > 0 and len(list(target.glob("*.jpg"))) >= 5:
+                break
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    recs = read_status(root) or []
+    offset = int(recs[0].info[STATE_KEY]["offset"])
+    assert offset in boundaries(tar) and 0 < offset < size
+    before = {p.name: p.stat().st_ino for p in target.glob("*.jpg")}
+    assert 0 < len(before) < 100
+
+    server.clear_requests()
+    result = run_sam(catalog, root, links)
+    assert result.ok
+    got = settled_requests(server, 1)
+    assert [r.headers.get("Range") for r in got] == [f"bytes={offset}-"]
+    assert sum(r.sent for r in got) == size - offset < size
+    after = {p.name: p.stat().st_ino for p in target.iterdir()}
+    assert all(after[name] == ino for name, ino in before.items())
+    assert on_disk(target) == jpgs(members)  # no temp files left, every jpg byte-exact
+    assert not list((root / ".sharegpt4v-setup/downloads").iterdir())

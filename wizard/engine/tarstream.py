@@ -1,0 +1,426 @@
+"""Extract a plain tar while it downloads: members land in the target as bytes arrive, and the
+tar itself is never stored (an SA-1B tar is ~11 GB: that room is never needed, and there is no
+extraction pass after each download).
+
+The HTTP body is read by ``tarfile`` in stream mode (``mode="r|"``) and every member goes through
+:class:`~wizard.engine.extract.StreamedTar`: the same path checks, ``tarfile.data_filter``,
+``only=`` subset, layout (only ``*.jpg`` for SAM) and temp-file + ``os.replace`` writes as
+:func:`~wizard.engine.extract.extract_archive`, and members already complete on disk are skipped.
+
+Resuming. After each member the byte offset where the next member's header block sequence starts
+(``base + TarFile.offset``: tarfile has then consumed any GNU longname/pax headers of the member)
+is the resume point. It is journaled (throttled: every 256 members or 1 s, and whenever an attempt
+ends) in the job's info as ``tar_stream``::
+
+    {"name": "sa_000020.tar", "offset": 7340544, "total": 11300000000,
+     "etag": "\\"5f1-...\\"", "last_modified": "Tue, 02 Jan 2024 ...", "key": "<layout+subset hash>",
+     "members": 48, "counts": {"written": 24, "skipped": 0, "ignored": 24, "bytes": 7203840},
+     "refused": []}
+
+A dropped connection (or a crash, then a rerun) asks for ``Range: bytes=<offset>-`` with
+``If-Range`` (strong ETag, else Last-Modified) and parses from there: a tar stream may start at
+any header. A 200 answer (range ignored, or the file changed upstream) reads the tar from byte 0
+again and members already on disk are skipped, not rewritten. A different size, ``key`` (layout
+or subset changed) or tar name also means byte 0. Failed attempts are retried with back-off;
+401/403/410 raise :class:`~wizard.engine.sources.http.HttpStatusError` for the source to map.
+A global pax header (never seen in SA-1B) makes a tar resume from byte 0 only.
+
+Integrity: there is no file to hash, so what is checked is (1) every header's checksum (tarfile
+refuses bad ones), (2) every member's data arrives in full (its header's size), (3) the body's
+length matches ``Content-Length``/``Content-Range`` (a short body is a dropped connection and is
+resumed from the last boundary), (4) the tar ends cleanly: an all-zero end-of-archive block with
+only zero padding after it, or the body ends exactly at a member boundary equal to the size the
+server announced. A tar whose bytes fail (1) or (4) even when the body arrived in full is retried
+and then reported ``archive-corrupt``. A tar that starts with a gzip/bzip2/xz/zstd signature
+raises :class:`NotStreamable`: the caller downloads it and extracts it the usual way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import sqlite3
+import tarfile
+import time
+from collections.abc import Collection, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Self
+
+import requests
+
+from .catalog import Layout
+from .context import JobContext
+from .diskspace import is_disk_full
+from .errors import Code, SetupError
+from .events import Stage
+from .extract import ExtractResult, StreamedTar
+from .sources import http
+
+STATE_KEY = "tar_stream"
+_JOURNAL_MEMBERS = 256
+_JOURNAL_SECONDS = 1.0
+_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIABLE = re.compile(r"bytes \*/(\d+)")
+#: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
+_END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
+_NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+class NotStreamable(Exception):
+    """The tar is compressed: download it first, then extract it (``extract_archive``)."""
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A tar a source already extracted while downloading it; the pipeline only counts it."""
+
+    name: str
+    result: ExtractResult
+
+
+@dataclass
+class StreamState:
+    """What the journal keeps about the tar being streamed (see the module docstring)."""
+
+    name: str
+    key: str
+    offset: int = 0
+    total: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    members: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, ctx: JobContext, name: str, key: str) -> StreamState:
+        rec = ctx.journal.get(ctx.job)
+        raw = rec.info.get(STATE_KEY) if rec else None
+        if isinstance(raw, dict) and raw.get("name") == name and raw.get("key") == key:
+            with contextlib.suppress(TypeError, ValueError):
+                return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+        return cls(name, key)
+
+
+def state_key(layout: Layout, only: Collection[str] | None) -> str:
+    """A fingerprint of what a pass extracts: a resume point is only valid for the same one."""
+    digest = hashlib.sha1(repr(layout).encode(), usedforsecurity=False)
+    if only is not None:
+        digest.update(b"\0only\0")
+        for path in sorted(only):
+            digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def stream_tar(ctx: JobContext, url: str, name: str, dest: Path, layout: Layout, *,
+               only: Collection[str] | None = None, size: int | None = None) -> ExtractResult:
+    """Download ``url`` (a plain tar) and extract it into ``dest`` as it arrives; see the module
+    docstring. ``size`` is the expected length when the server sends none (progress only).
+
+    Raises NotStreamable (compressed tar, nothing written), HttpStatusError (final statuses),
+    SetupError (RETRIES_EXHAUSTED, ARCHIVE_CORRUPT, ARCHIVE_UNSAFE, NO_SPACE parked), Cancelled.
+    """
+    return _TarStream(ctx, url, name, dest, layout, only, size).run()
+
+
+class _Dropped(Exception):
+    """The connection ended early, stalled, timed out or got a retryable status: resume from the
+    last boundary after ``wait`` seconds (None: back-off)."""
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class _Bad(Exception):
+    """The tar's bytes are wrong although the body arrived: retry, then archive-corrupt."""
+
+
+class _Restart(Exception):
+    """Read the tar again from byte 0 (the file changed, or the range answer was unusable)."""
+
+
+class _Member(tarfile.TarInfo):
+    """TarInfo that notes why the member list ended (tarfile ends it quietly on header errors)."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.HeaderError as exc:
+            setattr(tarfile_, "_stream_end", exc)  # noqa: B010 - read back in _TarStream._end
+            raise
+
+
+class _Body:
+    """The response body as a file for tarfile: absolute position, pacing, stalls, cancel."""
+
+    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None) -> None:
+        self.ctx = ctx
+        self.limiter = ctx.limiter
+        self._chunks: Iterator[bytes] = resp.iter_content(
+            chunk_size=self.limiter.chunk_size(ctx.settings.chunk_size))
+        self._buf = b""
+        self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
+        self.end = end
+        self.eof = False
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
+
+    def _more(self) -> bytes:
+        settings = self.ctx.settings
+        self.ctx.control.checkpoint()
+        try:
+            chunk = next(self._chunks, b"")
+        except (requests.RequestException, OSError) as exc:
+            raise _Dropped(_describe(exc)) from exc
+        if not chunk:
+            self.eof = True
+            got = self.pos + len(self._buf)
+            if self.end is not None and got < self.end:
+                raise _Dropped(f"the connection ended at byte {got:,} of {self.end:,}")
+            return b""
+        self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
+        self._window_bytes += len(chunk)
+        now = time.monotonic()
+        if now - self._window_start >= settings.stall_seconds:
+            if self._window_bytes < settings.stall_bytes:
+                raise _Dropped(f"the transfer stalled (under {settings.stall_bytes} bytes in "
+                               f"{settings.stall_seconds:.0f} s)")
+            self._window_start, self._window_bytes = now, 0
+        return chunk
+
+    def peek(self, n: int) -> bytes:
+        while len(self._buf) < n and not self.eof:
+            self._buf += self._more()
+        return self._buf[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        want = n if n is not None and n >= 0 else 1 << 62
+        while len(self._buf) < want and not self.eof:
+            chunk = self._more()
+            self._buf = chunk if not self._buf else self._buf + chunk
+        if len(self._buf) <= want:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:want], self._buf[want:]
+        self.pos += len(out)
+        return out
+
+
+class _TarStream:
+    def __init__(self, ctx: JobContext, url: str, name: str, dest: Path, layout: Layout,
+                 only: Collection[str] | None, size: int | None) -> None:
+        self.ctx = ctx
+        self.url = url
+        self.name = name
+        self.size = size
+        self.state = StreamState.load(ctx, name, state_key(layout, only))
+        self.body: _Body | None = None
+        self.tar = StreamedTar(ctx, name, dest, layout, only=only, position=self._position,
+                               total=self.state.total or size or 0)
+        self.tar.restore(self.state.counts, self.state.refused)
+        self.dest = dest
+        self._saved_at = time.monotonic()
+        self._unsaved = 0
+
+    def _position(self) -> int:
+        return self.body.pos if self.body is not None else self.state.offset
+
+    # -- journal -------------------------------------------------------------------------------
+    def _save(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and self._unsaved < _JOURNAL_MEMBERS and now - self._saved_at < _JOURNAL_SECONDS:
+            return
+        self.state.counts = self.tar.counts()
+        self.state.refused = self.tar.refused[:50]
+        self.ctx.journal.update_info(self.ctx.job, **{STATE_KEY: asdict(self.state)})
+        self._saved_at, self._unsaved = now, 0
+
+    def _reset(self, why: str) -> None:
+        self.ctx.log(f"{self.name}: {why}; reading it again from byte 0 (members already on disk are "
+                     "kept, not written again)", "warning")
+        self.state = StreamState(self.name, self.state.key)
+        self.tar.restore({}, [])
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self) -> ExtractResult:
+        ctx = self.ctx
+        ctx.stage(Stage.DOWNLOADING, f"{self.name} (extracting as it arrives)")
+        if self.state.offset:
+            ctx.log(f"{self.name}: resuming the streamed extraction at byte {self.state.offset:,} "
+                    f"({self.state.members} members done)")
+        failures, restarts = 0, 0
+        try:
+            while True:
+                ctx.control.checkpoint()
+                before = self.state.offset
+                wait: float | None = None
+                try:
+                    if self._attempt():
+                        break
+                    continue
+                except _Restart as exc:
+                    restarts += 1
+                    if restarts > ctx.settings.retries:
+                        raise SetupError(Code.RETRIES_EXHAUSTED, f"Gave up on {self.name}: {exc}",
+                                         "Members extracted so far are kept; run again later.") from exc
+                    self._reset(str(exc))
+                    continue
+                except _Dropped as exc:
+                    problem, bad, wait = str(exc), False, exc.wait
+                except (_Bad, tarfile.TarError, EOFError) as exc:
+                    problem, bad = f"the tar is damaged ({exc})", True
+                finally:
+                    self.body = None
+                if self.state.offset > before:
+                    failures = 0  # progress was made: the budget is for attempts that get nowhere
+                failures += 1
+                if failures > ctx.settings.retries:
+                    self._give_up(problem, bad, failures)
+                delay = wait if wait is not None else min(ctx.settings.backoff * (2 ** (failures - 1)),
+                                                          ctx.settings.backoff_cap)
+                ctx.log(f"{self.name}: {problem}; resuming from byte {self.state.offset:,} in {delay:.1f} s "
+                        f"(attempt {failures}/{ctx.settings.retries})", "warning")
+                self._save(force=True)
+                ctx.control.sleep(delay)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise SetupError(Code.NO_SPACE, f"The disk holding {self.dest} is full while extracting "
+                                 f"{self.name} (streamed; no partial file is left behind).",
+                                 "Free some space; the job resumes from the last complete member.",
+                                 parked=True) from exc
+            raise
+        finally:
+            with contextlib.suppress(sqlite3.Error, OSError):  # the disk may be full right now
+                self._save(force=True)
+        result = self.tar.finish()
+        ctx.journal.update_info(ctx.job, **{STATE_KEY: None})
+        return result
+
+    def _give_up(self, problem: str, bad: bool, failures: int) -> None:
+        if bad:
+            raise SetupError(Code.ARCHIVE_CORRUPT, f"{self.name} is damaged: {problem}", "Members before the "
+                             "damage are kept. If it keeps happening, the source is bad: report it.")
+        raise SetupError(Code.RETRIES_EXHAUSTED, f"Gave up on {self.name} after {failures} failed attempts: "
+                         f"{problem}", "Members extracted so far are kept; run again later to resume.")
+
+    def _request_headers(self) -> dict[str, str]:
+        headers, st = {"Accept-Encoding": "identity"}, self.state
+        if st.offset:
+            headers["Range"] = f"bytes={st.offset}-"
+            # If-Range: a strong ETag, else the Last-Modified date (a weak ETag cannot be used)
+            validator = st.etag if st.etag and not st.etag.startswith("W/") else st.last_modified
+            if validator:
+                headers["If-Range"] = validator
+        return headers
+
+    def _attempt(self) -> bool:
+        """One request; True when the whole tar was read. Raises _Dropped/_Bad/_Restart."""
+        ctx = self.ctx
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        try:
+            resp = ctx.session.get(self.url, headers=self._request_headers(), stream=True, timeout=timeout)
+        except requests.RequestException as exc:
+            raise _Dropped(_describe(exc)) from exc
+        with resp:
+            start, total = self._answer(resp)
+            if resp.status_code == 416:
+                return True
+            self.body = body = _Body(ctx, resp, start, total)
+            if start == 0:
+                magic = body.peek(6)
+                for signature, kind in _COMPRESSED.items():
+                    if magic.startswith(signature):
+                        raise NotStreamable(f"{self.name} is {kind}-compressed")
+            self._save(force=True)  # the validators, before any member is written
+            with tarfile.open(fileobj=body, mode="r|", bufsize=ctx.settings.chunk_size,  # type: ignore[call-overload]
+                              tarinfo=_Member) as tf:
+                self._members(tf, start)
+                self._end(tf, start)
+        return True
+
+    def _answer(self, resp: requests.Response) -> tuple[int, int | None]:
+        """(absolute start of the body, tar size or None) for a response, or raise."""
+        st, status = self.state, resp.status_code
+        if status in _RETRY_STATUSES:
+            raise _Dropped(f"server answered {status}", _retry_after(resp, self.ctx.settings.backoff_cap * 10))
+        if status == 416:
+            match = _UNSATISFIABLE.match(resp.headers.get("Content-Range", ""))
+            if match and st.offset and int(match.group(1)) == st.offset == st.total:
+                return st.offset, st.total  # the last attempt ended exactly after the last member
+            raise _Restart("the server no longer has the range we were resuming from")
+        if status >= 400:
+            raise http.HttpStatusError(status, self.url, self.name)
+        etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+        if status == 206:
+            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not match or int(match.group(1)) != st.offset:
+                raise _Restart("the server sent a different range than asked")
+            total = None if match.group(3) == "*" else int(match.group(3))
+            if total is not None and st.total is not None and total != st.total:
+                raise _Restart(f"its size changed upstream ({st.total:,} -> {total:,} bytes)")
+            start = st.offset
+        else:
+            if st.offset:
+                old, new = st.etag or st.last_modified, etag or modified
+                self._reset(f"the file changed upstream (validator {old} -> {new})"
+                            if old and new and old != new else "the server ignored the Range request")
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length is not None and length.isdigit() else None
+            start = 0
+        st.etag, st.last_modified = etag or st.etag, modified or st.last_modified
+        st.total = total if total is not None else st.total
+        self.tar.total = st.total or self.size or 0
+        return start, st.total
+
+    def _members(self, tf: tarfile.TarFile, base: int) -> None:
+        st = self.state
+        while (ti := tf.next()) is not None:
+            tf.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every TarInfo otherwise
+            if st.total is not None and base + tf.offset > st.total:
+                raise _Bad(f"{ti.name} runs past the end of the tar (byte {st.total:,})")
+            self.tar.member(tf, ti)
+            st.members += 1
+            if not tf.pax_headers:  # a global pax header would be lost by a mid-tar resume
+                st.offset = base + tf.offset
+            self._unsaved += 1
+            self._save()
+
+    def _end(self, tf: tarfile.TarFile, base: int) -> None:
+        """Check that the stream ended cleanly after the last member (see the module docstring)."""
+        end = getattr(tf, "_stream_end", None)
+        at = base + tf.offset
+        st = self.state
+        if isinstance(end, _END_BLOCK):
+            stream = tf.fileobj
+            assert stream is not None
+            while block := stream.read(self.ctx.settings.chunk_size):
+                if block.count(0) != len(block):
+                    raise _Bad(f"data after the end-of-archive marker at byte {at:,}")
+            if st.total is not None and self._position() != st.total:  # pragma: no cover - _Body checks
+                raise _Dropped(f"the body ended at byte {self._position():,} of {st.total:,}")
+            st.offset = at
+            return
+        if isinstance(end, _NO_BLOCK) and st.total is not None and at == st.total:
+            st.offset = at  # no end-of-archive blocks, but the body ends exactly after a member
+            return
+        if isinstance(end, _NO_BLOCK):
+            raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
+        raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
+
+
+def _retry_after(resp: requests.Response, cap: float) -> float | None:
+    """Retry-After in seconds (capped); an HTTP date or nothing means the usual back-off."""
+    value = resp.headers.get("Retry-After", "")
+    return max(0.0, min(float(value), cap)) if value.isdigit() else None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "the server stopped answering (timeout)"
+    return f"the connection dropped ({type(exc).__name__})"
