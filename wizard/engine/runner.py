@@ -95,7 +95,16 @@ class Runner:
             else:
                 pending.append(item)
         self._annotations_left = sum(1 for i in pending if i.component.group == "annotations")
-        run_id = journal.record_run({"components": [i.component.id for i in items]})
+        st = self.settings
+        run_id = journal.record_run({  # what a later "resume" needs (never the token)
+            "components": [i.component.id for i in items],
+            "catalog": str(self.catalog.path) if self.catalog.path else None,
+            "options": {"hf_endpoint": st.hf_endpoint, "allow_mirrors": st.allow_mirrors,
+                        "keep_archives": st.keep_archives, "full_archives": st.full_archives,
+                        "sam_links": str(st.sam_links) if st.sam_links else None,
+                        "local": {k: str(v) for k, v in st.local.items()}, "local_mode": st.local_mode,
+                        "concurrency": st.concurrency, "per_host": st.per_host},
+        })
         workers = [threading.Thread(target=self._worker, args=(pending, journal), daemon=True,
                                     name=f"sharegpt4v-job-{n}")
                    for n in range(max(1, min(self.settings.concurrency, len(pending))))]
