@@ -370,3 +370,17 @@ def test_setup_error_renders_code_message_hint() -> None:
                      "retry after 24 h or enable the Hub mirror", parked=True)
     text = err.problem.render()
     assert text.startswith("[drive-quota] Google Drive quota") and "hint: retry after 24 h" in text
+
+
+def test_run_without_selection_resumes_the_last_run(demo_catalog: Path, mirror: MirrorServer, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "root"
+    base = ["run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", root, "--yes"]
+    assert run_cli(*base, "--components", "json-cap100k,gqa") == 0
+    capsys.readouterr()
+    assert run_cli(*base) == 0
+    captured = capsys.readouterr()
+    assert "Resuming the last run on this root: json-cap100k, gqa" in captured.err
+    assert "already in place; nothing to do" in captured.out
+    assert run_cli("run", "--catalog", demo_catalog, "--root", tmp_path / "fresh", "--yes") == 2
+    assert "Nothing selected" in capsys.readouterr().err

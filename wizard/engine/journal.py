@@ -286,6 +286,20 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
     return JobRecord(jid, stage, source, done, total, problem, json.loads(info or "{}"), updated)
 
 
+def read_last_run(root: Path) -> list[str] | None:
+    """The components the last run on ``root`` asked for, or None (no journal, no run)."""
+    try:
+        journal = Journal(root, create=False)
+    except FileNotFoundError:
+        return None
+    try:
+        args = journal.last_run_args()
+    finally:
+        journal.close()
+    components = args.get("components") if args else None
+    return [str(c) for c in components] if isinstance(components, list) else None
+
+
 def read_status(root: Path) -> list[JobRecord] | None:
     """The journal's records for ``root``, or None when the root has no journal."""
     try:
