@@ -37,7 +37,8 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     reference, named in ``subset``); the journal records which JSONs the subset was for.
     """
     ctx.journal.set_stage(ctx.job, Stage.DOWNLOADING.value, source=source.label)
-    ctx.journal.update_info(ctx.job, subset=subset if only is not None else None)
+    ctx.journal.update_info(ctx.job, subset=subset if only is not None else None,
+                            nothing_referenced=only is not None and not only)
     target = target_dir(ctx, component)
     if only is not None and not only and component.archive != "none":
         ctx.log(f"the selected annotations reference no image in {component.target}: nothing to fetch")

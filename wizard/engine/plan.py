@@ -187,7 +187,7 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         status = "todo"
         if record is not None:
             status = {"done": "done", "failed": "failed", "waiting": "waiting"}.get(record.stage, "partial")
-            if status == "done" and not _target_populated(root, comp):
+            if status == "done" and not record.info.get("nothing_referenced") and not _target_populated(root, comp):
                 status = "todo"  # the user deleted the folder since: do it again
         have = 0
         if source is not None and status != "done":
