@@ -4,6 +4,7 @@
 #                         a miniature ShareGPT4V world served on 127.0.0.1
 #   ./dev.sh app [ARGS]   the real app (same as the `sharegpt4v-setup` command)
 #   ./dev.sh test [ARGS]  the test suite (what CI runs)
+#   ./dev.sh build        the Linux bundle and release archive (packaging/build.sh) in dist/
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -45,6 +46,7 @@ python_setup() {
 
 cmd=${1:-demo}
 shift || true
+[ "$cmd" = build ] && SYSTEM_PACKAGES+=(binutils)  # PyInstaller needs objdump, objcopy and strip
 system_setup
 python_setup
 case "$cmd" in
@@ -63,5 +65,6 @@ case "$cmd" in
     .venv/bin/mypy
     exec .venv/bin/pytest -q "$@"
     ;;
-  *) echo "usage: ./dev.sh demo|app|test" >&2; exit 2 ;;
+  build) exec packaging/build.sh "$@" ;;
+  *) echo "usage: ./dev.sh demo|app|test|build" >&2; exit 2 ;;
 esac

@@ -21,7 +21,7 @@ from .engine.catalog import Catalog, Component, load_catalog
 from .engine.context import Settings
 from .engine.control import Control
 from .engine.errors import Code, Problem, SetupError
-from .engine.journal import read_status
+from .engine.journal import read_last_run, read_status
 from .engine.plan import Plan, build_plan, check_root, human
 from .engine.ratelimit import parse_rate
 from .engine.runner import Runner, RunResult
@@ -45,6 +45,11 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
     p.add_argument("--full-archives", action="store_true",
                    help="extract every image, not only those the selected annotation JSONs reference")
     p.add_argument("--sam-links", type=Path, help="the SA-1B links file saved from Meta's page")
+    p.add_argument("--no-stream-tars", dest="stream_tars", action="store_false",
+                   help="download each SA-1B tar fully before extracting it (default: extract while "
+                   "downloading, never storing the tar)")
+    p.add_argument("--min-free", type=_size, metavar="SIZE", default=None,
+                   help="pause new work while the root's disk has less free than this (default 512M; 0: never)")
     p.add_argument("--local", action="append", default=[], metavar="COMPONENT=PATH",
                    help="use a copy you already have (archive or folder); repeatable")
     p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default="hardlink",
@@ -62,6 +67,15 @@ def _rate(text: str) -> int:
         return parse_rate(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _size(text: str) -> int:
+    if text.strip() == "0":
+        return 0
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--min-free wants a size such as 2G or 500M, not {text!r}") from exc
 
 
 def _segments(text: str) -> int:
@@ -82,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the wizard on the offline demo mirror")
+    parser.add_argument("--self-test", action="store_true",
+                        help="run the offline demo end to end (engine and wizard, headless) and report")
     sub = parser.add_subparsers(dest="command")
     p_plan = sub.add_parser("plan", help="show what would be downloaded and the disk it needs")
     _add_selection(p_plan)
@@ -121,18 +137,27 @@ def _settings(args: argparse.Namespace) -> Settings:
         local[cid] = Path(path).expanduser()
     if args.concurrency < 1 or args.per_host < 1:
         raise SetupError(Code.CATALOG_INVALID, "--concurrency and --per-host must be at least 1.", "")
-    return Settings(
+    settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=args.concurrency,
         per_host=args.per_host, sam_links=args.sam_links, local=local,
         local_mode=getattr(args, "local_mode", "hardlink"),
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
+        stream_tars=getattr(args, "stream_tars", True),
     )
+    if getattr(args, "min_free", None) is not None:
+        settings.min_free_bytes = args.min_free
+    return settings
 
 
 def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
     ids = [c.strip() for c in (args.components or "").split(",") if c.strip()]
+    if not args.preset and not ids and getattr(args, "root", None) is not None:
+        last = read_last_run(args.root.expanduser().absolute())
+        if last:  # "run --root DIR" again: resume what the last run on this root asked for
+            print(f"Resuming the last run on this root: {', '.join(last)}", file=sys.stderr)
+            ids = [cid for cid in last if any(c.id == cid for c in catalog.components)]
     if not args.preset and not ids:
         raise SetupError(Code.UNKNOWN_COMPONENT, "Nothing selected.",
                          "Pass --preset (" + ", ".join(p.id for p in catalog.presets)
@@ -325,7 +350,17 @@ class _demo_if_asked:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from .selftest import main as selftest_main
+
+        return selftest_main()
     if args.command is None:
+        from .syslibs import check_gui, report
+
+        problem = check_gui()
+        if problem is not None:  # say what to install instead of letting Qt abort
+            report(problem)
+            return EXIT_USAGE
         try:
             from .gui.app import main as gui_main
         except ImportError as exc:

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ..engine.catalog import Catalog, load_catalog
 from ..engine.context import Settings
 from ..engine.errors import SetupError
+from ..paths import resources_dir
 from .bridge import EngineBridge, Executor
 from .i18n import install_translators, remove_translators, resolve_language
 from .prefs import Preferences, app_dirs, default_prefs_path
@@ -80,9 +82,18 @@ def _demo_session() -> tuple[DemoSession, Path]:
 
 def main(demo: bool = False) -> int:
     """Run the wizard; returns the process exit code."""
+    if QApplication.instance() is None:
+        from ..syslibs import check_gui, report
+
+        problem = check_gui()  # a readable message instead of Qt aborting on a missing library
+        if problem is not None:
+            report(problem)
+            return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     QCoreApplication.setApplicationName("sharegpt4v-setup")
+    QGuiApplication.setDesktopFileName("sharegpt4v-setup")  # Wayland: the menu entry's icon and name
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "sharegpt4v-setup.png")))
     prefs_path = default_prefs_path()
     translators = install_translators(app, resolve_language(Preferences.load(prefs_path).language))
     session: DemoSession | None = None

@@ -6,6 +6,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
 from ..engine.runner import RunResult
+from .about import AboutDialog
 from .bridge import EngineBridge
 from .pageids import PageId
 from .pages.components import ComponentsPage
@@ -37,6 +38,12 @@ class SetupWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
         self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("&Quit"))
+        # The Help button slot (left of the row on every page) opens the About dialog.
+        self.setOption(QWizard.WizardOption.HaveHelpButton, True)
+        self.setButtonText(QWizard.WizardButton.HelpButton, self.tr("A&bout"))
+        self.button(QWizard.WizardButton.HelpButton).setAccessibleName(self.tr("About this application"))
+        self.helpRequested.connect(self.show_about)
+        self.about_dialog: AboutDialog | None = None
         self.welcome_page = WelcomePage(state)
         self.root_page = RootPage(state)
         self.components_page = ComponentsPage(state)
@@ -56,6 +63,15 @@ class SetupWizard(QWizard):
         self.bridge.crashed.connect(self._on_bridge_crashed)
         em = self.fontMetrics().averageCharWidth()
         self.resize(em * 150, self.fontMetrics().lineSpacing() * 50)
+
+    @Slot()
+    def show_about(self) -> None:
+        """Open the About dialog (version, licenses); it does not block the wizard's work."""
+        if self.about_dialog is None:
+            self.about_dialog = AboutDialog(self.state.catalog, self)
+        self.about_dialog.show()
+        self.about_dialog.raise_()
+        self.about_dialog.activateWindow()
 
     def confirm_stop(self) -> bool:
         """Ask whether to stop the running work and quit (tests replace this)."""

@@ -1,0 +1,293 @@
+"""The packaging, fast: install.sh/uninstall.sh into a temporary HOME with a fake bundle, the
+version strings across pyproject/spec/.iss, the start-up library check and the spec's helpers.
+
+The real PyInstaller build is too slow for the suite (about 25 s); ``.ci/run`` builds it and
+smoke-runs ``--version`` and ``--self-test`` on the result.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from wizard import __version__, syslibs
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGING = ROOT / "packaging"
+APP = "sharegpt4v-setup"
+FAKE_APP = f"""#!/bin/sh
+if [ "$1" = --version ]; then echo "{APP} {__version__} (fake bundle)"; else echo "args: $*"; fi
+"""
+
+
+def load(name: str) -> ModuleType:
+    """A module of packaging/ (not a package: PyInstaller runs these files by path)."""
+    spec = importlib.util.spec_from_file_location(f"packaging_{name}", PACKAGING / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) + ("/" if p.is_dir() and not p.is_symlink() else "") for p in root.rglob("*")}
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """An unpacked release archive whose bundle is a small fake application."""
+    top = tmp_path / f"{APP}-{__version__}-linux-x86_64"
+    bundle = top / APP
+    (bundle / "_internal" / "resources").mkdir(parents=True)
+    (bundle / APP).write_text(FAKE_APP)
+    (bundle / APP).chmod(0o755)
+    (bundle / "_internal" / "resources" / "catalog.toml").write_text("schema = 1\n")
+    (bundle / "_internal" / "libfake.so.1").write_bytes(b"\x7fELF fake")
+    for script in ("install.sh", "uninstall.sh"):
+        shutil.copy2(PACKAGING / "linux" / script, top / script)
+    shutil.copy2(PACKAGING / "linux" / f"{APP}.desktop", top / f"{APP}.desktop")
+    shutil.copy2(ROOT / "resources" / "icons" / f"{APP}.png", top / f"{APP}.png")
+    return top
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A home with something of the user's in every folder the installer touches."""
+    home = tmp_path / "home dir"  # a space: the desktop entry must quote the path
+    for folder in (".local/bin", ".local/share/applications"):
+        (home / folder).mkdir(parents=True)
+    (home / ".local/bin/other-tool").write_text("#!/bin/sh\n")
+    (home / ".local/share/applications/other.desktop").write_text("[Desktop Entry]\n")
+    return home
+
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run(home: Path) -> Run:
+    def run(*cmd: str | Path, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME"}
+        environ.update(HOME=str(home), PATH=f"{home}/.local/bin:{os.environ['PATH']}", **env)
+        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=environ, timeout=60)
+        if check:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    return run
+
+
+def test_install_then_uninstall_leaves_home_as_it_was(archive: Path, home: Path, run: Run) -> None:
+    before = tree(home)
+    out = run("bash", archive / "install.sh").stdout
+    data = home / ".local/share"
+    app_dir = data / APP
+    launcher = home / ".local/bin" / APP
+    desktop = data / "applications" / f"{APP}.desktop"
+    icon = data / "icons/hicolor/256x256/apps" / f"{APP}.png"
+    assert f"Installed sharegpt4v-setup in {app_dir}" in out
+    assert (app_dir / APP).is_file() and (app_dir / "_internal/resources/catalog.toml").is_file()
+    assert launcher.is_symlink() and launcher.resolve() == (app_dir / APP).resolve()
+    assert icon.read_bytes() == (archive / f"{APP}.png").read_bytes()
+    assert (app_dir / "uninstall.sh").is_file()
+
+    # The launcher works from PATH, and the desktop entry runs it by its absolute path.
+    assert run(APP, "--version").stdout.strip() == f"{APP} {__version__} (fake bundle)"
+    entry = desktop.read_text()
+    assert f'Exec="{launcher}"\n' in entry and f'Exec="{launcher}" --demo\n' in entry
+    assert f"TryExec={launcher}\n" in entry and "Icon=sharegpt4v-setup\n" in entry
+    if shutil.which("desktop-file-validate"):
+        run("desktop-file-validate", desktop)
+
+    manifest = (app_dir / "install-manifest.txt").read_text().splitlines()
+    assert f"f {launcher}" in manifest and f"f {desktop}" in manifest and f"f {icon}" in manifest
+    assert f"d {app_dir}" in manifest and f"d {data / 'icons'}" in manifest
+    assert f"d {home / '.local/bin'}" not in manifest, "folders that existed are not ours"
+
+    run("bash", app_dir / "uninstall.sh")
+    assert tree(home) == before
+
+
+def test_reinstall_replaces_and_xdg_data_home_is_honoured(archive: Path, home: Path, run: Run,
+                                                          tmp_path: Path) -> None:
+    data = tmp_path / "xdg data"
+    before = tree(home)
+    run("bash", archive / "install.sh", XDG_DATA_HOME=str(data))
+    (archive / APP / "_internal" / "libfake.so.1").unlink()  # the new version has one file less
+    (archive / APP / "_internal" / "new.txt").write_text("new")
+    out = run("bash", archive / "install.sh", XDG_DATA_HOME=str(data)).stdout
+    assert "Replacing the installation" in out
+    assert not (data / APP / "_internal" / "libfake.so.1").exists()
+    assert (data / APP / "_internal" / "new.txt").is_file()
+    assert (data / "applications" / f"{APP}.desktop").is_file()
+    assert not (home / ".local/share" / APP).exists()
+    run("bash", data / APP / "uninstall.sh", XDG_DATA_HOME=str(data))
+    assert not data.exists(), "every folder install.sh created is gone again"
+    assert tree(home) == before
+
+
+def test_a_foreign_launcher_is_kept_unless_forced(archive: Path, home: Path, run: Run) -> None:
+    foreign = home / ".local/bin" / APP
+    foreign.write_text("#!/bin/sh\necho pip-installed\n")
+    proc = run("bash", archive / "install.sh", check=False)
+    assert proc.returncode == 1 and "pass --force" in proc.stderr
+    assert foreign.read_text().endswith("pip-installed\n")
+    assert not (home / ".local/share" / APP).exists()
+    run("bash", archive / "install.sh", "--force")
+    assert foreign.is_symlink()
+
+
+def test_uninstall_touches_nothing_outside_what_install_made(archive: Path, home: Path, run: Run,
+                                                            tmp_path: Path) -> None:
+    run("bash", archive / "install.sh")
+    app_dir = home / ".local/share" / APP
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    mine = app_dir / "_internal" / "my-notes.txt"  # put there by the user, not in the manifest
+    with (app_dir / "install-manifest.txt").open("a") as fh:
+        fh.write(f"f {victim}\nd {tmp_path}\n")
+    mine.write_text("mine")
+    proc = run("bash", app_dir / "uninstall.sh")
+    assert victim.read_text() == "keep me"
+    assert "refusing to remove" in proc.stderr
+    assert mine.is_file() and f"Kept {app_dir}" in proc.stdout
+    assert not (home / ".local/bin" / APP).exists()
+
+
+def test_the_desktop_entry_for_pip_installs_is_valid() -> None:
+    entry = (PACKAGING / "linux" / f"{APP}.desktop").read_text()
+    assert "Exec=sharegpt4v-setup\n" in entry and "Icon=sharegpt4v-setup\n" in entry
+    if shutil.which("desktop-file-validate") is None:
+        pytest.skip("desktop-file-validate is not installed (Debian: desktop-file-utils)")
+    proc = subprocess.run(["desktop-file-validate", str(PACKAGING / "linux" / f"{APP}.desktop")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_scripts_pass_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    scripts = [PACKAGING / "linux" / "install.sh", PACKAGING / "linux" / "uninstall.sh", PACKAGING / "build.sh",
+               PACKAGING / "screenshot-frozen.sh"]
+    proc = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+# -- versions ----------------------------------------------------------------------------------
+def test_versions_agree_across_pyproject_spec_and_iss() -> None:
+    check = load("check_versions")
+    assert check.mismatches() == []
+    assert check.iss_version() == check.spec_version() == __version__
+
+
+def test_a_stale_iss_version_is_caught(tmp_path: Path) -> None:
+    check = load("check_versions")
+    for rel in ("wizard/__init__.py", "pyproject.toml", "packaging/sharegpt4v-setup.spec",
+                "packaging/windows/sharegpt4v-setup.iss"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, tmp_path / rel)
+    iss = tmp_path / "packaging/windows/sharegpt4v-setup.iss"
+    iss.write_text(iss.read_text().replace(f'"{__version__}"', '"0.0.9"'))
+    assert check.mismatches(tmp_path) == [
+        f"packaging/windows/sharegpt4v-setup.iss: 0.0.9 (wizard/__init__.py says {__version__})"]
+
+
+# -- the start-up check of system libraries ------------------------------------------------------
+def loader(missing: set[str]) -> Callable[[str], str | None]:
+    return lambda soname: f"{soname}: cannot open shared object file" if soname in missing else None
+
+
+def test_all_libraries_present_means_no_message() -> None:
+    assert syslibs.check_gui({"DISPLAY": ":0"}, loader(set()), "linux") is None
+
+
+def test_missing_egl_names_the_packages() -> None:
+    message = syslibs.check_gui({"DISPLAY": ":0"}, loader({"libEGL.so.1"}), "linux")
+    assert message is not None
+    assert "libEGL.so.1" in message and "sudo apt install libegl1" in message
+    assert "sudo dnf install libglvnd-egl" in message and "headless commands" in message
+
+
+def test_offscreen_needs_no_x11_libraries() -> None:
+    missing = loader({"libxcb-cursor.so.0", "libwayland-client.so.0"})
+    assert syslibs.check_gui({"QT_QPA_PLATFORM": "offscreen"}, missing, "linux") is None
+    message = syslibs.check_gui({"DISPLAY": ":0"}, missing, "linux")
+    assert message is not None and "libxcb-cursor0" in message and "xcb-util-cursor" in message
+
+
+def test_one_usable_platform_is_enough() -> None:
+    no_wayland = loader({"libwayland-cursor.so.0"})
+    assert syslibs.check_gui({"QT_QPA_PLATFORM": "wayland;xcb"}, no_wayland, "linux") is None
+    assert syslibs.check_gui({"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}, no_wayland, "linux") is None
+    message = syslibs.check_gui({"WAYLAND_DISPLAY": "wayland-0"}, no_wayland, "linux")
+    assert message is not None and "libwayland-cursor0" in message and "'wayland'" in message
+
+
+def test_no_display_is_said_plainly_and_other_systems_are_not_checked() -> None:
+    message = syslibs.check_gui({}, loader(set()), "linux")
+    assert message is not None and message.startswith("No graphical display was found")
+    assert syslibs.check_gui({}, loader({"libEGL.so.1"}), "win32") is None
+
+
+def test_a_broken_dependency_is_shown_with_the_loader_text() -> None:
+    def broken(soname: str) -> str | None:
+        return "libxcb-util.so.1: cannot open shared object file" if soname == "libxcb-cursor.so.0" else None
+
+    message = syslibs.check_gui({"DISPLAY": ":0"}, broken, "linux")
+    assert message is not None and "libxcb-cursor.so.0 (libxcb-util.so.1: cannot open" in message
+
+
+def test_the_real_loader_finds_libc_and_not_a_made_up_library() -> None:
+    assert syslibs.load_library("libc.so.6") is None
+    assert syslibs.load_library("libdoes-not-exist.so.7") is not None
+
+
+# -- the frozen entry point and the spec's helpers -----------------------------------------------
+def test_entry_knows_which_arguments_open_a_window(capsys: pytest.CaptureFixture[str]) -> None:
+    entry = load("entry")
+    assert entry.opens_window([]) and entry.opens_window(["--demo"])
+    assert not entry.opens_window(["run", "--root", "/tmp/x", "--preset", "sft"])
+    assert not entry.opens_window(["--self-test"])
+    assert not entry.opens_window(["--version"]) and not entry.opens_window(["--no-such-option"])
+    assert capsys.readouterr() == ("", ""), "the trial parse prints nothing"
+
+
+def test_entry_gives_a_windowed_app_somewhere_to_write(monkeypatch: pytest.MonkeyPatch,
+                                                       platformdirs_isolated: Path) -> None:
+    entry = load("entry")
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    entry.ensure_streams()
+    try:
+        assert sys.stdout is not None and sys.stdout is sys.stderr
+        print("hello from a windowed build")
+        sys.stdout.flush()
+        log = Path(sys.stdout.name)
+        assert log.name == "sharegpt4v-setup.log" and "hello from a windowed build" in log.read_text()
+    finally:
+        if sys.stdout is not None:
+            sys.stdout.close()
+
+
+def test_prune_keeps_what_the_modules_need() -> None:
+    elfdeps = load("elfdeps")
+    qt = Path(importlib.util.find_spec("PySide6").origin).parent  # type: ignore[arg-type,union-attr]
+    core = next(qt.glob("QtCore.*so"))
+    libs = qt / "Qt" / "lib"
+    assert "libQt6Core.so.6" in elfdeps.needed(core)
+    binaries = [("PySide6/QtCore.abi3.so", str(core), "BINARY")] + [
+        (f"PySide6/Qt/lib/{name}", str(libs / name), "BINARY")
+        for name in ("libQt6Core.so.6", "libicuuc.so.73", "libicui18n.so.73", "libicudata.so.73",
+                     "libQt6Widgets.so.6", "libQt6Gui.so.6")]
+    kept, dropped = elfdeps.prune(binaries)
+    assert {Path(dest).name for dest, _, _ in kept} >= {"QtCore.abi3.so", "libQt6Core.so.6", "libicudata.so.73"}
+    assert dropped == ["libQt6Gui.so.6", "libQt6Widgets.so.6"]
+    assert elfdeps.needed(ROOT / "pyproject.toml") is None
