@@ -158,6 +158,14 @@ class Catalog:
             wanted.add(self.component(cid).id)
         return [c for c in self.components if c.id in wanted]
 
+    def usage_groups(self) -> dict[str, list[str]]:
+        """Each distinct usage/licence notice with the titles of the components it applies to."""
+        groups: dict[str, list[str]] = {}
+        for comp in self.components:
+            if comp.usage:
+                groups.setdefault(comp.usage, []).append(comp.title)
+        return groups
+
     def with_hub_endpoint(self, endpoint: str) -> Catalog:
         return replace(self, hub_endpoint=endpoint.rstrip("/"))
 

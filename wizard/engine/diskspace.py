@@ -69,16 +69,6 @@ def mount_point(path: Path) -> Path:
     return current
 
 
-def human(n: int) -> str:
-    """1234567 -> '1.2 MB' (decimal units, as the plan prints them)."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"  # pragma: no cover
-
-
 def job_need(item: PlanItem, settings: Settings) -> int:
     """Free bytes a job needs before it is worth (re)starting after the disk filled.
 
@@ -140,6 +130,8 @@ class DiskMonitor:
             self.wait_for(ctx, self.min_free)
 
     def message(self, free: int, need: int) -> str:
+        from .plan import human
+
         return f"Only {human(free)} free on {self.filesystem}; waiting for space (need {human(need)})"
 
     def wait_for(self, ctx: JobContext, need: int) -> int:
@@ -162,6 +154,8 @@ class DiskMonitor:
             if free < need and abs(free - shown) >= max(1, need // 20):
                 shown = free  # keep the figure current without flooding the log
                 ctx.stage(Stage.WAITING, self.message(free, need))
+        from .plan import human
+
         ctx.log(f"{human(free)} free on {self.filesystem} again; carrying on")
         ctx.stage(previous if previous != Stage.WAITING else Stage.QUEUED, "space is available again")
         return free

@@ -24,12 +24,12 @@ import requests
 from .catalog import Catalog
 from .context import JobContext, Settings
 from .control import Control
-from .diskspace import DiskMonitor, human, job_need
+from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
 from .pipeline import run_component
-from .plan import Plan, PlanItem, subset_key
+from .plan import Plan, PlanItem, human, subset_key
 from .sources.hub import endpoint_for_settings
 
 

@@ -161,10 +161,7 @@ class AboutDialog(QDialog):
                 catalog = load_catalog()
             except Exception:  # the dialog still shows the rest
                 catalog = None
-        groups: dict[str, list[str]] = {}
-        for comp in catalog.components if catalog is not None else []:
-            if comp.usage:
-                groups.setdefault(comp.usage, []).append(comp.title)
+        groups = catalog.usage_groups() if catalog is not None else {}
         items = []
         for usage, titles in groups.items():
             applies = self.tr("Applies to: {names}").format(names=", ".join(titles))

@@ -46,10 +46,7 @@ class WelcomePage(QWizardPage):
 
     def _terms_html(self) -> str:
         """One entry per distinct usage text, with the components it applies to."""
-        groups: dict[str, list[str]] = {}
-        for comp in self._state.catalog.components:
-            if comp.usage:
-                groups.setdefault(comp.usage, []).append(comp.title)
+        groups = self._state.catalog.usage_groups()
         items = []
         for usage, titles in groups.items():
             applies = self.tr("Applies to: {names}").format(names=", ".join(titles))
