@@ -125,3 +125,27 @@ def test_ocr_vqa_images_are_refetched_one_by_one_and_dead_ones_explained(
     assert rep.unrecoverable == {f"ocr_vqa/images/{dead.name}": f"dead image URL (HTTP 404): {dead_url}"}
     fetched = {r.path for r in mirror.requests if r.path.startswith("/amazon/")}
     assert len(fetched) == 2  # only the two missing images were asked for
+
+
+def test_sam_images_come_back_with_one_range_request_each(
+        world: World, demo_catalog: Path, mirror: MirrorServer, sam_links: Path, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert main(["run", "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url, "--root", str(root),
+                 "--components", "sam-tars", "--sam-links", str(sam_links), "--yes", "--quiet"]) == 0
+    images = sorted((root / "sam/images").iterdir())
+    victims = {p.name: p.read_bytes() for p in images[:2]}
+    for name in victims:
+        (root / "sam/images" / name).unlink()
+    records = [{"id": p.name, "image": f"sam/images/{p.name}", "conversations": []} for p in images]
+    records.append({"id": "x", "image": "sam/images/sa_99999999.jpg", "conversations": []})
+    (root / "sharegpt4v").mkdir()
+    (root / "sharegpt4v/mini.json").write_text(json.dumps(records))
+    mirror.clear_requests()
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, sam_links=sam_links))
+    for name, data in victims.items():
+        assert (root / "sam/images" / name).read_bytes() == data
+    assert rep.restored == 2
+    assert rep.unrecoverable == {"sam/images/sa_99999999.jpg": "not in any of the SA-1B tars sa_000000–sa_000050"}
+    gets = [r for r in mirror.requests if r.method == "GET"]
+    assert len(gets) == 2 and all(r.status == 206 for r in gets)  # no whole tar was downloaded
+    assert sum(r.sent for r in gets) < 2 * max(len(d) for d in victims.values()) + 4 * 1024

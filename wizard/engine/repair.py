@@ -10,6 +10,7 @@ source can provide are listed with the reason, so the user knows the number is f
 from __future__ import annotations
 
 import io
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,8 @@ from .context import JobContext, Settings
 from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
-from .extract import extract_archive
-from .journal import Journal, RootLock
+from .extract import StreamedTar, extract_archive
+from .journal import Journal, RootLock, state_dir
 from .plan import choose_source
 from .rangefile import HttpRangeFile, RangeNotSupported
 from .sources import fetcher_for
@@ -107,10 +108,16 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                     report.unrecoverable[path] = f"no catalog component provides {path.split('/')[0]}/"
                     continue
                 groups.setdefault(comps[0].id, set()).add(path)
+            ran = {r.id for r in journal.all()}
+            tried: dict[str, list[Component]] = {}
+            queue = list(groups)
             with session_factory() as session:
-                for cid in list(groups):
+                while queue:
+                    cid = queue.pop(0)
                     component = catalog.component(cid)
-                    wanted = groups[cid]
+                    wanted = groups.pop(cid, set())
+                    for path in wanted:
+                        tried.setdefault(path, []).append(component)
                     # Its own journal id: the component's record (done, finished archives) stays as is.
                     ctx = JobContext(f"repair:{cid}", root, settings, journal, control, emit, session)
                     try:
@@ -126,11 +133,16 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                         if (root / path).is_file():
                             report.restored += 1
                         elif path not in found:
-                            nxt = [c for c in owners(catalog, path, journal) if c.id != cid]
-                            if nxt:  # e.g. not in the SAM 9K zip: the tars may have it
+                            # e.g. not in the SAM 9K zip: the tars may have it (only components this
+                            # root used: no 9 GB download on the off chance)
+                            nxt = [c for c in owners(catalog, path, journal)
+                                   if c.id in ran and c not in tried[path]]
+                            if nxt:
                                 groups.setdefault(nxt[0].id, set()).add(path)
+                                if nxt[0].id not in queue:
+                                    queue.append(nxt[0].id)
                             else:
-                                report.unrecoverable[path] = _why_missing(journal, component, path)
+                                report.unrecoverable[path] = _why_missing(journal, tried[path], path)
         finally:
             journal.close()
     report.after = verify(root, catalog=catalog, deep=deep)
@@ -150,6 +162,11 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
     if source.kind == "ocrvqa":
         return _repair_ocrvqa(ctx, component, source, catalog, only, prefix)
+    if source.kind == "sam-links":
+        found, rest = _repair_from_tar_index(ctx, component, source, only)
+        if not rest or _every_tar_indexed(ctx, source):  # the rest is in no tar: nothing to download
+            return {prefix + p for p in found}
+        return {prefix + p for p in found} | _refetch(ctx, component, source, catalog, rest, prefix)
     if component.archive == "zip" and kept.is_file():
         result = extract_archive(ctx, kept, "zip", dest, component.layout, only=only)
         return {prefix + p for p in result.found}
@@ -189,6 +206,66 @@ def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Cat
     return {prefix + p for p in found}
 
 
+def _tar_index(ctx: JobContext, component: Component) -> dict[str, tuple[str, int, int]]:
+    """Target-relative path -> (tar name, first byte, end byte) from the streamed tars' indexes."""
+    index: dict[str, tuple[str, int, int]] = {}
+    folder = state_dir(ctx.root) / "index"
+    for path in sorted(folder.glob("*.members.tsv")) if folder.is_dir() else []:
+        tar = path.name.removesuffix(".members.tsv")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) != 3:
+                continue
+            rel = component.layout.map(parts[0])
+            if rel is not None:
+                index[rel] = (tar, int(parts[1]), int(parts[2]))
+    return index
+
+
+def _every_tar_indexed(ctx: JobContext, source: Source) -> bool:
+    from .sources.samlinks import tar_names
+
+    folder = state_dir(ctx.root) / "index"
+    return all((folder / f"{name}.members.tsv").is_file() for name in tar_names(source))
+
+
+def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
+                           only: set[str]) -> tuple[set[str], set[str]]:
+    """SA-1B images whose place in a tar is indexed: one range request each, no whole tar.
+
+    Returns (found, still wanted). Needs a links file whose links have not expired.
+    """
+    index = _tar_index(ctx, component)
+    wanted = {rel: index[rel] for rel in only if rel in index}
+    if not wanted or ctx.settings.sam_links is None:
+        return set(), set(only)
+    from .sources.samlinks import parse_links_file
+
+    links = parse_links_file(ctx.settings.sam_links).links
+    found: set[str] = set()
+    dest = ctx.root / component.target
+    for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):
+        link = links.get(tar)
+        if link is None:
+            continue
+        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
+            if resp.status_code in (401, 403, 410):
+                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
+                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
+                                 parked=True)
+            if resp.status_code != 206:
+                break  # no ranges here: the caller downloads the tars instead
+            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
+            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
+                for ti in tf:
+                    streamed.member(tf, ti)
+            found |= streamed.finish().found
+    ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
+    return found, set(only) - found
+
+
 def _repair_ocrvqa(ctx: JobContext, component: Component, source: Source, catalog: Catalog, only: set[str],
                    prefix: str) -> set[str]:
     """OCR-VQA images come one by one: mark the wanted ones (dead ones too) to do, run the batch."""
@@ -206,16 +283,18 @@ def _repair_ocrvqa(ctx: JobContext, component: Component, source: Source, catalo
     return {prefix + p for p in only if (dest / p).is_file()}
 
 
-def _why_missing(journal: Journal, component: Component, path: str) -> str:
+def _why_missing(journal: Journal, components: list[Component], path: str) -> str:
     """Why no source could provide ``path``, in words the user can act on."""
-    if any(s.kind == "ocrvqa" for s in component.sources):
+    kinds = {s.kind for c in components for s in c.sources}
+    component = components[-1]
+    if "ocrvqa" in kinds:
         key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         for k, url, status, http, detail in journal.items(component.id):
             if k == key and status == "dead":
                 why = f"HTTP {http}" if http else (detail or "no answer")
                 return f"dead image URL ({why}): {url}"
         return "not in OCR-VQA's dataset.json"
-    if any(s.kind == "sam-links" for s in component.sources):
+    if "sam-links" in kinds:
         return "not in any of the SA-1B tars sa_000000–sa_000050"
     return f"not in any archive of {component.title}"
 
