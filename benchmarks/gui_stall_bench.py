@@ -1,0 +1,164 @@
+"""GUI responsiveness during a run at full speed: the longest event-loop stall, measured.
+
+A probe QTimer fires every 5 ms on the GUI thread; the longest gap between two ticks is the
+longest time the window could not react. It is measured twice in one invocation: on an idle
+event loop (the baseline: what the platform and Python give anyway) and while the real wizard
+(offscreen) downloads and extracts a generated COCO-like zip (`--size`, default 400 MB of
+100–300 KB stored members) from the loopback demo mirror at full speed. Target: under 50 ms.
+
+    .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from wizard.demo.session import DemoSession
+from wizard.demo.world import dumps_toml
+from wizard.engine.catalog import load_catalog
+from wizard.engine.context import Settings
+from wizard.engine.ratelimit import parse_rate
+from wizard.gui.app import build_state, build_wizard
+from wizard.gui.pageids import PageId
+
+
+class Probe:
+    """Ticks every few ms on the GUI thread and keeps the gaps between ticks."""
+
+    def __init__(self, interval_ms: int = 5) -> None:
+        self.gaps: list[float] = []
+        self._last = time.perf_counter()
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+
+def big_coco_zip(path: Path, size: int) -> tuple[int, str]:
+    rng = random.Random(7)
+    written = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        n = 0
+        while written < size:
+            body = rng.randbytes(rng.randint(100_000, 300_000))
+            zf.writestr(f"train2017/{n:012d}.jpg", b"\xff\xd8\xff\xe0" + body + b"\xff\xd9")
+            written += len(body)
+            n += 1
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return path.stat().st_size, digest
+
+
+def spin(app: QApplication, seconds: float) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="400M", help="size of the generated archive (default 400M)")
+    parser.add_argument("--workdir", type=Path, help="where to put the data (default: a temp dir)")
+    args = parser.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="gui-stall-"))
+    work.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(["gui-stall-bench"])
+    session = DemoSession(world_dir=work / "world")
+    session.start()
+    wizard = None
+    try:
+        assert session.world is not None
+        zip_rel = "bench/train2017.zip"
+        (session.world.docroot / "bench").mkdir()
+        size, sha = big_coco_zip(session.world.docroot / zip_rel, parse_rate(args.size))
+        data = tomllib.loads(session.catalog_path.read_text())
+        coco = next(c for c in data["component"] if c["id"] == "coco-train2017")
+        coco["source"] = [{"kind": "http", "label": "bench", "url": f"{session.base_url}/{zip_rel}",
+                           "size": size, "sha256": sha}]
+        coco["file_count"] = None
+        coco.pop("file_count")
+        catalog_path = work / "catalog.toml"
+        catalog_path.write_text(dumps_toml(data))
+        catalog = load_catalog(catalog_path)
+
+        probe = Probe()
+        probe.start()
+        spin(app, 3.0)
+        probe.stop()
+        idle = list(probe.gaps)
+
+        state = build_state(catalog=catalog, prefs_path=work / "prefs.json",
+                            base_settings=Settings(hf_endpoint=session.base_url, full_archives=True))
+        wizard = build_wizard(state)
+        wizard.show()
+        wizard.welcome_page.accept_box.setChecked(True)
+        wizard.next()
+        wizard.root_page.path.set_text(str(work / "root"))
+        wizard.next()
+        wizard.components_page.set_selection(["coco-train2017"])
+        wizard.next()
+        wizard.next()
+        probe.gaps.clear()
+        probe.start()
+        started = time.perf_counter()
+        wizard.next()  # the commit page: the run starts
+        assert wizard.currentId() == PageId.PROGRESS
+        loop = QEventLoop()
+        wizard.bridge.finished.connect(loop.quit)
+        wizard.bridge.crashed.connect(loop.quit)
+        if wizard.bridge.running:
+            loop.exec()
+        elapsed = time.perf_counter() - started
+        probe.stop()
+        busy = list(probe.gaps)
+        result = wizard.progress_page.last_result
+        ok = result is not None and result.ok
+        files = len(list((work / "root" / "coco" / "train2017").iterdir())) if ok else 0
+    finally:
+        if wizard is not None:
+            wizard.shutdown()
+            wizard.close()
+        session.stop()
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    ms = 1000.0
+    print(f"workload: {size / 1e6:.0f} MB zip, {files} members, downloaded + verified + extracted in "
+          f"{elapsed:.1f} s ({size / 1e6 / elapsed:.0f} MB/s); run ok: {ok}")
+    print(f"baseline (idle event loop, 3 s): longest gap {max(idle) * ms:.1f} ms, "
+          f"median {statistics.median(idle) * ms:.1f} ms")
+    print(f"during the run:                  longest gap {max(busy) * ms:.1f} ms, "
+          f"median {statistics.median(busy) * ms:.1f} ms, p99 {sorted(busy)[int(len(busy) * 0.99)] * ms:.1f} ms")
+    print(f"ratio longest stall run/idle: {max(busy) / max(idle):.2f}; target: longest stall < 50 ms -> "
+          f"{'met' if max(busy) * ms < 50 else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
