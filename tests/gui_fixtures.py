@@ -61,7 +61,7 @@ def make_wizard(qtbot: QtBot, demo_session: DemoSession, tmp_path: Path) -> Iter
     for wizard in made:
         wizard.bridge.cancel()
         wizard.bridge.resume()
-        qtbot.waitUntil(lambda w=wizard: not w.bridge.running, timeout=RUN_TIMEOUT_MS)  # type: ignore[misc]
+        qtbot.waitUntil(lambda w=wizard: not w.bridge.busy, timeout=RUN_TIMEOUT_MS)  # type: ignore[misc]
 
 
 # -- driving the wizard ------------------------------------------------------------------------

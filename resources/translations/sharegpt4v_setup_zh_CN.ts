@@ -71,7 +71,7 @@
     </message>
     <message>
         <location filename="../../wizard/gui/about.py" line="102"/>
-        <location filename="../../wizard/gui/about.py" line="219"/>
+        <location filename="../../wizard/gui/about.py" line="216"/>
         <source>About Qt</source>
         <translation>关于 Qt</translation>
     </message>
@@ -126,47 +126,47 @@
         <translation>数据不属于本程序：每个来源都有各自的条款，适用于您从该来源下载的内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="170"/>
+        <location filename="../../wizard/gui/about.py" line="167"/>
         <source>Applies to: {names}</source>
         <translation>适用于：{names}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="177"/>
+        <location filename="../../wizard/gui/about.py" line="174"/>
         <source>Apache License 2.0 (this application)</source>
         <translation>Apache License 2.0（本程序）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="178"/>
+        <location filename="../../wizard/gui/about.py" line="175"/>
         <source>GNU LGPL 3.0 (Qt, PySide6)</source>
         <translation>GNU LGPL 3.0（Qt、PySide6）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="179"/>
+        <location filename="../../wizard/gui/about.py" line="176"/>
         <source>GNU GPL 3.0 (referenced by the LGPL 3.0)</source>
         <translation>GNU GPL 3.0（LGPL 3.0 引用）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="180"/>
+        <location filename="../../wizard/gui/about.py" line="177"/>
         <source>Qt and PySide6: source code</source>
         <translation>Qt 和 PySide6：源代码</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="181"/>
+        <location filename="../../wizard/gui/about.py" line="178"/>
         <source>Third-party notices</source>
         <translation>第三方声明</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="188"/>
+        <location filename="../../wizard/gui/about.py" line="185"/>
         <source>License to show</source>
         <translation>要显示的许可证</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="194"/>
+        <location filename="../../wizard/gui/about.py" line="191"/>
         <source>License text</source>
         <translation>许可证全文</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="195"/>
+        <location filename="../../wizard/gui/about.py" line="192"/>
         <source>&amp;Show:</source>
         <translation>显示(&amp;S)：</translation>
     </message>
@@ -353,117 +353,117 @@
 <context>
     <name>FinishPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="32"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="36"/>
         <source>Finished</source>
         <translation>已完成</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="34"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="38"/>
         <source>Results per component</source>
         <translation>各部分的结果</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="35"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="39"/>
         <source>Component</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="35"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="39"/>
         <source>Result</source>
         <translation>结果</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="35"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="39"/>
         <source>Details</source>
         <translation>详情</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="44"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="49"/>
         <source>Give training this folder:</source>
         <translation>训练时请使用此文件夹：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="47"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="52"/>
         <source>Training argument for the image folder</source>
         <translation>训练用的图像文件夹参数</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="49"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="54"/>
         <source>Cop&amp;y</source>
         <translation>复制(&amp;Y)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="50"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="55"/>
         <source>Copy the training argument</source>
         <translation>复制训练参数</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="51"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="56"/>
         <source>&amp;Open folder</source>
         <translation>打开文件夹(&amp;O)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="52"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="57"/>
         <source>Open the data root in the file manager</source>
         <translation>在文件管理器中打开数据根目录</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="58"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="63"/>
         <source>To resume or repeat this run on a server without a screen:</source>
         <translation>要在没有图形界面的服务器上继续或重复这次运行，请使用：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="62"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="67"/>
         <source>Equivalent command line</source>
         <translation>等效的命令行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="64"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="69"/>
         <source>&amp;Copy command</source>
         <translation>复制命令(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="65"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="70"/>
         <source>Copy the command line</source>
         <translation>复制命令行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="89"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="99"/>
         <source>Not finished (resumes next time)</source>
         <translation>未完成（下次继续）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="91"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="101"/>
         <source>Already in place</source>
         <translation>已就绪</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="91"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="101"/>
         <source>Done</source>
         <translation>完成</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="93"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="103"/>
         <source>Waiting</source>
         <translation>等待中</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="95"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="105"/>
         <source>Failed</source>
         <translation>失败</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="99"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="109"/>
         <source>What to do: {hint}</source>
         <translation>处理方法：{hint}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="106"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="116"/>
         <source>Everything is in place.</source>
         <translation>全部数据已就绪。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="107"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="117"/>
         <source>Some parts are not finished yet; run again (here or with the command below) to complete them.</source>
         <translation>部分内容尚未完成；请再次运行（在此处或使用下面的命令）来完成它们。</translation>
     </message>
@@ -1218,17 +1218,17 @@
         <translation>关于本程序</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="79"/>
+        <location filename="../../wizard/gui/wizard.py" line="80"/>
         <source>Stop and quit?</source>
         <translation>停止并退出？</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="80"/>
+        <location filename="../../wizard/gui/wizard.py" line="81"/>
         <source>Data is still being prepared. Stop now and quit? Everything downloaded so far is kept; open the wizard on the same folder to resume.</source>
         <translation>数据仍在准备中。现在停止并退出吗？已下载的内容都会保留；在同一文件夹上打开向导即可继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="95"/>
+        <location filename="../../wizard/gui/wizard.py" line="96"/>
         <source>Stopping… (the work so far is kept)</source>
         <translation>正在停止…（已完成的工作会保留）</translation>
     </message>
@@ -1342,6 +1342,179 @@
     </message>
 </context>
 <context>
+    <name>VerifyPanel</name>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="67"/>
+        <source>Images the annotations reference</source>
+        <translation>标注文件引用的图片</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="69"/>
+        <source>C&amp;heck again</source>
+        <translation>重新检查(&amp;H)</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="70"/>
+        <source>Check the images against the annotations again</source>
+        <translation>按标注文件重新检查图片</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="71"/>
+        <source>&amp;Repair</source>
+        <translation>修复(&amp;R)</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="72"/>
+        <source>Fetch the missing images again</source>
+        <translation>重新获取缺失的图片</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="74"/>
+        <source>Fetches only the missing images from the archives that hold them (also of parts not selected in this run), then checks again.</source>
+        <translation>只从包含缺失图片的压缩包中取回这些图片（也包括本次未选择的部分），然后重新检查。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="80"/>
+        <source>Checking or repairing</source>
+        <translation>正在检查或修复</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="89"/>
+        <source>Repair log</source>
+        <translation>修复日志</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="135"/>
+        <source>Repairing the missing images…</source>
+        <translation>正在修复缺失的图片…</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../wizard/gui/verifypanel.py" line="186"/>
+        <source>Restored %n image(s).</source>
+        <translation>
+            <numerusform>已恢复 %n 张图片。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifypanel.py" line="202"/>
+        <source>Stopped. The work done so far is kept.</source>
+        <translation>已停止。已完成的工作会保留。</translation>
+    </message>
+</context>
+<context>
+    <name>VerifyView</name>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="27"/>
+        <source>Verification verdict</source>
+        <translation>检查结论</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="29"/>
+        <source>Referenced images per annotation file and image folder</source>
+        <translation>按标注文件和图片文件夹统计的引用图片</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="30"/>
+        <source>Annotation file / image folder</source>
+        <translation>标注文件 / 图片文件夹</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="30"/>
+        <source>Referenced</source>
+        <translation>引用</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="31"/>
+        <source>Present</source>
+        <translation>已有</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="31"/>
+        <source>Missing</source>
+        <translation>缺失</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="31"/>
+        <source>Unreadable</source>
+        <translation>无法读取</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="32"/>
+        <source>Note</source>
+        <translation>备注</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="42"/>
+        <source>Files listing every missing image</source>
+        <translation>列出全部缺失图片的文件</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="48"/>
+        <source>Images no source can provide</source>
+        <translation>任何来源都无法提供的图片</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="49"/>
+        <source>Image</source>
+        <translation>图片</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="49"/>
+        <source>Why it cannot be restored</source>
+        <translation>无法恢复的原因</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="84"/>
+        <source>not selected in this run</source>
+        <translation>本次未选择</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="89"/>
+        <source>{json}: {list}</source>
+        <translation>{json}：{list}</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/verifyview.py" line="90"/>
+        <source>Full lists of the missing images:</source>
+        <translation>缺失图片的完整列表：</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../wizard/gui/verifyview.py" line="97"/>
+        <source>Every image the annotations reference is in place (%n image(s)).</source>
+        <translation>
+            <numerusform>标注文件引用的所有图片均已就位（共 %n 张）。</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../wizard/gui/verifyview.py" line="102"/>
+        <source>%n image(s) missing</source>
+        <translation>
+            <numerusform>缺失 %n 张图片</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../wizard/gui/verifyview.py" line="104"/>
+        <source>%n image(s) unreadable</source>
+        <translation>
+            <numerusform>%n 张图片无法读取</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../wizard/gui/verifyview.py" line="106"/>
+        <source>%n invalid image path(s)</source>
+        <translation>
+            <numerusform>%n 个无效的图片路径</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../wizard/gui/verifyview.py" line="116"/>
+        <source>%n image(s) no source can provide:</source>
+        <translation>
+            <numerusform>有 %n 张图片任何来源都无法提供：</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>WelcomePage</name>
     <message>
         <location filename="../../wizard/gui/pages/welcome.py" line="19"/>
@@ -1379,12 +1552,12 @@
         <translation>接受使用条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="55"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="52"/>
         <source>Applies to: {names}</source>
         <translation>适用于：{names}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="57"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="54"/>
         <source>The ShareGPT4V captions are released under CC BY-NC 4.0; the web images are only for academic usage; SA-1B needs Meta&apos;s license.</source>
         <translation>ShareGPT4V 描述数据以 CC BY-NC 4.0 许可发布；网络图像仅限学术用途；SA-1B 需要接受 Meta 的许可协议。</translation>
     </message>

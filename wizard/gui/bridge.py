@@ -7,6 +7,11 @@ thread and receives those signals through queued connections, so its slots — a
 connected to its signals — run in the GUI thread. Never connect a lambda that touches a widget
 to a :class:`RunWorker` signal: it would run in the worker thread.
 
+:meth:`EngineBridge.call` is the same bridge for any other engine function (``verify``,
+``repair``): it runs ``task(emit, control)`` on the same executor and hands back a :class:`Call`
+whose signals deliver the task's events, its return value or its :class:`Problem` in the GUI
+thread. One piece of work — a run or a call — at a time.
+
 The thread strategy is swappable: :class:`QThreadExecutor` (default, one QThread per run),
 :class:`ThreadPoolExecutor` (a QThreadPool runnable) or :class:`InlineExecutor` (blocking, for
 unit tests of the signal flow).
@@ -23,12 +28,14 @@ from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, Signal, Slot
 from ..engine.catalog import Catalog
 from ..engine.context import Settings
 from ..engine.control import Control
-from ..engine.errors import Code, Problem, SetupError
-from ..engine.events import Event
+from ..engine.errors import Cancelled, Code, Problem, SetupError
+from ..engine.events import Emit, Event
 from ..engine.plan import Plan
 from ..engine.runner import Runner, RunResult
 
 Work = Callable[[], None]
+#: A callable for :meth:`EngineBridge.call`: gets the engine's observer and the cancel token.
+Task = Callable[[Emit, Control], object]
 
 
 class Executor(Protocol):
@@ -108,15 +115,57 @@ class RunWorker(QObject):
     def run(self) -> None:
         try:
             result = self._runner.run()
-        except SetupError as exc:
-            self.crashed.emit(exc.problem)
-            return
-        except Exception as exc:  # a bug in the engine: report it, keep the window alive
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            self.crashed.emit(Problem(Code.INTERNAL, f"Unexpected error: {detail}",
-                                      "This is a bug; the work so far is kept. Please report it."))
+        except Exception as exc:  # every failure becomes a Problem for the GUI
+            self.crashed.emit(problem_of(exc))
             return
         self.finished.emit(result)
+
+
+def problem_of(exc: BaseException) -> Problem:
+    """The :class:`Problem` to show for an exception that escaped the engine."""
+    if isinstance(exc, SetupError):
+        return exc.problem
+    if isinstance(exc, Cancelled):
+        return Problem(Code.CANCELLED, "Cancelled.", "The work done so far is kept.")
+    # a bug in the engine: report it, keep the window alive
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return Problem(Code.INTERNAL, f"Unexpected error: {detail}",
+                   "This is a bug; the work so far is kept. Please report it.")
+
+
+class CallWorker(QObject):
+    """One :data:`Task` on the executor's thread; its outcome is re-emitted as signals."""
+
+    event_emitted = Signal(object)  # an engine event, emitted from worker threads
+    returned = Signal(object)  # whatever the task returned
+    raised = Signal(object)  # Problem
+
+    def __init__(self, task: Task, control: Control) -> None:
+        super().__init__()
+        self._task = task
+        self._control = control
+
+    def emit_event(self, event: Event) -> None:
+        self.event_emitted.emit(event)
+
+    def run(self) -> None:
+        try:
+            value = self._task(self.emit_event, self._control)
+        except Exception as exc:  # every failure becomes a Problem for the GUI
+            self.raised.emit(problem_of(exc))
+            return
+        self.returned.emit(value)
+
+
+class Call(QObject):
+    """GUI-thread handle on one :meth:`EngineBridge.call`; all its signals arrive in the GUI thread.
+
+    Exactly one of ``finished`` and ``failed`` is emitted, after the bridge is free again.
+    """
+
+    event_received = Signal(object)  # an engine event the task emitted
+    finished = Signal(object)  # the task's return value
+    failed = Signal(object)  # Problem (code CANCELLED when cancelled)
 
 
 class EngineBridge(QObject):
@@ -126,28 +175,40 @@ class EngineBridge(QObject):
     event_received = Signal(object)  # every engine event, in the GUI thread
     finished = Signal(object)  # RunResult
     crashed = Signal(object)  # Problem
+    call_ended = Signal()  # a call finished or failed (after its own signal)
 
     def __init__(self, executor: Executor | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._executor: Executor = executor or QThreadExecutor()
         self._worker: RunWorker | None = None
+        self._call: tuple[CallWorker, Call] | None = None
         self._control = Control()
 
     @property
     def running(self) -> bool:
+        """A run of the engine (not a call) is in progress."""
         return self._worker is not None
 
     @property
+    def calling(self) -> bool:
+        return self._call is not None
+
+    @property
+    def busy(self) -> bool:
+        """A run or a call is in progress: the executor is taken."""
+        return self.running or self.calling
+
+    @property
     def paused(self) -> bool:
-        return self.running and self._control.paused
+        return self.busy and self._control.paused
 
     @property
     def cancelling(self) -> bool:
-        return self.running and self._control.cancelled
+        return self.busy and self._control.cancelled
 
     def start(self, plan: Plan, catalog: Catalog, settings: Settings) -> None:
-        if self._worker is not None:
-            raise RuntimeError("a run is already in progress")
+        if self.busy:
+            raise RuntimeError("a run or a call is already in progress")
         self._control = Control()
         worker = RunWorker(plan, catalog, settings, self._control)
         queued = Qt.ConnectionType.QueuedConnection
@@ -158,8 +219,26 @@ class EngineBridge(QObject):
         self.started.emit()
         self._executor.start(worker.run)
 
+    def call(self, task: Task) -> Call:
+        """Run ``task(emit, control)`` on the executor; connect to the returned handle's signals.
+
+        ``cancel`` (and ``pause``) act on the task's ``control``. Raises RuntimeError while busy.
+        """
+        if self.busy:
+            raise RuntimeError("a run or a call is already in progress")
+        self._control = Control()
+        worker = CallWorker(task, self._control)
+        handle = Call()  # the caller keeps it as long as it cares; the bridge until the call ends
+        queued = Qt.ConnectionType.QueuedConnection
+        worker.event_emitted.connect(handle.event_received, queued)
+        worker.returned.connect(self._on_call_worker_returned, queued)
+        worker.raised.connect(self._on_call_worker_raised, queued)
+        self._call = (worker, handle)
+        self._executor.start(worker.run)
+        return handle
+
     def pause(self) -> None:
-        if self.running:
+        if self.busy:
             self._control.pause()
 
     def resume(self) -> None:
@@ -167,7 +246,7 @@ class EngineBridge(QObject):
 
     def cancel(self) -> None:
         """Stop at the next checkpoint; everything on disk stays resumable."""
-        if self.running:
+        if self.busy:
             self._control.cancel()
 
     def wait(self, msecs: int = 30_000) -> bool:
@@ -191,3 +270,20 @@ class EngineBridge(QObject):
     def _end_run(self) -> None:
         self._worker = None
         self._executor.wait(5_000)  # the work function has returned; let the thread wind down
+
+    @Slot(object)
+    def _on_call_worker_returned(self, value: object) -> None:
+        self._end_call().finished.emit(value)
+        self.call_ended.emit()
+
+    @Slot(object)
+    def _on_call_worker_raised(self, problem: Problem) -> None:
+        self._end_call().failed.emit(problem)
+        self.call_ended.emit()
+
+    def _end_call(self) -> Call:
+        assert self._call is not None
+        _, handle = self._call
+        self._call = None
+        self._executor.wait(5_000)  # the task has returned; let the thread wind down
+        return handle

@@ -30,6 +30,7 @@ class SetupWizard(QWizard):
         if self.bridge.parent() is None:
             self.bridge.setParent(self)
         self._close_when_idle = False
+        self._shut_down = False  # shutdown() cancelled the work: closing no longer asks
         title = self.tr("ShareGPT4V data setup")
         if state.is_demo:
             title = self.tr("{title} — offline demo").format(title=title)
@@ -50,7 +51,7 @@ class SetupWizard(QWizard):
         self.options_page = OptionsPage(state)
         self.summary_page = SummaryPage(state)
         self.progress_page = ProgressPage(state, self.bridge)
-        self.finish_page = FinishPage(state)
+        self.finish_page = FinishPage(state, self.bridge)
         for page_id, page in (
             (PageId.WELCOME, self.welcome_page), (PageId.ROOT, self.root_page),
             (PageId.COMPONENTS, self.components_page), (PageId.OPTIONS, self.options_page),
@@ -61,6 +62,7 @@ class SetupWizard(QWizard):
         self.setStartId(int(PageId.WELCOME))
         self.bridge.finished.connect(self._on_bridge_finished)
         self.bridge.crashed.connect(self._on_bridge_crashed)
+        self.bridge.call_ended.connect(self._on_bridge_call_ended)
         em = self.fontMetrics().averageCharWidth()
         self.resize(em * 150, self.fontMetrics().lineSpacing() * 50)
 
@@ -85,7 +87,7 @@ class SetupWizard(QWizard):
 
     def reject(self) -> None:
         """Quit, Esc and the window's close button all come here (QDialog.closeEvent calls it)."""
-        if not self.bridge.running:
+        if not self.bridge.busy or self._shut_down:  # after shutdown() nothing is left to ask about
             super().reject()
             return
         if self._close_when_idle or self.confirm_stop():
@@ -95,7 +97,12 @@ class SetupWizard(QWizard):
             self.setWindowTitle(self.tr("Stopping… (the work so far is kept)"))
 
     def shutdown(self, msecs: int = 30_000) -> bool:
-        """Cancel any run and wait for the worker thread (used when the application exits)."""
+        """Cancel any run or check and wait for the worker thread (used when the application exits).
+
+        Afterwards closing the window no longer asks: the work has been stopped already (its
+        "ended" signal may still be queued, so ``bridge.busy`` can read True for a moment).
+        """
+        self._shut_down = True
         self.bridge.cancel()
         return self.bridge.wait(msecs)
 
@@ -110,4 +117,9 @@ class SetupWizard(QWizard):
     @Slot(object)
     def _on_bridge_crashed(self, problem: object) -> None:
         if self._close_when_idle:
+            super().reject()
+
+    @Slot()
+    def _on_bridge_call_ended(self) -> None:
+        if self._close_when_idle and not self.bridge.busy:
             super().reject()

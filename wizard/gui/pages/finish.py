@@ -1,4 +1,5 @@
-"""Page 7: per-component results, the folder to give to training, Open folder, and the CLI equivalent."""
+"""Page 7: per-component results, the check against the annotations (with Repair), the folder to
+give to training, Open folder, and the CLI equivalent."""
 
 from __future__ import annotations
 
@@ -18,17 +19,20 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.events import Stage
+from ..bridge import EngineBridge
 from ..commandline import cli_command
 from ..state import WizardState
+from ..verifypanel import VerifyPanel
 from ..widgets import add_demo_banner
 
 
 class FinishPage(QWizardPage):
-    """What was achieved and how to go on (training flag, folder, headless command)."""
+    """What was achieved, whether every referenced image is there, and how to go on."""
 
-    def __init__(self, state: WizardState) -> None:
+    def __init__(self, state: WizardState, bridge: EngineBridge) -> None:
         super().__init__()
         self._state = state
+        self._bridge = bridge
         self.setTitle(self.tr("Finished"))
         self.results = QTreeWidget()
         self.results.setAccessibleName(self.tr("Results per component"))
@@ -40,6 +44,7 @@ class FinishPage(QWizardPage):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(True)
+        self.verify_panel = VerifyPanel(state, bridge)
 
         folder_label = QLabel(self.tr("Give training this folder:"))
         self.folder = QLineEdit()
@@ -66,6 +71,7 @@ class FinishPage(QWizardPage):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.results, 1)
+        layout.addWidget(self.verify_panel, 2)
         layout.addWidget(folder_label)
         layout.addLayout(folder_row)
         layout.addWidget(command_label)
@@ -76,6 +82,10 @@ class FinishPage(QWizardPage):
         self.copy_folder_button.clicked.connect(self._on_copy_folder_button_clicked)
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.copy_command_button.clicked.connect(self._on_copy_command_button_clicked)
+        self.verify_panel.busy_changed.connect(self._on_verify_panel_busy_changed)
+
+    def isComplete(self) -> bool:
+        return not self.verify_panel.busy  # Finish waits for a check or repair to end
 
     def initializePage(self) -> None:
         state = self._state
@@ -110,6 +120,11 @@ class FinishPage(QWizardPage):
         self.folder.setText(f"--image_folder {root}" if root else "")
         self.command.setPlainText(cli_command(root, state.selection, state.settings, demo=state.is_demo,
                                               default_endpoint=state.catalog.hub_endpoint) if root else "")
+        self.verify_panel.start_check()
+
+    @Slot(bool)
+    def _on_verify_panel_busy_changed(self, busy: bool) -> None:
+        self.completeChanged.emit()
 
     @Slot()
     def _on_copy_folder_button_clicked(self) -> None:

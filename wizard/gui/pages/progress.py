@@ -102,7 +102,7 @@ class ProgressPage(QWizardPage):
 
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
-        if not self._bridge.running:
+        if not self._bridge.busy:
             self.start_run(self._state.selection)
 
     def isComplete(self) -> bool:
@@ -115,7 +115,7 @@ class ProgressPage(QWizardPage):
         catalog = self._state.catalog
         captions = [c.id for c in self._state.components() if c.group == "annotations"]
         plan = self._state.plan(catalog.resolve(None, [*ids, *captions]))
-        if plan is None or self._bridge.running:
+        if plan is None or self._bridge.busy:
             return
         if not plan.fits and not self._state.settings.force:
             self.append_log("warning", self.tr("The plan may not fit the free space; jobs wait when the "
