@@ -10,6 +10,7 @@ earlier run are skipped by checking ``ctx.item_done(name)``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,35 +20,18 @@ from ..errors import Code, SetupError
 
 FetchFn = Callable[[JobContext, Component, Source, Catalog], Iterator[Path]]
 
+#: Source kind -> the module (in this package) that fetches it.
+_MODULES = {"http": "http", "hub": "hub", "drive": "drive", "sam-links": "samlinks", "ocrvqa": "ocrvqa",
+            "local": "local"}
 #: Source kinds this version can fetch.
-SUPPORTED_KINDS = frozenset({"http", "hub", "drive", "sam-links", "ocrvqa", "local"})
+SUPPORTED_KINDS = frozenset(_MODULES)
 
 
 def fetcher_for(kind: str) -> FetchFn:
     """The fetch function of a source kind (imported lazily: gdown is slow to import)."""
-    if kind == "http":
-        from . import http
-
-        return http.fetch
-    if kind == "hub":
-        from . import hub
-
-        return hub.fetch
-    if kind == "drive":
-        from . import drive
-
-        return drive.fetch
-    if kind == "sam-links":
-        from . import samlinks
-
-        return samlinks.fetch
-    if kind == "ocrvqa":
-        from . import ocrvqa
-
-        return ocrvqa.fetch
-    if kind == "local":
-        from . import local
-
-        return local.fetch
-    raise SetupError(Code.NO_SOURCE, f"Source kind '{kind}' is not supported by this version.",
-                     "Choose another source for this component or update sharegpt4v-setup.")
+    module = _MODULES.get(kind)
+    if module is None:
+        raise SetupError(Code.NO_SOURCE, f"Source kind '{kind}' is not supported by this version.",
+                         "Choose another source for this component or update sharegpt4v-setup.")
+    fetch: FetchFn = importlib.import_module(f"{__name__}.{module}").fetch
+    return fetch
