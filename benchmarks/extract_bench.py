@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from _timing import timed  # noqa: E402
 
 from wizard.engine.ratelimit import parse_rate  # noqa: E402
 
@@ -52,11 +53,6 @@ def make_zip(path: Path, size: int, seed: int = 2017) -> tuple[int, int]:
             members += 1
             total += len(data)
     return members, total
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def child(archive: Path, dest: Path, profile: bool) -> None:
@@ -84,19 +80,6 @@ def child(archive: Path, dest: Path, profile: bool) -> None:
     seconds = time.perf_counter() - started
     shutil.rmtree(root)
     print(json.dumps({"seconds": seconds, "written": result.written}))
-
-
-def run(command: list[str], inner: bool) -> tuple[float, float]:
-    cpu = children_cpu()
-    started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, check=False)
-    seconds = time.perf_counter() - started
-    cpu = children_cpu() - cpu
-    if proc.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
-    if inner:
-        seconds = float(json.loads(proc.stdout.decode().strip().splitlines()[-1])["seconds"])
-    return seconds, cpu
 
 
 def main() -> None:
@@ -132,7 +115,7 @@ def main() -> None:
             names = list(contenders) if rep % 2 == 0 else list(reversed(contenders))
             for name in names:
                 dest.mkdir()
-                seconds, cpu = run(*contenders[name])
+                seconds, cpu = timed(*contenders[name])
                 count = sum(len(files) for _, _, files in os.walk(dest))
                 if count != members:
                     raise SystemExit(f"{name}: {count} files instead of {members}")

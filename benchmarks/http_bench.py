@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -39,6 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from _timing import timed  # noqa: E402
 
 from wizard.engine.ratelimit import parse_rate  # noqa: E402
 
@@ -139,25 +140,6 @@ def start_nginx(docroot: Path, workdir: Path, rate: str) -> tuple[subprocess.Pop
     raise SystemExit(f"nginx did not start: {(workdir / 'error.log').read_text(errors='replace')[-2000:]}")
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(command: list[str], out: Path, inner: bool = False) -> tuple[float, float]:
-    """Run a contender; (seconds, cpu seconds). ``inner``: the child prints its own timing."""
-    cpu = children_cpu()
-    started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, check=False)
-    seconds = time.perf_counter() - started
-    cpu = children_cpu() - cpu
-    if proc.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
-    if inner:
-        seconds = float(json.loads(proc.stdout.decode().strip().splitlines()[-1])["seconds"])
-    return seconds, cpu
-
-
 def cleanup(path: Path) -> None:
     for leftover in path.parent.glob(path.name + "*"):
         leftover.unlink()
@@ -196,7 +178,7 @@ def measure(results: dict[str, Result], contenders: list[tuple[str, Callable[[],
         shift = rep % len(contenders)
         order = contenders[shift:] + contenders[:shift]
         for name, command, inner in order:
-            seconds, cpu = timed(command(), out, inner)
+            seconds, cpu = timed(command(), inner)
             if out.stat().st_size != size:
                 raise SystemExit(f"{name}: wrong size {out.stat().st_size}")
             result = results.setdefault(name, Result(name))
