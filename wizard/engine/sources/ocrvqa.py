@@ -14,27 +14,29 @@ with a warning, once every image is saved or recorded dead. Progress is images d
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import ijson
-import requests
+from urllib3.exceptions import ProtocolError
 
+from ..adaptive import WorkerLimit
 from ..annotations import find_jsons, iter_image_paths, normalize, sniff
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..ratelimit import gate_for
-from . import drive
+from . import drive, keepalive
 from .drive_folder import folder_file_url
 
 IMAGE_PREFIX = "ocr_vqa/images/"
@@ -45,8 +47,16 @@ _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MAX_IMAGE = 64 * 1024 * 1024
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
+_HEADERS = {"Accept-Encoding": "identity"}
+_CHUNK = 64 * 1024
+_SPILL = 1 << 20  # bodies up to this size are gathered in memory and written at once
 #: Consecutive connection failures (no HTTP answer at all) after which the network is taken to be down.
 BREAKER = 40
+#: Image results are journaled in one transaction per this many images or this many seconds.
+BATCH_ROWS = 256
+BATCH_SECONDS = 0.2
+
+log = logging.getLogger(__name__)
 
 
 def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
@@ -190,7 +200,10 @@ def _reconcile(ctx: JobContext, target: Path) -> None:
 # Fetching
 # ------------------------------------------------------------------------------------------
 class _Batch:
-    """The images still to do, fetched by a few threads with a per-host limit."""
+    """The images still to do, fetched by a pool of workers sized by throughput
+    (:class:`~wizard.engine.adaptive.WorkerLimit`), each over its own kept-alive connections
+    (:class:`~wizard.engine.sources.keepalive.KeepAlive`); results are journaled in batches
+    (:meth:`~wizard.engine.journal.Journal.items_batch`: one transaction per 256 images or 200 ms)."""
 
     def __init__(self, ctx: JobContext, target: Path) -> None:
         self.ctx = ctx
@@ -205,8 +218,12 @@ class _Batch:
         self.next = 0
         self.stop = threading.Event()
         self.error: BaseException | None = None
-        self.net_failures: list[str] = []  # keys failed for want of any answer, in a row
+        #: keys failed for want of any answer, in a row: journaled only once the streak ends
+        self.net_failures: list[tuple[str, str]] = []
         self.last_progress = 0.0
+        settings = ctx.settings
+        self.workers = WorkerLimit(settings.ocr_workers, ceiling=max(settings.ocr_workers, settings.ocr_max_workers))
+        self.records = ctx.journal.items_batch(ctx.job, rows=BATCH_ROWS, seconds=BATCH_SECONDS)
 
     def run(self) -> None:
         ctx = self.ctx
@@ -214,13 +231,21 @@ class _Batch:
         self.tmp.mkdir(parents=True, exist_ok=True)
         ctx.stage(Stage.DOWNLOADING, f"OCR-VQA images ({len(self.todo):,} to fetch)")
         ctx.progress(self.done, self.total, unit="files")
-        workers = max(1, min(ctx.settings.ocr_workers, len(self.todo)))
-        if self.todo:
-            with ThreadPoolExecutor(workers, thread_name_prefix="ocr-vqa") as pool:
-                for _ in range(workers):
-                    pool.submit(self._worker)
+        threads = max(1, min(self.workers.ceiling, len(self.todo)))
+        try:
+            if self.todo:
+                with ThreadPoolExecutor(threads, thread_name_prefix="ocr-vqa") as pool:
+                    for _ in range(threads):
+                        pool.submit(self._worker)
+        finally:
+            if len(self.net_failures) < BREAKER:  # a streak too short to blame the network: dead links
+                for key, detail in self.net_failures:
+                    self.records.add(key, "dead", None, detail)
+            self.records.flush()
         shutil.rmtree(self.tmp, ignore_errors=True)
         ctx.progress(self.done, self.total, unit="files")
+        log.info("OCR-VQA: %d journal commits for %d images; %d workers at the end",
+                 self.records.commits, len(self.todo), self.workers.limit)
         if self.error is not None:
             raise self.error
 
@@ -240,28 +265,35 @@ class _Batch:
             return self.hosts[host]
 
     def _worker(self) -> None:
-        session = requests.Session()
+        settings = self.ctx.settings
+        pool = keepalive.KeepAlive(settings.connect_timeout, settings.read_timeout)
         try:
-            while (item := self._take()) is not None:
-                key, url = item
-                status, http, detail = self._one(session, key, url)
-                self._record(key, status, http, detail)
+            while self.workers.acquire(self.stop):
+                try:
+                    item = self._take()
+                    if item is None:
+                        return
+                    key, url = item
+                    status, http, detail = self._one(pool, key, url)
+                    self._record(key, status, http, detail)
+                finally:
+                    self.workers.release()
         except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone, re-raise in run()
             with self.lock:
                 if self.error is None:
                     self.error = exc
             self.stop.set()
         finally:
-            session.close()
+            pool.close()
 
     def _record(self, key: str, status: str, http: int | None, detail: str) -> None:
         ctx = self.ctx
         network = status == "dead" and http is None and detail.startswith("network:")
-        with self.lock:  # journal writes inside: a breaker trip must not race a "dead" record
+        with self.lock:  # no journal write in here: a batch commit never holds up the other workers
             if self.stop.is_set() and self.error is not None:
                 return  # the batch is stopping: this image stays to do
             if network:
-                self.net_failures.append(key)
+                self.net_failures.append((key, detail))
                 if len(self.net_failures) >= BREAKER:
                     self.error = SetupError(
                         Code.NETWORK,
@@ -269,19 +301,22 @@ class _Batch:
                         f"({detail[9:]}); the network or the image host seems to be down.",
                         "Check the connection and run again; images saved so far are kept.")
                     self.stop.set()
-                    ctx.journal.items_set_many(ctx.job, [(k, "todo", None, None) for k in self.net_failures])
-                    return
+                    return  # those images were never journaled: they stay to do
+                streak: list[tuple[str, str]] = []
             else:
-                self.net_failures.clear()
+                streak, self.net_failures = self.net_failures, []
             self.done += 1
             done = self.done
-            ctx.journal.items_set(ctx.job, key, status, http_status=http, detail=detail)
+        for dead_key, dead_detail in streak:  # the network is fine: those were dead links after all
+            self.records.add(dead_key, "dead", None, dead_detail)
+        if not network:
+            self.records.add(key, status, http, detail)
         now = time.monotonic()
         if now - self.last_progress >= 0.1 or done == self.total:
             self.last_progress = now
             ctx.progress(done, self.total, unit="files")
 
-    def _one(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
+    def _one(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
         """("saved" | "dead", HTTP status or None, detail) for one image."""
         ctx = self.ctx
         if not url:
@@ -300,13 +335,13 @@ class _Batch:
                     if not gate.acquire(self.stop):
                         raise _Stopped()
                     try:
-                        return self._get(session, key, url)
+                        return self._get(pool, key, url)
                     finally:
                         gate.release()
             except _RetryLater as exc:
                 problem, wait = str(exc), exc.wait
-            except requests.RequestException as exc:
-                problem = "network: " + _describe(exc)
+            except keepalive.RequestError as exc:
+                problem = "network: " + keepalive.describe(exc)
             attempt += 1
             if attempt > ctx.settings.ocr_retries:
                 if problem.startswith("network:"):
@@ -315,45 +350,84 @@ class _Batch:
             ctx.control.sleep(wait if wait is not None else
                               min(ctx.settings.backoff * 2 ** (attempt - 1), ctx.settings.backoff_cap))
 
-    def _get(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
+    def _get(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
         ctx = self.ctx
-        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         # identity: keep the bytes exactly as served, and let Content-Length count them
-        with session.get(url, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as resp:
-            status = resp.status_code
+        resp = pool.get(url, _HEADERS)
+        finished = False
+        try:
+            status = resp.status
             if status in _RETRY_STATUSES:
                 if status in (429, 503):
                     gate_for(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
-                raise _RetryLater(f"HTTP {status}", _retry_after(resp, ctx.settings.backoff_cap))
+                    self.workers.throttled()
+                raise _RetryLater(f"HTTP {status}", _retry_after(resp.headers, ctx.settings.backoff_cap))
             if status in _DEAD_STATUSES or status >= 400:
                 return "dead", status, f"HTTP {status}"
             if status != 200:
                 return "dead", status, f"unexpected HTTP {status}"
             tmp = self.tmp / f"{key}.{threading.get_ident()}.tmp"
-            size = 0
-            head = b""
-            limiter = ctx.limiter
-            with open(tmp, "wb") as out:
-                for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
-                    if len(head) < 16:
-                        head += chunk[: 16 - len(head)]
-                    size += len(chunk)
-                    if size > _MAX_IMAGE:
-                        break
-                    out.write(chunk)
-                    limiter.consume(len(chunk), ctx.control.sleep)
+            size, head, finished = _receive(ctx, resp, tmp)
+        except BaseException:
+            resp.close()
+            raise
+        finally:
+            if resp.connection is not None:
+                keepalive.done(resp, complete=finished)
         kind = sniff(head)
         length = resp.headers.get("Content-Length")
         encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
         if length is not None and length.isdigit() and int(length) != size and not encoded:
             tmp.unlink(missing_ok=True)
-            raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
+            raise ProtocolError(f"got {size} of {length} bytes")
         if kind is None or size > _MAX_IMAGE:
             tmp.unlink(missing_ok=True)
             what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
             return "dead", 200, what
         os.replace(tmp, self.target / f"{key}.jpg")
         return "saved", 200, kind
+
+
+def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path) -> tuple[int, bytes, bool]:
+    """Read one image into ``tmp``: (size, its first 16 bytes, whether the body was read to its end).
+
+    Small bodies are gathered in memory and written with one ``os.write`` (no buffered file object,
+    no fsync: the journal's batch commit is the durability point, and a file the journal does not
+    know yet is found by ``_reconcile``). A body that turns out large goes to the file as it comes.
+    """
+    limiter = ctx.limiter
+    size, head = 0, b""
+    parts: list[bytes] = []
+    out: BinaryIO | None = None
+    try:
+        for chunk in resp.stream(limiter.chunk_size(_CHUNK)):
+            if len(head) < 16:
+                head += chunk[: 16 - len(head)]
+            size += len(chunk)
+            if size > _MAX_IMAGE:
+                keepalive.abandon(resp)
+                return size, head, False
+            if out is not None:
+                out.write(chunk)
+            else:
+                parts.append(chunk)
+                if size > _SPILL:
+                    out = open(tmp, "wb")  # noqa: SIM115 - closed below
+                    out.writelines(parts)
+                    parts = []
+            limiter.consume(len(chunk), ctx.control.sleep)
+    finally:
+        if out is not None:
+            out.close()
+    if out is None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            view = memoryview(b"".join(parts))
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    return size, head, True
 
 
 class _RetryLater(Exception):
@@ -371,22 +445,11 @@ def _status_of(problem: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _retry_after(resp: requests.Response, cap: float) -> float | None:
-    value = resp.headers.get("Retry-After", "")
+def _retry_after(headers: Mapping[str, str], cap: float) -> float | None:
+    value = headers.get("Retry-After", "")
     with contextlib.suppress(ValueError):
         return max(0.0, min(float(value), cap))
     return None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    text = str(exc)
-    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
-        return "DNS lookup failed"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connection dropped"
-    return "connection failed"
 
 
 # ------------------------------------------------------------------------------------------
