@@ -74,7 +74,7 @@ class WorkerLimit:
             self._active = max(0, self._active - 1)
             self._count += finished
             self._tick()
-            self._cond.notify_all()
+            self._wake()
 
     def throttled(self) -> None:
         """The host said "too many": half the workers (at most once a window: the answers of
@@ -95,9 +95,15 @@ class WorkerLimit:
         """Decide now if a window has ended (``release`` does this too)."""
         with self._cond:
             self._tick()
-            self._cond.notify_all()
+            self._wake()
 
     # -- decisions (callers hold the condition) ------------------------------------------------
+    def _wake(self) -> None:
+        """Wake as many waiters as there are free slots (not all of them: a herd costs CPU)."""
+        free = self._limit - self._active
+        if free > 0:
+            self._cond.notify(free)
+
     def _restart_window(self) -> None:
         self._window_start = self._clock()
         self._count = 0

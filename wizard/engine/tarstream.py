@@ -42,14 +42,17 @@ import hashlib
 import re
 import sqlite3
 import tarfile
+import threading
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Self, TextIO
+from urllib.parse import urlsplit
 
 import requests
 
+from . import readahead
 from .catalog import Layout
 from .context import JobContext
 from .diskspace import is_disk_full
@@ -57,12 +60,16 @@ from .errors import Code, SetupError
 from .events import Stage
 from .extract import ExtractResult, StreamedTar
 from .journal import state_dir
+from .ratelimit import gate_for
+from .readahead import ReadAhead
+from .segments import connections_for
 from .sources import http
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
 _JOURNAL_SECONDS = 1.0
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_PIECE_CHUNK = 256 * 1024  # read size of the read-ahead connections
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIABLE = re.compile(r"bytes \*/(\d+)")
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
@@ -160,10 +167,12 @@ class _Member(tarfile.TarInfo):
 class _Body:
     """The response body as a file for tarfile: absolute position, pacing, stalls, cancel."""
 
-    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None) -> None:
+    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None,
+                 ahead: ReadAhead | None = None) -> None:
         self.ctx = ctx
         self.limiter = ctx.limiter
-        self._chunks: Iterator[bytes] = resp.iter_content(
+        self.ahead = ahead  # the bytes come from several connections (it paces them itself)
+        self._chunks: Iterator[bytes] = ahead.chunks() if ahead is not None else resp.iter_content(
             chunk_size=self.limiter.chunk_size(ctx.settings.chunk_size))
         self._buf = b""
         self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
@@ -185,7 +194,8 @@ class _Body:
             if self.end is not None and got < self.end:
                 raise _Dropped(f"the connection ended at byte {got:,} of {self.end:,}")
             return b""
-        self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
+        if self.ahead is None:
+            self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
         self._window_bytes += len(chunk)
         now = time.monotonic()
         if now - self._window_start >= settings.stall_seconds:
@@ -194,6 +204,10 @@ class _Body:
                                f"{settings.stall_seconds:.0f} s)")
             self._window_start, self._window_bytes = now, 0
         return chunk
+
+    def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
 
     def peek(self, n: int) -> bytes:
         while len(self._buf) < n and not self.eof:
@@ -229,6 +243,12 @@ class _TarStream:
         self._saved_at = time.monotonic()
         self._unsaved = 0
         self._index_file: TextIO | None = None
+        self._local = threading.local()  # a session per read-ahead thread
+
+    def _close_body(self) -> None:
+        if self.body is not None:
+            self.body.close()
+        self.body = None
 
     def _position(self) -> int:
         return self.body.pos if self.body is not None else self.state.offset
@@ -289,7 +309,7 @@ class _TarStream:
                 except (_Bad, tarfile.TarError, EOFError) as exc:
                     problem, bad = f"the tar is damaged ({exc})", True
                 finally:
-                    self.body = None
+                    self._close_body()
                 if self.state.offset > before:
                     failures = 0  # progress was made: the budget is for attempts that get nowhere
                 failures += 1
@@ -326,29 +346,88 @@ class _TarStream:
         raise SetupError(Code.RETRIES_EXHAUSTED, f"Gave up on {self.name} after {failures} failed attempts: "
                          f"{problem}", "Members extracted so far are kept; run again later to resume.")
 
-    def _request_headers(self) -> dict[str, str]:
+    def _request_headers(self, upto: int | None = None) -> dict[str, str]:
+        """Headers of a request from the resume point (to ``upto``: the first read-ahead piece)."""
         headers, st = {"Accept-Encoding": "identity"}, self.state
+        if st.offset or upto is not None:
+            headers["Range"] = f"bytes={st.offset}-{'' if upto is None else upto - 1}"
         if st.offset:
-            headers["Range"] = f"bytes={st.offset}-"
             # If-Range: a strong ETag, else the Last-Modified date (a weak ETag cannot be used)
             validator = st.etag if st.etag and not st.etag.startswith("W/") else st.last_modified
             if validator:
                 headers["If-Range"] = validator
         return headers
 
+    # -- read-ahead on extra connections (wizard.engine.readahead) ------------------------------
+    def _connections(self, remaining: int) -> int:
+        """Connections for the rest of the tar: the segment policy, within the host's gate."""
+        settings = self.ctx.settings
+        wanted = connections_for(remaining, settings.segments, settings.min_segment_size)
+        limit = gate_for(urlsplit(self.url).netloc).limit
+        return max(1, min(wanted, limit)) if limit is not None else wanted
+
+    def _first_piece(self) -> int | None:
+        """Where the first request should stop when the rest will come over several connections
+        (None: one open-ended stream, as for a tar of unknown or small size)."""
+        known = self.state.total or self.size
+        if not known or known - self.state.offset <= readahead.PIECE:
+            return None
+        if self._connections(known - self.state.offset) <= 1:
+            return None
+        return self.state.offset + readahead.PIECE
+
+    def _read_ahead(self, resp: requests.Response, start: int, total: int | None) -> ReadAhead | None:
+        """A reader for the rest of the tar when the first answer is one piece of it, else None."""
+        match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+        if resp.status_code != 206 or not match or total is None or int(match.group(2)) + 1 >= total:
+            return None
+        first = resp.iter_content(chunk_size=self.ctx.limiter.chunk_size(_PIECE_CHUNK))
+        piece = int(match.group(2)) + 1 - start
+        return ReadAhead(self._fetch_piece, start, total, connections=self._connections(total - start),
+                         piece=piece, first=self._paced(first))
+
+    def _paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        limiter, sleep = self.ctx.limiter, self.ctx.control.sleep
+        for chunk in chunks:
+            yield chunk
+            limiter.consume(len(chunk), sleep)
+
+    def _fetch_piece(self, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` in one Range request (runs in a read-ahead thread, with its own
+        session). Any answer but the exact 206 is a drop: the next attempt sorts it out."""
+        ctx, st = self.ctx, self.state
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        headers = {"Accept-Encoding": "identity", "Range": f"bytes={start}-{end - 1}"}
+        validator = st.etag if st.etag and not st.etag.startswith("W/") else st.last_modified
+        if validator:
+            headers["If-Range"] = validator
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        with session.get(self.url, headers=headers, stream=True, timeout=timeout) as resp:
+            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if resp.status_code != 206 or not match or int(match.group(1)) != start:
+                if resp.status_code in (429, 503):
+                    gate_for(urlsplit(self.url).netloc).throttled()  # fewer connections next time
+                retry = resp.status_code in _RETRY_STATUSES
+                wait = _retry_after(resp, ctx.settings.backoff_cap * 10) if retry else None
+                raise _Dropped(f"a read-ahead range got HTTP {resp.status_code}", wait)
+            yield from self._paced(resp.iter_content(chunk_size=ctx.limiter.chunk_size(_PIECE_CHUNK)))
+
     def _attempt(self) -> bool:
         """One request; True when the whole tar was read. Raises _Dropped/_Bad/_Restart."""
         ctx = self.ctx
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         try:
-            resp = ctx.session.get(self.url, headers=self._request_headers(), stream=True, timeout=timeout)
+            resp = ctx.session.get(self.url, headers=self._request_headers(self._first_piece()), stream=True,
+                                   timeout=timeout)
         except requests.RequestException as exc:
             raise _Dropped(_describe(exc)) from exc
         with resp:
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True
-            self.body = body = _Body(ctx, resp, start, total)
+            self.body = body = _Body(ctx, resp, start, total, self._read_ahead(resp, start, total))
             if start == 0:
                 magic = body.peek(6)
                 for signature, kind in _COMPRESSED.items():
