@@ -33,6 +33,14 @@ only zero padding after it, or the body ends exactly at a member boundary equal 
 server announced. A tar whose bytes fail (1) or (4) even when the body arrived in full is retried
 and then reported ``archive-corrupt``. A tar that starts with a gzip/bzip2/xz/zstd signature
 raises :class:`NotStreamable`: the caller downloads it and extracts it the usual way.
+
+Several connections. A CDN may cap each connection (20 MiB/s, say). When the tar's size is known
+(the journal, or the caller's ``size``) and the segment policy (``Settings.segments``,
+:func:`~wizard.engine.segments.connections_for`) gives it more than one connection, the first
+request asks for one piece only and :class:`~wizard.engine.readahead.ReadAhead` fetches the next
+pieces on the other connections into a bounded in-memory window that ``tarfile`` reads in
+order. Nothing else changes: the resume point is still the last member boundary, and a failed
+piece is a drop like any other.
 """
 
 from __future__ import annotations
