@@ -6,6 +6,10 @@ bytes kept as they are (GIF or PNG content under ``.jpg`` is counted and reporte
 converted). Only the keys the annotation JSONs under ``<root>/sharegpt4v/`` reference are
 fetched — all keys when there is no JSON (or none references OCR-VQA). Each image has a row in
 the journal's ``items`` table, so a run killed among 200K images resumes image by image.
+Results are committed in batches (``BATCH_ROWS`` images or ``BATCH_SECONDS``, no fsync per
+file): after a kill -9 at most one batch of results is lost, and its saved files are found again
+on disk by ``_reconcile``. Each worker keeps its connections alive (``keepalive``), and the number
+of workers follows the throughput and backs off on 429/503 (``adaptive.WorkerLimit``).
 Dead links (404/410/403, connection failures and timeouts after retries, non-image answers)
 are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
 with a warning, once every image is saved or recorded dead. Progress is images done / total.
