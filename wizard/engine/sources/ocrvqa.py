@@ -273,6 +273,7 @@ class _Batch:
         pool = keepalive.KeepAlive(settings.connect_timeout, settings.read_timeout)
         try:
             while self.workers.acquire(self.stop):
+                finished = 0
                 try:
                     item = self._take()
                     if item is None:
@@ -280,8 +281,9 @@ class _Batch:
                     key, url = item
                     status, http, detail = self._one(pool, key, url)
                     self._record(key, status, http, detail)
+                    finished = 1
                 finally:
-                    self.workers.release()
+                    self.workers.release(finished)
         except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone, re-raise in run()
             with self.lock:
                 if self.error is None:
