@@ -71,6 +71,12 @@ class _CountingHandler(BaseHTTPRequestHandler):
             srv.gets += 1
             throttled = srv.gets <= srv.throttle
         path = srv.docroot / self.path.lstrip("/")
+        if self.path.startswith("/moved/"):  # a redirect to the same host, as image CDNs do
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/moved"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if throttled:
             status, body = 429, b"slow down"
         elif path.is_file():
@@ -116,6 +122,22 @@ def test_each_worker_keeps_its_connection_alive(tmp_path: Path, counting: _Count
     assert counting.connections <= 4  # one per worker, reused from image to image
     images = tmp_path / "root/ocr_vqa/images"
     assert sorted(os.listdir(images)) == sorted(f"{k}.jpg" for k in keys)
+
+
+def test_redirects_are_followed(tmp_path: Path, counting: _Counting) -> None:
+    docroot, keys = _ocr_world(tmp_path, 20)
+    counting.docroot = docroot
+    with MirrorServer(docroot) as drive:
+        _bind(docroot, keys, counting.base_url + "/moved")
+        catalog = load_catalog(_ocr_catalog(tmp_path, drive.base_url))
+        comp = catalog.component("ocr-vqa")
+        ctx, _ = make_ctx(tmp_path / "root", fast_settings(ocr_workers=2, ocr_max_workers=2), job="ocr-vqa")
+        list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog))
+    assert ctx.journal.items_counts("ocr-vqa") == {"saved": len(keys)}
+    assert counting.gets == 2 * len(keys)  # the redirect, then the image
+    images = tmp_path / "root/ocr_vqa/images"
+    assert all((images / f"{k}.jpg").read_bytes() == (docroot / f"amazon/images/I/{k}.jpg").read_bytes()
+               for k in keys)
 
 
 def test_429s_are_retried_and_cut_the_workers(tmp_path: Path, counting: _Counting,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import urllib.request
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError, NameResolutionError, ProtocolError
@@ -42,6 +42,7 @@ class KeepAlive:
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._direct = urllib3.PoolManager(num_pools=4, maxsize=1, retries=_NO_RETRIES, timeout=self.timeout)
         self._proxied: dict[str, urllib3.ProxyManager] = {}
+        self._pools: dict[tuple[str, str], urllib3.HTTPConnectionPool] = {}  # direct hosts
         self._proxies = urllib.request.getproxies()
 
     def _manager(self, url: str) -> urllib3.PoolManager:
@@ -56,11 +57,32 @@ class KeepAlive:
         return manager
 
     def get(self, url: str, headers: Mapping[str, str]) -> Response:
-        """Start a GET; read the body with ``read``/``stream``, then call :func:`done`."""
+        """Start a GET; read the body with ``read``/``stream``, then call :func:`done`.
+
+        The host's connection pool is looked up once per host and asked directly (the pool
+        manager's per-request URL parsing and pool lookup are a fair share of the CPU per small
+        file); a redirect, or a proxied host, goes through the pool manager."""
+        parts = urlsplit(url)
+        pool = self._pools.get((parts.scheme, parts.netloc))
+        if pool is None:
+            if self._manager(url) is not self._direct:
+                return self._via_manager(url, headers)
+            pool = self._pools[(parts.scheme, parts.netloc)] = self._direct.connection_from_url(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        resp = pool.urlopen("GET", target, headers=dict(headers), redirect=False, retries=_NO_RETRIES,
+                            preload_content=False, timeout=self.timeout, assert_same_host=False)
+        location = resp.get_redirect_location()
+        if not location:
+            return resp
+        done(resp, complete=False)
+        return self._via_manager(urljoin(url, location), headers)
+
+    def _via_manager(self, url: str, headers: Mapping[str, str]) -> Response:
         return self._manager(url).request("GET", url, headers=dict(headers), preload_content=False,
                                           retries=_NO_RETRIES, timeout=self.timeout)
 
     def close(self) -> None:
+        self._pools.clear()
         self._direct.clear()
         for manager in self._proxied.values():
             manager.clear()

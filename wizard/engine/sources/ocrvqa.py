@@ -405,8 +405,13 @@ def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path) -> tuple[int,
     size, head = 0, b""
     parts: list[bytes] = []
     out: BinaryIO | None = None
+    length = resp.headers.get("Content-Length", "")
+    if limiter.rate is None and length.isdigit() and int(length) <= _SPILL:
+        chunks: Iterator[bytes] = iter((resp.read(),))  # the usual image: one read, one write
+    else:
+        chunks = resp.stream(limiter.chunk_size(_CHUNK))
     try:
-        for chunk in resp.stream(limiter.chunk_size(_CHUNK)):
+        for chunk in chunks:
             if len(head) < 16:
                 head += chunk[: 16 - len(head)]
             size += len(chunk)
