@@ -4,6 +4,10 @@ every member extracted once, no tar on disk, a dropped piece resumed from a memb
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,13 +16,14 @@ from typing import Any
 
 import pytest
 from helpers import fast_settings, make_ctx, settled_requests
-from test_tarstream import SAM, boundaries, jpgs, on_disk, sam_members, write_tar
+from test_tarstream import SAM, _links, _sam_catalog, boundaries, jpgs, on_disk, run_sam, sam_members, write_tar
 
 from wizard.demo import MirrorServer
 from wizard.demo.server import Fault
-from wizard.engine import readahead
+from wizard.engine import readahead, tarstream
+from wizard.engine.journal import read_status
 from wizard.engine.readahead import ReadAhead
-from wizard.engine.tarstream import stream_tar
+from wizard.engine.tarstream import STATE_KEY, stream_tar
 
 DATA = bytes(range(256)) * 1000  # 256,000 bytes
 
@@ -174,3 +179,65 @@ def test_a_429_on_a_range_waits_and_completes(tmp_path: Path, small_pieces: int)
         statuses = [r.status for r in server.requests if r.method == "GET"]
     assert on_disk(root / "sam/images") == jpgs(members)
     assert result.written == 12 and 429 in statuses
+
+
+_CHILD = """
+import sys
+from wizard.engine import readahead, tarstream
+readahead.PIECE = 1 << 20
+tarstream.connections_for = lambda total, wanted, smallest: 4
+from wizard.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_while_reading_ahead_then_rerun_resumes_at_the_journaled_boundary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docroot = tmp_path / "doc"
+    members = sam_members(100, 300_000, seed=7)  # ~30 MB
+    tar = write_tar(docroot / "sam/sa_000000.tar", members)
+    size = tar.stat().st_size
+    catalog, links_url = _sam_catalog(tmp_path, size), "sam/sa_000000.tar"
+    root, target = tmp_path / "root", tmp_path / "root/sam/images"
+    with MirrorServer(docroot) as server:
+        links = _links(tmp_path, server.url(links_url))
+        server.add_fault("/sam/", Fault(rate=2_000_000, times=None))  # 2 MB/s per connection
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, "run", "--catalog", str(catalog), "--root", str(root), "--components",
+             "sam-tars", "--sam-links", str(links), "--min-free", "0", "--yes", "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, "the run ended before the test could interrupt it"
+                assert time.monotonic() < deadline, "timed out waiting for a journaled member boundary"
+                recs = read_status(root) if (root / ".sharegpt4v-setup/journal.sqlite").exists() else None
+                state = (recs[0].info.get(STATE_KEY) if recs else None) or {}
+                if state.get("offset", 0) > 0 and len(list(target.glob("*.jpg"))) >= 5:
+                    break
+                time.sleep(0.02)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        parallel = {r.headers.get("Range") for r in server.requests if r.method == "GET"}
+        assert len(parallel) > 1  # it was reading ahead on several connections when killed
+        offset = int((read_status(root) or [])[0].info[STATE_KEY]["offset"])
+        assert offset in boundaries(tar) and 0 < offset < size
+        before = {p.name: p.stat().st_ino for p in target.glob("*.jpg")}
+        assert 0 < len(before) < 100
+
+        server.clear_faults()
+        server.clear_requests()
+        monkeypatch.setattr(readahead, "PIECE", 1 << 20)
+        monkeypatch.setattr(tarstream, "connections_for", lambda total, wanted, smallest: 4)
+        assert run_sam(catalog, root, links).ok
+        got = settled_requests(server, 1)
+    first = min(int(r.headers["Range"].removeprefix("bytes=").split("-")[0]) for r in got)
+    assert first == offset  # the rerun starts at the journaled boundary ...
+    assert len(got) > 1 and sum(r.sent for r in got) == size - offset  # ... and fetches the rest once
+    after = {p.name: p.stat().st_ino for p in target.iterdir()}
+    assert all(after[name] == ino for name, ino in before.items())  # finished members untouched
+    assert on_disk(target) == jpgs(members)
+    assert not list((root / ".sharegpt4v-setup/downloads").iterdir())  # no tar stored
