@@ -9,7 +9,7 @@ after each run, so disk use stays about twice the file size:
   run with ``--segments 1`` and with sha256 verification, for information;
 * throttled (20 MiB/s per connection): ours with 8 segments vs ``aria2c -x8 -s8`` and vs curl.
 
-Each of our runs is a fresh ``python`` process timing :func:`wizard.engine.sources.http.download`
+Each of our runs is a fresh ``python`` process timing :func:`wizard.engine.net.transfer.download`
 itself (interpreter start-up is excluded; it is ~0.2 s); curl and aria2c are timed from spawn to
 exit. Every line shows the median and the best run in MB/s (10^6 bytes/s), all runs, and the
 median CPU seconds (user + system, interpreter start-up included); the ratios compare medians and
@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from _timing import timed  # noqa: E402
 
-from wizard.engine.ratelimit import parse_rate  # noqa: E402
+from wizard.engine.net.ratelimit import parse_rate  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 BLOCK = 64 << 20
@@ -161,7 +161,7 @@ def child(url: str, out: Path, segments: int | None, sha256: str | None) -> None
     from wizard.engine.context import JobContext, Settings
     from wizard.engine.control import Control
     from wizard.engine.journal import Journal
-    from wizard.engine.sources.http import download
+    from wizard.engine.net.transfer import download
 
     root = out.parent / "root"
     root.mkdir(exist_ok=True)

@@ -17,12 +17,12 @@ import pytest
 from helpers import fast_settings, make_ctx, sha256
 
 from wizard.demo.server import MirrorServer
-from wizard.engine import ratelimit
 from wizard.engine.context import Settings
 from wizard.engine.events import Event, Progress
-from wizard.engine.ratelimit import HostGate, RateLimiter, parse_rate, shared_limiter
-from wizard.engine.segments import MIB
-from wizard.engine.sources.http import download
+from wizard.engine.net import ratelimit
+from wizard.engine.net.ratelimit import HostGate, RateLimiter, parse_rate, shared_limiter
+from wizard.engine.net.segments import MIB
+from wizard.engine.net.transfer import download
 
 
 class FakeClock:

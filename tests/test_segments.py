@@ -21,7 +21,7 @@ from wizard.demo.server import Fault, MirrorServer
 from wizard.engine.control import Control
 from wizard.engine.errors import Cancelled, Code, SetupError
 from wizard.engine.events import Progress, Stage, StageChanged
-from wizard.engine.segments import (
+from wizard.engine.net.segments import (
     ALIGN,
     AUTO_MAX,
     MAX_CONNECTIONS,
@@ -31,7 +31,7 @@ from wizard.engine.segments import (
     connections_for,
     plan_segments,
 )
-from wizard.engine.sources.http import download
+from wizard.engine.net.transfer import download
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = os.urandom(12 * MIB + 4321)
@@ -249,7 +249,7 @@ import sys
 from pathlib import Path
 sys.path[:0] = [{repo!r}, {tests!r}]
 from helpers import fast_settings, make_ctx
-from wizard.engine.sources.http import download
+from wizard.engine.net.transfer import download
 ctx, _ = make_ctx(Path({root!r}), fast_settings(segments=4, min_segment_size=4 << 20, retries=50))
 download(ctx, {url!r}, ctx.downloads / "huge.bin")
 """

@@ -16,7 +16,7 @@ import requests
 from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
-from .ratelimit import RateLimiter, shared_limiter
+from .net.ratelimit import RateLimiter, shared_limiter
 
 if TYPE_CHECKING:
     from .diskspace import DiskMonitor

@@ -22,7 +22,7 @@ A dropped connection (or a crash, then a rerun) asks for ``Range: bytes=<offset>
 any header. A 200 answer (range ignored, or the file changed upstream) reads the tar from byte 0
 again and members already on disk are skipped, not rewritten. A different size, ``key`` (layout
 or subset changed) or tar name also means byte 0. Failed attempts are retried with back-off;
-401/403/410 raise :class:`~wizard.engine.sources.http.HttpStatusError` for the source to map.
+401/403/410 raise :class:`~wizard.engine.errors.HttpStatusError` for the source to map.
 A global pax header (never seen in SA-1B) makes a tar resume from byte 0 only.
 
 Integrity: there is no file to hash, so what is checked is (1) every header's checksum (tarfile
@@ -53,11 +53,10 @@ import requests
 from .catalog import Layout
 from .context import JobContext
 from .diskspace import is_disk_full
-from .errors import Code, SetupError
+from .errors import Code, HttpStatusError, SetupError
 from .events import Stage
 from .extract import ExtractResult, StreamedTar
 from .journal import state_dir
-from .sources import http
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
@@ -372,7 +371,7 @@ class _TarStream:
                 return st.offset, st.total  # the last attempt ended exactly after the last member
             raise _Restart("the server no longer has the range we were resuming from")
         if status >= 400:
-            raise http.HttpStatusError(status, self.url, self.name)
+            raise HttpStatusError(status, self.url, self.name)
         etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
         if status == 206:
             match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))

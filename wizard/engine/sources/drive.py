@@ -29,10 +29,9 @@ import requests
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..control import Control
-from ..errors import Cancelled, Code, SetupError
+from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
 from .drive_folder import folder_file_url
-from .http import HttpStatusError
 
 #: What Google Drive says when a file's download quota is used up (also inside gdown's errors).
 QUOTA_TEXT = "Too many users have viewed or downloaded this file recently"

@@ -16,8 +16,7 @@ import requests
 
 from ..catalog import Catalog
 from ..context import JobContext
-from ..errors import Code, SetupError
-from .http import HttpStatusError
+from ..errors import Code, HttpStatusError, SetupError
 
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 

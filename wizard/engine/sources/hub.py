@@ -2,7 +2,7 @@
 
 ``hf_hub_download`` restarts from byte 0 after a crash (see LIBRARIES notes), so the library
 is used for what it does well — endpoint, auth headers, the resolve URL and the file metadata
-(size, ETag, commit) — and :func:`wizard.engine.sources.http.download` moves the bytes.
+(size, ETag, commit) — and :func:`wizard.engine.net.transfer.download` moves the bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, SetupError
-from . import http
+from ..net.transfer import download
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -56,7 +56,7 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
     headers = build_hf_headers(token=token if token else False)
     # The resolve URL, not meta.location: a CDN redirect is signed and expires, and each retry
     # should get a fresh one. requests drops the Authorization header on cross-host redirects.
-    yield http.download(ctx, url, dest, size=meta.size or source.size,
+    yield download(ctx, url, dest, size=meta.size or source.size,
                         sha256=source.sha256, headers=headers)
 
 

@@ -33,7 +33,7 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
-from ..ratelimit import gate_for
+from ..net.ratelimit import gate_for
 from . import drive
 from .drive_folder import folder_file_url
 

@@ -13,7 +13,7 @@ import re
 
 import requests
 
-from .errors import Code, SetupError
+from ..errors import Code, SetupError
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .context import JobContext
-from .errors import Cancelled, Code, SetupError
+from ..context import JobContext
+from ..errors import Cancelled, Code, SetupError
 from .ratelimit import HostGate
 
 MIB = 1 << 20
