@@ -11,6 +11,7 @@ from wizard.engine.context import JobContext, Settings
 from wizard.engine.control import Control
 from wizard.engine.events import Event, Log
 from wizard.engine.journal import Journal
+from wizard.engine.net.ratelimit import NetShared
 
 
 def sha256(data: bytes) -> str:
@@ -42,10 +43,10 @@ class Recorder:
 
 
 def make_ctx(root: Path, settings: Settings | None = None, job: str = "test",
-             control: Control | None = None) -> tuple[JobContext, Recorder]:
+             control: Control | None = None, net: NetShared | None = None) -> tuple[JobContext, Recorder]:
     root.mkdir(parents=True, exist_ok=True)
     rec = Recorder()
-    ctx = JobContext(job, root, settings or fast_settings(), Journal(root), control or Control(), rec)
+    ctx = JobContext(job, root, settings or fast_settings(), Journal(root), control or Control(), rec, net=net)
     return ctx, rec
 
 

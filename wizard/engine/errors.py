@@ -25,6 +25,7 @@ class Code(StrEnum):
     HTTP_STATUS = "http-status"
     RETRIES_EXHAUSTED = "retries-exhausted"
     SIZE_MISMATCH = "size-mismatch"
+    BODY_TOO_LONG = "body-too-long"
     CHECKSUM_MISMATCH = "checksum-mismatch"
     ARCHIVE_CORRUPT = "archive-corrupt"
     ARCHIVE_UNSAFE = "archive-unsafe"

@@ -2,30 +2,35 @@
 
 A download writes ``<name>.part`` beside a ``<name>.part.json`` sidecar holding the URL and the
 server's validators. A later attempt — in this process or after a crash or reboot — sends
-``Range: bytes=N-`` with ``If-Range``; a 200 answer means the server ignored the range or the
-file changed upstream, and the part is restarted (said in the log). Sizes and sha256 are checked
-before the atomic ``os.replace`` to the final name; a checksum mismatch moves the bytes to the
-quarantine folder instead of deleting them.
+``Range: bytes=N-`` with ``If-Range`` (:mod:`.policy` reads the answer: a 200 means the server
+ignored the range or the file changed upstream, and the part is restarted, said in the log).
+Sizes and sha256 are checked before the atomic ``os.replace`` to the final name; a checksum
+mismatch moves the bytes to the quarantine folder (one copy per file) instead of deleting them.
+No transfer accepts more than its bound (:mod:`.bounds`): a body that runs on is cut off and
+reported as ``body-too-long``.
 
-Large files go over several connections (:mod:`wizard.engine.net.segments`): when the first plain
-GET answers 200 with ``Accept-Ranges: bytes``, a ``Content-Length`` big enough for
-``Settings.segments``/the size policy and a strong ETag or a Last-Modified, that response becomes
-the first segment's stream and other connections fetch the other segments with
-``Range: bytes=a-b`` + ``If-Range``. The sidecar then journals every segment. A 200 to a segment
-request means the file changed (validators differ: start again) or the server does not really
-do ranges (same validators: carry on as one stream from the contiguous prefix). 429/503 answers
-halve the connections to that host for a while. Every read loop paces itself with the run's
-shared :class:`~wizard.engine.net.ratelimit.RateLimiter` (``--limit-rate``).
+The receiving thread only writes; a :class:`~.durable.Flusher` starts write-back early and
+syncs in the background, recording the synced size and the boot in the sidecar: after a power
+loss (another boot) the part is cut back to what was synced; after a ``kill -9`` the part's size
+is exact.
+
+Large files go over several connections (:mod:`.segments`): when the first plain GET answers
+200 with ``Accept-Ranges: bytes``, a ``Content-Length`` big enough and a strong ETag or a
+Last-Modified, that response becomes the first segment's stream and other connections fetch the
+other segments with ``Range: bytes=a-b`` + ``If-Range``; with the automatic count more
+connections join while that makes the download faster. A 200 to a segment request means the
+file changed (validators differ: start again) or the server does not really do ranges (same
+validators: carry on as one stream from the contiguous prefix). 429/503 answers halve the
+connections to that host for a while. Every read loop paces itself with the run's shared
+:class:`~.ratelimit.RateLimiter` (``--limit-rate``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import hashlib
 import json
+import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,11 +40,13 @@ from urllib.parse import urlsplit
 import requests
 
 from ..context import JobContext
-from ..errors import Code, HttpStatusError, SetupError
+from ..errors import Code, SetupError
 from ..events import Stage
-from .ratelimit import gate_for
+from . import client
+from .bounds import limit_for, quarantine, too_long
+from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
+from .policy import Attempts, Kind, RetryLater, Stalled, as_retry, classify, if_range, is_retryable
 from .segments import (
-    RetryLater,
     Segment,
     SegmentedDownload,
     SegmentJournal,
@@ -48,28 +55,38 @@ from .segments import (
     preallocate,
 )
 
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
-_THROTTLE_STATUSES = {429, 503}  # "too many connections": fewer segments for that host
+log = logging.getLogger(__name__)
+
 _MAX_SEGMENT_RESTARTS = 3  # then this transfer keeps to one connection
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_UNSATISFIABLE = re.compile(r"bytes \*/(\d+)")
 
 
 def download(ctx: JobContext, url: str, dest: Path, *, size: int | None = None,
-             sha256: str | None = None, headers: dict[str, str] | None = None) -> Path:
-    """Bring ``url`` to ``dest`` completely and verified, resuming whatever is on disk."""
-    return _Transfer(ctx, url, dest, size, sha256, headers or {}).run()
+             sha256: str | None = None, headers: dict[str, str] | None = None,
+             approx: int | None = None) -> Path:
+    """Bring ``url`` to ``dest`` completely and verified, resuming whatever is on disk.
+
+    ``size`` is the exact size the catalog knows, ``approx`` its estimate (bounds the read when
+    the server declares no size either).
+    """
+    return _Transfer(ctx, url, dest, size, sha256, headers or {}, approx).run()
+
+
+def read_size(ctx: JobContext) -> int:
+    """The read size of a transfer loop: the limiter's pacing size, at most one journal step."""
+    return min(WRITE_GRANULARITY, ctx.limiter.chunk_size(ctx.settings.chunk_size))
 
 
 class _Transfer:
     def __init__(self, ctx: JobContext, url: str, dest: Path, size: int | None, sha256: str | None,
-                 headers: dict[str, str]) -> None:
+                 headers: dict[str, str], approx: int | None) -> None:
         self.ctx = ctx
         self.url = url
         self.dest = dest
         self.part = dest.with_name(dest.name + ".part")
         self.meta_path = dest.with_name(dest.name + ".part.json")
+        self.log_path = dest.with_name(dest.name + ".part.log")
         self.expected_size = size
+        self.approx = approx
         self.sha256 = sha256.lower() if sha256 else None
         self.headers = headers
         self.total: int | None = size
@@ -85,11 +102,11 @@ class _Transfer:
         except (OSError, ValueError):
             return {}
 
-    def _save_meta(self, response: requests.Response, total: int | None) -> None:
-        self._write_meta(response.headers.get("ETag"), response.headers.get("Last-Modified"), total)
-
-    def _write_meta(self, etag: str | None, last_modified: str | None, total: int | None) -> None:
+    def _write_meta(self, etag: str | None, last_modified: str | None, total: int | None,
+                    synced: int | None = None) -> None:
         meta: dict[str, Any] = {"url": self.url, "etag": etag, "last_modified": last_modified, "total": total}
+        if synced is not None:
+            meta["synced"], meta["boot"] = synced, boot_id()
         if not self.segmentable:
             meta["no_segments"] = True
         tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
@@ -100,6 +117,7 @@ class _Transfer:
         self.ctx.log(f"{self.dest.name}: {why}; starting this file again from byte 0", "warning")
         with open(self.part, "wb"):
             pass
+        self.log_path.unlink(missing_ok=True)
         self.hasher = hashlib.sha256() if self.sha256 else None
         self.hashed = 0
 
@@ -108,6 +126,17 @@ class _Transfer:
             return self.part.stat().st_size
         except FileNotFoundError:
             return 0
+
+    def _after_power_loss(self) -> None:
+        """On another boot, keep only what the sidecar says was synced (the rest may be lost)."""
+        meta = self._meta()
+        synced = meta.get("synced")
+        if "segments" in meta or not isinstance(synced, int) or meta.get("boot") == boot_id():
+            return
+        if self._part_size() > synced:
+            self.ctx.log(f"{self.dest.name}: the machine restarted since the last run; keeping the "
+                         f"{synced:,} bytes known to be on disk")
+            os.truncate(self.part, synced)
 
     def _hash_existing(self, upto: int, then: Stage | None = Stage.DOWNLOADING) -> None:
         """Feed the bytes already on disk to the hasher (after a restart or a segmented download)."""
@@ -138,9 +167,10 @@ class _Transfer:
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         if self._part_size() and not self._meta():
             self._restart("no record of where the partial file came from")
+        self._after_power_loss()
         ctx.stage(Stage.DOWNLOADING, self.dest.name)
-        failures = 0
-        last_problem = ""
+        st = ctx.settings
+        attempts = Attempts(self.dest.name, st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
         while True:
             ctx.control.checkpoint()
             if "segments" in self._meta():
@@ -151,115 +181,130 @@ class _Transfer:
             try:
                 if self._attempt():
                     break
-                failures = 0
                 continue
-            except _Retry as exc:
-                last_problem = str(exc)
-                wait = exc.wait
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                    _Stalled) as exc:
-                last_problem = _describe(exc)
-                wait = None
-            if self._part_size() > before:
-                failures = 0  # progress was made: the budget is for attempts that get nowhere
-            failures += 1
-            if failures > ctx.settings.retries:
-                raise SetupError(
-                    Code.RETRIES_EXHAUSTED,
-                    f"Gave up on {self.dest.name} after {failures} failed attempts: {last_problem}",
-                    "The bytes downloaded so far are kept; run again later to resume.",
-                )
-            delay = wait if wait is not None else min(
-                ctx.settings.backoff * (2 ** (failures - 1)), ctx.settings.backoff_cap)
-            ctx.log(f"{self.dest.name}: {last_problem}; retrying in {delay:.1f} s "
-                    f"(attempt {failures}/{ctx.settings.retries})", "warning")
+            except RetryLater as exc:
+                problem: BaseException = exc
+            except requests.RequestException as exc:
+                if not is_retryable(exc):
+                    raise
+                problem = exc
+            except Stalled as exc:
+                problem = exc
+            delay = attempts.failed(problem, progressed=self._part_size() > before)
+            ctx.log(f"{self.dest.name}: {as_retry(problem)}; {attempts.note(delay)}", "warning")
             ctx.control.sleep(delay)
         return self._finish()
 
+    def _request(self, headers: dict[str, str]) -> requests.Response:
+        timeout = (self.ctx.settings.connect_timeout, self.ctx.settings.read_timeout)
+        return client.get(self.ctx.session, self.url, headers=headers, timeout=timeout)
+
     def _attempt(self) -> bool:
-        """One request. True when the part is complete; raises _Retry for retryable answers."""
+        """One request. True when the part is complete; raises RetryLater for retryable answers."""
         ctx = self.ctx
         offset = self._part_size()
         meta = self._meta()
         headers = {"Accept-Encoding": "identity", **self.headers}
         if offset:
             headers["Range"] = f"bytes={offset}-"
-            validator = _validator(meta.get("etag"), meta.get("last_modified"))
+            validator = if_range(meta.get("etag"), meta.get("last_modified"))
             if validator:
                 headers["If-Range"] = validator
-        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        fresh = not offset
-        with ctx.session.get(self.url, headers=headers, stream=True, timeout=timeout) as resp:
-            status = resp.status_code
-            if status in _RETRY_STATUSES:
-                raise _Retry(f"server answered {status}", _retry_after(resp, ctx.settings.backoff_cap * 10))
-            if status == 416 and offset:
-                match = _UNSATISFIABLE.match(resp.headers.get("Content-Range", ""))
-                if match and int(match.group(1)) == offset:
-                    self.total = offset
-                    return True
-                self._restart("the server no longer has the range we were resuming from")
-                return False
-            if status >= 400:
-                raise HttpStatusError(status, self.url, self.dest.name)
-            if status == 206:
-                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-                if not match or int(match.group(1)) != offset:
-                    self._restart("the server sent a different range than asked")
+        with self._request(headers) as resp:
+            answer = classify(resp.status_code, resp.headers, offset, etag=meta.get("etag"),
+                              last_modified=meta.get("last_modified"), cap=ctx.settings.backoff_cap * 10,
+                              now=ctx.net.wall)
+            answer.raise_for(self.url, self.dest.name)
+            if answer.kind is Kind.COMPLETE:
+                self.total = offset
+                return True
+            if answer.kind is Kind.RESTART:
+                self._restart(answer.reason)
+                if not answer.body:
                     return False
-                total = None if match.group(3) == "*" else int(match.group(3))
-                mode = "ab"
-            else:  # 200: full body
-                if offset:
-                    old = meta.get("etag") or meta.get("last_modified")
-                    new = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
-                    why = ("the file changed upstream (validator " f"{old} -> {new})"
-                           if old and new and old != new else "the server ignored the Range request")
-                    self._restart(why)
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length is not None else None
+            total = answer.total
+            if answer.kind is not Kind.RESUMED:
                 offset = 0
-                mode = "wb"
                 self.hasher = hashlib.sha256() if self.sha256 else None
                 self.hashed = 0
-            if total is not None and self.expected_size is not None and total != self.expected_size:
-                ctx.log(f"{self.dest.name}: the catalog says {self.expected_size:,} bytes, the server "
-                        f"{total:,}; using the server's size", "warning")
+            self._check_declared(total)
             self.total = total
-            if fresh and status == 200 and (journal := self._segment_plan(resp, total)) is not None:
+            if answer.kind is Kind.FRESH and (journal := self._segment_plan(resp, total)) is not None:
                 return self._start_segments(journal, resp)
-            self._save_meta(resp, total)
+            self._write_meta(answer.etag, answer.last_modified, total, synced=offset)
             self._hash_existing(offset)
-            self._receive(resp, mode, offset)
+            self._receive(resp, offset, answer.etag, answer.last_modified)
         done = self._part_size()
         if self.total is not None and done < self.total:
-            raise _Retry(f"connection ended at {done:,} of {self.total:,} bytes", None)
+            raise RetryLater(f"connection ended at {done:,} of {self.total:,} bytes")
         return True
 
-    def _receive(self, resp: requests.Response, mode: str, offset: int) -> None:
+    def _check_declared(self, total: int | None) -> None:
+        """A declared size beyond the catalog's (plus the margin) is refused before any byte."""
+        if total is None or self.expected_size is None or total == self.expected_size:
+            return
+        if total > limit_for(self.ctx, size=self.expected_size):
+            raise too_long(self.dest.name, limit_for(self.ctx, size=self.expected_size), declared=total,
+                           expected=self.expected_size)
+        self.ctx.log(f"{self.dest.name}: the catalog says {self.expected_size:,} bytes, the server "
+                     f"{total:,}; using the server's size", "warning")
+
+    def _limit(self) -> int:
+        return limit_for(self.ctx, size=self.expected_size, declared=self.total, approx=self.approx)
+
+    def _receive(self, resp: requests.Response, offset: int, etag: str | None, modified: str | None) -> None:
         ctx = self.ctx
         done = offset
         last_report = 0.0
-        with open(self.part, mode) as out:
+        limit = self._limit()
+        total = self.total
+        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        flusher = Flusher(fd, lambda: done, lambda synced: self._write_meta(etag, modified, total, synced))
+        try:
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            flusher.start()
 
             def sink(chunk: bytes) -> bool:
                 nonlocal done, last_report
-                out.write(chunk)
+                if done + len(chunk) > limit:
+                    raise _TooLong()
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
                 if self.hasher is not None:
                     self.hasher.update(chunk)
                     self.hashed += len(chunk)
                 done += len(chunk)
+                flusher.wrote(len(chunk))
                 now = time.monotonic()
                 if now - last_report >= 0.1:
                     last_report = now
                     ctx.progress(done, self.total)
                 return True
 
-            _pump(ctx, resp, sink)
-            out.flush()
-            with contextlib.suppress(OSError):
-                os.fsync(out.fileno())
+            try:
+                pump(ctx, resp, sink)
+            except _TooLong:
+                flusher.close(final_sync=False)
+                os.close(fd)
+                fd = -1
+                self._cut_off(done, limit)
+            finally:
+                if fd >= 0:
+                    flusher.close()
+        finally:
+            if fd >= 0:
+                os.close(fd)
         ctx.progress(done, self.total)
+
+    def _cut_off(self, done: int, limit: int) -> None:
+        """The body runs past its bound: keep one bad copy (nothing beyond the bound), then stop."""
+        self.meta_path.unlink(missing_ok=True)
+        self.log_path.unlink(missing_ok=True)
+        kept = quarantine(self.ctx, self.part, "too-long")
+        log.warning("%s: body cut off at %d bytes (bound %d); kept at %s", self.dest.name, done, limit, kept)
+        raise too_long(self.dest.name, limit)
 
     # -- segmented transfers -------------------------------------------------------------------
     def _segment_plan(self, resp: requests.Response, total: int | None) -> SegmentJournal | None:
@@ -269,25 +314,27 @@ class _Transfer:
             return None
         accept = [v.strip().lower() for v in resp.headers.get("Accept-Ranges", "").split(",")]
         etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-        if "bytes" not in accept or _validator(etag, modified) is None:
+        if "bytes" not in accept or if_range(etag, modified) is None:
             return None
         if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
             return None
         connections = connections_for(total, settings.segments, settings.min_segment_size)
         if connections < 2:
             return None
-        return SegmentJournal(self.url, etag, modified, total,
-                              plan_segments(total, connections, settings.min_segment_size))
+        plan = plan_segments(total, settings.segments and connections, settings.min_segment_size)
+        return SegmentJournal(self.url, etag, modified, total, plan)
 
     def _start_segments(self, journal: SegmentJournal, first: requests.Response) -> bool:
         # No sidecar while the part is being laid out: a crash in between leaves a part without a
         # record, which is started again, never a full-size part that an old sidecar would accept.
         self.meta_path.unlink(missing_ok=True)
+        self.log_path.unlink(missing_ok=True)
         preallocate(self.part, journal.total)
         journal.save(self.meta_path)
         connections = connections_for(journal.total, self.ctx.settings.segments,
                                       self.ctx.settings.min_segment_size)
-        self.ctx.log(f"{self.dest.name}: {journal.total:,} bytes over {connections} connections "
+        how = "" if self.ctx.settings.segments else " to start with, more while that is faster"
+        self.ctx.log(f"{self.dest.name}: {journal.total:,} bytes over {connections} connections{how} "
                      f"in {len(journal.segments)} segments")
         return self._run_segments(journal, first)
 
@@ -296,20 +343,25 @@ class _Transfer:
         if journal is None or self._part_size() != journal.total:
             self._reset_segments("the record of its segments does not match the partial file")
             return False
+        synced = journal.done_bytes
+        extra = journal.merge_log(WrittenLog.read(self.log_path))
         self.ctx.log(f"{self.dest.name}: resuming {len(journal.segments)} segments, "
-                     f"{journal.done_bytes:,} of {journal.total:,} bytes already here")
+                     f"{journal.done_bytes:,} of {journal.total:,} bytes already here"
+                     + (f" ({synced:,} synced, {extra:,} more written before the stop)" if extra else ""))
         return self._run_segments(journal, None)
 
     def _run_segments(self, journal: SegmentJournal, first: requests.Response | None) -> bool:
         """Fetch the journal's segments. True when the part is complete; False when the transfer
         went back to one stream or starts again (the sidecar says which)."""
         settings = self.ctx.settings
-        connections = max(1, connections_for(journal.total, settings.segments, settings.min_segment_size))
+        wanted = settings.segments
+        connections = None if wanted is None else max(
+            1, connections_for(journal.total, wanted, settings.min_segment_size))
         self.total = journal.total
         download = SegmentedDownload(self.ctx, self.part, self.meta_path, journal,
-                                     connections=connections, gate=gate_for(urlsplit(self.url).netloc),
+                                     connections=connections, gate=self.ctx.net.gate(urlsplit(self.url).netloc),
                                      hasher=hashlib.sha256() if self.sha256 else None)
-        validator = _validator(journal.etag, journal.last_modified)
+        validator = if_range(journal.etag, journal.last_modified)
 
         def fetch(seg: Segment, sink: SegmentedDownload) -> None:
             self._fetch_segment(seg, sink, journal, validator)
@@ -317,7 +369,7 @@ class _Transfer:
         def fetch_first(seg: Segment, sink: SegmentedDownload) -> None:
             assert first is not None
             try:
-                _pump_segment(self.ctx, first, seg, sink)
+                pump_segment(self.ctx, first, seg, sink)
             finally:
                 first.close()
 
@@ -332,6 +384,9 @@ class _Transfer:
             else:
                 self._to_single_stream(journal, download, exc.reason)
             return False
+        if download.ramp is not None:
+            self.ctx.log(f"{self.dest.name}: up to {download.peak} connection(s) used")
+        self.log_path.unlink(missing_ok=True)
         self.hasher, self.hashed = download.hasher, download.hashed
         return True
 
@@ -342,34 +397,22 @@ class _Transfer:
         headers = {"Accept-Encoding": "identity", **self.headers, "Range": f"bytes={seg.done}-{seg.end - 1}"}
         if validator:
             headers["If-Range"] = validator
-        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         try:
-            with ctx.session.get(self.url, headers=headers, stream=True, timeout=timeout) as resp:
-                status = resp.status_code
-                if status in _RETRY_STATUSES:
-                    raise RetryLater(f"server answered {status}", _retry_after(resp, ctx.settings.backoff_cap * 10),
-                                     throttled=status in _THROTTLE_STATUSES)
-                if status == 416:
-                    raise _Abandon("the server no longer has the ranges we were fetching", restart=True)
-                if status >= 400:
-                    raise HttpStatusError(status, self.url, self.dest.name)
-                if status == 200:
-                    old = journal.etag or journal.last_modified
-                    new = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
-                    length = resp.headers.get("Content-Length")
-                    if (old and new and old != new) or (length is not None and int(length) != journal.total):
-                        raise _Abandon(f"the file changed upstream (validator {old} -> {new})", restart=True)
-                    raise _Abandon("the server ignored the Range request", restart=False)
-                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-                if status != 206 or not match or int(match.group(1)) != seg.done:
-                    raise _Abandon("the server sent a different range than asked", restart=True)
-                if match.group(3) != "*" and int(match.group(3)) != journal.total:
-                    raise _Abandon(f"the file changed upstream (size {journal.total:,} -> "
-                                   f"{int(match.group(3)):,})", restart=True)
-                _pump_segment(ctx, resp, seg, sink)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                _Stalled) as exc:
-            raise RetryLater(_describe(exc)) from exc
+            with self._request(headers) as resp:
+                answer = classify(resp.status_code, resp.headers, seg.done, etag=journal.etag,
+                                  last_modified=journal.last_modified, total=journal.total,
+                                  cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
+                answer.raise_for(self.url, self.dest.name)
+                if answer.kind is Kind.COMPLETE or (answer.kind is Kind.RESTART and not answer.body):
+                    raise _Abandon(answer.reason or "the server sent a different range than asked", restart=True)
+                if answer.kind is not Kind.RESUMED:  # a 200: the whole file
+                    changed = "changed upstream" in answer.reason
+                    raise _Abandon(answer.reason, restart=changed)
+                pump_segment(ctx, resp, seg, sink)
+        except requests.RequestException as exc:
+            if not is_retryable(exc):
+                raise
+            raise as_retry(exc) from exc
 
     def _reset_segments(self, why: str) -> None:
         self.meta_path.unlink(missing_ok=True)
@@ -382,6 +425,7 @@ class _Transfer:
                      "warning")
         self.segmentable = False
         os.truncate(self.part, prefix)
+        self.log_path.unlink(missing_ok=True)
         self._write_meta(journal.etag, journal.last_modified, journal.total)
         self.hasher, self.hashed = download.hasher, download.hashed  # the hasher never passes the prefix
 
@@ -396,9 +440,9 @@ class _Transfer:
             ctx.stage(Stage.VERIFYING, "sha256")
             digest = self.hasher.hexdigest() if self.hasher is not None else ""
             if digest != self.sha256:
-                kept = ctx.quarantine / f"{self.dest.name}.{int(time.time())}.bad"
-                os.replace(self.part, kept)
+                kept = quarantine(ctx, self.part, "bad")
                 self.meta_path.unlink(missing_ok=True)
+                self.log_path.unlink(missing_ok=True)
                 raise SetupError(
                     Code.CHECKSUM_MISMATCH,
                     f"{self.dest.name} does not match its sha256 (expected {self.sha256[:12]}…, "
@@ -408,20 +452,22 @@ class _Transfer:
                 )
         os.replace(self.part, self.dest)
         self.meta_path.unlink(missing_ok=True)
+        self.log_path.unlink(missing_ok=True)
         return self.dest
 
 
-def _pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]) -> None:
+def pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]) -> None:
     """Read ``resp``'s body into ``sink`` until it ends or ``sink`` returns False.
 
     Every read loop goes through here: cancel/pause checkpoints, the run's bandwidth limit and
-    stall detection (time spent waiting on the limiter does not count as stalling).
+    stall detection (time spent waiting on the limiter does not count as stalling). Reads are at
+    most 256 KiB, the journal's granularity.
     """
     settings = ctx.settings
     limiter = ctx.limiter
     window_start = time.monotonic()
     window_bytes = 0
-    for chunk in resp.iter_content(chunk_size=limiter.chunk_size(settings.chunk_size)):
+    for chunk in resp.iter_content(chunk_size=read_size(ctx)):
         ctx.control.checkpoint()
         if not chunk:
             continue
@@ -431,18 +477,23 @@ def _pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool
         now = time.monotonic()
         if now - window_start >= settings.stall_seconds:
             if window_bytes < settings.stall_bytes:
-                raise _Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
+                raise Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
             window_start, window_bytes = now, 0
         if not more:
             return
 
 
-def _pump_segment(ctx: JobContext, resp: requests.Response, seg: Segment, sink: SegmentedDownload) -> None:
+def pump_segment(ctx: JobContext, resp: requests.Response, seg: Segment, sink: SegmentedDownload) -> None:
     try:
-        _pump(ctx, resp, lambda chunk: sink.write(seg, chunk))
-    except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-            _Stalled) as exc:
-        raise RetryLater(_describe(exc)) from exc
+        pump(ctx, resp, lambda chunk: sink.write(seg, chunk))
+    except (requests.RequestException, Stalled) as exc:
+        if not is_retryable(exc):
+            raise
+        raise as_retry(exc) from exc
+
+
+class _TooLong(Exception):
+    """The next chunk would take the file past its bound."""
 
 
 class _Abandon(Exception):
@@ -452,47 +503,3 @@ class _Abandon(Exception):
         super().__init__(reason)
         self.reason = reason
         self.restart = restart
-
-
-class _Retry(Exception):
-    def __init__(self, message: str, wait: float | None) -> None:
-        super().__init__(message)
-        self.wait = wait
-
-
-class _Stalled(Exception):
-    pass
-
-
-def _strong(etag: str | None) -> bool:
-    return bool(etag) and not str(etag).startswith("W/")
-
-
-def _validator(etag: str | None, last_modified: str | None) -> str | None:
-    """What to send in If-Range: a strong ETag, else the Last-Modified date, else nothing."""
-    return etag if etag and _strong(etag) else last_modified or None
-
-
-def _retry_after(resp: requests.Response, cap: float) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError):
-            return None
-        seconds = when - time.time()
-    return max(0.0, min(seconds, cap))
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "the server stopped answering (timeout)"
-    if isinstance(exc, _Stalled):
-        return f"the transfer stalled ({exc})"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection dropped mid-file"
-    return f"connection problem ({type(exc).__name__})"
