@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,25 @@ from wizard.engine.control import Control
 from wizard.engine.events import Event, Log
 from wizard.engine.journal import Journal
 from wizard.engine.net.ratelimit import NetShared
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``), where a missing tool fails instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_tool(name: str, package: str, found: str | None = None) -> str:
+    """The path of tool ``name``; skips the test when it is missing — fails in CI, which must
+    install it (Debian package ``package``; ``.ci/run`` does)."""
+    import pytest
+
+    path = found or shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian: apt-get install {package})"
+        if in_ci():
+            pytest.fail(f"{message}; CI must install it", pytrace=False)
+        pytest.skip(message)
+    return path
 
 
 def sha256(data: bytes) -> str:
