@@ -34,7 +34,7 @@ from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..net import client
 from ..net.bounds import MARGIN
-from ..net.policy import Kind, RetryLater, classify, describe, is_retryable
+from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable
 from . import drive
 from .drive_folder import folder_file_url
 
@@ -315,7 +315,7 @@ class _Batch:
                     return "dead", None, problem
                 return "dead", _status_of(problem), problem
             ctx.control.sleep(wait if wait is not None else
-                              min(ctx.settings.backoff * 2 ** (attempt - 1), ctx.settings.backoff_cap))
+                              backoff(attempt, ctx.settings.backoff, ctx.settings.backoff_cap, ctx.net.rand))
 
     def _get(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
         ctx = self.ctx
@@ -323,7 +323,7 @@ class _Batch:
         # identity: keep the bytes exactly as served, and let Content-Length count them
         with client.get(session, url, timeout=timeout, headers={"Accept-Encoding": "identity"}) as resp:
             status = resp.status_code
-            answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap, now=ctx.net.wall)
+            answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
             if answer.kind is Kind.RETRY:
                 if answer.throttled:
                     ctx.net.gate(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
