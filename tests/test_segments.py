@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +23,19 @@ from wizard.engine.control import Control
 from wizard.engine.errors import Cancelled, Code, SetupError
 from wizard.engine.events import Progress, Stage, StageChanged
 from wizard.engine.net.durable import WRITE_GRANULARITY, WrittenLog
+from wizard.engine.net.ramp import Ramp
+from wizard.engine.net.ratelimit import HostGate
 from wizard.engine.net.segments import (
     ALIGN,
     AUTO_START,
     MAX_CONNECTIONS,
     MIB,
     Segment,
+    SegmentedDownload,
     SegmentJournal,
     connections_for,
     plan_segments,
+    preallocate,
 )
 from wizard.engine.net.transfer import download
 
@@ -313,3 +318,60 @@ def test_segments_resume_after_kill_9(tmp_path: Path) -> None:
         assert sorted(range_start(r.headers["Range"]) for r in records) == [s.done for s in unfinished]
         assert served == len(data) - journal.done_bytes < len(data)
         assert any("resuming" in t for t in rec.logs())
+
+
+# -- the automatic connection count ---------------------------------------------------------------
+class ScriptedRamp(Ramp):
+    """A ramp whose decisions are given: the i-th update answers ``script[i]`` (then the last)."""
+
+    def __init__(self, script: list[int]) -> None:
+        super().__init__(script[0], MAX_CONNECTIONS)
+        self.script = script
+        self.calls = 0
+
+    def update(self, done: int) -> int:
+        self.target = min(self.ceiling, self.script[min(self.calls, len(self.script) - 1)])
+        self.calls += 1
+        return self.target
+
+
+def _run_scripted(tmp_path: Path, script: list[int], gate: HostGate,
+                  expect: int) -> tuple[SegmentedDownload, set[int]]:
+    total = 64 * 256 * 1024
+    data = os.urandom(total)
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(min_segment_size=256 * 1024))
+    part = ctx.downloads / "f.bin.part"
+    preallocate(part, total)
+    journal = SegmentJournal("http://x/f.bin", '"e"', None, total, plan_segments(total, None, 256 * 1024))
+    workers: set[int] = set()
+    started = threading.Event()
+
+    def fetch(seg: Segment, sink: SegmentedDownload) -> None:
+        workers.add(seg.owner if seg.owner is not None else -1)
+        if len(workers) >= expect:
+            started.set()
+        started.wait(2)  # hold the first pieces until the ramp's workers all took one
+        while sink.write(seg, data[seg.done:seg.done + 65536]):
+            pass
+
+    download = SegmentedDownload(ctx, part, ctx.downloads / "f.bin.part.json", journal, connections=None,
+                                 gate=gate, ramp=ScriptedRamp(script))
+    download.run(fetch)
+    assert part.read_bytes() == data
+    return download, workers
+
+
+def test_the_ramp_adds_workers_up_to_its_target(tmp_path: Path) -> None:
+    download, workers = _run_scripted(tmp_path, [2, 2, 4, 8], HostGate(), 8)
+    assert download.peak == 8 and workers == set(range(8))
+
+
+def test_the_ramp_stays_within_the_host_gate(tmp_path: Path) -> None:
+    gate = HostGate(recover_seconds=3600)
+    for _ in range(6):
+        gate.enter()
+    gate.throttled()  # limit 3
+    for _ in range(6):
+        gate.release()
+    download, workers = _run_scripted(tmp_path, [2, 16], gate, 3)
+    assert download.peak <= 3 and len(workers) <= 3

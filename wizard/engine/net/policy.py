@@ -244,6 +244,12 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
     return replace(base, kind=Kind.RESTART, total=length, length=length, reason=reason)
 
 
+def log_retry(what: str, reason: str, delay: float, attempt: int, limit: int, server_said: bool) -> None:
+    """The run log's line for a retry: what, why, how long, and whether the server said so."""
+    log.info("retry %s in %.2f s (attempt %d/%d): %s%s", what, delay, attempt, limit, reason,
+             " (Retry-After)" if server_said else "")
+
+
 class Attempts:
     """The retry budget of one transfer: consecutive failed attempts that made no progress.
 
@@ -273,8 +279,7 @@ class Attempts:
             )
         wait = exc.wait if isinstance(exc, RetryLater) else None
         delay = wait if wait is not None else backoff(self.failures, self.base, self.cap, self.rand)
-        log.info("retry %s in %.2f s (attempt %d/%d): %s%s", self.what, delay, self.failures, self.retries,
-                 reason, " (Retry-After)" if wait is not None else "")
+        log_retry(self.what, reason, delay, self.failures, self.retries, wait is not None)
         return delay
 
     def note(self, delay: float) -> str:

@@ -220,12 +220,12 @@ class SegmentedDownload:
     returns when all segments are complete (the part is synced to disk and the journal saved)
     and raises the first fatal error otherwise (the journal is saved either way).
     ``hasher``/``hashed`` follow the contiguous finished prefix while downloading.
-    ``connections`` None is the automatic count (:class:`~.ramp.Ramp`, ``clock`` injectable).
+    ``connections`` None is the automatic count (``ramp``: a :class:`~.ramp.Ramp`, injectable).
     """
 
     def __init__(self, ctx: JobContext, part: Path, journal_path: Path, journal: SegmentJournal, *,
                  connections: int | None, gate: HostGate, hasher: Hasher | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 ramp: Ramp | None = None) -> None:
         self.ctx = ctx
         self.part = part
         self.journal_path = journal_path
@@ -233,7 +233,7 @@ class SegmentedDownload:
         pieces = len(journal.segments)
         if connections is None:
             start = connections_for(journal.total, None, ctx.settings.min_segment_size)
-            self.ramp: Ramp | None = Ramp(max(1, start), MAX_CONNECTIONS, clock=clock)
+            self.ramp: Ramp | None = ramp or Ramp(max(1, start), MAX_CONNECTIONS)
             connections = self.ramp.target
         else:
             self.ramp = None

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 
 from ..context import JobContext
 from ..errors import Code, SetupError
@@ -47,6 +48,7 @@ from .bounds import limit_for, quarantine, too_long
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
 from .policy import Attempts, Kind, RetryLater, Stalled, as_retry, classify, if_range, is_retryable
 from .segments import (
+    MAX_CONNECTIONS,
     Segment,
     SegmentedDownload,
     SegmentJournal,
@@ -358,6 +360,7 @@ class _Transfer:
         connections = None if wanted is None else max(
             1, connections_for(journal.total, wanted, settings.min_segment_size))
         self.total = journal.total
+        _enough_connections(self.ctx.session, self.url)
         download = SegmentedDownload(self.ctx, self.part, self.meta_path, journal,
                                      connections=connections, gate=self.ctx.net.gate(urlsplit(self.url).netloc),
                                      hasher=hashlib.sha256() if self.sha256 else None)
@@ -454,6 +457,14 @@ class _Transfer:
         self.meta_path.unlink(missing_ok=True)
         self.log_path.unlink(missing_ok=True)
         return self.dest
+
+
+def _enough_connections(session: requests.Session, url: str) -> None:
+    """Let the session keep a connection per segment worker alive (requests keeps 10 per host)."""
+    adapter = session.get_adapter(url)
+    if isinstance(adapter, requests.adapters.HTTPAdapter) and getattr(adapter, "_pool_maxsize", 0) < MAX_CONNECTIONS:
+        parts = urlsplit(url)
+        session.mount(f"{parts.scheme}://{parts.netloc}", requests.adapters.HTTPAdapter(pool_maxsize=MAX_CONNECTIONS))
 
 
 def pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]) -> None:

@@ -34,7 +34,7 @@ from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..net import client
 from ..net.bounds import MARGIN
-from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable
+from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from . import drive
 from .drive_folder import folder_file_url
 
@@ -314,8 +314,10 @@ class _Batch:
                 if problem.startswith("network:"):
                     return "dead", None, problem
                 return "dead", _status_of(problem), problem
-            ctx.control.sleep(wait if wait is not None else
-                              backoff(attempt, ctx.settings.backoff, ctx.settings.backoff_cap, ctx.net.rand))
+            delay = wait if wait is not None else backoff(attempt, ctx.settings.backoff, ctx.settings.backoff_cap,
+                                                          ctx.net.rand)
+            log_retry(f"OCR-VQA image {key}", problem, delay, attempt, ctx.settings.ocr_retries, wait is not None)
+            ctx.control.sleep(delay)
 
     def _get(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
         ctx = self.ctx
