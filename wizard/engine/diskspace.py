@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .events import Stage
+from .sources import kind_of
+from .units import human
 
 if TYPE_CHECKING:
     from .context import JobContext, Settings
@@ -76,8 +78,7 @@ def job_need(item: PlanItem, settings: Settings) -> int:
     what one of its archives extracts to. An over-estimate for a half-done archive: such a job
     then waits for the next run rather than failing again in this one.
     """
-    source = item.source
-    pieces = max(1, source.last - source.first + 1) if source is not None and source.kind == "sam-links" else 1
+    pieces = 1 if item.source is None else kind_of(item.source.kind).pieces(item.source)
     return max(0, settings.min_free_bytes) + item.peak_archive_bytes + item.extracted_bytes // pieces
 
 
@@ -130,8 +131,6 @@ class DiskMonitor:
             self.wait_for(ctx, self.min_free)
 
     def message(self, free: int, need: int) -> str:
-        from .plan import human
-
         return f"Only {human(free)} free on {self.filesystem}; waiting for space (need {human(need)})"
 
     def wait_for(self, ctx: JobContext, need: int) -> int:
@@ -154,8 +153,6 @@ class DiskMonitor:
             if free < need and abs(free - shown) >= max(1, need // 20):
                 shown = free  # keep the figure current without flooding the log
                 ctx.stage(Stage.WAITING, self.message(free, need))
-        from .plan import human
-
         ctx.log(f"{human(free)} free on {self.filesystem} again; carrying on")
         ctx.stage(previous if previous != Stage.WAITING else Stage.QUEUED, "space is available again")
         return free

@@ -17,6 +17,7 @@ import requests
 from ..catalog import Catalog
 from ..context import JobContext
 from ..errors import Code, SetupError
+from .drive_errors import drive_error
 from .http import HttpStatusError
 
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
@@ -61,8 +62,6 @@ def list_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dict[str, 
 def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dict[str, str]:
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
-
-    from .drive import drive_error
 
     try:
         files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,

@@ -27,7 +27,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +48,7 @@ from ..segments import (
     plan_segments,
     preallocate,
 )
+from .registry import SourceKind
 
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _THROTTLE_STATUSES = {429, 503}  # "too many connections": fewer segments for that host
@@ -526,3 +527,19 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the connection dropped mid-file"
     return f"connection problem ({type(exc).__name__})"
+
+
+class HttpKind(SourceKind):
+    """``kind = "http"``: one URL, one file; a zip on a server that honours Range is read remotely."""
+
+    name = "http"
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog)
+
+    def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
+        return source.url, {}
+
+
+KIND = HttpKind()
