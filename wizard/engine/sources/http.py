@@ -39,6 +39,7 @@ from ..context import JobContext
 from ..errors import Code, SetupError
 from ..events import Stage
 from ..ratelimit import gate_for
+from ..safefs import open_private_file, write_text_atomic
 from ..segments import (
     RetryLater,
     Segment,
@@ -122,13 +123,11 @@ class _Transfer:
         meta: dict[str, Any] = {"url": self.url, "etag": etag, "last_modified": last_modified, "total": total}
         if not self.segmentable:
             meta["no_segments"] = True
-        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
-        tmp.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, self.meta_path)
+        write_text_atomic(self.meta_path, json.dumps(meta))
 
     def _restart(self, why: str) -> None:
         self.ctx.log(f"{self.dest.name}: {why}; starting this file again from byte 0", "warning")
-        with open(self.part, "wb"):
+        with open_private_file(self.part, "wb"):
             pass
         self.hasher = hashlib.sha256() if self.sha256 else None
         self.hashed = 0
@@ -270,7 +269,7 @@ class _Transfer:
         ctx = self.ctx
         done = offset
         last_report = 0.0
-        with open(self.part, mode) as out:
+        with open_private_file(self.part, mode) as out:
 
             def sink(chunk: bytes) -> bool:
                 nonlocal done, last_report

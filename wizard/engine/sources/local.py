@@ -24,6 +24,7 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..safefs import open_private_file
 from .drive import hash_file
 
 MODES = ("hardlink", "copy", "move")
@@ -173,7 +174,7 @@ def _copy(ctx: JobContext, src: Path, dest: Path) -> None:
     """Copy through a temporary name in the downloads folder, then rename into place."""
     tmp = ctx.downloads / f".local-{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        with open(src, "rb") as fin, open_private_file(tmp, "wb") as fout:
             while block := fin.read(4 << 20):
                 ctx.control.checkpoint()
                 fout.write(block)

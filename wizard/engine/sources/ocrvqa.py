@@ -34,6 +34,7 @@ from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..ratelimit import gate_for
+from ..safefs import open_private_file
 from . import drive
 from .drive_folder import folder_file_url
 
@@ -333,7 +334,7 @@ class _Batch:
             size = 0
             head = b""
             limiter = ctx.limiter
-            with open(tmp, "wb") as out:
+            with open_private_file(tmp, "wb") as out:
                 for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]
@@ -409,7 +410,7 @@ def _finish(ctx: JobContext) -> None:
     ctx.log(f"OCR-VQA: {len(saved):,} of {len(rows):,} images in place")
     if dead:
         tmp = report.with_name(report.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        with open_private_file(tmp, "w", encoding="utf-8", newline="\n") as out:
             out.write("key\turl\tstatus\n")
             for key, url, _status, http, detail in dead:
                 out.write(f"{key}\t{url}\t{http if http is not None else _word(detail)}\n")
