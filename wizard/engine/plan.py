@@ -16,7 +16,8 @@ from typing import Any
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
-from .journal import JobRecord, read_status, state_dir
+from .journal import JobRecord, state_dir
+from .rebuild import plan_records
 
 #: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
 MARGIN_BYTES = 512 * 1024 * 1024
@@ -177,7 +178,7 @@ def streamed(component: Component, source: Source | None, settings: Settings) ->
 
 def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
     """Compute the plan. Touches only the local disk (journal, partial files, free space)."""
-    records: dict[str, JobRecord] = {r.id: r for r in (read_status(root) or [])} if root.is_dir() else {}
+    records: dict[str, JobRecord] = plan_records(root, catalog) if root.is_dir() else {}
     downloads = state_dir(root) / "downloads"
     items: list[PlanItem] = []
     for comp in components:

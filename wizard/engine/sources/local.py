@@ -24,7 +24,7 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Code, SetupError
 from ..events import Stage
-from ..safefs import open_private_file
+from ..safefs import file_kind, open_private_file
 from .drive import hash_file
 
 MODES = ("hardlink", "copy", "move")
@@ -47,7 +47,11 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
                 yield ctx.downloads / name
             return
         raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} does not exist.", _HINT)
-    if path.is_file():
+    kind = file_kind(path)
+    if kind not in ("file", "folder"):  # a FIFO would hang, a device never ends
+        raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} is a {kind}, "
+                         "not a regular file or a folder.", _HINT)
+    if kind == "file":
         yield from _archive(ctx, component, path, _official_name(component) or path.name, several=False)
     elif _is_archive_folder(component, path):
         for archive in sorted(p for p in path.iterdir() if p.is_file()):
