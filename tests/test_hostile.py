@@ -1,0 +1,269 @@
+"""Hostile inputs (issue 11): third-party catalogs, odd files, damaged state, a broken environment.
+
+Every test drives the real CLI (``wizard.cli.main``) against servers on 127.0.0.1 and checks three
+things: the exit code, the coded message on stderr (never a traceback), and that nothing outside
+the data root changed — a canary folder beside the root is snapshotted before and compared after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import tomllib
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wizard.cli import main
+from wizard.demo import MirrorServer, World
+from wizard.demo.session import tree_of
+from wizard.demo.world import dumps_toml
+from wizard.engine.errors import Code, SetupError
+from wizard.engine.journal import RootLock, journal_path
+
+CHEAP = ["json-sft", "coco-train2017", "gqa"]  # http + hub components of the demo world
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------
+def snapshot(top: Path, skip: Path) -> dict[str, str]:
+    """Every entry under ``top`` except the ``skip`` subtree: type and content hash / link target."""
+    found: dict[str, str] = {}
+    for dirpath, dirs, files in os.walk(top):
+        here = Path(dirpath)
+        dirs[:] = [d for d in dirs if here / d != skip]
+        for name in dirs + files:
+            path = here / name
+            rel = str(path.relative_to(top))
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                found[rel] = "link:" + os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                found[rel] = oct(stat.S_IFMT(st.st_mode))
+    return found
+
+
+class Sandbox:
+    """A data root and, beside it, a canary folder whose contents must never change."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.top = tmp_path
+        self.root = tmp_path / "root"
+        self.canary = tmp_path / "canary"
+        self.canary.mkdir()
+        (self.canary / "victim.txt").write_text("precious\n")
+        (self.canary / "x.zip").write_bytes(b"not yours")
+        self.before = snapshot(tmp_path, self.root)
+
+    def refresh(self) -> None:
+        """Take the reference snapshot again (after the test wrote its own inputs)."""
+        self.before = snapshot(self.top, self.root)
+
+    def assert_outside_unchanged(self) -> None:
+        assert snapshot(self.top, self.root) == self.before
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Sandbox:
+    return Sandbox(tmp_path)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def edited_catalog(world: World, base_url: str, path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    raw = tomllib.loads(world.catalog_text(base_url))
+    edit(raw)
+    path.write_text(dumps_toml(raw), encoding="utf-8")
+    return path
+
+
+def component(raw: dict[str, Any], cid: str) -> dict[str, Any]:
+    return next(c for c in raw["component"] if c["id"] == cid)
+
+
+def run_args(catalog: Path, mirror: MirrorServer, root: Path, comps: list[str], *extra: str | Path) -> list[Any]:
+    return ["run", "--catalog", catalog, "--hf-endpoint", mirror.base_url, "--root", root,
+            "--components", ",".join(comps), "--yes", "--quiet", *extra]
+
+
+# ------------------------------------------------------------------------------------------
+# Catalogs written by someone else
+# ------------------------------------------------------------------------------------------
+def _set_source(cid: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(raw: dict[str, Any]) -> None:
+        component(raw, cid)["source"][0][key] = value
+    return edit
+
+
+def _set_component(cid: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(raw: dict[str, Any]) -> None:
+        component(raw, cid)[key] = value
+    return edit
+
+
+def _set_layout(cid: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(raw: dict[str, Any]) -> None:
+        component(raw, cid).setdefault("layout", {})[key] = value
+    return edit
+
+
+HOSTILE = {
+    "filename-parent": (_set_source("coco-train2017", "filename", "../../../canary/x.zip"), "'filename'",
+                        "separator"),
+    "filename-folder": (_set_source("coco-train2017", "filename", "sub/x.zip"), "'filename'", "separator"),
+    "filename-absolute": (_set_source("coco-train2017", "filename", "/tmp/x.zip"), "'filename'", "separator"),
+    "filename-backslash": (_set_source("coco-train2017", "filename", "..\\..\\x.zip"), "'filename'", "separator"),
+    "filename-drive": (_set_source("coco-train2017", "filename", "C:x.zip"), "'filename'", "Windows"),
+    "filename-reserved": (_set_source("coco-train2017", "filename", "CON.zip"), "'filename'", "reserved"),
+    "filename-nul": (_set_source("coco-train2017", "filename", "x\x00.zip"), "'filename'", "control"),
+    "filename-too-long": (_set_source("coco-train2017", "filename", "x" * 300 + ".zip"), "'filename'", "bytes"),
+    "url-derived-name": (_set_source("coco-train2017", "url", "http://127.0.0.1:9/.."), "saved as", "'..'"),
+    "url-scheme": (_set_source("coco-train2017", "url", "file:///etc/passwd"), "'url'", "http"),
+    "hub-path": (_set_source("json-sft", "path", "../../x.json"), "'path'", "'..'"),
+    "size-zero": (_set_source("coco-train2017", "size", 0), "'size'", "at least 1"),
+    "target-parent": (_set_component("coco-train2017", "target", "../canary"), "'target'", "'..'"),
+    "target-absolute": (_set_component("coco-train2017", "target", "/etc/coco"), "'target'", "absolute"),
+    "target-drive": (_set_component("coco-train2017", "target", "C:/coco"), "'target'", "absolute"),
+    "target-state": (_set_component("coco-train2017", "target", ".sharegpt4v-setup/downloads"), "'target'",
+                     "state folder"),
+    "target-state-case": (_set_component("coco-train2017", "target", ".ShareGPT4V-Setup"), "'target'",
+                          "state folder"),
+    "target-backslash": (_set_component("coco-train2017", "target", "coco\\train2017"), "'target'", "backslash"),
+    "target-reserved": (_set_component("coco-train2017", "target", "coco/aux"), "'target'", "reserved"),
+    "target-chars": (_set_component("coco-train2017", "target", "coco/a|b"), "'target'", "Windows"),
+    "strip-parent": (_set_layout("coco-train2017", "strip", "../"), "'strip'", "'..'"),
+    "hub-endpoint-scheme": (lambda raw: raw.setdefault("hub", {}).update(endpoint="ftp://example.org"),
+                            "'endpoint'", "http"),
+    "drive-url-scheme": (lambda raw: raw.setdefault("drive", {}).update(file_url="javascript:{id}"),
+                         "'file_url'", "http"),
+    "component-id": (_set_component("gqa", "id", "../gqa"), "id", "separator"),
+    "sam-format-broken": (_set_source("sam-tars", "name_format", "sa_{oops}.tar"), "name_format", "does not format"),
+    "sam-format-spec": (_set_source("sam-tars", "name_format", "sa_{index:q}.tar"), "name_format",
+                        "does not format"),
+    "sam-format-escape": (_set_source("sam-tars", "name_format", "../sa_{index}.tar"), "name_format", "refused"),
+    "sam-format-constant": (_set_source("sam-tars", "name_format", "sa.tar"), "name_format", "same name"),
+    "sam-range": (_set_source("sam-tars", "last", 100000), "'last'", "between 0 and 999"),
+    "sam-negative": (_set_source("sam-tars", "first", -1), "'first'", "at least 0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_catalog_value_is_refused_before_anything_is_written(
+        case: str, box: Sandbox, world: World, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    edit, key, why = HOSTILE[case]
+    cat = edited_catalog(world, mirror.base_url, box.canary.parent / "cat.toml", edit)
+    box.refresh()
+    code, out, err = cli(capsys, *run_args(cat, mirror, box.root, ["coco-train2017"]))
+    assert code == 2
+    assert f"[{Code.CATALOG_INVALID}]" in err and key in err and why in err, err
+    assert "hint:" in err
+    assert not box.root.exists() and mirror.requests == []
+    box.assert_outside_unchanged()
+
+
+def test_a_name_format_that_does_not_format_names_its_line(box: Sandbox, world: World, mirror: MirrorServer,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    text = world.catalog_text(mirror.base_url).replace('name_format = "sa_{index:06d}.tar"',
+                                                       'name_format = "sa_{index:06d.tar"')
+    cat = box.top / "cat.toml"
+    cat.write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if t.strip().startswith("name_format"))
+    code, _out, err = cli(capsys, "plan", "--catalog", cat, "--root", box.root, "--components", "sam-tars")
+    assert code == 2
+    assert f"line {line}:" in err and "does not format" in err
+
+
+def test_a_catalog_filename_with_dotdot_and_a_local_copy_deletes_nothing_outside(
+        box: Sandbox, world: World, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    cat = edited_catalog(world, mirror.base_url, box.top / "cat.toml",
+                         _set_source("coco-train2017", "filename", "../../../canary/x.zip"))
+    mine = box.top / "train2017.zip"
+    mine.write_bytes(b"PK\x05\x06" + bytes(18))
+    box.refresh()
+    code, _out, err = cli(capsys, *run_args(cat, mirror, box.root, ["coco-train2017"],
+                                           "--local", f"coco-train2017={mine}", "--local-mode", "move"))
+    assert code == 2 and f"[{Code.CATALOG_INVALID}]" in err
+    box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# Links files and local copies that are not regular files
+# ------------------------------------------------------------------------------------------
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "canary" / "links.fifo"
+    os.mkfifo(path)
+    yield path
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "huge"])
+def test_a_links_file_that_is_no_regular_file_is_a_coded_problem(
+        kind: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    if kind == "dev-zero":
+        links = Path("/dev/zero")
+    elif kind == "fifo":
+        links = box.canary / "links.fifo"
+        os.mkfifo(links)
+    else:
+        links = box.canary / "links.tsv"
+        with open(links, "wb") as fh:  # a sparse 1 GB file: size-checked before it is read
+            fh.truncate(1 << 30)
+    box.refresh()
+    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["sam-tars"], "--sam-links", links))
+    assert code in (1, 2)
+    assert f"[{Code.SAM_LINKS_INVALID}]" in err
+    assert ("not a regular file" in err) if kind != "huge" else ("bytes" in err)
+    assert not any(r.path.endswith(".tar") for r in mirror.requests)
+    box.assert_outside_unchanged()
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_a_local_copy_that_is_no_regular_file_is_a_coded_problem(
+        kind: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    if kind == "fifo":
+        local = box.canary / "coco.fifo"
+        os.mkfifo(local)
+    else:
+        local = Path("/dev/zero")
+    box.refresh()
+    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"],
+                                           "--local", f"coco-train2017={local}"))
+    assert code == 1
+    assert f"[{Code.LOCAL_INVALID}]" in err and "not a regular file or a folder" in err
+    assert mirror.requests == []
+    box.assert_outside_unchanged()
+
+
+def test_local_for_an_unknown_component_is_refused(box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    box.refresh()
+    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"],
+                                           "--local", f"coco-train2071={box.canary / 'x.zip'}"))
+    assert code == 2
+    assert f"[{Code.UNKNOWN_COMPONENT}]" in err and "coco-train2017" in err
+    assert mirror.requests == []
+    box.assert_outside_unchanged()
+
+
+def test_a_root_under_an_unknown_users_home_is_a_coded_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = cli(capsys, "plan", "--root", "~nosuchuser-sharegpt4v/x", "--preset", "sft")
+    assert code == 2
+    assert f"[{Code.ROOT_MISSING}]" in err and "~nosuchuser-sharegpt4v/x" in err and "hint:" in err
