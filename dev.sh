@@ -52,7 +52,7 @@ system_setup
 python_setup
 case "$cmd" in
   demo)
-    # Default: demo-root in the user's cache folder (platformdirs), never a fixed path in a shared /tmp.
+    # Default: demo-root in the user's cache folder (platformdirs), never a fixed path in the shared temp folder.
     dir=${1:-$(.venv/bin/python -c 'from wizard.paths import default_demo_root; print(default_demo_root())')}
     mkdir -p "$dir"
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then

@@ -63,8 +63,11 @@ def counts_for(root: Path, path: Path, components: Iterable[Component]) -> dict[
         for p in image_paths(path):
             head = p.rsplit("/", 1)[0]
             targets[head] = targets.get(head, 0) + 1
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(cache, json.dumps({"key": key, "targets": targets}))
+        try:  # only a cache: a read-only root or a full disk just means counting again next time
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(cache, json.dumps({"key": key, "targets": targets}))
+        except OSError:
+            pass
     return _per_component(targets, components)
 
 
