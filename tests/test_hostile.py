@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_diskspace import ballast, small_fs  # noqa: F401 - small_fs is a fixture
 
 from wizard.cli import main
 from wizard.demo import MirrorServer, World
@@ -446,3 +447,46 @@ def test_the_demo_root_defaults_to_the_users_cache_folder(platformdirs_isolated:
     assert default_demo_root().is_relative_to(platformdirs_isolated)
     dev = (Path(__file__).resolve().parent.parent / "dev.sh").read_text()
     assert "/tmp" not in dev and "default_demo_root" in dev
+
+
+# ------------------------------------------------------------------------------------------
+# A read-only root and a full disk: status, plan and verify still answer
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("journal", ["healthy", "damaged"])
+@pytest.mark.parametrize("disk", ["read-only", "full"])
+def test_status_plan_and_verify_work_on_a_read_only_root_or_a_full_disk(
+        disk: str, journal: str, small_fs: Path, demo_catalog: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = small_fs / "root"
+    assert cli(capsys, *run_args(demo_catalog, mirror, root, CHEAP, "--force", "--min-free", "0"))[0] == 0
+    verify_code, verify_out, _ = cli(capsys, "verify", "--root", root)
+    if journal == "damaged":
+        damage_journal(root, "random")
+    if disk == "read-only":
+        done = subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    else:
+        ballast(small_fs, 0)
+    before = snapshot(small_fs, small_fs / "ballast")
+
+    code, out, err = cli(capsys, "status", "--root", root)
+    assert code == 0
+    if journal == "damaged":
+        assert "unreadable" in err and out == ""
+    else:
+        assert err == "" and all(f"{cid:<16} done" in out for cid in CHEAP), out
+    code, out, err = cli(capsys, "plan", "--catalog", demo_catalog, "--root", root, "--components", ",".join(CHEAP))
+    assert code == 0, err
+    assert all(f"{cid:<16} done" in out for cid in CHEAP), out
+    code, out, _err = cli(capsys, "verify", "--root", root)
+    assert code == verify_code and out.splitlines()[:3] == verify_out.splitlines()[:3]
+    if disk == "read-only":
+        assert snapshot(small_fs, small_fs / "ballast") == before  # nothing written
+    else:
+        code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, root, [*CHEAP, "textvqa"], "--force",
+                                                "--min-free", "0"))
+        # a run needs room for its journal: a coded problem, and a damaged journal stays where it
+        # is (set aside only once there is room for the fresh one)
+        assert code == 3 and f"[{Code.NO_SPACE}]" in err, err
+        assert list(journal_path(root).parent.glob("*.broken-*")) == []

@@ -216,7 +216,7 @@ def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     with _demo_if_asked(args) as catalog:
-        root = check_root(args.root)
+        root = check_root(args.root, writable=False)  # a plan writes nothing: a read-only root is fine
         plan = build_plan(root, catalog, _select(catalog, args), _settings(args))
         if args.json:
             print(json.dumps(plan.to_json(), indent=2))

@@ -333,11 +333,28 @@ class Journal:
             self._db = self._open_checked()
         except JournalUnreadable as exc:
             self.healed = str(exc)
+            fresh = self._fresh(self.healed)  # first: a full disk keeps the damaged one in place
             self.set_aside_as = set_aside(self.path, self.healed)
+            os.replace(fresh, self.path)
             self._db = self._open_checked()
-            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
-                             (REBUILD_KEY, self.healed))
-            self._db.commit()
+
+    def _fresh(self, reason: str) -> Path:
+        """An empty journal beside the damaged one, marked "rebuild pending" (closed, no WAL)."""
+        fresh = self.path.with_name(self.path.name + ".new")
+        for stale in (fresh, fresh.with_name(fresh.name + "-journal")):
+            stale.unlink(missing_ok=True)
+        db = sqlite3.connect(fresh)
+        try:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("INSERT INTO meta(key, value) VALUES(?, ?)", (REBUILD_KEY, reason))
+            db.commit()
+        except BaseException:
+            db.close()
+            fresh.unlink(missing_ok=True)
+            raise
+        db.close()
+        return fresh
 
     def _open_checked(self) -> sqlite3.Connection:
         if self.path.is_symlink():

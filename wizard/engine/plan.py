@@ -117,8 +117,11 @@ def existing_ancestor(path: Path) -> Path:
     return path
 
 
-def check_root(root: Path, *, create: bool = False) -> Path:
-    """Validate (and optionally create) the data root; returns its absolute path."""
+def check_root(root: Path, *, create: bool = False, writable: bool = True) -> Path:
+    """Validate (and optionally create) the data root; returns its absolute path.
+
+    ``writable=False`` (``plan``): a read-only root is fine, since nothing is written.
+    """
     root = root.expanduser().absolute()
     if root.exists() and not root.is_dir():
         raise SetupError(Code.ROOT_NOT_DIR, f"The data root {root} is a file, not a folder.",
@@ -134,7 +137,7 @@ def check_root(root: Path, *, create: bool = False) -> Path:
                 raise SetupError(Code.ROOT_NOT_WRITABLE, f"Cannot create {root}: {exc.strerror}.",
                                  "Choose a folder you can write to.") from exc
     probe_dir = root if root.exists() else root.parent
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
+    if writable and not os.access(probe_dir, os.W_OK | os.X_OK):
         raise SetupError(Code.ROOT_NOT_WRITABLE, f"{probe_dir} is not writable for this user.",
                          "Choose a folder you own, or fix its permissions.")
     return root
