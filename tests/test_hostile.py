@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import sqlite3
 import stat
@@ -19,6 +18,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from test_diskspace import ballast, small_fs  # noqa: F401 - small_fs is a fixture
@@ -170,7 +170,7 @@ def test_a_hostile_catalog_value_is_refused_before_anything_is_written(
     edit, key, why = HOSTILE[case]
     cat = edited_catalog(world, mirror.base_url, box.canary.parent / "cat.toml", edit)
     box.refresh()
-    code, out, err = cli(capsys, *run_args(cat, mirror, box.root, ["coco-train2017"]))
+    code, _out, err = cli(capsys, *run_args(cat, mirror, box.root, ["coco-train2017"]))
     assert code == 2
     assert f"[{Code.CATALOG_INVALID}]" in err and key in err and why in err, err
     assert "hint:" in err
@@ -296,8 +296,6 @@ def damage_journal(root: Path, kind: str) -> None:
 def source_paths(catalog: Path) -> dict[str, str]:
     """Each component's URL path on the mirror (http sources)."""
     raw = tomllib.loads(catalog.read_text())
-    from urllib.parse import urlsplit
-
     return {c["id"]: urlsplit(c["source"][0]["url"]).path for c in raw["component"]
             if c["source"][0].get("url")}
 
@@ -455,7 +453,7 @@ def test_the_demo_root_defaults_to_the_users_cache_folder(platformdirs_isolated:
 @pytest.mark.parametrize("journal", ["healthy", "damaged"])
 @pytest.mark.parametrize("disk", ["read-only", "full"])
 def test_status_plan_and_verify_work_on_a_read_only_root_or_a_full_disk(
-        disk: str, journal: str, small_fs: Path, demo_catalog: Path, mirror: MirrorServer,
+        disk: str, journal: str, small_fs: Path, demo_catalog: Path, mirror: MirrorServer,  # noqa: F811
         capsys: pytest.CaptureFixture[str]) -> None:
     root = small_fs / "root"
     assert cli(capsys, *run_args(demo_catalog, mirror, root, CHEAP, "--force", "--min-free", "0"))[0] == 0
@@ -490,3 +488,74 @@ def test_status_plan_and_verify_work_on_a_read_only_root_or_a_full_disk(
         # is (set aside only once there is room for the fresh one)
         assert code == 3 and f"[{Code.NO_SPACE}]" in err, err
         assert list(journal_path(root).parent.glob("*.broken-*")) == []
+
+
+# ------------------------------------------------------------------------------------------
+# A tree in the way, names too long, a source that is down: coded problems with hints
+# ------------------------------------------------------------------------------------------
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[MirrorServer]:
+    (tmp_path / "srv").mkdir()
+    with MirrorServer(tmp_path / "srv") as server:
+        yield server
+
+
+def serve_coco(world: World, server: MirrorServer, path: Path, data: bytes) -> Path:
+    """A catalog whose coco-train2017 is ``data``, served by ``server``."""
+    (server.docroot / "coco.zip").write_bytes(data)
+
+    def edit(raw: dict[str, Any]) -> None:
+        comp = component(raw, "coco-train2017")
+        comp["source"] = [{"kind": "http", "label": "test", "url": server.url("/coco.zip"), "size": len(data),
+                           "sha256": hashlib.sha256(data).hexdigest()}]
+        comp["file_count"] = 2
+    return edited_catalog(world, server.base_url, path, edit)
+
+
+JPEG = b"\xff\xd8\xff\xe0" + bytes(200) + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("case", ["target-is-a-file", "member-over-folder", "name-too-long"])
+def test_a_tree_in_the_way_is_a_coded_problem(case: str, box: Sandbox, world: World, own_server: MirrorServer,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    members = {"train2017/000000000009.jpg": JPEG, "train2017/000000000025.jpg": JPEG}
+    if case == "name-too-long":
+        members["train2017/" + "n" * 300 + ".jpg"] = JPEG
+    cat = serve_coco(world, own_server, box.top / "cat.toml", zip_of(members))
+    box.root.mkdir()
+    if case == "target-is-a-file":
+        (box.root / "coco").write_text("a file where the folder belongs")
+    elif case == "member-over-folder":
+        (box.root / "coco/train2017/000000000025.jpg").mkdir(parents=True)
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--catalog", cat, "--root", box.root, "--components", "coco-train2017",
+                          "--yes", "--quiet", "--full-archives")
+    expected = {"target-is-a-file": Code.PATH_BLOCKED, "member-over-folder": Code.PATH_BLOCKED,
+                "name-too-long": Code.NAME_TOO_LONG}[case]
+    assert code == 1, err
+    assert f"[{expected}]" in err and "hint:" in err and f"[{Code.INTERNAL}]" not in err, err
+    box.assert_outside_unchanged()
+
+
+def test_repair_with_the_source_down_is_a_coded_problem(box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(capsys, *run_args(demo_catalog, mirror, box.root, CHEAP))[0] == 0
+    victim = next((box.root / "coco/train2017").iterdir())
+    victim.unlink()
+    endpoint = mirror.base_url
+    mirror.stop()  # the source is down
+    box.refresh()
+    code, _out, err = cli(capsys, "repair", "--catalog", demo_catalog, "--hf-endpoint", endpoint,
+                         "--root", box.root)
+    assert code == 1
+    assert f"[{Code.NETWORK}]" in err and f"Cannot reach {urlsplit(endpoint).netloc}" in err and "hint:" in err
+    assert not victim.exists()
+    box.assert_outside_unchanged()

@@ -17,6 +17,9 @@ import os
 import stat
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
+
+import requests
 
 from .errors import Code, Problem
 
@@ -139,9 +142,30 @@ def file_kind(path: Path) -> str:
     return "special file"
 
 
+def _network_problem(exc: requests.RequestException) -> Problem:
+    url = getattr(exc.request, "url", None) if exc.request is not None else None
+    host = urlsplit(str(url)).netloc if url else "the server"  # never the query (signed links)
+    if isinstance(exc, requests.Timeout):
+        why = "it did not answer in time"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        why = "the TLS connection failed"
+    elif isinstance(exc, requests.ConnectionError):
+        why = "the connection failed or was refused"
+    else:
+        why = type(exc).__name__
+    return Problem(Code.NETWORK, f"Cannot reach {host}: {why}.",
+                   "Check the network connection (and proxy settings); the source may be down. Run the "
+                   "same command again later: nothing downloaded so far is lost.")
+
+
 def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
-    """The coded problem for an ``OSError`` no lower layer turned into one."""
-    where = exc.filename if exc.filename is not None else (root or "the data root")
+    """The coded problem for an ``OSError`` no lower layer turned into one (``requests``' errors
+    are ``OSError`` too: they become ``network``)."""
+    if isinstance(exc, requests.RequestException):
+        return _network_problem(exc)
+    # a rename names its destination second: that is what stands in the way
+    named = exc.filename2 if exc.filename2 is not None else exc.filename
+    where = named if named is not None else (root or "the data root")
     reason = exc.strerror or str(exc)
     if exc.errno in _FULL:
         return Problem(Code.NO_SPACE, f"The disk under {root or where} is full ({reason}).",
@@ -152,8 +176,9 @@ def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
                        "Choose a data root on a writable disk that you own, or fix its permissions.")
     if exc.errno == errno.ENAMETOOLONG:
         name = os.path.basename(str(where))
+        short = name if len(name) <= 60 else name[:60] + "…"
         return Problem(Code.NAME_TOO_LONG,
-                       f"The name {name[:60]}… ({len(os.fsencode(name))} bytes) is too long for the "
+                       f"The name {short} ({len(os.fsencode(name))} bytes) is too long for the "
                        f"filesystem under {root or 'the data root'}.",
                        "Most filesystems allow 255 bytes per name: the archive or catalog holds a name "
                        "no training code could open; report it to whoever publishes the data.")
