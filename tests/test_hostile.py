@@ -559,3 +559,83 @@ def test_repair_with_the_source_down_is_a_coded_problem(box: Sandbox, demo_catal
     assert f"[{Code.NETWORK}]" in err and f"Cannot reach {urlsplit(endpoint).netloc}" in err and "hint:" in err
     assert not victim.exists()
     box.assert_outside_unchanged()
+
+
+def test_a_full_disk_while_preallocating_segments_parks_the_job(
+        small_fs: Path, box: Sandbox, world: World, own_server: MirrorServer,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    big = 64 << 20  # twice the 32 MB filesystem; sparse on the server's side
+    with open(own_server.docroot / "coco.zip", "wb") as fh:
+        fh.truncate(big)
+    digest = hashlib.sha256(bytes(big)).hexdigest()
+
+    def edit(raw: dict[str, Any]) -> None:
+        component(raw, "coco-train2017")["source"] = [
+            {"kind": "http", "label": "test", "url": own_server.url("/coco.zip"), "size": big, "sha256": digest}]
+    cat = edited_catalog(world, own_server.base_url, box.top / "cat.toml", edit)
+    root = small_fs / "root"
+    before = snapshot(box.top, root)
+    code, _out, err = cli(capsys, "run", "--catalog", cat, "--root", root, "--components", "coco-train2017",
+                          "--yes", "--quiet", "--force", "--min-free", "0", "--segments", "2")
+    assert code == 4, err
+    assert f"WAITING coco-train2017: [{Code.NO_SPACE}]" in err and "hint:" in err
+    assert snapshot(box.top, root) == before
+
+
+# ------------------------------------------------------------------------------------------
+# An unexpected error: one line naming the log, the traceback in the log
+# ------------------------------------------------------------------------------------------
+def _boom(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("boom: an unforeseen bug")
+
+
+def test_an_unexpected_error_shows_one_line_and_writes_the_traceback_to_a_log(
+        box: Sandbox, demo_catalog: Path, monkeypatch: pytest.MonkeyPatch, platformdirs_isolated: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("wizard.cli.build_plan", _boom)
+    code, out, err = cli(capsys, "plan", "--catalog", demo_catalog, "--root", box.top, "--preset", "sft")
+    assert code == 1 and out == ""
+    first = err.splitlines()[0]
+    assert first.startswith(f"[{Code.INTERNAL}] Unexpected error (RuntimeError: boom: an unforeseen bug).")
+    log = Path(first.split("The details are in ")[1].rstrip("."))
+    assert log.is_relative_to(platformdirs_isolated)
+    text = log.read_text()
+    assert "Traceback" in text and "boom: an unforeseen bug" in text and "_boom" in text
+
+
+def test_an_unexpected_error_goes_to_the_run_log_when_there_is_one(
+        box: Sandbox, demo_catalog: Path, monkeypatch: pytest.MonkeyPatch, platformdirs_isolated: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    run_log = box.top / "run-1.log"
+    handler = logging.FileHandler(run_log, encoding="utf-8")
+    logging.getLogger("wizard").addHandler(handler)
+    try:
+        monkeypatch.setattr("wizard.cli.build_plan", _boom)
+        code, _out, err = cli(capsys, "plan", "--catalog", demo_catalog, "--root", box.top, "--preset", "sft")
+    finally:
+        logging.getLogger("wizard").removeHandler(handler)
+        handler.close()
+    assert code == 1 and f"The details are in {run_log}." in err
+    assert "Traceback" in run_log.read_text() and "boom" in run_log.read_text()
+    assert not any(platformdirs_isolated.rglob("crash-*.log"))
+
+
+def test_the_wizard_maps_an_escaping_exception_to_a_problem_box(
+        qtbot: Any, monkeypatch: pytest.MonkeyPatch, platformdirs_isolated: Path) -> None:
+    from wizard.gui import app
+
+    shown: list[str] = []
+    monkeypatch.setattr(app.QMessageBox, "critical", lambda _parent, _title, text: shown.append(text))
+    try:
+        _boom()
+    except RuntimeError as exc:
+        app.show_unexpected(type(exc), exc, exc.__traceback__)
+    assert len(shown) == 1 and shown[0].startswith(f"[{Code.INTERNAL}] Unexpected error (RuntimeError: boom")
+    log = Path(shown[0].split("The details are in ")[1].split(".\n")[0])
+    assert "Traceback" in log.read_text()
+    monkeypatch.setattr(app, "build_state", lambda **_kw: _boom())
+    monkeypatch.setattr(app, "default_prefs_path", lambda: platformdirs_isolated / "settings.json")
+    assert app.main() == 1
+    assert len(shown) == 2 and f"[{Code.INTERNAL}]" in shown[1]

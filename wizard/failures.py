@@ -10,6 +10,7 @@ and the user sees one line with that file's path — never a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 import traceback
@@ -30,7 +31,8 @@ def _log_files() -> list[Path]:
     found: list[Path] = []
     logger: logging.Logger | None = log
     while logger is not None:
-        found += [Path(h.baseFilename) for h in logger.handlers if isinstance(h, FileHandler)]
+        found += [Path(h.baseFilename) for h in logger.handlers
+                  if isinstance(h, FileHandler) and h.baseFilename != os.devnull]
         logger = logger.parent if logger.propagate else None
     return found
 
