@@ -250,6 +250,21 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         return db
 
 
+#: Journals (path, size and mtime of the file and its WAL) that passed :func:`check_journal`.
+_CHECKED: set[tuple[object, ...]] = set()
+
+
+def _file_stamp(path: Path) -> tuple[object, ...]:
+    stamp: list[object] = [str(path)]
+    for name in (path, path.with_name(path.name + "-wal")):
+        try:
+            st = name.stat()
+            stamp += [st.st_ino, st.st_size, st.st_mtime_ns]
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
 def check_journal(db: sqlite3.Connection) -> None:
     """Raise :class:`JournalUnreadable` unless every row is one this version understands."""
     try:
@@ -294,7 +309,7 @@ def set_aside(path: Path, reason: str) -> Path:
         side = path.with_name(path.name + suffix)
         with contextlib.suppress(FileNotFoundError):
             os.replace(side, kept.with_name(kept.name + suffix))
-    log.warning("journal %s set aside as %s (%s); rebuilding it from the files on disk", path, kept.name, reason)
+    log.info("journal %s set aside as %s (%s); rebuilding it from the files on disk", path, kept.name, reason)
     return kept
 
 
@@ -322,11 +337,15 @@ class Journal:
                 self._db = _connect_readonly(self.path)
             except sqlite3.DatabaseError as exc:
                 raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
-            try:
-                check_journal(self._db)
-            except JournalUnreadable:
-                self._db.close()
-                raise
+            stamp = _file_stamp(self.path)
+            if stamp not in _CHECKED:  # a check reads every row: once per version of the file
+                try:
+                    check_journal(self._db)
+                except JournalUnreadable:
+                    self._db.close()
+                    raise
+                _CHECKED.clear()
+                _CHECKED.add(stamp)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

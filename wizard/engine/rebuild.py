@@ -34,10 +34,9 @@ _OCR_REPORT = "ocr-vqa-missing.tsv"
 
 
 def _json_in_place(root: Path, component: Component) -> Path | None:
-    if component.group != "annotations" or not component.sources:
+    path = _json_path(root, component)
+    if path is None:
         return None
-    source = component.sources[0]
-    path = root / component.target / source.file_name
     try:
         size = path.stat().st_size if path.is_file() else -1
     except OSError:
@@ -121,13 +120,45 @@ def derive(root: Path, catalog: Catalog) -> dict[str, JobRecord]:
     return out
 
 
+_cache: dict[tuple[object, ...], dict[str, JobRecord]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def derive_cached(root: Path, catalog: Catalog) -> dict[str, JobRecord]:
+    """:func:`derive`, remembered while the JSONs, the targets and the report are unchanged (the
+    wizard recomputes its plan on every change of selection; reading 1.5 GB JSONs takes seconds)."""
+    key: tuple[object, ...] = (
+        str(root), id(catalog),
+        tuple(_stamp(root / c.target) for c in catalog.components),
+        tuple(_stamp(p) for c in catalog.components if (p := _json_path(root, c)) is not None),
+        _stamp(state_dir(root) / "reports" / _OCR_REPORT),
+    )
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = derive(root, catalog)
+    return _cache[key]
+
+
+def _json_path(root: Path, component: Component) -> Path | None:
+    if component.group != "annotations" or not component.sources:
+        return None
+    return root / component.target / component.sources[0].file_name
+
+
 def plan_records(root: Path, catalog: Catalog) -> dict[str, JobRecord]:
     """The journal's records as the plan should see them: while a rebuild is pending (or the
     journal is unreadable), what the disk proves fills the gaps."""
     view = read_journal(root)
     records = {r.id: r for r in view.records or []}
     if view.unreadable or view.rebuild_pending:
-        for cid, rec in derive(root, catalog).items():
+        for cid, rec in derive_cached(root, catalog).items():
             records.setdefault(cid, rec)
     return records
 
@@ -146,7 +177,7 @@ def apply(journal: Journal, root: Path, catalog: Catalog) -> list[str]:
         journal.update_info(cid, **rec.info)
         marked.append(cid)
     journal.rebuild_finished()
-    log.warning("journal rebuilt from disk (%s): %d component(s) proven in place", reason, len(marked))
+    log.info("journal rebuilt from disk (%s): %d component(s) proven in place", reason, len(marked))
     return marked
 
 
