@@ -418,25 +418,31 @@ def test_a_lock_that_is_a_symlink_is_not_followed(box: Sandbox, demo_catalog: Pa
     box.assert_outside_unchanged()
 
 
-@pytest.mark.parametrize("what", ["part", "sidecar", "fifo"])
+@pytest.mark.parametrize("what", ["part", "sidecar", "fifo", "drive-part"])
 def test_a_part_file_that_is_a_symlink_or_fifo_is_not_followed(
         what: str, box: Sandbox, world: World, demo_catalog: Path, mirror: MirrorServer,
         capsys: pytest.CaptureFixture[str]) -> None:
+    from wizard.engine.catalog import load_catalog
+
+    cid = "sam-9k" if what == "drive-part" else "coco-train2017"
+    name = load_catalog(demo_catalog).component(cid).sources[0].file_name
     downloads = box.root / ".sharegpt4v-setup" / "downloads"
     downloads.mkdir(parents=True)
-    name = "train2017.zip"
-    planted = downloads / (name + {"part": ".part", "sidecar": ".part.json", "fifo": ".part"}[what])
+    suffix = {"part": ".part", "sidecar": ".part.json", "fifo": ".part", "drive-part": "AbCdEfGh.part"}[what]
+    planted = downloads / (name + suffix)  # gdown resumes any <name><8 chars>.part it finds
     if what == "fifo":
         os.mkfifo(planted)
     else:
         planted.symlink_to(box.canary / "victim.txt")
     box.refresh()
     reference = box.top / "reference"
-    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"]))
+    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, [cid]))
     assert code == 0, err
     box.assert_outside_unchanged()
-    assert cli(capsys, *run_args(demo_catalog, mirror, reference, ["coco-train2017"]))[0] == 0
-    assert snapshot(box.root / "coco", box.root / "none") == snapshot(reference / "coco", reference / "none")
+    assert not planted.is_symlink()
+    assert cli(capsys, *run_args(demo_catalog, mirror, reference, [cid]))[0] == 0
+    target = load_catalog(demo_catalog).component(cid).target
+    assert snapshot(box.root / target, box.root / "-") == snapshot(reference / target, reference / "-")
 
 
 def test_the_demo_root_defaults_to_the_users_cache_folder(platformdirs_isolated: Path) -> None:

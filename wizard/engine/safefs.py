@@ -158,6 +158,15 @@ def _network_problem(exc: requests.RequestException) -> Problem:
                    "same command again later: nothing downloaded so far is lost.")
 
 
+def file_kind_nofollow(path: Path) -> str:
+    """"file" for a regular file; "link", "missing" or another kind otherwise (links not followed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    return "link" if stat.S_ISLNK(mode) else file_kind(path)
+
+
 def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
     """The coded problem for an ``OSError`` no lower layer turned into one (``requests``' errors
     are ``OSError`` too: they become ``network``)."""
