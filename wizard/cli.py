@@ -293,6 +293,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     records = view.records if view is not None else None
     if records is None:
         if view is not None and view.unreadable:
+            if args.json:
+                print("[]")
             return EXIT_OK
         return _fail(Problem(Code.ROOT_MISSING, f"{root} has no sharegpt4v-setup journal.",
                              "Run 'sharegpt4v-setup run --root ...' first."))
