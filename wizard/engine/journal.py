@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ..paths import STATE_DIR_NAME
 from .errors import Code, Problem, SetupError
@@ -168,7 +167,8 @@ class RootLock:
             else:
                 raise self._refuse()
             os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, f"pid {os.getpid()}".encode(), 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.write(self._fd, f"pid {os.getpid()}".encode())
         except BaseException:
             self._close()
             raise
@@ -239,7 +239,7 @@ else:
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     """A read-only connection: ``mode=ro``; on a read-only filesystem where SQLite cannot create
     the WAL index, ``immutable=1`` (nothing can be writing there anyway)."""
-    uri = "file:" + quote(str(path))
+    uri = path.absolute().as_uri()  # percent-encoded; file:///C:/… on Windows
     try:
         db = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False, timeout=30)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
