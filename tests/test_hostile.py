@@ -645,3 +645,20 @@ def test_the_wizard_maps_an_escaping_exception_to_a_problem_box(
     monkeypatch.setattr(app, "default_prefs_path", lambda: platformdirs_isolated / "settings.json")
     assert app.main() == 1
     assert len(shown) == 2 and f"[{Code.INTERNAL}]" in shown[1]
+
+
+def test_a_whole_preset_is_proven_from_disk_after_the_journal_is_lost(
+        box: Sandbox, demo_catalog: Path, sam_links: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """SFT: Hub, http, Drive files and folders, OCR-VQA with its dead links; nothing is fetched again."""
+    args = ["run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", box.root,
+            "--preset", "sft", "--sam-links", sam_links, "--yes", "--quiet"]
+    assert cli(capsys, *args)[0] == 0
+    tree = snapshot(box.root, box.root / ".sharegpt4v-setup")
+    damage_journal(box.root, "truncated")
+    mirror.clear_requests()
+    code, _out, err = cli(capsys, *args)
+    assert code == 0, err
+    assert "Rebuilt from the files on disk" in err
+    assert mirror.requests == []
+    assert snapshot(box.root, box.root / ".sharegpt4v-setup") == tree

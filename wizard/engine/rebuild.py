@@ -26,6 +26,7 @@ from .catalog import Catalog, Component
 from .errors import SetupError
 from .events import Stage
 from .journal import JobRecord, Journal, RootLock, read_journal, state_dir
+from .safefs import file_kind_nofollow
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ def _json_in_place(root: Path, component: Component) -> Path | None:
 def _dead_ocr_paths(root: Path, component: Component) -> set[str]:
     report = state_dir(root) / "reports" / _OCR_REPORT
     dead: set[str] = set()
+    if file_kind_nofollow(report) != "file":  # missing, or planted (a FIFO would hang the plan)
+        return dead
     try:
-        with open(report, encoding="utf-8") as fh:
+        with open(report, encoding="utf-8", errors="replace") as fh:
             next(fh, None)
             for line in fh:
                 key = line.split("\t", 1)[0].strip()
