@@ -662,3 +662,20 @@ def test_a_whole_preset_is_proven_from_disk_after_the_journal_is_lost(
     assert "Rebuilt from the files on disk" in err
     assert mirror.requests == []
     assert snapshot(box.root, box.root / ".sharegpt4v-setup") == tree
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "folder", "binary"])
+def test_a_catalog_that_is_no_text_file_is_a_coded_problem(kind: str, box: Sandbox,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    cat = {"dev-zero": Path("/dev/zero"), "fifo": box.canary / "cat.fifo", "folder": box.canary,
+           "binary": box.canary / "cat.toml"}[kind]
+    if kind == "fifo":
+        os.mkfifo(cat)
+    elif kind == "binary":
+        cat.write_bytes(b"\xff\xfe\x00garbage")
+    box.refresh()
+    code, _out, err = cli(capsys, "plan", "--catalog", cat, "--root", box.root, "--preset", "sft")
+    assert code == 2
+    expected = {"dev-zero": "is a device", "fifo": "is a FIFO", "folder": "is a folder", "binary": "not UTF-8"}
+    assert f"[{Code.CATALOG_INVALID}]" in err and expected[kind] in err
+    box.assert_outside_unchanged()

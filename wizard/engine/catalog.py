@@ -24,11 +24,14 @@ from urllib.parse import urlsplit
 
 from ..paths import STATE_DIR_NAME
 from .errors import Code, SetupError
+from .safefs import file_kind, read_regular
 
 SOURCE_KINDS = ("http", "hub", "drive", "sam-links", "ocrvqa", "local")
 ARCHIVE_KINDS = ("none", "zip", "tar")
 DRIVE_FILE_URL = "https://drive.google.com/uc?id={id}"
 DRIVE_FOLDER_URL = "https://drive.google.com/drive/folders/{id}"
+#: A catalog is a few KB of TOML; anything this large is not one.
+MAX_CATALOG_BYTES = 4 * 1024 * 1024
 #: At most this many archives in one ``first``…``last`` range (SA-1B has 1,000 tars: 0–999).
 MAX_INDEX_RANGE = 1000
 #: Bytes per path component most filesystems allow.
@@ -359,8 +362,17 @@ def load_catalog(path: Path | None = None) -> Catalog:
     from ..paths import default_catalog_path
 
     path = path or default_catalog_path()
+    kind = file_kind(path)
+    if kind not in ("file", "missing"):  # a FIFO would hang, /dev/zero never ends
+        raise SetupError(Code.CATALOG_INVALID, f"The catalog {path} is a {kind}, not a regular file.",
+                         "Check the path given to --catalog.")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_CATALOG_BYTES, "the catalog").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SetupError(Code.CATALOG_INVALID, f"The catalog {path} is not UTF-8 text.",
+                         "Check the path given to --catalog.") from exc
+    except ValueError as exc:
+        raise SetupError(Code.CATALOG_INVALID, f"{exc}.", "Check the path given to --catalog.") from exc
     except OSError as exc:
         raise SetupError(Code.CATALOG_INVALID, f"Cannot read catalog {path}: {exc.strerror}",
                          "Check the path given to --catalog.") from exc
