@@ -679,3 +679,21 @@ def test_a_catalog_that_is_no_text_file_is_a_coded_problem(kind: str, box: Sandb
     expected = {"dev-zero": "is a device", "fifo": "is a FIFO", "folder": "is a folder", "binary": "not UTF-8"}
     assert f"[{Code.CATALOG_INVALID}]" in err and expected[kind] in err
     box.assert_outside_unchanged()
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "demo-run"])
+def test_a_state_folder_that_is_a_symlink_is_refused(command: str, box: Sandbox, demo_catalog: Path,
+                                                     mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    box.root.mkdir()
+    (box.root / ".sharegpt4v-setup").symlink_to(box.canary)
+    box.refresh()
+    if command == "demo-run":
+        args: list[Any] = ["run", "--demo", "--root", box.root, "--components", "coco-train2017", "--yes"]
+    elif command == "run":
+        args = run_args(demo_catalog, mirror, box.root, ["coco-train2017"])
+    else:
+        args = ["plan", "--catalog", demo_catalog, "--root", box.root, "--components", "coco-train2017"]
+    code, _out, err = cli(capsys, *args)
+    assert code == 2
+    assert f"[{Code.PATH_BLOCKED}]" in err and "is a symbolic link" in err
+    box.assert_outside_unchanged()
