@@ -24,8 +24,8 @@ from .engine.context import Settings
 from .engine.control import Control
 from .engine.errors import Code, Problem, SetupError
 from .engine.journal import read_journal, read_last_run
+from .engine.net.ratelimit import parse_rate
 from .engine.plan import Plan, build_plan, check_root, human
-from .engine.ratelimit import parse_rate
 from .engine.rebuild import heal
 from .engine.runner import Runner, RunResult
 from .failures import problem_for

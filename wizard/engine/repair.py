@@ -24,8 +24,8 @@ from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
 from .extract import StreamedTar, extract_archive
 from .journal import Journal, RootLock, state_dir
+from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
-from .rangefile import HttpRangeFile, RangeNotSupported
 from .sources import fetcher_for
 from .verify import VerifyReport, verify
 

@@ -66,20 +66,22 @@ def _remove_odd(path: Path) -> bool:
     return True
 
 
-def open_private(path: Path, *, truncate: bool = False) -> int:
+def open_private(path: Path, *, truncate: bool = False, append: bool = False) -> int:
     """A read-write fd on the app's own file ``path`` (a ``.part``, a sidecar, a temp file).
 
     A missing file is created exclusively; a symlink, FIFO or device at the name is removed first
     (it is inside the app's folders, so removing it harms nothing, and it is never followed); an
-    existing regular file is opened as it is, or emptied with ``truncate``.
+    existing regular file is opened as it is, or emptied with ``truncate``; ``append`` opens it
+    with ``O_APPEND``.
     """
+    extra = os.O_APPEND if append else 0
     for _ in range(3):
         try:
-            return open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+            return open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | extra, 0o666)
         except FileExistsError:
             pass
         try:
-            return open_nofollow(path, os.O_RDWR | (os.O_TRUNC if truncate else 0))
+            return open_nofollow(path, os.O_RDWR | extra | (os.O_TRUNC if truncate else 0))
         except FileNotFoundError:
             continue  # removed between the two opens: create it again
         except OSError:
