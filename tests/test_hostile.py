@@ -445,12 +445,18 @@ def test_a_part_file_that_is_a_symlink_or_fifo_is_not_followed(
     assert snapshot(box.root / target, box.root / "-") == snapshot(reference / target, reference / "-")
 
 
-def test_the_demo_root_defaults_to_the_users_cache_folder(platformdirs_isolated: Path) -> None:
+def test_the_demo_root_defaults_to_the_users_cache_folder(platformdirs_isolated: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from wizard.paths import default_demo_root
 
     assert default_demo_root().is_relative_to(platformdirs_isolated)
     dev = (Path(__file__).resolve().parent.parent / "dev.sh").read_text()
     assert "/tmp" not in dev and "default_demo_root" in dev
+    code, out, _err = cli(capsys, "plan", "--demo", "--preset", "sft")
+    assert code == 0 and f"Data root: {default_demo_root()}" in out
+    with pytest.raises(SystemExit) as usage:  # without --demo a root must be given
+        main(["plan", "--preset", "sft"])
+    assert usage.value.code == 2 and "--root" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------
