@@ -703,3 +703,31 @@ def test_a_state_folder_that_is_a_symlink_is_refused(command: str, box: Sandbox,
     assert code == 2
     assert f"[{Code.PATH_BLOCKED}]" in err and "is a symbolic link" in err
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# Other owners' bullets whose fix is in place: a body that never ends
+# ------------------------------------------------------------------------------------------
+def test_a_server_that_never_ends_its_body_cannot_fill_the_disk(
+        box: Sandbox, world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    from faultserver import FaultRule, FaultServer
+
+    from wizard.engine.net.bounds import MARGIN
+
+    data = os.urandom(600 * 1024)
+    with FaultServer({"/coco.zip": data}) as server:
+        server.faults.append(("/coco.zip", FaultRule(endless=True, times=None)))
+
+        def edit(raw: dict[str, Any]) -> None:
+            component(raw, "coco-train2017")["source"] = [
+                {"kind": "http", "label": "test", "url": server.url("/coco.zip"), "size": len(data),
+                 "sha256": hashlib.sha256(data).hexdigest()}]
+        cat = edited_catalog(world, server.url("/"), box.top / "cat.toml", edit)
+        box.refresh()
+        code, _out, err = cli(capsys, "run", "--catalog", cat, "--root", box.root, "--components",
+                              "coco-train2017", "--yes", "--quiet")
+    assert code == 1
+    assert f"[{Code.BODY_TOO_LONG}]" in err and "hint:" in err
+    kept = sum(p.stat().st_size for p in box.root.rglob("*") if p.is_file())
+    assert kept <= 2 * (len(data) + MARGIN)  # at most the part and one quarantined copy, each bounded
+    box.assert_outside_unchanged()
