@@ -1,5 +1,6 @@
 """Many small files (OCR-VQA): kept-alive connections, batched journal writes that survive kill -9,
-and a worker count that follows the throughput (decisions on an injected clock)."""
+and a worker count that follows the ramp (its decisions are tested on an injected clock in
+test_segments/test_net_policy; here: the workers obey it) and backs off on 429s."""
 
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ from test_sources_ocrvqa import _bind, _ocr_catalog, _ocr_world, image_gets
 
 from wizard.demo import MirrorServer
 from wizard.demo.server import Fault
-from wizard.engine import adaptive
-from wizard.engine.adaptive import WorkerLimit
 from wizard.engine.catalog import load_catalog
 from wizard.engine.journal import Journal
+from wizard.engine.net.ratelimit import HostGate
 from wizard.engine.sources import ocrvqa
 
 
@@ -47,6 +47,9 @@ class _Counting(ThreadingHTTPServer):
         self.connections = 0
         self.gets = 0
         self.throttle = throttle  # answer the first N GETs with 429
+        self.active = 0
+        self.started: list[int] = []  # requests in flight as each GET arrives (itself included)
+        self.delay = 0.0
 
     @property
     def base_url(self) -> str:
@@ -69,7 +72,18 @@ class _CountingHandler(BaseHTTPRequestHandler):
         srv = self.server
         with srv.lock:
             srv.gets += 1
+            srv.active += 1
+            srv.started.append(srv.active)
             throttled = srv.gets <= srv.throttle
+        try:
+            if srv.delay:
+                time.sleep(srv.delay)  # a slow host, so that workers overlap
+            self._answer(srv, throttled)
+        finally:
+            with srv.lock:
+                srv.active -= 1
+
+    def _answer(self, srv: _Counting, throttled: bool) -> None:
         path = srv.docroot / self.path.lstrip("/")
         if self.path.startswith("/moved/"):  # a redirect to the same host, as image CDNs do
             self.send_response(302)
@@ -140,20 +154,47 @@ def test_redirects_are_followed(tmp_path: Path, counting: _Counting) -> None:
                for k in keys)
 
 
-def test_429s_are_retried_and_cut_the_workers(tmp_path: Path, counting: _Counting,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    cuts: list[int] = []
-    original = WorkerLimit.throttled
+def test_429s_are_retried_and_cut_the_hosts_connections(tmp_path: Path, counting: _Counting,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cuts: list[int | None] = []
+    original = HostGate.throttled
 
-    def spy(self: WorkerLimit) -> None:
-        original(self)
-        cuts.append(self.limit)
+    def spy(self: HostGate) -> int | None:
+        cuts.append(original(self))
+        return cuts[-1]
 
-    monkeypatch.setattr(WorkerLimit, "throttled", spy)
+    monkeypatch.setattr(HostGate, "throttled", spy)
     counting.throttle = 6
     ctx, keys = _fetch_all(tmp_path, counting, 40, ocr_workers=8, ocr_max_workers=8, ocr_retries=8)
     assert ctx.journal.items_counts("ocr-vqa") == {"saved": len(keys)}
-    assert cuts and cuts[0] == 4 and min(cuts) >= 1  # 8 -> 4 at the first 429s
+    assert len(cuts) == 6 and all(c is not None and c < 8 for c in cuts)  # each 429 told the host's gate
+
+
+class ScriptedRamp:
+    """Two workers until 40 images are done, then six."""
+
+    ceiling = 6
+
+    def __init__(self) -> None:
+        self.target = 2
+        self.fed: list[int] = []
+
+    def update(self, done: int) -> int:
+        self.fed.append(done)
+        self.target = 2 if done < 40 else 6
+        return self.target
+
+
+def test_the_workers_follow_the_ramp(tmp_path: Path, counting: _Counting, monkeypatch: pytest.MonkeyPatch) -> None:
+    ramp = ScriptedRamp()
+    monkeypatch.setattr(ocrvqa, "make_ramp", lambda settings: ramp)
+    counting.delay = 0.01
+    ctx, keys = _fetch_all(tmp_path, counting, 160)
+    assert ctx.journal.items_counts("ocr-vqa") == {"saved": len(keys)}
+    assert ramp.fed == list(range(1, len(keys) + 1))  # told of every image done
+    assert max(counting.started[:40]) <= 2  # until 40 were done, two workers at most
+    assert max(counting.started) <= 6 and max(counting.started[40:]) > 2  # then up to six
+    assert counting.connections <= 6
 
 
 # -- the batch API of the journal --------------------------------------------------------------
@@ -222,74 +263,3 @@ def test_kill_9_redoes_at_most_one_batch(tmp_path: Path) -> None:
     assert {Path(p).stem for p in first | second} == set(keys)  # every image asked for, none skipped
     status = Journal(root).items_counts("ocr-vqa")
     assert status == {"saved": len(keys) // 2, "dead": len(keys) // 2}
-
-
-# -- the worker count, on an injected clock ----------------------------------------------------
-def _window(limit: WorkerLimit, clock: Clock, items: int, *, busy: bool = True) -> None:
-    """One second of work: ``items`` finished, with every slot taken at some point if ``busy``."""
-    held = limit.limit if busy else 1
-    for _ in range(held):
-        assert limit.acquire()
-    for _ in range(held):
-        limit.release(0)
-    for _ in range(items):
-        assert limit.acquire()
-        limit.release()
-    clock.now += 1.0
-    limit.tick()
-
-
-def test_workers_grow_while_throughput_rises_and_step_back_when_it_stops() -> None:
-    clock = Clock()
-    limit = WorkerLimit(8, ceiling=32, clock=clock)
-    _window(limit, clock, 800)
-    assert limit.limit == 10  # busy and productive: a quarter more
-    _window(limit, clock, 1000)  # +25 %: it paid off, try more
-    assert limit.limit == 12
-    _window(limit, clock, 1010)  # +1 %: no better, back to 10 and hold
-    assert limit.limit == 10
-    for _ in range(adaptive.HOLD_WINDOWS):
-        _window(limit, clock, 1000)
-        assert limit.limit == 10
-    _window(limit, clock, 1000)  # after the hold it probes again
-    assert limit.limit == 12
-
-
-def test_workers_do_not_grow_when_they_are_not_all_busy() -> None:
-    clock = Clock()
-    limit = WorkerLimit(8, ceiling=32, clock=clock)
-    for _ in range(3):
-        _window(limit, clock, 100, busy=False)
-    assert limit.limit == 8
-
-
-def test_a_429_halves_the_workers_and_holds() -> None:
-    clock = Clock()
-    limit = WorkerLimit(16, ceiling=32, clock=clock)
-    limit.throttled()
-    assert limit.limit == 8
-    limit.throttled()  # the other answers of the same moment: no further cut
-    assert limit.limit == 8
-    clock.now += 1.0
-    limit.throttled()
-    assert limit.limit == 4
-    for _ in range(adaptive.THROTTLE_HOLD_WINDOWS):
-        _window(limit, clock, 1000)
-        assert limit.limit == 4
-    _window(limit, clock, 1000)
-    assert limit.limit == 5
-    for _ in range(10):
-        clock.now += 1.0
-        limit.throttled()
-    assert limit.limit == 1  # never below one
-
-
-def test_the_limit_caps_concurrent_slots() -> None:
-    clock = Clock()
-    limit = WorkerLimit(2, ceiling=4, clock=clock)
-    assert limit.acquire() and limit.acquire()
-    stop = threading.Event()
-    stop.set()
-    assert limit.acquire(stop) is False  # full: only a stop gets out of the wait
-    limit.release()
-    assert limit.acquire(threading.Event())

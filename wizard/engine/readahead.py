@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 #: Bytes per piece (one request each).
 PIECE = 8 << 20  # at 20 MiB/s a piece takes 0.4 s, so one round trip per piece costs little
+#: Connections when ``Settings.segments`` does not say (a CDN's per-connection cap is the case
+#: this is for; the segment policy still lowers it for a small rest, the host gate on 429/503).
+CONNECTIONS = 8
 #: Pieces in memory at most, per connection.
 AHEAD_PER_CONNECTION = 2
 

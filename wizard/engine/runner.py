@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from . import rebuild
 from .catalog import Catalog
 from .context import JobContext, Settings
 from .control import Control
@@ -28,9 +29,11 @@ from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
+from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
-from .sources.hub import endpoint_for_settings
+from .safefs import problem_for_os_error
+from .sources import kind_of
 
 
 @dataclass
@@ -51,7 +54,8 @@ class Runner:
 
     def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, emit: Emit = null_emit,
                  control: Control | None = None,
-                 session_factory: Callable[[], requests.Session] = requests.Session) -> None:
+                 session_factory: Callable[[], requests.Session] = requests.Session,
+                 net: NetShared | None = None) -> None:
         self.plan = plan
         self.catalog = catalog
         self.settings = settings
@@ -65,6 +69,8 @@ class Runner:
         self._subset_ready = False
         self.result = RunResult()
         self.disk = DiskMonitor.for_settings(plan.root, settings)
+        #: The run's bandwidth limiter and per-host connection gates, shared by every job.
+        self.net = net or NetShared(settings.limit_rate)
         self._running = 0  # jobs taken and not yet released
         #: Jobs parked by a full disk, retried in this run once job_need() bytes are free.
         self._space_parked: list[tuple[PlanItem, JobContext, Problem]] = []
@@ -77,8 +83,15 @@ class Runner:
     def run(self) -> RunResult:
         lock = RootLock(self.root)
         lock.acquire()
-        journal = Journal(self.root)
         try:
+            journal = Journal(self.root)
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            if journal.healed or journal.rebuild_pending:
+                proven = rebuild.apply(journal, self.root, self.catalog)
+                self.emit(Log("warning", rebuild.describe(journal, proven), None))
             return self._run(journal)
         finally:
             journal.close()
@@ -123,7 +136,7 @@ class Runner:
     def _host(self, item: PlanItem) -> str:
         if item.source is None:
             return "none"
-        return item.source.host(endpoint_for_settings(self.settings, self.catalog))
+        return kind_of(item.source.kind).host(item.source, self.settings, self.catalog)
 
     def _take(self, pending: list[PlanItem]) -> PlanItem | None:
         with self._cond:
@@ -239,7 +252,8 @@ class Runner:
 
     def _run_item(self, item: PlanItem, journal: Journal, session: requests.Session) -> None:
         cid = item.component.id
-        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session, self.disk)
+        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session, self.disk,
+                         self.net)
         try:
             if item.source is None:
                 raise SetupError.of(item.problem or Problem(Code.NO_SOURCE, f"No source for {cid}."))
@@ -265,6 +279,12 @@ class Runner:
             if exc.problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, exc.problem):
                 return
             self._problem(ctx, exc.problem)
+            return
+        except OSError as exc:  # the disk or the tree (a file where a folder belongs, a name too long)
+            problem = problem_for_os_error(exc, self.root)
+            if problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, problem):
+                return
+            self._problem(ctx, problem)
             return
         except Exception as exc:  # a bug: report it as a value, keep the other jobs going
             if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):  # not a bug: the disk is full

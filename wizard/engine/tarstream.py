@@ -22,7 +22,7 @@ A dropped connection (or a crash, then a rerun) asks for ``Range: bytes=<offset>
 any header. A 200 answer (range ignored, or the file changed upstream) reads the tar from byte 0
 again and members already on disk are skipped, not rewritten. A different size, ``key`` (layout
 or subset changed) or tar name also means byte 0. Failed attempts are retried with back-off;
-401/403/410 raise :class:`~wizard.engine.sources.http.HttpStatusError` for the source to map.
+401/403/410 raise :class:`~wizard.engine.errors.HttpStatusError` for the source to map.
 A global pax header (never seen in SA-1B) makes a tar resume from byte 0 only.
 
 Integrity: there is no file to hash, so what is checked is (1) every header's checksum (tarfile
@@ -36,10 +36,10 @@ raises :class:`NotStreamable`: the caller downloads it and extracts it the usual
 
 Several connections. A CDN may cap each connection (20 MiB/s, say). When the tar's size is known
 (the journal, or the caller's ``size``) and the segment policy (``Settings.segments``,
-:func:`~wizard.engine.segments.connections_for`) gives it more than one connection, the first
-request asks for one piece only and :class:`~wizard.engine.readahead.ReadAhead` fetches the next
-pieces on the other connections into a bounded in-memory window that ``tarfile`` reads in
-order. Nothing else changes: the resume point is still the last member boundary, and a failed
+:func:`~wizard.engine.net.segments.connections_for`) gives it more than one connection, the
+first request asks for one piece only and :class:`~wizard.engine.readahead.ReadAhead` fetches
+the next pieces on the other connections into a bounded in-memory window that ``tarfile`` reads
+in order. Nothing else changes: the resume point is still the last member boundary, and a failed
 piece is a drop like any other.
 """
 
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import sqlite3
 import tarfile
 import threading
@@ -55,7 +54,7 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Self, TextIO
+from typing import IO, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -63,23 +62,25 @@ import requests
 from . import readahead
 from .catalog import Layout
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import ExtractResult, StreamedTar
+from .fsinfo import is_disk_full
 from .journal import state_dir
-from .ratelimit import gate_for
+from .net import client
+from .net.bounds import limit_for, too_long
+from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, content_range, describe, if_range, is_retryable
+from .net.segments import connections_for
+from .net.transfer import read_size
 from .readahead import ReadAhead
-from .segments import connections_for
-from .sources import http
+from .safefs import open_private_file
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
 _JOURNAL_SECONDS = 1.0
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _PIECE_CHUNK = 256 * 1024  # read size of the read-ahead connections
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_UNSATISFIABLE = re.compile(r"bytes \*/(\d+)")
+#: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
+_MAX_PADDING = 1 << 20
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
 _END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
 _NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
@@ -143,15 +144,6 @@ def stream_tar(ctx: JobContext, url: str, name: str, dest: Path, layout: Layout,
     return _TarStream(ctx, url, name, dest, layout, only, size).run()
 
 
-class _Dropped(Exception):
-    """The connection ended early, stalled, timed out or got a retryable status: resume from the
-    last boundary after ``wait`` seconds (None: back-off)."""
-
-    def __init__(self, message: str, wait: float | None = None) -> None:
-        super().__init__(message)
-        self.wait = wait
-
-
 class _Bad(Exception):
     """The tar's bytes are wrong although the body arrived: retry, then archive-corrupt."""
 
@@ -175,16 +167,19 @@ class _Member(tarfile.TarInfo):
 class _Body:
     """The response body as a file for tarfile: absolute position, pacing, stalls, cancel."""
 
-    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None,
-                 ahead: ReadAhead | None = None) -> None:
+    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None, name: str,
+                 approx: int | None = None, ahead: ReadAhead | None = None) -> None:
+        self.name = name
         self.ctx = ctx
         self.limiter = ctx.limiter
         self.ahead = ahead  # the bytes come from several connections (it paces them itself)
         self._chunks: Iterator[bytes] = ahead.chunks() if ahead is not None else resp.iter_content(
-            chunk_size=self.limiter.chunk_size(ctx.settings.chunk_size))
+            chunk_size=read_size(ctx))
         self._buf = b""
         self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
         self.end = end
+        #: The most bytes this body may bring (the tar's size plus the margin, else the budget).
+        self.bound = limit_for(ctx, declared=end) if end is not None else limit_for(ctx, approx=approx)
         self.eof = False
         self._window_start = time.monotonic()
         self._window_bytes = 0
@@ -195,21 +190,25 @@ class _Body:
         try:
             chunk = next(self._chunks, b"")
         except (requests.RequestException, OSError) as exc:
-            raise _Dropped(_describe(exc)) from exc
+            if isinstance(exc, requests.RequestException) and not is_retryable(exc):
+                raise
+            raise RetryLater(describe(exc)) from exc
+        got = self.pos + len(self._buf)
         if not chunk:
             self.eof = True
-            got = self.pos + len(self._buf)
             if self.end is not None and got < self.end:
-                raise _Dropped(f"the connection ended at byte {got:,} of {self.end:,}")
+                raise RetryLater(f"the connection ended at byte {got:,} of {self.end:,}")
             return b""
+        if got + len(chunk) > self.bound:
+            raise too_long(self.name, self.bound)
         if self.ahead is None:
             self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
         self._window_bytes += len(chunk)
         now = time.monotonic()
         if now - self._window_start >= settings.stall_seconds:
             if self._window_bytes < settings.stall_bytes:
-                raise _Dropped(f"the transfer stalled (under {settings.stall_bytes} bytes in "
-                               f"{settings.stall_seconds:.0f} s)")
+                raise RetryLater(describe(Stalled(f"under {settings.stall_bytes} bytes in "
+                                                  f"{settings.stall_seconds:.0f} s")))
             self._window_start, self._window_bytes = now, 0
         return chunk
 
@@ -250,7 +249,7 @@ class _TarStream:
         self.dest = dest
         self._saved_at = time.monotonic()
         self._unsaved = 0
-        self._index_file: TextIO | None = None
+        self._index_file: IO[str] | None = None
         self._local = threading.local()  # a session per read-ahead thread
 
     def _close_body(self) -> None:
@@ -279,7 +278,7 @@ class _TarStream:
         if self._index_file is None:
             folder = state_dir(self.ctx.root) / "index"
             folder.mkdir(parents=True, exist_ok=True)
-            self._index_file = open(folder / f"{self.name}.members.tsv", "a", encoding="utf-8")  # noqa: SIM115
+            self._index_file = open_private_file(folder / f"{self.name}.members.tsv", "a", encoding="utf-8")
         self._index_file.write(f"{member}\t{start}\t{end}\n")
 
     def _reset(self, why: str) -> None:
@@ -295,12 +294,13 @@ class _TarStream:
         if self.state.offset:
             ctx.log(f"{self.name}: resuming the streamed extraction at byte {self.state.offset:,} "
                     f"({self.state.members} members done)")
-        failures, restarts = 0, 0
+        restarts = 0
+        st = ctx.settings
+        attempts = Attempts(self.name, st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
         try:
             while True:
                 ctx.control.checkpoint()
                 before = self.state.offset
-                wait: float | None = None
                 try:
                     if self._attempt():
                         break
@@ -312,21 +312,18 @@ class _TarStream:
                                          "Members extracted so far are kept; run again later.") from exc
                     self._reset(str(exc))
                     continue
-                except _Dropped as exc:
-                    problem, bad, wait = str(exc), False, exc.wait
+                except RetryLater as exc:
+                    problem, bad, retry = str(exc), False, exc
                 except (_Bad, tarfile.TarError, EOFError) as exc:
                     problem, bad = f"the tar is damaged ({exc})", True
+                    retry = RetryLater(problem)
                 finally:
                     self._close_body()
-                if self.state.offset > before:
-                    failures = 0  # progress was made: the budget is for attempts that get nowhere
-                failures += 1
-                if failures > ctx.settings.retries:
-                    self._give_up(problem, bad, failures)
-                delay = wait if wait is not None else min(ctx.settings.backoff * (2 ** (failures - 1)),
-                                                          ctx.settings.backoff_cap)
+                if attempts.failures + 1 > st.retries and (self.state.offset <= before):
+                    self._give_up(problem, bad, attempts.failures + 1)
+                delay = attempts.failed(retry, progressed=self.state.offset > before)
                 ctx.log(f"{self.name}: {problem}; resuming from byte {self.state.offset:,} in {delay:.1f} s "
-                        f"(attempt {failures}/{ctx.settings.retries})", "warning")
+                        f"(attempt {attempts.failures}/{st.retries})", "warning")
                 self._save(force=True)
                 ctx.control.sleep(delay)
         except OSError as exc:
@@ -360,8 +357,7 @@ class _TarStream:
         if st.offset or upto is not None:
             headers["Range"] = f"bytes={st.offset}-{'' if upto is None else upto - 1}"
         if st.offset:
-            # If-Range: a strong ETag, else the Last-Modified date (a weak ETag cannot be used)
-            validator = st.etag if st.etag and not st.etag.startswith("W/") else st.last_modified
+            validator = if_range(st.etag, st.last_modified)
             if validator:
                 headers["If-Range"] = validator
         return headers
@@ -370,9 +366,10 @@ class _TarStream:
     def _connections(self, remaining: int) -> int:
         """Connections for the rest of the tar: the segment policy, within the host's gate."""
         settings = self.ctx.settings
-        wanted = connections_for(remaining, settings.segments, settings.min_segment_size)
-        limit = gate_for(urlsplit(self.url).netloc).limit
-        return max(1, min(wanted, limit)) if limit is not None else wanted
+        wanted = settings.segments if settings.segments is not None else readahead.CONNECTIONS
+        count = connections_for(remaining, wanted, settings.min_segment_size)
+        limit = self.ctx.net.gate(urlsplit(self.url).netloc).limit
+        return max(1, min(count, limit)) if limit is not None else count
 
     def _first_piece(self) -> int | None:
         """Where the first request should stop when the rest will come over several connections
@@ -386,13 +383,12 @@ class _TarStream:
 
     def _read_ahead(self, resp: requests.Response, start: int, total: int | None) -> ReadAhead | None:
         """A reader for the rest of the tar when the first answer is one piece of it, else None."""
-        match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-        if resp.status_code != 206 or not match or total is None or int(match.group(2)) + 1 >= total:
+        got = content_range(resp.headers.get("Content-Range"))
+        if resp.status_code != 206 or got is None or total is None or got[1] + 1 >= total:
             return None
         first = resp.iter_content(chunk_size=self.ctx.limiter.chunk_size(_PIECE_CHUNK))
-        piece = int(match.group(2)) + 1 - start
         return ReadAhead(self._fetch_piece, start, total, connections=self._connections(total - start),
-                         piece=piece, first=self._paced(first))
+                         piece=got[1] + 1 - start, first=self._paced(first))
 
     def _paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         limiter, sleep = self.ctx.limiter, self.ctx.control.sleep
@@ -408,34 +404,38 @@ class _TarStream:
         if session is None:
             session = self._local.session = requests.Session()
         headers = {"Accept-Encoding": "identity", "Range": f"bytes={start}-{end - 1}"}
-        validator = st.etag if st.etag and not st.etag.startswith("W/") else st.last_modified
+        validator = if_range(st.etag, st.last_modified)
         if validator:
             headers["If-Range"] = validator
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        with session.get(self.url, headers=headers, stream=True, timeout=timeout) as resp:
-            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            if resp.status_code != 206 or not match or int(match.group(1)) != start:
-                if resp.status_code in (429, 503):
-                    gate_for(urlsplit(self.url).netloc).throttled()  # fewer connections next time
-                retry = resp.status_code in _RETRY_STATUSES
-                wait = _retry_after(resp, ctx.settings.backoff_cap * 10) if retry else None
-                raise _Dropped(f"a read-ahead range got HTTP {resp.status_code}", wait)
+        with client.get(session, self.url, headers=headers, timeout=timeout) as resp:
+            answer = classify(resp.status_code, resp.headers, start, etag=st.etag, last_modified=st.last_modified,
+                              total=st.total, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
+            if answer.kind is not Kind.RESUMED:
+                if answer.throttled:
+                    ctx.net.gate(urlsplit(self.url).netloc).throttled()  # fewer connections next time
+                raise RetryLater(f"a read-ahead range got HTTP {resp.status_code}"
+                                 + (f" ({answer.reason})" if answer.reason else ""), answer.wait,
+                                 throttled=answer.throttled)
             yield from self._paced(resp.iter_content(chunk_size=ctx.limiter.chunk_size(_PIECE_CHUNK)))
 
     def _attempt(self) -> bool:
-        """One request; True when the whole tar was read. Raises _Dropped/_Bad/_Restart."""
+        """One request; True when the whole tar was read. Raises RetryLater/_Bad/_Restart."""
         ctx = self.ctx
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         try:
-            resp = ctx.session.get(self.url, headers=self._request_headers(self._first_piece()), stream=True,
-                                   timeout=timeout)
+            resp = client.get(ctx.session, self.url, headers=self._request_headers(self._first_piece()),
+                              timeout=timeout)
         except requests.RequestException as exc:
-            raise _Dropped(_describe(exc)) from exc
+            if not is_retryable(exc):
+                raise
+            raise RetryLater(describe(exc)) from exc
         with resp:
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True
-            self.body = body = _Body(ctx, resp, start, total, self._read_ahead(resp, start, total))
+            self.body = body = _Body(ctx, resp, start, total, self.name, approx=self.size,
+                                     ahead=self._read_ahead(resp, start, total))
             if start == 0:
                 magic = body.peek(6)
                 for signature, kind in _COMPRESSED.items():
@@ -450,34 +450,23 @@ class _TarStream:
 
     def _answer(self, resp: requests.Response) -> tuple[int, int | None]:
         """(absolute start of the body, tar size or None) for a response, or raise."""
-        st, status = self.state, resp.status_code
-        if status in _RETRY_STATUSES:
-            raise _Dropped(f"server answered {status}", _retry_after(resp, self.ctx.settings.backoff_cap * 10))
-        if status == 416:
-            match = _UNSATISFIABLE.match(resp.headers.get("Content-Range", ""))
-            if match and st.offset and int(match.group(1)) == st.offset == st.total:
-                return st.offset, st.total  # the last attempt ended exactly after the last member
-            raise _Restart("the server no longer has the range we were resuming from")
-        if status >= 400:
-            raise http.HttpStatusError(status, self.url, self.name)
-        etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-        if status == 206:
-            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            if not match or int(match.group(1)) != st.offset:
-                raise _Restart("the server sent a different range than asked")
-            total = None if match.group(3) == "*" else int(match.group(3))
-            if total is not None and st.total is not None and total != st.total:
-                raise _Restart(f"its size changed upstream ({st.total:,} -> {total:,} bytes)")
+        st = self.state
+        answer = classify(resp.status_code, resp.headers, st.offset, etag=st.etag, last_modified=st.last_modified,
+                          total=st.total, cap=self.ctx.settings.backoff_cap * 10, now=self.ctx.net.wall)
+        answer.raise_for(self.url, self.name)
+        if answer.kind is Kind.COMPLETE and st.offset == st.total:
+            return st.offset, st.total  # the last attempt ended exactly after the last member
+        if answer.kind in (Kind.COMPLETE, Kind.RESTART) and not answer.body:
+            raise _Restart(answer.reason or "the server no longer has the range we were resuming from")
+        if answer.kind is Kind.RESTART:
+            self._reset(answer.reason)
+        total = answer.total
+        if answer.kind is Kind.RESUMED:
             start = st.offset
+            total = total if total is not None else st.total
         else:
-            if st.offset:
-                old, new = st.etag or st.last_modified, etag or modified
-                self._reset(f"the file changed upstream (validator {old} -> {new})"
-                            if old and new and old != new else "the server ignored the Range request")
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length is not None and length.isdigit() else None
             start = 0
-        st.etag, st.last_modified = etag or st.etag, modified or st.last_modified
+        st.etag, st.last_modified = answer.etag or st.etag, answer.last_modified or st.last_modified
         st.total = total if total is not None else st.total
         self.tar.total = st.total or self.size or 0
         return start, st.total
@@ -509,8 +498,10 @@ class _TarStream:
             while block := stream.read(self.ctx.settings.chunk_size):
                 if block.count(0) != len(block):
                     raise _Bad(f"data after the end-of-archive marker at byte {at:,}")
+                if st.total is None and self._position() - at > _MAX_PADDING:  # zeros that never end
+                    raise too_long(self.name, at + _MAX_PADDING)
             if st.total is not None and self._position() != st.total:  # pragma: no cover - _Body checks
-                raise _Dropped(f"the body ended at byte {self._position():,} of {st.total:,}")
+                raise RetryLater(f"the body ended at byte {self._position():,} of {st.total:,}")
             st.offset = at
             return
         if isinstance(end, _NO_BLOCK) and st.total is not None and at == st.total:
@@ -519,15 +510,3 @@ class _TarStream:
         if isinstance(end, _NO_BLOCK):
             raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
         raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
-
-
-def _retry_after(resp: requests.Response, cap: float) -> float | None:
-    """Retry-After in seconds (capped); an HTTP date or nothing means the usual back-off."""
-    value = resp.headers.get("Retry-After", "")
-    return max(0.0, min(float(value), cap)) if value.isdigit() else None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "the server stopped answering (timeout)"
-    return f"the connection dropped ({type(exc).__name__})"

@@ -8,8 +8,8 @@ fetched — all keys when there is no JSON (or none references OCR-VQA). Each im
 the journal's ``items`` table, so a run killed among 200K images resumes image by image.
 Results are committed in batches (``BATCH_ROWS`` images or ``BATCH_SECONDS``, no fsync per
 file): after a kill -9 at most one batch of results is lost, and its saved files are found again
-on disk by ``_reconcile``. Each worker keeps its connections alive (``keepalive``), and the number
-of workers follows the throughput and backs off on 429/503 (``adaptive.WorkerLimit``).
+on disk by ``_reconcile``. Each worker keeps its connections alive (``net.keepalive``); the
+number of workers follows the throughput (``net.ramp``) and the host's gate (429/503).
 Dead links (404/410/403, connection failures and timeouts after retries, non-image answers)
 are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
 with a warning, once every image is saved or recorded dead. Progress is images done / total.
@@ -17,58 +17,69 @@ with a warning, once every image is saved or recorded dead. Progress is images d
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import logging
 import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import ijson
-from urllib3.exceptions import ProtocolError
+import requests
 
-from ..adaptive import WorkerLimit
 from ..annotations import find_jsons, iter_image_paths, normalize, sniff
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext
+from ..context import JobContext, Settings
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
-from ..ratelimit import gate_for
-from . import drive, keepalive
+from ..journal import Journal
+from ..net import keepalive
+from ..net.bounds import MARGIN
+from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
+from ..net.ramp import Ramp
+from ..safefs import open_private, open_private_file
+from . import drive
 from .drive_folder import folder_file_url
+from .registry import SourceKind
 
 IMAGE_PREFIX = "ocr_vqa/images/"
-REPORT_NAME = "ocr-vqa-missing.tsv"
+REPORT_NAME = "ocr-vqa-missing.tsv"  # declared in the registry too (dead_link_report)
 DATASET_NAME = "ocr-vqa-dataset.json"
 _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MAX_IMAGE = 64 * 1024 * 1024
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
-_HEADERS = {"Accept-Encoding": "identity"}
-_CHUNK = 64 * 1024
-_SPILL = 1 << 20  # bodies up to this size are gathered in memory and written at once
 #: Consecutive connection failures (no HTTP answer at all) after which the network is taken to be down.
 BREAKER = 40
 #: Image results are journaled in one transaction per this many images or this many seconds.
 BATCH_ROWS = 256
 BATCH_SECONDS = 0.2
+_HEADERS = {"Accept-Encoding": "identity"}
+_CHUNK = 64 * 1024
+_SPILL = 1 << 20  # bodies up to this size are gathered in memory and written at once
 
 log = logging.getLogger(__name__)
 
 
-def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
-    """Source module entry point for ``kind = "ocrvqa"``; places the images itself, yields nothing."""
+def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+          only: Collection[str] | None = None) -> Iterator[Path]:
+    """Source module entry point for ``kind = "ocrvqa"``; places the images itself, yields nothing.
+
+    ``only``: the ``<key>.jpg`` names the run's annotation JSONs reference (the runner computes it
+    once they are in place). None: the JSONs under ``<root>/sharegpt4v/`` decide — after checking
+    that no annotation job of the last run is unfinished (without them every image would be fetched).
+    """
     target = ctx.root / component.target
     target.mkdir(parents=True, exist_ok=True)
-    _wait_for_annotations(ctx, catalog)
-    _select(ctx, source, catalog)
+    if only is None:
+        _check_annotations(ctx, catalog)
+    _select(ctx, source, catalog, only)
     _reconcile(ctx, target)
     _Batch(ctx, target).run()
     _finish(ctx)
@@ -78,34 +89,26 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
 # ------------------------------------------------------------------------------------------
 # Which images
 # ------------------------------------------------------------------------------------------
-def _wait_for_annotations(ctx: JobContext, catalog: Catalog) -> None:
-    """Let the annotation jobs of this same run finish first: they decide which images are needed."""
+def _check_annotations(ctx: JobContext, catalog: Catalog) -> None:
+    """Park when an annotation job of the last run did not finish: the JSONs decide which images
+    are needed, and fetching all 207K "just in case" is not an answer."""
     args = ctx.journal.last_run_args() or {}
     groups = {c.id: c for c in catalog.components if c.group == "annotations"}
-    ids = [cid for cid in args.get("components", []) if cid in groups and cid != ctx.job]
-    said = False
-    while True:
-        pending, missing = [], []
-        for cid in ids:
-            rec = ctx.journal.get(cid)
-            files_there = all((ctx.root / groups[cid].target / s.file_name).is_file()
-                              for s in groups[cid].official_sources()[:1])
-            if rec is None or rec.stage not in _SETTLED or (rec.stage == "done" and not files_there):
-                pending.append(cid)
-            elif not files_there:
-                missing.append(cid)
-        if not pending and missing:
-            raise SetupError(Code.LAYOUT_INCOMPLETE,
-                             f"OCR-VQA waits for {', '.join(missing)}, which did not finish in this run: the "
-                             "annotation JSONs decide which of the 207K OCR-VQA images are needed.",
-                             "Run again once the annotation JSONs are in place (or select ocr-vqa alone to "
-                             "fetch every image).", parked=True)
-        if not pending:
-            return
-        if not said:
-            ctx.log(f"waiting for {', '.join(pending)} (this run) to decide which OCR-VQA images are needed")
-            said = True
-        ctx.control.sleep(0.2)
+    missing = []
+    for cid in args.get("components", []):
+        if cid not in groups or cid == ctx.job:
+            continue
+        rec = ctx.journal.get(cid)
+        files_there = all((ctx.root / groups[cid].target / s.file_name).is_file()
+                          for s in groups[cid].official_sources()[:1])
+        if rec is None or rec.stage not in _SETTLED or not files_there:
+            missing.append(cid)
+    if missing:
+        raise SetupError(Code.LAYOUT_INCOMPLETE,
+                         f"OCR-VQA waits for {', '.join(missing)}, which did not finish in this run: the "
+                         "annotation JSONs decide which of the 207K OCR-VQA images are needed.",
+                         "Run again once the annotation JSONs are in place (or select ocr-vqa alone to "
+                         "fetch every image).", parked=True)
 
 
 def _json_signature(ctx: JobContext, catalog: Catalog) -> list[list[Any]]:
@@ -116,15 +119,21 @@ def _json_signature(ctx: JobContext, catalog: Catalog) -> list[list[Any]]:
     return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
 
 
-def _select(ctx: JobContext, source: Source, catalog: Catalog) -> None:
+def _select(ctx: JobContext, source: Source, catalog: Catalog, only: Collection[str] | None) -> None:
     """Fill the journal's items table with the images to fetch (unless the choice is unchanged)."""
-    signature = _json_signature(ctx, catalog)
+    keys_only = sorted({PurePosixPath(p).stem for p in only}) if only else None
+    signature: list[list[Any]]
+    if keys_only is not None:
+        digest = hashlib.sha256("\n".join(keys_only).encode()).hexdigest()
+        signature = [["only", len(keys_only), digest]]
+    else:
+        signature = _json_signature(ctx, catalog)
     rec = ctx.journal.get(ctx.job)
     counts = ctx.journal.items_counts(ctx.job)
     if counts and rec is not None and rec.info.get("ocr_selection") == signature:
         return
     urls = _dataset_urls(ctx, source, catalog)
-    wanted = _referenced_keys(ctx, signature)
+    wanted = set(keys_only) if keys_only is not None else _referenced_keys(ctx, signature)
     if wanted is None:
         keys = list(urls)
         ctx.log(f"OCR-VQA: no annotation JSON references OCR-VQA images; fetching all {len(keys):,}")
@@ -204,10 +213,12 @@ def _reconcile(ctx: JobContext, target: Path) -> None:
 # Fetching
 # ------------------------------------------------------------------------------------------
 class _Batch:
-    """The images still to do, fetched by a pool of workers sized by throughput
-    (:class:`~wizard.engine.adaptive.WorkerLimit`), each over its own kept-alive connections
-    (:class:`~wizard.engine.sources.keepalive.KeepAlive`); results are journaled in batches
-    (:meth:`~wizard.engine.journal.Journal.items_batch`: one transaction per 256 images or 200 ms)."""
+    """The images still to do, fetched by a pool of workers, each over its own kept-alive
+    connections (:class:`~wizard.engine.net.keepalive.KeepAlive`). How many work at once follows
+    the throughput (:class:`~wizard.engine.net.ramp.Ramp`: more while more is faster) and the
+    host's gate (fewer after 429/503). Results are journaled in batches
+    (:meth:`~wizard.engine.journal.Journal.items_batch`: one transaction per ``BATCH_ROWS`` images
+    or ``BATCH_SECONDS``)."""
 
     def __init__(self, ctx: JobContext, target: Path) -> None:
         self.ctx = ctx
@@ -218,6 +229,7 @@ class _Batch:
         self.total = sum(counts.values())
         self.done = self.total - len(self.todo)
         self.lock = threading.Lock()
+        self.turn = threading.Condition(self.lock)  # workers above the ramp's target wait on it
         self.hosts: dict[str, threading.Semaphore] = {}
         self.next = 0
         self.stop = threading.Event()
@@ -225,8 +237,7 @@ class _Batch:
         #: keys failed for want of any answer, in a row: journaled only once the streak ends
         self.net_failures: list[tuple[str, str]] = []
         self.last_progress = 0.0
-        settings = ctx.settings
-        self.workers = WorkerLimit(settings.ocr_workers, ceiling=max(settings.ocr_workers, settings.ocr_max_workers))
+        self.ramp = make_ramp(ctx.settings)
         self.records = ctx.journal.items_batch(ctx.job, rows=BATCH_ROWS, seconds=BATCH_SECONDS)
 
     def run(self) -> None:
@@ -235,12 +246,12 @@ class _Batch:
         self.tmp.mkdir(parents=True, exist_ok=True)
         ctx.stage(Stage.DOWNLOADING, f"OCR-VQA images ({len(self.todo):,} to fetch)")
         ctx.progress(self.done, self.total, unit="files")
-        threads = max(1, min(self.workers.ceiling, len(self.todo)))
+        threads = max(1, min(self.ramp.ceiling, len(self.todo)))
         try:
             if self.todo:
                 with ThreadPoolExecutor(threads, thread_name_prefix="ocr-vqa") as pool:
-                    for _ in range(threads):
-                        pool.submit(self._worker)
+                    for index in range(threads):
+                        pool.submit(self._worker, index)
         finally:
             if len(self.net_failures) < BREAKER:  # a streak too short to blame the network: dead links
                 for key, detail in self.net_failures:
@@ -249,7 +260,7 @@ class _Batch:
         shutil.rmtree(self.tmp, ignore_errors=True)
         ctx.progress(self.done, self.total, unit="files")
         log.info("OCR-VQA: %d journal commits for %d images; %d workers at the end",
-                 self.records.commits, len(self.todo), self.workers.limit)
+                 self.records.commits, len(self.todo), self.ramp.target)
         if self.error is not None:
             raise self.error
 
@@ -261,6 +272,13 @@ class _Batch:
             self.next += 1
             return item
 
+    def _my_turn(self, index: int) -> bool:
+        """Wait while worker ``index`` is above the ramp's target; False once the batch stops."""
+        with self.turn:
+            while index >= self.ramp.target and not self.stop.is_set():
+                self.turn.wait(0.2)
+            return not self.stop.is_set()
+
     def _host(self, url: str) -> threading.Semaphore:
         host = urlsplit(url).netloc
         with self.lock:
@@ -268,22 +286,14 @@ class _Batch:
                 self.hosts[host] = threading.Semaphore(max(1, self.ctx.settings.ocr_per_host))
             return self.hosts[host]
 
-    def _worker(self) -> None:
+    def _worker(self, index: int) -> None:
         settings = self.ctx.settings
         pool = keepalive.KeepAlive(settings.connect_timeout, settings.read_timeout)
         try:
-            while self.workers.acquire(self.stop):
-                finished = 0
-                try:
-                    item = self._take()
-                    if item is None:
-                        return
-                    key, url = item
-                    status, http, detail = self._one(pool, key, url)
-                    self._record(key, status, http, detail)
-                    finished = 1
-                finally:
-                    self.workers.release(finished)
+            while self._my_turn(index) and (item := self._take()) is not None:
+                key, url = item
+                status, http, detail = self._one(pool, key, url)
+                self._record(key, status, http, detail)
         except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone, re-raise in run()
             with self.lock:
                 if self.error is None:
@@ -313,6 +323,9 @@ class _Batch:
                 streak, self.net_failures = self.net_failures, []
             self.done += 1
             done = self.done
+            before = self.ramp.target
+            if self.ramp.update(done) > before:
+                self.turn.notify_all()
         for dead_key, dead_detail in streak:  # the network is fine: those were dead links after all
             self.records.add(dead_key, "dead", None, dead_detail)
         if not network:
@@ -335,7 +348,7 @@ class _Batch:
                 raise _Stopped()
             ctx.control.checkpoint()
             wait: float | None = None
-            gate = gate_for(urlsplit(url).netloc)
+            gate = ctx.net.gate(urlsplit(url).netloc)
             try:
                 with self._host(url):
                     if not gate.acquire(self.stop):
@@ -344,17 +357,21 @@ class _Batch:
                         return self._get(pool, key, url)
                     finally:
                         gate.release()
-            except _RetryLater as exc:
+            except RetryLater as exc:
                 problem, wait = str(exc), exc.wait
-            except keepalive.RequestError as exc:
-                problem = "network: " + keepalive.describe(exc)
+            except requests.RequestException as exc:
+                if not is_retryable(exc):
+                    return "dead", None, describe(exc)
+                problem = "network: " + describe(exc)
             attempt += 1
             if attempt > ctx.settings.ocr_retries:
                 if problem.startswith("network:"):
                     return "dead", None, problem
                 return "dead", _status_of(problem), problem
-            ctx.control.sleep(wait if wait is not None else
-                              min(ctx.settings.backoff * 2 ** (attempt - 1), ctx.settings.backoff_cap))
+            delay = wait if wait is not None else backoff(attempt, ctx.settings.backoff, ctx.settings.backoff_cap,
+                                                          ctx.net.rand)
+            log_retry(f"OCR-VQA image {key}", problem, delay, attempt, ctx.settings.ocr_retries, wait is not None)
+            ctx.control.sleep(delay)
 
     def _get(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
         ctx = self.ctx
@@ -363,30 +380,33 @@ class _Batch:
         finished = False
         try:
             status = resp.status
-            if status in _RETRY_STATUSES:
-                if status in (429, 503):
-                    gate_for(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
-                    self.workers.throttled()
-                raise _RetryLater(f"HTTP {status}", _retry_after(resp.headers, ctx.settings.backoff_cap))
+            answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
+            if answer.kind is Kind.RETRY:
+                if answer.throttled:
+                    ctx.net.gate(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
+                raise RetryLater(f"HTTP {status}", answer.wait, throttled=answer.throttled)
             if status in _DEAD_STATUSES or status >= 400:
                 return "dead", status, f"HTTP {status}"
             if status != 200:
                 return "dead", status, f"unexpected HTTP {status}"
             tmp = self.tmp / f"{key}.{threading.get_ident()}.tmp"
-            size, head, finished = _receive(ctx, resp, tmp)
+            bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
+            size, head, finished = _receive(ctx, resp, tmp, bound)
         except BaseException:
             resp.close()
             raise
         finally:
             if resp.connection is not None:
                 keepalive.done(resp, complete=finished)
+        if size > bound:  # runs on: nothing past the bound was written
+            return "dead", 200, f"body-too-long (over {bound:,} bytes)"
         kind = sniff(head)
         length = resp.headers.get("Content-Length")
         encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
         if length is not None and length.isdigit() and int(length) != size and not encoded:
             tmp.unlink(missing_ok=True)
-            raise ProtocolError(f"got {size} of {length} bytes")
-        if kind is None or size > _MAX_IMAGE:
+            raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
+        if kind is None:
             tmp.unlink(missing_ok=True)
             what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
             return "dead", 200, what
@@ -394,44 +414,56 @@ class _Batch:
         return "saved", 200, kind
 
 
-def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path) -> tuple[int, bytes, bool]:
+def make_ramp(settings: Settings) -> Ramp:
+    """How many workers fetch at once: from ``ocr_workers``, more while more is faster, up to
+    ``ocr_max_workers`` (tests swap this for a scripted ramp)."""
+    ceiling = max(1, settings.ocr_workers, settings.ocr_max_workers)
+    return Ramp(max(1, settings.ocr_workers), ceiling)
+
+
+def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -> tuple[int, bytes, bool]:
     """Read one image into ``tmp``: (size, its first 16 bytes, whether the body was read to its end).
 
     Small bodies are gathered in memory and written with one ``os.write`` (no buffered file object,
     no fsync: the journal's batch commit is the durability point, and a file the journal does not
     know yet is found by ``_reconcile``). A body that turns out large goes to the file as it comes.
+    A body that runs past ``bound`` is cut there (size > bound, nothing kept).
     """
     limiter = ctx.limiter
     size, head = 0, b""
     parts: list[bytes] = []
-    out: BinaryIO | None = None
+    out: IO[bytes] | None = None
     length = resp.headers.get("Content-Length", "")
-    if limiter.rate is None and length.isdigit() and int(length) <= _SPILL:
-        chunks: Iterator[bytes] = iter((resp.read(),))  # the usual image: one read, one write
+    if limiter.rate is None and length.isdigit() and int(length) <= min(_SPILL, bound):
+        chunks: Iterator[bytes] = iter((keepalive.read(resp, bound + 1),))  # the usual image: one read
     else:
-        chunks = resp.stream(limiter.chunk_size(_CHUNK))
+        chunks = keepalive.stream(resp, limiter.chunk_size(_CHUNK))
     try:
         for chunk in chunks:
             if len(head) < 16:
                 head += chunk[: 16 - len(head)]
             size += len(chunk)
-            if size > _MAX_IMAGE:
+            if size > bound:
                 keepalive.abandon(resp)
+                if out is not None:
+                    out.close()
+                    out = None
+                    tmp.unlink(missing_ok=True)
                 return size, head, False
             if out is not None:
                 out.write(chunk)
             else:
                 parts.append(chunk)
                 if size > _SPILL:
-                    out = open(tmp, "wb")  # noqa: SIM115 - closed below
+                    out = open_private_file(tmp, "wb")
                     out.writelines(parts)
                     parts = []
             limiter.consume(len(chunk), ctx.control.sleep)
     finally:
         if out is not None:
             out.close()
-    if out is None:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+    if size <= _SPILL:
+        fd = open_private(tmp, truncate=True)
         try:
             view = memoryview(b"".join(parts))
             while view:
@@ -441,12 +473,6 @@ def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path) -> tuple[int,
     return size, head, True
 
 
-class _RetryLater(Exception):
-    def __init__(self, message: str, wait: float | None) -> None:
-        super().__init__(message)
-        self.wait = wait
-
-
 class _Stopped(Cancelled):
     """Another worker stopped the batch; this one leaves its image to do."""
 
@@ -454,13 +480,6 @@ class _Stopped(Cancelled):
 def _status_of(problem: str) -> int | None:
     match = re.match(r"HTTP (\d+)", problem)
     return int(match.group(1)) if match else None
-
-
-def _retry_after(headers: Mapping[str, str], cap: float) -> float | None:
-    value = headers.get("Retry-After", "")
-    with contextlib.suppress(ValueError):
-        return max(0.0, min(float(value), cap))
-    return None
 
 
 # ------------------------------------------------------------------------------------------
@@ -483,7 +502,7 @@ def _finish(ctx: JobContext) -> None:
     ctx.log(f"OCR-VQA: {len(saved):,} of {len(rows):,} images in place")
     if dead:
         tmp = report.with_name(report.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        with open_private_file(tmp, "w", encoding="utf-8", newline="\n") as out:
             out.write("key\turl\tstatus\n")
             for key, url, _status, http, detail in dead:
                 out.write(f"{key}\t{url}\t{http if http is not None else _word(detail)}\n")
@@ -503,6 +522,49 @@ def _finish(ctx: JobContext) -> None:
 
 def _word(detail: str | None) -> str:
     text = (detail or "").removeprefix("network: ")
-    return {"timeout": "timeout", "DNS lookup failed": "dns", "connection dropped": "dropped",
-            "connection failed": "connection", "not in dataset.json": "no-url",
+    return {"the server stopped answering (timeout)": "timeout", "DNS lookup failed": "dns",
+            "the connection dropped mid-file": "dropped", "connection failed": "connection",
+            "too many redirects (a redirect loop)": "redirect-loop",
+            "redirected to a URL that is not http(s)": "bad-redirect", "not in dataset.json": "no-url",
             "no imageURL in dataset.json": "no-url"}.get(text, text.replace(" ", "-") or "unknown")
+
+
+class OcrVqaKind(SourceKind):
+    """``kind = "ocrvqa"``: dataset.json from its Drive folder, then each image from its own URL,
+    placed by this module (it yields nothing); ``only`` names the images to fetch."""
+
+    name = "ocrvqa"
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog, only=only)
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return urlsplit(catalog.drive_file_url).netloc or self.name
+
+    def repair(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog,
+               only: set[str]) -> tuple[set[str], set[str]] | None:
+        """Images come one by one: mark the wanted ones (dead ones too) to do, run the batch."""
+        octx = ctx.for_job(component.id)  # the component's own per-image table
+        rows = {key for key, *_ in ctx.journal.items(component.id)}
+        keys = [p.rsplit(".", 1)[0] for p in only]
+        ctx.journal.items_set_many(component.id, [(k, "todo", None, None) for k in keys if k in rows])
+        try:
+            for _ in fetch(octx, component, source, catalog):
+                pass
+        finally:
+            stage = ctx.journal.get(component.id)
+            ctx.journal.set_stage(component.id, Stage.DONE.value, problem=stage.problem if stage else None)
+        dest = ctx.root / component.target
+        return {p for p in only if (dest / p).is_file()}, set()
+
+    def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
+        key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        for k, url, status, http, detail in journal.items(component.id):
+            if k == key and status == "dead":
+                why = f"HTTP {http}" if http else (detail or "no answer")
+                return f"dead image URL ({why}): {url}"
+        return "not in OCR-VQA's dataset.json"
+
+
+KIND = OcrVqaKind()
