@@ -263,3 +263,25 @@ def test_kill_9_redoes_at_most_one_batch(tmp_path: Path) -> None:
     assert {Path(p).stem for p in first | second} == set(keys)  # every image asked for, none skipped
     status = Journal(root).items_counts("ocr-vqa")
     assert status == {"saved": len(keys) // 2, "dead": len(keys) // 2}
+
+
+class FallingRamp(ScriptedRamp):
+    """Six workers, then back to two for good (a ramp whose last increase did not pay)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target = 6
+
+    def update(self, done: int) -> int:
+        self.fed.append(done)
+        self.target = 6 if done < 20 else 2
+        return self.target
+
+
+def test_workers_above_a_lowered_target_end_with_the_batch(tmp_path: Path, counting: _Counting,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    ramp = FallingRamp()
+    monkeypatch.setattr(ocrvqa, "make_ramp", lambda settings: ramp)
+    ctx, keys = _fetch_all(tmp_path, counting, 60)  # returns: the four idle workers did not wait forever
+    assert ctx.journal.items_counts("ocr-vqa") == {"saved": len(keys)}
+    assert max(counting.started[30:]) <= 2

@@ -367,7 +367,7 @@ class _TarStream:
         """Connections for the rest of the tar: the segment policy, within the host's gate."""
         settings = self.ctx.settings
         wanted = settings.segments if settings.segments is not None else readahead.CONNECTIONS
-        count = connections_for(remaining, wanted, settings.min_segment_size)
+        count = connections_for(remaining, wanted, readahead.PIECE)  # at least a piece each
         limit = self.ctx.net.gate(urlsplit(self.url).netloc).limit
         return max(1, min(count, limit)) if limit is not None else count
 

@@ -273,11 +273,12 @@ class _Batch:
             return item
 
     def _my_turn(self, index: int) -> bool:
-        """Wait while worker ``index`` is above the ramp's target; False once the batch stops."""
+        """Wait while worker ``index`` is above the ramp's target; False once the batch stops or
+        every image is taken (a waiting worker must not outlive the batch)."""
         with self.turn:
-            while index >= self.ramp.target and not self.stop.is_set():
+            while index >= self.ramp.target and not self.stop.is_set() and self.next < len(self.todo):
                 self.turn.wait(0.2)
-            return not self.stop.is_set()
+            return not self.stop.is_set() and self.next < len(self.todo)
 
     def _host(self, url: str) -> threading.Semaphore:
         host = urlsplit(url).netloc
