@@ -186,6 +186,7 @@ import sys
 from wizard.engine import readahead, tarstream
 readahead.PIECE = 1 << 20
 tarstream.connections_for = lambda total, wanted, smallest: 4
+tarstream.AUTO_THRESHOLD = 0
 from wizard.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -232,6 +233,7 @@ def test_kill_9_while_reading_ahead_then_rerun_resumes_at_the_journaled_boundary
         server.clear_requests()
         monkeypatch.setattr(readahead, "PIECE", 1 << 20)
         monkeypatch.setattr(tarstream, "connections_for", lambda total, wanted, smallest: 4)
+        monkeypatch.setattr(tarstream, "AUTO_THRESHOLD", 0)
         assert run_sam(catalog, root, links).ok
         got = settled_requests(server, 1)
     first = min(int(r.headers["Range"].removeprefix("bytes=").split("-")[0]) for r in got)

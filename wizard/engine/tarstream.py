@@ -70,7 +70,7 @@ from .journal import state_dir
 from .net import client
 from .net.bounds import limit_for, too_long
 from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, content_range, describe, if_range, is_retryable
-from .net.segments import connections_for
+from .net.segments import AUTO_THRESHOLD, connections_for
 from .net.transfer import read_size
 from .readahead import ReadAhead
 from .safefs import open_private_file
@@ -366,6 +366,8 @@ class _TarStream:
     def _connections(self, remaining: int) -> int:
         """Connections for the rest of the tar: the segment policy, within the host's gate."""
         settings = self.ctx.settings
+        if settings.segments is None and remaining < AUTO_THRESHOLD:
+            return 1  # a small rest: one stream, as the segment policy does for small files
         wanted = settings.segments if settings.segments is not None else readahead.CONNECTIONS
         count = connections_for(remaining, wanted, readahead.PIECE)  # at least a piece each
         limit = self.ctx.net.gate(urlsplit(self.url).netloc).limit
