@@ -291,6 +291,11 @@ class World:
             token = hashlib.sha1(f"{SEED}:{name}".encode()).hexdigest()[:24]
             rows.append(f"{name}\t{base}/{tar.path}?_nc_cat=1&ccb=1-7&_nc_sid=0c1d5f"
                         f"&_nc_ht=scontent-mini&oh=00_{token}&oe={when:08X}")
+        # Meta's file also lists files no component uses (its README: "sa_images_ids.txt can be
+        # downloaded using the above link as well"), and tars beyond the 51 used here.
+        for extra in ("sa_images_ids.txt", "sa_co_gold.tar", "sa_000999.tar"):
+            token = hashlib.sha1(f"{SEED}:{extra}".encode()).hexdigest()[:24]
+            rows.append(f"{extra}\t{base}/sam/{extra}?_nc_cat=1&oh=00_{token}&oe={when:08X}")
         random.Random(f"{SEED}:links").shuffle(rows)
         path = Path(path)
         path.write_text("file_name\tcdn_link\n" + "\n".join(rows) + "\n", encoding="utf-8")

@@ -236,9 +236,9 @@ def _refine(item: PlanItem, record: JobRecord | None, settings: Settings, downlo
         notes: tuple[str, ...] = ()
         if settings.sam_links is not None and left:
             try:
-                links = samlinks.parse_links_file(settings.sam_links)
+                links = samlinks.parse_links_file(settings.sam_links, names)
                 note = samlinks.expiry_note(links, left, remaining)
-                notes = (note,) if note else ()
+                notes = tuple(n for n in (links.skipped_note(), note) if n)
             except SetupError as exc:
                 notes = (exc.problem.message,)
         return replace(item, download_bytes=remaining, notes=notes)

@@ -239,9 +239,9 @@ def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source
     wanted = {rel: index[rel] for rel in only if rel in index}
     if not wanted or ctx.settings.sam_links is None:
         return set(), set(only)
-    from .sources.samlinks import parse_links_file
+    from .sources.samlinks import parse_links_file, tar_names
 
-    links = parse_links_file(ctx.settings.sam_links).links
+    links = parse_links_file(ctx.settings.sam_links, tar_names(source)).links
     found: set[str] = set()
     dest = ctx.root / component.target
     for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):

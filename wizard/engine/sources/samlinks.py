@@ -33,6 +33,10 @@ HEADER = ("file_name", "cdn_link")
 ASSUMED_SPEED = 10_000_000  # bytes/s
 _EXPIRED_STATUSES = (401, 403, 410)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.tar$")
+#: The SA-1B image tars (``sa_000000.tar`` … ``sa_000999.tar``); other rows are other files.
+_SA1B_TAR = re.compile(r"^sa_\d{6}\.tar$")
+#: A row's first field, also when its columns are wrongly separated by spaces.
+_ROW_NAME = re.compile(r"[\t ]+")
 _GET_FILE_HINT = ("Accept the SA-1B license on Meta's download page (ai.meta.com/datasets/segment-anything-"
                   "downloads), save the links file it offers as it is, and pass it with --sam-links FILE.")
 _FRESH_HINT = "Get a fresh links file from Meta's SA-1B page and pass --sam-links FILE; finished tars are kept."
@@ -68,6 +72,15 @@ class LinksFile:
 
     path: Path
     links: dict[str, Link]
+    #: Rows skipped because this component does not need them (their file names, file order).
+    skipped: tuple[str, ...] = ()
+
+    def skipped_note(self) -> str | None:
+        """One line naming the rows skipped (e.g. ``sa_images_ids.txt``), or None."""
+        if not self.skipped:
+            return None
+        return (f"{self.path.name}: skipped {len(self.skipped)} row(s) this download does not need: "
+                f"{_names(self.skipped)}")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -106,13 +119,17 @@ class LinksFile:
                              "to sa_000999.tar) and pass it with --sam-links FILE.")
 
 
-def parse_links_file(path: Path) -> LinksFile:
+def parse_links_file(path: Path, needed: Collection[str] | None = None) -> LinksFile:
     """Read and check a SA-1B links file. Raises :class:`LinksFileError` (``sam-links-invalid``).
 
     Checked: it is UTF-8 text; the first non-empty line is the header ``file_name<TAB>cdn_link``;
-    every other non-empty line has exactly two tab-separated fields, a tar file name (no folders)
-    and an http(s) URL whose ``oe=`` expiry, when present, is hexadecimal; no name twice. Rows
-    may come in any order; blank lines, a BOM and CRLF line ends are accepted.
+    every row the component needs has exactly two tab-separated fields, a tar file name (no
+    folders) and an http(s) URL whose ``oe=`` expiry, when present, is hexadecimal; no such name
+    twice. Rows may come in any order; blank lines, a BOM and CRLF line ends are accepted.
+
+    Meta's file also lists files no component here uses (``sa_images_ids.txt``, ``sa_co_gold.tar``,
+    tars 51–999): such rows are skipped, not checked, and named in :attr:`LinksFile.skipped`.
+    ``needed`` is the set of tar names the component uses; None means every ``sa_NNNNNN.tar``.
     """
     path = Path(path)
     try:
@@ -125,7 +142,9 @@ def parse_links_file(path: Path) -> LinksFile:
         raise LinksFileError(path, 0, "the file is not UTF-8 text.") from None
     except OSError as exc:
         raise LinksFileError(path, 0, f"cannot read the file: {exc.strerror or exc}.") from None
+    wanted = None if needed is None else set(needed)
     links: dict[str, Link] = {}
+    skipped: list[str] = []
     header_seen = False
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r\n")
@@ -139,6 +158,10 @@ def parse_links_file(path: Path) -> LinksFile:
                                      "Is this the file from Meta's SA-1B download page?")
             header_seen = True
             continue
+        name = _ROW_NAME.split(line.strip(), maxsplit=1)[0]
+        if not (name in wanted if wanted is not None else _SA1B_TAR.match(name)):
+            skipped.append(name[:60])  # a row this component does not need: never an error
+            continue
         links_row = _row(path, number, fields, line)
         if links_row.name in links:
             raise LinksFileError(path, number, f"{links_row.name} is listed twice "
@@ -147,8 +170,15 @@ def parse_links_file(path: Path) -> LinksFile:
     if not header_seen:
         raise LinksFileError(path, 0, "the file is empty.")
     if not links:
-        raise LinksFileError(path, 0, "the file lists no links.")
-    return LinksFile(path, links)
+        extra = f" (it lists only {_names(skipped)})" if skipped else ""
+        raise LinksFileError(path, 0, f"the file lists no links to the SA-1B tars needed{extra}.")
+    return LinksFile(path, links, tuple(skipped))
+
+
+def _names(names: Collection[str], limit: int = 5) -> str:
+    shown = list(names)[:limit]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def _row(path: Path, number: int, fields: list[str], line: str) -> Link:
@@ -252,9 +282,12 @@ def _todo(ctx: JobContext, component: Component, source: Source) -> Iterator[tup
     if ctx.settings.sam_links is None:
         raise SetupError(Code.SAM_LINKS_MISSING, f"{component.title} needs the SA-1B links file from Meta.",
                          _GET_FILE_HINT)
-    links = parse_links_file(ctx.settings.sam_links)
     names = tar_names(source)
+    links = parse_links_file(ctx.settings.sam_links, names)
     links.require(names)
+    note = links.skipped_note()
+    if note:
+        ctx.log(note)
     remaining = [n for n in names if not ctx.item_done(n)]
     if not remaining:
         return

@@ -229,7 +229,7 @@ class OptionsPage(QWizardPage):
                                                 "leave out the SAM tars."), "warning")
         else:
             try:
-                check = parse_links_file(Path(text))
+                check = parse_links_file(Path(text), _sam_names(self._state.components()) or None)
             except LinksFileError as exc:
                 reason = self.tr("Line {line}: {reason}").format(line=exc.line, reason=exc.reason) \
                     if exc.line else exc.reason
