@@ -39,7 +39,10 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
         p.set_defaults(preset=None, components=None)
     p.add_argument("--catalog", type=Path, help="use this catalog file instead of the bundled one")
     p.add_argument("--hf-endpoint", help="Hugging Face endpoint, e.g. https://hf-mirror.com")
-    p.add_argument("--hf-token", help="Hugging Face token (default: the HF_TOKEN variable)")
+    p.add_argument("--hf-token", help="Hugging Face token (default: HF_TOKEN, else the token `hf auth login` "
+                   "saved). Prefer those two: a flag is visible to other users in the process list. The "
+                   "token goes only to https://huggingface.co or an endpoint you name (--hf-endpoint, "
+                   "HF_ENDPOINT), over https unless it is this machine")
     p.add_argument("--allow-mirrors", action="store_true", help="allow community re-hosts as fallback")
     p.add_argument("--keep-archives", action="store_true", help="keep archives after extraction")
     p.add_argument("--full-archives", action="store_true",

@@ -302,12 +302,7 @@ def _why_missing(journal: Journal, components: list[Component], path: str) -> st
 def _remote(ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]]:
     if source.kind == "http":
         return source.url, {}
-    import huggingface_hub
-    from huggingface_hub.utils import build_hf_headers
+    from .sources.hub import auth_headers, endpoint_for_settings, resolve_url
 
-    from .sources.hub import endpoint_for_settings
-
-    url = huggingface_hub.hf_hub_url(source.repo, source.path, repo_type=source.repo_type,
-                                     revision=source.revision, endpoint=endpoint_for_settings(ctx.settings, catalog))
-    token = ctx.settings.hf_token or False
-    return url, build_hf_headers(token=token)
+    endpoint = endpoint_for_settings(ctx.settings, catalog)
+    return resolve_url(source, endpoint), auth_headers(ctx.settings, endpoint)
