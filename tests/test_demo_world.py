@@ -478,7 +478,9 @@ def test_ocr_vqa_dataset_alive_dead_gif_png(world: World, mirror: MirrorServer, 
         url = record["imageURL"]
         assert url.startswith(mirror.base_url + "/amazon/images/I/")
         with requests.get(url, timeout=10) as r:
-            if r.status_code == 200:
+            if r.status_code == 200 and key in world.ocr_placeholders:
+                assert len(r.content) == 43 and r.content.startswith(b"GIF89a\x01\x00\x01\x00")
+            elif r.status_code == 200:
                 alive.add(key)
                 kinds.add(r.content[:4])
             else:

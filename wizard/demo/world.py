@@ -82,7 +82,8 @@ _ZIPS: dict[str, _ZipSpec] = {
 _SAM_TARGET = "sam/images"
 _SAM_PER_TAR = 2
 _OCR_TARGET = "ocr_vqa/images"
-#: OCR-VQA records: (key, image code, URL extension, kind) — kind: jpg | gif | png | dead.
+#: OCR-VQA records: (key, image code, URL extension, kind) — kind: jpg | gif | png | dead |
+#: placeholder (200 with a 43-byte 1x1 GIF, what image CDNs answer for a missing image).
 _OCR_RECORDS: tuple[tuple[str, str, str, str], ...] = (
     ("761183272", "61Y5cOdHJbL", "jpg", "jpg"),
     ("1569900396", "51V2gVbJ1dL", "jpg", "jpg"),
@@ -92,7 +93,11 @@ _OCR_RECORDS: tuple[tuple[str, str, str, str], ...] = (
     ("1402779925", "51kAvz5VnBL", "png", "png"),  # a .png URL
     ("871132753", "51QXa2Ph8sL", "jpg", "dead"),  # 404 today
     ("1580084184", "41MZk0sH0QL", "jpg", "dead"),
+    ("1590302842", "31J2nLeUvmL", "jpg", "placeholder"),
 )
+#: The 1x1 transparent GIF image CDNs serve for a missing image (43 bytes).
+PLACEHOLDER_GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00"
+                   b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 _JSON_KINDS = ("json-pt", "json-cap100k", "json-sft")
 
 
@@ -217,6 +222,8 @@ class World:
     references: dict[str, list[str]]
     bound_base: str | None = None
     ocr_dataset: ServedFile | None = field(default=None)
+    #: OCR-VQA keys whose URL answers 200 with a placeholder GIF -> its docroot path (dead links too).
+    ocr_placeholders: dict[str, str] = field(default_factory=dict)
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -437,8 +444,11 @@ def build_world(dest: Path, catalog_path: Path | None = None, base_url: str | No
     ocr_src = catalog.component("ocr-vqa").sources[0]
     ocr_images: dict[str, str] = {}
     trees["ocr-vqa"] = {}
+    ocr_placeholders: dict[str, str] = {}
     for key, code, ext, kind in _OCR_RECORDS:
-        if kind == "dead":
+        if kind == "placeholder":
+            ocr_placeholders[key] = builder.put(f"amazon/images/I/{code}.{ext}", PLACEHOLDER_GIF).path
+        if kind in ("dead", "placeholder"):
             ocr_images[key] = ""
             continue
         maker = {"jpg": jpeg_bytes, "gif": _gif_bytes, "png": _png_bytes}[kind]
@@ -493,7 +503,7 @@ def build_world(dest: Path, catalog_path: Path | None = None, base_url: str | No
         components[cid] = MiniComponent(cid, served, trees[cid])
 
     world = World(docroot, catalog_path, components, sam_tars, ocr_images, ocr_src.folder_id,
-                  references)
+                  references, ocr_placeholders=ocr_placeholders)
     if base_url is not None:
         world.bind(base_url)
     return world
