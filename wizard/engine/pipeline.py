@@ -105,10 +105,12 @@ def _files(ctx: JobContext, component: Component, source: Source, catalog: Catal
            only: set[str] | None) -> Iterator[Path | Streamed]:
     """The source's files; SA-1B tars are streamed into place (``Settings.stream_tars``) unless
     archives are to be kept."""
-    if streamed(component, source, ctx.settings):
-        from .sources.samlinks import fetch_streamed
+    if source.kind == "sam-links":  # with ``only``: tars stop once the wanted images are in place
+        from .sources import samlinks
 
-        return fetch_streamed(ctx, component, source, catalog, only=only)
+        if streamed(component, source, ctx.settings):
+            return samlinks.fetch_streamed(ctx, component, source, catalog, only=only)
+        return samlinks.fetch(ctx, component, source, catalog, only=only)
     return fetcher_for(source.kind)(ctx, component, source, catalog)
 
 

@@ -253,6 +253,37 @@ def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings)
     return names or None
 
 
+def _sam_tars(root: Path, item: PlanItem, record: JobRecord | None, jsons: list[Path]) -> PlanItem:
+    """SA-1B tars are read in order until the images the JSONs reference are in place: say how
+    many that is, and which tars (exactly, once an earlier run's member index locates them)."""
+    from .sources import samlinks
+
+    assert item.source is not None
+    done = record.info.get("items_done", []) if record is not None and item.needs_work else []
+    try:
+        est = samlinks.estimate(root, item.component, item.source, jsons, done)
+    except (SetupError, OSError):
+        return item
+    shown = ", ".join(est.tars[:6]) + (f" and {len(est.tars) - 6} more" if len(est.tars) > 6 else "")
+    if est.exact and est.tars:
+        note = (f"the selected annotations reference {est.wanted:,} SAM images; the member index of an earlier "
+                f"run places the {est.missing - est.others:,} not in place in {len(est.tars)} tar(s): {shown} "
+                f"({human(est.download_bytes)})"
+                + (f"; the other {est.others:,} come from the folder's other components" if est.others else ""))
+    elif est.exact:
+        tars = ", ".join(f"{n} ({k:,})" for n, k in sorted((record.info.get("sam_tar_map") or {}).items())) \
+            if record is not None else ""
+        note = (f"all {est.wanted:,} SAM images the selected annotations reference are in place"
+                + (f"; they came from {tars}" if tars else ""))
+    else:
+        note = (f"the selected annotations reference {est.wanted:,} SAM images ({est.missing:,} not in place); "
+                f"tars are read in order and stop once they are all in place: up to "
+                f"{human(est.download_bytes)} ({len(est.tars)} tars)")
+    download = est.download_bytes if item.needs_work else 0
+    return replace(item, download_bytes=min(item.download_bytes, download) if est.exact else item.download_bytes,
+                   notes=(*item.notes, note))
+
+
 def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, JobRecord],
                        settings: Settings) -> list[PlanItem]:
     """Shrink estimates to what the selected JSONs reference, and redo components done for fewer JSONs."""
@@ -261,10 +292,12 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
     key = subset_key(items, settings)
     comps = [i.component for i in items]
     counts: dict[str, int] = {}
+    jsons: list[Path] = []
     if key is not None:
         for item in items:
             path = json_path(root, item.component)
             if path is not None and path.is_file():
+                jsons.append(path)
                 try:
                     for cid, n in counts_for(root, path, comps).items():
                         counts[cid] = counts.get(cid, 0) + n
@@ -277,6 +310,8 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
             done_for = record.info.get("subset")  # None: full archive; else the JSON ids used
             if done_for is not None and (key is None or not set(key) <= set(done_for)):
                 item = replace(item, status="todo", download_bytes=item.total_download_bytes)
+        if jsons and item.source is not None and item.source.kind == "sam-links":
+            item = _sam_tars(root, item, record, jsons)
         if comp.id in counts and comp.file_count and item.needs_work and comp.archive != "none":
             share = min(1.0, counts[comp.id] / comp.file_count)
             item = replace(item, extracted_bytes=int(item.extracted_bytes * share),

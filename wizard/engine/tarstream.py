@@ -512,3 +512,50 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, requests.Timeout):
         return "the server stopped answering (timeout)"
     return f"the connection dropped ({type(exc).__name__})"
+
+
+@dataclass(frozen=True)
+class MemberIndex:
+    """What the streamed tars' member indexes say: where each target path sits, and which tars
+    were read to the end (so they hold nothing else)."""
+
+    #: target-relative path -> (tar name, first byte, end byte); bytes are -1 for a compressed tar
+    where: dict[str, tuple[str, int, int]]
+    complete: frozenset[str]
+
+    def tars_holding(self, paths: Collection[str]) -> dict[str, int]:
+        """How many of ``paths`` each indexed tar holds."""
+        out: dict[str, int] = {}
+        for path in paths:
+            hit = self.where.get(path)
+            if hit is not None:
+                out[hit[0]] = out.get(hit[0], 0) + 1
+        return out
+
+
+def read_member_index(root: Path, layout: Layout) -> MemberIndex:
+    """Read ``<state>/index/*.members.tsv`` (see the module docstring), mapped through ``layout``."""
+    where: dict[str, tuple[str, int, int]] = {}
+    complete: set[str] = set()
+    folder = state_dir(root) / "index"
+    for path in sorted(folder.glob("*.members.tsv")) if folder.is_dir() else []:
+        tar = path.name.removesuffix(".members.tsv")
+        try:
+            lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line == INDEX_COMPLETE:
+                complete.add(tar)
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                continue
+            rel = layout.map(parts[0])
+            try:
+                start, end = int(parts[1]), int(parts[2])
+            except ValueError:
+                continue
+            if rel is not None:
+                where[rel] = (tar, start, end)
+    return MemberIndex(where, frozenset(complete))

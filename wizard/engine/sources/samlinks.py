@@ -14,7 +14,10 @@ while it downloads instead, so no tar is ever stored.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sqlite3
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -248,9 +251,11 @@ def expired_error(names: list[str], when: datetime | None) -> SetupError:
     return SetupError(Code.SAM_LINKS_EXPIRED, f"The SA-1B links expired{at} ({shown}).", _FRESH_HINT, parked=True)
 
 
-def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
-    """Source module entry point for ``kind = "sam-links"``: each tar, in order, one at a time."""
-    for name, link in _todo(ctx, component, source):
+def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+          only: Collection[str] | None = None) -> Iterator[Path]:
+    """Source module entry point for ``kind = "sam-links"``: each tar, in order, one at a time
+    (with ``only``: until every wanted image is in place, see :class:`_Wanted`)."""
+    for name, link in _todo(ctx, component, source, only):
         yield _download(ctx, name, link)
 
 
@@ -263,7 +268,7 @@ def fetch_streamed(ctx: JobContext, component: Component, source: Source, catalo
     dest = ctx.root / component.target
     names = tar_names(source)
     size = source.planned_size // len(names) if source.planned_size and names else None
-    for name, link in _todo(ctx, component, source):
+    for name, link in _todo(ctx, component, source, only):
         if not (ctx.downloads / name).exists() and not (ctx.downloads / f"{name}.part").exists():
             try:
                 result = tarstream.stream_tar(ctx, link.url, name, dest, component.layout, only=only, size=size)
@@ -277,8 +282,11 @@ def fetch_streamed(ctx: JobContext, component: Component, source: Source, catalo
         yield _download(ctx, name, link)
 
 
-def _todo(ctx: JobContext, component: Component, source: Source) -> Iterator[tuple[str, Link]]:
-    """The tars not done yet with their links, after the checks (links file, expiry)."""
+def _todo(ctx: JobContext, component: Component, source: Source,
+          only: Collection[str] | None = None) -> Iterator[tuple[str, Link]]:
+    """The tars not done yet with their links, after the checks (links file, expiry). With
+    ``only`` (the images the run's JSONs reference), it stops once they are all in place and
+    passes over tars the member index shows to hold none of those still missing."""
     if ctx.settings.sam_links is None:
         raise SetupError(Code.SAM_LINKS_MISSING, f"{component.title} needs the SA-1B links file from Meta.",
                          _GET_FILE_HINT)
@@ -300,12 +308,84 @@ def _todo(ctx: JobContext, component: Component, source: Source) -> Iterator[tup
     if len(remaining) < len(names):
         ctx.log(f"{len(names) - len(remaining)} of {len(names)} SA-1B tars were finished earlier; "
                 f"continuing with {remaining[0]}")
-    for name in remaining:
-        ctx.control.checkpoint()
-        link = links.links[name]
-        if link.expires is not None and link.expires <= time.time():
-            raise expired_error([name], link.expires_at)
-        yield name, link
+    wanted = _Wanted(ctx, component, only) if only is not None else None
+    try:
+        for name in remaining:
+            ctx.control.checkpoint()
+            if wanted is not None and not wanted.still_needed(name):
+                if not wanted.missing:
+                    return
+                continue
+            yield from _checked(name, links.links[name])
+    finally:
+        if wanted is not None:
+            with contextlib.suppress(sqlite3.Error, OSError):
+                wanted.record()
+
+
+def _checked(name: str, link: Link) -> Iterator[tuple[str, Link]]:
+    """The tar with its link, unless the link has expired meanwhile (then parked)."""
+    if link.expires is not None and link.expires <= time.time():
+        raise expired_error([name], link.expires_at)
+    yield name, link
+
+
+class _Wanted:
+    """The images the run's JSONs reference in this target, and which of them are still missing.
+
+    SA-1B does not publish which tar holds which image, so tars are read in order and the reading
+    stops once every wanted image is in place — whichever component placed it (the 9K zip runs
+    first, see the runner). Tars the member index of an earlier pass shows to hold none of the
+    missing images are passed over without a request. What was learned (how many wanted images
+    each tar held) is kept in the job's journal record as ``sam_tar_map``.
+    """
+
+    def __init__(self, ctx: JobContext, component: Component, only: Collection[str]) -> None:
+        self.ctx = ctx
+        self.layout = component.layout
+        self.dest = ctx.root / component.target
+        self.wanted = set(only)
+        self.missing = set(only)
+        self.index = tarstream.read_member_index(ctx.root, component.layout)
+        self._refresh()
+        # In place before any tar was read and in no tar read so far: another component (the SAM
+        # 9K zip) brought them. Noted, so a later plan can be exact without them.
+        self.elsewhere_file = elsewhere_path(ctx.root, component)
+        brought = {p for p in self.wanted - self.missing if p not in self.index.where} - elsewhere(
+            ctx.root, component)
+        if brought:
+            with contextlib.suppress(OSError):
+                self.elsewhere_file.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.elsewhere_file, "a", encoding="utf-8") as fh:
+                    fh.writelines(p + "\n" for p in sorted(brought))
+
+    def _refresh(self) -> None:
+        if self.missing and all("/" not in p for p in self.missing):
+            try:
+                present = set(os.listdir(self.dest))
+            except OSError:
+                present = set()
+            self.missing -= present
+        else:
+            self.missing = {p for p in self.missing if not (self.dest / p).is_file()}
+
+    def still_needed(self, name: str) -> bool:
+        """Whether tar ``name`` must be read; logs why not when it need not."""
+        self._refresh()
+        if not self.missing:
+            self.ctx.log(f"all {len(self.wanted):,} SAM images the selected annotations reference are in "
+                         f"place; {name} and the tars after it are not needed (--full-archives reads them all)")
+            return False
+        if name in self.index.complete and not self.index.tars_holding(self.missing).get(name):
+            self.ctx.log(f"{name}: its member index shows none of the {len(self.missing):,} SAM images still "
+                         "needed; not downloaded")
+            return False
+        return True
+
+    def record(self) -> None:
+        """Keep the map learned so far (tar -> wanted images it holds) in the journal."""
+        learned = tarstream.read_member_index(self.ctx.root, self.layout)
+        self.ctx.journal.update_info(self.ctx.job, sam_tar_map=learned.tars_holding(self.wanted))
 
 
 def _download(ctx: JobContext, name: str, link: Link) -> Path:
@@ -322,3 +402,91 @@ def _refused(name: str, exc: http.HttpStatusError) -> SetupError:
                           f"Meta's CDN refused {name} (HTTP {exc.status}): the SA-1B links have expired "
                           "or were revoked.", _FRESH_HINT, parked=True)
     return exc
+
+
+# ------------------------------------------------------------------------------------------
+# Planning: which tars the selected annotations need
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TarEstimate:
+    """What the plan can say about the SA-1B tars the selected JSONs need."""
+
+    wanted: int  # SAM images the JSONs reference (in this component's folder)
+    missing: int  # of those, not in place yet
+    tars: tuple[str, ...]  # the tars to read: exactly these (``exact``) or at most these
+    exact: bool  # True: an earlier run's member index locates every missing image
+    download_bytes: int
+    others: int = 0  # missing images an earlier pass saw brought by the folder's other components
+
+
+def referenced(root: Path, component: Component, jsons: Collection[Path]) -> set[str]:
+    """The target-relative image paths ``jsons`` reference under the component's folder (each
+    JSON's list is cached under the state folder, keyed on its size and mtime)."""
+    from ..journal import state_dir
+    from ..subset import image_paths
+
+    prefix = component.target + "/"
+    out: set[str] = set()
+    for path in jsons:
+        st = path.stat()
+        cache = state_dir(root) / "index" / f"{path.name}.{component.id}.paths"
+        key = f"{st.st_size} {st.st_mtime_ns}"
+        try:
+            lines = cache.read_text(encoding="utf-8").split("\n")
+            if lines[0] == key:
+                out.update(line for line in lines[1:] if line)
+                continue
+        except (OSError, UnicodeDecodeError):
+            pass
+        found = sorted(p[len(prefix):] for p in image_paths(path) if p.startswith(prefix))
+        out.update(found)
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(cache.name + ".tmp")
+            tmp.write_text(key + "\n" + "\n".join(found) + "\n", encoding="utf-8")
+            os.replace(tmp, cache)
+    return out
+
+
+def elsewhere_path(root: Path, component: Component) -> Path:
+    from ..journal import state_dir
+
+    return state_dir(root) / "index" / f"{component.id}.elsewhere.txt"
+
+
+def elsewhere(root: Path, component: Component) -> set[str]:
+    """Wanted images an earlier pass found in place before reading any tar (e.g. from the 9K zip)."""
+    try:
+        return {line for line in elsewhere_path(root, component).read_text(encoding="utf-8").split("\n") if line}
+    except (OSError, UnicodeDecodeError):
+        return set()
+
+
+def estimate(root: Path, component: Component, source: Source, jsons: Collection[Path],
+             done: Collection[str] = ()) -> TarEstimate:
+    """The tars a run with these JSONs reads: in order until every referenced image is in place,
+    so at most every tar not ``done``; exactly the ones holding the missing images when the member
+    index of an earlier pass locates them all (the learned map)."""
+    wanted = referenced(root, component, jsons)
+    dest = root / component.target
+    try:
+        present = set(os.listdir(dest)) if all("/" not in p for p in wanted) else {
+            p for p in wanted if (dest / p).is_file()}
+    except OSError:
+        present = set()
+    missing = wanted - present
+    names = tar_names(source)
+    per_tar = source.planned_size // len(names) if source.planned_size and names else 0
+    index = tarstream.read_member_index(root, component.layout)
+    located = index.tars_holding(missing)
+    others = elsewhere(root, component) & missing  # the other components of the folder bring these
+    if not missing:
+        tars: list[str] = []
+        exact = True
+    elif sum(located.values()) + len(others - set(index.where)) == len(missing):
+        tars, exact = [n for n in names if located.get(n)], True
+    else:
+        tars = [n for n in names if n not in done and (n not in index.complete or located.get(n))]
+        exact = False
+    return TarEstimate(len(wanted), len(missing), tuple(tars), exact, per_tar * len(tars),
+                       len(others - set(index.where)) if exact else 0)
