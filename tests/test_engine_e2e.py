@@ -176,6 +176,7 @@ def test_failed_job_does_not_stop_others_and_rerun_resumes(world: World, demo_ca
                         chunk_size=1024)
     comps = catalog.resolve(None, ["coco-train2017", "gqa", "vg-part1"])
     coco = "images.cocodataset.org/zips/train2017.zip"
+    mirror.add_fault(coco, Fault(times=1))  # the layout probe's range request answers normally
     mirror.add_fault(coco, Fault(drop_after=3000, times=1))
     mirror.add_fault(coco, Fault(status=500, times=None))
     root = tmp_path / "root"

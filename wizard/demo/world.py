@@ -66,7 +66,9 @@ _ZIPS: dict[str, _ZipSpec] = {
     "sam-9k": _ZipSpec("sam/images", "sam_images_share-sft/", (
         "sa_612345.jpg", "sa_700023.jpg", "sa_845067.jpg")),
     "gqa": _ZipSpec("gqa/images", "images/", ("2354786.jpg", "2375429.jpg", "n161313.jpg")),
-    "textvqa": _ZipSpec("textvqa/train_images", "train_images/", (
+    # The catalog says train_images/; the real zip's folder is disputed (DATA notes): this one has
+    # train_val_images/train_images/, which the layout probe finds and adapts to.
+    "textvqa": _ZipSpec("textvqa/train_images", "train_val_images/train_images/", (
         "0000599864fd15b3.jpg", "0004a7e0e4b8a9f8.jpg", "011e7e629fb9ae7b.jpg")),
     "vg-part1": _ZipSpec("vg/VG_100K", "VG_100K/", ("10.jpg", "497987.jpg", "2316472.jpg")),
     "vg-part2": _ZipSpec("vg/VG_100K_2", "VG_100K_2/", ("1.jpg", "214.jpg", "2417997.jpg")),
