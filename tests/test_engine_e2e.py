@@ -317,6 +317,7 @@ def test_kill_9_mid_download_then_rerun_resumes(tmp_path: Path) -> None:
     root = tmp_path / "root"
     part = root / ".sharegpt4v-setup/downloads/train2017.zip.part"
     with MirrorServer(docroot) as srv:
+        srv.add_fault("train2017.zip", Fault(times=1))  # the layout probe's range request
         srv.add_fault("train2017.zip", Fault(rate=400_000, times=1))
         cat = _one_component_catalog(tmp_path, "coco-train2017", srv.url("train2017.zip"), data)
         proc = _spawn(cat, root)

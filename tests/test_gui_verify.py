@@ -34,7 +34,7 @@ __all__ = ["demo_session", "make_wizard"]  # fixtures used by name
 
 CAP = "sharegpt4v_instruct_gpt4-vision_cap100k.json"
 #: json-cap100k and every component whose images it references in the demo world.
-CAP_FULL = ["json-cap100k", "coco-train2017", "llava-pretrain", "sam-tars", "share-textvqa",
+CAP_FULL = ["json-cap100k", "coco-train2017", "llava-pretrain", "sam-9k", "sam-tars", "share-textvqa",
             "web-celebrity", "web-landmark", "wikiart"]
 COUNTS = ("referenced", "present", "missing", "unreadable")
 

@@ -49,6 +49,9 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
     p.add_argument("--full-archives", action="store_true",
                    help="extract every image, not only those the selected annotation JSONs reference")
     p.add_argument("--sam-links", type=Path, help="the SA-1B links file saved from Meta's page")
+    p.add_argument("--drive-cookies", type=Path, metavar="FILE",
+                   help="cookies.txt exported from a browser signed in to Google, passed to gdown: may get "
+                   "past Drive's 'too many users' quota (a copy is used; your file is not changed)")
     p.add_argument("--no-stream-tars", dest="stream_tars", action="store_false",
                    help="download each SA-1B tar fully before extracting it (default: extract while "
                    "downloading, never storing the tar)")
@@ -148,6 +151,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,
         per_host=per_host, sam_links=args.sam_links.expanduser().absolute() if args.sam_links else None,
         local=local, local_mode=getattr(args, "local_mode", None) or "hardlink",
+        drive_cookies=args.drive_cookies.expanduser().absolute() if args.drive_cookies else None,
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
         stream_tars=getattr(args, "stream_tars", True),
@@ -216,6 +220,9 @@ def _resume(args: argparse.Namespace) -> None:
         if args.sam_links is None and opts.get("sam_links"):
             args.sam_links = existing("--sam-links", opts["sam_links"])
             said.append(f"--sam-links {args.sam_links}")
+    if args.drive_cookies is None and opts.get("drive_cookies"):
+        args.drive_cookies = existing("--drive-cookies", opts["drive_cookies"])
+        said.append(f"--drive-cookies {args.drive_cookies}")
     given = {spec.partition("=")[0] for spec in args.local}
     raw_local = opts.get("local")
     recorded_local: dict[str, Any] = raw_local if isinstance(raw_local, dict) else {}

@@ -104,6 +104,7 @@ class Runner:
             "options": {"hf_endpoint": st.hf_endpoint, "allow_mirrors": st.allow_mirrors,
                         "keep_archives": st.keep_archives, "full_archives": st.full_archives,
                         "sam_links": str(st.sam_links) if st.sam_links else None,
+                        "drive_cookies": str(st.drive_cookies) if st.drive_cookies else None,
                         "local": {k: str(v) for k, v in st.local.items()}, "local_mode": st.local_mode,
                         "concurrency": st.concurrency, "per_host": st.per_host},
         })
