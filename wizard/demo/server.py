@@ -41,7 +41,7 @@ CHUNK_SIZE = 64 * 1024
 #: Request headers kept in :attr:`MirrorServer.requests`.
 RECORDED_HEADERS = (
     "Range", "If-Range", "If-None-Match", "If-Modified-Since", "Accept-Encoding",
-    "Authorization", "User-Agent",
+    "Authorization", "User-Agent", "Cookie",
 )
 _HUB_ROUTE = re.compile(r"^/datasets/([^/]+)/([^/]+)/resolve/([^/]+)/(.+)$")
 _DRIVE_FOLDERS = "/drive/folders/"
