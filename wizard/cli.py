@@ -23,8 +23,8 @@ from .engine.context import Settings
 from .engine.control import Control
 from .engine.errors import Code, Problem, SetupError
 from .engine.journal import Journal, read_last_run, read_status
+from .engine.net.ratelimit import parse_rate
 from .engine.plan import Plan, build_plan, check_root, human
-from .engine.ratelimit import parse_rate
 from .engine.runner import Runner, RunResult
 from .termprogress import TerminalReporter
 

@@ -36,8 +36,8 @@ from .events import Emit, Stage, null_emit
 from .extract import StreamedTar, extract_archive
 from .journal import Journal, RootLock, state_dir
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
+from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
-from .rangefile import HttpRangeFile, RangeNotSupported
 from .sources import fetcher_for
 from .tarstream import MemberIndex, Streamed, read_member_index, stream_tar
 from .verify import VerifyReport, verify

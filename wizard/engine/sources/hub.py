@@ -2,7 +2,7 @@
 
 ``hf_hub_download`` restarts from byte 0 after a crash (see LIBRARIES notes), so the library
 is used for what it does well — endpoint, auth headers, the resolve URL and the file metadata
-(size, ETag, commit) — and :func:`wizard.engine.sources.http.download` moves the bytes.
+(size, ETag, commit) — and :func:`wizard.engine.net.transfer.download` moves the bytes.
 
 Pinning. A source's ``revision`` (a commit id in the catalog) is what is fetched; a branch name
 such as ``main`` is resolved once through the metadata request and the bytes are then fetched
@@ -25,12 +25,16 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, SetupError
-from . import http
+from ..net import client
+from ..net.client import redact_url
+from ..net.policy import Attempts, Kind, RetryLater, classify, describe
+from ..net.transfer import download
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -126,8 +130,6 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
     if dest.exists() and source.size in (None, dest.stat().st_size):
         yield dest
         return
-    import huggingface_hub
-
     endpoint = endpoint_for_settings(ctx.settings, catalog)
     token = token_for(ctx.settings, endpoint)
     if token is None and user_token(ctx.settings) is not None:
@@ -139,11 +141,7 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
     if not _COMMIT.match(revision) and isinstance(pinned, str) and _COMMIT.match(pinned) and _partial(dest):
         revision = pinned  # the half-downloaded file came from this commit: finish it from there
     url = resolve_url(source, endpoint, revision)
-    try:
-        meta = huggingface_hub.get_hf_file_metadata(url, token=token if token else False,
-                                                    timeout=ctx.settings.connect_timeout)
-    except Exception as exc:  # the library raises many kinds; all mean "no metadata"
-        raise _metadata_error(source, endpoint, exc, token is not None) from exc
+    meta = _metadata(ctx, url, token, source, endpoint)
     if source.size is not None and meta.size is not None and meta.size != source.size:
         ctx.log(f"{name}: the Hub reports {meta.size:,} bytes, the catalog {source.size:,}", "warning")
     commit = meta.commit_hash if meta.commit_hash and _COMMIT.match(meta.commit_hash) else None
@@ -160,18 +158,60 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
     headers = auth_headers(ctx.settings, endpoint)
     # The resolve URL, not meta.location: a CDN redirect is signed and expires, and each retry
     # should get a fresh one. requests drops the Authorization header on cross-host redirects.
-    yield http.download(ctx, resolve_url(source, endpoint, commit or revision), dest,
-                        size=meta.size or source.size, sha256=sha256, headers=headers)
+    yield download(ctx, resolve_url(source, endpoint, commit or revision), dest,
+                   size=meta.size or source.size, sha256=sha256, headers=headers)
 
 
 def _partial(dest: Path) -> bool:
     return dest.with_name(dest.name + ".part").exists()
 
 
-def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_token: bool) -> SetupError:
+def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endpoint: str) -> Any:
+    """The file's metadata (one HEAD), retried by the network policy: 429/5xx (honouring
+    Retry-After), timeouts and connection failures; anything else is ``hub-metadata``."""
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError
+
+    what = f"{source.repo}/{source.path}"
+    sent = token is not None
+    st = ctx.settings
+    attempts = Attempts(f"the Hub metadata of {what}", st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
+    while True:
+        ctx.control.checkpoint()
+        problem: RetryLater
+        try:
+            meta = huggingface_hub.get_hf_file_metadata(url, token=token if token else False,
+                                                        timeout=st.connect_timeout, retry_on_errors=False)
+            client.log.info("HEAD %s -> 200 size=%s", redact_url(url), meta.size)
+            return meta
+        except HfHubHTTPError as exc:
+            response = getattr(exc, "response", None)
+            status = getattr(response, "status_code", 0) or 0
+            client.log.info("HEAD %s -> %s", redact_url(url), status)
+            answer = classify(status, getattr(response, "headers", None) or {}, cap=st.backoff_cap * 10,
+                              now=ctx.net.wall)
+            if answer.kind is not Kind.RETRY:
+                raise _metadata_error(source, endpoint, exc, sent) from exc
+            problem = RetryLater(answer.reason, answer.wait, throttled=answer.throttled)
+        except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
+            client.log.info("HEAD %s -> %s", redact_url(url), type(exc).__name__)
+            problem = RetryLater(describe(exc))
+        except Exception as exc:  # the library raises many kinds; all mean "no metadata"
+            raise _metadata_error(source, endpoint, exc, sent) from exc
+        try:
+            delay = attempts.failed(problem)
+        except SetupError as exc:
+            raise _metadata_error(source, endpoint, problem, sent, attempts.failures) from exc
+        ctx.log(f"Hub metadata of {what}: {problem}; {attempts.note(delay)}", "warning")
+        ctx.control.sleep(delay)
+
+
+def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_token: bool,
+                    tries: int = 0) -> SetupError:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     explanation = _explain(exc)
-    where = f"{source.repo}/{source.path} from {endpoint}"
+    where = f"{source.repo}/{source.path} from {endpoint}" + (f" after {tries} attempts" if tries else "")
     if status in (401, 403) or type(exc).__name__ == "GatedRepoError":
         page = f"{DEFAULT_ENDPOINT}/{'datasets/' if source.repo_type == 'dataset' else ''}{source.repo}"
         login = ("the token sent was refused: check that it can read this repo" if sent_token else

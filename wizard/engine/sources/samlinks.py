@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 from .. import tarstream
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext
-from ..errors import Code, SetupError
-from . import http
+from ..errors import Code, HttpStatusError, SetupError
+from ..net.transfer import download
 
 HEADER = ("file_name", "cdn_link")
 #: The download speed assumed when warning that links expire before the work can finish.
@@ -272,7 +272,7 @@ def fetch_streamed(ctx: JobContext, component: Component, source: Source, catalo
         if not (ctx.downloads / name).exists() and not (ctx.downloads / f"{name}.part").exists():
             try:
                 result = tarstream.stream_tar(ctx, link.url, name, dest, component.layout, only=only, size=size)
-            except http.HttpStatusError as exc:
+            except HttpStatusError as exc:
                 raise _refused(name, exc) from exc
             except tarstream.NotStreamable as exc:
                 ctx.log(f"{exc}: downloading it first, then extracting it")
@@ -390,12 +390,12 @@ class _Wanted:
 
 def _download(ctx: JobContext, name: str, link: Link) -> Path:
     try:
-        return http.download(ctx, link.url, ctx.downloads / name)
-    except http.HttpStatusError as exc:
+        return download(ctx, link.url, ctx.downloads / name)
+    except HttpStatusError as exc:
         raise _refused(name, exc) from exc
 
 
-def _refused(name: str, exc: http.HttpStatusError) -> SetupError:
+def _refused(name: str, exc: HttpStatusError) -> SetupError:
     """401/403/410 from Meta's CDN: the links expired (parked); other statuses stay as they are."""
     if exc.status in _EXPIRED_STATUSES:
         return SetupError(Code.SAM_LINKS_EXPIRED,
