@@ -10,7 +10,6 @@ a :class:`~wizard.engine.tarstream.Streamed` record per tar, which is only count
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import extract_archive
+from .net.bounds import quarantine
 from .plan import streamed
 from .sources import fetcher_for
 from .tarstream import Streamed
@@ -67,8 +67,7 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
                     result = extract_archive(ctx, path, component.archive, target, component.layout, only=only)
                 except SetupError as exc:
                     if exc.problem.code == Code.ARCHIVE_CORRUPT:
-                        kept = ctx.quarantine / f"{path.name}.{int(time.time())}.corrupt"
-                        os.replace(path, kept)
+                        kept = quarantine(ctx, path, "corrupt")
                         ctx.journal.update_info(ctx.job, items_done=[
                             n for n in _items_done(ctx) if n != path.name])
                         raise SetupError(exc.problem.code, exc.problem.message,

@@ -33,7 +33,7 @@ from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..net import client
-from ..net.bounds import MARGIN
+from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from . import drive
 from .drive_folder import folder_file_url
@@ -142,8 +142,7 @@ def _dataset_urls(ctx: JobContext, source: Source, catalog: Catalog) -> dict[str
                 image = record.get("imageURL") if isinstance(record, dict) else None
                 urls[str(key)] = image if isinstance(image, str) else ""
     except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
-        kept = ctx.quarantine / f"{DATASET_NAME}.{int(time.time())}.corrupt"
-        os.replace(dest, kept)
+        kept = quarantine(ctx, dest, "corrupt")
         raise SetupError(Code.ARCHIVE_CORRUPT, f"OCR-VQA's dataset.json is not valid JSON ({exc}).",
                          f"It was moved to {kept}; the next run downloads it again.") from exc
     if not urls:
