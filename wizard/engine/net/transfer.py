@@ -55,6 +55,7 @@ from .segments import (
     connections_for,
     plan_segments,
     preallocate,
+    splits,
 )
 
 log = logging.getLogger(__name__)
@@ -320,9 +321,9 @@ class _Transfer:
             return None
         if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
             return None
-        connections = connections_for(total, settings.segments, settings.min_segment_size)
-        if connections < 2:
+        if not splits(total, settings.segments, settings.min_segment_size):
             return None
+        connections = connections_for(total, settings.segments, settings.min_segment_size)
         plan = plan_segments(total, settings.segments and connections, settings.min_segment_size)
         return SegmentJournal(self.url, etag, modified, total, plan)
 
@@ -335,9 +336,11 @@ class _Transfer:
         journal.save(self.meta_path)
         connections = connections_for(journal.total, self.ctx.settings.segments,
                                       self.ctx.settings.min_segment_size)
-        how = "" if self.ctx.settings.segments else " to start with, more while that is faster"
-        self.ctx.log(f"{self.dest.name}: {journal.total:,} bytes over {connections} connections{how} "
-                     f"in {len(journal.segments)} segments")
+        if self.ctx.settings.segments:
+            how = f"over {connections} connections"
+        else:
+            how = f"starting with {connections} connection(s), more while that is faster,"
+        self.ctx.log(f"{self.dest.name}: {journal.total:,} bytes {how} in {len(journal.segments)} segments")
         return self._run_segments(journal, first)
 
     def _resume_segments(self) -> bool:
