@@ -20,7 +20,7 @@ from wizard.engine.errors import Code, SetupError
 from wizard.engine.net import policy
 from wizard.engine.net.bounds import MARGIN, limit_for, quarantine
 from wizard.engine.net.client import redact_url
-from wizard.engine.net.durable import Flusher, WrittenLog, boot_id
+from wizard.engine.net.durable import Flusher, WrittenLog, boot_id, marker_for, unsettled, wait_for_syncs
 from wizard.engine.net.policy import Attempts, Kind, RetryLater, backoff, classify, describe, if_range, retry_after
 from wizard.engine.net.ramp import Ramp
 from wizard.engine.net.transfer import download
@@ -271,3 +271,26 @@ def test_requests_and_retries_are_logged_without_secrets(tmp_path: Path, caplog:
     assert f"GET {server.base_url}/f.bin range=- -> 503" in text
     assert f"GET {server.base_url}/f.bin range=- -> 200" in text
     assert "retry f.bin in 0.00 s (attempt 1/4): server answered 503 (Retry-After)" in text
+
+
+def test_a_finished_file_is_renamed_at_once_and_synced_in_the_background(tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    with FaultServer({"/f.bin": data}) as server:
+        ctx, rec = make_ctx(tmp_path / "root")
+        dest = ctx.downloads / "f.bin"
+        assert download(ctx, server.url("/f.bin"), dest, sha256=sha256(data)).read_bytes() == data
+        wait_for_syncs()
+        assert unsettled(dest) is None and not marker_for(dest).exists()
+        # A marker from this boot: the page cache holds the file; it stands.
+        marker_for(dest).write_text(boot_id() or "", encoding="ascii")
+        assert unsettled(dest) is (boot_id() is None)
+        if boot_id() is not None:
+            download(ctx, server.url("/f.bin"), dest, sha256=sha256(data))
+            assert len(server.seen) == 1
+        # A marker from another boot: a power cut may have cut it short; it is fetched again.
+        marker_for(dest).write_text("another-boot", encoding="ascii")
+        dest.write_bytes(data[:1000])
+        assert download(ctx, server.url("/f.bin"), dest, sha256=sha256(data)).read_bytes() == data
+        assert any("restarted before it was synced" in t for t in rec.logs())
+        wait_for_syncs()
+        assert not marker_for(dest).exists()

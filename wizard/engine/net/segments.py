@@ -357,8 +357,9 @@ class SegmentedDownload:
                 thread.join()
             for seg in self.journal.segments:
                 seg.owner = None
-            try:
-                self._flusher.close()  # the closing sync: little is left by now
+            complete = all(s.complete for s in self.journal.segments)
+            try:  # a complete part is synced in the background after its rename (durable.settle_later)
+                self._flusher.close(final_sync=not complete)
             except OSError as exc:
                 self._fail(exc)
             self.ctx.progress(self.journal.done_bytes, self.journal.total)

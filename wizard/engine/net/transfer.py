@@ -45,7 +45,7 @@ from ..errors import Code, SetupError
 from ..events import Stage
 from . import client
 from .bounds import limit_for, quarantine, too_long
-from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
+from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id, marker_for, settle_later, unsettled
 from .policy import Attempts, Kind, RetryLater, Stalled, as_retry, classify, if_range, is_retryable
 from .segments import (
     MAX_CONNECTIONS,
@@ -164,6 +164,11 @@ class _Transfer:
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> Path:
         ctx = self.ctx
+        if self.dest.exists() and unsettled(self.dest):
+            ctx.log(f"{self.dest.name}: the machine restarted before it was synced to disk; downloading it "
+                    "again", "warning")
+            self.dest.unlink()
+            marker_for(self.dest).unlink(missing_ok=True)
         if self.dest.exists() and self.expected_size in (None, self.dest.stat().st_size):
             ctx.log(f"{self.dest.name} is already downloaded and verified")
             return self.dest
@@ -286,16 +291,18 @@ class _Transfer:
                     ctx.progress(done, self.total)
                 return True
 
+            ended = False
             try:
                 pump(ctx, resp, sink)
+                ended = True
             except _TooLong:
                 flusher.close(final_sync=False)
                 os.close(fd)
                 fd = -1
                 self._cut_off(done, limit)
             finally:
-                if fd >= 0:
-                    flusher.close()
+                if fd >= 0:  # a body that ended is synced in the background after the rename
+                    flusher.close(final_sync=not ended or (total is not None and done < total))
         finally:
             if fd >= 0:
                 os.close(fd)
@@ -456,7 +463,7 @@ class _Transfer:
                     f"The bytes were kept at {kept}. The server or a mirror sent other data; the next "
                     "run downloads it again, or choose another source.",
                 )
-        os.replace(self.part, self.dest)
+        settle_later(self.part, self.dest)  # the last sync runs in the background
         self.meta_path.unlink(missing_ok=True)
         self.log_path.unlink(missing_ok=True)
         return self.dest
