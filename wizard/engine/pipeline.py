@@ -10,7 +10,6 @@ a :class:`~wizard.engine.tarstream.Streamed` record per tar, which is only count
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from .events import Stage
 from .extract import extract_archive
 from .fsinfo import is_disk_full
 from .layoutprobe import adapted_note, adopt, check_local, probe, recorded_layout
+from .net.bounds import quarantine
 from .sources import kind_of
 from .tarstream import Streamed
 
@@ -72,8 +72,7 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
                     result = extract_archive(ctx, path, component.archive, target, component.layout, only=only)
                 except SetupError as exc:
                     if exc.problem.code == Code.ARCHIVE_CORRUPT:
-                        kept = ctx.quarantine / f"{path.name}.{int(time.time())}.corrupt"
-                        os.replace(path, kept)
+                        kept = quarantine(ctx, path, "corrupt")
                         ctx.journal.update_info(ctx.job, items_done=[
                             n for n in _items_done(ctx) if n != path.name])
                         raise SetupError(exc.problem.code, exc.problem.message,

@@ -29,6 +29,7 @@ from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
+from .net.durable import wait_for_syncs
 from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
@@ -128,6 +129,7 @@ class Runner:
             w.start()
         for w in workers:
             w.join()
+        wait_for_syncs()  # the files finished last are on disk before the run says so
         try:
             journal.finish_run(run_id)
         except sqlite3.Error as exc:  # e.g. the disk is full: the run's outcome is still reported

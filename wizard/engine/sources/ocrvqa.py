@@ -36,7 +36,7 @@ from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..journal import Journal
 from ..net import client
-from ..net.bounds import MARGIN
+from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from ..safefs import open_private_file
 from . import drive
@@ -155,8 +155,7 @@ def _dataset_urls(ctx: JobContext, source: Source, catalog: Catalog) -> dict[str
                 image = record.get("imageURL") if isinstance(record, dict) else None
                 urls[str(key)] = image if isinstance(image, str) else ""
     except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
-        kept = ctx.quarantine / f"{DATASET_NAME}.{int(time.time())}.corrupt"
-        os.replace(dest, kept)
+        kept = quarantine(ctx, dest, "corrupt")
         raise SetupError(Code.ARCHIVE_CORRUPT, f"OCR-VQA's dataset.json is not valid JSON ({exc}).",
                          f"It was moved to {kept}; the next run downloads it again.") from exc
     if not urls:
