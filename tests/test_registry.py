@@ -114,3 +114,16 @@ def test_the_registry_and_the_catalog_load_no_source_module() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_version_imports_no_transfer_library() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from wizard.entry import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--version'])\n"
+        "heavy = sorted(m for m in ('requests', 'gdown', 'huggingface_hub', 'PySide6') if m in sys.modules)\n"
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

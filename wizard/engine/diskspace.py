@@ -16,6 +16,7 @@ parks the job with ``no-space``; the runner retries such jobs in the same run wh
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ from .units import human
 if TYPE_CHECKING:
     from .context import JobContext, Settings
     from .plan import PlanItem
+
+log = logging.getLogger(__name__)
 
 #: The errno values that mean "the disk (or the user's quota) is full".
 FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -143,6 +146,7 @@ class DiskMonitor:
             return free
         previous = ctx.stage_now
         text = self.message(free, need)
+        log.debug("%s waits for space: %d bytes free, %d needed (poll every %.1f s)", ctx.job, free, need, self.poll)
         ctx.log(text + "; free some space and the work carries on by itself", "warning")
         ctx.stage(Stage.WAITING, text)
         shown = free

@@ -10,6 +10,7 @@ source can provide are listed with the reason, so the user knows the number is f
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,12 @@ from .extract import extract_archive
 from .journal import Journal, RootLock
 from .plan import choose_source
 from .rangefile import HttpRangeFile, RangeNotSupported
+from .runlog import RunLog
 from .sources import kind_of
 from .tarstream import Streamed
 from .verify import VerifyReport, verify
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,7 +100,8 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
     bad = bad_paths(before)
     unreadable = {p for r in before.results for p, _ in r.unreadable}
     control = control or Control()
-    with RootLock(root):
+    with RootLock(root), RunLog(root, emit, verbose=settings.verbose, what="repair") as runlog:
+        emit = runlog.emit  # every event also goes to the run log
         journal = Journal(root)
         try:
             for path in unreadable:  # a damaged file of the right size would be skipped as complete
@@ -162,6 +167,8 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
     kind = kind_of(source.kind)
     own = kind.repair(ctx, component, source, catalog, only)
+    log.debug("%s: %s repair: %s", ctx.job, source.kind, "generic" if own is None else
+              f"{len(own[0])} restored its own way, {len(own[1])} left for the generic way")
     found: set[str] = set()
     if own is not None:  # the kind's own way (tar member index, OCR-VQA image by image)
         found, only = own

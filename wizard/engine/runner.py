@@ -30,6 +30,7 @@ from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage
 from .journal import Journal, RootLock
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
+from .runlog import RunLog
 from .sources import kind_of
 
 
@@ -78,9 +79,13 @@ class Runner:
         lock = RootLock(self.root)
         lock.acquire()
         journal = Journal(self.root)
+        observer = self.emit
         try:
-            return self._run(journal)
+            with RunLog(self.root, observer, verbose=self.settings.verbose) as runlog:
+                self.emit = runlog.emit  # every event also goes to <root>/.sharegpt4v-setup/logs/
+                return self._run(journal)
         finally:
+            self.emit = observer
             journal.close()
             lock.release()
 

@@ -290,6 +290,7 @@ class _TarStream:
                     problem, bad = f"the tar is damaged ({exc})", True
                 finally:
                     self.body = None
+                ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
                 if self.state.offset > before:
                     failures = 0  # progress was made: the budget is for attempts that get nowhere
                 failures += 1
@@ -344,7 +345,7 @@ class _TarStream:
             resp = ctx.session.get(self.url, headers=self._request_headers(), stream=True, timeout=timeout)
         except requests.RequestException as exc:
             raise _Dropped(_describe(exc)) from exc
-        with resp:
+        with resp, ctx.control.on_cancel(lambda: http.abort_response(resp)):  # a stalled read ends on cancel
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True

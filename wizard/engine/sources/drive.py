@@ -17,6 +17,7 @@ id (or whose id no longer works) is looked up in its folder (:mod:`.drive_folder
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -32,11 +33,13 @@ from ..context import JobContext
 from ..control import Control
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
+from ..runlog import redact
 from .drive_errors import drive_error, has_quota_text, quota_error
 from .drive_folder import folder_file_url
 from .http import HttpStatusError
 from .registry import SourceKind, is_known, kind_of
 
+log = logging.getLogger(__name__)
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _REFUSALS = (Code.DRIVE_QUOTA, Code.DRIVE_PERMISSION, Code.DRIVE_HTML)
 _HTML_HEADS = (b"<!doctype html", b"<html", b"<head", b"<!--")
@@ -141,6 +144,7 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
             last = now
             ctx.progress(done, total)
 
+    log.debug("gdown GET %s -> %s (resuming from byte %d)", redact(url), dest.name, partial_size(dest))
     try:
         with _CancelBridge(ctx.control) as cancel:
             gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,

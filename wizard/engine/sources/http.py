@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
@@ -191,6 +192,7 @@ class _Transfer:
                     _Stalled) as exc:
                 last_problem = _describe(exc)
                 wait = None
+            ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
             if self._part_size() > before:
                 failures = 0  # progress was made: the budget is for attempts that get nowhere
             failures += 1
@@ -452,20 +454,33 @@ def _pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool
     limiter = ctx.limiter
     window_start = time.monotonic()
     window_bytes = 0
-    for chunk in resp.iter_content(chunk_size=limiter.chunk_size(settings.chunk_size)):
-        ctx.control.checkpoint()
-        if not chunk:
-            continue
-        more = sink(chunk)
-        window_start += limiter.consume(len(chunk), ctx.control.sleep)
-        window_bytes += len(chunk)
-        now = time.monotonic()
-        if now - window_start >= settings.stall_seconds:
-            if window_bytes < settings.stall_bytes:
-                raise _Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
-            window_start, window_bytes = now, 0
-        if not more:
-            return
+    with ctx.control.on_cancel(lambda: abort_response(resp)):  # a stalled read ends at once on cancel
+        for chunk in resp.iter_content(chunk_size=limiter.chunk_size(settings.chunk_size)):
+            ctx.control.checkpoint()
+            if not chunk:
+                continue
+            more = sink(chunk)
+            window_start += limiter.consume(len(chunk), ctx.control.sleep)
+            window_bytes += len(chunk)
+            now = time.monotonic()
+            if now - window_start >= settings.stall_seconds:
+                if window_bytes < settings.stall_bytes:
+                    raise _Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
+                window_start, window_bytes = now, 0
+            if not more:
+                return
+
+
+def abort_response(resp: requests.Response) -> None:
+    """Shut the connection under ``resp`` from another thread: a read blocked on it returns at once
+    with a clean "connection ended" error. (Closing the socket or the response instead does not
+    wake a blocked ``recv`` on Linux, and races with the reading thread.)"""
+    raw = resp.raw
+    conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _pump_segment(ctx: JobContext, resp: requests.Response, seg: Segment, sink: SegmentedDownload) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, SetupError
+from ..runlog import redact, requests_log
 from . import http
 from .registry import SourceKind
 
@@ -46,12 +47,15 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
         meta = huggingface_hub.get_hf_file_metadata(url, token=token if token else False,
                                                     timeout=ctx.settings.connect_timeout)
     except Exception as exc:  # the library raises many kinds; all mean "no metadata"
+        requests_log.debug("HEAD %s -> failed: %s", redact(url), _short(exc))
         raise SetupError(
             Code.HUB_METADATA,
             f"Could not read {source.repo}/{source.path} from {endpoint}: {_short(exc)}",
             "Check the network or set a Hub mirror (HF_ENDPOINT=https://hf-mirror.com or the "
             "endpoint setting); a gated or private repo needs a token.",
         ) from exc
+    requests_log.debug("HEAD %s -> size %s, commit %s, etag %s", redact(url), meta.size, meta.commit_hash,
+                       meta.etag)
     if source.size is not None and meta.size is not None and meta.size != source.size:
         ctx.log(f"{name}: the Hub reports {meta.size:,} bytes, the catalog {source.size:,}", "warning")
     ctx.journal.update_info(ctx.job, hub_commit=meta.commit_hash, hub_etag=meta.etag, hub_size=meta.size)

@@ -36,6 +36,7 @@ from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..journal import Journal
 from ..ratelimit import gate_for
+from ..runlog import attach_request_log
 from . import drive
 from .drive_folder import folder_file_url
 from .registry import SourceKind
@@ -249,6 +250,7 @@ class _Batch:
 
     def _worker(self) -> None:
         session = requests.Session()
+        attach_request_log(session)
         try:
             while (item := self._take()) is not None:
                 key, url = item
