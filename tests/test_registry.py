@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,4 +127,23 @@ def test_version_imports_no_transfer_library() -> None:
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_wizard_opens_without_gdown_or_the_hub_library(tmp_path: Path) -> None:
+    """The components page asks every kind for its host label: the registry imports the kind
+    modules, whose heavy libraries stay unloaded until a transfer needs them."""
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from wizard.gui.app import build_state, build_wizard\n"
+        "app = QApplication(['t'])\n"
+        "from pathlib import Path\n"
+        f"wizard = build_wizard(build_state(prefs_path=Path({str(tmp_path / 'p.json')!r})))\n"
+        "wizard.show(); app.processEvents()\n"
+        "heavy = sorted(m for m in ('gdown', 'huggingface_hub') if m in sys.modules)\n"
+        "print(heavy); wizard.shutdown(); sys.exit(1 if heavy else 0)"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
