@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ from . import drive
 from .drive_folder import folder_file_url
 from .registry import SourceKind
 
+log = logging.getLogger(__name__)
 IMAGE_PREFIX = "ocr_vqa/images/"
 REPORT_NAME = "ocr-vqa-missing.tsv"
 DATASET_NAME = "ocr-vqa-dataset.json"
@@ -322,8 +324,11 @@ class _Batch:
                 if problem.startswith("network:"):
                     return "dead", None, problem
                 return "dead", _status_of(problem), problem
-            ctx.control.sleep(wait if wait is not None else
-                              min(ctx.settings.backoff * 2 ** (attempt - 1), ctx.settings.backoff_cap))
+            delay = wait if wait is not None else min(ctx.settings.backoff * 2 ** (attempt - 1),
+                                                      ctx.settings.backoff_cap)
+            log.debug("OCR-VQA image %s: %s; retrying in %.1f s (attempt %d/%d)", key, problem, delay, attempt,
+                     ctx.settings.ocr_retries)
+            ctx.control.sleep(delay)
 
     def _get(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
         ctx = self.ctx
