@@ -110,7 +110,9 @@ def test_an_unwritable_log_folder_does_not_stop_the_run(tmp_path: Path) -> None:
 # -- a demo run ------------------------------------------------------------------------------------
 def test_a_demo_run_logs_its_requests_and_no_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "demo"
-    assert main(["run", "--demo", "--root", str(root), "--yes", "--quiet", "--hf-token", TOKEN]) == 0
+    assert main(["run", "--demo", "--root", str(root), "--yes", "--quiet", "--verbose", "--hf-token", TOKEN]) == 0
+    shown = capsys.readouterr()
+    terminal = shown.out + shown.err
     logs = run_logs(root)
     assert len(logs) == 1
     text = logs[0].read_text(encoding="utf-8")
@@ -123,7 +125,9 @@ def test_a_demo_run_logs_its_requests_and_no_secret(tmp_path: Path, capsys: pyte
     assert TOKEN not in text and TOKEN[3:] not in text
     assert "oh=00_" not in text and "_nc_sid" not in text and "oe=" not in text
     assert "Bearer" not in text or "Bearer <redacted>" in text
-    capsys.readouterr()
+    # --verbose shows the same request records on the terminal, redacted the same way
+    assert re.search(r"debug: GET http://127\.0\.0\.1:\d+/sam/sa_\d+\.tar\?<redacted> -> 200", terminal)
+    assert TOKEN not in terminal and "oh=00_" not in terminal
 
 
 # -- stopping: a server that stalls mid-file -------------------------------------------------------
