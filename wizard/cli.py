@@ -25,8 +25,8 @@ from .engine.context import Settings
 from .engine.control import Control
 from .engine.errors import Cancelled, Code, Problem, SetupError
 from .engine.journal import read_last_run, read_status
+from .engine.net.ratelimit import parse_rate
 from .engine.plan import Plan, build_plan, check_root, human
-from .engine.ratelimit import parse_rate
 from .termprogress import TerminalReporter
 
 if TYPE_CHECKING:

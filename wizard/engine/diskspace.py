@@ -15,9 +15,7 @@ parks the job with ``no-space``; the runner retries such jobs in the same run wh
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .events import Stage
+from .fsinfo import free_bytes, mount_point
 from .sources import kind_of
 from .units import human
 
@@ -33,45 +32,6 @@ if TYPE_CHECKING:
     from .plan import PlanItem
 
 log = logging.getLogger(__name__)
-
-#: The errno values that mean "the disk (or the user's quota) is full".
-FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is an OSError saying the disk or the quota is full."""
-    return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
-
-
-def existing_ancestor(path: Path) -> Path:
-    """``path`` or its nearest existing parent (the root may not exist yet)."""
-    path = Path(path).absolute()
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return path
-
-
-def free_bytes(path: Path) -> int:
-    """Bytes an unprivileged user may still write on ``path``'s filesystem (``f_bavail``)."""
-    where = existing_ancestor(path)
-    if hasattr(os, "statvfs"):
-        st = os.statvfs(where)
-        return st.f_bavail * st.f_frsize
-    import shutil  # pragma: no cover - Windows
-
-    return shutil.disk_usage(where).free  # pragma: no cover
-
-
-def mount_point(path: Path) -> Path:
-    """The mount point of the filesystem holding ``path`` (for messages)."""
-    current = existing_ancestor(path)
-    try:
-        dev = current.stat().st_dev
-        while current.parent != current and current.parent.stat().st_dev == dev:
-            current = current.parent
-    except OSError:
-        pass
-    return current
 
 
 def job_need(item: PlanItem, settings: Settings) -> int:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from .catalog import Catalog, Component, Source
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import extract_archive
+from .fsinfo import is_disk_full
 from .sources import kind_of
 from .tarstream import Streamed
 

@@ -24,8 +24,8 @@ from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
 from .extract import extract_archive
 from .journal import Journal, RootLock
+from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
-from .rangefile import HttpRangeFile, RangeNotSupported
 from .runlog import RunLog
 from .sources import kind_of
 from .tarstream import Streamed

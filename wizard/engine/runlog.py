@@ -1,14 +1,14 @@
 """The run log: ``<root>/.sharegpt4v-setup/logs/run-<timestamp>.log`` for every run, the last 20 kept.
 
 Engine modules log through module loggers under ``wizard`` (``log = logging.getLogger(__name__)``);
-requests are logged on the category logger ``wizard.engine.requests`` (a ``requests`` response
-hook on every session: method, URL without its query, status, Range and Content-Range). While a
-run (or a repair) is on, :class:`RunLog` attaches two handlers to the ``wizard`` logger:
+every request is logged by :mod:`wizard.engine.net.client` on ``wizard.engine.net.requests`` and
+every retry by :mod:`wizard.engine.net.policy`. While a run (or a repair) is on, :class:`RunLog`
+attaches two handlers to the ``wizard`` logger:
 
-* a file handler (DEBUG) with :class:`RedactingFilter`, and
+* a file handler (all levels) with :class:`RedactingFilter`, and
 * :class:`EventFeed`, which hands the same records to the run's observer as :class:`Log` events,
-  so the GUI's log pane and the CLI's ``--verbose`` output read the records the file gets
-  (INFO and up; DEBUG — every request — with ``verbose``).
+  so the GUI's log pane and the CLI read the records the file gets: warnings and errors, and
+  with ``verbose`` (``--verbose``) everything — every request and retry.
 
 The run's events (stage changes, failures, the run's end, and the :meth:`JobContext.log` lines)
 are written to the file too, through :meth:`RunLog.emit`, which wraps the observer. Tokens
@@ -25,14 +25,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from .events import Emit, Event, JobDone, JobFailed, JobQueued, Log, Progress, RunFinished, StageChanged
 from .journal import state_dir
 
 log = logging.getLogger(__name__)
-#: The category logger for HTTP requests (DEBUG: one line per response).
-requests_log = logging.getLogger("wizard.engine.requests")
 #: The logger the run's events are written to.
 events_log = logging.getLogger("wizard.run")
 
@@ -71,31 +68,6 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
-
-
-def log_response(response: Any, *args: Any, **kwargs: Any) -> None:
-    """A ``requests`` response hook: one DEBUG line per response (redirects included)."""
-    if not requests_log.isEnabledFor(logging.DEBUG):
-        return
-    request = response.request
-    parts = [f"{request.method} {redact(str(response.url or request.url))} -> {response.status_code}"]
-    asked = request.headers.get("Range")
-    if asked:
-        parts.append(f"range {asked}")
-    got = response.headers.get("Content-Range")
-    if got:
-        parts.append(f"content-range {got}")
-    length = response.headers.get("Content-Length")
-    if length:
-        parts.append(f"length {length}")
-    requests_log.debug("; ".join(parts))
-
-
-def attach_request_log(session: Any) -> None:
-    """Log every response of a ``requests.Session`` (once per session)."""
-    hooks = session.hooks.setdefault("response", [])
-    if log_response not in hooks:
-        hooks.append(log_response)
 
 
 class EventFeed(logging.Handler):
@@ -158,7 +130,9 @@ class RunLog:
         self.keep = keep
         self.path: Path | None = None
         self._file: logging.Handler | None = None
-        self._feed = EventFeed(emit, logging.DEBUG if verbose else logging.INFO)
+        # Requests and retries are INFO records: the observer gets them with verbose only (the
+        # user-facing retry lines come as JobContext.log warnings).
+        self._feed = EventFeed(emit, logging.DEBUG if verbose else logging.WARNING)
         self._logger = logging.getLogger("wizard")
         self._old_level = self._logger.level
 

@@ -28,6 +28,7 @@ from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
+from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
 from .runlog import RunLog
@@ -52,7 +53,8 @@ class Runner:
 
     def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, emit: Emit = null_emit,
                  control: Control | None = None,
-                 session_factory: Callable[[], requests.Session] = requests.Session) -> None:
+                 session_factory: Callable[[], requests.Session] = requests.Session,
+                 net: NetShared | None = None) -> None:
         self.plan = plan
         self.catalog = catalog
         self.settings = settings
@@ -66,6 +68,8 @@ class Runner:
         self._subset_ready = False
         self.result = RunResult()
         self.disk = DiskMonitor.for_settings(plan.root, settings)
+        #: The run's bandwidth limiter and per-host connection gates, shared by every job.
+        self.net = net or NetShared(settings.limit_rate)
         self._running = 0  # jobs taken and not yet released
         #: Jobs parked by a full disk, retried in this run once job_need() bytes are free.
         self._space_parked: list[tuple[PlanItem, JobContext, Problem]] = []
@@ -244,7 +248,8 @@ class Runner:
 
     def _run_item(self, item: PlanItem, journal: Journal, session: requests.Session) -> None:
         cid = item.component.id
-        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session, self.disk)
+        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session, self.disk,
+                         self.net)
         try:
             if item.source is None:
                 raise SetupError.of(item.problem or Problem(Code.NO_SOURCE, f"No source for {cid}."))

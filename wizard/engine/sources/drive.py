@@ -17,7 +17,6 @@ id (or whose id no longer works) is looked up in its folder (:mod:`.drive_folder
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import threading
 import time
@@ -31,16 +30,16 @@ import requests
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..control import Control
-from ..errors import Cancelled, Code, SetupError
+from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
-from ..runlog import redact
+from ..net.bounds import limit_for, quarantine, too_long
+from ..net.client import log as requests_log
+from ..net.client import redact_url
+from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_retryable
 from .drive_errors import drive_error, has_quota_text, quota_error
 from .drive_folder import folder_file_url
-from .http import HttpStatusError
 from .registry import SourceKind, is_known, kind_of
 
-log = logging.getLogger(__name__)
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _REFUSALS = (Code.DRIVE_QUOTA, Code.DRIVE_PERMISSION, Code.DRIVE_HTML)
 _HTML_HEADS = (b"<!doctype html", b"<html", b"<head", b"<!--")
 
@@ -96,7 +95,8 @@ def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = N
     dest.parent.mkdir(parents=True, exist_ok=True)
     _tidy_partials(ctx, dest)
     ctx.stage(Stage.DOWNLOADING, dest.name)
-    failures = 0
+    st = ctx.settings
+    attempts = Attempts(dest.name, st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
     while True:
         ctx.control.checkpoint()
         before = partial_size(dest)
@@ -104,24 +104,11 @@ def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = N
         try:
             _gdown(ctx, url, dest, size, hasher, component)
             break
-        except Retry as exc:
-            problem = str(exc)
-        if partial_size(dest) > before:
-            failures = 0
-        failures += 1
-        if failures > ctx.settings.retries:
-            raise SetupError(Code.RETRIES_EXHAUSTED,
-                             f"Gave up on {dest.name} after {failures} failed attempts: {problem}",
-                             "The bytes downloaded so far are kept; run again later to resume.")
-        delay = min(ctx.settings.backoff * (2 ** (failures - 1)), ctx.settings.backoff_cap)
-        ctx.log(f"{dest.name}: {problem}; retrying in {delay:.1f} s (attempt {failures}/{ctx.settings.retries})",
-                "warning")
+        except RetryLater as exc:
+            delay = attempts.failed(exc, progressed=partial_size(dest) > before)
+            ctx.log(f"{dest.name}: {exc}; {attempts.note(delay)}", "warning")
         ctx.control.sleep(delay)
     return _check(ctx, dest, size, sha256, hasher, component)
-
-
-class Retry(Exception):
-    """A transient failure: the caller waits and tries again (gdown resumes the partial)."""
 
 
 def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _CountingHasher | None,
@@ -132,10 +119,13 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
     last = 0.0
     seen = -1
     limiter = ctx.limiter
+    bound = limit_for(ctx, size=size)
 
     def on_progress(done: int, total: int | None) -> None:
         nonlocal last, seen
         ctx.control.checkpoint()  # blocks while paused, raises Cancelled
+        if done > bound or (total is not None and size is None and done > limit_for(ctx, declared=total)):
+            raise _TooLong(done)
         if seen >= 0:
             limiter.consume(done - seen, ctx.control.sleep)  # --limit-rate: a slower read slows the sender
         seen = done
@@ -144,7 +134,8 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
             last = now
             ctx.progress(done, total)
 
-    log.debug("gdown GET %s -> %s (resuming from byte %d)", redact(url), dest.name, partial_size(dest))
+    requests_log.info("GET %s via gdown -> %s (resuming from byte %d)", redact_url(url), dest.name,
+                      partial_size(dest))
     try:
         with _CancelBridge(ctx.control) as cancel:
             gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,
@@ -152,6 +143,8 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
                            timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout))
     except DownloadCancelled:
         raise Cancelled() from None
+    except _TooLong:
+        _cut_off(ctx, dest, bound)
     except FileURLRetrievalError as exc:
         raise drive_error(str(exc), dest.name, ctx=ctx, component=component) from exc
     except requests.HTTPError as exc:
@@ -159,8 +152,10 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
         text = _response_text(exc.response)
         if has_quota_text(text):
             raise drive_error(text, dest.name, ctx=ctx, component=component) from exc
-        if status in _RETRY_STATUSES:
-            raise Retry(f"server answered {status}") from exc
+        answer = classify(status, exc.response.headers if exc.response is not None else {},
+                          cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
+        if answer.kind is Kind.RETRY:
+            raise RetryLater(answer.reason, answer.wait, throttled=answer.throttled) from exc
         if status in (401, 403):
             raise drive_error(f"access denied (HTTP {status})", dest.name, ctx=ctx, component=component) from exc
         raise HttpStatusError(status, url, dest.name) from exc
@@ -168,9 +163,24 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
         text = str(exc)
         if "did not honor the requested byte range" in text and _unresumable(ctx, dest, size):
             return
-        raise Retry(_first_line(exc)) from exc
+        raise RetryLater(_first_line(exc)) from exc
     except requests.RequestException as exc:
-        raise Retry(_describe(exc)) from exc
+        if not is_retryable(exc):
+            raise
+        raise RetryLater(describe(exc)) from exc
+
+
+class _TooLong(Exception):
+    """The download ran past its bound (raised from gdown's progress callback)."""
+
+
+def _cut_off(ctx: JobContext, dest: Path, bound: int) -> None:
+    """Keep one bad copy of the partial, cut to the bound (nothing beyond it), and say so."""
+    for part in partials(dest):
+        if part.stat().st_size > bound:
+            os.truncate(part, bound)
+        quarantine(ctx, part, "too-long")
+    raise too_long(dest.name, bound)
 
 
 def _unresumable(ctx: JobContext, dest: Path, size: int | None) -> bool:
@@ -266,7 +276,7 @@ def _check(ctx: JobContext, dest: Path, size: int | None, sha256: str | None,
     actual = dest.stat().st_size
     if looks_like_html(head) and actual < 8 * 1024 * 1024:
         text = dest.read_bytes()[: 2 * 1024 * 1024].decode("utf-8", "replace")
-        kept = _quarantine(ctx, dest, "html")
+        kept = quarantine(ctx, dest, "html")
         if has_quota_text(text):
             raise quota_error(dest.name, ctx=ctx, component=component)
         raise SetupError(Code.DRIVE_HTML,
@@ -279,7 +289,7 @@ def _check(ctx: JobContext, dest: Path, size: int | None, sha256: str | None,
         fed = hasher is not None and hasher.count == actual
         digest = hasher.hexdigest() if hasher is not None and fed else hash_file(ctx, dest)
         if digest != sha256.lower():
-            kept = _quarantine(ctx, dest, "bad")
+            kept = quarantine(ctx, dest, "bad")
             raise SetupError(
                 Code.CHECKSUM_MISMATCH,
                 f"{dest.name} does not match its sha256 (expected {sha256[:12]}…, got {digest[:12]}…).",
@@ -307,12 +317,6 @@ def hash_file(ctx: JobContext, path: Path) -> str:
     return sha.hexdigest()
 
 
-def _quarantine(ctx: JobContext, path: Path, tag: str) -> Path:
-    kept = ctx.quarantine / f"{path.name}.{int(time.time())}.{tag}"
-    os.replace(path, kept)
-    return kept
-
-
 # ------------------------------------------------------------------------------------------
 # Errors and the community fallback
 # ------------------------------------------------------------------------------------------
@@ -338,7 +342,7 @@ def _fetch_community(ctx: JobContext, component: Component, mirror: Source, cata
             raise SetupError(Code.NO_SOURCE, f"The community mirror {mirror.label} is not a single file.", "")
         actual = path.stat().st_size
         if mirror.size is not None and actual != mirror.size:
-            kept = _quarantine(ctx, path, "bad")
+            kept = quarantine(ctx, path, "bad")
             raise SetupError(Code.SIZE_MISMATCH,
                              f"The community mirror sent {actual:,} bytes for {path.name}; it is pinned to "
                              f"{mirror.size:,}.",
@@ -354,14 +358,6 @@ def _response_text(response: Any) -> str:
         return str(response.text)[:100_000]
     except Exception:  # a closed stream: nothing to inspect
         return ""
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "the server stopped answering (timeout)"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection dropped mid-file"
-    return f"connection problem ({type(exc).__name__})"
 
 
 def _first_line(value: object) -> str:

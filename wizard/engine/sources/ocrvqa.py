@@ -13,9 +13,7 @@ with a warning, once every image is saved or recorded dead. Progress is images d
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import os
 import re
 import shutil
@@ -36,18 +34,17 @@ from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..journal import Journal
-from ..ratelimit import gate_for
-from ..runlog import attach_request_log
+from ..net import client
+from ..net.bounds import MARGIN
+from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from . import drive
 from .drive_folder import folder_file_url
 from .registry import SourceKind
 
-log = logging.getLogger(__name__)
 IMAGE_PREFIX = "ocr_vqa/images/"
 REPORT_NAME = "ocr-vqa-missing.tsv"
 DATASET_NAME = "ocr-vqa-dataset.json"
 _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MAX_IMAGE = 64 * 1024 * 1024
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
@@ -252,7 +249,6 @@ class _Batch:
 
     def _worker(self) -> None:
         session = requests.Session()
-        attach_request_log(session)
         try:
             while (item := self._take()) is not None:
                 key, url = item
@@ -306,7 +302,7 @@ class _Batch:
                 raise _Stopped()
             ctx.control.checkpoint()
             wait: float | None = None
-            gate = gate_for(urlsplit(url).netloc)
+            gate = ctx.net.gate(urlsplit(url).netloc)
             try:
                 with self._host(url):
                     if not gate.acquire(self.stop):
@@ -315,31 +311,33 @@ class _Batch:
                         return self._get(session, key, url)
                     finally:
                         gate.release()
-            except _RetryLater as exc:
+            except RetryLater as exc:
                 problem, wait = str(exc), exc.wait
             except requests.RequestException as exc:
-                problem = "network: " + _describe(exc)
+                if not is_retryable(exc):
+                    return "dead", None, describe(exc)
+                problem = "network: " + describe(exc)
             attempt += 1
             if attempt > ctx.settings.ocr_retries:
                 if problem.startswith("network:"):
                     return "dead", None, problem
                 return "dead", _status_of(problem), problem
-            delay = wait if wait is not None else min(ctx.settings.backoff * 2 ** (attempt - 1),
-                                                      ctx.settings.backoff_cap)
-            log.debug("OCR-VQA image %s: %s; retrying in %.1f s (attempt %d/%d)", key, problem, delay, attempt,
-                     ctx.settings.ocr_retries)
+            delay = wait if wait is not None else backoff(attempt, ctx.settings.backoff, ctx.settings.backoff_cap,
+                                                          ctx.net.rand)
+            log_retry(f"OCR-VQA image {key}", problem, delay, attempt, ctx.settings.ocr_retries, wait is not None)
             ctx.control.sleep(delay)
 
     def _get(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
         ctx = self.ctx
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         # identity: keep the bytes exactly as served, and let Content-Length count them
-        with session.get(url, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as resp:
+        with client.get(session, url, timeout=timeout, headers={"Accept-Encoding": "identity"}) as resp:
             status = resp.status_code
-            if status in _RETRY_STATUSES:
-                if status in (429, 503):
-                    gate_for(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
-                raise _RetryLater(f"HTTP {status}", _retry_after(resp, ctx.settings.backoff_cap))
+            answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
+            if answer.kind is Kind.RETRY:
+                if answer.throttled:
+                    ctx.net.gate(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
+                raise RetryLater(f"HTTP {status}", answer.wait, throttled=answer.throttled)
             if status in _DEAD_STATUSES or status >= 400:
                 return "dead", status, f"HTTP {status}"
             if status != 200:
@@ -348,13 +346,16 @@ class _Batch:
             size = 0
             head = b""
             limiter = ctx.limiter
+            bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
             with open(tmp, "wb") as out:
                 for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]
+                    if size + len(chunk) > bound:  # runs on: nothing past the bound is written
+                        out.close()
+                        tmp.unlink(missing_ok=True)
+                        return "dead", 200, f"body-too-long (over {bound:,} bytes)"
                     size += len(chunk)
-                    if size > _MAX_IMAGE:
-                        break
                     out.write(chunk)
                     limiter.consume(len(chunk), ctx.control.sleep)
         kind = sniff(head)
@@ -363,18 +364,12 @@ class _Batch:
         if length is not None and length.isdigit() and int(length) != size and not encoded:
             tmp.unlink(missing_ok=True)
             raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
-        if kind is None or size > _MAX_IMAGE:
+        if kind is None:
             tmp.unlink(missing_ok=True)
             what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
             return "dead", 200, what
         os.replace(tmp, self.target / f"{key}.jpg")
         return "saved", 200, kind
-
-
-class _RetryLater(Exception):
-    def __init__(self, message: str, wait: float | None) -> None:
-        super().__init__(message)
-        self.wait = wait
 
 
 class _Stopped(Cancelled):
@@ -384,24 +379,6 @@ class _Stopped(Cancelled):
 def _status_of(problem: str) -> int | None:
     match = re.match(r"HTTP (\d+)", problem)
     return int(match.group(1)) if match else None
-
-
-def _retry_after(resp: requests.Response, cap: float) -> float | None:
-    value = resp.headers.get("Retry-After", "")
-    with contextlib.suppress(ValueError):
-        return max(0.0, min(float(value), cap))
-    return None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    text = str(exc)
-    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
-        return "DNS lookup failed"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "connection dropped"
-    return "connection failed"
 
 
 # ------------------------------------------------------------------------------------------
@@ -444,8 +421,10 @@ def _finish(ctx: JobContext) -> None:
 
 def _word(detail: str | None) -> str:
     text = (detail or "").removeprefix("network: ")
-    return {"timeout": "timeout", "DNS lookup failed": "dns", "connection dropped": "dropped",
-            "connection failed": "connection", "not in dataset.json": "no-url",
+    return {"the server stopped answering (timeout)": "timeout", "DNS lookup failed": "dns",
+            "the connection dropped mid-file": "dropped", "connection failed": "connection",
+            "too many redirects (a redirect loop)": "redirect-loop",
+            "redirected to a URL that is not http(s)": "bad-redirect", "not in dataset.json": "no-url",
             "no imageURL in dataset.json": "no-url"}.get(text, text.replace(" ", "-") or "unknown")
 
 

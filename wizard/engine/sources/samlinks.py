@@ -26,10 +26,11 @@ from urllib.parse import parse_qs, urlsplit
 from .. import tarstream
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
-from ..errors import Code, Problem, SetupError
+from ..errors import Code, HttpStatusError, Problem, SetupError
 from ..extract import StreamedTar
 from ..journal import Journal, state_dir
-from . import http
+from ..net import client
+from ..net.transfer import download
 from .registry import SourceKind
 
 HEADER = ("file_name", "cdn_link")
@@ -241,7 +242,7 @@ def fetch_streamed(ctx: JobContext, component: Component, source: Source, catalo
         if not (ctx.downloads / name).exists() and not (ctx.downloads / f"{name}.part").exists():
             try:
                 result = tarstream.stream_tar(ctx, link.url, name, dest, component.layout, only=only, size=size)
-            except http.HttpStatusError as exc:
+            except HttpStatusError as exc:
                 raise _refused(name, exc) from exc
             except tarstream.NotStreamable as exc:
                 ctx.log(f"{exc}: downloading it first, then extracting it")
@@ -281,12 +282,12 @@ def _todo(ctx: JobContext, component: Component, source: Source) -> Iterator[tup
 
 def _download(ctx: JobContext, name: str, link: Link) -> Path:
     try:
-        return http.download(ctx, link.url, ctx.downloads / name)
-    except http.HttpStatusError as exc:
+        return download(ctx, link.url, ctx.downloads / name)
+    except HttpStatusError as exc:
         raise _refused(name, exc) from exc
 
 
-def _refused(name: str, exc: http.HttpStatusError) -> SetupError:
+def _refused(name: str, exc: HttpStatusError) -> SetupError:
     """401/403/410 from Meta's CDN: the links expired (parked); other statuses stay as they are."""
     if exc.status in _EXPIRED_STATUSES:
         return SetupError(Code.SAM_LINKS_EXPIRED,
@@ -338,7 +339,7 @@ def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source
             continue
         headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
+        with client.get(ctx.session, link.url, headers=headers, timeout=timeout) as resp:
             if resp.status_code in (401, 403, 410):
                 raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
                                  "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
