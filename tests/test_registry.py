@@ -131,9 +131,10 @@ def test_version_imports_no_transfer_library() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_wizard_opens_without_gdown_or_the_hub_library(tmp_path: Path) -> None:
-    """The components page asks every kind for its host label: the registry imports the kind
-    modules, whose heavy libraries stay unloaded until a transfer needs them."""
+def test_the_wizard_opens_without_loading_the_transfer_libraries(tmp_path: Path) -> None:
+    """The first window loads neither the runner nor any source kind (and so none of requests,
+    gdown, huggingface_hub): kinds are asked when the components page shows, the runner when a
+    run starts."""
     code = (
         "import sys\n"
         "from PySide6.QtWidgets import QApplication\n"
@@ -142,7 +143,8 @@ def test_the_wizard_opens_without_gdown_or_the_hub_library(tmp_path: Path) -> No
         "from pathlib import Path\n"
         f"wizard = build_wizard(build_state(prefs_path=Path({str(tmp_path / 'p.json')!r})))\n"
         "wizard.show(); app.processEvents()\n"
-        "heavy = sorted(m for m in ('gdown', 'huggingface_hub') if m in sys.modules)\n"
+        "heavy = sorted(m for m in sys.modules if m in ('requests', 'gdown', 'huggingface_hub')\n"
+        "               or m.startswith('wizard.engine.sources.') and m != 'wizard.engine.sources.registry')\n"
         "print(heavy); wizard.shutdown(); sys.exit(1 if heavy else 0)"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
