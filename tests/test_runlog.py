@@ -311,3 +311,39 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_the_run_resumes(tmp_path: Path,
     assert len(list((root / "coco/train2017").iterdir())) == IMAGES
     resumed = run_logs(root)[-1].read_text(encoding="utf-8")
     assert f"range=bytes={CHUNK}- -> 206 content-range=bytes {CHUNK}-" in resumed  # requests: status and range
+
+
+def test_cancel_on_a_stalled_image_host_is_not_a_dead_link(tmp_path: Path) -> None:
+    """OCR-VQA images: the same cancel hook; the image stays to do, not recorded dead."""
+    import requests
+
+    from wizard.engine.sources.ocrvqa import _Batch
+
+    body = b"\xff\xd8\xff\xe0" + os.urandom(200_000)
+    with StallServer(body, head=64 * 1024 + 10_000) as server:
+        ctx, _rec = make_ctx(tmp_path / "root", job="ocr-vqa",
+                             settings=fast_settings(read_timeout=60.0, ocr_retries=0))
+        target = tmp_path / "root" / "ocr_vqa" / "images"
+        target.mkdir(parents=True)
+        batch = _Batch(ctx, target)
+        batch.tmp.mkdir(parents=True, exist_ok=True)
+        outcome: list[object] = []
+
+        def work() -> None:
+            try:
+                outcome.append(batch._one(requests.Session(), "123", server.url))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while ctx.control.cancel_hooks == 0:  # blocked reading the image's stalled body
+            assert time.monotonic() < deadline and worker.is_alive(), outcome
+            time.sleep(0.01)
+        ctx.control.cancel()
+        worker.join(timeout=15)  # generous: the read timeout is a minute
+        assert not worker.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], Cancelled), outcome  # ocr_retries=0: else "dead"
+        assert server.client_closed.wait(5)
+        assert not (target / "123.jpg").exists()
