@@ -82,8 +82,10 @@ class EventFeed(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, _EVENT, False):
             return
+        # Below WARNING a record reaches the observer only with --verbose: "debug", which the terminal
+        # always prints (its "info" lines are for the job's own messages).
         level = "error" if record.levelno >= logging.ERROR else "warning" if record.levelno >= logging.WARNING \
-            else "info" if record.levelno >= logging.INFO else "debug"
+            else "debug"
         try:
             self._emit(Log(level, record.getMessage(), getattr(record, "job", None)))
         except Exception:  # an observer that fails must not break the code that logged
