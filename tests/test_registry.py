@@ -150,3 +150,16 @@ def test_the_wizard_opens_without_loading_the_transfer_libraries(tmp_path: Path)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_module_with_a_kind_object_is_declared_and_vice_versa() -> None:
+    """Adding a kind is one module ending in ``KIND = ...`` plus one registry line: neither alone."""
+    from wizard.engine.sources import registry
+
+    with_kind = set()
+    for path in SOURCES.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "KIND" for t in n.targets)
+               for n in tree.body):
+            with_kind.add(path.stem)
+    assert with_kind == {d.module for d in registry._DECLARED.values()}
