@@ -30,6 +30,8 @@ from .safefs import file_kind_nofollow
 
 log = logging.getLogger(__name__)
 
+#: The ``source`` recorded for a job whose state was proven from disk.
+REBUILT_SOURCE = "(proven from the files on disk)"
 #: Report of dead OCR-VQA links (written by the ocrvqa source): ``key<TAB>url<TAB>status``.
 _OCR_REPORT = "ocr-vqa-missing.tsv"
 
@@ -176,7 +178,7 @@ def apply(journal: Journal, root: Path, catalog: Catalog) -> list[str]:
     for cid, rec in derive(root, catalog).items():
         if cid in known:
             continue
-        journal.set_stage(cid, rec.stage)
+        journal.set_stage(cid, rec.stage, source=REBUILT_SOURCE)
         journal.update_info(cid, **rec.info)
         marked.append(cid)
     journal.rebuild_finished()
