@@ -28,7 +28,8 @@ from wizard.demo import MirrorServer, World
 from wizard.demo.session import tree_of
 from wizard.demo.world import dumps_toml
 from wizard.engine.errors import Code, SetupError
-from wizard.engine.journal import RootLock, journal_path
+from wizard.engine.journal import journal_path
+from wizard.engine.rootlock import RootLock
 
 CHEAP = ["json-sft", "coco-train2017", "gqa"]  # http + hub components of the demo world
 

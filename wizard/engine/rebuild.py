@@ -25,7 +25,8 @@ from .annotations import check_path, iter_image_paths, normalize
 from .catalog import Catalog, Component
 from .errors import SetupError
 from .events import Stage
-from .journal import JobRecord, Journal, RootLock, read_journal, state_dir
+from .journal import JobRecord, Journal, read_journal, state_dir
+from .rootlock import RootLock
 from .safefs import file_kind_nofollow
 
 log = logging.getLogger(__name__)

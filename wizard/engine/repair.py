@@ -23,9 +23,10 @@ from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
 from .extract import StreamedTar, extract_archive
-from .journal import Journal, RootLock, state_dir
+from .journal import Journal, state_dir
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
+from .rootlock import RootLock
 from .sources import fetcher_for
 from .verify import VerifyReport, verify
 
