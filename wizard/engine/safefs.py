@@ -182,9 +182,12 @@ def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
         return Problem(Code.NO_SPACE, f"The disk under {root or where} is full ({reason}).",
                        "Free some space and run again; finished files are kept and the rest resumes.",
                        parked=True)
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return Problem(Code.ROOT_NOT_WRITABLE, f"Cannot write {where}: {reason}.",
-                       "Choose a data root on a writable disk that you own, or fix its permissions.")
+    if exc.errno == errno.EROFS:
+        return Problem(Code.ROOT_NOT_WRITABLE, f"Cannot write {where}: the filesystem is read-only.",
+                       "Choose a data root on a writable disk (status, plan and verify work read-only).")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return Problem(Code.ROOT_NOT_WRITABLE, f"Permission denied for {where}.",
+                       "Fix the permissions of that file or folder, or choose a data root you own.")
     if exc.errno == errno.ENAMETOOLONG:
         name = os.path.basename(str(where))
         short = name if len(name) <= 60 else name[:60] + "…"
