@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -380,13 +380,16 @@ class _demo_if_asked:
             self.session.stop()  # type: ignore[attr-defined]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:
+    """The command line. ``self_test`` runs ``--self-test`` (:mod:`wizard.entry` passes it: the
+    self-test drives this CLI, so this module does not import it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.self_test:
-        from .selftest import main as selftest_main
-
-        return selftest_main()
+        if self_test is None:
+            return _fail(Problem(Code.INTERNAL, "--self-test is run by the sharegpt4v-setup command.",
+                                 "Run 'sharegpt4v-setup --self-test' or 'python -m wizard --self-test'."))
+        return self_test()
     if args.command is None:
         from .syslibs import check_gui, report
 

@@ -34,7 +34,7 @@ from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
 from .rootlock import RootLock
 from .safefs import problem_for_os_error
-from .sources.hub import endpoint_for_settings
+from .sources import kind_of
 
 
 @dataclass
@@ -137,7 +137,7 @@ class Runner:
     def _host(self, item: PlanItem) -> str:
         if item.source is None:
             return "none"
-        return item.source.host(endpoint_for_settings(self.settings, self.catalog))
+        return kind_of(item.source.kind).host(item.source, self.settings, self.catalog)
 
     def _take(self, pending: list[PlanItem]) -> PlanItem | None:
         with self._cond:

@@ -51,10 +51,10 @@ import requests
 
 from .catalog import Layout
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import ExtractResult, StreamedTar
+from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
 from .net.bounds import limit_for, too_long

@@ -8,9 +8,10 @@ is used for what it does well — endpoint, auth headers, the resolve URL and th
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
@@ -19,6 +20,7 @@ from ..net import client
 from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe
 from ..net.transfer import download
+from .registry import SourceKind
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -107,3 +109,33 @@ def _metadata_error(what: str, endpoint: str, exc: BaseException, tries: int = 0
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
+
+
+class HubKind(SourceKind):
+    """``kind = "hub"``: a file of a Hugging Face repo (endpoint from the settings, HF_ENDPOINT or
+    the catalog); a zip is read remotely with Range requests."""
+
+    name = "hub"
+    uses_hub = True
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog)
+
+    def host(self, source: Source, settings: Settings, catalog: Catalog) -> str:
+        return urlsplit(endpoint_for_settings(settings, catalog)).netloc or self.name
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return urlsplit(hub_endpoint).netloc or self.name
+
+    def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
+        import huggingface_hub
+        from huggingface_hub.utils import build_hf_headers
+
+        endpoint = endpoint_for_settings(ctx.settings, catalog)
+        url = huggingface_hub.hf_hub_url(source.repo, source.path, repo_type=source.repo_type,
+                                         revision=source.revision, endpoint=endpoint)
+        return url, build_hf_headers(token=ctx.settings.hf_token or False)
+
+
+KIND = HubKind()
