@@ -15,11 +15,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
-
-import requests
 
 from .errors import Code, Problem
 
@@ -144,8 +143,9 @@ def file_kind(path: Path) -> str:
     return "special file"
 
 
-def _network_problem(exc: requests.RequestException) -> Problem:
-    url = getattr(exc.request, "url", None) if exc.request is not None else None
+def _network_problem(exc: OSError, requests: Any) -> Problem:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) if request is not None else None
     host = urlsplit(str(url)).netloc if url else "the server"  # never the query (signed links)
     if isinstance(exc, requests.Timeout):
         why = "it did not answer in time"
@@ -172,8 +172,9 @@ def file_kind_nofollow(path: Path) -> str:
 def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
     """The coded problem for an ``OSError`` no lower layer turned into one (``requests``' errors
     are ``OSError`` too: they become ``network``)."""
-    if isinstance(exc, requests.RequestException):
-        return _network_problem(exc)
+    requests = sys.modules.get("requests")  # not imported here: the catalog stays light
+    if requests is not None and isinstance(exc, requests.RequestException):
+        return _network_problem(exc, requests)
     # a rename names its destination second: that is what stands in the way
     named = exc.filename2 if exc.filename2 is not None else exc.filename
     where = named if named is not None else (root or "the data root")

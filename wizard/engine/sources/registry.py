@@ -170,3 +170,8 @@ class SourceKind:
     def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
         """Why ``path`` cannot be had from this kind, in words the user can act on (None: generic)."""
         return None
+
+    def known_gaps(self, root: Path, component: Component) -> set[str]:
+        """Root-relative paths the kind's last run reported as impossible to get (dead links),
+        read from its report on disk: a journal rebuilt from disk counts them as accounted for."""
+        return set()
