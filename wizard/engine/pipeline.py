@@ -64,7 +64,8 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
             else:
                 ctx.stage(Stage.EXTRACTING, path.name)
                 try:
-                    result = extract_archive(ctx, path, component.archive, target, component.layout, only=only)
+                    result = extract_archive(ctx, path, component.archive, target, component.layout, only=only,
+                                             expected=component.approx_extracted)
                 except SetupError as exc:
                     if exc.problem.code == Code.ARCHIVE_CORRUPT:
                         kept = ctx.quarantine / f"{path.name}.{int(time.time())}.corrupt"
