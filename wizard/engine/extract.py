@@ -33,6 +33,7 @@ from .catalog import Layout
 from .context import JobContext
 from .diskspace import free_bytes
 from .errors import Code, SetupError
+from .sizes import SizeLedger
 
 
 class _Damaged(Exception):
@@ -127,6 +128,7 @@ class _Extraction:
         self.member = ""
         self._last_tick = 0.0
         self.budget = Budget(archive.name, expected, free=self._free)
+        self.sizes = SizeLedger(ctx.root)  # what verify compares the files with
 
     def _free(self) -> int:
         disk = self.ctx.disk
@@ -181,6 +183,7 @@ class _Extraction:
             return False
         if stat.S_ISREG(st.st_mode) and st.st_size == size:
             self.skipped += 1
+            self.sizes.record(final, size)
             return True
         return False
 
@@ -220,6 +223,7 @@ class _Extraction:
                 with contextlib.suppress(OSError, OverflowError, ValueError):
                     os.utime(temp, (mtime, mtime))
             os.replace(temp, final)
+            self.sizes.record(final, size - left)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -379,6 +383,8 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
                 "Free some space and run again; members already extracted are kept.", parked=True,
             ) from exc
         raise
+    finally:
+        job.sizes.flush()
     job.done = job.total
     job.tick(final=True)
     if job.refused:
@@ -453,9 +459,14 @@ class StreamedTar:
     def tick(self, final: bool = False) -> None:
         self._job.tick(final)
 
+    def flush(self) -> None:
+        """Record the sizes of the members written so far (see :mod:`wizard.engine.sizes`)."""
+        self._job.sizes.flush()
+
     def finish(self) -> ExtractResult:
         """The result once the whole tar was read; ARCHIVE_UNSAFE if members were refused."""
         j = self._job
+        j.sizes.flush()
         j.tick(final=True)
         if j.refused:
             raise _unsafe(self.name, j.refused, "Nothing of it was kept as finished; report the source.")

@@ -311,6 +311,7 @@ class _TarStream:
                                  parked=True) from exc
             raise
         finally:
+            self.tar.flush()  # member sizes for verify
             with contextlib.suppress(sqlite3.Error, OSError):  # the disk may be full right now
                 self._save(force=True)
             if self._index_file is not None:

@@ -1,0 +1,112 @@
+"""What each extracted file measured when it was written: ``verify`` compares sizes (a stat, no
+decoding), so a file cut short later — or left short by a crash of another tool — is found by
+default, not only by ``verify --deep``.
+
+One ledger file per image folder, ``<root>/.sharegpt4v-setup/index/sizes/<hash>.tsv``, whose
+first line is ``#`` and the folder (relative to the root, ``/``-separated) and whose other lines
+are ``name<TAB>size``; names escape ``\\``, tab and newline with a backslash. Lines are only ever
+appended (a re-extracted member adds a line; the last one counts), so a kill leaves at most a cut
+last line, which is ignored. The ledger is a cache: losing it only loses the size check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Collection
+from pathlib import Path
+
+from .journal import state_dir
+
+log = logging.getLogger(__name__)
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"))
+
+
+def _ledger(root: Path | str, folder: str) -> Path:
+    digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
+    return state_dir(Path(root)) / "index" / "sizes" / f"{digest}.tsv"
+
+
+def _escape(name: str) -> str:
+    if "\\" in name or "\t" in name or "\n" in name:
+        for raw, escaped in _ESCAPES:
+            name = name.replace(raw, escaped)
+    return name
+
+
+def _unescape(name: str) -> str:
+    if "\\" not in name:
+        return name
+    out, i = [], 0
+    while i < len(name):
+        ch = name[i]
+        if ch == "\\" and i + 1 < len(name):
+            out.append({"\\": "\\", "t": "\t", "n": "\n"}.get(name[i + 1], name[i + 1]))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+class SizeLedger:
+    """Collects (file, size) facts of one extraction and appends them to the ledgers every
+    ``FLUSH_EVERY`` facts and at :meth:`flush` (no file stays open between flushes)."""
+
+    FLUSH_EVERY = 2048
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+        self._pending: dict[str, list[str]] = {}
+        self._count = 0
+        self._broken = False
+
+    def record(self, path: str, size: int) -> None:
+        """Note that the file at absolute ``path`` (under the root) has ``size`` bytes."""
+        folder_abs, name = os.path.split(path)
+        self._pending.setdefault(folder_abs, []).append(f"{_escape(name)}\t{size}\n")
+        self._count += 1
+        if self._count >= self.FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending, self._count = self._pending, {}, 0
+        if self._broken:
+            return
+        for folder_abs, lines in pending.items():
+            rel = os.path.relpath(folder_abs, self.root)
+            if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+                continue
+            folder = "" if rel == "." else rel.replace(os.sep, "/")
+            target = _ledger(self.root, folder)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "a", encoding="utf-8", errors="surrogateescape", newline="\n") as out:
+                    if out.tell() == 0:
+                        out.write(f"#{_escape(folder)}\n")
+                    out.writelines(lines)
+            except OSError as exc:  # a read-only or full state folder: no size check later, nothing worse
+                log.warning("cannot record member sizes for %s: %s", folder, exc)
+                self._broken = True
+                return
+
+
+def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str, int]:
+    """The last recorded size of each name of ``wanted`` in ``folder`` (relative, ``/``-separated)."""
+    sizes: dict[str, int] = {}
+    try:
+        f = open(_ledger(root, folder), encoding="utf-8", errors="surrogateescape", newline="\n")  # noqa: SIM115
+    except OSError:
+        return sizes
+    with f:
+        if f.readline().rstrip("\n") != f"#{_escape(folder)}":
+            return sizes  # a hash collision or a foreign file: no facts
+        for line in f:
+            name, tab, size = line.rstrip("\n").rpartition("\t")
+            if not tab or not size.isdigit():
+                continue  # a cut last line
+            name = _unescape(name)
+            if name in wanted:
+                sizes[name] = int(size)
+    return sizes
