@@ -14,18 +14,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
-from .engine.catalog import Catalog, Component, load_catalog
-from .engine.context import Settings
-from .engine.control import Control
-from .engine.errors import Code, Problem, SetupError
-from .engine.journal import read_last_run, read_status
-from .engine.plan import Plan, build_plan, check_root, human
-from .engine.ratelimit import parse_rate
-from .engine.runner import Runner, RunResult
-from .termprogress import TerminalReporter
+
+# Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner).
+if TYPE_CHECKING:
+    from .engine.catalog import Catalog, Component
+    from .engine.context import Settings
+    from .engine.errors import Problem
+    from .engine.plan import Plan
+    from .engine.runner import RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
@@ -63,6 +62,8 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
 
 
 def _rate(text: str) -> int:
+    from .engine.ratelimit import parse_rate
+
     try:
         return parse_rate(text)
     except ValueError as exc:
@@ -70,6 +71,8 @@ def _rate(text: str) -> int:
 
 
 def _size(text: str) -> int:
+    from .engine.ratelimit import parse_rate
+
     if text.strip() == "0":
         return 0
     try:
@@ -128,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .engine.context import Settings
+    from .engine.errors import Code, SetupError
+
     local: dict[str, Path] = {}
     for spec in args.local:
         cid, sep, path = spec.partition("=")
@@ -152,6 +158,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
+    from .engine.errors import Code, SetupError
+    from .engine.journal import read_last_run
+
     ids = [c.strip() for c in (args.components or "").split(",") if c.strip()]
     if not args.preset and not ids and getattr(args, "root", None) is not None:
         last = read_last_run(args.root.expanduser().absolute())
@@ -166,6 +175,8 @@ def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
 
 
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:
+    from .engine.plan import human
+
     def say(text: str) -> None:
         print(text, file=out or sys.stdout)
 
@@ -193,6 +204,8 @@ def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .engine.plan import build_plan, check_root
+
     with _demo_if_asked(args) as catalog:
         root = check_root(args.root)
         plan = build_plan(root, catalog, _select(catalog, args), _settings(args))
@@ -204,6 +217,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.control import Control
+    from .engine.errors import Code, Problem
+    from .engine.plan import build_plan, check_root
+    from .engine.runner import Runner, RunResult
+    from .termprogress import TerminalReporter
+
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
         root = check_root(args.root, create=True)
@@ -261,6 +280,10 @@ def _after_run(args: argparse.Namespace, result: RunResult) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .engine.errors import Code, Problem
+    from .engine.journal import read_status
+    from .engine.plan import human
+
     root = args.root.expanduser().absolute()
     records = read_status(root) if root.is_dir() else None
     if records is None:
@@ -284,6 +307,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from .engine.catalog import load_catalog
+    from .engine.errors import Code, Problem
     from .engine.verify import verify
 
     root = args.root.expanduser().absolute()
@@ -297,7 +322,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from .engine.control import Control
+    from .engine.errors import Code, Problem
     from .engine.repair import repair
+    from .termprogress import TerminalReporter
 
     with _demo_if_asked(args) as catalog:
         root = args.root.expanduser().absolute()
@@ -323,6 +351,9 @@ class _demo_if_asked:
         self.session: object | None = None
 
     def __enter__(self) -> Catalog:
+        from .engine.catalog import load_catalog
+        from .engine.plan import check_root
+
         args = self.args
         if not args.demo:
             return load_catalog(args.catalog)
@@ -368,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return gui_main(demo=args.demo)
+    from .engine.errors import Code, SetupError
+
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
     try:
