@@ -23,9 +23,10 @@ non-recursive zip bombs) are refused with ``archive-unsafe`` before anything is 
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import Code, SetupError
 
@@ -55,6 +56,7 @@ class Budget:
     free: Callable[[], int] | None = None  # free bytes on the target's filesystem
     written: int = 0
     _free_left: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def limit(self) -> int | None:
@@ -76,6 +78,10 @@ class Budget:
 
     def admit(self, member: str, size: int, stored: int | None = None) -> None:
         """Before writing ``member`` of real ``size`` bytes (``stored`` bytes in the archive)."""
+        with self._lock:
+            self._admit(member, size, stored)
+
+    def _admit(self, member: str, size: int, stored: int | None) -> None:
         if stored is not None and size >= RATIO_FLOOR and size > MAX_RATIO * max(stored, 1):
             raise too_large(self.archive, f"member {member} expands {_human(stored)} to {_human(size)} "
                             f"(over {MAX_RATIO}:1)")
@@ -95,16 +101,17 @@ class Budget:
                     "Free some space and run again; members already extracted are kept.", parked=True)
 
     def wrote(self, n: int) -> None:
-        self.written += n
-        if self._free_left is not None:
-            self._free_left -= n
+        with self._lock:
+            self.written += n
+            if self._free_left is not None:
+                self._free_left -= n
 
     def check_declared(self, members: Iterable[tuple[str, int, int | None]]) -> None:
         """Before extracting anything: the declared (name, size, stored) of the members to write."""
         total = 0
         for name, size, stored in members:
             if stored is not None and size >= RATIO_FLOOR and size > MAX_RATIO * max(stored, 1):
-                self.admit(name, size, stored)
+                self._admit(name, size, stored)
             total += size
         limit = self.limit
         if limit is not None and total > limit:

@@ -20,6 +20,7 @@ import lzma
 import os
 import stat
 import tarfile
+import threading
 import time
 import zipfile
 import zlib
@@ -48,6 +49,8 @@ _TEMP_SUFFIX = ".extracting"
 _OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC
                | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
+#: Zips with at least this many members are extracted by two threads, one per half.
+PARALLEL_MEMBERS = 2000
 _UTF8_FLAG = 0x800
 
 
@@ -110,7 +113,7 @@ class _Extraction:
 
     def __init__(self, ctx: JobContext, archive: Path, dest: Path, layout: Layout,
                  only: Collection[str] | None = None, fileobj: IO[bytes] | None = None,
-                 expected: int | None = None) -> None:
+                 expected: int | None = None, shared: _Extraction | None = None) -> None:
         self.ctx = ctx
         self.archive = archive
         self.layout = layout
@@ -129,6 +132,11 @@ class _Extraction:
         self._last_tick = 0.0
         self.budget = Budget(archive.name, expected, free=self._free)
         self.sizes = SizeLedger(ctx.root)  # what verify compares the files with
+        self.stop = threading.Event()  # set when another thread of this extraction failed
+        if shared is not None:  # the second thread of one extraction: one set of bounds, facts, refusals
+            self.budget, self.sizes, self.stop = shared.budget, shared.sizes, shared.stop
+            self.dirs, self.refused, self.seen = shared.dirs, shared.refused, shared.seen
+            self.tick = lambda final=False: None  # type: ignore[method-assign]  # the first thread reports
 
     def _free(self) -> int:
         disk = self.ctx.disk
@@ -289,30 +297,78 @@ class _Extraction:
             infos = zf.infolist()
             self.total = sum(info.file_size for info in infos)
             ends = self._zip_checks(zf, infos)
-            for info in infos:
-                self.ctx.control.checkpoint()
-                name = self.member = _zip_name(info)
-                if info.is_dir():
-                    self.ignored += 1
-                    self.done += info.file_size
-                    continue
-                ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
-                regular = ftype in (0, stat.S_IFREG)
-                final = self.target(name, None, regular, "" if regular else "link or special file")
-                if final is None or self.complete(final, info.file_size):
-                    self.done += info.file_size
-                else:
-                    before = self.done
-                    self.budget.admit(name, info.file_size, info.compress_size
-                                      if info.compress_type != zipfile.ZIP_STORED else info.file_size)
-                    with zf.open(info) as src:
-                        start = getattr(src, "_orig_compress_start", None)
-                        if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
-                            raise _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
-                                          "Members before it were kept; report the source.")
-                        self.write(src, final, _zip_mtime(info), info.file_size)
-                    self.done = before + info.file_size
+            if self.fileobj is not None or len(infos) < PARALLEL_MEMBERS or (os.cpu_count() or 1) < 2:
+                self._zip_members(zf, infos, ends)
+            else:
+                self._zip_halves(zf, infos, ends)
+
+    def _zip_halves(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
+        """Two threads, one per half of the members (zlib and file creation release the GIL);
+        each member is still written atomically, so a resume works as with one thread."""
+        middle = len(infos) // 2
+        other = _Extraction(self.ctx, self.archive, Path(self.dest), self.layout, self.only, shared=self)
+        self.position = lambda: self.done + other.done
+        failure: list[BaseException] = []
+
+        def second_half() -> None:
+            try:
+                with zipfile.ZipFile(self.archive) as own:
+                    other._zip_members(own, own.infolist()[middle:], ends)
+            except BaseException as exc:
+                failure.append(exc)
+                self.stop.set()
+
+        worker = threading.Thread(target=second_half, name="extract-second-half", daemon=True)
+        worker.start()
+        try:
+            self._zip_members(zf, infos[:middle], ends)
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            while worker.is_alive():
+                worker.join(_PROGRESS_INTERVAL)
                 self.tick()
+            self.merge(other)
+        if failure:
+            self.member = other.member
+            raise failure[0]
+
+    def merge(self, other: _Extraction) -> None:
+        self.written += other.written
+        self.skipped += other.skipped
+        self.ignored += other.ignored
+        self.bytes_written += other.bytes_written
+        self.done += other.done
+        self.position = lambda: self.done
+
+    def _zip_members(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
+        for info in infos:
+            if self.stop.is_set():
+                return
+            self.ctx.control.checkpoint()
+            name = self.member = _zip_name(info)
+            if info.is_dir():
+                self.ignored += 1
+                self.done += info.file_size
+                continue
+            ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+            regular = ftype in (0, stat.S_IFREG)
+            final = self.target(name, None, regular, "" if regular else "link or special file")
+            if final is None or self.complete(final, info.file_size):
+                self.done += info.file_size
+            else:
+                before = self.done
+                self.budget.admit(name, info.file_size, info.compress_size
+                                  if info.compress_type != zipfile.ZIP_STORED else info.file_size)
+                with zf.open(info) as src:
+                    start = getattr(src, "_orig_compress_start", None)
+                    if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
+                        raise _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
+                                      "Members before it were kept; report the source.")
+                    self.write(src, final, _zip_mtime(info), info.file_size)
+                self.done = before + info.file_size
+            self.tick()
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Collection
 from pathlib import Path
 
@@ -61,16 +62,23 @@ class SizeLedger:
         self._pending: dict[str, list[str]] = {}
         self._count = 0
         self._broken = False
+        self._lock = threading.Lock()  # two threads may extract one zip
 
     def record(self, path: str, size: int) -> None:
         """Note that the file at absolute ``path`` (under the root) has ``size`` bytes."""
         folder_abs, name = os.path.split(path)
-        self._pending.setdefault(folder_abs, []).append(f"{_escape(name)}\t{size}\n")
-        self._count += 1
-        if self._count >= self.FLUSH_EVERY:
+        with self._lock:
+            self._pending.setdefault(folder_abs, []).append(f"{_escape(name)}\t{size}\n")
+            self._count += 1
+            full = self._count >= self.FLUSH_EVERY
+        if full:
             self.flush()
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         pending, self._pending, self._count = self._pending, {}, 0
         if self._broken:
             return
