@@ -3,7 +3,8 @@ ijson loop + one ``os.scandir`` set per folder.
 
 Generates a synthetic ShareGPT4V-PT-like JSON (default 1,250,000 records of ~1.2 KB, so about
 1.5 GB; coco / llava / sam paths mixed like the real file, a few text-only records, a few images
-missing) and the matching image trees (empty files), then runs the three contenders in turn
+missing) and the matching image trees (empty files, with the size ledger the app's extraction
+leaves, so ours also stats every image), then runs the three contenders in turn
 (interleaved, ``--reps`` rounds, the order rotating), each in its own subprocess so that peak RSS
 (the process and, for ours, its helper process) is measured independently. Prints each run, the
 medians, the ratios ours/json.load and ours/ijson, and the machine's load average before and
@@ -126,11 +127,26 @@ def generate(workdir: Path, records: int, seed: int = 4) -> Path:
         if chunk:
             f.write(("," if records > len(chunk) else "") + ",".join(chunk))
         f.write("]")
+    _record_sizes(root)
     size = (jdir / JSON_NAME).stat().st_size
     print(f"generated {records:,} records ({size / 1e9:.2f} GB) and {created:,} images "
           f"in {time.perf_counter() - t0:.1f} s under {root}", flush=True)
     stamp.write_text("ok")
     return root
+
+
+def _record_sizes(root: Path) -> None:
+    """What the app's extraction leaves: the size of every image (verify stats each one)."""
+    sys.path.insert(0, str(REPO))
+    from wizard.engine.sizes import SizeLedger
+
+    ledger = SizeLedger(root)
+    for folder, _dirs, files in os.walk(root):
+        if "sharegpt4v" in folder or ".sharegpt4v-setup" in folder:
+            continue
+        for name in files:
+            ledger.record(os.path.join(folder, name), 0)
+    ledger.flush()
 
 
 # ------------------------------------------------------------------------------------------
