@@ -12,7 +12,7 @@ HEAVY = ("requests", "urllib3", "huggingface_hub", "gdown", "PySide6", "ijson", 
 
 PROBE = """
 import contextlib, io, json, sys
-from wizard.cli import main
+from wizard.entry import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:

@@ -304,7 +304,7 @@ def test_expired_link_mid_resume_is_reported_as_http_status(served: Any, tmp_pat
     docroot, server = served
     write_tar(docroot / "t.tar", sam_members(2, 1000))
     server.add_fault("/t.tar", Fault(status=403))
-    from wizard.engine.sources.http import HttpStatusError
+    from wizard.engine.errors import HttpStatusError
 
     with pytest.raises(HttpStatusError) as caught:
         stream(tmp_path / "root", server.url("t.tar"))

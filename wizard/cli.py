@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
@@ -62,7 +62,7 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
 
 
 def _rate(text: str) -> int:
-    from .engine.ratelimit import parse_rate
+    from .engine.net.ratelimit import parse_rate
 
     try:
         return parse_rate(text)
@@ -71,7 +71,7 @@ def _rate(text: str) -> int:
 
 
 def _size(text: str) -> int:
-    from .engine.ratelimit import parse_rate
+    from .engine.net.ratelimit import parse_rate
 
     if text.strip() == "0":
         return 0
@@ -378,13 +378,18 @@ class _demo_if_asked:
             self.session.stop()  # type: ignore[attr-defined]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:
+    """The command line. ``self_test`` runs ``--self-test`` (:mod:`wizard.entry` passes it: the
+    self-test drives this CLI, so this module does not import it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.self_test:
-        from .selftest import main as selftest_main
+    from .engine.errors import Code, Problem, SetupError
 
-        return selftest_main()
+    if args.self_test:
+        if self_test is None:
+            return _fail(Problem(Code.INTERNAL, "--self-test is run by the sharegpt4v-setup command.",
+                                 "Run 'sharegpt4v-setup --self-test' or 'python -m wizard --self-test'."))
+        return self_test()
     if args.command is None:
         from .syslibs import check_gui, report
 
@@ -399,7 +404,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return EXIT_USAGE
         return gui_main(demo=args.demo)
-    from .engine.errors import Code, SetupError
 
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}

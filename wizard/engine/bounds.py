@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .errors import Code, SetupError
+from .units import human
 
 #: An archive may write this many times the catalog's expectation (or a plain tar its own size).
 EXPANSION_FACTOR = 2.0
@@ -40,8 +41,6 @@ _LOCAL_HEADER = 30  # fixed part of a zip local file header
 
 
 def _human(n: int) -> str:
-    from .plan import human
-
     return human(n)
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import Code, SetupError
+from .sources.registry import KIND_NAMES, required_keys
 
-SOURCE_KINDS = ("http", "hub", "drive", "sam-links", "ocrvqa", "local")
 ARCHIVE_KINDS = ("none", "zip", "tar")
 DRIVE_FILE_URL = "https://drive.google.com/uc?id={id}"
 DRIVE_FOLDER_URL = "https://drive.google.com/drive/folders/{id}"
@@ -50,7 +50,7 @@ class Layout:
 
 @dataclass(frozen=True)
 class Source:
-    """One way to obtain a component. ``kind`` picks the source module."""
+    """One way to obtain a component. ``kind`` names its kind object (:mod:`.sources.registry`)."""
 
     kind: str
     label: str
@@ -84,14 +84,6 @@ class Source:
     @property
     def planned_size(self) -> int | None:
         return self.size if self.size is not None else self.approx_size
-
-    def host(self, hub_endpoint: str) -> str:
-        """The host this source talks to, for per-host concurrency limits."""
-        if self.kind == "hub":
-            return urlsplit(hub_endpoint).netloc or "hub"
-        if self.url:
-            return urlsplit(self.url).netloc
-        return self.kind
 
 
 @dataclass(frozen=True)
@@ -184,14 +176,6 @@ _COMPONENT_KEYS = {
 }
 _LAYOUT_KEYS = {"strip", "include", "flatten"}
 _SOURCE_KEYS = set(Source.__dataclass_fields__)
-_REQUIRED_BY_KIND = {
-    "http": ("url",),
-    "hub": ("repo", "path"),
-    "drive": ("id",),
-    "sam-links": ("name_format",),
-    "ocrvqa": ("folder_id",),
-    "local": (),
-}
 
 
 def _suggest(word: str, choices: list[str] | set[str], prefix: str = "did you mean ") -> str:
@@ -302,10 +286,10 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
             swhere = f"{where} source[{sindex}]"
             ck.keys(swhere, rsrc, _SOURCE_KEYS)
             kind = ck.typed(swhere, rsrc, "kind", str, required=True)
-            if kind not in SOURCE_KINDS:
-                hint = _suggest(kind, set(SOURCE_KINDS))
+            if kind not in KIND_NAMES:
+                hint = _suggest(kind, set(KIND_NAMES))
                 raise ck.fail(swhere, f"unknown kind '{kind}'" + (f" ({hint})" if hint else ""))
-            for req in _REQUIRED_BY_KIND[kind]:
+            for req in required_keys(kind):
                 ck.typed(swhere, rsrc, req, str, required=True)
             for intkey in ("size", "approx_size", "first", "last"):
                 ck.typed(swhere, rsrc, intkey, int)

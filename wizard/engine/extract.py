@@ -32,7 +32,7 @@ from typing import IO
 from .bounds import Budget, data_overlaps, overlapping_zip_entries, too_large
 from .catalog import Layout
 from .context import JobContext
-from .diskspace import free_bytes
+from .fsinfo import free_bytes
 from .errors import Code, SetupError
 from .sizes import SizeLedger
 

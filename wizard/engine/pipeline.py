@@ -16,12 +16,11 @@ from pathlib import Path
 
 from .catalog import Catalog, Component, Source
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import extract_archive
-from .plan import streamed
-from .sources import fetcher_for
+from .fsinfo import is_disk_full
+from .sources import kind_of
 from .tarstream import Streamed
 
 
@@ -104,13 +103,8 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
 
 def _files(ctx: JobContext, component: Component, source: Source, catalog: Catalog,
            only: set[str] | None) -> Iterator[Path | Streamed]:
-    """The source's files; SA-1B tars are streamed into place (``Settings.stream_tars``) unless
-    archives are to be kept."""
-    if streamed(component, source, ctx.settings):
-        from .sources.samlinks import fetch_streamed
-
-        return fetch_streamed(ctx, component, source, catalog, only=only)
-    return fetcher_for(source.kind)(ctx, component, source, catalog)
+    """The source's files (a kind that streams, e.g. SA-1B tars, yields :class:`Streamed` records)."""
+    return kind_of(source.kind).fetch(ctx, component, source, catalog, only=only)
 
 
 def _layout_problem(name: str, component: Component, *, streamed: bool = False) -> SetupError:

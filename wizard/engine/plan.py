@@ -17,6 +17,8 @@ from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
 from .journal import JobRecord, read_status, state_dir
+from .sources import kind_of, local_copy
+from .units import human
 
 #: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
 MARGIN_BYTES = 512 * 1024 * 1024
@@ -98,17 +100,6 @@ class Plan:
         }
 
 
-def human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"  # pragma: no cover
-
-
 def existing_ancestor(path: Path) -> Path:
     path = path.absolute()
     while not path.exists() and path.parent != path:
@@ -142,20 +133,18 @@ def check_root(root: Path, *, create: bool = False) -> Path:
 def choose_source(component: Component, settings: Settings) -> tuple[Source | None, Problem | None]:
     """The first source this run may use: official ones first, community mirrors only if allowed."""
     if component.id in settings.local:
-        return Source(kind="local", label=f"local copy at {settings.local[component.id]}",
-                      url=str(settings.local[component.id])), None
+        return local_copy(settings.local[component.id]), None
     candidates = [s for s in component.sources if not s.community]
     if settings.allow_mirrors:
         candidates += [s for s in component.sources if s.community]
+    refusals: list[Problem] = []
     for source in candidates:
-        if source.kind == "sam-links" and settings.sam_links is None:
-            continue
-        return source, None
-    if any(s.kind == "sam-links" for s in component.sources):
-        return None, Problem(Code.SAM_LINKS_MISSING,
-                             f"{component.title} needs the SA-1B links file from Meta.",
-                             "Accept the SA-1B license on Meta's download page, save the links file "
-                             "and pass it with --sam-links FILE.")
+        refusal = kind_of(source.kind).unusable(component, source, settings)
+        if refusal is None:
+            return source, None
+        refusals.append(refusal)
+    if refusals:
+        return None, refusals[0]
     return None, Problem(Code.NO_SOURCE, f"No usable source for {component.title}.",
                          "Allow community mirrors (--allow-mirrors) or give a local copy (--local).")
 
@@ -167,12 +156,6 @@ def _target_populated(root: Path, component: Component) -> bool:
             return any(True for _ in it)
     except OSError:
         return False
-
-
-def streamed(component: Component, source: Source | None, settings: Settings) -> bool:
-    """Whether the component's tars are extracted while they download (never stored)."""
-    return (source is not None and source.kind == "sam-links" and component.archive == "tar"
-            and settings.stream_tars and not settings.keep_archives)
 
 
 def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
@@ -189,18 +172,17 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
             status = {"done": "done", "failed": "failed", "waiting": "waiting"}.get(record.stage, "partial")
             if status == "done" and not record.info.get("nothing_referenced") and not _target_populated(root, comp):
                 status = "todo"  # the user deleted the folder since: do it again
-        have = 0
-        if source is not None and status != "done":
-            for suffix in ("", ".part"):
-                candidate = downloads / (source.file_name + suffix)
-                if candidate.is_file():
-                    have = max(have, candidate.stat().st_size)
-        remaining = 0 if status == "done" else max(0, total - have)
+        if source is None:
+            items.append(PlanItem(comp, None, status, 0, 0, comp.approx_extracted or 0, 0, problem))
+            continue
+        kind = kind_of(source.kind)
+        done_items = set(record.info.get("items_done", [])) if record else set()
+        remaining = 0 if status == "done" else kind.remaining_bytes(source, downloads, done_items)
+        notes = () if status == "done" else kind.plan_notes(source, settings, done_items, remaining)
         extracted = comp.approx_extracted or total
-        pieces = max(1, source.last - source.first + 1) if source and source.kind == "sam-links" else 1
-        archive_peak = 0 if comp.archive == "none" or streamed(comp, source, settings) else total // pieces
-        items.append(PlanItem(comp, source, status, remaining, total, extracted, archive_peak, problem))
-    items = [_refine(i, records.get(i.component.id), settings, downloads) for i in items]
+        streams = kind.streams(comp, source, settings)
+        archive_peak = 0 if comp.archive == "none" or streams else total // kind.pieces(source)
+        items.append(PlanItem(comp, source, status, remaining, total, extracted, archive_peak, problem, notes))
     items = _annotation_driven(root, items, records, settings)
     todo = [i for i in items if i.needs_work]
     final = sum(i.extracted_bytes for i in todo)
@@ -214,35 +196,6 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         peak = final + sum(biggest)
     free = shutil.disk_usage(existing_ancestor(root)).free
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
-
-
-def _refine(item: PlanItem, record: JobRecord | None, settings: Settings, downloads: Path) -> PlanItem:
-    """Source-kind specifics: Drive's partial files, SA-1B tars already done and link expiry."""
-    source = item.source
-    if source is None or not item.needs_work:
-        return item
-    if source.kind == "drive":
-        from .sources.drive import partial_size
-
-        have = partial_size(downloads / source.file_name)
-        return replace(item, download_bytes=max(0, min(item.download_bytes, item.total_download_bytes - have)))
-    if source.kind == "sam-links":
-        from .sources import samlinks
-
-        names = samlinks.tar_names(source)
-        done = set(record.info.get("items_done", [])) if record else set()
-        left = [n for n in names if n not in done]
-        remaining = item.total_download_bytes * len(left) // max(1, len(names))
-        notes: tuple[str, ...] = ()
-        if settings.sam_links is not None and left:
-            try:
-                links = samlinks.parse_links_file(settings.sam_links)
-                note = samlinks.expiry_note(links, left, remaining)
-                notes = (note,) if note else ()
-            except SetupError as exc:
-                notes = (exc.problem.message,)
-        return replace(item, download_bytes=remaining, notes=notes)
-    return item
 
 
 def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings) -> list[str] | None:

@@ -10,7 +10,6 @@ source can provide are listed with the reason, so the user knows the number is f
 from __future__ import annotations
 
 import io
-import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +21,12 @@ from .context import JobContext, Settings
 from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
-from .extract import StreamedTar, extract_archive
-from .journal import Journal, RootLock, state_dir
+from .extract import extract_archive
+from .journal import Journal, RootLock
+from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
-from .rangefile import HttpRangeFile, RangeNotSupported
-from .sources import fetcher_for
+from .sources import kind_of
+from .tarstream import Streamed
 from .verify import VerifyReport, verify
 
 
@@ -160,18 +160,19 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.log(f"repairing {len(only)} file(s) of {component.title} from {source.label}")
     kept = ctx.downloads / source.file_name
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
-    if source.kind == "ocrvqa":
-        return _repair_ocrvqa(ctx, component, source, catalog, only, prefix)
-    if source.kind == "sam-links":
-        found, rest = _repair_from_tar_index(ctx, component, source, only)
-        if not rest or _every_tar_indexed(ctx, source):  # the rest is in no tar: nothing to download
+    kind = kind_of(source.kind)
+    own = kind.repair(ctx, component, source, catalog, only)
+    found: set[str] = set()
+    if own is not None:  # the kind's own way (tar member index, OCR-VQA image by image)
+        found, only = own
+        if not only:
             return {prefix + p for p in found}
-        return {prefix + p for p in found} | _refetch(ctx, component, source, catalog, rest, prefix)
     if component.archive == "zip" and kept.is_file():
         result = extract_archive(ctx, kept, "zip", dest, component.layout, only=only)
-        return {prefix + p for p in result.found}
-    if component.archive == "zip" and source.kind in ("http", "hub"):
-        url, headers = _remote(ctx, source, catalog)
+        return {prefix + p for p in found | result.found}
+    remote_file = kind.remote_file(ctx, source, catalog) if component.archive == "zip" else None
+    if remote_file is not None:
+        url, headers = remote_file
         try:
             remote = HttpRangeFile(ctx.session, url, headers=headers)
         except RangeNotSupported as exc:
@@ -180,8 +181,8 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
             result = extract_archive(ctx, Path(source.file_name), "zip", dest, component.layout, only=only,
                                      fileobj=io.BufferedReader(remote, 256 * 1024))
             ctx.log(f"read {len(result.found)} member(s) remotely with {remote.requests_made} range requests")
-            return {prefix + p for p in result.found}
-    return _refetch(ctx, component, source, catalog, only, prefix)
+            return {prefix + p for p in found | result.found}
+    return {prefix + p for p in found} | _refetch(ctx, component, source, catalog, only, prefix)
 
 
 def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog, only: set[str],
@@ -193,7 +194,14 @@ def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Cat
     """
     found: set[str] = set()
     remaining = set(only)
-    for path in fetcher_for(source.kind)(ctx, component, source, catalog):
+    for path in kind_of(source.kind).fetch(ctx, component, source, catalog, only=remaining):
+        if isinstance(path, Streamed):  # extracted (just the wanted members) while it downloaded
+            found |= path.result.found
+            remaining -= path.result.found
+            ctx.mark_item_done(path.name)
+            if not remaining:
+                break
+            continue
         result = extract_archive(ctx, path, component.archive, ctx.root / component.target, component.layout,
                                  only=remaining)
         found |= result.found
@@ -206,108 +214,11 @@ def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Cat
     return {prefix + p for p in found}
 
 
-def _tar_index(ctx: JobContext, component: Component) -> dict[str, tuple[str, int, int]]:
-    """Target-relative path -> (tar name, first byte, end byte) from the streamed tars' indexes."""
-    index: dict[str, tuple[str, int, int]] = {}
-    folder = state_dir(ctx.root) / "index"
-    for path in sorted(folder.glob("*.members.tsv")) if folder.is_dir() else []:
-        tar = path.name.removesuffix(".members.tsv")
-        for line in path.read_text(encoding="utf-8").splitlines():
-            parts = line.split("\t")
-            if len(parts) != 3:
-                continue
-            rel = component.layout.map(parts[0])
-            if rel is not None:
-                index[rel] = (tar, int(parts[1]), int(parts[2]))
-    return index
-
-
-def _every_tar_indexed(ctx: JobContext, source: Source) -> bool:
-    from .sources.samlinks import tar_names
-
-    folder = state_dir(ctx.root) / "index"
-    return all((folder / f"{name}.members.tsv").is_file() for name in tar_names(source))
-
-
-def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
-                           only: set[str]) -> tuple[set[str], set[str]]:
-    """SA-1B images whose place in a tar is indexed: one range request each, no whole tar.
-
-    Returns (found, still wanted). Needs a links file whose links have not expired.
-    """
-    index = _tar_index(ctx, component)
-    wanted = {rel: index[rel] for rel in only if rel in index}
-    if not wanted or ctx.settings.sam_links is None:
-        return set(), set(only)
-    from .sources.samlinks import parse_links_file
-
-    links = parse_links_file(ctx.settings.sam_links).links
-    found: set[str] = set()
-    dest = ctx.root / component.target
-    for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):
-        link = links.get(tar)
-        if link is None:
-            continue
-        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
-        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
-            if resp.status_code in (401, 403, 410):
-                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
-                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
-                                 parked=True)
-            if resp.status_code != 206:
-                break  # no ranges here: the caller downloads the tars instead
-            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
-            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
-                for ti in tf:
-                    streamed.member(tf, ti)
-            found |= streamed.finish().found
-    ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
-    return found, set(only) - found
-
-
-def _repair_ocrvqa(ctx: JobContext, component: Component, source: Source, catalog: Catalog, only: set[str],
-                   prefix: str) -> set[str]:
-    """OCR-VQA images come one by one: mark the wanted ones (dead ones too) to do, run the batch."""
-    octx = ctx.for_job(component.id)  # the component's own per-image table
-    rows = {key for key, *_ in ctx.journal.items(component.id)}
-    keys = [p.rsplit(".", 1)[0] for p in only]
-    ctx.journal.items_set_many(component.id, [(k, "todo", None, None) for k in keys if k in rows])
-    try:
-        for _ in fetcher_for(source.kind)(octx, component, source, catalog):
-            pass
-    finally:
-        stage = ctx.journal.get(component.id)
-        ctx.journal.set_stage(component.id, Stage.DONE.value, problem=stage.problem if stage else None)
-    dest = ctx.root / component.target
-    return {prefix + p for p in only if (dest / p).is_file()}
-
-
 def _why_missing(journal: Journal, components: list[Component], path: str) -> str:
     """Why no source could provide ``path``, in words the user can act on."""
-    kinds = {s.kind for c in components for s in c.sources}
     component = components[-1]
-    if "ocrvqa" in kinds:
-        key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        for k, url, status, http, detail in journal.items(component.id):
-            if k == key and status == "dead":
-                why = f"HTTP {http}" if http else (detail or "no answer")
-                return f"dead image URL ({why}): {url}"
-        return "not in OCR-VQA's dataset.json"
-    if "sam-links" in kinds:
-        return "not in any of the SA-1B tars sa_000000–sa_000050"
+    for source in component.sources:
+        why = kind_of(source.kind).why_missing(journal, component, path)
+        if why is not None:
+            return why
     return f"not in any archive of {component.title}"
-
-
-def _remote(ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]]:
-    if source.kind == "http":
-        return source.url, {}
-    import huggingface_hub
-    from huggingface_hub.utils import build_hf_headers
-
-    from .sources.hub import endpoint_for_settings
-
-    url = huggingface_hub.hf_hub_url(source.repo, source.path, repo_type=source.repo_type,
-                                     revision=source.revision, endpoint=endpoint_for_settings(ctx.settings, catalog))
-    token = ctx.settings.hf_token or False
-    return url, build_hf_headers(token=token)

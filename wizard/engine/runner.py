@@ -28,9 +28,10 @@ from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
+from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
-from .sources.hub import endpoint_for_settings
+from .sources import kind_of
 
 
 @dataclass
@@ -51,7 +52,8 @@ class Runner:
 
     def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, emit: Emit = null_emit,
                  control: Control | None = None,
-                 session_factory: Callable[[], requests.Session] = requests.Session) -> None:
+                 session_factory: Callable[[], requests.Session] = requests.Session,
+                 net: NetShared | None = None) -> None:
         self.plan = plan
         self.catalog = catalog
         self.settings = settings
@@ -65,6 +67,8 @@ class Runner:
         self._subset_ready = False
         self.result = RunResult()
         self.disk = DiskMonitor.for_settings(plan.root, settings)
+        #: The run's bandwidth limiter and per-host connection gates, shared by every job.
+        self.net = net or NetShared(settings.limit_rate)
         self._running = 0  # jobs taken and not yet released
         #: Jobs parked by a full disk, retried in this run once job_need() bytes are free.
         self._space_parked: list[tuple[PlanItem, JobContext, Problem]] = []
@@ -123,7 +127,7 @@ class Runner:
     def _host(self, item: PlanItem) -> str:
         if item.source is None:
             return "none"
-        return item.source.host(endpoint_for_settings(self.settings, self.catalog))
+        return kind_of(item.source.kind).host(item.source, self.settings, self.catalog)
 
     def _take(self, pending: list[PlanItem]) -> PlanItem | None:
         with self._cond:
@@ -239,7 +243,8 @@ class Runner:
 
     def _run_item(self, item: PlanItem, journal: Journal, session: requests.Session) -> None:
         cid = item.component.id
-        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session, self.disk)
+        ctx = JobContext(cid, self.root, self.settings, journal, self.control, self.emit, session, self.disk,
+                         self.net)
         try:
             if item.source is None:
                 raise SetupError.of(item.problem or Problem(Code.NO_SOURCE, f"No source for {cid}."))

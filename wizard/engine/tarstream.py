@@ -22,7 +22,7 @@ A dropped connection (or a crash, then a rerun) asks for ``Range: bytes=<offset>
 any header. A 200 answer (range ignored, or the file changed upstream) reads the tar from byte 0
 again and members already on disk are skipped, not rewritten. A different size, ``key`` (layout
 or subset changed) or tar name also means byte 0. Failed attempts are retried with back-off;
-401/403/410 raise :class:`~wizard.engine.sources.http.HttpStatusError` for the source to map.
+401/403/410 raise :class:`~wizard.engine.errors.HttpStatusError` for the source to map.
 A global pax header (never seen in SA-1B) makes a tar resume from byte 0 only.
 
 Integrity: there is no file to hash, so what is checked is (1) every header's checksum (tarfile
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import sqlite3
 import tarfile
 import time
@@ -52,19 +51,21 @@ import requests
 
 from .catalog import Layout
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import ExtractResult, StreamedTar
+from .fsinfo import is_disk_full
 from .journal import state_dir
-from .sources import http
+from .net import client
+from .net.bounds import limit_for, too_long
+from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
+from .net.transfer import read_size
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
 _JOURNAL_SECONDS = 1.0
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_UNSATISFIABLE = re.compile(r"bytes \*/(\d+)")
+#: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
+_MAX_PADDING = 1 << 20
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
 _END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
 _NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
@@ -130,15 +131,6 @@ def stream_tar(ctx: JobContext, url: str, name: str, dest: Path, layout: Layout,
     return _TarStream(ctx, url, name, dest, layout, only, size).run()
 
 
-class _Dropped(Exception):
-    """The connection ended early, stalled, timed out or got a retryable status: resume from the
-    last boundary after ``wait`` seconds (None: back-off)."""
-
-    def __init__(self, message: str, wait: float | None = None) -> None:
-        super().__init__(message)
-        self.wait = wait
-
-
 class _Bad(Exception):
     """The tar's bytes are wrong although the body arrived: retry, then archive-corrupt."""
 
@@ -162,14 +154,17 @@ class _Member(tarfile.TarInfo):
 class _Body:
     """The response body as a file for tarfile: absolute position, pacing, stalls, cancel."""
 
-    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None) -> None:
+    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None, name: str,
+                 approx: int | None = None) -> None:
+        self.name = name
         self.ctx = ctx
         self.limiter = ctx.limiter
-        self._chunks: Iterator[bytes] = resp.iter_content(
-            chunk_size=self.limiter.chunk_size(ctx.settings.chunk_size))
+        self._chunks: Iterator[bytes] = resp.iter_content(chunk_size=read_size(ctx))
         self._buf = b""
         self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
         self.end = end
+        #: The most bytes this body may bring (the tar's size plus the margin, else the budget).
+        self.bound = limit_for(ctx, declared=end) if end is not None else limit_for(ctx, approx=approx)
         self.eof = False
         self._window_start = time.monotonic()
         self._window_bytes = 0
@@ -180,20 +175,24 @@ class _Body:
         try:
             chunk = next(self._chunks, b"")
         except (requests.RequestException, OSError) as exc:
-            raise _Dropped(_describe(exc)) from exc
+            if isinstance(exc, requests.RequestException) and not is_retryable(exc):
+                raise
+            raise RetryLater(describe(exc)) from exc
+        got = self.pos + len(self._buf)
         if not chunk:
             self.eof = True
-            got = self.pos + len(self._buf)
             if self.end is not None and got < self.end:
-                raise _Dropped(f"the connection ended at byte {got:,} of {self.end:,}")
+                raise RetryLater(f"the connection ended at byte {got:,} of {self.end:,}")
             return b""
+        if got + len(chunk) > self.bound:
+            raise too_long(self.name, self.bound)
         self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
         self._window_bytes += len(chunk)
         now = time.monotonic()
         if now - self._window_start >= settings.stall_seconds:
             if self._window_bytes < settings.stall_bytes:
-                raise _Dropped(f"the transfer stalled (under {settings.stall_bytes} bytes in "
-                               f"{settings.stall_seconds:.0f} s)")
+                raise RetryLater(describe(Stalled(f"under {settings.stall_bytes} bytes in "
+                                                  f"{settings.stall_seconds:.0f} s")))
             self._window_start, self._window_bytes = now, 0
         return chunk
 
@@ -269,12 +268,13 @@ class _TarStream:
         if self.state.offset:
             ctx.log(f"{self.name}: resuming the streamed extraction at byte {self.state.offset:,} "
                     f"({self.state.members} members done)")
-        failures, restarts = 0, 0
+        restarts = 0
+        st = ctx.settings
+        attempts = Attempts(self.name, st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
         try:
             while True:
                 ctx.control.checkpoint()
                 before = self.state.offset
-                wait: float | None = None
                 try:
                     if self._attempt():
                         break
@@ -286,21 +286,18 @@ class _TarStream:
                                          "Members extracted so far are kept; run again later.") from exc
                     self._reset(str(exc))
                     continue
-                except _Dropped as exc:
-                    problem, bad, wait = str(exc), False, exc.wait
+                except RetryLater as exc:
+                    problem, bad, retry = str(exc), False, exc
                 except (_Bad, tarfile.TarError, EOFError) as exc:
                     problem, bad = f"the tar is damaged ({exc})", True
+                    retry = RetryLater(problem)
                 finally:
                     self.body = None
-                if self.state.offset > before:
-                    failures = 0  # progress was made: the budget is for attempts that get nowhere
-                failures += 1
-                if failures > ctx.settings.retries:
-                    self._give_up(problem, bad, failures)
-                delay = wait if wait is not None else min(ctx.settings.backoff * (2 ** (failures - 1)),
-                                                          ctx.settings.backoff_cap)
+                if attempts.failures + 1 > st.retries and (self.state.offset <= before):
+                    self._give_up(problem, bad, attempts.failures + 1)
+                delay = attempts.failed(retry, progressed=self.state.offset > before)
                 ctx.log(f"{self.name}: {problem}; resuming from byte {self.state.offset:,} in {delay:.1f} s "
-                        f"(attempt {failures}/{ctx.settings.retries})", "warning")
+                        f"(attempt {attempts.failures}/{st.retries})", "warning")
                 self._save(force=True)
                 ctx.control.sleep(delay)
         except OSError as exc:
@@ -333,25 +330,26 @@ class _TarStream:
         headers, st = {"Accept-Encoding": "identity"}, self.state
         if st.offset:
             headers["Range"] = f"bytes={st.offset}-"
-            # If-Range: a strong ETag, else the Last-Modified date (a weak ETag cannot be used)
-            validator = st.etag if st.etag and not st.etag.startswith("W/") else st.last_modified
+            validator = if_range(st.etag, st.last_modified)
             if validator:
                 headers["If-Range"] = validator
         return headers
 
     def _attempt(self) -> bool:
-        """One request; True when the whole tar was read. Raises _Dropped/_Bad/_Restart."""
+        """One request; True when the whole tar was read. Raises RetryLater/_Bad/_Restart."""
         ctx = self.ctx
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         try:
-            resp = ctx.session.get(self.url, headers=self._request_headers(), stream=True, timeout=timeout)
+            resp = client.get(ctx.session, self.url, headers=self._request_headers(), timeout=timeout)
         except requests.RequestException as exc:
-            raise _Dropped(_describe(exc)) from exc
+            if not is_retryable(exc):
+                raise
+            raise RetryLater(describe(exc)) from exc
         with resp:
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True
-            self.body = body = _Body(ctx, resp, start, total)
+            self.body = body = _Body(ctx, resp, start, total, self.name, approx=self.size)
             if start == 0:
                 magic = body.peek(6)
                 for signature, kind in _COMPRESSED.items():
@@ -366,34 +364,23 @@ class _TarStream:
 
     def _answer(self, resp: requests.Response) -> tuple[int, int | None]:
         """(absolute start of the body, tar size or None) for a response, or raise."""
-        st, status = self.state, resp.status_code
-        if status in _RETRY_STATUSES:
-            raise _Dropped(f"server answered {status}", _retry_after(resp, self.ctx.settings.backoff_cap * 10))
-        if status == 416:
-            match = _UNSATISFIABLE.match(resp.headers.get("Content-Range", ""))
-            if match and st.offset and int(match.group(1)) == st.offset == st.total:
-                return st.offset, st.total  # the last attempt ended exactly after the last member
-            raise _Restart("the server no longer has the range we were resuming from")
-        if status >= 400:
-            raise http.HttpStatusError(status, self.url, self.name)
-        etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-        if status == 206:
-            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            if not match or int(match.group(1)) != st.offset:
-                raise _Restart("the server sent a different range than asked")
-            total = None if match.group(3) == "*" else int(match.group(3))
-            if total is not None and st.total is not None and total != st.total:
-                raise _Restart(f"its size changed upstream ({st.total:,} -> {total:,} bytes)")
+        st = self.state
+        answer = classify(resp.status_code, resp.headers, st.offset, etag=st.etag, last_modified=st.last_modified,
+                          total=st.total, cap=self.ctx.settings.backoff_cap * 10, now=self.ctx.net.wall)
+        answer.raise_for(self.url, self.name)
+        if answer.kind is Kind.COMPLETE and st.offset == st.total:
+            return st.offset, st.total  # the last attempt ended exactly after the last member
+        if answer.kind in (Kind.COMPLETE, Kind.RESTART) and not answer.body:
+            raise _Restart(answer.reason or "the server no longer has the range we were resuming from")
+        if answer.kind is Kind.RESTART:
+            self._reset(answer.reason)
+        total = answer.total
+        if answer.kind is Kind.RESUMED:
             start = st.offset
+            total = total if total is not None else st.total
         else:
-            if st.offset:
-                old, new = st.etag or st.last_modified, etag or modified
-                self._reset(f"the file changed upstream (validator {old} -> {new})"
-                            if old and new and old != new else "the server ignored the Range request")
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length is not None and length.isdigit() else None
             start = 0
-        st.etag, st.last_modified = etag or st.etag, modified or st.last_modified
+        st.etag, st.last_modified = answer.etag or st.etag, answer.last_modified or st.last_modified
         st.total = total if total is not None else st.total
         self.tar.total = st.total or self.size or 0
         return start, st.total
@@ -425,8 +412,10 @@ class _TarStream:
             while block := stream.read(self.ctx.settings.chunk_size):
                 if block.count(0) != len(block):
                     raise _Bad(f"data after the end-of-archive marker at byte {at:,}")
+                if st.total is None and self._position() - at > _MAX_PADDING:  # zeros that never end
+                    raise too_long(self.name, at + _MAX_PADDING)
             if st.total is not None and self._position() != st.total:  # pragma: no cover - _Body checks
-                raise _Dropped(f"the body ended at byte {self._position():,} of {st.total:,}")
+                raise RetryLater(f"the body ended at byte {self._position():,} of {st.total:,}")
             st.offset = at
             return
         if isinstance(end, _NO_BLOCK) and st.total is not None and at == st.total:
@@ -435,15 +424,3 @@ class _TarStream:
         if isinstance(end, _NO_BLOCK):
             raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
         raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
-
-
-def _retry_after(resp: requests.Response, cap: float) -> float | None:
-    """Retry-After in seconds (capped); an HTTP date or nothing means the usual back-off."""
-    value = resp.headers.get("Retry-After", "")
-    return max(0.0, min(float(value), cap)) if value.isdigit() else None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "the server stopped answering (timeout)"
-    return f"the connection dropped ({type(exc).__name__})"

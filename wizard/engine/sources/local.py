@@ -16,15 +16,16 @@ import errno
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext
+from ..context import JobContext, Settings
 from ..errors import Code, SetupError
 from ..events import Stage
 from .drive import hash_file
+from .registry import SourceKind
 
 MODES = ("hardlink", "copy", "move")
 _ARCHIVE_SUFFIXES = {"zip": (".zip",), "tar": (".tar",)}
@@ -250,3 +251,29 @@ def _place_folder(ctx: JobContext, component: Component, folder: Path) -> None:
             ctx.progress(index, len(files))
     ctx.log(f"{component.id}: {placed:,} files placed from {folder} ({ctx.settings.local_mode}), "
             f"{skipped:,} already there")
+
+
+def copy_source(path: Path) -> Source:
+    """The source standing for the user's copy at ``path`` (``--local COMPONENT=PATH``)."""
+    return Source(kind=KIND.name, label=f"local copy at {path}", url=str(path))
+
+
+class LocalKind(SourceKind):
+    """``kind = "local"``: a copy the user already has (an archive, a folder of archives, or a
+    folder of extracted files), put in place by hardlink, copy or move."""
+
+    name = "local"
+    is_local = True
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog)
+
+    def host(self, source: Source, settings: Settings, catalog: Catalog) -> str:
+        return self.name  # the local disk: never counted against a server
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return "local copy"
+
+
+KIND = LocalKind()

@@ -15,6 +15,7 @@ while it downloads instead, so no tar is ever stored.
 from __future__ import annotations
 
 import re
+import tarfile
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from .. import tarstream
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext
-from ..errors import Code, SetupError
-from . import http
+from ..context import JobContext, Settings
+from ..errors import Code, HttpStatusError, Problem, SetupError
+from ..extract import StreamedTar
+from ..journal import Journal, state_dir
+from ..net.transfer import download
+from .registry import SourceKind
 
 HEADER = ("file_name", "cdn_link")
 #: The download speed assumed when warning that links expire before the work can finish.
@@ -237,7 +241,7 @@ def fetch_streamed(ctx: JobContext, component: Component, source: Source, catalo
         if not (ctx.downloads / name).exists() and not (ctx.downloads / f"{name}.part").exists():
             try:
                 result = tarstream.stream_tar(ctx, link.url, name, dest, component.layout, only=only, size=size)
-            except http.HttpStatusError as exc:
+            except HttpStatusError as exc:
                 raise _refused(name, exc) from exc
             except tarstream.NotStreamable as exc:
                 ctx.log(f"{exc}: downloading it first, then extracting it")
@@ -277,15 +281,144 @@ def _todo(ctx: JobContext, component: Component, source: Source) -> Iterator[tup
 
 def _download(ctx: JobContext, name: str, link: Link) -> Path:
     try:
-        return http.download(ctx, link.url, ctx.downloads / name)
-    except http.HttpStatusError as exc:
+        return download(ctx, link.url, ctx.downloads / name)
+    except HttpStatusError as exc:
         raise _refused(name, exc) from exc
 
 
-def _refused(name: str, exc: http.HttpStatusError) -> SetupError:
+def _refused(name: str, exc: HttpStatusError) -> SetupError:
     """401/403/410 from Meta's CDN: the links expired (parked); other statuses stay as they are."""
     if exc.status in _EXPIRED_STATUSES:
         return SetupError(Code.SAM_LINKS_EXPIRED,
                           f"Meta's CDN refused {name} (HTTP {exc.status}): the SA-1B links have expired "
                           "or were revoked.", _FRESH_HINT, parked=True)
     return exc
+
+
+# ------------------------------------------------------------------------------------------
+# Repair: one image back with one range request (the streamed tars' member index)
+# ------------------------------------------------------------------------------------------
+def _tar_index(ctx: JobContext, component: Component) -> dict[str, tuple[str, int, int]]:
+    """Target-relative path -> (tar name, first byte, end byte) from the streamed tars' indexes."""
+    index: dict[str, tuple[str, int, int]] = {}
+    folder = state_dir(ctx.root) / "index"
+    for path in sorted(folder.glob("*.members.tsv")) if folder.is_dir() else []:
+        tar = path.name.removesuffix(".members.tsv")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) != 3:
+                continue
+            rel = component.layout.map(parts[0])
+            if rel is not None:
+                index[rel] = (tar, int(parts[1]), int(parts[2]))
+    return index
+
+
+def _every_tar_indexed(ctx: JobContext, source: Source) -> bool:
+    folder = state_dir(ctx.root) / "index"
+    return all((folder / f"{name}.members.tsv").is_file() for name in tar_names(source))
+
+
+def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
+                           only: set[str]) -> tuple[set[str], set[str]]:
+    """SA-1B images whose place in a tar is indexed: one range request each, no whole tar.
+
+    Returns (found, still wanted). Needs a links file whose links have not expired.
+    """
+    index = _tar_index(ctx, component)
+    wanted = {rel: index[rel] for rel in only if rel in index}
+    if not wanted or ctx.settings.sam_links is None:
+        return set(), set(only)
+    links = parse_links_file(ctx.settings.sam_links).links
+    found: set[str] = set()
+    dest = ctx.root / component.target
+    for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):
+        link = links.get(tar)
+        if link is None:
+            continue
+        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
+            if resp.status_code in (401, 403, 410):
+                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
+                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
+                                 parked=True)
+            if resp.status_code != 206:
+                break  # no ranges here: the caller downloads the tars instead
+            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
+            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
+                for ti in tf:
+                    streamed.member(tf, ti)
+            found |= streamed.finish().found
+    ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
+    return found, set(only) - found
+
+
+class SamLinksKind(SourceKind):
+    """``kind = "sam-links"``: the SA-1B tars through Meta's signed links file; streamed into
+    place while they download (``Settings.stream_tars``) unless archives are kept."""
+
+    name = "sam-links"
+    needs_links_file = True
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path | tarstream.Streamed]:
+        if self.streams(component, source, ctx.settings):
+            return fetch_streamed(ctx, component, source, catalog, only=only)
+        return fetch(ctx, component, source, catalog)
+
+    def streams(self, component: Component, source: Source, settings: Settings) -> bool:
+        return component.archive == "tar" and settings.stream_tars and not settings.keep_archives
+
+    def unusable(self, component: Component, source: Source, settings: Settings) -> Problem | None:
+        if settings.sam_links is not None:
+            return None
+        return Problem(Code.SAM_LINKS_MISSING, f"{component.title} needs the SA-1B links file from Meta.",
+                       "Accept the SA-1B license on Meta's download page, save the links file and pass it "
+                       "with --sam-links FILE.")
+
+    def pieces(self, source: Source) -> int:
+        return max(1, source.last - source.first + 1)
+
+    def remaining_bytes(self, source: Source, downloads: Path, items_done: Collection[str]) -> int:
+        names = tar_names(source)
+        left = [n for n in names if n not in items_done]
+        return (source.planned_size or 0) * len(left) // max(1, len(names))
+
+    def plan_notes(self, source: Source, settings: Settings, items_done: Collection[str],
+                   remaining: int) -> tuple[str, ...]:
+        left = [n for n in tar_names(source) if n not in items_done]
+        if settings.sam_links is None or not left:
+            return ()
+        try:
+            note = expiry_note(parse_links_file(settings.sam_links), left, remaining)
+        except SetupError as exc:
+            return (exc.problem.message,)
+        return (note,) if note else ()
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return "Meta (signed links)"
+
+    def item_names(self, source: Source) -> list[str]:
+        return tar_names(source)
+
+    def read_links_file(self, path: Path) -> LinksFile:
+        """Parse and check a links file (raises :class:`LinksFileError` naming the line)."""
+        return parse_links_file(path)
+
+    def repair(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog,
+               only: set[str]) -> tuple[set[str], set[str]] | None:
+        found, rest = _repair_from_tar_index(ctx, component, source, only)
+        if rest and _every_tar_indexed(ctx, source):  # the rest is in no tar: nothing to download
+            rest = set()
+        return found, rest
+
+    def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
+        for source in component.sources:
+            if source.kind == self.name and source.name_format:
+                names = tar_names(source)
+                return f"not in any of the SA-1B tars {names[0].removesuffix('.tar')}–{names[-1].removesuffix('.tar')}"
+        return "not in any of the SA-1B tars"
+
+
+KIND = SamLinksKind()
