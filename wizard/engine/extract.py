@@ -32,8 +32,8 @@ from typing import IO
 from .bounds import Budget, data_overlaps, overlapping_zip_entries, too_large
 from .catalog import Layout
 from .context import JobContext
-from .fsinfo import free_bytes
 from .errors import Code, SetupError
+from .fsinfo import free_bytes
 from .sizes import SizeLedger
 
 
