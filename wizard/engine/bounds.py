@@ -96,7 +96,8 @@ class Budget:
                 raise SetupError(
                     Code.NO_SPACE,
                     f"{self.archive}: member {member} needs {_human(size)}, only {_human(self._free_left)} free "
-                    f"({_human(self.written)} written from this archive so far).",
+                    f"({_human(self.written)} written from this archive so far); it was not started, so no "
+                    "partial file is left behind.",
                     "Free some space and run again; members already extracted are kept.", parked=True)
 
     def wrote(self, n: int) -> None:
