@@ -82,7 +82,7 @@ def test_streamed_tar_members_are_recorded_too(tmp_path: Path) -> None:
     streamed.finish()
     ctx.journal.close()
     assert recorded_sizes(root, "sam/images", {"sa_1.jpg", "sa_2.jpg", "other.jpg"}) == {
-        "sa_1.jpg": len(JPEG), "sa_2.jpg": 50}
+        "sa_1.jpg": str(len(JPEG)), "sa_2.jpg": "50"}
 
 
 def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path) -> None:
@@ -98,10 +98,10 @@ def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path) -> No
     ledger.flush()
     ledger_file = next((root / ".sharegpt4v-setup/index/sizes").iterdir())
     with open(ledger_file, "a", encoding="utf-8") as f:
-        f.write("cut.jpg\t12")  # a kill mid-line: no newline, but digits; and one without a tab:
-        f.write("\nbroken line\n")
+        f.write("broken line\n")  # damage: no tab; then a kill mid-line (no newline: ignored)
+        f.write("cut.jpg\t12")
     got = recorded_sizes(root, "wikiart/images", set(names) | {"cut.jpg", "broken line"})
-    assert got == {names[0]: 99, names[1]: 2, names[2]: 3, names[3]: 4, names[4]: 5, "cut.jpg": 12}
+    assert got == {names[0]: "99", names[1]: "2", names[2]: "3", names[3]: "4", names[4]: "5"}
     assert len(list((root / ".sharegpt4v-setup/index/sizes").iterdir())) == 1
 
 

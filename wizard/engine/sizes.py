@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Collection
+from operator import methodcaller
 from pathlib import Path
 
 from .journal import state_dir
@@ -100,21 +101,28 @@ class SizeLedger:
                 return
 
 
-def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str, int]:
-    """The last recorded size of each name of ``wanted`` in ``folder`` (relative, ``/``-separated)."""
-    sizes: dict[str, int] = {}
+def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str, str]:
+    """The last recorded size (decimal text) of each name of ``wanted`` in ``folder`` (relative,
+    ``/``-separated). A last line without its newline (a kill mid-write) is ignored."""
     try:
-        f = open(_ledger(root, folder), encoding="utf-8", errors="surrogateescape", newline="\n")  # noqa: SIM115
+        with open(_ledger(root, folder), encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+            lines = f.read().split("\n")
     except OSError:
-        return sizes
-    with f:
-        if f.readline().rstrip("\n") != f"#{_escape(folder)}":
-            return sizes  # a hash collision or a foreign file: no facts
-        for line in f:
-            name, tab, size = line.rstrip("\n").rpartition("\t")
-            if not tab or not size.isdigit():
-                continue  # a cut last line
-            name = _unescape(name)
-            if name in wanted:
-                sizes[name] = int(size)
-    return sizes
+        return {}
+    if lines[0] != f"#{_escape(folder)}":
+        return {}  # a hash collision or a foreign file: no facts
+    body = lines[1:-1]  # lines[-1]: "" after the last newline, or an unterminated line
+    try:  # C-level loops; a damaged line (no tab, not a number) falls to the slow path
+        recorded = dict(map(methodcaller("rsplit", "\t", 1), body))
+        if not all(map(str.isdigit, recorded.values())):
+            raise ValueError("a size is not a number")
+    except ValueError:
+        recorded = {}
+        for line in body:
+            name, tab, size = line.rpartition("\t")
+            if tab and size.isdigit():
+                recorded[name] = size
+    if any("\\" in name for name in recorded):
+        recorded = {_unescape(name): size for name, size in recorded.items()}
+    return {name: recorded[name] for name in recorded.keys() & wanted}
+

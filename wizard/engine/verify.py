@@ -427,13 +427,13 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
                       tuple(wrong), sample, report_file, tuple(notes))
 
 
-def _size_check(folder: str, prefix: str, sizes: dict[str, int], missing: set[str]) -> list[tuple[str, str]]:
+def _size_check(folder: str, prefix: str, sizes: dict[str, str], missing: set[str]) -> list[tuple[str, str]]:
     """(path, reason) of each present file whose size differs from the size extraction recorded.
     Many files: two threads (``stat`` releases the GIL), names looked up from the folder's fd."""
-    todo = [(name, size) for name, size in sizes.items() if name not in missing]
+    todo = [(name, sizes[name]) for name in sizes.keys() - missing]
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if os.stat in os.supports_dir_fd else None
 
-    def check(part: list[tuple[str, int]]) -> list[tuple[str, str]]:
+    def check(part: list[tuple[str, str]]) -> list[tuple[str, str]]:
         bad = []
         for name, size in part:
             problem = _size_problem(name if fd is not None else os.path.join(folder, name), size, fd)
@@ -453,11 +453,12 @@ def _size_check(folder: str, prefix: str, sizes: dict[str, int], missing: set[st
             os.close(fd)
 
 
-def _size_problem(path: str, size: int, dir_fd: int | None = None) -> str:
+def _size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
     try:
         actual = os.stat(path, dir_fd=dir_fd).st_size
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
+    size = int(recorded)
     if actual == size:
         return ""
     return (f"{actual:,} bytes, {size:,} when extracted (" + ("cut short" if actual < size else "changed") + ")")
@@ -465,7 +466,7 @@ def _size_problem(path: str, size: int, dir_fd: int | None = None) -> str:
 
 def _deep_check(checker: _ImageChecker, folder: str, entries: Iterator[os.DirEntry[str]],
                 names: set[str], prefix: str, advance: Callable[[int], None],
-                sizes: dict[str, int] | None = None) -> list[tuple[int, str, str]]:
+                sizes: dict[str, str] | None = None) -> list[tuple[int, str, str]]:
     """Open each referenced entry of ``folder``; remove the names found from ``names``;
     return (status, path, detail) of the images that are not OK (a size that differs from the
     recorded one, then the content check)."""
