@@ -91,6 +91,9 @@ class SetupWizard(QWizard):
             super().reject()
             return
         if self._close_when_idle or self.confirm_stop():
+            if not self.bridge.busy:  # the work ended while the question was open: nothing to stop
+                super().reject()
+                return
             self._close_when_idle = True
             self.bridge.cancel()  # cancel also wakes paused jobs; the window closes when they stop
             self.setEnabled(False)
