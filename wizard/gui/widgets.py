@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication, QDir, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 # Colours of status labels; each text also starts with a symbol so colour is never the only cue.
 _STYLES = {
@@ -74,6 +83,24 @@ class PathField(QWidget):
             chosen, _ = QFileDialog.getOpenFileName(self, self._caption, start, self._filter)
         if chosen:
             self.edit.setText(QDir.toNativeSeparators(chosen))
+
+
+def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:
+    """Give ``page`` a frameless scroll area: returns (the page's layout, the scrolled content's layout).
+
+    A page whose content is taller than a small screen then scrolls instead of pushing the
+    wizard's buttons off the screen.
+    """
+    content = QWidget()
+    inner = QVBoxLayout(content)
+    inner.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(content)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    outer = QVBoxLayout(page)
+    outer.addWidget(scroll)
+    return outer, inner
 
 
 def add_demo_banner(layout: QVBoxLayout, demo: bool) -> None:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 from ..engine.runner import RunResult
 from .about import AboutDialog
 from .bridge import EngineBridge
+from .geometry import fit_to
 from .pageids import PageId
 from .pages.components import ComponentsPage
 from .pages.finish import FinishPage
@@ -63,8 +64,9 @@ class SetupWizard(QWizard):
         self.bridge.finished.connect(self._on_bridge_finished)
         self.bridge.crashed.connect(self._on_bridge_crashed)
         self.bridge.call_ended.connect(self._on_bridge_call_ended)
-        em = self.fontMetrics().averageCharWidth()
-        self.resize(em * 150, self.fontMetrics().lineSpacing() * 50)
+        screen = self.screen()
+        if screen is not None:
+            fit_to(self, screen.availableGeometry())
 
     @Slot()
     def show_about(self) -> None:

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWizardPage,
 )
 
@@ -23,7 +22,7 @@ from ..bridge import EngineBridge
 from ..commandline import cli_command
 from ..state import WizardState
 from ..verifypanel import VerifyPanel
-from ..widgets import add_demo_banner
+from ..widgets import add_demo_banner, scrolled_layout
 
 
 class FinishPage(QWizardPage):
@@ -69,7 +68,7 @@ class FinishPage(QWizardPage):
         self.copy_command_button = QPushButton(self.tr("&Copy command"))
         self.copy_command_button.setAccessibleName(self.tr("Copy the command line"))
 
-        layout = QVBoxLayout(self)
+        outer, layout = scrolled_layout(self)
         layout.addWidget(self.results, 1)
         layout.addWidget(self.verify_panel, 2)
         layout.addWidget(folder_label)
@@ -77,7 +76,7 @@ class FinishPage(QWizardPage):
         layout.addWidget(command_label)
         layout.addWidget(self.command)
         layout.addWidget(self.copy_command_button, 0, Qt.AlignmentFlag.AlignLeft)
-        add_demo_banner(layout, state.is_demo)
+        add_demo_banner(outer, state.is_demo)
 
         self.copy_folder_button.clicked.connect(self._on_copy_folder_button_clicked)
         self.open_button.clicked.connect(self._on_open_button_clicked)

@@ -15,10 +15,8 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
     QWizardPage,
 )
 
@@ -27,7 +25,7 @@ from ...engine.sources.samlinks import LinksFileError, parse_links_file, tar_nam
 from ..localcopies import LocalCopies
 from ..prefs import LANGUAGES
 from ..state import WizardState, has_source_kind
-from ..widgets import PathField, add_demo_banner, set_status, status_label
+from ..widgets import PathField, add_demo_banner, scrolled_layout, set_status, status_label
 
 HF_MIRROR = "https://hf-mirror.com"
 ENDPOINT_DEFAULT, ENDPOINT_MIRROR, ENDPOINT_CUSTOM = range(3)
@@ -121,17 +119,10 @@ class OptionsPage(QWizardPage):
         language_form.addRow(self.tr("&Language:"), self.language)
         language_form.addRow(language_note)
 
-        content = QWidget()
-        content_layout = QVBoxLayout(content)
+        layout, content_layout = scrolled_layout(self)
         for widget in (self.sam_box, self.hub_box, general, self.local, language_box):
             content_layout.addWidget(widget)
         content_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(content)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        layout = QVBoxLayout(self)
-        layout.addWidget(scroll)
         add_demo_banner(layout, state.is_demo)
 
         self._load_prefs()
