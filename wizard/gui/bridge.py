@@ -206,6 +206,11 @@ class EngineBridge(QObject):
     def cancelling(self) -> bool:
         return self.busy and self._control.cancelled
 
+    @property
+    def cancel_requested(self) -> bool:
+        """The current or the last piece of work was asked to stop (also read after it ended)."""
+        return self._control.cancelled
+
     def start(self, plan: Plan, catalog: Catalog, settings: Settings) -> None:
         if self.busy:
             raise RuntimeError("a run or a call is already in progress")

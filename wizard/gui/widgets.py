@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QDir, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QDir, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -83,6 +84,40 @@ class PathField(QWidget):
             chosen, _ = QFileDialog.getOpenFileName(self, self._caption, start, self._filter)
         if chosen:
             self.edit.setText(QDir.toNativeSeparators(chosen))
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow, instead of wrapping or clipping.
+
+    The full text stays the accessible text and the tooltip; the size hint does not depend on
+    the text, so a grid column holding it keeps its width when the text changes.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(False)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:
+        if text != self.text():
+            super().setText(text)
+            self.setToolTip(text)
+            self.update()
+
+    def minimumSizeHint(self) -> QSize:
+        metrics = self.fontMetrics()
+        return QSize(metrics.horizontalAdvance("…") * 3, metrics.height())
+
+    def sizeHint(self) -> QSize:
+        return self.minimumSizeHint()
+
+    def elided(self) -> str:
+        """The text as painted at the current width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.elided())
 
 
 def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:

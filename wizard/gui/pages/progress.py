@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ...engine.control import Control
 from ...engine.errors import Problem
-from ...engine.events import Event, JobFailed, Log
+from ...engine.events import Emit, Event, JobFailed, Log
+from ...engine.plan import Plan, build_plan
 from ...engine.runner import RunResult
 from .. import formatting
-from ..bridge import EngineBridge
+from ..bridge import Call, EngineBridge
 from ..jobtable import BAR_STEPS, JobTable
 from ..state import WizardState
 from ..widgets import add_demo_banner, set_status, status_label
@@ -37,6 +39,8 @@ class ProgressPage(QWizardPage):
         self._bridge = bridge
         self._finished_once = False
         self._retries: set[str] = set()
+        self._planning = False
+        self._plan_call: Call | None = None
         self.last_result: RunResult | None = None
         self.setTitle(self.tr("Preparing the data"))
         self.setSubTitle(self.tr("You can keep using the computer; the work runs in the background."))
@@ -106,28 +110,60 @@ class ProgressPage(QWizardPage):
             self.start_run(self._state.selection)
 
     def isComplete(self) -> bool:
-        return self._finished_once and not self._bridge.running
+        return self._finished_once and not self._bridge.running and not self._planning
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self, ids: list[str]) -> None:
         """Run ``ids``; the selected annotation JSONs always come along (done ones are skipped)
-        because they decide which images the engine extracts."""
-        catalog = self._state.catalog
-        captions = [c.id for c in self._state.components() if c.group == "annotations"]
-        plan = self._state.plan(catalog.resolve(None, [*ids, *captions]))
-        if plan is None or self._bridge.busy:
+        because they decide which images the engine extracts.
+
+        The plan is worked out first, off the GUI thread (with the JSONs on disk it reads them to
+        know which images the run needs), so the totals shown are the plan's from the start."""
+        state = self._state
+        catalog, settings, root = state.catalog, state.settings, state.root
+        if root is None or self._bridge.busy:
+            return
+        captions = [c.id for c in state.components() if c.group == "annotations"]
+        components = catalog.resolve(None, [*ids, *captions])
+
+        def task(emit: Emit, control: Control) -> Plan:
+            plan = build_plan(root, catalog, components, settings)
+            control.checkpoint()
+            return plan
+
+        self._planning = True
+        self.again_button.setVisible(False)
+        self.pause_button.setEnabled(False)
+        self.cancel_button.setEnabled(False)
+        set_status(self.status, self.tr("Working out the plan…"))
+        call = self._bridge.call(task)
+        call.finished.connect(self._on_plan_call_finished)
+        call.failed.connect(self._on_plan_call_failed)
+        self._plan_call = call
+        self.completeChanged.emit()
+
+    @Slot(object)
+    def _on_plan_call_finished(self, plan: Plan) -> None:
+        self._planning, self._plan_call = False, None
+        if self._bridge.cancel_requested:  # the window is closing
+            self._end_run()
             return
         if not plan.fits and not self._state.settings.force:
             self.append_log("warning", self.tr("The plan may not fit the free space; jobs wait when the "
                                                "disk is full."))
-        self.again_button.setVisible(False)
         self.pause_button.setEnabled(True)
         self.pause_button.setText(self.tr("&Pause"))
         self.cancel_button.setEnabled(True)
         set_status(self.status, self.tr("Working…"))
+        self._state.board.begin_run()
         self._bridge.start(plan, self._state.catalog, self._state.settings)
         self.refresh_timer.start()
         self.completeChanged.emit()
+
+    @Slot(object)
+    def _on_plan_call_failed(self, problem: Problem) -> None:
+        self._planning, self._plan_call = False, None
+        self._on_bridge_crashed(problem)
 
     def append_log(self, level: str, text: str, job: str | None = None) -> None:
         prefix = {"warning": self.tr("warning"), "error": self.tr("error")}.get(level, "")
@@ -137,9 +173,11 @@ class ProgressPage(QWizardPage):
     def repaint_now(self) -> None:
         board = self._state.board
         now = board.clock()
-        self.table.refresh(board, now, self._retries)
+        for job, note in board.take_notes():
+            self.append_log("info", note, job)
+        self.table.refresh(board, now, self._retries, self._bridge.paused)
         done, total = board.overall()
-        self.overall_bar.setValue(int(done / total * BAR_STEPS) if total else 0)
+        self.overall_bar.setValue(int(board.overall_fraction() * BAR_STEPS))
         parts = [self.tr("{done} of {total}").format(done=formatting.size(done), total=formatting.size(total))]
         if self._bridge.running and not self._bridge.paused:
             parts.append(formatting.speed(board.meter.rate(now)))
