@@ -115,3 +115,61 @@ def test_initial_window_fits_the_screen_it_opens_on(qtbot: QtBot, make_wizard: W
     available = screen.availableGeometry()
     assert wizard.width() <= available.width() and wizard.height() <= available.height()
     assert wizard.minimumWidth() <= available.width() and wizard.minimumHeight() <= available.height()
+
+
+def test_options_page_fits_768_without_scrolling(qtbot: QtBot, language: str, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    from wizard.engine.catalog import load_catalog
+    from wizard.gui.app import build_state, build_wizard
+
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    available = QSize(1366, 768)
+    fit_to(wizard, QRect(QPoint(0, 0), available))
+    wizard.show()
+    to_components_page(qtbot, wizard, tmp_path / "root")
+    wizard.components_page.choose_preset("all")  # every option group is shown
+    wizard.components_page.override.setChecked(True)
+    go_next(qtbot, wizard)
+    page = wizard.options_page
+    assert page.sam_box.isVisible() and page.hub_box.isVisible() and page.local.isVisible()
+    assert unreachable(wizard, available) == []
+    scroll = page.findChild(QScrollArea)
+    assert scroll is not None and scroll.verticalScrollBar().maximum() == 0
+    spin = page.concurrency
+    assert spin.width() <= spin.sizeHint().width(), "the Jobs at once box is not full width"
+
+
+def test_job_table_columns_stay_put_and_names_elide(qtbot: QtBot) -> None:
+    from wizard.engine.events import JobQueued, Progress, Stage, StageChanged
+    from wizard.gui.jobmodel import JobBoard
+    from wizard.gui.jobtable import JobTable
+
+    board = JobBoard(clock=lambda: 0.0)
+    long_name = "A component with a very long name that would wrap over three lines " * 3
+    board.apply(JobQueued("a", long_name, 10_000))
+    board.apply(JobQueued("b", "Short", 10_000_000_000))
+    table = JobTable()
+    qtbot.addWidget(table)
+    table.resize(900, 300)
+    table.show()
+    table.refresh(board, 0.0, set())
+    app = QApplication.instance()
+    assert app is not None
+    app.processEvents()
+    row = table.rows["a"]
+
+    def columns() -> list[int]:
+        return [w.x() for w in (row.stage, row.bar, row.bytes, row.speed, row.eta)]
+
+    before = columns()
+    line = row.name.fontMetrics().height()
+    assert row.name.height() < 2 * line, "the name wraps"
+    assert row.name.elided().endswith("…") and row.name.toolTip() == long_name
+    for event in (StageChanged("b", Stage.DOWNLOADING), Progress("b", Stage.DOWNLOADING, 5_000_000_000, None),
+                  StageChanged("a", Stage.PLACING)):
+        board.apply(event)
+        table.refresh(board, 0.0, set())
+        app.processEvents()
+        assert columns() == before, f"columns moved after {event}"

@@ -11,12 +11,14 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from ..engine.verify import FolderCounts, Totals, VerifyReport
-from .widgets import set_status, status_label
+from .widgets import fit_rows, set_status, status_label
 
 # Count columns after the name column, in order.
 COUNTS = ("referenced", "present", "missing", "unreadable")
 MISSING_COLUMN = 1 + COUNTS.index("missing")
 _ALERT = QColor("#b71c1c")
+#: Rows of the counts tree shown before it scrolls (the finish page itself scrolls).
+TREE_ROWS = 16
 
 
 class VerifyView(QWidget):
@@ -31,9 +33,11 @@ class VerifyView(QWidget):
                                    self.tr("Present"), self.tr("Missing"), self.tr("Unreadable"),
                                    self.tr("Note")])
         self.tree.setUniformRowHeights(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.tree.header()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # long JSON names elide
         for column in range(1, 1 + len(COUNTS)):
             self.tree.headerItem().setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
         self.lists = QLabel()
@@ -55,7 +59,7 @@ class VerifyView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.verdict)
-        layout.addWidget(self.tree, 2)
+        layout.addWidget(self.tree)
         layout.addWidget(self.lists)
         layout.addWidget(self.unrecoverable_label)
         layout.addWidget(self.unrecoverable, 1)
@@ -85,10 +89,12 @@ class VerifyView(QWidget):
                 top.addChild(self._row(folder.key, folder, note))
             self.tree.addTopLevelItem(top)
             top.setExpanded(True)
+            top.setToolTip(len(COUNTS) + 1, top.text(len(COUNTS) + 1))
             if result.missing_report is not None and (result.totals.missing or result.totals.unreadable):
                 lists.append(self.tr("{json}: {list}").format(json=name, list=str(result.missing_report)))
         self.lists.setText("\n".join([self.tr("Full lists of the missing images:"), *lists]) if lists else "")
         self.lists.setVisible(bool(lists))
+        fit_rows(self.tree, TREE_ROWS)
         self.show_verdict(report)
 
     def show_verdict(self, report: VerifyReport) -> None:

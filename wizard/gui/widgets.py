@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QTreeWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -118,6 +119,20 @@ class ElidedLabel(QLabel):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.elided())
+
+
+def fit_rows(tree: QTreeWidget, max_rows: int) -> None:
+    """Make ``tree`` exactly as tall as its visible rows (at most ``max_rows``; then it scrolls)."""
+    rows = 0
+    item = tree.topLevelItem(0)
+    while item is not None:
+        rows += 1
+        item = tree.itemBelow(item)
+    row_height = max(tree.sizeHintForRow(0), tree.fontMetrics().height() + 2)
+    header = 0 if tree.isHeaderHidden() else tree.header().sizeHint().height()
+    scroll_bar = tree.horizontalScrollBar().sizeHint().height()
+    height = header + row_height * max(1, min(rows, max_rows)) + 2 * tree.frameWidth() + scroll_bar
+    tree.setFixedHeight(height)
 
 
 def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:

@@ -18,11 +18,15 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.events import Stage
+from ...engine.verify import VerifyReport
 from ..bridge import EngineBridge
 from ..commandline import cli_command
 from ..state import WizardState
-from ..verifypanel import VerifyPanel
-from ..widgets import add_demo_banner, scrolled_layout
+from ..verifypanel import VerifyPanel, selected_folders
+from ..widgets import add_demo_banner, fit_rows, scrolled_layout
+
+#: Result rows shown before the list scrolls (the page itself scrolls on small screens).
+RESULT_ROWS = 14
 
 
 class FinishPage(QWizardPage):
@@ -32,17 +36,19 @@ class FinishPage(QWizardPage):
         super().__init__()
         self._state = state
         self._bridge = bridge
+        self._all_done = False
         self.setTitle(self.tr("Finished"))
         self.results = QTreeWidget()
         self.results.setAccessibleName(self.tr("Results per component"))
         self.results.setHeaderLabels([self.tr("Component"), self.tr("Result"), self.tr("Details")])
         self.results.setRootIsDecorated(False)
-        self.results.setWordWrap(True)
+        self.results.setUniformRowHeights(True)
+        self.results.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.results.header()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.setStretchLastSection(True)
         self.verify_panel = VerifyPanel(state, bridge)
 
         folder_label = QLabel(self.tr("Give training this folder:"))
@@ -69,8 +75,8 @@ class FinishPage(QWizardPage):
         self.copy_command_button.setAccessibleName(self.tr("Copy the command line"))
 
         outer, layout = scrolled_layout(self)
-        layout.addWidget(self.results, 1)
-        layout.addWidget(self.verify_panel, 2)
+        layout.addWidget(self.results)
+        layout.addWidget(self.verify_panel, 1)
         layout.addWidget(folder_label)
         layout.addLayout(folder_row)
         layout.addWidget(command_label)
@@ -82,6 +88,7 @@ class FinishPage(QWizardPage):
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.copy_command_button.clicked.connect(self._on_copy_command_button_clicked)
         self.verify_panel.busy_changed.connect(self._on_verify_panel_busy_changed)
+        self.verify_panel.checked.connect(self._on_verify_panel_checked)
 
     def isComplete(self) -> bool:
         return not self.verify_panel.busy  # Finish waits for a check or repair to end
@@ -90,6 +97,7 @@ class FinishPage(QWizardPage):
         state = self._state
         board = state.board
         self.results.clear()
+        any_details = False
         for cid in state.selection:
             job = board.jobs.get(cid)
             title = job.title if job else state.catalog.component(cid).title
@@ -106,20 +114,54 @@ class FinishPage(QWizardPage):
                 details = job.problem.message
                 if job.problem.hint:
                     details += "\n" + self.tr("What to do: {hint}").format(hint=job.problem.hint)
-            item = QTreeWidgetItem([title, result, details])
+            item = QTreeWidgetItem([title, result, details.replace("\n", " ")])
             item.setToolTip(2, details)
             if details:
                 item.setForeground(1, QBrush(QColor("#b71c1c")))
             self.results.addTopLevelItem(item)
-        all_done = all(cid in board.jobs and board.jobs[cid].stage == Stage.DONE for cid in state.selection)
-        self.setSubTitle(self.tr("Everything is in place.") if all_done else self.tr(
-            "Some parts are not finished yet; run again (here or with the command below) to complete "
-            "them."))
+            any_details = any_details or bool(details)
+        self.results.setColumnHidden(2, not any_details)  # no empty Details column
+        header = self.results.header()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents if any_details
+                                    else QHeaderView.ResizeMode.Stretch)
+        fit_rows(self.results, RESULT_ROWS)
+        self._all_done = all(cid in board.jobs and board.jobs[cid].stage == Stage.DONE
+                             for cid in state.selection)
+        self._show_headline(None)
         root = state.root
         self.folder.setText(f"--image_folder {root}" if root else "")
         self.command.setPlainText(cli_command(root, state.selection, state.settings, demo=state.is_demo,
                                               default_endpoint=state.catalog.hub_endpoint) if root else "")
         self.verify_panel.start_check()
+
+    def _show_headline(self, report: VerifyReport | None) -> None:
+        """The page's subtitle: what the run achieved, never contradicting the check below."""
+        if not self._all_done:
+            text = self.tr("Some parts are not finished yet; run again (here or with the command below) to "
+                           "complete them.")
+        elif report is None:
+            text = self.tr("Every part ran to the end. Checking the images against the annotations…")
+        elif report.ok:
+            text = self.tr("Everything is in place.")
+        elif not self._selected_incomplete(report):
+            text = self.tr("Everything you selected is in place. The annotations also reference images of "
+                           "parts you did not select (see below).")
+        else:
+            text = self.tr("Every part ran to the end, but the check below finds images missing or "
+                           "unreadable. Repair fetches them again.")
+        self.setSubTitle(text)
+
+    def _selected_incomplete(self, report: VerifyReport) -> bool:
+        """Whether images are missing or unreadable in the folders this run's parts fill."""
+        if report.totals.invalid:
+            return True
+        mine = selected_folders(self._state)
+        return any(folder.key in mine and (folder.missing or folder.unreadable)
+                   for result in report.results for folder in result.folders)
+
+    @Slot(object)
+    def _on_verify_panel_checked(self, report: VerifyReport) -> None:
+        self._show_headline(report)
 
     @Slot(bool)
     def _on_verify_panel_busy_changed(self, busy: bool) -> None:

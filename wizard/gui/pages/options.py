@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWizardPage,
@@ -99,6 +100,7 @@ class OptionsPage(QWizardPage):
                                      "reference are extracted, which saves a lot of space."))
         self.concurrency = QSpinBox()
         self.concurrency.setRange(1, 8)
+        self.concurrency.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.concurrency.setAccessibleName(self.tr("Jobs at once"))
         general_form = QFormLayout(general)
         general_form.addRow(self.mirrors)
