@@ -48,7 +48,7 @@ class PathField(QWidget):
     path_changed = Signal(str)
 
     def __init__(self, *, directory: bool, caption: str, accessible_name: str, file_filter: str = "",
-                 parent: QWidget | None = None) -> None:
+                 browse_text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._directory = directory
         self._caption = caption
@@ -56,7 +56,8 @@ class PathField(QWidget):
         self.edit = QLineEdit()
         self.edit.setAccessibleName(accessible_name)
         self.edit.setClearButtonEnabled(True)
-        self.button = QPushButton(self.tr("B&rowse…"))
+        # Two fields on one page need different mnemonics: ``browse_text`` overrides "B&rowse…".
+        self.button = QPushButton(browse_text or self.tr("B&rowse…"))
         self.button.setAccessibleName(self.tr("Browse: {what}").format(what=accessible_name))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -42,7 +42,7 @@ class SetupWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("&Quit"))
         # The Help button slot (left of the row on every page) opens the About dialog.
         self.setOption(QWizard.WizardOption.HaveHelpButton, True)
-        self.setButtonText(QWizard.WizardButton.HelpButton, self.tr("A&bout"))
+        self.setButtonText(QWizard.WizardButton.HelpButton, self.tr("Ab&out"))
         self.button(QWizard.WizardButton.HelpButton).setAccessibleName(self.tr("About this application"))
         self.helpRequested.connect(self.show_about)
         self.about_dialog: AboutDialog | None = None

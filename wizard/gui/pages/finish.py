@@ -58,7 +58,7 @@ class FinishPage(QWizardPage):
         folder_label.setBuddy(self.folder)
         self.copy_folder_button = QPushButton(self.tr("Cop&y"))
         self.copy_folder_button.setAccessibleName(self.tr("Copy the training argument"))
-        self.open_button = QPushButton(self.tr("&Open folder"))
+        self.open_button = QPushButton(self.tr("O&pen folder"))
         self.open_button.setAccessibleName(self.tr("Open the data root in the file manager"))
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
