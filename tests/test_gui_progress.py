@@ -108,3 +108,41 @@ def test_paused_rows_say_paused_without_speed_or_eta(qtbot: QtBot, make_wizard: 
     demo_session.server.clear_faults()
     wait_idle(qtbot, wizard)
     assert wizard.currentId() == PageId.PROGRESS
+
+
+def test_bridge_coalesces_progress_but_keeps_each_jobs_order(qtbot: QtBot) -> None:
+    from wizard.engine.control import Control
+    from wizard.engine.events import Emit, Log
+    from wizard.gui.bridge import EngineBridge, QThreadExecutor
+
+    bridge = EngineBridge(QThreadExecutor())
+
+    def task(emit: Emit, control: Control) -> int:
+        for stage in (Stage.DOWNLOADING, Stage.EXTRACTING):
+            emit(StageChanged("a", stage))
+            for n in range(1, 2001):
+                emit(Progress("a", stage, n, 2000))
+                emit(Progress("b", Stage.DOWNLOADING, n, 2000))
+            emit(Log("info", f"{stage} over", "a"))
+        return 0
+
+    received: list[Event] = []
+    call = bridge.call(task)
+    call.event_received.connect(received.append)
+    with qtbot.waitSignal(call.finished, timeout=RUN_TIMEOUT_MS):
+        pass
+    progress = [e for e in received if isinstance(e, Progress)]
+    assert len(progress) < 4 * 2000, "progress reaches the GUI thread coalesced"
+    a_events = [e for e in received if getattr(e, "job", None) == "a"]
+    stage = None
+    for event in a_events:  # a job's events keep their order: no progress of a stage before it starts
+        if isinstance(event, StageChanged):
+            stage = event.stage
+        elif isinstance(event, Progress):
+            assert event.stage == stage
+    logs = [e for e in a_events if isinstance(e, Log)]
+    for log in logs:  # the last progress of a stage arrives before the log that follows it
+        before = a_events[:a_events.index(log)]
+        last = [e for e in before if isinstance(e, Progress)][-1]
+        assert last.done == 2000
+    assert [e.done for e in progress if e.job == "b"][-1] == 2000

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
 from .engine.catalog import Catalog, Component, load_catalog
@@ -24,8 +24,10 @@ from .engine.errors import Code, Problem, SetupError
 from .engine.journal import read_last_run, read_status
 from .engine.plan import Plan, build_plan, check_root, human
 from .engine.ratelimit import parse_rate
-from .engine.runner import Runner, RunResult
 from .termprogress import TerminalReporter
+
+if TYPE_CHECKING:  # the runner imports the HTTP stack: not before the wizard's first window
+    from .engine.runner import RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
@@ -204,6 +206,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.runner import Runner, RunResult
+
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
         root = check_root(args.root, create=True)

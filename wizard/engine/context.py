@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import requests
-
 from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
 from .ratelimit import RateLimiter, shared_limiter
 
 if TYPE_CHECKING:
+    import requests
+
     from .diskspace import DiskMonitor
 
 
@@ -71,7 +71,11 @@ class JobContext:
         self.journal = journal
         self.control = control
         self._emit = emit
-        self.session = session or requests.Session()
+        if session is None:
+            import requests  # not at import time: the GUI's first window does not need it
+
+            session = requests.Session()
+        self.session = session
         self.stage_now = Stage.QUEUED
         self._journal_bytes_at = 0.0
         #: The run's free-space watch (:mod:`wizard.engine.diskspace`); progress reports consult it.

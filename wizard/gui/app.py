@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -20,7 +20,7 @@ from ..engine.catalog import Catalog, load_catalog
 from ..engine.context import Settings
 from ..engine.errors import SetupError
 from ..paths import resources_dir
-from .bridge import EngineBridge, Executor
+from .bridge import EngineBridge, Executor, warm_up
 from .i18n import install_translators, remove_translators, resolve_language
 from .prefs import Preferences, app_dirs, default_prefs_path
 from .state import WizardState
@@ -109,6 +109,7 @@ def main(demo: bool = False) -> int:
             return 2
         wizard = build_wizard(state)
         wizard.show()
+        QTimer.singleShot(0, warm_up)  # after the first paint: import the engine's HTTP stack
         app.exec()
         wizard.shutdown()
         return 0

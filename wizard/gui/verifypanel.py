@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
@@ -18,15 +18,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.annotations import classify
 from ..engine.control import Control
 from ..engine.errors import Code, Problem
 from ..engine.events import Emit, Event, JobFailed, Log, StageChanged
-from ..engine.repair import RepairReport, repair
-from ..engine.verify import VerifyReport, verify
 from .bridge import Call, EngineBridge, Task
 from .state import WizardState
 from .verifyview import VerifyView
+
+if TYPE_CHECKING:
+    from ..engine.repair import RepairReport
+    from ..engine.verify import VerifyReport
 
 LOG_LINES = 2000
 
@@ -47,6 +48,8 @@ def run_jsons(state: WizardState) -> list[Path] | None:
 
 def selected_folders(state: WizardState) -> set[str]:
     """Image folder keys ("coco", "sam", ...) the selected components fill."""
+    from ..engine.annotations import classify  # with the JSON parser: not needed at start-up
+
     return {classify(c.target + "/x") for c in state.components() if c.group != "annotations"}
 
 
@@ -109,6 +112,8 @@ class VerifyPanel(QGroupBox):
             return
 
         def task(emit: Emit, control: Control) -> VerifyReport:
+            from ..engine.verify import verify  # the JSON parser: imported when a check runs
+
             return verify(root, jsons, catalog=catalog, control=control)
 
         self.view.clear()
@@ -122,10 +127,14 @@ class VerifyPanel(QGroupBox):
             return
 
         def task(emit: Emit, control: Control) -> RepairReport:
+            from ..engine.repair import repair  # the HTTP stack, imported when needed
+
             report = repair(root, catalog, settings, emit, control)
             if jsons is not None and report.after is not None:  # show only the run's JSONs
                 after = report.after
                 mine = tuple(r for r in after.results if r.json_path.absolute() in jsons)
+                from ..engine.verify import VerifyReport
+
                 report.after = VerifyReport(after.root, after.deep, mine or after.results)
             return report
 

@@ -5,13 +5,16 @@ images a repair could not bring back with the reason for each."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from ..engine.verify import FolderCounts, Totals, VerifyReport
 from .widgets import fit_rows, set_status, status_label
+
+if TYPE_CHECKING:
+    from ..engine.verify import FolderCounts, Totals, VerifyReport
 
 # Count columns after the name column, in order.
 COUNTS = ("referenced", "present", "missing", "unreadable")

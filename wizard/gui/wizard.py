@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
-from ..engine.runner import RunResult
-from .about import AboutDialog
 from .bridge import EngineBridge
 from .geometry import fit_to
 from .pageids import PageId
@@ -18,6 +18,10 @@ from .pages.root import RootPage
 from .pages.summary import SummaryPage
 from .pages.welcome import WelcomePage
 from .state import WizardState
+
+if TYPE_CHECKING:
+    from ..engine.runner import RunResult
+    from .about import AboutDialog
 
 
 class SetupWizard(QWizard):
@@ -72,6 +76,8 @@ class SetupWizard(QWizard):
     def show_about(self) -> None:
         """Open the About dialog (version, licenses); it does not block the wizard's work."""
         if self.about_dialog is None:
+            from .about import AboutDialog  # package metadata: read when asked, not at start-up
+
             self.about_dialog = AboutDialog(self.state.catalog, self)
         self.about_dialog.show()
         self.about_dialog.raise_()

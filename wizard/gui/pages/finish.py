@@ -3,6 +3,8 @@ give to training, Open folder, and the CLI equivalent."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
@@ -18,12 +20,14 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.events import Stage
-from ...engine.verify import VerifyReport
 from ..bridge import EngineBridge
 from ..commandline import cli_command
 from ..state import WizardState
 from ..verifypanel import VerifyPanel, selected_folders
 from ..widgets import add_demo_banner, fit_rows, scrolled_layout
+
+if TYPE_CHECKING:
+    from ...engine.verify import VerifyReport
 
 #: Result rows shown before the list scrolls (the page itself scrolls on small screens).
 RESULT_ROWS = 14

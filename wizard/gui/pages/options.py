@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.catalog import Component
-from ...engine.sources.samlinks import LinksFileError, parse_links_file, tar_names
 from ..localcopies import LocalCopies
 from ..prefs import LANGUAGES
 from ..state import WizardState, has_source_kind
@@ -33,6 +32,8 @@ ENDPOINT_DEFAULT, ENDPOINT_MIRROR, ENDPOINT_CUSTOM = range(3)
 
 
 def _sam_names(components: list[Component]) -> list[str]:
+    from ...engine.sources.samlinks import tar_names  # the HTTP stack: not before the first window
+
     for comp in components:
         for src in comp.sources:
             if src.kind == "sam-links" and src.name_format:
@@ -216,6 +217,8 @@ class OptionsPage(QWizardPage):
         return parts.scheme in ("http", "https") and bool(parts.netloc)
 
     def _check_sam(self, text: str) -> None:
+        from ...engine.sources.samlinks import LinksFileError, parse_links_file
+
         self._sam_ok = False
         if not text:
             set_status(self.sam_status, self.tr("Choose the links file to continue, or go back and "

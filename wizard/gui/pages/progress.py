@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -19,12 +21,14 @@ from ...engine.control import Control
 from ...engine.errors import Problem
 from ...engine.events import Emit, Event, JobFailed, Log
 from ...engine.plan import Plan, build_plan
-from ...engine.runner import RunResult
 from .. import formatting
 from ..bridge import Call, EngineBridge
 from ..jobtable import BAR_STEPS, JobTable
 from ..state import WizardState
 from ..widgets import add_demo_banner, set_status, status_label
+
+if TYPE_CHECKING:
+    from ...engine.runner import RunResult
 
 REFRESH_MS = 200
 LOG_LINES = 2000
