@@ -6,6 +6,7 @@ all" the sources share. Nothing here knows about Qt or terminals.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,12 @@ class Settings:
     min_free_bytes: int = 512 << 20  # = plan.MARGIN_BYTES: a plan that fits never waits for space
     space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
 
+
+
+def hub_endpoint(settings: Settings, default: str) -> str:
+    """The Hub endpoint to use: the setting first, then HF_ENDPOINT (e.g. https://hf-mirror.com),
+    then ``default`` (the catalog's)."""
+    return (settings.hf_endpoint or os.environ.get("HF_ENDPOINT") or default).rstrip("/")
 
 class JobContext:
     """Per-job handle: identity, where to put files, how to report, when to stop."""

@@ -68,7 +68,9 @@ def build_wizard(state: WizardState, executor: Executor | None = None) -> SetupW
     return SetupWizard(state, EngineBridge(executor))
 
 
-def _demo_session() -> tuple[DemoSession, Path]:
+def _demo_session(root: Path | None, prefs: Preferences) -> tuple[DemoSession, Path]:
+    """The demo mirror, started, and the demo's data root: ``root``, else the last one, else a
+    folder in the cache."""
     from ..demo.session import DemoSession
 
     local = "127.0.0.1,localhost"
@@ -77,11 +79,11 @@ def _demo_session() -> tuple[DemoSession, Path]:
     cache = app_dirs().user_cache_path
     session = DemoSession(world_dir=cache / "demo-world")
     session.start()
-    return session, cache / "demo-root"
+    return session, root or (Path(prefs.demo_root) if prefs.demo_root else cache / "demo-root")
 
 
-def main(demo: bool = False) -> int:
-    """Run the wizard; returns the process exit code."""
+def main(demo: bool = False, demo_root: Path | None = None) -> int:
+    """Run the wizard; returns the process exit code. ``demo_root``: the demo's data root."""
     if QApplication.instance() is None:
         from ..syslibs import check_gui, report
 
@@ -98,9 +100,8 @@ def main(demo: bool = False) -> int:
     translators = install_translators(app, resolve_language(Preferences.load(prefs_path).language))
     session: DemoSession | None = None
     try:
-        demo_root = None
         if demo:
-            session, demo_root = _demo_session()
+            session, demo_root = _demo_session(demo_root, Preferences.load(prefs_path))
         try:
             state = build_state(session=session, prefs_path=prefs_path, demo_root=demo_root)
         except SetupError as exc:

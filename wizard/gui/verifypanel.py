@@ -77,6 +77,10 @@ class VerifyPanel(QGroupBox):
             "Fetches only the missing images from the archives that hold them (also of parts not "
             "selected in this run), then checks again."))
         self.repair_button.setEnabled(False)
+        self.stop_button = QPushButton(self.tr("&Stop"))
+        self.stop_button.setAccessibleName(self.tr("Stop the check or repair"))
+        self.stop_button.setToolTip(self.tr("Stops at the next file; what is restored so far is kept."))
+        self.stop_button.setVisible(False)
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)  # busy: no known total
         self.busy_bar.setTextVisible(False)
@@ -85,6 +89,7 @@ class VerifyPanel(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(self.check_button)
         row.addWidget(self.repair_button)
+        row.addWidget(self.stop_button)
         row.addWidget(self.busy_bar, 1)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -99,6 +104,7 @@ class VerifyPanel(QGroupBox):
         layout.addWidget(self.log)
         self.check_button.clicked.connect(self._on_check_button_clicked)
         self.repair_button.clicked.connect(self._on_repair_button_clicked)
+        self.stop_button.clicked.connect(self._on_stop_button_clicked)
 
     @property
     def busy(self) -> bool:
@@ -154,6 +160,8 @@ class VerifyPanel(QGroupBox):
 
     def _set_busy(self, busy: bool) -> None:
         self.busy_bar.setVisible(busy)
+        self.stop_button.setVisible(busy)
+        self.stop_button.setEnabled(busy)
         self.check_button.setEnabled(not busy)
         report = self.last_report
         self.repair_button.setEnabled(not busy and report is not None and not report.ok)
@@ -170,6 +178,12 @@ class VerifyPanel(QGroupBox):
     @Slot()
     def _on_repair_button_clicked(self) -> None:
         self.start_repair()
+
+    @Slot()
+    def _on_stop_button_clicked(self) -> None:
+        if self._call is not None:
+            self._bridge.cancel()
+            self.stop_button.setEnabled(False)
 
     @Slot(object)
     def _on_call_event_received(self, event: Event) -> None:

@@ -52,7 +52,7 @@ class SetupWizard(QWizard):
         self.about_dialog: AboutDialog | None = None
         self.welcome_page = WelcomePage(state)
         self.root_page = RootPage(state)
-        self.components_page = ComponentsPage(state)
+        self.components_page = ComponentsPage(state, self.bridge)
         self.options_page = OptionsPage(state)
         self.summary_page = SummaryPage(state)
         self.progress_page = ProgressPage(state, self.bridge)

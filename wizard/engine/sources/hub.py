@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext, Settings
+from ..context import JobContext, Settings, hub_endpoint
 from ..errors import Code, SetupError
 from . import http
 
@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 def endpoint_for_settings(settings: Settings, catalog: Catalog) -> str:
     """Setting first, then HF_ENDPOINT (e.g. https://hf-mirror.com), then the catalog."""
-    return (settings.hf_endpoint or os.environ.get("HF_ENDPOINT") or catalog.hub_endpoint).rstrip("/")
+    return hub_endpoint(settings, catalog.hub_endpoint)
 
 
 def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:

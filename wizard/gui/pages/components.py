@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
 from ...engine.catalog import Component
 from ...engine.plan import MARGIN_BYTES, Plan
 from .. import formatting
+from ..annotationcache import jsons_on_disk, warm_task
+from ..bridge import Call, EngineBridge
 from ..state import WizardState, first_source
 from ..widgets import add_demo_banner, set_status, status_label
 
@@ -33,9 +35,11 @@ COL_NAME, COL_DOWNLOAD, COL_DISK, COL_HOST, COL_TERMS = range(5)
 class ComponentsPage(QWizardPage):
     """What to prepare. Next is blocked when the plan cannot fit, unless the override is ticked."""
 
-    def __init__(self, state: WizardState) -> None:
+    def __init__(self, state: WizardState, bridge: EngineBridge | None = None) -> None:
         super().__init__()
         self._state = state
+        self._bridge = bridge
+        self._warm_call: Call | None = None  # reading the JSONs on disk before the first plan
         self._plan: Plan | None = None
         self._updating = False
         self.setTitle(self.tr("What to prepare"))
@@ -196,13 +200,31 @@ class ComponentsPage(QWizardPage):
     def initializePage(self) -> None:
         for comp in self._state.catalog.components:
             self._items[comp.id].setText(COL_HOST, self._host(comp))
+        root, bridge = self._state.root, self._bridge
+        if root is not None and bridge is not None and not bridge.busy \
+                and jsons_on_disk(root, self._state.catalog):
+            self._warm_call = bridge.call(warm_task(root, self._state.catalog))
+            self._warm_call.finished.connect(self._on_warm_call_ended)
+            self._warm_call.failed.connect(self._on_warm_call_ended)
+            self.tree.setEnabled(False)
         if self._state.selection:
             self.set_selection(self._state.selection)
         else:
             self._update()
 
+    @property
+    def reading_annotations(self) -> bool:
+        """The annotation JSONs on disk are being read; the plan follows when they are."""
+        return self._warm_call is not None
+
+    @Slot(object)
+    def _on_warm_call_ended(self, outcome: object) -> None:
+        self._warm_call = None
+        self.tree.setEnabled(True)
+        self._update()
+
     def isComplete(self) -> bool:
-        if self._plan is None or not self.selected():
+        if self._plan is None or not self.selected() or self.reading_annotations:
             return False
         return self._plan.fits or self.override.isChecked()
 
@@ -215,6 +237,11 @@ class ComponentsPage(QWizardPage):
     # -- live totals -------------------------------------------------------------------------
     def _update(self) -> None:
         ids = self.selected()
+        if self.reading_annotations:
+            self._plan = None
+            self.totals.setText(self.tr("Reading the annotation JSONs already in this folder…"))
+            self.completeChanged.emit()
+            return
         self._plan = self._state.plan(self._state.catalog.resolve(None, ids)) if ids else None
         plan = self._plan
         if plan is None:

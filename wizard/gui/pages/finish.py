@@ -24,7 +24,7 @@ from ..bridge import EngineBridge
 from ..commandline import cli_command
 from ..state import WizardState
 from ..verifypanel import VerifyPanel, selected_folders
-from ..widgets import add_demo_banner, fit_rows, scrolled_layout
+from ..widgets import add_demo_banner, fit_rows, scrolled_layout, set_status, status_label
 
 if TYPE_CHECKING:
     from ...engine.verify import VerifyReport
@@ -68,6 +68,8 @@ class FinishPage(QWizardPage):
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(self.copy_folder_button)
         folder_row.addWidget(self.open_button)
+        self.open_status = status_label(self.tr("Open folder result"))
+        self.open_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         command_label = QLabel(self.tr("To resume or repeat this run on a server without a screen:"))
         command_label.setWordWrap(True)
@@ -83,6 +85,7 @@ class FinishPage(QWizardPage):
         layout.addWidget(self.verify_panel, 1)
         layout.addWidget(folder_label)
         layout.addLayout(folder_row)
+        layout.addWidget(self.open_status)
         layout.addWidget(command_label)
         layout.addWidget(self.command)
         layout.addWidget(self.copy_command_button, 0, Qt.AlignmentFlag.AlignLeft)
@@ -134,8 +137,10 @@ class FinishPage(QWizardPage):
         self._show_headline(None)
         root = state.root
         self.folder.setText(f"--image_folder {root}" if root else "")
+        presets = {p.id: p.components for p in state.catalog.presets}
         self.command.setPlainText(cli_command(root, state.selection, state.settings, demo=state.is_demo,
-                                              default_endpoint=state.catalog.hub_endpoint) if root else "")
+                                              default_endpoint=state.catalog.hub_endpoint,
+                                              presets=presets) if root else "")
         self.verify_panel.start_check()
 
     def _show_headline(self, report: VerifyReport | None) -> None:
@@ -181,5 +186,11 @@ class FinishPage(QWizardPage):
 
     @Slot()
     def _on_open_button_clicked(self) -> None:
-        if self._state.root is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._state.root)))
+        root = self._state.root
+        if root is None:
+            return
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(root))):
+            set_status(self.open_status, "")
+        else:  # no file manager (a server, a minimal desktop): say so and give the path to copy
+            set_status(self.open_status, self.tr("No file manager could be opened here. The folder is: "
+                                                 "{path}").format(path=root), "warning")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.catalog import Component
+from ...engine.context import hub_endpoint
 from ..localcopies import LocalCopies
 from ..prefs import LANGUAGES
 from ..state import WizardState, has_source_kind
@@ -71,7 +72,7 @@ class OptionsPage(QWizardPage):
         self.endpoint = QComboBox()
         self.endpoint.setAccessibleName(self.tr("Hub endpoint"))
         self.endpoint.addItems([
-            self.tr("Default ({host})").format(host=urlsplit(state.catalog.hub_endpoint).netloc),
+            self._default_endpoint_text(),
             self.tr("hf-mirror.com (mirror for mainland China)"),
             self.tr("Custom URL"),
         ])
@@ -202,6 +203,15 @@ class OptionsPage(QWizardPage):
         return True
 
     # -- helpers -----------------------------------------------------------------------------
+    def _default_endpoint_text(self) -> str:
+        """The first endpoint choice: HF_ENDPOINT's host when that is set, else the catalog's."""
+        catalog = self._state.catalog.hub_endpoint
+        used = hub_endpoint(replace(self._state.settings, hf_endpoint=None), catalog)
+        host = urlsplit(used).netloc
+        if used != catalog.rstrip("/"):
+            return self.tr("From HF_ENDPOINT ({host})").format(host=host)
+        return self.tr("Default ({host})").format(host=host)
+
     def endpoint_url(self) -> str | None:
         if not self.endpoint.isEnabled():
             return None

@@ -77,9 +77,11 @@ class RootPage(QWizardPage):
             self._show_error(exc)
             return False
         self._state.root = root
-        if not self._state.is_demo:
+        if self._state.is_demo:  # the demo remembers its own root, never as the real one
+            self._state.prefs.demo_root = str(root)
+        else:
             self._state.prefs.last_root = str(root)
-            self._state.save_prefs()
+        self._state.save_prefs()
         return True
 
     def nextId(self) -> int:
