@@ -21,7 +21,7 @@ from ..engine.context import Settings
 from ..engine.errors import SetupError
 from ..paths import resources_dir
 from .bridge import EngineBridge, Executor, warm_up
-from .i18n import install_translators, remove_translators, resolve_language
+from .i18n import resolve_language, switch_language
 from .prefs import Preferences, app_dirs, default_prefs_path
 from .state import WizardState
 from .wizard import SetupWizard
@@ -97,7 +97,7 @@ def main(demo: bool = False, demo_root: Path | None = None) -> int:
     QGuiApplication.setDesktopFileName("sharegpt4v-setup")  # Wayland: the menu entry's icon and name
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "sharegpt4v-setup.png")))
     prefs_path = default_prefs_path()
-    translators = install_translators(app, resolve_language(Preferences.load(prefs_path).language))
+    switch_language(app, resolve_language(Preferences.load(prefs_path).language))
     session: DemoSession | None = None
     try:
         if demo:
@@ -117,4 +117,4 @@ def main(demo: bool = False, demo_root: Path | None = None) -> int:
     finally:
         if session is not None:
             session.stop()
-        remove_translators(app, translators)
+        switch_language(app, "en")

@@ -7,12 +7,15 @@ count files (OCR-VQA images) say "3 of 6 files" in the stage column.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
 from ..engine.events import Stage
 from . import formatting
 from .jobmodel import JobBoard, JobState
+from .problems import problem_paragraph
 from .widgets import ElidedLabel
 
 BAR_STEPS = 1000
@@ -30,24 +33,21 @@ class JobRow(QObject):
     def __init__(self, job: str, title: str, grid: QGridLayout, row: int, parent: QWidget) -> None:
         super().__init__(parent)
         self.job = job
-        self.name = ElidedLabel(title)
-        self.name.setAccessibleName(title)
+        self.name = ElidedLabel()
         self.stage = ElidedLabel()
         self.bar = QProgressBar()
         self.bar.setRange(0, BAR_STEPS)
-        self.bar.setAccessibleName(self.tr("Progress of {title}").format(title=title))
         self.bytes = ElidedLabel()
         self.speed = ElidedLabel()
         self.eta = ElidedLabel()
         self.retry = QPushButton(self.tr("Re&try"))
-        self.retry.setAccessibleName(self.tr("Retry {title}").format(title=title))
         self.retry.setVisible(False)
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error.setStyleSheet("color: #b71c1c;")
-        self.error.setAccessibleName(self.tr("Problem with {title}").format(title=title))
         self.error.setVisible(False)
+        self.set_title(title)
         self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         for col, widget in enumerate((self.name, self.stage, self.bar, self.bytes, self.speed, self.eta,
                                       self.retry)):
@@ -56,6 +56,14 @@ class JobRow(QObject):
             widget.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         grid.addWidget(self.error, row + 1, 0, 1, COLUMNS)
         self.retry.clicked.connect(self._on_retry_clicked)
+
+    def set_title(self, title: str) -> None:
+        """The job's name and the accessible names built from it (again after a language change)."""
+        self.name.setText(title)
+        self.name.setAccessibleName(title)
+        self.bar.setAccessibleName(self.tr("Progress of {title}").format(title=title))
+        self.retry.setAccessibleName(self.tr("Retry {title}").format(title=title))
+        self.error.setAccessibleName(self.tr("Problem with {title}").format(title=title))
 
     def show_state(self, state: JobState, now: float, retry_queued: bool, paused: bool = False) -> None:
         paused = paused and not state.finished
@@ -91,10 +99,7 @@ class JobRow(QObject):
         self.retry.setEnabled(not retry_queued)
         self.retry.setText(self.tr("Retry queued") if retry_queued else self.tr("Re&try"))
         if failed and state.problem is not None:
-            text = state.problem.message
-            if state.problem.hint:
-                text += "\n" + self.tr("What to do: {hint}").format(hint=state.problem.hint)
-            self.error.setText(text)
+            self.error.setText(problem_paragraph(state.problem))
         self.error.setVisible(failed)
 
     @Slot()
@@ -107,8 +112,11 @@ class JobTable(QWidget):
 
     retry_requested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, title_of: Callable[[str, str], str] | None = None, parent: QWidget | None = None) -> None:
+        """``title_of(job, engine_title)``: the name shown for a job (e.g. translated)."""
         super().__init__(parent)
+        self._title_of = title_of or (lambda job, title: title)
+        self._engine_titles: dict[str, str] = {}
         self.grid = QGridLayout(self)
         self.grid.setColumnStretch(COL_NAME, 3)
         self.grid.setColumnStretch(COL_BAR, 2)
@@ -143,12 +151,15 @@ class JobTable(QWidget):
             self.grid.setColumnMinimumWidth(col, width)
         self.grid.setColumnMinimumWidth(COL_NAME, metrics.horizontalAdvance("M") * 12)
         self.grid.setColumnMinimumWidth(COL_BAR, metrics.horizontalAdvance("M") * 6)
+        for job, row in self.rows.items():
+            row.set_title(self._title_of(job, self._engine_titles[job]))
 
     def refresh(self, board: JobBoard, now: float, queued: set[str], paused: bool = False) -> None:
         for job, state in board.jobs.items():
             row = self.rows.get(job)
             if row is None:
-                row = JobRow(job, state.title, self.grid, 1 + 2 * len(self.rows), self)
+                self._engine_titles[job] = state.title
+                row = JobRow(job, self._title_of(job, state.title), self.grid, 1 + 2 * len(self.rows), self)
                 row.retry_requested.connect(self._on_row_retry_requested)
                 self.rows[job] = row
             row.show_state(state, now, job in queued, paused)

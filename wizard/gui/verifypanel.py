@@ -22,8 +22,10 @@ from ..engine.control import Control
 from ..engine.errors import Code, Problem
 from ..engine.events import Emit, Event, JobFailed, Log, StageChanged
 from .bridge import Call, EngineBridge, Task
+from .problems import problem_paragraph
 from .state import WizardState
 from .verifyview import VerifyView
+from .widgets import Retranslating
 
 if TYPE_CHECKING:
     from ..engine.repair import RepairReport
@@ -53,7 +55,7 @@ def selected_folders(state: WizardState) -> set[str]:
     return {classify(c.target + "/x") for c in state.components() if c.group != "annotations"}
 
 
-class VerifyPanel(QGroupBox):
+class VerifyPanel(Retranslating, QGroupBox):
     """Runs the check and the repair; shows the result in a :class:`VerifyView`."""
 
     busy_changed = Signal(bool)
@@ -67,24 +69,15 @@ class VerifyPanel(QGroupBox):
         self._call: Call | None = None
         self.last_report: VerifyReport | None = None
         self.last_repair: RepairReport | None = None
-        self.setTitle(self.tr("Images the annotations reference"))
         self.view = VerifyView()
-        self.check_button = QPushButton(self.tr("C&heck again"))
-        self.check_button.setAccessibleName(self.tr("Check the images against the annotations again"))
-        self.repair_button = QPushButton(self.tr("&Repair"))
-        self.repair_button.setAccessibleName(self.tr("Fetch the missing images again"))
-        self.repair_button.setToolTip(self.tr(
-            "Fetches only the missing images from the archives that hold them (also of parts not "
-            "selected in this run), then checks again."))
+        self.check_button = QPushButton()
+        self.repair_button = QPushButton()
         self.repair_button.setEnabled(False)
-        self.stop_button = QPushButton(self.tr("&Stop"))
-        self.stop_button.setAccessibleName(self.tr("Stop the check or repair"))
-        self.stop_button.setToolTip(self.tr("Stops at the next file; what is restored so far is kept."))
+        self.stop_button = QPushButton()
         self.stop_button.setVisible(False)
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)  # busy: no known total
         self.busy_bar.setTextVisible(False)
-        self.busy_bar.setAccessibleName(self.tr("Checking or repairing"))
         self.busy_bar.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.check_button)
@@ -94,7 +87,6 @@ class VerifyPanel(QGroupBox):
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
-        self.log.setAccessibleName(self.tr("Repair log"))
         self.log.setMaximumHeight(self.fontMetrics().lineSpacing() * 6)
         self.log.setVisible(False)
 
@@ -105,6 +97,24 @@ class VerifyPanel(QGroupBox):
         self.check_button.clicked.connect(self._on_check_button_clicked)
         self.repair_button.clicked.connect(self._on_repair_button_clicked)
         self.stop_button.clicked.connect(self._on_stop_button_clicked)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Images the annotations reference"))
+        self.check_button.setText(self.tr("C&heck again"))
+        self.check_button.setAccessibleName(self.tr("Check the images against the annotations again"))
+        self.repair_button.setText(self.tr("&Repair"))
+        self.repair_button.setAccessibleName(self.tr("Fetch the missing images again"))
+        self.repair_button.setToolTip(self.tr(
+            "Fetches only the missing images from the archives that hold them (also of parts not "
+            "selected in this run), then checks again."))
+        self.stop_button.setText(self.tr("&Stop"))
+        self.stop_button.setAccessibleName(self.tr("Stop the check or repair"))
+        self.stop_button.setToolTip(self.tr("Stops at the next file; what is restored so far is kept."))
+        self.busy_bar.setAccessibleName(self.tr("Checking or repairing"))
+        self.log.setAccessibleName(self.tr("Repair log"))
+        if self.last_report is not None and not self.busy:
+            self.view.show_report(self.last_report, selected_folders(self._state))
 
     @property
     def busy(self) -> bool:
@@ -224,7 +234,7 @@ class VerifyPanel(QGroupBox):
         if problem.code == Code.CANCELLED:
             self.view.show_problem(self.tr("Stopped. The work done so far is kept."))
         else:
-            self.view.show_problem(problem.message + (("\n" + problem.hint) if problem.hint else ""))
+            self.view.show_problem(problem_paragraph(problem))
         if self.log.isVisible():
             self._append(problem.render())
         self.last_report = None

@@ -29,36 +29,30 @@ class VerifyView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.verdict = status_label(self.tr("Verification verdict"))
+        self.verdict = status_label("")
         self.tree = QTreeWidget()
-        self.tree.setAccessibleName(self.tr("Referenced images per annotation file and image folder"))
-        self.tree.setHeaderLabels([self.tr("Annotation file / image folder"), self.tr("Referenced"),
-                                   self.tr("Present"), self.tr("Missing"), self.tr("Unreadable"),
-                                   self.tr("Note")])
+        self.tree.setColumnCount(2 + len(COUNTS))
         self.tree.setUniformRowHeights(True)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # long JSON names elide
-        for column in range(1, 1 + len(COUNTS)):
-            self.tree.headerItem().setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
         self.lists = QLabel()
         self.lists.setWordWrap(True)
         self.lists.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.lists.setAccessibleName(self.tr("Files listing every missing image"))
         self.lists.setVisible(False)
         self.unrecoverable_label = QLabel()
         self.unrecoverable_label.setWordWrap(True)
         self.unrecoverable_label.setVisible(False)
         self.unrecoverable = QTreeWidget()
-        self.unrecoverable.setAccessibleName(self.tr("Images no source can provide"))
-        self.unrecoverable.setHeaderLabels([self.tr("Image"), self.tr("Why it cannot be restored")])
+        self.unrecoverable.setColumnCount(2)
         self.unrecoverable.setRootIsDecorated(False)
         self.unrecoverable.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.unrecoverable.setVisible(False)
         self.unrecoverable_label.setBuddy(self.unrecoverable)
 
+        self.retranslate()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.verdict)
@@ -66,6 +60,19 @@ class VerifyView(QWidget):
         layout.addWidget(self.lists)
         layout.addWidget(self.unrecoverable_label)
         layout.addWidget(self.unrecoverable, 1)
+
+    def retranslate(self) -> None:
+        """Static texts; the panel shows its last report again after a language change."""
+        self.verdict.setAccessibleName(self.tr("Verification verdict"))
+        self.tree.setAccessibleName(self.tr("Referenced images per annotation file and image folder"))
+        self.tree.setHeaderLabels([self.tr("Annotation file / image folder"), self.tr("Referenced"),
+                                   self.tr("Present"), self.tr("Missing"), self.tr("Unreadable"),
+                                   self.tr("Note")])
+        for column in range(1, 1 + len(COUNTS)):
+            self.tree.headerItem().setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
+        self.lists.setAccessibleName(self.tr("Files listing every missing image"))
+        self.unrecoverable.setAccessibleName(self.tr("Images no source can provide"))
+        self.unrecoverable.setHeaderLabels([self.tr("Image"), self.tr("Why it cannot be restored")])
 
     def clear(self) -> None:
         self.tree.clear()

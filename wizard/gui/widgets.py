@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QDir, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QDir, QEvent, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -23,6 +23,19 @@ _STYLES = {
     "warning": ("⚠", "color: #8a5300;"),
     "error": ("✖", "color: #b71c1c; font-weight: bold;"),
 }
+
+
+class Retranslating:
+    """Mixin for widgets whose texts come from ``retranslate()``: it runs again whenever the
+    application's language changes (a translator installed or removed sends LanguageChange)."""
+
+    def retranslate(self) -> None:
+        raise NotImplementedError
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)  # type: ignore[misc]
 
 
 def set_status(label: QLabel, text: str, kind: str = "info") -> None:
@@ -51,14 +64,11 @@ class PathField(QWidget):
                  browse_text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._directory = directory
-        self._caption = caption
-        self._filter = file_filter
         self.edit = QLineEdit()
-        self.edit.setAccessibleName(accessible_name)
         self.edit.setClearButtonEnabled(True)
-        # Two fields on one page need different mnemonics: ``browse_text`` overrides "B&rowse…".
-        self.button = QPushButton(browse_text or self.tr("B&rowse…"))
-        self.button.setAccessibleName(self.tr("Browse: {what}").format(what=accessible_name))
+        self.button = QPushButton()
+        self.set_texts(caption=caption, accessible_name=accessible_name, file_filter=file_filter,
+                       browse_text=browse_text)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
@@ -66,6 +76,16 @@ class PathField(QWidget):
         self.setFocusProxy(self.edit)
         self.edit.textChanged.connect(self._on_edit_text_changed)
         self.button.clicked.connect(self._on_button_clicked)
+
+    def set_texts(self, *, caption: str, accessible_name: str, file_filter: str = "",
+                  browse_text: str = "") -> None:
+        """(Re)set the translated texts; the owner calls this again when the language changes."""
+        self._caption = caption
+        self._filter = file_filter
+        self.edit.setAccessibleName(accessible_name)
+        # Two fields on one page need different mnemonics: ``browse_text`` overrides "B&rowse…".
+        self.button.setText(browse_text or self.tr("B&rowse…"))
+        self.button.setAccessibleName(self.tr("Browse: {what}").format(what=accessible_name))
 
     def text(self) -> str:
         return self.edit.text().strip()

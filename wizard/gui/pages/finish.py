@@ -22,9 +22,11 @@ from PySide6.QtWidgets import (
 from ...engine.events import Stage
 from ..bridge import EngineBridge
 from ..commandline import cli_command
+from ..i18n import catalog_text
+from ..problems import problem_paragraph
 from ..state import WizardState
 from ..verifypanel import VerifyPanel, selected_folders
-from ..widgets import add_demo_banner, fit_rows, scrolled_layout, set_status, status_label
+from ..widgets import Retranslating, add_demo_banner, fit_rows, scrolled_layout, set_status, status_label
 
 if TYPE_CHECKING:
     from ...engine.verify import VerifyReport
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 RESULT_ROWS = 14
 
 
-class FinishPage(QWizardPage):
+class FinishPage(Retranslating, QWizardPage):
     """What was achieved, whether every referenced image is there, and how to go on."""
 
     def __init__(self, state: WizardState, bridge: EngineBridge) -> None:
@@ -41,10 +43,9 @@ class FinishPage(QWizardPage):
         self._state = state
         self._bridge = bridge
         self._all_done = False
-        self.setTitle(self.tr("Finished"))
+        self._shown = False  # initializePage ran: the results can be shown again in another language
         self.results = QTreeWidget()
-        self.results.setAccessibleName(self.tr("Results per component"))
-        self.results.setHeaderLabels([self.tr("Component"), self.tr("Result"), self.tr("Details")])
+        self.results.setColumnCount(3)
         self.results.setRootIsDecorated(False)
         self.results.setUniformRowHeights(True)
         self.results.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -55,30 +56,25 @@ class FinishPage(QWizardPage):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.verify_panel = VerifyPanel(state, bridge)
 
-        folder_label = QLabel(self.tr("Give training this folder:"))
+        self.folder_label = folder_label = QLabel()
         self.folder = QLineEdit()
         self.folder.setReadOnly(True)
-        self.folder.setAccessibleName(self.tr("Training argument for the image folder"))
         folder_label.setBuddy(self.folder)
-        self.copy_folder_button = QPushButton(self.tr("Cop&y"))
-        self.copy_folder_button.setAccessibleName(self.tr("Copy the training argument"))
-        self.open_button = QPushButton(self.tr("O&pen folder"))
-        self.open_button.setAccessibleName(self.tr("Open the data root in the file manager"))
+        self.copy_folder_button = QPushButton()
+        self.open_button = QPushButton()
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(self.copy_folder_button)
         folder_row.addWidget(self.open_button)
-        self.open_status = status_label(self.tr("Open folder result"))
+        self.open_status = status_label("")
         self.open_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        command_label = QLabel(self.tr("To resume or repeat this run on a server without a screen:"))
+        self.command_label = command_label = QLabel()
         command_label.setWordWrap(True)
         self.command = QPlainTextEdit()
         self.command.setReadOnly(True)
-        self.command.setAccessibleName(self.tr("Equivalent command line"))
         self.command.setMaximumHeight(self.fontMetrics().lineSpacing() * 5)
-        self.copy_command_button = QPushButton(self.tr("&Copy command"))
-        self.copy_command_button.setAccessibleName(self.tr("Copy the command line"))
+        self.copy_command_button = QPushButton()
 
         outer, layout = scrolled_layout(self)
         layout.addWidget(self.results)
@@ -96,18 +92,51 @@ class FinishPage(QWizardPage):
         self.copy_command_button.clicked.connect(self._on_copy_command_button_clicked)
         self.verify_panel.busy_changed.connect(self._on_verify_panel_busy_changed)
         self.verify_panel.checked.connect(self._on_verify_panel_checked)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Finished"))
+        self.results.setAccessibleName(self.tr("Results per component"))
+        self.results.setHeaderLabels([self.tr("Component"), self.tr("Result"), self.tr("Details")])
+        self.folder_label.setText(self.tr("Give training this folder:"))
+        self.folder.setAccessibleName(self.tr("Training argument for the image folder"))
+        self.copy_folder_button.setText(self.tr("Cop&y"))
+        self.copy_folder_button.setAccessibleName(self.tr("Copy the training argument"))
+        self.open_button.setText(self.tr("O&pen folder"))
+        self.open_button.setAccessibleName(self.tr("Open the data root in the file manager"))
+        self.open_status.setAccessibleName(self.tr("Open folder result"))
+        self.command_label.setText(self.tr("To resume or repeat this run on a server without a screen:"))
+        self.command.setAccessibleName(self.tr("Equivalent command line"))
+        self.copy_command_button.setText(self.tr("&Copy command"))
+        self.copy_command_button.setAccessibleName(self.tr("Copy the command line"))
+        if self._shown:
+            self._show_results()
+            self._show_headline(None if self.verify_panel.busy else self.verify_panel.last_report)
 
     def isComplete(self) -> bool:
         return not self.verify_panel.busy  # Finish waits for a check or repair to end
 
     def initializePage(self) -> None:
+        self._shown = True
+        self._show_results()
+        self._show_headline(None)
+        root, state = self._state.root, self._state
+        self.folder.setText(f"--image_folder {root}" if root else "")
+        presets = {p.id: p.components for p in state.catalog.presets}
+        self.command.setPlainText(cli_command(root, state.selection, state.settings, demo=state.is_demo,
+                                              default_endpoint=state.catalog.hub_endpoint,
+                                              presets=presets) if root else "")
+        self.verify_panel.start_check()
+
+    def _show_results(self) -> None:
+        """One row per selected component: its result and, for a problem, what to do."""
         state = self._state
         board = state.board
         self.results.clear()
         any_details = False
         for cid in state.selection:
             job = board.jobs.get(cid)
-            title = job.title if job else state.catalog.component(cid).title
+            title = catalog_text(state.catalog.component(cid), "title")
             details = ""
             if job is None or job.stage in (Stage.CANCELLED, Stage.QUEUED) or not job.finished:
                 result = self.tr("Not finished (resumes next time)")
@@ -118,9 +147,7 @@ class FinishPage(QWizardPage):
             else:
                 result = self.tr("Failed")
             if job is not None and job.problem is not None and job.stage in (Stage.FAILED, Stage.WAITING):
-                details = job.problem.message
-                if job.problem.hint:
-                    details += "\n" + self.tr("What to do: {hint}").format(hint=job.problem.hint)
+                details = problem_paragraph(job.problem)
             item = QTreeWidgetItem([title, result, details.replace("\n", " ")])
             item.setToolTip(2, details)
             if details:
@@ -134,14 +161,6 @@ class FinishPage(QWizardPage):
         fit_rows(self.results, RESULT_ROWS)
         self._all_done = all(cid in board.jobs and board.jobs[cid].stage == Stage.DONE
                              for cid in state.selection)
-        self._show_headline(None)
-        root = state.root
-        self.folder.setText(f"--image_folder {root}" if root else "")
-        presets = {p.id: p.components for p in state.catalog.presets}
-        self.command.setPlainText(cli_command(root, state.selection, state.settings, demo=state.is_demo,
-                                              default_endpoint=state.catalog.hub_endpoint,
-                                              presets=presets) if root else "")
-        self.verify_panel.start_check()
 
     def _show_headline(self, report: VerifyReport | None) -> None:
         """The page's subtitle: what the run achieved, never contradicting the check below."""

@@ -23,9 +23,11 @@ from ...engine.events import Emit, Event, JobFailed, Log
 from ...engine.plan import Plan, build_plan
 from .. import formatting
 from ..bridge import Call, EngineBridge
+from ..i18n import catalog_text
 from ..jobtable import BAR_STEPS, JobTable
+from ..problems import problem_paragraph
 from ..state import WizardState
-from ..widgets import add_demo_banner, set_status, status_label
+from ..widgets import Retranslating, add_demo_banner, set_status, status_label
 
 if TYPE_CHECKING:
     from ...engine.runner import RunResult
@@ -34,7 +36,7 @@ REFRESH_MS = 200
 LOG_LINES = 2000
 
 
-class ProgressPage(QWizardPage):
+class ProgressPage(Retranslating, QWizardPage):
     """Starts the run when entered; repaints from the job board every :data:`REFRESH_MS` ms."""
 
     def __init__(self, state: WizardState, bridge: EngineBridge) -> None:
@@ -46,44 +48,32 @@ class ProgressPage(QWizardPage):
         self._planning = False
         self._plan_call: Call | None = None
         self.last_result: RunResult | None = None
-        self.setTitle(self.tr("Preparing the data"))
-        self.setSubTitle(self.tr("You can keep using the computer; the work runs in the background."))
 
         self.overall_bar = QProgressBar()
         self.overall_bar.setRange(0, BAR_STEPS)
-        self.overall_bar.setAccessibleName(self.tr("Overall progress"))
         self.overall_text = QLabel()
-        self.overall_text.setAccessibleName(self.tr("Overall progress details"))
-        self.table = JobTable()
+        self.table = JobTable(self._job_title)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.table)
 
-        self.pause_button = QPushButton(self.tr("&Pause"))
-        self.pause_button.setAccessibleName(self.tr("Pause or resume the run"))
-        self.cancel_button = QPushButton(self.tr("&Cancel run"))
-        self.cancel_button.setAccessibleName(self.tr("Cancel the run"))
-        self.cancel_button.setToolTip(self.tr("Stops the run. Everything downloaded so far is kept and "
-                                              "the next run resumes where this one stopped."))
-        self.again_button = QPushButton(self.tr("Run &again"))
-        self.again_button.setAccessibleName(self.tr("Run the unfinished parts again"))
+        self.pause_button = QPushButton()
+        self.cancel_button = QPushButton()
+        self.again_button = QPushButton()
         self.again_button.setVisible(False)
         buttons = QHBoxLayout()
         for button in (self.pause_button, self.cancel_button, self.again_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
-        self.status = status_label(self.tr("Run status"))
+        self.status = status_label("")
 
         self.log_toggle = QToolButton()
-        self.log_toggle.setText(self.tr("Show &log"))
         self.log_toggle.setCheckable(True)
         self.log_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.log_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.log_toggle.setAccessibleName(self.tr("Show or hide the log"))
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
-        self.log.setAccessibleName(self.tr("Log"))
         self.log.setVisible(False)
 
         layout = QVBoxLayout(self)
@@ -107,6 +97,36 @@ class ProgressPage(QWizardPage):
         bridge.event_received.connect(self._on_bridge_event_received)
         bridge.finished.connect(self._on_bridge_finished)
         bridge.crashed.connect(self._on_bridge_crashed)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Preparing the data"))
+        self.setSubTitle(self.tr("You can keep using the computer; the work runs in the background."))
+        self.overall_bar.setAccessibleName(self.tr("Overall progress"))
+        self.overall_text.setAccessibleName(self.tr("Overall progress details"))
+        self.pause_button.setText(self.tr("&Resume") if self._bridge.paused else self.tr("&Pause"))
+        self.pause_button.setAccessibleName(self.tr("Pause or resume the run"))
+        self.cancel_button.setText(self.tr("&Cancel run"))
+        self.cancel_button.setAccessibleName(self.tr("Cancel the run"))
+        self.cancel_button.setToolTip(self.tr("Stops the run. Everything downloaded so far is kept and "
+                                              "the next run resumes where this one stopped."))
+        self.again_button.setText(self.tr("Run &again"))
+        self.again_button.setAccessibleName(self.tr("Run the unfinished parts again"))
+        self.status.setAccessibleName(self.tr("Run status"))
+        shown = self.log_toggle.isChecked()
+        self.log_toggle.setText(self.tr("Hide &log") if shown else self.tr("Show &log"))
+        self.log_toggle.setAccessibleName(self.tr("Show or hide the log"))
+        self.log.setAccessibleName(self.tr("Log"))
+        self.table.retranslate()
+        if self._state.board.jobs:
+            self.repaint_now()
+
+    def _job_title(self, job: str, engine_title: str) -> str:
+        """A job's name in the current language (the catalog's translation of its title)."""
+        for component in self._state.catalog.components:
+            if component.id == job:
+                return catalog_text(component, "title")
+        return engine_title
 
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
@@ -231,8 +251,7 @@ class ProgressPage(QWizardPage):
         self._state.board.stop_unfinished()
         self._end_run()
         self.append_log("error", problem.render())
-        text = problem.message + (("\n" + problem.hint) if problem.hint else "")
-        set_status(self.status, text, "error")
+        set_status(self.status, problem_paragraph(problem), "error")
 
     def _end_run(self) -> None:
         self._finished_once = True
