@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -104,8 +104,14 @@ class VerifyView(QWidget):
                 lists.append(self.tr("{json}: {list}").format(json=name, list=str(result.missing_report)))
         self.lists.setText("\n".join([self.tr("Full lists of the missing images:"), *lists]) if lists else "")
         self.lists.setVisible(bool(lists))
-        fit_rows(self.tree, TREE_ROWS)
+        self.refit()
+        QTimer.singleShot(0, self.refit)  # again once the rows are laid out: their real height
         self.show_verdict(report)
+
+    @Slot()
+    def refit(self) -> None:
+        """Size the counts tree to its rows (again once they are laid out)."""
+        fit_rows(self.tree, TREE_ROWS)
 
     def show_verdict(self, report: VerifyReport) -> None:
         totals = report.totals

@@ -145,11 +145,12 @@ class ElidedLabel(QLabel):
 def fit_rows(tree: QTreeWidget, max_rows: int) -> None:
     """Make ``tree`` exactly as tall as its visible rows (at most ``max_rows``; then it scrolls)."""
     rows = 0
-    item = tree.topLevelItem(0)
+    first = item = tree.topLevelItem(0)
     while item is not None:
         rows += 1
         item = tree.itemBelow(item)
-    row_height = max(tree.sizeHintForRow(0), tree.fontMetrics().height() + 2)
+    shown = tree.visualItemRect(first).height() if first is not None else 0  # exact once laid out
+    row_height = shown or max(tree.sizeHintForRow(0), tree.fontMetrics().height())
     header = 0 if tree.isHeaderHidden() else tree.header().sizeHint().height()
     scroll_bar = tree.horizontalScrollBar().sizeHint().height()
     height = header + row_height * max(1, min(rows, max_rows)) + 2 * tree.frameWidth() + scroll_bar

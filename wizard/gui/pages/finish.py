@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -159,8 +159,14 @@ class FinishPage(Retranslating, QWizardPage):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents if any_details
                                     else QHeaderView.ResizeMode.Stretch)
         fit_rows(self.results, RESULT_ROWS)
+        QTimer.singleShot(0, self._refit)  # again once the rows are laid out: their real height
         self._all_done = all(cid in board.jobs and board.jobs[cid].stage == Stage.DONE
                              for cid in state.selection)
+
+    @Slot()
+    def _refit(self) -> None:
+        fit_rows(self.results, RESULT_ROWS)
+        self.verify_panel.view.refit()
 
     def _show_headline(self, report: VerifyReport | None) -> None:
         """The page's subtitle: what the run achieved, never contradicting the check below."""
