@@ -150,3 +150,45 @@ def test_json_on_disk_is_read_off_the_gui_thread(qtbot: QtBot, make_wizard: Wiza
     assert threading.main_thread() not in readers
     go_next(qtbot, wizard)
     assert wizard.currentId() == PageId.OPTIONS
+
+
+def test_nothing_keeps_the_process_alive_after_finish(qtbot: QtBot, platformdirs_isolated: Path) -> None:
+    """After Finish, main() returns with no non-daemon thread left: the interpreter exits at once."""
+    from wizard.gui import app as app_module
+    from wizard.gui.wizard import SetupWizard
+
+    qapp = QApplication.instance()
+    assert isinstance(qapp, QApplication)
+    finished: list[bool] = []
+
+    def drive() -> None:
+        wizards = [w for w in qapp.topLevelWidgets() if isinstance(w, SetupWizard) and w.isVisible()]
+        if wizards:
+            wizard = wizards[0]
+            page = wizard.currentId()
+            if page == PageId.WELCOME:
+                wizard.welcome_page.accept_box.setChecked(True)
+                wizard.next()
+            elif page == PageId.ROOT:
+                wizard.next()
+            elif page == PageId.COMPONENTS:
+                if not wizard.components_page.selected():
+                    wizard.components_page.set_selection(["json-cap100k", "coco-train2017"])
+                if wizard.components_page.isComplete():
+                    wizard.next()
+            elif page in (PageId.OPTIONS, PageId.SUMMARY) or (
+                    page == PageId.PROGRESS and wizard.progress_page.isComplete()):
+                wizard.next()
+            elif page == PageId.FINISH and wizard.finish_page.isComplete():
+                finished.append(True)
+                wizard.accept()  # Finish
+                return
+        QTimer.singleShot(50, drive)
+
+    QTimer.singleShot(0, drive)
+    assert app_module.main(demo=True) == 0
+    assert finished == [True]
+    lingering = [t.name for t in threading.enumerate()
+                 if t is not threading.main_thread() and t.is_alive() and not t.daemon
+                 and not t.name.startswith("pytest_timeout")]  # the test runner's own watchdog
+    assert lingering == []
