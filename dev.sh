@@ -2,7 +2,7 @@
 # One entry point for a fresh machine: sets up what is missing, then runs the app or the tests.
 #   ./dev.sh demo [DIR]   offline demo: the wizard (or, with no screen, the headless run) against
 #                         a miniature ShareGPT4V world served on 127.0.0.1; DIR is its data root
-#                         (the wizard remembers the last one)
+#                         (default: the wizard's last demo root, else demo-root in the user's cache)
 #   ./dev.sh app [ARGS]   the real app (same as the `sharegpt4v-setup` command)
 #   ./dev.sh test [ARGS]  the test suite (what CI runs)
 #   ./dev.sh build        the Linux bundle and release archive (packaging/build.sh) in dist/
@@ -52,7 +52,9 @@ system_setup
 python_setup
 case "$cmd" in
   demo)
-    dir=${1:-"${TMPDIR:-/tmp}/sharegpt4v-demo"}
+    # Default: demo-root in the user's cache folder (platformdirs), never a fixed path in the shared temp folder.
+    dir=${1:-$(.venv/bin/python -c 'from wizard.paths import default_demo_root; print(default_demo_root())')}
+    mkdir -p "$dir"
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
       exec .venv/bin/sharegpt4v-setup --demo ${1:+--demo-root "$dir"}
     fi

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from _timing import timed  # noqa: E402
 
-from wizard.engine.ratelimit import parse_rate  # noqa: E402
+from wizard.engine.net.ratelimit import parse_rate  # noqa: E402
 
 JPEG_HEAD = bytes.fromhex("ffd8ffe000104a46494600010101004800480000")
 

@@ -37,7 +37,7 @@ from wizard.demo.session import DemoSession
 from wizard.demo.world import dumps_toml
 from wizard.engine.catalog import load_catalog
 from wizard.engine.context import Settings
-from wizard.engine.ratelimit import parse_rate
+from wizard.engine.net.ratelimit import parse_rate
 from wizard.gui.app import build_state, build_wizard
 from wizard.gui.pageids import PageId
 

@@ -47,8 +47,8 @@ from servers import nginx_server  # noqa: E402
 
 from wizard.engine.catalog import load_catalog  # noqa: E402
 from wizard.engine.context import Settings  # noqa: E402
+from wizard.engine.net.ratelimit import parse_rate  # noqa: E402
 from wizard.engine.plan import build_plan  # noqa: E402
-from wizard.engine.ratelimit import parse_rate  # noqa: E402
 from wizard.engine.runner import Runner  # noqa: E402
 
 JPEG_HEAD = bytes.fromhex("ffd8ffe000104a46494600010101004800480000")

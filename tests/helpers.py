@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,26 @@ from wizard.engine.context import JobContext, Settings
 from wizard.engine.control import Control
 from wizard.engine.events import Event, Log
 from wizard.engine.journal import Journal
+from wizard.engine.net.ratelimit import NetShared
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``), where a missing tool fails instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_tool(name: str, package: str, found: str | None = None) -> str:
+    """The path of tool ``name``; skips the test when it is missing — fails in CI, which must
+    install it (Debian package ``package``; ``.ci/run`` does)."""
+    import pytest
+
+    path = found or shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian: apt-get install {package})"
+        if in_ci():
+            pytest.fail(f"{message}; CI must install it", pytrace=False)
+        pytest.skip(message)
+    return path
 
 
 def sha256(data: bytes) -> str:
@@ -42,10 +64,10 @@ class Recorder:
 
 
 def make_ctx(root: Path, settings: Settings | None = None, job: str = "test",
-             control: Control | None = None) -> tuple[JobContext, Recorder]:
+             control: Control | None = None, net: NetShared | None = None) -> tuple[JobContext, Recorder]:
     root.mkdir(parents=True, exist_ok=True)
     rec = Recorder()
-    ctx = JobContext(job, root, settings or fast_settings(), Journal(root), control or Control(), rec)
+    ctx = JobContext(job, root, settings or fast_settings(), Journal(root), control or Control(), rec, net=net)
     return ctx, rec
 
 

@@ -2,7 +2,8 @@
 
 ``nginx_server(docroot, workdir)`` is a context manager yielding an :class:`NginxServer`;
 ``start_nginx(docroot, workdir)`` returns ``(base_url, stop)``. Both skip the test cleanly when
-there is no nginx binary. The config mirrors :class:`wizard.demo.server.MirrorServer`'s routes:
+there is no nginx binary — and fail it in CI (``CI=true``), which must install nginx. The config
+mirrors :class:`wizard.demo.server.MirrorServer`'s routes:
 static files with ranges and ETags, ``/datasets/<ns>/<name>/resolve/<rev>/<path>`` served from
 ``hub/<ns>/<name>/<path>`` with ``X-Repo-Commit`` (no ``X-Linked-Etag``: nginx cannot hash), and
 JSON folder listings under ``/drive/folders/``.
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from helpers import require_tool
 
 from wizard.demo.server import HUB_COMMIT
 
@@ -126,9 +127,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def launch_nginx(docroot: Path, workdir: Path) -> NginxServer:
     """Start nginx over ``docroot`` (config and logs in ``workdir``); skip if nginx is absent."""
-    binary = nginx_binary()
-    if binary is None:
-        pytest.skip("nginx is not installed")
+    binary = require_tool("nginx", "nginx-light", nginx_binary())
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "tmp").mkdir(exist_ok=True)
     for attempt in range(3):

@@ -115,8 +115,11 @@ def test_hf_endpoint_host_is_shown(qtbot: QtBot, tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.example")
     wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
     qtbot.addWidget(wizard)
+    wizard.show()
     assert "hf-mirror.example" in wizard.options_page.endpoint.itemText(0)
     from wizard.gui.pages.components import COL_HOST
+
+    to_components_page(qtbot, wizard, tmp_path / "root")
 
     item = wizard.components_page._items["json-pt"]
     assert item.text(COL_HOST) == "hf-mirror.example"

@@ -14,7 +14,7 @@ from wizard.demo.server import Fault, MirrorServer
 from wizard.engine.control import Control
 from wizard.engine.errors import Cancelled, Code, SetupError
 from wizard.engine.events import Progress
-from wizard.engine.sources.http import download
+from wizard.engine.net.transfer import download
 
 DATA = os.urandom(3 * 1024 * 1024 + 123)
 

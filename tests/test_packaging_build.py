@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import require_tool
 
 from wizard import __version__, syslibs
 
@@ -165,16 +166,14 @@ def test_uninstall_touches_nothing_outside_what_install_made(archive: Path, home
 def test_the_desktop_entry_for_pip_installs_is_valid() -> None:
     entry = (PACKAGING / "linux" / f"{APP}.desktop").read_text()
     assert "Exec=sharegpt4v-setup\n" in entry and "Icon=sharegpt4v-setup\n" in entry
-    if shutil.which("desktop-file-validate") is None:
-        pytest.skip("desktop-file-validate is not installed (Debian: desktop-file-utils)")
+    require_tool("desktop-file-validate", "desktop-file-utils")
     proc = subprocess.run(["desktop-file-validate", str(PACKAGING / "linux" / f"{APP}.desktop")],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_the_scripts_pass_shellcheck() -> None:
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
+    require_tool("shellcheck", "shellcheck")
     scripts = [PACKAGING / "linux" / "install.sh", PACKAGING / "linux" / "uninstall.sh", PACKAGING / "build.sh",
                PACKAGING / "screenshot-frozen.sh"]
     proc = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True, check=False)

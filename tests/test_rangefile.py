@@ -14,7 +14,7 @@ from helpers import make_ctx
 from wizard.demo.server import Fault, MirrorServer
 from wizard.engine.catalog import Layout
 from wizard.engine.extract import extract_archive
-from wizard.engine.rangefile import HttpRangeFile, RangeNotSupported
+from wizard.engine.net.rangefile import HttpRangeFile, RangeNotSupported
 
 
 def _zip(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:

@@ -1,12 +1,12 @@
 """The shared bandwidth limiter and the per-host connection gate.
 
-The unit tests run on a fake clock; the two end-to-end tests measure a real 2 MB/s limit over a
-few seconds (the one timing-based check in this file: within 10 %).
+Everything runs on a fake clock: the end-to-end tests download real bytes from a loopback server
+and check the limiter's own accounting (every byte counted once against one shared budget, and
+the waits it asked for add up to bytes / rate). Real-time rates are measured in benchmarks/.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 import time
@@ -17,12 +17,10 @@ import pytest
 from helpers import fast_settings, make_ctx, sha256
 
 from wizard.demo.server import MirrorServer
-from wizard.engine import ratelimit
-from wizard.engine.context import Settings
-from wizard.engine.events import Event, Progress
-from wizard.engine.ratelimit import HostGate, RateLimiter, parse_rate, shared_limiter
-from wizard.engine.segments import MIB
-from wizard.engine.sources.http import download
+from wizard.engine.control import Control
+from wizard.engine.net.ratelimit import BURST_SECONDS, HostGate, NetShared, RateLimiter, parse_rate
+from wizard.engine.net.segments import MIB
+from wizard.engine.net.transfer import download
 
 
 class FakeClock:
@@ -105,39 +103,36 @@ def test_limited_chunk_size_is_a_tenth_of_a_second() -> None:
     assert RateLimiter(100 * MIB).chunk_size(1 << 20) == 1 << 20
 
 
-def test_one_limiter_per_settings_following_its_limit() -> None:
-    settings, other = Settings(limit_rate=1000), Settings(limit_rate=1000)
-    limiter = shared_limiter(settings)
-    assert shared_limiter(settings) is limiter and shared_limiter(other) is not limiter
-    settings.limit_rate = 5000
-    assert shared_limiter(settings) is limiter and limiter.rate == 5000
-    settings.limit_rate = None
-    assert shared_limiter(settings).rate is None
+def test_the_runs_limiter_follows_the_limit_setting() -> None:
+    net = NetShared(1000)
+    limiter = net.limiter_for(1000)
+    assert net.limiter_for(5000) is limiter and limiter.rate == 5000
+    assert net.limiter_for(None) is limiter and limiter.rate is None
 
 
-def test_a_settings_finalizer_inside_the_registry_lock_does_not_deadlock() -> None:
-    holder = [Settings(limit_rate=1000)]
-    key = id(holder[0])
-    shared_limiter(holder[0])
-    done = threading.Event()
-
-    def collect_while_locked() -> None:  # as when the GC runs during shared_limiter()
-        with ratelimit._LIMITERS_LOCK:
-            holder.clear()
-            gc.collect()
-        done.set()
-
-    thread = threading.Thread(target=collect_while_locked, daemon=True)
-    thread.start()
-    thread.join(5)
-    assert done.is_set() and key not in ratelimit._LIMITERS
-
-
-def test_jobs_of_a_run_share_the_limiter(tmp_path: Path) -> None:
+def test_jobs_of_a_run_share_the_limiter_and_gates(tmp_path: Path) -> None:
     settings = fast_settings(limit_rate=1000)
-    a, _ = make_ctx(tmp_path / "a", settings, job="a")
-    b, _ = make_ctx(tmp_path / "b", settings, job="b")
+    net = NetShared(settings.limit_rate)
+    a, _ = make_ctx(tmp_path / "a", settings, job="a", net=net)
+    b, _ = make_ctx(tmp_path / "b", settings, job="b", net=net)
     assert a.limiter is b.limiter and a.limiter.rate == 1000
+    assert a.net.gate("h:1") is b.net.gate("h:1") and a.net.gate("h:1") is not a.net.gate("h:2")
+    assert a.for_job("repair:a").net is net
+    other, _ = make_ctx(tmp_path / "c", settings, job="c")  # another run: its own budget
+    assert other.limiter is not a.limiter
+
+
+def test_the_runner_owns_one_net_for_all_its_jobs(tmp_path: Path) -> None:
+    from wizard.engine.catalog import load_catalog
+    from wizard.engine.plan import build_plan
+    from wizard.engine.runner import Runner
+
+    catalog = load_catalog()
+    settings = fast_settings(limit_rate=1000)
+    plan = build_plan(tmp_path / "root", catalog, catalog.resolve("sft", None), settings)
+    runner = Runner(plan, catalog, settings)
+    assert runner.net.limiter.rate == 1000
+    assert Runner(plan, catalog, settings).net is not runner.net  # not a process-wide registry
 
 
 # -- HostGate ----------------------------------------------------------------------------------
@@ -183,7 +178,7 @@ def test_gate_acquire_waits_for_a_release_and_stops() -> None:
     assert gate.acquire(stop) is False
 
 
-# -- end to end: 2 MB/s over a few seconds -----------------------------------------------------
+# -- end to end: real bytes, fake time -----------------------------------------------------------
 RATE = 2_000_000
 DATA_A = os.urandom(8 * MIB)
 DATA_B = os.urandom(3 * MIB)
@@ -199,69 +194,66 @@ def server(tmp_path: Path) -> Iterator[MirrorServer]:
         yield srv
 
 
-class Timeline:
-    """(time, job, bytes done) of every download Progress event."""
+class FakeTimeControl(Control):
+    """A Control whose sleeps advance a fake clock instead of waiting."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock, *, advance: bool = True) -> None:
+        super().__init__()
+        self.clock = clock
+        self.advance = advance
         self.lock = threading.Lock()
-        self.points: list[tuple[float, str, int]] = []
 
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Progress) and event.stage == "downloading":
-            with self.lock:
-                self.points.append((time.monotonic(), event.job, event.done))
-
-    def rate(self, start: float, end: float) -> float:
-        """Bytes/s of all jobs together between the first and last event inside [start, end]."""
-        latest: dict[str, int] = {}
-        samples: list[tuple[float, int]] = []
-        for when, job, done in sorted(self.points):
-            latest[job] = done
-            if start <= when <= end:
-                samples.append((when, sum(latest.values())))
-        (t0, d0), (t1, d1) = samples[0], samples[-1]
-        return (d1 - d0) / (t1 - t0)
+    def sleep(self, seconds: float) -> None:
+        self.checkpoint()
+        with self.lock:
+            self.clock.slept.append(seconds)
+            if self.advance:
+                self.clock.now += seconds
 
 
-def test_limit_rate_holds_for_one_download(server: MirrorServer, tmp_path: Path) -> None:
-    timeline = Timeline()
-    ctx, _ = make_ctx(tmp_path / "root", fast_settings(limit_rate=RATE))
-    ctx._emit = timeline  # type: ignore[method-assign]
-    started = time.monotonic()
+def test_limit_rate_paces_one_download(server: MirrorServer, tmp_path: Path) -> None:
+    clock = FakeClock()
+    net = NetShared(RATE, clock=clock)
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(limit_rate=RATE), net=net,
+                      control=FakeTimeControl(clock))
+    start = clock.now
     download(ctx, server.url("a.bin"), ctx.downloads / "a.bin", sha256=sha256(DATA_A))
-    finished = time.monotonic()
-    assert finished - started > 3.5  # 8 MiB at 2 MB/s: 4.2 s
-    measured = timeline.rate(started + 0.5, finished)
-    assert abs(measured - RATE) <= 0.1 * RATE, f"{measured:,.0f} B/s"
+    assert net.limiter.consumed == len(DATA_A)
+    # On the fake clock, only the limiter's waits pass time: 8 MiB at 2 MB/s is 4.19 s, less the
+    # burst credit the last read may use.
+    assert clock.now - start == pytest.approx(len(DATA_A) / RATE - BURST_SECONDS, abs=1e-6)
+    assert all(w <= RateLimiter(RATE).chunk_size(1 << 20) / RATE + 1e-9 for w in clock.slept)  # smooth
 
 
 def test_limit_rate_is_shared_by_concurrent_transfers(server: MirrorServer, tmp_path: Path) -> None:
-    # a.bin goes over 2 connections (3 MiB pieces), b.bin as one stream: all three share 2 MB/s.
+    # a.bin goes over 2 connections (3 MiB pieces), b.bin as one stream: all three share the budget.
     settings = fast_settings(limit_rate=RATE, segments=4, min_segment_size=3 * MIB)
-    timeline = Timeline()
-    jobs = {name: make_ctx(tmp_path / name, settings, job=name)[0] for name in ("a", "b")}
-    ended: dict[str, float] = {}
+    clock = FakeClock()
+    net = NetShared(RATE, clock=clock)
+    control = FakeTimeControl(clock, advance=False)  # time stands still: the debt adds up
+    jobs = {name: make_ctx(tmp_path / name, settings, job=name, net=net, control=control)[0] for name in ("a", "b")}
+    errors: list[BaseException] = []
 
     def fetch(name: str, data: bytes) -> None:
         ctx = jobs[name]
-        ctx._emit = timeline  # type: ignore[method-assign]
-        download(ctx, server.url(f"{name}.bin"), ctx.downloads / f"{name}.bin", sha256=sha256(data))
-        ended[name] = time.monotonic()
+        try:
+            download(ctx, server.url(f"{name}.bin"), ctx.downloads / f"{name}.bin", sha256=sha256(data))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
 
-    started = time.monotonic()
     threads = [threading.Thread(target=fetch, args=("a", DATA_A)), threading.Thread(target=fetch, args=("b", DATA_B))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert set(ended) == {"a", "b"}
+    assert not errors
     ranged = [r for r in server.requests if r.path == "/a.bin" and r.headers.get("Range")]
     assert len(ranged) == 2 and not any(r.headers.get("Range") for r in server.requests if r.path == "/b.bin")
-    both_running_until = min(ended.values())
-    assert both_running_until - started > 3.0
-    measured = timeline.rate(started + 0.5, both_running_until)
-    assert abs(measured - RATE) <= 0.1 * RATE, f"{measured:,.0f} B/s"
-    assert max(ended.values()) - started == pytest.approx((len(DATA_A) + len(DATA_B)) / RATE, rel=0.1)
+    total = len(DATA_A) + len(DATA_B)
+    assert net.limiter.consumed == total  # every byte of both jobs, once, against one budget
+    assert net.limiter.paid_until - clock.now == pytest.approx(total / RATE)
+    # The last reader was told to wait until all of it was paid for at the shared rate.
+    assert max(clock.slept) == pytest.approx(total / RATE - BURST_SECONDS, rel=0.05)
 
 
 # -- the CLI flags -----------------------------------------------------------------------------

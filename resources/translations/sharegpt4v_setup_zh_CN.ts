@@ -4,169 +4,169 @@
 <context>
     <name>AboutDialog</name>
     <message>
-        <location filename="../../wizard/gui/about.py" line="73"/>
         <location filename="../../wizard/gui/about.py" line="74"/>
+        <location filename="../../wizard/gui/about.py" line="75"/>
         <source>About ShareGPT4V data setup</source>
         <translation>关于 ShareGPT4V 数据准备</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="77"/>
+        <location filename="../../wizard/gui/about.py" line="78"/>
         <source>About sections</source>
         <translation>“关于”的各个部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="78"/>
+        <location filename="../../wizard/gui/about.py" line="79"/>
         <source>About this application</source>
         <translation>关于本程序</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="79"/>
+        <location filename="../../wizard/gui/about.py" line="80"/>
         <source>Bundled components and their licenses</source>
         <translation>附带的组件及其许可证</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="80"/>
+        <location filename="../../wizard/gui/about.py" line="81"/>
         <source>Licenses of the data</source>
         <translation>数据的许可条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="81"/>
+        <location filename="../../wizard/gui/about.py" line="82"/>
         <source>&amp;About</source>
         <translation>关于(&amp;A)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="82"/>
+        <location filename="../../wizard/gui/about.py" line="83"/>
         <source>&amp;Components</source>
         <translation>组件(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="83"/>
+        <location filename="../../wizard/gui/about.py" line="84"/>
         <source>&amp;Data</source>
         <translation>数据(&amp;D)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="84"/>
+        <location filename="../../wizard/gui/about.py" line="85"/>
         <source>License &amp;texts</source>
         <translation>许可证全文(&amp;T)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="91"/>
+        <location filename="../../wizard/gui/about.py" line="92"/>
         <source>Application icon</source>
         <translation>程序图标</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="92"/>
+        <location filename="../../wizard/gui/about.py" line="93"/>
         <source>&lt;b&gt;ShareGPT4V data setup&lt;/b&gt;&lt;br&gt;Version {version}</source>
         <translation>&lt;b&gt;ShareGPT4V 数据准备&lt;/b&gt;&lt;br&gt;版本 {version}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="94"/>
+        <location filename="../../wizard/gui/about.py" line="95"/>
         <source>Application name and version</source>
         <translation>程序名称和版本</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="101"/>
+        <location filename="../../wizard/gui/about.py" line="102"/>
         <source>About &amp;Qt</source>
         <translation>关于 Qt(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="102"/>
-        <location filename="../../wizard/gui/about.py" line="216"/>
+        <location filename="../../wizard/gui/about.py" line="103"/>
+        <location filename="../../wizard/gui/about.py" line="217"/>
         <source>About Qt</source>
         <translation>关于 Qt</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="123"/>
+        <location filename="../../wizard/gui/about.py" line="124"/>
         <source>Downloads, checks, extracts and lays out the ShareGPT4V training data, resumably.</source>
         <translation>下载、校验、解压并按目录结构整理 ShareGPT4V 训练数据，可断点续传。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="124"/>
+        <location filename="../../wizard/gui/about.py" line="125"/>
         <source>This application is free software under the Apache License 2.0 (see License texts).</source>
         <translation>本程序是自由软件，以 Apache License 2.0 发布（见“许可证全文”）。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="125"/>
+        <location filename="../../wizard/gui/about.py" line="126"/>
         <source>Running on Python {python}, Qt {qt} and PySide6 {pyside}.</source>
         <translation>运行环境：Python {python}、Qt {qt}、PySide6 {pyside}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="129"/>
+        <location filename="../../wizard/gui/about.py" line="130"/>
         <source>About the data: {link}</source>
         <translation>关于数据：{link}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="140"/>
+        <location filename="../../wizard/gui/about.py" line="141"/>
         <source>Component</source>
         <translation>组件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="140"/>
+        <location filename="../../wizard/gui/about.py" line="141"/>
         <source>Version</source>
         <translation>版本</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="140"/>
+        <location filename="../../wizard/gui/about.py" line="141"/>
         <source>License</source>
         <translation>许可证</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="142"/>
+        <location filename="../../wizard/gui/about.py" line="143"/>
         <source>Qt and PySide6 are used under the GNU Lesser General Public License version 3 (LGPL-3.0), unmodified and dynamically linked: you may replace them with your own build. The license text is under License texts. Their source code is available at:</source>
         <translation>Qt 和 PySide6 依据 GNU 宽通用公共许可证第 3 版（LGPL-3.0）使用，未经修改且以动态链接方式加载：您可以用自己构建的版本替换它们。许可证全文见“许可证全文”。其源代码可从以下地址获取：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="150"/>
+        <location filename="../../wizard/gui/about.py" line="151"/>
         <source>Every library bundled with this build and its license: see Third-party notices under License texts.</source>
         <translation>本版本附带的所有库及其许可证：见“许可证全文”中的“第三方声明”。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="154"/>
+        <location filename="../../wizard/gui/about.py" line="155"/>
         <source>The data is not part of this application: each source has its own terms, which apply to what you download with it.</source>
         <translation>数据不属于本程序：每个来源都有各自的条款，适用于您从该来源下载的内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="167"/>
+        <location filename="../../wizard/gui/about.py" line="168"/>
         <source>Applies to: {names}</source>
         <translation>适用于：{names}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="174"/>
+        <location filename="../../wizard/gui/about.py" line="175"/>
         <source>Apache License 2.0 (this application)</source>
         <translation>Apache License 2.0（本程序）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="175"/>
+        <location filename="../../wizard/gui/about.py" line="176"/>
         <source>GNU LGPL 3.0 (Qt, PySide6)</source>
         <translation>GNU LGPL 3.0（Qt、PySide6）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="176"/>
+        <location filename="../../wizard/gui/about.py" line="177"/>
         <source>GNU GPL 3.0 (referenced by the LGPL 3.0)</source>
         <translation>GNU GPL 3.0（LGPL 3.0 引用）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="177"/>
+        <location filename="../../wizard/gui/about.py" line="178"/>
         <source>Qt and PySide6: source code</source>
         <translation>Qt 和 PySide6：源代码</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="178"/>
+        <location filename="../../wizard/gui/about.py" line="179"/>
         <source>Third-party notices</source>
         <translation>第三方声明</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="185"/>
+        <location filename="../../wizard/gui/about.py" line="186"/>
         <source>License to show</source>
         <translation>要显示的许可证</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="191"/>
+        <location filename="../../wizard/gui/about.py" line="192"/>
         <source>License text</source>
         <translation>许可证全文</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/about.py" line="192"/>
+        <location filename="../../wizard/gui/about.py" line="193"/>
         <source>&amp;Show:</source>
         <translation>显示(&amp;S)：</translation>
     </message>
@@ -174,7 +174,12 @@
 <context>
     <name>App</name>
     <message>
-        <location filename="../../wizard/gui/app.py" line="108"/>
+        <location filename="../../wizard/gui/app.py" line="92"/>
+        <source>Problem</source>
+        <translation>问题</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/app.py" line="126"/>
         <source>Cannot start</source>
         <translation>无法启动</translation>
     </message>
@@ -182,137 +187,138 @@
 <context>
     <name>ComponentsPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="89"/>
+        <location filename="../../wizard/gui/pages/components.py" line="92"/>
         <source>What to prepare</source>
         <translation>要准备的内容</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="90"/>
+        <location filename="../../wizard/gui/pages/components.py" line="93"/>
         <source>Pick a preset for the training stage you want, or choose the parts yourself. Sizes marked ≈ are estimates.</source>
         <translation>为您要进行的训练阶段选择一个预设，或自行挑选各个部分。标有 ≈ 的大小为估计值。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="92"/>
+        <location filename="../../wizard/gui/pages/components.py" line="95"/>
         <source>Preset</source>
         <translation>预设</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="97"/>
+        <location filename="../../wizard/gui/pages/components.py" line="100"/>
         <source>C&amp;ustom selection</source>
         <translation>自定义选择(&amp;U)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="98"/>
+        <location filename="../../wizard/gui/pages/components.py" line="101"/>
         <source>Custom selection</source>
         <translation>自定义选择</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="99"/>
+        <location filename="../../wizard/gui/pages/components.py" line="102"/>
         <source>Components</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="100"/>
+        <location filename="../../wizard/gui/pages/components.py" line="103"/>
         <source>Component</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="100"/>
+        <location filename="../../wizard/gui/pages/components.py" line="103"/>
         <source>Download</source>
         <translation>下载大小</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="100"/>
+        <location filename="../../wizard/gui/pages/components.py" line="103"/>
         <source>On disk</source>
         <translation>占用磁盘</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="101"/>
+        <location filename="../../wizard/gui/pages/components.py" line="104"/>
         <source>Host</source>
         <translation>来源主机</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="101"/>
+        <location filename="../../wizard/gui/pages/components.py" line="104"/>
         <source>Terms</source>
         <translation>使用条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="111"/>
+        <location filename="../../wizard/gui/pages/components.py" line="114"/>
         <source>Totals</source>
         <translation>合计</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="112"/>
+        <location filename="../../wizard/gui/pages/components.py" line="115"/>
         <source>Disk budget</source>
         <translation>磁盘空间预算</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="113"/>
+        <location filename="../../wizard/gui/pages/components.py" line="116"/>
         <source>Start &amp;anyway (I will free space)</source>
         <translation>仍然开始(&amp;A)（我会腾出空间）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="114"/>
+        <location filename="../../wizard/gui/pages/components.py" line="117"/>
         <source>Start anyway although the plan does not fit</source>
         <translation>即使空间不足也开始</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="119"/>
+        <location filename="../../wizard/gui/pages/components.py" line="122"/>
         <source>Full &amp;pretraining (ShareGPT4V-PT, 1246K captions, all 51 SAM tars)</source>
         <translation>完整预训练(&amp;P)（ShareGPT4V-PT，1246K 条描述，全部 51 个 SAM tar 包）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="120"/>
+        <location filename="../../wizard/gui/pages/components.py" line="123"/>
         <source>SF&amp;T only, with the 9K SAM subset (mix665k)</source>
         <translation>仅 SFT 微调(&amp;T)，使用 9K SAM 子集（mix665k）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="121"/>
+        <location filename="../../wizard/gui/pages/components.py" line="124"/>
         <source>ShareGPT4V-100K &amp;captions</source>
         <translation>ShareGPT4V-100K 描述(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="122"/>
+        <location filename="../../wizard/gui/pages/components.py" line="125"/>
         <source>&amp;Everything</source>
         <translation>全部内容(&amp;E)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="102"/>
+        <location filename="../../wizard/gui/pages/components.py" line="105"/>
         <source>Annotations (caption JSONs)</source>
         <translation>标注（描述 JSON 文件）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="102"/>
+        <location filename="../../wizard/gui/pages/components.py" line="105"/>
         <source>Images</source>
         <translation>图像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="163"/>
+        <location filename="../../wizard/gui/pages/components.py" line="167"/>
         <source>§ terms</source>
         <translation>§ 条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="165"/>
+        <location filename="../../wizard/gui/pages/components.py" line="169"/>
         <source>{id} → {target}</source>
         <translation>{id} → {target}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="167"/>
+        <location filename="../../wizard/gui/pages/components.py" line="171"/>
         <source>The offline demo does not serve this part yet.</source>
         <translation>离线演示暂不提供这一部分。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="180"/>
+        <location filename="../../wizard/gui/pages/components.py" line="34"/>
         <source>Meta (signed links)</source>
+        <extracomment>The phrases source kinds show instead of a host name, marked for the translation tools.</extracomment>
         <translation>Meta（签名链接）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="182"/>
+        <location filename="../../wizard/gui/pages/components.py" line="35"/>
         <source>local copy</source>
         <translation>本地副本</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="186"/>
+        <location filename="../../wizard/gui/pages/components.py" line="185"/>
         <source>{host} (not supported by this version yet)</source>
         <translation>{host}（此版本尚不支持）</translation>
     </message>
@@ -345,12 +351,12 @@
 <context>
     <name>DemoBanner</name>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="182"/>
+        <location filename="../../wizard/gui/widgets.py" line="183"/>
         <source>Offline demo: a miniature copy of the data served from this computer (127.0.0.1). Nothing is downloaded from the internet.</source>
         <translation>离线演示：数据的微缩副本由本机（127.0.0.1）提供，不会从互联网下载任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="187"/>
+        <location filename="../../wizard/gui/widgets.py" line="188"/>
         <source>Demo mode notice</source>
         <translation>演示模式提示</translation>
     </message>
@@ -464,32 +470,32 @@
         <translation>失败</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="171"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="177"/>
         <source>Every part ran to the end. Checking the images against the annotations…</source>
         <translation>所有部分均已运行完毕。正在对照标注检查图像…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="175"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="181"/>
         <source>Everything you selected is in place. The annotations also reference images of parts you did not select (see below).</source>
         <translation>您选择的内容均已就绪。标注还引用了您未选择的部分中的图像（见下文）。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="178"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="184"/>
         <source>Every part ran to the end, but the check below finds images missing or unreadable. Repair fetches them again.</source>
         <translation>所有部分均已运行完毕，但下面的检查发现有图像缺失或无法读取。“修复”会重新获取它们。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="214"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="220"/>
         <source>No file manager could be opened here. The folder is: {path}</source>
         <translation>此处无法打开文件管理器。文件夹位于：{path}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="173"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="179"/>
         <source>Everything is in place.</source>
         <translation>全部数据已就绪。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="168"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="174"/>
         <source>Some parts are not finished yet; run again (here or with the command below) to complete them.</source>
         <translation>部分内容尚未完成；请再次运行（在此处或使用下面的命令）来完成它们。</translation>
     </message>
@@ -775,223 +781,253 @@
 <context>
     <name>OptionsPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="150"/>
+        <location filename="../../wizard/gui/pages/options.py" line="154"/>
         <source>Sources and options</source>
         <translation>来源与选项</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="151"/>
+        <location filename="../../wizard/gui/pages/options.py" line="155"/>
         <source>Only the options that matter for your selection are shown.</source>
         <translation>这里只显示与您的选择相关的选项。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="152"/>
+        <location filename="../../wizard/gui/pages/options.py" line="156"/>
         <source>SA-1B links file (for the SAM tars)</source>
         <translation>SA-1B 链接文件（用于 SAM tar 包）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="153"/>
+        <location filename="../../wizard/gui/pages/options.py" line="157"/>
         <source>Accept the SA-1B license on Meta&apos;s download page, save the links file it offers (file_name, cdn_link) and choose it here. The links expire after a few days.</source>
         <translation>请在 Meta 的下载页面接受 SA-1B 许可协议，保存页面提供的链接文件（file_name、cdn_link），然后在此选择它。这些链接几天后就会过期。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="156"/>
+        <location filename="../../wizard/gui/pages/options.py" line="160"/>
         <source>Choose the SA-1B links file</source>
         <translation>选择 SA-1B 链接文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="157"/>
+        <location filename="../../wizard/gui/pages/options.py" line="161"/>
         <source>SA-1B links file</source>
         <translation>SA-1B 链接文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="158"/>
+        <location filename="../../wizard/gui/pages/options.py" line="162"/>
         <source>Links files (*.txt *.tsv);;All files (*)</source>
         <translation>链接文件 (*.txt *.tsv);;所有文件 (*)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="159"/>
+        <location filename="../../wizard/gui/pages/options.py" line="163"/>
         <source>Links file check</source>
         <translation>链接文件检查</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="160"/>
+        <location filename="../../wizard/gui/pages/options.py" line="164"/>
         <source>Hugging Face Hub</source>
         <translation>Hugging Face Hub</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="161"/>
+        <location filename="../../wizard/gui/pages/options.py" line="165"/>
         <source>Hub endpoint</source>
         <translation>Hub 端点</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="191"/>
+        <location filename="../../wizard/gui/pages/options.py" line="203"/>
         <source>Language note</source>
         <translation>语言提示</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="247"/>
+        <location filename="../../wizard/gui/pages/options.py" line="261"/>
         <source>From HF_ENDPOINT ({host})</source>
         <translation>来自 HF_ENDPOINT（{host}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="248"/>
+        <location filename="../../wizard/gui/pages/options.py" line="262"/>
         <source>Default ({host})</source>
         <translation>默认（{host}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="167"/>
+        <location filename="../../wizard/gui/pages/options.py" line="171"/>
         <source>hf-mirror.com (mirror for mainland China)</source>
         <translation>hf-mirror.com（中国大陆镜像）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="168"/>
+        <location filename="../../wizard/gui/pages/options.py" line="172"/>
         <source>Custom URL</source>
         <translation>自定义网址</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="169"/>
+        <location filename="../../wizard/gui/pages/options.py" line="173"/>
         <source>Custom Hub endpoint URL</source>
         <translation>自定义 Hub 端点网址</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="170"/>
+        <location filename="../../wizard/gui/pages/options.py" line="174"/>
         <source>optional; only for gated or private files</source>
         <translation>可选；仅受限或私有文件需要</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="171"/>
+        <location filename="../../wizard/gui/pages/options.py" line="175"/>
         <source>Hugging Face token</source>
         <translation>Hugging Face 令牌</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="172"/>
+        <location filename="../../wizard/gui/pages/options.py" line="176"/>
         <source>Hub &amp;endpoint:</source>
         <translation>Hub 端点(&amp;E)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="173"/>
+        <location filename="../../wizard/gui/pages/options.py" line="177"/>
         <source>C&amp;ustom URL:</source>
         <translation>自定义网址(&amp;U)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="174"/>
+        <location filename="../../wizard/gui/pages/options.py" line="178"/>
         <source>&amp;Token:</source>
         <translation>令牌(&amp;T)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="175"/>
+        <location filename="../../wizard/gui/pages/options.py" line="179"/>
         <source>Downloads</source>
         <translation>下载</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="176"/>
+        <location filename="../../wizard/gui/pages/options.py" line="180"/>
         <source>Allow community &amp;mirrors as a fallback (third-party re-hosts, checked against size and checksum)</source>
         <translation>允许使用社区镜像(&amp;M)作为备用（第三方转存，会核对大小和校验和）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="178"/>
+        <location filename="../../wizard/gui/pages/options.py" line="182"/>
         <source>Allow community mirrors</source>
         <translation>允许社区镜像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="179"/>
+        <location filename="../../wizard/gui/pages/options.py" line="183"/>
         <source>&amp;Keep the archives after extraction (needs more space)</source>
         <translation>解压后保留压缩包(&amp;K)（需要更多空间）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="180"/>
+        <location filename="../../wizard/gui/pages/options.py" line="184"/>
         <source>Keep archives</source>
         <translation>保留压缩包</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="181"/>
+        <location filename="../../wizard/gui/pages/options.py" line="185"/>
         <source>Extract &amp;whole archives, not only the images the selected captions use</source>
         <translation>解压完整的压缩包(&amp;W)，而不仅是所选描述用到的图像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="182"/>
+        <location filename="../../wizard/gui/pages/options.py" line="186"/>
         <source>Extract whole archives</source>
         <translation>解压完整的压缩包</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="183"/>
+        <location filename="../../wizard/gui/pages/options.py" line="187"/>
         <source>By default only the images that the selected annotation JSONs reference are extracted, which saves a lot of space.</source>
         <translation>默认只解压所选标注 JSON 引用到的图像，这样可以节省大量空间。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="185"/>
+        <location filename="../../wizard/gui/pages/options.py" line="189"/>
         <source>Jobs at once</source>
         <translation>同时进行的任务数</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="186"/>
+        <location filename="../../wizard/gui/pages/options.py" line="190"/>
         <source>&amp;Jobs at once:</source>
         <translation>同时进行的任务数(&amp;J)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="187"/>
+        <location filename="../../wizard/gui/pages/options.py" line="192"/>
+        <source>Choose a cookies.txt file</source>
+        <translation>选择 cookies.txt 文件</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/options.py" line="193"/>
+        <source>Google Drive cookies file</source>
+        <translation>Google Drive cookies 文件</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/options.py" line="194"/>
+        <source>Cookies files (*.txt);;All files (*)</source>
+        <translation>Cookies 文件 (*.txt);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/options.py" line="195"/>
+        <source>Choose &amp;file…</source>
+        <translation>选择文件(&amp;F)…</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/options.py" line="196"/>
+        <source>Optional: cookies.txt exported from a browser signed in to Google. It may get past Drive&apos;s &apos;too many users&apos; quota; a copy is used.</source>
+        <translation>可选：从已登录 Google 的浏览器导出的 cookies.txt。它可能绕过 Drive 的“下载人数过多”配额；使用的是其副本。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/options.py" line="198"/>
+        <source>Drive &amp;cookies:</source>
+        <translation>Drive cookies(&amp;C)：</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/options.py" line="199"/>
         <source>Language</source>
         <translation>语言</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="188"/>
+        <location filename="../../wizard/gui/pages/options.py" line="200"/>
         <source>Language of the wizard</source>
         <translation>向导的界面语言</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="189"/>
+        <location filename="../../wizard/gui/pages/options.py" line="201"/>
         <source>System</source>
         <translation>跟随系统</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="190"/>
+        <location filename="../../wizard/gui/pages/options.py" line="202"/>
         <source>&amp;Language:</source>
         <translation>语言(&amp;L)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="134"/>
-        <location filename="../../wizard/gui/pages/options.py" line="163"/>
+        <location filename="../../wizard/gui/pages/options.py" line="138"/>
+        <location filename="../../wizard/gui/pages/options.py" line="167"/>
         <source>Offline demo mirror ({url})</source>
         <translation>离线演示镜像（{url}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="269"/>
+        <location filename="../../wizard/gui/pages/options.py" line="281"/>
         <source>Choose the links file to continue, or go back and leave out the SAM tars.</source>
         <translation>请选择链接文件以继续，或返回上一步不选 SAM tar 包。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="275"/>
+        <location filename="../../wizard/gui/pages/options.py" line="293"/>
         <source>Line {line}: {reason}</source>
         <translation>第 {line} 行：{reason}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="277"/>
+        <location filename="../../wizard/gui/pages/options.py" line="294"/>
         <source>This file cannot be used. {reason}</source>
         <translation>无法使用此文件。{reason}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="286"/>
+        <location filename="../../wizard/gui/pages/options.py" line="308"/>
         <source>no expiry found in the links</source>
         <translation>链接中未找到过期时间</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="290"/>
+        <location filename="../../wizard/gui/pages/options.py" line="312"/>
         <source>These links expired on {date}. Get a fresh links file from Meta&apos;s SA-1B page.</source>
         <translation>这些链接已于 {date} 过期。请从 Meta 的 SA-1B 页面获取新的链接文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="295"/>
+        <location filename="../../wizard/gui/pages/options.py" line="317"/>
         <source>the earliest link expires on {date} ({days} days left)</source>
         <translation>最早的链接将于 {date} 过期（还剩 {days} 天）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="298"/>
+        <location filename="../../wizard/gui/pages/options.py" line="320"/>
         <source>{n} links; {when}.</source>
         <translation>共 {n} 个链接；{when}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="300"/>
+        <location filename="../../wizard/gui/pages/options.py" line="322"/>
         <source>Missing from the file: {names} ({k} of {total}); those tars will fail.</source>
         <translation>文件中缺少：{names}（{total} 个中缺 {k} 个）；这些 tar 包将会失败。</translation>
     </message>
@@ -1523,7 +1559,7 @@
         <translation>此磁盘剩余 {free}；将创建该文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="147"/>
+        <location filename="../../wizard/gui/pages/root.py" line="144"/>
         <source>This folder already holds work from an earlier run: {done} done, {partial} partly done, {failed} failed. Resume to continue exactly where it stopped (downloaded bytes are kept).</source>
         <translation>此文件夹中已有之前运行的成果：{done} 项完成，{partial} 项部分完成，{failed} 项失败。选择继续即可从中断处接着进行（已下载的数据会保留）。</translation>
     </message>
@@ -1833,35 +1869,35 @@
         <translation>缺失图片的完整列表：</translation>
     </message>
     <message numerus="yes">
-        <location filename="../../wizard/gui/verifyview.py" line="113"/>
+        <location filename="../../wizard/gui/verifyview.py" line="119"/>
         <source>Every image the annotations reference is in place (%n image(s)).</source>
         <translation>
             <numerusform>标注文件引用的所有图片均已就位（共 %n 张）。</numerusform>
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../../wizard/gui/verifyview.py" line="118"/>
+        <location filename="../../wizard/gui/verifyview.py" line="124"/>
         <source>%n image(s) missing</source>
         <translation>
             <numerusform>缺失 %n 张图片</numerusform>
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../../wizard/gui/verifyview.py" line="120"/>
+        <location filename="../../wizard/gui/verifyview.py" line="126"/>
         <source>%n image(s) unreadable</source>
         <translation>
             <numerusform>%n 张图片无法读取</numerusform>
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../../wizard/gui/verifyview.py" line="122"/>
+        <location filename="../../wizard/gui/verifyview.py" line="128"/>
         <source>%n invalid image path(s)</source>
         <translation>
             <numerusform>%n 个无效的图片路径</numerusform>
         </translation>
     </message>
     <message numerus="yes">
-        <location filename="../../wizard/gui/verifyview.py" line="132"/>
+        <location filename="../../wizard/gui/verifyview.py" line="138"/>
         <source>%n image(s) no source can provide:</source>
         <translation>
             <numerusform>有 %n 张图片任何来源都无法提供：</numerusform>
@@ -1906,12 +1942,12 @@
         <translation>接受使用条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="70"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="65"/>
         <source>Applies to: {names}</source>
         <translation>适用于：{names}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="72"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="67"/>
         <source>The ShareGPT4V captions are released under CC BY-NC 4.0; the web images are only for academic usage; SA-1B needs Meta&apos;s license.</source>
         <translation>ShareGPT4V 描述数据以 CC BY-NC 4.0 许可发布；网络图像仅限学术用途；SA-1B 需要接受 Meta 的许可协议。</translation>
     </message>

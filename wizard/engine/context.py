@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
-from .ratelimit import RateLimiter, shared_limiter
+from .net.ratelimit import NetShared, RateLimiter
 
 if TYPE_CHECKING:
     import requests
@@ -34,6 +34,7 @@ class Settings:
     concurrency: int = 3  # jobs at once
     per_host: int = 2  # jobs at once per host
     sam_links: Path | None = None
+    drive_cookies: Path | None = None  # cookies.txt for Google Drive (gdown), for users the quota stops
     local: dict[str, Path] = field(default_factory=dict)
     local_mode: str = "hardlink"  # hardlink | copy | move
     retries: int = 6  # consecutive failed attempts without progress before giving up
@@ -71,7 +72,7 @@ class JobContext:
 
     def __init__(self, job: str, root: Path, settings: Settings, journal: Journal, control: Control,
                  emit: Emit = null_emit, session: requests.Session | None = None,
-                 disk: DiskMonitor | None = None) -> None:
+                 disk: DiskMonitor | None = None, net: NetShared | None = None) -> None:
         self.job = job
         self.root = root
         self.settings = settings
@@ -87,16 +88,18 @@ class JobContext:
         self._journal_bytes_at = 0.0
         #: The run's free-space watch (:mod:`wizard.engine.diskspace`); progress reports consult it.
         self.disk = disk
+        #: What the run's transfers share (limiter, host gates, clocks); owned by the runner.
+        self.net = net or NetShared(settings.limit_rate)
 
     @property
     def limiter(self) -> RateLimiter:
         """The run's bandwidth limiter (``Settings.limit_rate``), shared by every job of the run."""
-        return shared_limiter(self.settings)
+        return self.net.limiter_for(self.settings.limit_rate)
 
     def for_job(self, job: str) -> JobContext:
         """The same run, settings and observer under another journal id (e.g. ``repair:<id>``)."""
         return JobContext(job, self.root, self.settings, self.journal, self.control, self._emit, self.session,
-                          self.disk)
+                          self.disk, self.net)
 
     @property
     def downloads(self) -> Path:

@@ -25,6 +25,7 @@ class Code(StrEnum):
     HTTP_STATUS = "http-status"
     RETRIES_EXHAUSTED = "retries-exhausted"
     SIZE_MISMATCH = "size-mismatch"
+    BODY_TOO_LONG = "body-too-long"
     CHECKSUM_MISMATCH = "checksum-mismatch"
     ARCHIVE_CORRUPT = "archive-corrupt"
     ARCHIVE_UNSAFE = "archive-unsafe"
@@ -38,6 +39,9 @@ class Code(StrEnum):
     SAM_LINKS_INVALID = "sam-links-invalid"
     SAM_LINKS_EXPIRED = "sam-links-expired"
     LOCAL_INVALID = "local-invalid"
+    PATH_BLOCKED = "path-blocked"
+    NAME_TOO_LONG = "name-too-long"
+    IO_ERROR = "io-error"
     NO_SOURCE = "no-source"
     CANCELLED = "cancelled"
     INTERNAL = "internal"
@@ -71,6 +75,27 @@ class SetupError(Exception):
     @classmethod
     def of(cls, problem: Problem) -> SetupError:
         return cls(problem.code, problem.message, problem.hint, parked=problem.parked)
+
+
+class HttpStatusError(SetupError):
+    """A final (non-retryable) HTTP status; sources map some of them to their own codes."""
+
+    def __init__(self, status: int, url: str, name: str) -> None:
+        super().__init__(
+            Code.HTTP_STATUS,
+            f"The server answered {status} for {name}.",
+            _status_hint(status),
+        )
+        self.status = status
+        self.url = url
+
+
+def _status_hint(status: int) -> str:
+    if status in (401, 403):
+        return "Access was refused: the link may have expired or need a token; get a fresh link."
+    if status == 404:
+        return "The file is not there any more: point the catalog at a mirror (--catalog)."
+    return "Try again later; the run can be resumed at any time."
 
 
 class Cancelled(Exception):

@@ -22,7 +22,7 @@ A dropped connection (or a crash, then a rerun) asks for ``Range: bytes=<offset>
 any header. A 200 answer (range ignored, or the file changed upstream) reads the tar from byte 0
 again and members already on disk are skipped, not rewritten. A different size, ``key`` (layout
 or subset changed) or tar name also means byte 0. Failed attempts are retried with back-off;
-401/403/410 raise :class:`~wizard.engine.sources.http.HttpStatusError` for the source to map.
+401/403/410 raise :class:`~wizard.engine.errors.HttpStatusError` for the source to map.
 A global pax header (never seen in SA-1B) makes a tar resume from byte 0 only.
 
 Integrity: there is no file to hash, so what is checked is (1) every header's checksum (tarfile
@@ -31,44 +31,59 @@ length matches ``Content-Length``/``Content-Range`` (a short body is a dropped c
 resumed from the last boundary), (4) the tar ends cleanly: an all-zero end-of-archive block with
 only zero padding after it, or the body ends exactly at a member boundary equal to the size the
 server announced. A tar whose bytes fail (1) or (4) even when the body arrived in full is retried
-and then reported ``archive-corrupt``. A tar that starts with a gzip/bzip2/xz/zstd signature
-raises :class:`NotStreamable`: the caller downloads it and extracts it the usual way.
+and then reported ``archive-corrupt``.
+
+Compression. Some SA-1B tars may be gzip-compressed under a ``.tar`` name: the first bytes
+(``1f 8b``) are sniffed and such a tar is streamed through gzip (``mode="r|gz"``). A compressed
+stream cannot be resumed mid-way, so a dropped gzip tar is read again from byte 0 and the members
+already on disk are skipped, not rewritten; its member index names the tar but no byte range.
+A tar with a bzip2/xz/zstd signature raises :class:`NotStreamable`: the caller downloads it and
+extracts it the usual way.
+
+Member index. Each regular member is noted in ``index/<tar>.members.tsv`` as
+``name<TAB>start<TAB>end`` (``-1 -1`` for a compressed tar); a pass that reaches the end of the
+tar appends the line :data:`INDEX_COMPLETE`, so repair and the plan know the tar holds nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import sqlite3
 import tarfile
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Self, TextIO
+from typing import IO, Self
 
 import requests
 
 from .catalog import Layout
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import ExtractResult, StreamedTar
+from .fsinfo import is_disk_full
 from .journal import state_dir
-from .sources import http
+from .net import client
+from .net.bounds import limit_for, too_long
+from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
+from .net.transfer import read_size
+from .safefs import open_private_file
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
 _JOURNAL_SECONDS = 1.0
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_UNSATISFIABLE = re.compile(r"bytes \*/(\d+)")
+#: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
+_MAX_PADDING = 1 << 20
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
 _END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
 _NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
-_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+_GZIP = b"\x1f\x8b"
+_COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+#: The last line of a member index written by a pass that read the whole tar.
+INDEX_COMPLETE = "#complete"
 
 
 class NotStreamable(Exception):
@@ -94,6 +109,7 @@ class StreamState:
     etag: str | None = None
     last_modified: str | None = None
     members: int = 0
+    gzip: bool = False  # a gzip-compressed tar: no mid-stream resume point
     counts: dict[str, int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
 
@@ -128,15 +144,6 @@ def stream_tar(ctx: JobContext, url: str, name: str, dest: Path, layout: Layout,
     return _TarStream(ctx, url, name, dest, layout, only, size).run()
 
 
-class _Dropped(Exception):
-    """The connection ended early, stalled, timed out or got a retryable status: resume from the
-    last boundary after ``wait`` seconds (None: back-off)."""
-
-    def __init__(self, message: str, wait: float | None = None) -> None:
-        super().__init__(message)
-        self.wait = wait
-
-
 class _Bad(Exception):
     """The tar's bytes are wrong although the body arrived: retry, then archive-corrupt."""
 
@@ -160,14 +167,17 @@ class _Member(tarfile.TarInfo):
 class _Body:
     """The response body as a file for tarfile: absolute position, pacing, stalls, cancel."""
 
-    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None) -> None:
+    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None, name: str,
+                 approx: int | None = None) -> None:
+        self.name = name
         self.ctx = ctx
         self.limiter = ctx.limiter
-        self._chunks: Iterator[bytes] = resp.iter_content(
-            chunk_size=self.limiter.chunk_size(ctx.settings.chunk_size))
+        self._chunks: Iterator[bytes] = resp.iter_content(chunk_size=read_size(ctx))
         self._buf = b""
         self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
         self.end = end
+        #: The most bytes this body may bring (the tar's size plus the margin, else the budget).
+        self.bound = limit_for(ctx, declared=end) if end is not None else limit_for(ctx, approx=approx)
         self.eof = False
         self._window_start = time.monotonic()
         self._window_bytes = 0
@@ -178,20 +188,24 @@ class _Body:
         try:
             chunk = next(self._chunks, b"")
         except (requests.RequestException, OSError) as exc:
-            raise _Dropped(_describe(exc)) from exc
+            if isinstance(exc, requests.RequestException) and not is_retryable(exc):
+                raise
+            raise RetryLater(describe(exc)) from exc
+        got = self.pos + len(self._buf)
         if not chunk:
             self.eof = True
-            got = self.pos + len(self._buf)
             if self.end is not None and got < self.end:
-                raise _Dropped(f"the connection ended at byte {got:,} of {self.end:,}")
+                raise RetryLater(f"the connection ended at byte {got:,} of {self.end:,}")
             return b""
+        if got + len(chunk) > self.bound:
+            raise too_long(self.name, self.bound)
         self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
         self._window_bytes += len(chunk)
         now = time.monotonic()
         if now - self._window_start >= settings.stall_seconds:
             if self._window_bytes < settings.stall_bytes:
-                raise _Dropped(f"the transfer stalled (under {settings.stall_bytes} bytes in "
-                               f"{settings.stall_seconds:.0f} s)")
+                raise RetryLater(describe(Stalled(f"under {settings.stall_bytes} bytes in "
+                                                  f"{settings.stall_seconds:.0f} s")))
             self._window_start, self._window_bytes = now, 0
         return chunk
 
@@ -228,7 +242,9 @@ class _TarStream:
         self.dest = dest
         self._saved_at = time.monotonic()
         self._unsaved = 0
-        self._index_file: TextIO | None = None
+        self._index_file: IO[str] | None = None
+        self._index_mode = "a"  # "w" when a pass starts at byte 0: the index is written afresh
+        self._reached = 0  # the furthest body position any attempt got to (progress, for gzip)
 
     def _position(self) -> int:
         return self.body.pos if self.body is not None else self.state.offset
@@ -251,8 +267,18 @@ class _TarStream:
         if self._index_file is None:
             folder = state_dir(self.ctx.root) / "index"
             folder.mkdir(parents=True, exist_ok=True)
-            self._index_file = open(folder / f"{self.name}.members.tsv", "a", encoding="utf-8")  # noqa: SIM115
+            path = folder / f"{self.name}.members.tsv"
+            if self._index_mode == "w":
+                path.unlink(missing_ok=True)  # a pass from byte 0: the index is written afresh
+            self._index_file = open_private_file(path, "a", encoding="utf-8")
+            self._index_mode = "a"
         self._index_file.write(f"{member}\t{start}\t{end}\n")
+
+    def _close_index(self) -> None:
+        if self._index_file is not None:
+            with contextlib.suppress(OSError):
+                self._index_file.close()
+            self._index_file = None
 
     def _reset(self, why: str) -> None:
         self.ctx.log(f"{self.name}: {why}; reading it again from byte 0 (members already on disk are "
@@ -267,12 +293,13 @@ class _TarStream:
         if self.state.offset:
             ctx.log(f"{self.name}: resuming the streamed extraction at byte {self.state.offset:,} "
                     f"({self.state.members} members done)")
-        failures, restarts = 0, 0
+        restarts = 0
+        st = ctx.settings
+        attempts = Attempts(self.name, st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
         try:
             while True:
                 ctx.control.checkpoint()
-                before = self.state.offset
-                wait: float | None = None
+                before = (self.state.offset, self._reached)
                 try:
                     if self._attempt():
                         break
@@ -284,21 +311,21 @@ class _TarStream:
                                          "Members extracted so far are kept; run again later.") from exc
                     self._reset(str(exc))
                     continue
-                except _Dropped as exc:
-                    problem, bad, wait = str(exc), False, exc.wait
+                except RetryLater as exc:
+                    problem, bad, retry = str(exc), False, exc
                 except (_Bad, tarfile.TarError, EOFError) as exc:
                     problem, bad = f"the tar is damaged ({exc})", True
+                    retry = RetryLater(problem)
                 finally:
+                    if self.body is not None:
+                        self._reached = max(self._reached, self.body.pos)
                     self.body = None
-                if self.state.offset > before:
-                    failures = 0  # progress was made: the budget is for attempts that get nowhere
-                failures += 1
-                if failures > ctx.settings.retries:
-                    self._give_up(problem, bad, failures)
-                delay = wait if wait is not None else min(ctx.settings.backoff * (2 ** (failures - 1)),
-                                                          ctx.settings.backoff_cap)
+                progressed = (self.state.offset, self._reached) > before  # a gzip tar has no offset
+                if attempts.failures + 1 > st.retries and not progressed:
+                    self._give_up(problem, bad, attempts.failures + 1)
+                delay = attempts.failed(retry, progressed=progressed)
                 ctx.log(f"{self.name}: {problem}; resuming from byte {self.state.offset:,} in {delay:.1f} s "
-                        f"(attempt {failures}/{ctx.settings.retries})", "warning")
+                        f"(attempt {attempts.failures}/{st.retries})", "warning")
                 self._save(force=True)
                 ctx.control.sleep(delay)
         except OSError as exc:
@@ -311,13 +338,18 @@ class _TarStream:
         finally:
             with contextlib.suppress(sqlite3.Error, OSError):  # the disk may be full right now
                 self._save(force=True)
-            if self._index_file is not None:
-                with contextlib.suppress(OSError):
-                    self._index_file.close()
-                self._index_file = None
+            self._close_index()
         result = self.tar.finish()
+        with contextlib.suppress(OSError):
+            self._index_complete()
         ctx.journal.update_info(ctx.job, **{STATE_KEY: None})
         return result
+
+    def _index_complete(self) -> None:
+        path = state_dir(self.ctx.root) / "index" / f"{self.name}.members.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(INDEX_COMPLETE + "\n")
 
     def _give_up(self, problem: str, bad: bool, failures: int) -> None:
         if bad:
@@ -330,32 +362,47 @@ class _TarStream:
         headers, st = {"Accept-Encoding": "identity"}, self.state
         if st.offset:
             headers["Range"] = f"bytes={st.offset}-"
-            # If-Range: a strong ETag, else the Last-Modified date (a weak ETag cannot be used)
-            validator = st.etag if st.etag and not st.etag.startswith("W/") else st.last_modified
+            validator = if_range(st.etag, st.last_modified)
             if validator:
                 headers["If-Range"] = validator
         return headers
 
     def _attempt(self) -> bool:
-        """One request; True when the whole tar was read. Raises _Dropped/_Bad/_Restart."""
+        """One request; True when the whole tar was read. Raises RetryLater/_Bad/_Restart."""
         ctx = self.ctx
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         try:
-            resp = ctx.session.get(self.url, headers=self._request_headers(), stream=True, timeout=timeout)
+            resp = client.get(ctx.session, self.url, headers=self._request_headers(), timeout=timeout)
         except requests.RequestException as exc:
-            raise _Dropped(_describe(exc)) from exc
+            if not is_retryable(exc):
+                raise
+            raise RetryLater(describe(exc)) from exc
         with resp:
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True
-            self.body = body = _Body(ctx, resp, start, total)
+            self.body = body = _Body(ctx, resp, start, total, self.name, approx=self.size)
+            mode = "r|"
             if start == 0:
+                self._close_index()
+                self._index_mode = "w"  # a pass from byte 0 writes the member index afresh
                 magic = body.peek(6)
                 for signature, kind in _COMPRESSED.items():
                     if magic.startswith(signature):
                         raise NotStreamable(f"{self.name} is {kind}-compressed")
+                if magic.startswith(_GZIP):
+                    if not self.state.gzip:
+                        ctx.log(f"{self.name} is gzip-compressed: extracting it through gzip as it arrives")
+                    elif self.state.members:
+                        ctx.log(f"{self.name}: a gzip stream cannot resume mid-way; reading it again from "
+                                "byte 0 (members already on disk are kept, not written again)", "warning")
+                        self.tar.restore({}, [])
+                    self.state.gzip, self.state.members = True, 0
+                    mode = "r|gz"
+                else:
+                    self.state.gzip = False
             self._save(force=True)  # the validators, before any member is written
-            with tarfile.open(fileobj=body, mode="r|", bufsize=ctx.settings.chunk_size,  # type: ignore[call-overload]
+            with tarfile.open(fileobj=body, mode=mode, bufsize=ctx.settings.chunk_size,  # type: ignore[call-overload]
                               tarinfo=_Member) as tf:
                 self._members(tf, start)
                 self._end(tf, start)
@@ -363,34 +410,23 @@ class _TarStream:
 
     def _answer(self, resp: requests.Response) -> tuple[int, int | None]:
         """(absolute start of the body, tar size or None) for a response, or raise."""
-        st, status = self.state, resp.status_code
-        if status in _RETRY_STATUSES:
-            raise _Dropped(f"server answered {status}", _retry_after(resp, self.ctx.settings.backoff_cap * 10))
-        if status == 416:
-            match = _UNSATISFIABLE.match(resp.headers.get("Content-Range", ""))
-            if match and st.offset and int(match.group(1)) == st.offset == st.total:
-                return st.offset, st.total  # the last attempt ended exactly after the last member
-            raise _Restart("the server no longer has the range we were resuming from")
-        if status >= 400:
-            raise http.HttpStatusError(status, self.url, self.name)
-        etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-        if status == 206:
-            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            if not match or int(match.group(1)) != st.offset:
-                raise _Restart("the server sent a different range than asked")
-            total = None if match.group(3) == "*" else int(match.group(3))
-            if total is not None and st.total is not None and total != st.total:
-                raise _Restart(f"its size changed upstream ({st.total:,} -> {total:,} bytes)")
+        st = self.state
+        answer = classify(resp.status_code, resp.headers, st.offset, etag=st.etag, last_modified=st.last_modified,
+                          total=st.total, cap=self.ctx.settings.backoff_cap * 10, now=self.ctx.net.wall)
+        answer.raise_for(self.url, self.name)
+        if answer.kind is Kind.COMPLETE and st.offset == st.total:
+            return st.offset, st.total  # the last attempt ended exactly after the last member
+        if answer.kind in (Kind.COMPLETE, Kind.RESTART) and not answer.body:
+            raise _Restart(answer.reason or "the server no longer has the range we were resuming from")
+        if answer.kind is Kind.RESTART:
+            self._reset(answer.reason)
+        total = answer.total
+        if answer.kind is Kind.RESUMED:
             start = st.offset
+            total = total if total is not None else st.total
         else:
-            if st.offset:
-                old, new = st.etag or st.last_modified, etag or modified
-                self._reset(f"the file changed upstream (validator {old} -> {new})"
-                            if old and new and old != new else "the server ignored the Range request")
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length is not None and length.isdigit() else None
             start = 0
-        st.etag, st.last_modified = etag or st.etag, modified or st.last_modified
+        st.etag, st.last_modified = answer.etag or st.etag, answer.last_modified or st.last_modified
         st.total = total if total is not None else st.total
         self.tar.total = st.total or self.size or 0
         return start, st.total
@@ -399,12 +435,15 @@ class _TarStream:
         st = self.state
         while (ti := tf.next()) is not None:
             tf.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every TarInfo otherwise
-            if st.total is not None and base + tf.offset > st.total:
+            if st.total is not None and not st.gzip and base + tf.offset > st.total:
                 raise _Bad(f"{ti.name} runs past the end of the tar (byte {st.total:,})")
             start = st.offset
             self.tar.member(tf, ti)
             st.members += 1
-            if not tf.pax_headers:  # a global pax header would be lost by a mid-tar resume
+            if st.gzip:  # offsets in the uncompressed stream cannot be asked for with Range
+                if ti.isreg():
+                    self._index(ti.name, -1, -1)
+            elif not tf.pax_headers:  # a global pax header would be lost by a mid-tar resume
                 st.offset = base + tf.offset
                 if ti.isreg():
                     self._index(ti.name, start, st.offset)
@@ -416,14 +455,19 @@ class _TarStream:
         end = getattr(tf, "_stream_end", None)
         at = base + tf.offset
         st = self.state
+        if st.gzip:
+            self._end_gzip(tf, end)
+            return
         if isinstance(end, _END_BLOCK):
             stream = tf.fileobj
             assert stream is not None
             while block := stream.read(self.ctx.settings.chunk_size):
                 if block.count(0) != len(block):
                     raise _Bad(f"data after the end-of-archive marker at byte {at:,}")
+                if st.total is None and self._position() - at > _MAX_PADDING:  # zeros that never end
+                    raise too_long(self.name, at + _MAX_PADDING)
             if st.total is not None and self._position() != st.total:  # pragma: no cover - _Body checks
-                raise _Dropped(f"the body ended at byte {self._position():,} of {st.total:,}")
+                raise RetryLater(f"the body ended at byte {self._position():,} of {st.total:,}")
             st.offset = at
             return
         if isinstance(end, _NO_BLOCK) and st.total is not None and at == st.total:
@@ -433,14 +477,69 @@ class _TarStream:
             raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
         raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
 
+    def _end_gzip(self, tf: tarfile.TarFile, end: object) -> None:
+        """A gzip tar: after the end-of-archive block only zeros, and the whole body arrived."""
+        at = tf.offset
+        if not isinstance(end, _END_BLOCK | _NO_BLOCK):
+            raise _Bad(f"bad or truncated header at uncompressed byte {at:,}" + (f" ({end})" if end else ""))
+        stream = tf.fileobj
+        assert stream is not None and self.body is not None
+        padding = 0
+        while block := stream.read(self.ctx.settings.chunk_size):
+            if block.count(0) != len(block):
+                raise _Bad(f"data after the end-of-archive marker at uncompressed byte {at:,}")
+            padding += len(block)
+            if padding > _MAX_PADDING:  # zeros that never end (a gzip bomb of padding)
+                raise too_long(self.name, at + _MAX_PADDING)
+        while self.body.read(self.ctx.settings.chunk_size):  # the gzip trailer; a short body raises
+            pass
+        if isinstance(end, _NO_BLOCK) and self.state.total is None:
+            raise _Bad(f"the tar ends at uncompressed byte {at:,} without its end-of-archive marker")
 
-def _retry_after(resp: requests.Response, cap: float) -> float | None:
-    """Retry-After in seconds (capped); an HTTP date or nothing means the usual back-off."""
-    value = resp.headers.get("Retry-After", "")
-    return max(0.0, min(float(value), cap)) if value.isdigit() else None
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "the server stopped answering (timeout)"
-    return f"the connection dropped ({type(exc).__name__})"
+@dataclass(frozen=True)
+class MemberIndex:
+    """What the streamed tars' member indexes say: where each target path sits, and which tars
+    were read to the end (so they hold nothing else)."""
+
+    #: target-relative path -> (tar name, first byte, end byte); bytes are -1 for a compressed tar
+    where: dict[str, tuple[str, int, int]]
+    complete: frozenset[str]
+
+    def tars_holding(self, paths: Collection[str]) -> dict[str, int]:
+        """How many of ``paths`` each indexed tar holds."""
+        out: dict[str, int] = {}
+        for path in paths:
+            hit = self.where.get(path)
+            if hit is not None:
+                out[hit[0]] = out.get(hit[0], 0) + 1
+        return out
+
+
+def read_member_index(root: Path, layout: Layout) -> MemberIndex:
+    """Read ``<state>/index/*.members.tsv`` (see the module docstring), mapped through ``layout``."""
+    where: dict[str, tuple[str, int, int]] = {}
+    complete: set[str] = set()
+    folder = state_dir(root) / "index"
+    for path in sorted(folder.glob("*.members.tsv")) if folder.is_dir() else []:
+        tar = path.name.removesuffix(".members.tsv")
+        try:
+            lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line == INDEX_COMPLETE:
+                complete.add(tar)
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                continue
+            rel = layout.map(parts[0])
+            try:
+                start, end = int(parts[1]), int(parts[2])
+            except ValueError:
+                continue
+            if rel is not None:
+                where[rel] = (tar, start, end)
+    return MemberIndex(where, frozenset(complete))

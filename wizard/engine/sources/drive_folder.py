@@ -17,9 +17,9 @@ import requests
 from ..catalog import Catalog
 from ..context import JobContext
 from ..errors import Code, SetupError
-from .http import HttpStatusError
-
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+from ..net import client
+from ..net.policy import Attempts, RetryLater, classify, is_retryable
+from .drive_errors import drive_error
 
 
 def is_drive_url(url: str) -> bool:
@@ -34,23 +34,29 @@ def list_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dict[str, 
         return _list_drive_folder(ctx, catalog, folder_id)
     listing_url = url.rstrip("/") + "/"
     timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-    failures = 0
+    st = ctx.settings
+    attempts = Attempts(f"the Drive folder {folder_id}", st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
     while True:
         ctx.control.checkpoint()
+        problem: BaseException
         try:
-            resp = ctx.session.get(listing_url, timeout=timeout)
-            if resp.status_code in _RETRY_STATUSES:
-                raise requests.ConnectionError(f"server answered {resp.status_code}")
-            if resp.status_code >= 400:
-                raise HttpStatusError(resp.status_code, listing_url, f"the folder {folder_id}")
-            entries = resp.json()
+            with client.get(ctx.session, listing_url, timeout=timeout, stream=False) as resp:
+                classify(resp.status_code, resp.headers, cap=st.backoff_cap * 10, now=ctx.net.wall).raise_for(
+                    listing_url, f"the folder {folder_id}")
+                entries = resp.json()
             break
-        except (requests.RequestException, ValueError) as exc:
-            failures += 1
-            if failures > ctx.settings.retries:
+        except RetryLater as exc:
+            problem = exc
+        except requests.RequestException as exc:
+            if not is_retryable(exc) and not isinstance(exc, requests.exceptions.JSONDecodeError):
                 raise SetupError(Code.NETWORK, f"Could not list the Drive folder {folder_id}: {exc}",
                                  "Check the network and run again.") from exc
-            ctx.control.sleep(min(ctx.settings.backoff * 2 ** (failures - 1), ctx.settings.backoff_cap))
+            problem = exc
+        except ValueError as exc:
+            problem = RetryLater(f"the listing is not JSON ({exc})")
+        delay = attempts.failed(problem)
+        ctx.log(f"listing the Drive folder {folder_id}: {problem}; {attempts.note(delay)}", "warning")
+        ctx.control.sleep(delay)
     if not isinstance(entries, list):
         raise SetupError(Code.DRIVE_HTML, f"The folder listing at {listing_url} is not a JSON list.",
                          "Point the catalog's [drive] folder_url at a server that lists folders as JSON.")
@@ -61,8 +67,6 @@ def list_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dict[str, 
 def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dict[str, str]:
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
-
-    from .drive import drive_error
 
     try:
         files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,

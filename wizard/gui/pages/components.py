@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Slot
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -22,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ...engine.catalog import Component
 from ...engine.plan import MARGIN_BYTES, Plan
+from ...engine.sources import is_known, kind_of
 from .. import formatting
 from ..annotationcache import jsons_on_disk, warm_task
 from ..bridge import Call, EngineBridge
@@ -31,6 +30,9 @@ from ..widgets import Retranslating, add_demo_banner, set_status, status_label
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COL_NAME, COL_DOWNLOAD, COL_DISK, COL_HOST, COL_TERMS = range(5)
+#: The phrases source kinds show instead of a host name, marked for the translation tools.
+HOST_PHRASES = (QT_TRANSLATE_NOOP("ComponentsPage", "Meta (signed links)"),
+                QT_TRANSLATE_NOOP("ComponentsPage", "local copy"))
 
 
 class ComponentsPage(Retranslating, QWizardPage):
@@ -43,6 +45,7 @@ class ComponentsPage(Retranslating, QWizardPage):
         self._warm_call: Call | None = None  # reading the JSONs on disk before the first plan
         self._plan: Plan | None = None
         self._updating = False
+        self._entered = False  # initializePage ran
         self.presets_box = presets_box = QGroupBox()
         presets_layout = QGridLayout(presets_box)
         self.preset_group = QButtonGroup(self)
@@ -159,7 +162,8 @@ class ComponentsPage(Retranslating, QWizardPage):
         item.setText(COL_NAME, catalog_text(comp, "title"))
         item.setText(COL_DOWNLOAD, formatting.size(source.planned_size, approx=source.size is None))
         item.setText(COL_DISK, formatting.size(comp.approx_extracted, approx=True))
-        item.setText(COL_HOST, self._host(comp))
+        if self._entered:  # the host asks the source kind's module: imported when the page is shown
+            item.setText(COL_HOST, self._host(comp))
         item.setText(COL_TERMS, self.tr("§ terms") if comp.usage else "")
         if self._state.available(comp):
             item.setToolTip(COL_NAME, self.tr("{id} → {target}").format(id=comp.id, target=comp.target))
@@ -172,16 +176,11 @@ class ComponentsPage(Retranslating, QWizardPage):
 
     def _host(self, comp: Component) -> str:
         source = first_source(comp)
-        if source.kind == "hub":
-            host = urlsplit(self._state.hub_endpoint()).netloc
-        elif source.kind in ("drive", "ocrvqa"):
-            host = urlsplit(self._state.catalog.drive_file_url).netloc
-        elif source.kind == "sam-links":
-            host = self.tr("Meta (signed links)")
-        elif source.kind == "local":
-            host = self.tr("local copy")
+        if is_known(source.kind):
+            host = kind_of(source.kind).host_label(source, self._state.hub_endpoint(), self._state.catalog)
+            host = self.tr(host)  # the phrases kinds use instead of a host are translated
         else:
-            host = source.host(self._state.hub_endpoint())
+            host = source.kind
         if not self._state.supported(comp):
             host = self.tr("{host} (not supported by this version yet)").format(host=host)
         return host
@@ -224,6 +223,7 @@ class ComponentsPage(Retranslating, QWizardPage):
 
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
+        self._entered = True
         for comp in self._state.catalog.components:
             self._items[comp.id].setText(COL_HOST, self._host(comp))
         root, bridge = self._state.root, self._bridge

@@ -23,23 +23,23 @@ from PySide6.QtWidgets import (
 
 from ...engine.catalog import Component
 from ...engine.context import hub_endpoint
+from ...engine.errors import SetupError
+from ...engine.sources import SourceKind
 from ..i18n import font_notice, missing_font, resolve_language, switch_language
 from ..localcopies import LocalCopies
 from ..prefs import LANGUAGES
-from ..state import WizardState, has_source_kind
+from ..state import WizardState, source_kinds
 from ..widgets import PathField, Retranslating, add_demo_banner, scrolled_layout, set_status, status_label
 
 HF_MIRROR = "https://hf-mirror.com"
 ENDPOINT_DEFAULT, ENDPOINT_MIRROR, ENDPOINT_CUSTOM = range(3)
 
 
-def _sam_names(components: list[Component]) -> list[str]:
-    from ...engine.sources.samlinks import tar_names  # the HTTP stack: not before the first window
-
-    for comp in components:
-        for src in comp.sources:
-            if src.kind == "sam-links" and src.name_format:
-                return tar_names(src)
+def _links_names(components: list[Component]) -> list[str]:
+    """The file names the selection needs rows for in the links file."""
+    for kind, src in source_kinds(components):
+        if kind.needs_links_file:
+            return kind.item_names(src)
     return []
 
 
@@ -94,6 +94,10 @@ class OptionsPage(Retranslating, QWizardPage):
         general_form.addRow(self.keep)
         general_form.addRow(self.full)
         general_form.addRow(self.concurrency_label, self.concurrency)
+        self.cookies = PathField(directory=False, caption="", accessible_name="")
+        self.cookies_label = QLabel()
+        self.cookies_label.setBuddy(self.cookies.edit)
+        general_form.addRow(self.cookies_label, self.cookies)
 
         self.local = LocalCopies()
 
@@ -184,6 +188,14 @@ class OptionsPage(Retranslating, QWizardPage):
                                      "reference are extracted, which saves a lot of space."))
         self.concurrency.setAccessibleName(self.tr("Jobs at once"))
         self.concurrency_label.setText(self.tr("&Jobs at once:"))
+        # The page has three file fields: this one's button needs its own mnemonic.
+        self.cookies.set_texts(caption=self.tr("Choose a cookies.txt file"),
+                               accessible_name=self.tr("Google Drive cookies file"),
+                               file_filter=self.tr("Cookies files (*.txt);;All files (*)"),
+                               browse_text=self.tr("Choose &file…"))
+        self.cookies.setToolTip(self.tr("Optional: cookies.txt exported from a browser signed in to Google. "
+                                        "It may get past Drive's 'too many users' quota; a copy is used."))
+        self.cookies_label.setText(self.tr("Drive &cookies:"))
         self.language_box.setTitle(self.tr("Language"))
         self.language.setAccessibleName(self.tr("Language of the wizard"))
         self.language.setItemText(0, self.tr("System"))
@@ -196,8 +208,9 @@ class OptionsPage(Retranslating, QWizardPage):
     def initializePage(self) -> None:
         self._entered = True
         comps = self._state.components()
-        self.sam_box.setVisible(has_source_kind(comps, "sam-links"))
-        self.hub_box.setVisible(has_source_kind(comps, "hub"))
+        kinds = [kind for kind, _src in source_kinds(comps)]
+        self.sam_box.setVisible(any(k.needs_links_file for k in kinds))
+        self.hub_box.setVisible(any(k.uses_hub for k in kinds))
         self.mirrors.setVisible(any(s.community for c in comps for s in c.sources))
         self.keep.setVisible(any(c.archive != "none" for c in comps))
         self.full.setVisible(any(c.group == "annotations" for c in comps)
@@ -223,6 +236,7 @@ class OptionsPage(Retranslating, QWizardPage):
             full_archives=self.full.isChecked(),
             concurrency=self.concurrency.value(),
             sam_links=sam or base.sam_links,
+            drive_cookies=Path(self.cookies.text()) if self.cookies.text().strip() else base.drive_cookies,
             local=self.local.entries(),
             force=state.settings.force,
         )
@@ -262,24 +276,32 @@ class OptionsPage(Retranslating, QWizardPage):
         return parts.scheme in ("http", "https") and bool(parts.netloc)
 
     def _check_sam(self, text: str) -> None:
-        from ...engine.sources.samlinks import LinksFileError, parse_links_file
-
         self._sam_ok = False
         if not text:
             set_status(self.sam_status, self.tr("Choose the links file to continue, or go back and "
                                                 "leave out the SAM tars."), "warning")
         else:
+            kind = self._links_kind()
+            if kind is None:  # no source of this catalog takes a links file: the box is hidden
+                self.completeChanged.emit()
+                return
             try:
-                check = parse_links_file(Path(text))
-            except LinksFileError as exc:
-                reason = self.tr("Line {line}: {reason}").format(line=exc.line, reason=exc.reason) \
-                    if exc.line else exc.reason
+                check = kind.read_links_file(Path(text), _links_names(self._state.components()) or None)
+            except SetupError as exc:  # LinksFileError: names the line (0: the file as a whole)
+                line = int(getattr(exc, "line", 0))
+                why = str(getattr(exc, "reason", exc.problem.message))
+                reason = self.tr("Line {line}: {reason}").format(line=line, reason=why) if line else why
                 set_status(self.sam_status, self.tr("This file cannot be used. {reason}").format(
                     reason=reason), "error")
             else:
-                names = _sam_names(self._state.components())
+                names = _links_names(self._state.components())
                 self._show_links(check.names, check.earliest_expiry(names or None), check.missing(names))
         self.completeChanged.emit()
+
+    def _links_kind(self) -> SourceKind | None:
+        """The kind that takes a links file (SA-1B), asked of the catalog's sources."""
+        found = [k for k, _src in source_kinds(list(self._state.catalog.components)) if k.needs_links_file]
+        return found[0] if found else None
 
     def _show_links(self, names: tuple[str, ...], expiry: datetime | None, missing: list[str]) -> None:
         if expiry is None:

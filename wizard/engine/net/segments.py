@@ -1,32 +1,40 @@
 """Segmented downloads: one file fetched over several connections at once, journaled for resume.
 
-The protocol-free half of a parallel download (the HTTP half is in ``sources/http.py``):
+The protocol-free half of a parallel download (the HTTP half is in :mod:`.transfer`):
 
-* **Plan.** :func:`connections_for` picks how many connections a file gets (1 below 64 MiB,
-  2 to 8 above, by size, unless ``Settings.segments`` says otherwise) and :func:`plan_segments`
-  cuts the file into about eight segments per connection, none under ``min_segment_size``.
+* **Plan.** :func:`splits` says whether a file is split at all (from ``AUTO_THRESHOLD`` up, or
+  when ``Settings.segments`` asks) and :func:`connections_for` how many connections it starts
+  with (``AUTO_START``, or exactly ``Settings.segments``). :func:`plan_segments` cuts the
+  file into pieces (about eight per connection for a fixed count; for the automatic count pieces
+  of ``piece_size`` so that more connections can join), none under ``min_segment_size``.
+* **Connections.** With the automatic count a :class:`~.ramp.Ramp` adds connections while the
+  total rate rises (up to ``MAX_CONNECTIONS``, never more than the host gate allows) and goes
+  back when more is not faster: on a fast link without per-connection caps it stays at 1–2.
 * **Part file.** ``<name>.part`` is preallocated to the full size (:func:`preallocate`) and every
   segment writes its bytes at its own offset with ``os.pwrite``.
 * **Journal.** The ``<name>.part.json`` sidecar (:class:`SegmentJournal`) holds the URL, the
   validators, the total and every segment as ``[start, end, done]`` (``end`` exclusive; bytes
-  ``[start, done)`` are on disk). A journal thread rewrites it atomically about once a second
-  and at every stop, always *after* the bytes it counts were written and ``fdatasync``-ed, so
-  after a ``kill -9`` (or a power loss) each segment resumes from its recorded ``done``; at most
-  one flush interval's bytes are fetched again.
-* **Scheduling.** :class:`SegmentedDownload` runs N worker threads; each takes a slot from the
-  host's :class:`~wizard.engine.ratelimit.HostGate`, claims the lowest unfinished segment and
+  ``[start, done)`` are on disk). The background :class:`~.durable.Flusher` rewrites it about
+  once a second, always *after* the bytes it counts were ``fdatasync``-ed (a power loss keeps
+  it honest), and the receiving threads never wait for the disk. Each write is also appended to
+  ``<name>.part.log`` (:class:`~.durable.WrittenLog`), trusted on the same boot only: after a
+  ``kill -9`` each segment resumes from its last chunk (at most 256 KiB per connection is fetched
+  again).
+* **Scheduling.** :class:`SegmentedDownload` runs worker threads; each takes a slot from the
+  host's :class:`~.ratelimit.HostGate`, claims the lowest unfinished segment and
   calls the protocol's fetch function for it. Lowest-first keeps the finished part of the file
   contiguous, so the sha256 can follow the download (reading back what is already in the page
-  cache) instead of re-reading the whole file at the end. A fetch raises :class:`RetryLater` for
-  what deserves another try (``throttled=True`` on 429/503 also cuts the host's connection
-  limit); any other exception stops all workers and is raised by :meth:`SegmentedDownload.run`.
+  cache) instead of re-reading the whole file at the end. A fetch raises
+  :class:`~.policy.RetryLater` for what deserves another try (``throttled`` on 429/503 also cuts
+  the host's connection limit); any other exception stops all workers and is raised by
+  :meth:`SegmentedDownload.run`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
+import logging
 import os
 import threading
 import time
@@ -35,20 +43,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .context import JobContext
-from .errors import Cancelled, Code, SetupError
+from ..context import JobContext
+from ..errors import Cancelled, Code, SetupError
+from ..safefs import open_nofollow, open_private, write_text_atomic
+from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
+from .policy import Attempts, RetryLater
+from .ramp import Ramp
 from .ratelimit import HostGate
+
+log = logging.getLogger(__name__)
 
 MIB = 1 << 20
 #: Below this size a file gets one connection unless ``Settings.segments`` asks for more.
-AUTO_THRESHOLD = 64 * MIB
-#: Auto mode adds a connection per this many bytes (2 at least, ``AUTO_MAX`` at most).
-AUTO_BYTES_PER_CONNECTION = 128 * MIB
-AUTO_MAX = 8
+AUTO_THRESHOLD = 32 * MIB
+#: How many connections the automatic count starts with (it grows while that is faster).
+AUTO_START = 1
 MAX_CONNECTIONS = 16
 SEGMENTS_PER_CONNECTION = 8
+#: The automatic plan's pieces: about this many per file, within [min_segment_size, MAX_PIECE].
+AUTO_PIECES = 64
+MAX_PIECE = 64 * MIB
 ALIGN = 64 * 1024
-FLUSH_SECONDS = 1.0  # journal rewrite interval
 _PROGRESS_SECONDS = 0.1
 _HASH_SLICE = 8 * MIB
 _POSITIONAL_IO = hasattr(os, "pwrite") and hasattr(os, "pread")
@@ -56,17 +71,31 @@ _HASH_BUDGET_SECONDS = 0.2  # hashing per coordinator tick, so progress and flus
 
 
 def connections_for(total: int, wanted: int | None, min_segment_size: int) -> int:
-    """How many connections a file of ``total`` bytes gets (1 = a single stream).
+    """How many connections a file of ``total`` bytes starts with (1 = a single stream).
 
-    Always 1 where ``os.pwrite`` is missing (Windows): segments need positional writes.
+    ``wanted`` None is the automatic count (it may grow during the download, see
+    :class:`~.ramp.Ramp`). Always 1 where ``os.pwrite`` is missing (Windows): segments need
+    positional writes.
     """
     if not _POSITIONAL_IO:
         return 1
     if wanted is None:
-        if total < AUTO_THRESHOLD:
+        if total < max(AUTO_THRESHOLD, 2 * min_segment_size):
             return 1
-        wanted = min(AUTO_MAX, max(2, total // AUTO_BYTES_PER_CONNECTION))
+        wanted = AUTO_START
     return max(1, min(wanted, MAX_CONNECTIONS, total // max(1, min_segment_size)))
+
+
+def splits(total: int, wanted: int | None, min_segment_size: int) -> bool:
+    """Whether a file of ``total`` bytes is fetched in segments at all (else as one stream)."""
+    if wanted is None:
+        return _POSITIONAL_IO and total >= max(AUTO_THRESHOLD, 2 * min_segment_size)
+    return connections_for(total, wanted, min_segment_size) >= 2
+
+
+def piece_size(total: int, min_segment_size: int) -> int:
+    """The automatic plan's piece size: about ``AUTO_PIECES`` pieces, never under the minimum."""
+    return max(min_segment_size, min(MAX_PIECE, total // AUTO_PIECES))
 
 
 @dataclass
@@ -83,9 +112,13 @@ class Segment:
         return self.done >= self.end
 
 
-def plan_segments(total: int, connections: int, min_segment_size: int) -> list[Segment]:
-    """Cut ``total`` bytes into about ``SEGMENTS_PER_CONNECTION`` segments per connection."""
-    size = max(min_segment_size, -(-total // max(1, connections * SEGMENTS_PER_CONNECTION)), 1)
+def plan_segments(total: int, connections: int | None, min_segment_size: int) -> list[Segment]:
+    """Cut ``total`` bytes into about ``SEGMENTS_PER_CONNECTION`` segments per connection
+    (``connections`` None: the automatic plan's pieces of :func:`piece_size`)."""
+    if connections is None:
+        size = max(1, piece_size(total, min_segment_size))
+    else:
+        size = max(min_segment_size, -(-total // max(1, connections * SEGMENTS_PER_CONNECTION)), 1)
     size = -(-size // ALIGN) * ALIGN
     return [Segment(start, min(start + size, total), start) for start in range(0, total, size)]
 
@@ -104,7 +137,8 @@ class SegmentJournal:
         """The sidecar's content; ``done`` overrides the segments' offsets (a snapshot)."""
         offsets = done if done is not None else [s.done for s in self.segments]
         return {"url": self.url, "etag": self.etag, "last_modified": self.last_modified, "total": self.total,
-                "segments": [[s.start, s.end, d] for s, d in zip(self.segments, offsets, strict=True)]}
+                "segments": [[s.start, s.end, d] for s, d in zip(self.segments, offsets, strict=True)],
+                "boot": boot_id()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SegmentJournal | None:
@@ -127,9 +161,18 @@ class SegmentJournal:
 
     def save(self, path: Path, done: list[int] | None = None) -> None:
         """Rewrite the sidecar atomically."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(done)), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(self.to_json(done)))
+
+    def merge_log(self, written: dict[int, int]) -> int:
+        """Take the furthest offsets a :class:`~.durable.WrittenLog` recorded (same boot only);
+        returns how many bytes that added."""
+        added = 0
+        for seg in self.segments:
+            done = min(seg.end, written.get(seg.start, seg.done))
+            if done > seg.done:
+                added += done - seg.done
+                seg.done = done
+        return added
 
     @property
     def done_bytes(self) -> int:
@@ -147,7 +190,7 @@ class SegmentJournal:
 
 def preallocate(part: Path, total: int) -> None:
     """Create ``part`` at its full size (blocks reserved where the filesystem allows)."""
-    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+    fd = open_private(part, truncate=True)
     try:
         os.ftruncate(fd, total)
         if hasattr(os, "posix_fallocate") and total:
@@ -158,24 +201,11 @@ def preallocate(part: Path, total: int) -> None:
                     raise SetupError(
                         Code.NO_SPACE,
                         f"Not enough free space for {part.name[:-5]} ({total:,} bytes).",
-                        "Free some space and run again.",
+                        "Free some space and run again.", parked=True,
                     ) from exc
                 # EOPNOTSUPP/EINVAL: a sparse file is fine.
     finally:
         os.close(fd)
-
-
-def _datasync(fd: int) -> None:
-    getattr(os, "fdatasync", os.fsync)(fd)
-
-
-class RetryLater(Exception):
-    """A fetch failed in a way worth another try, after ``wait`` seconds (None = back-off)."""
-
-    def __init__(self, message: str, wait: float | None = None, *, throttled: bool = False) -> None:
-        super().__init__(message)
-        self.wait = wait
-        self.throttled = throttled
 
 
 class Hasher(Protocol):
@@ -193,83 +223,144 @@ class SegmentedDownload:
     """Fetch every unfinished segment of a journaled ``.part`` over several connections.
 
     ``fetch(segment, self)`` brings bytes for one segment, handing each chunk to
-    :meth:`write`, and returns when the segment is complete. ``run`` returns when all segments
-    are complete (the part is synced to disk and the journal saved) and raises the first fatal error
-    otherwise (the journal is saved either way). ``hasher``/``hashed`` follow the contiguous
-    finished prefix while downloading.
+    :meth:`write`, and returns when the segment is complete (or :meth:`write` said stop). ``run``
+    returns when all segments are complete (the part is synced to disk and the journal saved)
+    and raises the first fatal error otherwise (the journal is saved either way).
+    ``hasher``/``hashed`` follow the contiguous finished prefix while downloading.
+    ``connections`` None is the automatic count (``ramp``: a :class:`~.ramp.Ramp`, injectable).
     """
 
     def __init__(self, ctx: JobContext, part: Path, journal_path: Path, journal: SegmentJournal, *,
-                 connections: int, gate: HostGate, hasher: Hasher | None = None) -> None:
+                 connections: int | None, gate: HostGate, hasher: Hasher | None = None,
+                 ramp: Ramp | None = None) -> None:
         self.ctx = ctx
         self.part = part
         self.journal_path = journal_path
         self.journal = journal
-        self.connections = max(1, min(connections, len(journal.segments)))
+        pieces = len(journal.segments)
+        if connections is None:
+            start = connections_for(journal.total, None, ctx.settings.min_segment_size)
+            self.ramp: Ramp | None = ramp or Ramp(max(1, start), MAX_CONNECTIONS)
+            connections = self.ramp.target
+        else:
+            self.ramp = None
+        self.connections = max(1, min(connections, pieces))
         self.gate = gate
         self.hasher = hasher
         self.hashed = 0
+        self.peak = self.connections
         self.name = part.name.removesuffix(".part")
+        self.log_path = part.with_name(part.name + ".log")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._fd = -1
+        self._written = WrittenLog(self.log_path)
+        self._flusher: Flusher | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- used by fetch functions -----------------------------------------------------------------
     def write(self, seg: Segment, data: bytes) -> bool:
-        """Write a chunk at the segment's position; False once the segment is complete."""
+        """Write a chunk at the segment's position; False once the segment is complete or its
+        worker should stop (fewer connections wanted)."""
         if self._stop.is_set():
             raise _Stopped()
         view = memoryview(data)[: seg.end - seg.done]
         while view:
-            written = os.pwrite(self._fd, view, seg.done)
+            written = os.pwrite(self._fd, view[:WRITE_GRANULARITY], seg.done)
             seg.done += written  # after the write: the journal never counts unwritten bytes
             view = view[written:]
-        return seg.done < seg.end
+            self._written.record(seg.start, seg.done)
+            if self._flusher is not None:
+                self._flusher.wrote(written)
+        return seg.done < seg.end and (seg.owner is None or seg.owner < self.connections)
 
     # -- coordinator ---------------------------------------------------------------------------
     def run(self, fetch: Fetch, first: tuple[Segment, Fetch] | None = None) -> None:
         """Download until every segment is complete; ``first`` pre-assigns a segment to worker 0."""
         if first is not None:
             first[0].owner = 0
-        self._fd = os.open(self.part, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        self._fd = open_nofollow(self.part, os.O_RDWR)
         try:
+            self._written.open()
+            self._flusher = Flusher(self._fd, self._snapshot, self._durable).start()
             self._supervise(fetch, first)
         finally:
+            self._written.close()
             os.close(self._fd)
             self._fd = -1
 
+    def _snapshot(self) -> list[int]:
+        return [seg.done for seg in self.journal.segments]
+
+    def _durable(self, done: list[int]) -> None:
+        self.journal.save(self.journal_path, done)
+
+    def _start_worker(self, index: int, fetch: Fetch, first: tuple[Segment, Fetch] | None) -> None:
+        thread = threading.Thread(target=self._worker, args=(index, fetch, first),
+                                  name=f"sharegpt4v-segment-{index}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _steer(self, fetch: Fetch) -> None:
+        """Follow the ramp: start workers up to its target (within the gate's limit)."""
+        if self.ramp is None:
+            return
+        gate_limit = self.gate.limit
+        if gate_limit is not None:
+            self.ramp.limit(gate_limit)
+        target = self.ramp.update(self.journal.done_bytes)
+        if target != self.connections:
+            log.info("%s: %d connection(s) now (was %d)", self.name, target, self.connections)
+            self.connections = target
+            self.peak = max(self.peak, target)
+        if not self._pending_work():
+            return
+        for index in range(target):
+            if index >= len(self._threads):
+                self._start_worker(index, fetch, None)
+            elif not self._threads[index].is_alive():
+                self._threads[index] = threading.Thread(target=self._worker, args=(index, fetch, None),
+                                                        name=f"sharegpt4v-segment-{index}", daemon=True)
+                self._threads[index].start()
+
+    def _pending_work(self) -> bool:
+        with self._lock:
+            return any(s.owner is None and not s.complete for s in self.journal.segments)
+
     def _supervise(self, fetch: Fetch, first: tuple[Segment, Fetch] | None) -> None:
-        threads = [threading.Thread(target=self._worker, args=(n, fetch, first if n == 0 else None),
-                                    name=f"sharegpt4v-segment-{n}", daemon=True)
-                   for n in range(self.connections)]
-        flushing = threading.Event()
-        flusher = threading.Thread(target=self._flusher, args=(flushing,), name="sharegpt4v-segment-journal",
-                                   daemon=True)
         last_progress = time.monotonic()
+        assert self._flusher is not None
         try:
-            flusher.start()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(_PROGRESS_SECONDS)
-                    if self.ctx.control.cancelled:
-                        self._stop.set()
-                    now = time.monotonic()
-                    if now - last_progress >= _PROGRESS_SECONDS:
-                        last_progress = now
-                        self.ctx.progress(self.journal.done_bytes, self.journal.total)
-                    self._follow_hash(_HASH_BUDGET_SECONDS)
+            for index in range(self.connections):
+                self._start_worker(index, fetch, first if index == 0 else None)
+            while True:
+                alive = [t for t in self._threads if t.is_alive()]
+                if not alive:
+                    break
+                alive[0].join(_PROGRESS_SECONDS)
+                if self.ctx.control.cancelled:
+                    self._stop.set()
+                if self._flusher.error is not None:
+                    self._fail(self._flusher.error)
+                now = time.monotonic()
+                if now - last_progress >= _PROGRESS_SECONDS:
+                    last_progress = now
+                    self.ctx.progress(self.journal.done_bytes, self.journal.total)
+                if not self._stop.is_set():
+                    self._steer(fetch)
+                self._follow_hash(_HASH_BUDGET_SECONDS)
         finally:
             self._stop.set()
-            for thread in threads:
+            for thread in self._threads:
                 thread.join()
-            flushing.set()
-            flusher.join()
             for seg in self.journal.segments:
                 seg.owner = None
-            self._flush()
+            complete = all(s.complete for s in self.journal.segments)
+            try:  # a complete part is synced in the background after its rename (durable.settle_later)
+                self._flusher.close(final_sync=not complete)
+            except OSError as exc:
+                self._fail(exc)
             self.ctx.progress(self.journal.done_bytes, self.journal.total)
         if self._error is not None:
             raise self._error
@@ -278,23 +369,6 @@ class SegmentedDownload:
                 raise Cancelled()
             raise SetupError(Code.INTERNAL, f"{self.name}: segments were left unfinished.",  # pragma: no cover
                              "This is a bug; run again to resume.")
-
-    def _flusher(self, stop: threading.Event) -> None:
-        """Journal the segments every FLUSH_SECONDS until ``stop``."""
-        try:
-            while not stop.wait(FLUSH_SECONDS):
-                self._flush()
-        except Exception as exc:  # e.g. the disk is full: stop the download, keep what is there
-            self._fail(exc)
-
-    def _flush(self) -> None:
-        """Sync the part, then journal the offsets counted *before* the sync: all of them are on
-        disk, even after a power loss. (Syncing every second also keeps the kernel writing back
-        steadily instead of in one long burst at the end.)"""
-        done = [seg.done for seg in self.journal.segments]
-        with contextlib.suppress(OSError):
-            _datasync(self._fd)
-        self.journal.save(self.journal_path, done)
 
     def _follow_hash(self, budget: float | None) -> None:
         """Feed the hasher the finished prefix not hashed yet (for at most ``budget`` seconds)."""
@@ -332,7 +406,8 @@ class SegmentedDownload:
 
     def _worker(self, index: int, fetch: Fetch, first: tuple[Segment, Fetch] | None) -> None:
         settings = self.ctx.settings
-        failures = 0
+        attempts = Attempts(f"{self.name} (a segment)", settings.retries, settings.backoff, settings.backoff_cap,
+                            rand=self.ctx.net.rand)
         try:
             while not self._stop.is_set():
                 if first is not None:
@@ -340,6 +415,8 @@ class SegmentedDownload:
                     first = None
                     self.gate.enter()
                 else:
+                    if index >= self.connections:
+                        return  # fewer connections wanted now
                     if not self.gate.acquire(self._stop):
                         return
                     claimed = self._claim(index)
@@ -351,34 +428,25 @@ class SegmentedDownload:
                 retry: RetryLater | None = None
                 try:
                     call(seg, self)
-                    if not seg.complete:
+                    if not seg.complete and index < self.connections and not self._stop.is_set():
                         retry = RetryLater(f"connection ended at byte {seg.done:,} of segment "
                                            f"{seg.start:,}-{seg.end - 1:,}")
                 except RetryLater as exc:
                     retry = exc
                     if exc.throttled:  # while this request still counts as one of the host's
                         limit = self.gate.throttled()
+                        if self.ramp is not None and limit is not None:
+                            self.ramp.limit(limit)
                         self.ctx.log(f"{self.name}: {exc}; at most {limit} connection(s) to this host "
                                      "for now, more again gradually", "warning")
                 finally:
                     self._unclaim(seg)
                     self.gate.release()
                 if retry is None:
-                    failures = 0
                     continue
-                if seg.done > before:
-                    failures = 0  # the budget is for attempts that get nowhere
-                failures += 1
-                if failures > settings.retries:
-                    raise SetupError(
-                        Code.RETRIES_EXHAUSTED,
-                        f"Gave up on {self.name} after {failures} failed attempts: {retry}",
-                        "The bytes downloaded so far are kept; run again later to resume.",
-                    )
-                delay = retry.wait if retry.wait is not None else min(
-                    settings.backoff * (2 ** (failures - 1)), settings.backoff_cap)
+                delay = attempts.failed(retry, progressed=seg.done > before)
                 self.ctx.log(f"{self.name}: {retry}; retrying this segment in {delay:.1f} s "
-                             f"(attempt {failures}/{settings.retries})", "warning")
+                             f"(attempt {attempts.failures}/{settings.retries})", "warning")
                 if self._stop.wait(delay):
                     return
         except Exception as exc:  # Cancelled, _Stopped, SetupError, _Abandon-like protocol errors, bugs

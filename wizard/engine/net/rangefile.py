@@ -9,13 +9,11 @@ the file changes upstream mid-way, reading fails rather than mixing two versions
 from __future__ import annotations
 
 import io
-import re
 
 import requests
 
-from .errors import Code, SetupError
-
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+from . import client
+from .policy import Kind, classify, if_range
 
 
 class RangeNotSupported(Exception):
@@ -45,33 +43,35 @@ class HttpRangeFile(io.RawIOBase):
         if self.validator:
             headers["If-Range"] = self.validator
         self.requests_made += 1
-        with self.session.get(self.url, headers=headers, timeout=self.timeout, stream=True) as resp:
-            if resp.status_code == 206:
-                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-                if not match or int(match.group(1)) != start:
-                    raise RangeNotSupported(f"unexpected Content-Range {resp.headers.get('Content-Range')}")
+        with client.get(self.session, self.url, headers=headers, timeout=self.timeout) as resp:
+            answer = classify(resp.status_code, resp.headers, start)
+            if answer.kind in (Kind.RETRY, Kind.REFUSED):
+                answer.raise_for(self.url, client.redact_url(self.url))
+            if answer.kind is Kind.RESUMED:
                 if self.validator is None:
-                    etag = resp.headers.get("ETag", "")
-                    self.validator = etag if etag and not etag.startswith("W/") else resp.headers.get(
-                        "Last-Modified")
-                return resp.content
+                    self.validator = if_range(answer.etag, answer.last_modified)
+                want = end - start + 1  # bounded: a body that runs on is not read past the range
+                data = bytearray()
+                for chunk in resp.iter_content(64 * 1024):
+                    data += chunk
+                    if len(data) >= want:
+                        break
+                return bytes(data[:want])
             if resp.status_code == 200:
                 raise RangeNotSupported("the server ignores Range or the file changed")
-            raise SetupError(Code.HTTP_STATUS, f"The server answered {resp.status_code} for {self.url}.",
-                             "Try again later or download the whole archive.")
+            raise RangeNotSupported(f"unexpected Content-Range {resp.headers.get('Content-Range')}")
 
     def _probe(self) -> int:
         headers = {**self.headers, "Range": "bytes=0-0"}
         self.requests_made += 1
-        with self.session.get(self.url, headers=headers, timeout=self.timeout, stream=True) as resp:
+        with client.get(self.session, self.url, headers=headers, timeout=self.timeout) as resp:
             if resp.status_code != 206:
                 raise RangeNotSupported(f"answered {resp.status_code} to a range request")
-            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            if not match:
+            answer = classify(resp.status_code, resp.headers, 0)
+            if answer.kind is not Kind.RESUMED or answer.total is None:
                 raise RangeNotSupported("no usable Content-Range")
-            etag = resp.headers.get("ETag", "")
-            self.validator = etag if etag and not etag.startswith("W/") else resp.headers.get("Last-Modified")
-            return int(match.group(3))
+            self.validator = if_range(answer.etag, answer.last_modified)
+            return answer.total
 
     # -- io.RawIOBase --------------------------------------------------------------------------
     def readable(self) -> bool:

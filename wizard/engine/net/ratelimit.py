@@ -3,9 +3,9 @@
 Two small, thread-safe tools that any source's read loop can use:
 
 * :class:`RateLimiter` — a token bucket (kept as a "theoretical arrival time", GCRA style) for
-  ``Settings.limit_rate`` bytes per second over *all* transfers. One limiter exists per
-  :class:`~wizard.engine.context.Settings` instance (:func:`shared_limiter`), and
-  ``JobContext.limiter`` returns it, so every job of a run shares the same budget. A read loop
+  ``Settings.limit_rate`` bytes per second over *all* transfers. The run's :class:`NetShared`
+  (owned by the runner) holds one, and ``JobContext.limiter`` returns it, so every job of a run
+  shares the same budget. A read loop
   calls ``consume(n)`` *after* receiving ``n`` bytes; the call sleeps as long as needed to keep
   the long-run average at the limit (TCP then slows the sender). Read in pieces of at most
   ``limiter.chunk_size(default)`` so the pacing stays smooth. Unlimited limiters return at once::
@@ -18,8 +18,8 @@ Two small, thread-safe tools that any source's read loop can use:
   The limit can be changed during a run (``settings.limit_rate = ...``); transfers pick the new
   value up at their next request.
 
-* :class:`HostGate` — how many connections one host gets at once (:func:`gate_for` keeps one per
-  ``host:port`` for the process). Unlimited until the host answers 429/503; then the limit is
+* :class:`HostGate` — how many connections one host gets at once (``NetShared.gate`` keeps one
+  per ``host:port`` for the run). Unlimited until the host answers 429/503; then the limit is
   halved (at most once a second) and grows back by one connection per ``recover_seconds`` of calm
   (additive increase, multiplicative decrease). Segmented downloads take a slot per request; so
   can any other source that opens many connections to one host.
@@ -30,12 +30,11 @@ curl and aria2).
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable
-from typing import Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], object]
@@ -69,11 +68,18 @@ class RateLimiter:
         self._burst = burst_seconds
         self._rate: int | None = None
         self._tat = 0.0  # when the bytes consumed so far would have been "paid for" at the rate
+        #: Bytes accounted for since the limit was last set (the limiter's own bookkeeping).
+        self.consumed = 0
         self.set_rate(rate)
 
     @property
     def rate(self) -> int | None:
         return self._rate
+
+    @property
+    def paid_until(self) -> float:
+        """The clock time by which the bytes consumed so far are paid for at the rate."""
+        return self._tat
 
     def set_rate(self, rate: int | None) -> None:
         """Change the limit (None or 0 = unlimited); takes effect for the next ``consume``."""
@@ -82,6 +88,7 @@ class RateLimiter:
             if new != self._rate:
                 self._rate = new
                 self._tat = self._clock()
+                self.consumed = 0
 
     def chunk_size(self, default: int) -> int:
         """A read size that keeps pacing smooth: about a tenth of a second of the rate."""
@@ -101,39 +108,12 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             self._tat = max(self._tat, now) + n / rate
+            self.consumed += n
             wait = self._tat - now - self._burst
         if wait <= 1e-9:
             return 0.0
         sleep(wait)
         return wait
-
-
-class _HasLimit(Protocol):
-    limit_rate: int | None
-
-
-_LIMITERS: dict[int, RateLimiter] = {}
-# Reentrant: the garbage collector may run _forget (a finalizer) in a thread that holds it.
-_LIMITERS_LOCK = threading.RLock()
-
-
-def shared_limiter(settings: _HasLimit) -> RateLimiter:
-    """The one limiter of a Settings instance (created on first use, updated to its limit_rate)."""
-    key = id(settings)
-    with _LIMITERS_LOCK:
-        limiter = _LIMITERS.get(key)
-        if limiter is None:
-            limiter = _LIMITERS[key] = RateLimiter(settings.limit_rate)
-            weakref.finalize(settings, _forget, key, limiter)
-    if limiter.rate != (settings.limit_rate or None):
-        limiter.set_rate(settings.limit_rate)
-    return limiter
-
-
-def _forget(key: int, limiter: RateLimiter) -> None:
-    with _LIMITERS_LOCK:
-        if _LIMITERS.get(key) is limiter:
-            del _LIMITERS[key]
 
 
 class HostGate:
@@ -220,14 +200,32 @@ class HostGate:
             return self._limit
 
 
-_GATES: dict[str, HostGate] = {}
-_GATES_LOCK = threading.Lock()
+class NetShared:
+    """What the transfers of one run share: the bandwidth limiter, one gate per host, and the
+    wall clock and random source the retry policy uses (injectable: tests run on fake time).
 
+    The :class:`~wizard.engine.runner.Runner` owns one and hands it to every job's context; a
+    context made without one (a test, ``repair``) gets its own.
+    """
 
-def gate_for(host: str) -> HostGate:
-    """The process-wide gate of ``host`` (``"name:port"``)."""
-    with _GATES_LOCK:
-        gate = _GATES.get(host)
-        if gate is None:
-            gate = _GATES[host] = HostGate()
-        return gate
+    def __init__(self, limit_rate: int | None = None, *, wall: Clock = time.time,
+                 rand: Callable[[], float] = random.random, clock: Clock = time.monotonic) -> None:
+        self.limiter = RateLimiter(limit_rate, clock=clock)
+        self.wall = wall
+        self.rand = rand
+        self._gates: dict[str, HostGate] = {}
+        self._lock = threading.Lock()
+
+    def limiter_for(self, limit_rate: int | None) -> RateLimiter:
+        """The shared limiter, following ``limit_rate`` (it may change during a run)."""
+        if self.limiter.rate != (limit_rate or None):
+            self.limiter.set_rate(limit_rate)
+        return self.limiter
+
+    def gate(self, host: str) -> HostGate:
+        """The gate of ``host`` (``"name:port"``), created on first use."""
+        with self._lock:
+            gate = self._gates.get(host)
+            if gate is None:
+                gate = self._gates[host] = HostGate()
+            return gate
