@@ -1327,159 +1327,159 @@
 <context>
     <name>ProgressPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="103"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="106"/>
         <source>Preparing the data</source>
         <translation>正在准备数据</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="104"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="107"/>
         <source>You can keep using the computer; the work runs in the background.</source>
         <translation>您可以继续使用电脑；这些工作在后台进行。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="105"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="108"/>
         <source>Overall progress</source>
         <translation>总体进度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="106"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="109"/>
         <source>Overall progress details</source>
         <translation>总体进度详情</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="107"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="179"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="261"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="271"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="182"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="264"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="274"/>
         <source>&amp;Pause</source>
         <translation>暂停(&amp;P)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="108"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="111"/>
         <source>Pause or resume the run</source>
         <translation>暂停或继续运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="109"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="112"/>
         <source>&amp;Cancel run</source>
         <translation>取消运行(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="113"/>
         <source>Cancel the run</source>
         <translation>取消运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="111"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="114"/>
         <source>Stops the run. Everything downloaded so far is kept and the next run resumes where this one stopped.</source>
         <translation>停止运行。已下载的内容都会保留，下次运行会从停止的地方继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="113"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="116"/>
         <source>Run &amp;again</source>
         <translation>再次运行(&amp;A)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="114"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="117"/>
         <source>Run the unfinished parts again</source>
         <translation>再次运行未完成的部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="115"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="118"/>
         <source>Run status</source>
         <translation>运行状态</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="117"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="305"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="120"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="308"/>
         <source>Show &amp;log</source>
         <translation>显示日志(&amp;L)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="118"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="121"/>
         <source>Show or hide the log</source>
         <translation>显示或隐藏日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="119"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="122"/>
         <source>Log</source>
         <translation>日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="162"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="165"/>
         <source>Working out the plan…</source>
         <translation>正在制定计划…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="176"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="179"/>
         <source>The plan may not fit the free space; jobs wait when the disk is full.</source>
         <translation>计划可能超出剩余空间；磁盘写满时相关任务会等待。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="181"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="272"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="184"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="275"/>
         <source>Working…</source>
         <translation>正在处理…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="193"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="196"/>
         <source>warning</source>
         <translation>警告</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="193"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="196"/>
         <source>error</source>
         <translation>错误</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="205"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="208"/>
         <source>{done} of {total}</source>
         <translation>{done} / {total}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="208"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="211"/>
         <source>{eta} left</source>
         <translation>剩余 {eta}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="210"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="213"/>
         <source>paused</source>
         <translation>已暂停</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="238"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="241"/>
         <source>Cancelled. Everything downloaded so far is kept: press Run again, or open the wizard on the same folder later, to resume.</source>
         <translation>已取消。已下载的内容都已保留：点击“再次运行”，或稍后在同一文件夹上打开向导，即可继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="242"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="245"/>
         <source>{failed} failed, {waiting} waiting. Each message says what to do; Retry runs that part again.</source>
         <translation>{failed} 项失败，{waiting} 项等待中。每条消息都说明了处理方法；“重试”会再次运行该部分。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="246"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="249"/>
         <source>All done. Press Next for the summary.</source>
         <translation>全部完成。点击“下一步”查看总结。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="107"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="275"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="278"/>
         <source>&amp;Resume</source>
         <translation>继续(&amp;R)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="276"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="279"/>
         <source>Paused. The jobs wait at their next chunk; nothing is lost.</source>
         <translation>已暂停。各任务在下一个数据块处等待，不会丢失任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="285"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="288"/>
         <source>Stopping… everything downloaded so far is kept and can be resumed.</source>
         <translation>正在停止…已下载的内容都会保留，之后可以继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="117"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="305"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="120"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="308"/>
         <source>Hide &amp;log</source>
         <translation>隐藏日志(&amp;L)</translation>
     </message>
@@ -1718,74 +1718,74 @@
 <context>
     <name>VerifyPanel</name>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="103"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="106"/>
         <source>Images the annotations reference</source>
         <translation>标注文件引用的图片</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="104"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="107"/>
         <source>C&amp;heck again</source>
         <translation>重新检查(&amp;H)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="105"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="108"/>
         <source>Check the images against the annotations again</source>
         <translation>按标注文件重新检查图片</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="106"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="109"/>
         <source>&amp;Repair</source>
         <translation>修复(&amp;R)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="107"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="110"/>
         <source>Fetch the missing images again</source>
         <translation>重新获取缺失的图片</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="109"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="112"/>
         <source>Fetches only the missing images from the archives that hold them (also of parts not selected in this run), then checks again.</source>
         <translation>只从包含缺失图片的压缩包中取回这些图片（也包括本次未选择的部分），然后重新检查。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="111"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="114"/>
         <source>&amp;Stop</source>
         <translation>停止(&amp;S)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="112"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="115"/>
         <source>Stop the check or repair</source>
         <translation>停止检查或修复</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="113"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="116"/>
         <source>Stops at the next file; what is restored so far is kept.</source>
         <translation>在下一个文件处停止；已恢复的内容会保留。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="114"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="117"/>
         <source>Checking or repairing</source>
         <translation>正在检查或修复</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="115"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="118"/>
         <source>Repair log</source>
         <translation>修复日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="160"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="163"/>
         <source>Repairing the missing images…</source>
         <translation>正在修复缺失的图片…</translation>
     </message>
     <message numerus="yes">
-        <location filename="../../wizard/gui/verifypanel.py" line="219"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="222"/>
         <source>Restored %n image(s).</source>
         <translation>
             <numerusform>已恢复 %n 张图片。</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="235"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="238"/>
         <source>Stopped. The work done so far is kept.</source>
         <translation>已停止。已完成的工作会保留。</translation>
     </message>

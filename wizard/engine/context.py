@@ -16,6 +16,7 @@ from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
 from .net.ratelimit import NetShared, RateLimiter
+from .runlog import redact
 
 if TYPE_CHECKING:
     import requests
@@ -59,6 +60,8 @@ class Settings:
     #: New work waits while the root's filesystem has less free than this (0: never wait).
     min_free_bytes: int = 512 << 20  # = plan.MARGIN_BYTES: a plan that fits never waits for space
     space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
+    #: The observer also gets DEBUG records (every request); the run log always has them.
+    verbose: bool = False
 
 
 
@@ -80,7 +83,7 @@ class JobContext:
         self.control = control
         self._emit = emit
         if session is None:
-            import requests  # not at import time: the GUI's first window does not need it
+            import requests  # not at import time: the CLI's --version and the GUI's first page need none
 
             session = requests.Session()
         self.session = session
@@ -134,7 +137,8 @@ class JobContext:
             self.disk.check(self)  # at most one statvfs a second; waits while space is short
 
     def log(self, text: str, level: str = "info") -> None:
-        self._emit(Log(level, text, self.job))
+        """A line for the user (GUI log pane, terminal) and the run log; tokens and URL queries removed."""
+        self._emit(Log(level, redact(text), self.job))
 
     def item_done(self, name: str) -> bool:
         """Whether a file of a multi-file component (e.g. one SAM tar) was fully processed."""

@@ -33,7 +33,7 @@ from ..engine.errors import Cancelled, Code, Problem, SetupError
 from ..engine.events import Emit, Event, Progress
 from ..engine.plan import Plan
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the runner (and requests with it) loads when the first run starts
     from ..engine.runner import RunResult
 
 Work = Callable[[], None]

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from ..engine.repair import RepairReport
     from ..engine.verify import VerifyReport
 
+if TYPE_CHECKING:  # repair (and requests with it) loads when a repair starts
+    from ..engine.repair import RepairReport
+
 LOG_LINES = 2000
 
 

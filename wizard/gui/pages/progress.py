@@ -32,6 +32,9 @@ from ..widgets import Retranslating, add_demo_banner, set_status, status_label
 if TYPE_CHECKING:
     from ...engine.runner import RunResult
 
+if TYPE_CHECKING:
+    from ...engine.runner import RunResult
+
 REFRESH_MS = 200
 LOG_LINES = 2000
 
