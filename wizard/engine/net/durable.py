@@ -153,10 +153,17 @@ class WrittenLog:
         self._lock = threading.Lock()
 
     def open(self) -> WrittenLog:
-        fresh = not self.path.exists()
+        header = f"boot {boot_id() or '-'}\n"
+        try:
+            with open(self.path, "rb") as fh:
+                same_boot = fh.readline().decode("ascii", "replace") == header and boot_id() is not None
+        except OSError:
+            same_boot = False
+        if not same_boot:  # records from another boot are not to be trusted: start the log again
+            self.path.unlink(missing_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
-        if fresh or self.path.stat().st_size == 0:
-            os.write(self._fd, f"boot {boot_id() or '-'}\n".encode())
+        if not same_boot:
+            os.write(self._fd, header.encode())
         return self
 
     def record(self, start: int, done: int) -> None:
