@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -24,11 +23,10 @@ from wizard.demo.server import Fault
 from wizard.demo.world import dumps_toml, jpeg_bytes
 from wizard.engine.catalog import load_catalog
 from wizard.engine.errors import Code, SetupError
-from wizard.engine.events import Log
 from wizard.engine.journal import read_status
 from wizard.engine.plan import build_plan
 from wizard.engine.runner import Runner, RunResult
-from wizard.engine.sources import ocrvqa
+from wizard.engine.sources import kind_of, ocrvqa
 
 OCR_FOLDER = "1_GYPY5UkUy7HIcR0zq3ZCFgeZN7BAfm_"
 SFT_JSON = "sharegpt4v_mix665k_cap23k_coco-ap9k_lcs3k_sam9k_div2k.json"
@@ -67,13 +65,14 @@ def test_dead_links_and_timeouts_are_reported_the_rest_saved_as_jpg(
     assert (images / "761183272.jpg").read_bytes() == (world.docroot / world.ocr_images["761183272"]).read_bytes()
     report = missing_report(root)
     assert {k: s for k, (_u, s) in report.items()} == {"871132753": "404", "1580084184": "404",
-                                                       "1885167768": "timeout"}
+                                                       "1885167768": "timeout", "1590302842": "placeholder"}
+    assert not (images / "1590302842.jpg").exists()  # a 200 with a 1x1 GIF is not an image
     assert report["871132753"][0].endswith("/amazon/images/I/51QXa2Ph8sL.jpg")
     logs = rec.logs()
-    assert any("3 of 8 images could not be fetched" in t for t in logs)
+    assert any("4 of 9 images could not be fetched" in t for t in logs)
     assert any("2 saved images are GIF/PNG content" in t for t in logs)
     info = (read_status(root) or [])[0].info
-    assert info["ocr_dead"] == 3 and info["ocr_saved"] == 5 and info["ocr_not_jpeg"] == 2
+    assert info["ocr_dead"] == 4 and info["ocr_saved"] == 5 and info["ocr_not_jpeg"] == 2
     assert not (root / ".sharegpt4v-setup/downloads/ocr-vqa-dataset.json").exists()
     assert (root / ".sharegpt4v-setup/downloads").is_dir() and not (root / "ocr_vqa/images/.tmp").exists()
 
@@ -93,7 +92,7 @@ def test_only_the_images_the_annotation_jsons_reference(world: World, demo_catal
     assert result.ok
     assert {p.name for p in (root / "ocr_vqa/images").iterdir()} == {"761183272.jpg", "439139651.jpg"}
     assert sorted(image_gets(mirror)) == ["/amazon/images/I/61EwKc6OoJL.jpg", "/amazon/images/I/61Y5cOdHJbL.jpg"]
-    assert any("reference 2 of the 8 images" in t for t in rec.logs())
+    assert any("reference 2 of the 9 images" in t for t in rec.logs())
     assert not (root / ".sharegpt4v-setup/reports/ocr-vqa-missing.tsv").exists()
 
 
@@ -109,22 +108,31 @@ def test_the_json_of_the_same_run_decides(world: World, demo_catalog: Path, mirr
         Path(p).name for p in world.references["json-sft"] if p.startswith("ocr_vqa/")}
 
 
-def test_ocr_vqa_waits_for_a_json_job_of_its_run(world: World, demo_catalog: Path, mirror: MirrorServer,
-                                                  tmp_path: Path) -> None:
+def test_ocr_vqa_fetches_the_subset_it_is_given(world: World, demo_catalog: Path, mirror: MirrorServer,
+                                                 tmp_path: Path) -> None:
+    """The runner hands OCR-VQA the images the run's JSONs reference (``only``): no journal polling,
+    even while an annotation job of the run is still recorded as downloading."""
     catalog = load_catalog(demo_catalog)
     comp = catalog.component("ocr-vqa")
-    ctx, rec = make_ctx(tmp_path / "root", job="ocr-vqa")
+    ctx, _rec = make_ctx(tmp_path / "root", job="ocr-vqa")
     ctx.journal.record_run({"components": ["json-sft", "ocr-vqa"]})
     ctx.journal.set_stage("json-sft", "downloading")
-    waiting = threading.Event()
-    ctx._emit = lambda e: (rec(e), isinstance(e, Log) and "waiting for json-sft" in e.text and waiting.set())
-    worker = threading.Thread(target=lambda: list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog)))
-    worker.start()
-    assert waiting.wait(30)
-    _write_json(ctx.root, ["ocr_vqa/images/1569900396.jpg"])
-    ctx.journal.set_stage("json-sft", "done")
-    worker.join(30)
+    assert list(kind_of("ocrvqa").fetch(ctx, comp, comp.sources[0], catalog, only={"1569900396.jpg"})) == []
     assert {p.name for p in (ctx.root / "ocr_vqa/images").iterdir()} == {"1569900396.jpg"}
+    assert len(image_gets(mirror)) == 1
+
+
+def test_without_a_subset_an_unfinished_json_parks_ocr_vqa(demo_catalog: Path, mirror: MirrorServer,
+                                                            tmp_path: Path) -> None:
+    catalog = load_catalog(demo_catalog)
+    comp = catalog.component("ocr-vqa")
+    ctx, _rec = make_ctx(tmp_path / "root", job="ocr-vqa")
+    ctx.journal.record_run({"components": ["json-sft", "ocr-vqa"]})
+    ctx.journal.set_stage("json-sft", "downloading")
+    with pytest.raises(SetupError) as caught:
+        list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog))
+    assert caught.value.problem.parked and "OCR-VQA waits for json-sft" in caught.value.problem.message
+    assert image_gets(mirror) == []
 
 
 def test_a_json_that_fails_in_the_same_run_parks_ocr_vqa(demo_catalog: Path, mirror: MirrorServer,
@@ -137,6 +145,21 @@ def test_a_json_that_fails_in_the_same_run_parks_ocr_vqa(demo_catalog: Path, mir
     assert image_gets(mirror) == []  # not all 207K "just in case"
 
 
+def test_tiny_placeholders_are_dead_links_with_their_reason(tmp_path: Path) -> None:
+    """A 200 answer under 100 bytes, or any 1x1 GIF, is the host's placeholder: not saved."""
+    docroot, keys = _ocr_world(tmp_path, 3)
+    one_by_one = b"GIF89a\x01\x00\x01\x00" + bytes(2000)  # big, but still a 1x1 GIF
+    (docroot / f"amazon/images/I/{keys[0]}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(60))  # a 64-byte "JPEG"
+    (docroot / f"amazon/images/I/{keys[1]}.jpg").write_bytes(one_by_one)
+    with MirrorServer(docroot) as server:
+        _bind(docroot, keys, server.base_url)
+        root = tmp_path / "root"
+        result, _ = run(_ocr_catalog(tmp_path, server.base_url), root, ["ocr-vqa"])
+    assert result.ok
+    assert {p.name for p in (root / "ocr_vqa/images").iterdir()} == {f"{keys[2]}.jpg"}
+    assert {k: s for k, (_u, s) in missing_report(root).items()} == {keys[0]: "placeholder", keys[1]: "placeholder"}
+
+
 def test_resume_fetches_only_what_is_missing(world: World, demo_catalog: Path, mirror: MirrorServer,
                                              tmp_path: Path) -> None:
     catalog = load_catalog(demo_catalog)
@@ -144,8 +167,8 @@ def test_resume_fetches_only_what_is_missing(world: World, demo_catalog: Path, m
     ctx, _ = make_ctx(tmp_path / "root", job="ocr-vqa")
     assert list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog)) == []
     first = len(image_gets(mirror))
-    assert first == 8
-    assert ctx.journal.items_counts("ocr-vqa") == {"saved": 6, "dead": 2}
+    assert first == 9
+    assert ctx.journal.items_counts("ocr-vqa") == {"saved": 6, "dead": 3}
     (ctx.root / "ocr_vqa/images/60930691.jpg").unlink()
     mirror.clear_requests()
     list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog))
