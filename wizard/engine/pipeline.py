@@ -9,6 +9,7 @@ a :class:`~wizard.engine.tarstream.Streamed` record per tar, which is only count
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,6 +25,8 @@ from .layoutprobe import adapted_note, adopt, check_local, probe, recorded_layou
 from .net.bounds import quarantine
 from .sources import kind_of
 from .tarstream import Streamed
+
+log = logging.getLogger(__name__)
 
 
 def target_dir(ctx: JobContext, component: Component) -> Path:
@@ -52,6 +55,8 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
         for path in _files(ctx, component, source, catalog, only):
             ctx.control.checkpoint()
             files += 1
+            log.debug("%s: %s from %s (%s)", ctx.job, path.name, source.kind,
+                      "streamed" if isinstance(path, Streamed) else "on disk")
             if isinstance(path, Streamed):  # extracted while it downloaded; nothing on disk to remove
                 written += path.result.written
                 skipped += path.result.skipped
@@ -100,6 +105,7 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     if count is not None and component.file_count and count < component.file_count:
         ctx.log(f"{component.target} holds {count:,} files; the catalog expects about "
                 f"{component.file_count:,}", "warning")
+    log.debug("%s: %d file(s) from the source, %d written, %d already in place", ctx.job, files, written, skipped)
     adapted = adapted_note(component, original)
     if files == 0:  # the source placed its files itself (OCR-VQA images, local folders)
         return f"{_count_files(target):,} files in {component.target}{adapted}"

@@ -7,6 +7,7 @@ known, estimates otherwise), progress already on disk comes from the journal and
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -20,6 +21,8 @@ from .journal import JobRecord, state_dir
 from .rebuild import plan_records
 from .sources import kind_of, local_copy
 from .units import human
+
+log = logging.getLogger(__name__)
 
 #: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
 MARGIN_BYTES = 512 * 1024 * 1024
@@ -205,6 +208,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         biggest = sorted((i.peak_archive_bytes for i in todo), reverse=True)[: max(1, settings.concurrency)]
         peak = final + sum(biggest)
     free = shutil.disk_usage(existing_ancestor(root)).free
+    log.debug("plan for %s: %d item(s), %d to do, download %s, peak %s, free %s", root, len(items), len(todo),
+              human(sum(i.download_bytes for i in items)), human(peak), human(free))
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
 
 

@@ -18,6 +18,7 @@ downloaded again. Paths no source can provide are listed with the reason.
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,9 +38,12 @@ from .journal import Journal, RootLock, state_dir
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
+from .runlog import RunLog
 from .sources import kind_of
 from .tarstream import Streamed
 from .verify import VerifyReport, verify
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,7 +148,8 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
     bad = bad_paths(before) | damaged
     unreadable = {p for r in before.results for p, _ in r.unreadable} | damaged
     control = control or Control()
-    with RootLock(root):
+    with RootLock(root), RunLog(root, emit, verbose=settings.verbose, what="repair") as runlog:
+        emit = runlog.emit  # every event also goes to the run log
         journal = Journal(root)
         try:
             for path in unreadable:  # a damaged file of the right size would be skipped as complete
@@ -260,6 +265,8 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
     kind = kind_of(source.kind)
     own = kind.repair(ctx, component, source, catalog, only)
+    log.debug("%s: %s repair: %s", ctx.job, source.kind, "generic" if own is None else
+              f"{len(own[0])} restored its own way, {len(own[1])} left for the generic way")
     found: set[str] = set()
     if own is not None:  # the kind's own way (tar member index, OCR-VQA image by image)
         found, only = own

@@ -33,6 +33,7 @@ from .net.durable import wait_for_syncs
 from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
+from .runlog import RunLog
 from .safefs import problem_for_os_error
 from .sources import kind_of
 
@@ -91,12 +92,16 @@ class Runner:
         except BaseException:
             lock.release()
             raise
+        observer = self.emit
         try:
-            if journal.healed or journal.rebuild_pending:
-                proven = rebuild.apply(journal, self.root, self.catalog)
-                self.emit(Log("warning", rebuild.describe(journal, proven), None))
-            return self._run(journal)
+            with RunLog(self.root, observer, verbose=self.settings.verbose) as runlog:
+                self.emit = runlog.emit  # every event also goes to <root>/.sharegpt4v-setup/logs/
+                if journal.healed or journal.rebuild_pending:
+                    proven = rebuild.apply(journal, self.root, self.catalog)
+                    self.emit(Log("warning", rebuild.describe(journal, proven), None))
+                return self._run(journal)
         finally:
+            self.emit = observer
             journal.close()
             lock.release()
 

@@ -197,6 +197,7 @@ class _Transfer:
                 problem = exc
             except Stalled as exc:
                 problem = exc
+            ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
             delay = attempts.failed(problem, progressed=self._part_size() > before)
             ctx.log(f"{self.dest.name}: {as_retry(problem)}; {attempts.note(delay)}", "warning")
             ctx.control.sleep(delay)
@@ -487,20 +488,21 @@ def pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]
     limiter = ctx.limiter
     window_start = time.monotonic()
     window_bytes = 0
-    for chunk in resp.iter_content(chunk_size=read_size(ctx)):
-        ctx.control.checkpoint()
-        if not chunk:
-            continue
-        more = sink(chunk)
-        window_start += limiter.consume(len(chunk), ctx.control.sleep)
-        window_bytes += len(chunk)
-        now = time.monotonic()
-        if now - window_start >= settings.stall_seconds:
-            if window_bytes < settings.stall_bytes:
-                raise Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
-            window_start, window_bytes = now, 0
-        if not more:
-            return
+    with ctx.control.on_cancel(lambda: client.abort_response(resp)):  # a stalled read ends at once on cancel
+        for chunk in resp.iter_content(chunk_size=read_size(ctx)):
+            ctx.control.checkpoint()
+            if not chunk:
+                continue
+            more = sink(chunk)
+            window_start += limiter.consume(len(chunk), ctx.control.sleep)
+            window_bytes += len(chunk)
+            now = time.monotonic()
+            if now - window_start >= settings.stall_seconds:
+                if window_bytes < settings.stall_bytes:
+                    raise Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
+                window_start, window_bytes = now, 0
+            if not more:
+                return
 
 
 def pump_segment(ctx: JobContext, resp: requests.Response, seg: Segment, sink: SegmentedDownload) -> None:

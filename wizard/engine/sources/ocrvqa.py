@@ -318,6 +318,7 @@ class _Batch:
             except RetryLater as exc:
                 problem, wait = str(exc), exc.wait
             except requests.RequestException as exc:
+                ctx.control.checkpoint()  # cut by a cancel: not a dead link
                 if not is_retryable(exc):
                     return "dead", None, describe(exc)
                 problem = "network: " + describe(exc)
@@ -351,7 +352,8 @@ class _Batch:
             head = b""
             limiter = ctx.limiter
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
-            with open_private_file(tmp, "wb") as out:
+            # a cancel shuts the connection: a stalled image host does not hold the stop up
+            with open_private_file(tmp, "wb") as out, ctx.control.on_cancel(lambda: client.abort_response(resp)):
                 for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]

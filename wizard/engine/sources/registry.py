@@ -14,6 +14,7 @@ catalog, the lowest layer that needs it, can import it without a cycle.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from ..plan import PlanItem
     from ..tarstream import Streamed
     from .samlinks import LinksFile
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ def kind_of(name: str) -> SourceKind:
     if kind.name != name:  # pragma: no cover - a wiring mistake, caught by the tests
         raise RuntimeError(f"{module.__name__}.KIND is '{kind.name}', declared as '{name}'")
     _loaded[name] = kind
+    log.debug("source kind %s loaded from %s", name, module.__name__)
     return kind
 
 

@@ -33,6 +33,7 @@ from ..context import JobContext, Settings
 from ..errors import Code, HttpStatusError, Problem, SetupError
 from ..extract import StreamedTar
 from ..journal import JobRecord, Journal, state_dir
+from ..net import client
 from ..net.transfer import download
 from ..safefs import NotRegularFile, file_kind, read_regular
 from ..units import human
@@ -472,7 +473,7 @@ def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source
             continue
         headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
+        with client.get(ctx.session, link.url, headers=headers, timeout=timeout) as resp:
             if resp.status_code in (401, 403, 410):
                 raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
                                  "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
