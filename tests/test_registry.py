@@ -40,7 +40,8 @@ def _catalog(source: dict[str, object]) -> dict[str, object]:
 @pytest.mark.parametrize("name", [n for n in KIND_NAMES if required_keys(n)])
 def test_catalog_validation_asks_the_registry_for_required_keys(name: str) -> None:
     keys = required_keys(name)
-    complete = {"kind": name, **{k: "x" for k in keys}}
+    values = {"url": "https://example.org/x.zip", "name_format": "sa_{index:06d}.tar"}
+    complete = {"kind": name, **{k: values.get(k, "x") for k in keys}}
     parse_catalog(_catalog(complete))
     for key in keys:
         broken = {k: v for k, v in complete.items() if k != key}

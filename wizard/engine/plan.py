@@ -17,7 +17,8 @@ from typing import Any
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
-from .journal import JobRecord, read_status, state_dir
+from .journal import JobRecord, state_dir
+from .rebuild import plan_records
 from .sources import kind_of, local_copy
 from .units import human
 
@@ -110,8 +111,11 @@ def existing_ancestor(path: Path) -> Path:
     return path
 
 
-def check_root(root: Path, *, create: bool = False) -> Path:
-    """Validate (and optionally create) the data root; returns its absolute path."""
+def check_root(root: Path, *, create: bool = False, writable: bool = True) -> Path:
+    """Validate (and optionally create) the data root; returns its absolute path.
+
+    ``writable=False`` (``plan``): a read-only root is fine, since nothing is written.
+    """
     root = root.expanduser().absolute()
     if root.exists() and not root.is_dir():
         raise SetupError(Code.ROOT_NOT_DIR, f"The data root {root} is a file, not a folder.",
@@ -126,8 +130,14 @@ def check_root(root: Path, *, create: bool = False) -> Path:
             except OSError as exc:
                 raise SetupError(Code.ROOT_NOT_WRITABLE, f"Cannot create {root}: {exc.strerror}.",
                                  "Choose a folder you can write to.") from exc
+    state = state_dir(root)
+    if state.is_symlink() or (state.exists() and not state.is_dir()):
+        what = "a symbolic link" if state.is_symlink() else "not a folder"
+        raise SetupError(Code.PATH_BLOCKED, f"{state} is {what}; the app keeps its state only in a real "
+                         "folder inside the data root (a link could point its writes anywhere).",
+                         "Move it aside and run again.")
     probe_dir = root if root.exists() else root.parent
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
+    if writable and not os.access(probe_dir, os.W_OK | os.X_OK):
         raise SetupError(Code.ROOT_NOT_WRITABLE, f"{probe_dir} is not writable for this user.",
                          "Choose a folder you own, or fix its permissions.")
     return root
@@ -163,7 +173,7 @@ def _target_populated(root: Path, component: Component) -> bool:
 
 def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
     """Compute the plan. Touches only the local disk (journal, partial files, free space)."""
-    records: dict[str, JobRecord] = {r.id: r for r in (read_status(root) or [])} if root.is_dir() else {}
+    records: dict[str, JobRecord] = plan_records(root, catalog) if root.is_dir() else {}
     downloads = state_dir(root) / "downloads"
     items: list[PlanItem] = []
     for comp in components:

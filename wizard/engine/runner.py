@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from . import rebuild
 from .catalog import Catalog
 from .context import JobContext, Settings
 from .control import Control
@@ -32,6 +33,7 @@ from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
 from .runlog import RunLog
+from .safefs import problem_for_os_error
 from .sources import kind_of
 
 
@@ -82,11 +84,18 @@ class Runner:
     def run(self) -> RunResult:
         lock = RootLock(self.root)
         lock.acquire()
-        journal = Journal(self.root)
+        try:
+            journal = Journal(self.root)
+        except BaseException:
+            lock.release()
+            raise
         observer = self.emit
         try:
             with RunLog(self.root, observer, verbose=self.settings.verbose) as runlog:
                 self.emit = runlog.emit  # every event also goes to <root>/.sharegpt4v-setup/logs/
+                if journal.healed or journal.rebuild_pending:
+                    proven = rebuild.apply(journal, self.root, self.catalog)
+                    self.emit(Log("warning", rebuild.describe(journal, proven), None))
                 return self._run(journal)
         finally:
             self.emit = observer
@@ -275,6 +284,12 @@ class Runner:
             if exc.problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, exc.problem):
                 return
             self._problem(ctx, exc.problem)
+            return
+        except OSError as exc:  # the disk or the tree (a file where a folder belongs, a name too long)
+            problem = problem_for_os_error(exc, self.root)
+            if problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, problem):
+                return
+            self._problem(ctx, problem)
             return
         except Exception as exc:  # a bug: report it as a value, keep the other jobs going
             if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):  # not a bug: the disk is full

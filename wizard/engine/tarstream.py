@@ -45,7 +45,7 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Self, TextIO
+from typing import IO, Self
 
 import requests
 
@@ -60,6 +60,7 @@ from .net import client
 from .net.bounds import limit_for, too_long
 from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
 from .net.transfer import read_size
+from .safefs import open_private_file
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
@@ -227,7 +228,7 @@ class _TarStream:
         self.dest = dest
         self._saved_at = time.monotonic()
         self._unsaved = 0
-        self._index_file: TextIO | None = None
+        self._index_file: IO[str] | None = None
 
     def _position(self) -> int:
         return self.body.pos if self.body is not None else self.state.offset
@@ -250,7 +251,7 @@ class _TarStream:
         if self._index_file is None:
             folder = state_dir(self.ctx.root) / "index"
             folder.mkdir(parents=True, exist_ok=True)
-            self._index_file = open(folder / f"{self.name}.members.tsv", "a", encoding="utf-8")  # noqa: SIM115
+            self._index_file = open_private_file(folder / f"{self.name}.members.tsv", "a", encoding="utf-8")
         self._index_file.write(f"{member}\t{start}\t{end}\n")
 
     def _reset(self, why: str) -> None:

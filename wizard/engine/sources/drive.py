@@ -36,6 +36,7 @@ from ..net.bounds import limit_for, quarantine, too_long
 from ..net.client import log as requests_log
 from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_retryable
+from ..safefs import file_kind_nofollow
 from .drive_errors import drive_error, has_quota_text, quota_error
 from .drive_folder import folder_file_url
 from .registry import SourceKind, is_known, kind_of
@@ -213,7 +214,12 @@ def partial_size(dest: Path) -> int:
 
 
 def _tidy_partials(ctx: JobContext, dest: Path) -> None:
-    """gdown refuses to resume when several partials exist: keep the largest one."""
+    """gdown refuses to resume when several partials exist: keep the largest one. A partial that
+    is not a regular file (a planted symlink or FIFO: gdown would append through it) is removed."""
+    for part in partials(dest):
+        if file_kind_nofollow(part) != "file":
+            ctx.log(f"removing {part.name}: not a regular file (never followed)", "warning")
+            part.unlink(missing_ok=True)
     found = sorted(partials(dest), key=lambda p: p.stat().st_size, reverse=True)
     for extra in found[1:]:
         ctx.log(f"removing an extra partial download {extra.name}", "warning")

@@ -24,6 +24,7 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..safefs import file_kind, open_private_file
 from .drive import hash_file
 from .registry import SourceKind
 
@@ -47,7 +48,11 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
                 yield ctx.downloads / name
             return
         raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} does not exist.", _HINT)
-    if path.is_file():
+    kind = file_kind(path)
+    if kind not in ("file", "folder"):  # a FIFO would hang, a device never ends
+        raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} is a {kind}, "
+                         "not a regular file or a folder.", _HINT)
+    if kind == "file":
         yield from _archive(ctx, component, path, _official_name(component) or path.name, several=False)
     elif _is_archive_folder(component, path):
         for archive in sorted(p for p in path.iterdir() if p.is_file()):
@@ -174,7 +179,7 @@ def _copy(ctx: JobContext, src: Path, dest: Path) -> None:
     """Copy through a temporary name in the downloads folder, then rename into place."""
     tmp = ctx.downloads / f".local-{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        with open(src, "rb") as fin, open_private_file(tmp, "wb") as fout:
             while block := fin.read(4 << 20):
                 ctx.control.checkpoint()
                 fout.write(block)

@@ -37,12 +37,13 @@ from ..journal import Journal
 from ..net import client
 from ..net.bounds import MARGIN
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
+from ..safefs import open_private_file
 from . import drive
 from .drive_folder import folder_file_url
 from .registry import SourceKind
 
 IMAGE_PREFIX = "ocr_vqa/images/"
-REPORT_NAME = "ocr-vqa-missing.tsv"
+REPORT_NAME = "ocr-vqa-missing.tsv"  # declared in the registry too (dead_link_report)
 DATASET_NAME = "ocr-vqa-dataset.json"
 _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -349,7 +350,7 @@ class _Batch:
             limiter = ctx.limiter
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
             # a cancel shuts the connection: a stalled image host does not hold the stop up
-            with open(tmp, "wb") as out, ctx.control.on_cancel(lambda: client.abort_response(resp)):
+            with open_private_file(tmp, "wb") as out, ctx.control.on_cancel(lambda: client.abort_response(resp)):
                 for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]
@@ -403,7 +404,7 @@ def _finish(ctx: JobContext) -> None:
     ctx.log(f"OCR-VQA: {len(saved):,} of {len(rows):,} images in place")
     if dead:
         tmp = report.with_name(report.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        with open_private_file(tmp, "w", encoding="utf-8", newline="\n") as out:
             out.write("key\turl\tstatus\n")
             for key, url, _status, http, detail in dead:
                 out.write(f"{key}\t{url}\t{http if http is not None else _word(detail)}\n")

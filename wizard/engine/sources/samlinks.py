@@ -31,6 +31,7 @@ from ..extract import StreamedTar
 from ..journal import Journal, state_dir
 from ..net import client
 from ..net.transfer import download
+from ..safefs import NotRegularFile, file_kind, read_regular
 from .registry import SourceKind
 
 HEADER = ("file_name", "cdn_link")
@@ -111,6 +112,10 @@ class LinksFile:
                              "to sa_000999.tar) and pass it with --sam-links FILE.")
 
 
+#: Meta's links file for all 1,000 tars is about 500 KB; anything far larger is not that file.
+MAX_LINKS_FILE_BYTES = 16 * 1024 * 1024
+
+
 def parse_links_file(path: Path) -> LinksFile:
     """Read and check a SA-1B links file. Raises :class:`LinksFileError` (``sam-links-invalid``).
 
@@ -120,8 +125,17 @@ def parse_links_file(path: Path) -> LinksFile:
     may come in any order; blank lines, a BOM and CRLF line ends are accepted.
     """
     path = Path(path)
+    kind = file_kind(path)
+    if kind not in ("file", "missing", "folder"):  # a FIFO would hang, /dev/zero never ends
+        raise LinksFileError(path, 0, f"this is a {kind}, not a regular file.")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_regular(path, MAX_LINKS_FILE_BYTES, "the links file").decode("utf-8-sig")
+    except ValueError as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise LinksFileError(path, 0, "the file is not UTF-8 text.") from None
+        raise LinksFileError(path, 0, f"{exc} (Meta's file is about 500 KB).") from None
+    except NotRegularFile:
+        raise LinksFileError(path, 0, "this is not a regular file.") from None
     except FileNotFoundError:
         raise LinksFileError(path, 0, "the file does not exist.") from None
     except IsADirectoryError:
