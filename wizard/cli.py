@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .engine.catalog import Catalog, Component, load_catalog
@@ -52,12 +52,18 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
         p.set_defaults(preset=None, components=None)
     p.add_argument("--catalog", type=Path, help="use this catalog file instead of the bundled one")
     p.add_argument("--hf-endpoint", help="Hugging Face endpoint, e.g. https://hf-mirror.com")
-    p.add_argument("--hf-token", help="Hugging Face token (default: the HF_TOKEN variable)")
+    p.add_argument("--hf-token", help="Hugging Face token (default: HF_TOKEN, else the token `hf auth login` "
+                   "saved). Prefer those two: a flag is visible to other users in the process list. The "
+                   "token goes only to https://huggingface.co or an endpoint you name (--hf-endpoint, "
+                   "HF_ENDPOINT), over https unless it is this machine")
     p.add_argument("--allow-mirrors", action="store_true", help="allow community re-hosts as fallback")
     p.add_argument("--keep-archives", action="store_true", help="keep archives after extraction")
     p.add_argument("--full-archives", action="store_true",
                    help="extract every image, not only those the selected annotation JSONs reference")
     p.add_argument("--sam-links", type=Path, help="the SA-1B links file saved from Meta's page")
+    p.add_argument("--drive-cookies", type=Path, metavar="FILE",
+                   help="cookies.txt exported from a browser signed in to Google, passed to gdown: may get "
+                   "past Drive's 'too many users' quota (a copy is used; your file is not changed)")
     p.add_argument("--no-stream-tars", dest="stream_tars", action="store_false",
                    help="download each SA-1B tar fully before extracting it (default: extract while "
                    "downloading, never storing the tar)")
@@ -65,11 +71,11 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
                    help="pause new work while the root's disk has less free than this (default 512M; 0: never)")
     p.add_argument("--local", action="append", default=[], metavar="COMPONENT=PATH",
                    help="use a copy you already have (archive or folder); repeatable")
-    p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default="hardlink",
+    p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default=None,
                    help="how --local copies are put in place: hardlink (default; copies across "
                    "filesystems), copy, or move (consumes your copy)")
-    p.add_argument("--concurrency", type=int, default=3, help="jobs at once (default 3)")
-    p.add_argument("--per-host", type=int, default=2, help="jobs at once per host (default 2)")
+    p.add_argument("--concurrency", type=int, default=None, help="jobs at once (default 3)")
+    p.add_argument("--per-host", type=int, default=None, help="jobs at once per host (default 2)")
     p.add_argument("--demo", action="store_true",
                    help="use the offline demo mirror on 127.0.0.1 instead of the internet")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -152,13 +158,16 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
         local[cid] = expand_path(Path(path), f"--local {cid}")
-    if args.concurrency < 1 or args.per_host < 1:
+    concurrency = 3 if args.concurrency is None else args.concurrency
+    per_host = 2 if args.per_host is None else args.per_host
+    if concurrency < 1 or per_host < 1:
         raise SetupError(Code.CATALOG_INVALID, "--concurrency and --per-host must be at least 1.", "")
     settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
-        keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=args.concurrency,
-        per_host=args.per_host, sam_links=args.sam_links, local=local,
-        local_mode=getattr(args, "local_mode", "hardlink"),
+        keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,
+        per_host=per_host, sam_links=args.sam_links.expanduser().absolute() if args.sam_links else None,
+        local=local, local_mode=getattr(args, "local_mode", None) or "hardlink",
+        drive_cookies=args.drive_cookies.expanduser().absolute() if args.drive_cookies else None,
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
         stream_tars=getattr(args, "stream_tars", True), verbose=getattr(args, "verbose", False),
@@ -198,6 +207,67 @@ def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
     return catalog.resolve(args.preset, ids)
 
 
+def _resume(args: argparse.Namespace) -> None:
+    """``run``/``plan``/``repair --root R`` without a selection: the same run as last time.
+
+    The catalog, Hub endpoint, links file, local copies and options the journal recorded are
+    restored unless given now; recorded files must still exist. Prints "resuming with: ...".
+    """
+    if args.preset or args.components:
+        return
+    root = args.root.expanduser().absolute()
+    last = read_journal(root).last_run_args if root.is_dir() else None  # read-only, never raises
+    if not isinstance(last, dict):
+        return
+    raw_opts = last.get("options")
+    opts: dict[str, Any] = raw_opts if isinstance(raw_opts, dict) else {}
+    said: list[str] = []
+
+    def existing(flag: str, value: object) -> Path:
+        path = Path(str(value))
+        if not path.exists():
+            code = {"--catalog": Code.CATALOG_INVALID, "--sam-links": Code.SAM_LINKS_MISSING}.get(
+                flag, Code.LOCAL_INVALID)
+            raise SetupError(code, f"The last run on {root} used {flag} {path}, which no longer exists.",
+                             f"Pass {flag} with the file's new place (a flag given now replaces the recorded "
+                             "one), or start anew with --preset/--components.")
+        return path
+
+    if not args.demo:  # the demo supplies its own catalog, endpoint and links file
+        if args.catalog is None and last.get("catalog"):
+            args.catalog = existing("--catalog", last["catalog"])
+            said.append(f"--catalog {args.catalog}")
+        if args.hf_endpoint is None and opts.get("hf_endpoint"):
+            args.hf_endpoint = str(opts["hf_endpoint"])
+            said.append(f"--hf-endpoint {args.hf_endpoint}")
+        if args.sam_links is None and opts.get("sam_links"):
+            args.sam_links = existing("--sam-links", opts["sam_links"])
+            said.append(f"--sam-links {args.sam_links}")
+    if args.drive_cookies is None and opts.get("drive_cookies"):
+        args.drive_cookies = existing("--drive-cookies", opts["drive_cookies"])
+        said.append(f"--drive-cookies {args.drive_cookies}")
+    given = {spec.partition("=")[0] for spec in args.local}
+    raw_local = opts.get("local")
+    recorded_local: dict[str, Any] = raw_local if isinstance(raw_local, dict) else {}
+    for cid, path in sorted(recorded_local.items()):
+        if cid not in given:
+            args.local.append(f"{cid}={existing('--local', path)}")
+            said.append(f"--local {cid}={path}")
+    if args.local_mode is None and opts.get("local_mode") not in (None, "hardlink"):
+        args.local_mode = str(opts["local_mode"])
+        said.append(f"--local-mode {args.local_mode}")
+    for flag in ("allow_mirrors", "keep_archives", "full_archives"):
+        if not getattr(args, flag) and opts.get(flag) is True:
+            setattr(args, flag, True)
+            said.append("--" + flag.replace("_", "-"))
+    for flag in ("concurrency", "per_host"):
+        if getattr(args, flag) is None and isinstance(opts.get(flag), int):
+            setattr(args, flag, opts[flag])
+            said.append(f"--{flag.replace('_', '-')} {opts[flag]}")
+    if said:
+        print("resuming with: " + " ".join(said), file=sys.stderr)
+
+
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     def say(text: str) -> None:
         print(text, file=out or sys.stdout)
@@ -226,6 +296,7 @@ def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    _resume(args)
     with _demo_if_asked(args) as catalog:
         root = check_root(args.root, writable=False)  # a plan writes nothing: a read-only root is fine
         plan = build_plan(root, catalog, _select(catalog, args), _settings(args))
@@ -239,6 +310,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine.runner import Runner, RunResult  # not for --version: it imports the transfer code
 
+    _resume(args)
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
         root = check_root(args.root, create=True)
@@ -364,6 +436,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     from .engine.repair import repair
 
+    _resume(args)
     with _demo_if_asked(args) as catalog:
         root = args.root.expanduser().absolute()
         if not root.is_dir():
@@ -396,7 +469,7 @@ class _demo_if_asked:
     def __enter__(self) -> Catalog:
         args = self.args
         if not args.demo:
-            return load_catalog(args.catalog)
+            return load_catalog(args.catalog.expanduser().absolute() if args.catalog else None)
         from .demo.session import DemoSession
 
         root = check_root(args.root, create=True)

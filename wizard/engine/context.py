@@ -34,6 +34,7 @@ class Settings:
     concurrency: int = 3  # jobs at once
     per_host: int = 2  # jobs at once per host
     sam_links: Path | None = None
+    drive_cookies: Path | None = None  # cookies.txt for Google Drive (gdown), for users the quota stops
     local: dict[str, Path] = field(default_factory=dict)
     local_mode: str = "hardlink"  # hardlink | copy | move
     retries: int = 6  # consecutive failed attempts without progress before giving up

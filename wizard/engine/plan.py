@@ -229,10 +229,12 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
     key = subset_key(items, settings)
     comps = [i.component for i in items]
     counts: dict[str, int] = {}
+    jsons: list[Path] = []
     if key is not None:
         for item in items:
             path = json_path(root, item.component)
             if path is not None and path.is_file():
+                jsons.append(path)
                 try:
                     for cid, n in counts_for(root, path, comps).items():
                         counts[cid] = counts.get(cid, 0) + n
@@ -245,6 +247,8 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
             done_for = record.info.get("subset")  # None: full archive; else the JSON ids used
             if done_for is not None and (key is None or not set(key) <= set(done_for)):
                 item = replace(item, status="todo", download_bytes=item.total_download_bytes)
+        if jsons and item.source is not None:  # e.g. SA-1B tars: read until the wanted images are in place
+            item = kind_of(item.source.kind).refine_for_annotations(root, item, record, jsons)
         if comp.id in counts and comp.file_count and item.needs_work and comp.archive != "none":
             share = min(1.0, counts[comp.id] / comp.file_count)
             item = replace(item, extracted_bytes=int(item.extracted_bytes * share),

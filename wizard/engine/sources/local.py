@@ -116,7 +116,8 @@ def _verify(ctx: JobContext, component: Component, path: Path, *, several: bool)
         head = fh.read(512)
     if component.archive == "zip" and not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         raise SetupError(Code.LOCAL_INVALID, f"{path} is not a zip archive.", _HINT)
-    if component.archive == "tar" and head[257:262] != b"ustar":
+    compressed = head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))  # gzip/bzip2/xz: extraction reads them
+    if component.archive == "tar" and head[257:262] != b"ustar" and not compressed:
         raise SetupError(Code.LOCAL_INVALID, f"{path} is not a tar archive.", _HINT)
 
 

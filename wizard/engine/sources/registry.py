@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from ..catalog import Catalog, Component, Source
     from ..context import JobContext, Settings
     from ..errors import Problem
-    from ..journal import Journal
+    from ..journal import JobRecord, Journal
+    from ..plan import PlanItem
     from ..tarstream import Streamed
     from .samlinks import LinksFile
 
@@ -122,6 +123,9 @@ class SourceKind:
     uses_hub: ClassVar[bool] = False
     #: A user's copy on disk (a path), not a download.
     is_local: ClassVar[bool] = False
+    #: Its files stop once the images the selected JSONs want are in place (SA-1B tars), so the
+    #: other components filling the same folder (the SAM 9K zip) run first and count.
+    waits_for_siblings: ClassVar[bool] = False
 
     # -- fetching ---------------------------------------------------------------------------
     def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
@@ -146,11 +150,18 @@ class SourceKind:
         """The names of the files the source provides (journal ``items_done`` entries)."""
         return [source.file_name]
 
-    def read_links_file(self, path: Path) -> LinksFile:
-        """Parse and check a links file the user chose (kinds with :attr:`needs_links_file`)."""
+    def read_links_file(self, path: Path, needed: Collection[str] | None = None) -> LinksFile:
+        """Parse and check a links file the user chose (kinds with :attr:`needs_links_file`);
+        ``needed``: the files the selection uses (other rows are skipped, not refused)."""
         raise NotImplementedError(f"sources of kind '{self.name}' take no links file")
 
     # -- planning ---------------------------------------------------------------------------
+    def refine_for_annotations(self, root: Path, item: PlanItem, record: JobRecord | None,
+                               jsons: list[Path]) -> PlanItem:
+        """The plan item once the selected annotation JSONs (on disk) are known: what they make
+        this source download, with a note saying so. Default: unchanged."""
+        return item
+
     def pieces(self, source: Source) -> int:
         """How many files the source's planned size is split into (one archive on disk at a time)."""
         return 1
@@ -187,6 +198,11 @@ class SourceKind:
         Returns (found, left for the generic way: kept zip, remote zip, download again); None:
         the generic way for all of them.
         """
+        return None
+
+    def holds(self, root: Path, component: Component, source: Source) -> Callable[[str], bool | None] | None:
+        """What earlier runs left to say whether the source's archives hold a target-relative
+        path: a function answering True, False or None (unknown); None: nothing of its own."""
         return None
 
     def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
