@@ -518,12 +518,12 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
     root: Path | None = None
-    if hasattr(args, "root") and args.root is None:
-        if not getattr(args, "demo", False):
-            parser.error("the following arguments are required: --root")
-        args.root = default_demo_root()
-        args.root.mkdir(parents=True, exist_ok=True)
+    if hasattr(args, "root") and args.root is None and not getattr(args, "demo", False):
+        parser.error("the following arguments are required: --root")
     try:
+        if hasattr(args, "root") and args.root is None:  # --demo: in the user's cache folder
+            args.root = default_demo_root()
+            args.root.mkdir(parents=True, exist_ok=True)
         if getattr(args, "root", None) is not None:
             args.root = expand_path(args.root, "--root")
             root = args.root.absolute()

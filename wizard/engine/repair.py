@@ -34,10 +34,11 @@ from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
 from .extract import extract_archive
-from .journal import Journal, RootLock, state_dir
+from .journal import Journal, state_dir
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
+from .rootlock import RootLock
 from .runlog import RunLog
 from .sources import kind_of
 from .tarstream import Streamed
