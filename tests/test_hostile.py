@@ -752,3 +752,32 @@ def test_a_local_folder_with_a_fifo_and_a_link_places_only_regular_files(
     assert tree_of(box.root / "coco") == tree_of(reference / "coco")
     assert mirror.requests == []
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# Other owners' bullets whose fix is in place: the Hub token goes only where the user said
+# ------------------------------------------------------------------------------------------
+def test_a_catalogs_own_hub_endpoint_gets_no_token_unless_the_user_names_it(
+        box: Sandbox, demo_catalog: Path, mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "hf_" + "s3cr3t" * 6
+    monkeypatch.setenv("HF_TOKEN", secret)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    raw = tomllib.loads(demo_catalog.read_text())
+    assert raw["hub"]["endpoint"] == mirror.base_url  # the catalog names its own (loopback) Hub
+    canary = snapshot(box.canary, box.root)
+    code, _out, err = cli(capsys, "run", "--catalog", demo_catalog, "--root", box.root,
+                          "--components", "json-sft", "--yes", "--quiet")
+    assert code == 0, err
+    hub_requests = [r for r in mirror.requests if r.path.startswith("/datasets/")]
+    assert hub_requests and all("Authorization" not in r.headers for r in hub_requests)
+    mirror.clear_requests()
+    chosen = box.top / "chosen-root"
+    code, _out, err = cli(capsys, "run", "--catalog", demo_catalog, "--root", chosen, "--hf-endpoint",
+                          mirror.base_url, "--components", "json-sft", "--yes", "--quiet")
+    assert code == 0, err
+    assert any(r.headers.get("Authorization") == f"Bearer {secret}" for r in mirror.requests)
+    for folder in (box.root, chosen):  # never in a log, the journal or a report
+        assert not any(secret.encode() in p.read_bytes() for p in folder.rglob("*") if p.is_file())
+    assert secret not in err
+    assert snapshot(box.canary, box.root) == canary
