@@ -6,19 +6,21 @@ all" the sources share. Nothing here knows about Qt or terminals.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import requests
-
 from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
 from .net.ratelimit import NetShared, RateLimiter
+from .runlog import redact
 
 if TYPE_CHECKING:
+    import requests
+
     from .diskspace import DiskMonitor
 
 
@@ -33,6 +35,7 @@ class Settings:
     concurrency: int = 3  # jobs at once
     per_host: int = 2  # jobs at once per host
     sam_links: Path | None = None
+    drive_cookies: Path | None = None  # cookies.txt for Google Drive (gdown), for users the quota stops
     local: dict[str, Path] = field(default_factory=dict)
     local_mode: str = "hardlink"  # hardlink | copy | move
     retries: int = 6  # consecutive failed attempts without progress before giving up
@@ -58,7 +61,15 @@ class Settings:
     #: New work waits while the root's filesystem has less free than this (0: never wait).
     min_free_bytes: int = 512 << 20  # = plan.MARGIN_BYTES: a plan that fits never waits for space
     space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
+    #: The observer also gets DEBUG records (every request); the run log always has them.
+    verbose: bool = False
 
+
+
+def hub_endpoint(settings: Settings, default: str) -> str:
+    """The Hub endpoint to use: the setting first, then HF_ENDPOINT (e.g. https://hf-mirror.com),
+    then ``default`` (the catalog's)."""
+    return (settings.hf_endpoint or os.environ.get("HF_ENDPOINT") or default).rstrip("/")
 
 class JobContext:
     """Per-job handle: identity, where to put files, how to report, when to stop."""
@@ -72,7 +83,11 @@ class JobContext:
         self.journal = journal
         self.control = control
         self._emit = emit
-        self.session = session or requests.Session()
+        if session is None:
+            import requests  # not at import time: the CLI's --version and the GUI's first page need none
+
+            session = requests.Session()
+        self.session = session
         self.stage_now = Stage.QUEUED
         self._journal_bytes_at = 0.0
         #: The run's free-space watch (:mod:`wizard.engine.diskspace`); progress reports consult it.
@@ -123,7 +138,8 @@ class JobContext:
             self.disk.check(self)  # at most one statvfs a second; waits while space is short
 
     def log(self, text: str, level: str = "info") -> None:
-        self._emit(Log(level, text, self.job))
+        """A line for the user (GUI log pane, terminal) and the run log; tokens and URL queries removed."""
+        self._emit(Log(level, redact(text), self.job))
 
     def item_done(self, name: str) -> bool:
         """Whether a file of a multi-file component (e.g. one SAM tar) was fully processed."""

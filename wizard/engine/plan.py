@@ -7,6 +7,7 @@ known, estimates otherwise), progress already on disk comes from the journal and
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -20,6 +21,8 @@ from .journal import JobRecord, state_dir
 from .rebuild import plan_records
 from .sources import kind_of, local_copy
 from .units import human
+
+log = logging.getLogger(__name__)
 
 #: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
 MARGIN_BYTES = 512 * 1024 * 1024
@@ -205,6 +208,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         biggest = sorted((i.peak_archive_bytes for i in todo), reverse=True)[: max(1, settings.concurrency)]
         peak = final + sum(biggest)
     free = shutil.disk_usage(existing_ancestor(root)).free
+    log.debug("plan for %s: %d item(s), %d to do, download %s, peak %s, free %s", root, len(items), len(todo),
+              human(sum(i.download_bytes for i in items)), human(peak), human(free))
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
 
 
@@ -224,10 +229,12 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
     key = subset_key(items, settings)
     comps = [i.component for i in items]
     counts: dict[str, int] = {}
+    jsons: list[Path] = []
     if key is not None:
         for item in items:
             path = json_path(root, item.component)
             if path is not None and path.is_file():
+                jsons.append(path)
                 try:
                     for cid, n in counts_for(root, path, comps).items():
                         counts[cid] = counts.get(cid, 0) + n
@@ -240,6 +247,8 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
             done_for = record.info.get("subset")  # None: full archive; else the JSON ids used
             if done_for is not None and (key is None or not set(key) <= set(done_for)):
                 item = replace(item, status="todo", download_bytes=item.total_download_bytes)
+        if jsons and item.source is not None:  # e.g. SA-1B tars: read until the wanted images are in place
+            item = kind_of(item.source.kind).refine_for_annotations(root, item, record, jsons)
         if comp.id in counts and comp.file_count and item.needs_work and comp.archive != "none":
             share = min(1.0, counts[comp.id] / comp.file_count)
             item = replace(item, extracted_bytes=int(item.extracted_bytes * share),

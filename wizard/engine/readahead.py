@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -95,14 +96,16 @@ class ReadAhead:
                         break
                 yield chunk
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the fetchers (each stops at its next chunk) and wait for them a little."""
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop the fetchers (each stops at its next chunk) and wait for them up to ``timeout`` in
+        all (a fetcher blocked on a stalled link ends with its read timeout; it is a daemon)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread is not threading.current_thread():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> ReadAhead:
         return self

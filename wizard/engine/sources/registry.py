@@ -14,7 +14,8 @@ catalog, the lowest layer that needs it, can import it without a cycle.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection, Iterator
+import logging
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -24,9 +25,13 @@ if TYPE_CHECKING:
     from ..catalog import Catalog, Component, Source
     from ..context import JobContext, Settings
     from ..errors import Problem
-    from ..journal import Journal
+    from ..journal import JobRecord, Journal
+    from ..plan import PlanItem
     from ..tarstream import Streamed
     from .samlinks import LinksFile
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,29 +40,18 @@ class Declaration:
 
     module: str  # in this package
     required: tuple[str, ...] = ()  # catalog keys every source of this kind must have (strings)
-    #: The report (in the state folder's ``reports/``) where the kind lists images it could not
-    #: fetch (dead links): ``key<TAB>url<TAB>reason`` rows, images saved as ``<target>/<key>.jpg``.
-    dead_link_report: str | None = None
-    #: The source is one file saved under its ``file_name`` (checked as a portable name).
-    single_file: bool = False
-    #: Files numbered ``first``..``last`` named by ``name_format`` (checked for every index).
-    indexed: bool = False
-    #: ``url`` is a network address (checked: http/https only); False for a path on disk.
-    remote_url: bool = True
 
 
 #: Kind name -> its declaration. Adding a kind: one module in this package ending in
 #: ``KIND = <SourceKind subclass>()``, plus one line here.
 _DECLARED: dict[str, Declaration] = {
-    "http": Declaration("http", ("url",), single_file=True),
-    "hub": Declaration("hub", ("repo", "path"), single_file=True),
-    "drive": Declaration("drive", ("id",), single_file=True),
-    "sam-links": Declaration("samlinks", ("name_format",), indexed=True),
-    "ocrvqa": Declaration("ocrvqa", ("folder_id",), dead_link_report="ocr-vqa-missing.tsv"),
-    "local": Declaration("local", remote_url=False),
+    "http": Declaration("http", ("url",)),
+    "hub": Declaration("hub", ("repo", "path")),
+    "drive": Declaration("drive", ("id",)),
+    "sam-links": Declaration("samlinks", ("name_format",)),
+    "ocrvqa": Declaration("ocrvqa", ("folder_id",)),
+    "local": Declaration("local"),
 }
-
-_UNKNOWN = Declaration("")
 
 #: Every kind this version can fetch, in declaration order.
 KIND_NAMES: tuple[str, ...] = tuple(_DECLARED)
@@ -73,16 +67,6 @@ def is_known(name: str) -> bool:
 def required_keys(name: str) -> tuple[str, ...]:
     """The catalog keys a source of kind ``name`` must have (no module import)."""
     return _DECLARED[name].required
-
-
-def declaration(name: str) -> Declaration:
-    """What is declared of kind ``name`` (no module import); an unknown kind gets the defaults."""
-    return _DECLARED.get(name, _UNKNOWN)
-
-
-def dead_link_report(name: str) -> str | None:
-    """The dead-link report a kind writes, if any (no module import)."""
-    return declaration(name).dead_link_report
 
 
 def kind_of(name: str) -> SourceKind:
@@ -101,6 +85,7 @@ def kind_of(name: str) -> SourceKind:
     if kind.name != name:  # pragma: no cover - a wiring mistake, caught by the tests
         raise RuntimeError(f"{module.__name__}.KIND is '{kind.name}', declared as '{name}'")
     _loaded[name] = kind
+    log.debug("source kind %s loaded from %s", name, module.__name__)
     return kind
 
 
@@ -117,6 +102,9 @@ class SourceKind:
     uses_hub: ClassVar[bool] = False
     #: A user's copy on disk (a path), not a download.
     is_local: ClassVar[bool] = False
+    #: Its files stop once the images the selected JSONs want are in place (SA-1B tars), so the
+    #: other components filling the same folder (the SAM 9K zip) run first and count.
+    waits_for_siblings: ClassVar[bool] = False
 
     # -- fetching ---------------------------------------------------------------------------
     def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
@@ -141,11 +129,18 @@ class SourceKind:
         """The names of the files the source provides (journal ``items_done`` entries)."""
         return [source.file_name]
 
-    def read_links_file(self, path: Path) -> LinksFile:
-        """Parse and check a links file the user chose (kinds with :attr:`needs_links_file`)."""
+    def read_links_file(self, path: Path, needed: Collection[str] | None = None) -> LinksFile:
+        """Parse and check a links file the user chose (kinds with :attr:`needs_links_file`);
+        ``needed``: the files the selection uses (other rows are skipped, not refused)."""
         raise NotImplementedError(f"sources of kind '{self.name}' take no links file")
 
     # -- planning ---------------------------------------------------------------------------
+    def refine_for_annotations(self, root: Path, item: PlanItem, record: JobRecord | None,
+                               jsons: list[Path]) -> PlanItem:
+        """The plan item once the selected annotation JSONs (on disk) are known: what they make
+        this source download, with a note saying so. Default: unchanged."""
+        return item
+
     def pieces(self, source: Source) -> int:
         """How many files the source's planned size is split into (one archive on disk at a time)."""
         return 1
@@ -184,6 +179,11 @@ class SourceKind:
         """
         return None
 
+    def holds(self, root: Path, component: Component, source: Source) -> Callable[[str], bool | None] | None:
+        """What earlier runs left to say whether the source's archives hold a target-relative
+        path: a function answering True, False or None (unknown); None: nothing of its own."""
+        return None
+
     def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
         """URL and headers to read the source's file with Range requests, or None."""
         return None
@@ -191,3 +191,8 @@ class SourceKind:
     def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
         """Why ``path`` cannot be had from this kind, in words the user can act on (None: generic)."""
         return None
+
+    def known_gaps(self, root: Path, component: Component) -> set[str]:
+        """Root-relative paths the kind's last run reported as impossible to get (dead links),
+        read from its report on disk: a journal rebuilt from disk counts them as accounted for."""
+        return set()
