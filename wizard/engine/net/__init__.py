@@ -9,6 +9,8 @@
 * :mod:`.bounds` — how many bytes a transfer may accept; one quarantined copy per file;
 * :mod:`.ratelimit` — the run's bandwidth limiter and per-host connection gates (``NetShared``);
 * :mod:`.rangefile` — a seekable file over HTTP byte ranges (members of a remote zip).
+* :mod:`.keepalive` — many small GETs over kept-alive urllib3 connections (OCR-VQA's images);
+  its failures are raised as requests' exceptions, so :mod:`.policy` judges them like any other.
 
 Sources (:mod:`wizard.engine.sources`) and the tar streamer call into these modules; none of
 them keeps its own retry rules. Nothing is imported here, so importing a submodule stays cheap.
