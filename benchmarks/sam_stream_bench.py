@@ -12,12 +12,23 @@ does, into a fresh target each time:
 
 ``--rate 50M`` caps every contender's download at that many bytes/s (our limiter, curl's
 ``--limit-rate``) to play a real link, where the network rather than the disk is the bottleneck.
+
+``--per-connection 20m`` plays a CDN that caps each connection instead (nginx ``limit_rate``):
+the engine then reads each tar's next ranges ahead on extra connections
+(:mod:`wizard.engine.readahead`; ``--segments``, default 8 as the size policy gives a real 11 GB
+tar), and ``aria2c -x8 -s8`` then ``tar -x`` joins as the peer (curl, one connection, is left out
+unless ``--curl``: it is eight times slower there).
+
+The contenders run interleaved for ``--reps`` rounds (the order rotates each round); each line
+is the median of the rounds. The load average is printed before and after; ``--hog`` runs a
+Python busy loop on the side for the whole measurement.
 Wall time and peak disk use are measured; disk use is sampled every 50 ms with ``statvfs`` of
 the target filesystem (used bytes above the level before the run). As root, the targets live on
 a dedicated loop-mounted ext4 image so the samples see nothing else (``--fs plain``: the workdir's
 own filesystem, noisier). Prints each contender and the ratios stream / curl+tar.
 
-    .venv/bin/python benchmarks/sam_stream_bench.py [--size 250M] [--tars 4] [--rate 50M]
+    .venv/bin/python benchmarks/sam_stream_bench.py [--size 250M] [--tars 4] [--rate 50M] [--reps 3]
+                                                    [--per-connection 20m] [--segments 8] [--hog]
                                                     [--workdir DIR] [--fs loop|plain] [--no-stored]
 """
 
@@ -29,6 +40,7 @@ import io
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -43,6 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+import servers  # noqa: E402
 from servers import nginx_server  # noqa: E402
 
 from wizard.engine.catalog import load_catalog  # noqa: E402
@@ -139,9 +152,10 @@ approx_extracted = {total}
     return catalog, links
 
 
-def run_engine(catalog: Path, links: Path, root: Path, stream: bool, rate: int | None) -> int:
+def run_engine(catalog: Path, links: Path, root: Path, stream: bool, rate: int | None,
+               segments: int | None = None) -> int:
     cat = load_catalog(catalog)
-    settings = Settings(sam_links=links, stream_tars=stream, min_free_bytes=0, limit_rate=rate)
+    settings = Settings(sam_links=links, stream_tars=stream, min_free_bytes=0, limit_rate=rate, segments=segments)
     plan = build_plan(root, cat, cat.resolve(None, ["sam-tars"]), settings)
     result = Runner(plan, cat, settings).run()
     if not result.ok:
@@ -159,6 +173,33 @@ def run_curl_tar(base_url: str, names: list[str], root: Path, rate: int | None) 
         subprocess.run(["tar", "-xf", str(tar), "-C", str(target), "--wildcards", "*.jpg"], check=True)
         tar.unlink()
     return len(os.listdir(target))
+
+
+def run_aria2c_tar(base_url: str, names: list[str], root: Path, rate: int | None) -> int:
+    target = root / "sam/images"
+    target.mkdir(parents=True)
+    limit = [f"--max-overall-download-limit={rate}"] if rate else []
+    for name in names:
+        tar = root / name
+        subprocess.run(["aria2c", "-q", "-x8", "-s8", "--file-allocation=falloc", "--allow-overwrite=true",
+                        *limit, "-d", str(root), "-o", name, f"{base_url}/sam/{name}"], check=True)
+        subprocess.run(["tar", "-xf", str(tar), "-C", str(target), "--wildcards", "*.jpg"], check=True)
+        tar.unlink()
+    return len(os.listdir(target))
+
+
+def per_connection_limit(rate: str) -> None:
+    """Make ``servers.nginx_server`` cap every connection at ``rate`` (nginx ``limit_rate``)."""
+    plain = servers.nginx_conf
+
+    def conf(*args: object, **kwargs: object) -> str:
+        return plain(*args, **kwargs).replace("sendfile on;", f"sendfile on;\n    limit_rate {rate};")  # type: ignore[arg-type]
+
+    servers.nginx_conf = conf
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def measure(name: str, fs: Path, job: Callable[[Path], int]) -> Outcome:
@@ -209,6 +250,11 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="where tars and targets go (default: a temp dir)")
     parser.add_argument("--fs", choices=("loop", "plain"), default="loop" if os.geteuid() == 0 else "plain")
     parser.add_argument("--no-stored", action="store_true", help="skip the engine's download-then-extract run")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--per-connection", help="nginx limit_rate per connection, e.g. 20m")
+    parser.add_argument("--segments", type=int, help="connections per tar for ours (default 8 with --per-connection)")
+    parser.add_argument("--curl", action="store_true", help="also run curl + tar -x with --per-connection")
+    parser.add_argument("--hog", action="store_true", help="run a Python busy loop on the side")
     args = parser.parse_args()
     for tool in ("curl", "tar"):
         if shutil.which(tool) is None:
@@ -224,29 +270,64 @@ def main() -> int:
     total = sum((docroot / "sam" / n).stat().st_size for n in names)
     print(f"generated {args.tars} tars, {mb(total)}, {jpgs:,} jpgs in {time.perf_counter() - started:.1f} s "
           f"under {work}")
-    outcomes: list[Outcome] = []
-    with nginx_server(docroot, work / "nginx") as nginx, target_fs(work, args.fs, int(total * 2.5) + (256 << 20)) as fs:
-        catalog, links = write_catalog(work, nginx.base_url, names, total)
-        print(f"nginx at {nginx.base_url}; targets on {fs} ({args.fs})")
-        rate = args.rate
-        if rate:
-            print(f"downloads capped at {mb(rate)}/s")
-        outcomes.append(measure("stream (ours)", fs, lambda root: run_engine(catalog, links, root, True, rate)))
-        outcomes.append(measure("curl + tar -x", fs, lambda root: run_curl_tar(nginx.base_url, names, root, rate)))
-        if not args.no_stored:
-            outcomes.append(measure("engine, stored", fs, lambda root: run_engine(catalog, links, root, False, rate)))
+    throttled = args.per_connection is not None
+    if throttled:
+        per_connection_limit(args.per_connection)
+    segments = args.segments if args.segments is not None else (8 if throttled else None)
+    results: dict[str, list[Outcome]] = {}
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.hog else None
+    loads = [load()]
+    try:
+        with nginx_server(docroot, work / "nginx") as nginx, \
+                target_fs(work, args.fs, int(total * 2.5) + (256 << 20)) as fs:
+            catalog, links = write_catalog(work, nginx.base_url, names, total)
+            print(f"nginx at {nginx.base_url}; targets on {fs} ({args.fs})")
+            rate = args.rate
+            if rate:
+                print(f"downloads capped at {mb(rate)}/s")
+            if throttled:
+                print(f"nginx caps each connection at {args.per_connection}/s; ours reads ahead on "
+                      f"{segments} connections")
+            contenders: dict[str, Callable[[Path], int]] = {
+                "stream (ours)": lambda root: run_engine(catalog, links, root, True, rate, segments)}
+            if throttled:
+                contenders["aria2c-x8 + tar"] = lambda root: run_aria2c_tar(nginx.base_url, names, root, rate)
+            if not throttled or args.curl:
+                contenders["curl + tar -x"] = lambda root: run_curl_tar(nginx.base_url, names, root, rate)
+            if not args.no_stored:
+                contenders["engine, stored"] = lambda root: run_engine(catalog, links, root, False, rate, segments)
+            order = list(contenders)
+            for rep in range(args.reps):
+                for name in order[rep % len(order):] + order[:rep % len(order)]:
+                    outcome = measure(name, fs, contenders[name])
+                    results.setdefault(name, []).append(outcome)
+                    print(f"  round {rep + 1} {name:<16} {outcome.seconds:7.2f}s  peak {mb(outcome.peak)}  "
+                          f"(load {load()})", flush=True)
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+        loads.append(load())
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'contender':<16} {'wall':>9} {'MB/s':>8} {'peak disk':>11} {'jpgs':>7}")
-    for o in outcomes:
-        print(f"{o.name:<16} {o.seconds:8.2f}s {total / o.seconds / 1e6:8.0f} {mb(o.peak):>11} {o.files:>7,}")
-    ours, theirs = outcomes[0], outcomes[1]
-    if ours.files != theirs.files or ours.files != jpgs:
+    print(f"\n{args.reps} interleaved rounds{', with a Python busy loop' if args.hog else ''}; load average "
+          f"before: {loads[0]}, after: {loads[1]} ({os.cpu_count()} CPUs)")
+    print(f"{'contender':<16} {'wall':>9} {'MB/s':>8} {'peak disk':>11} {'jpgs':>7}   rounds (s)")
+    median: dict[str, float] = {}
+    for name, runs in results.items():
+        median[name] = statistics.median(o.seconds for o in runs)
+        peak = max(o.peak for o in runs)
+        print(f"{name:<16} {median[name]:8.2f}s {total / median[name] / 1e6:8.0f} {mb(peak):>11} "
+              f"{runs[0].files:>7,}   " + " ".join(f"{o.seconds:.2f}" for o in runs))
+    if any(o.files != jpgs for runs in results.values() for o in runs):
         print(f"MISMATCH: expected {jpgs} jpgs")
         return 1
-    print(f"\nstream / curl+tar: wall time {ours.seconds / theirs.seconds:.2f}x, "
-          f"peak disk {ours.peak / max(1, theirs.peak):.2f}x "
-          f"({mb(theirs.peak - ours.peak)} less at the peak)")
+    ours = "stream (ours)"
+    for peer in ("aria2c-x8 + tar", "curl + tar -x"):
+        if peer in median:
+            peak = max(o.peak for o in results[ours]) / max(1, max(o.peak for o in results[peer]))
+            print(f"ours / {peer}: speed {median[peer] / median[ours]:.2f}x, peak disk {peak:.2f}x"
+                  + (" (goal: speed >= 0.9)" if peer.startswith("aria2c") else ""))
     return 0
 
 

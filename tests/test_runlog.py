@@ -315,8 +315,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_the_run_resumes(tmp_path: Path,
 
 def test_cancel_on_a_stalled_image_host_is_not_a_dead_link(tmp_path: Path) -> None:
     """OCR-VQA images: the same cancel hook; the image stays to do, not recorded dead."""
-    import requests
-
+    from wizard.engine.net.keepalive import KeepAlive
     from wizard.engine.sources.ocrvqa import _Batch
 
     body = b"\xff\xd8\xff\xe0" + os.urandom(200_000)
@@ -331,7 +330,7 @@ def test_cancel_on_a_stalled_image_host_is_not_a_dead_link(tmp_path: Path) -> No
 
         def work() -> None:
             try:
-                outcome.append(batch._one(requests.Session(), "123", server.url))
+                outcome.append(batch._one(KeepAlive(5.0, 60.0), "123", server.url))
             except BaseException as exc:
                 outcome.append(exc)
 

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -409,11 +409,76 @@ class Journal:
                                     (job,)).fetchall()
         return {str(status): int(count) for status, count in rows}
 
+    def items_batch(self, job: str, *, rows: int = 256, seconds: float = 0.2,
+                    clock: Callable[[], float] = time.monotonic) -> ItemsBatch:
+        """A buffer of item changes committed together (see :class:`ItemsBatch`)."""
+        return ItemsBatch(self, job, rows=rows, seconds=seconds, clock=clock)
+
     def items_clear(self, job: str) -> None:
         with self._mutex:
             self._items_table()
             self._db.execute("DELETE FROM items WHERE job=?", (job,))
             self._db.commit()
+
+
+class ItemsBatch:
+    """Item status changes of one job, committed in one transaction per ``rows`` changes or once
+    ``seconds`` have passed since the last commit (checked on each :meth:`add`), and on
+    :meth:`flush`.
+
+    Many threads may ``add``; the buffer's own lock is held only to append, and the thread whose
+    change makes the batch due commits it after letting go of that lock, so the others keep
+    working during the commit. The commit is the durability point: after a crash at most the
+    changes of one batch are lost, and those items are simply still "todo".
+    """
+
+    def __init__(self, journal: Journal, job: str, *, rows: int = 256, seconds: float = 0.2,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.journal = journal
+        self.job = job
+        self.rows = max(1, rows)
+        self.seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, str, int | None, str | None]] = []
+        self._since = clock()
+        self.commits = 0
+
+    def add(self, key: str, status: str, http_status: int | None = None, detail: str | None = None) -> None:
+        with self._lock:
+            self._pending.append((key, status, http_status, detail))
+            if len(self._pending) < self.rows and self._clock() - self._since < self.seconds:
+                return
+            batch = self._take()
+        self._commit(batch)
+
+    def flush(self) -> None:
+        """Commit whatever is buffered now."""
+        with self._lock:
+            batch = self._take()
+        self._commit(batch)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def _take(self) -> list[tuple[str, str, int | None, str | None]]:
+        batch, self._pending = self._pending, []
+        self._since = self._clock()
+        return batch
+
+    def _commit(self, batch: list[tuple[str, str, int | None, str | None]]) -> None:
+        if batch:
+            self.journal.items_set_many(self.job, batch)
+            with self._lock:
+                self.commits += 1
+
+    def __enter__(self) -> ItemsBatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:

@@ -43,6 +43,14 @@ extracts it the usual way.
 Member index. Each regular member is noted in ``index/<tar>.members.tsv`` as
 ``name<TAB>start<TAB>end`` (``-1 -1`` for a compressed tar); a pass that reaches the end of the
 tar appends the line :data:`INDEX_COMPLETE`, so repair and the plan know the tar holds nothing else.
+
+Several connections. A CDN may cap each connection (20 MiB/s, say). When the tar's size is known
+(the journal, or the caller's ``size``) and the segment policy (``Settings.segments``,
+:func:`~wizard.engine.net.segments.connections_for`) gives it more than one connection, the
+first request asks for one piece only and :class:`~wizard.engine.readahead.ReadAhead` fetches
+the next pieces on the other connections into a bounded in-memory window that ``tarfile`` reads
+in order. Nothing else changes: the resume point is still the last member boundary, and a failed
+piece is a drop like any other.
 """
 
 from __future__ import annotations
@@ -51,14 +59,17 @@ import contextlib
 import hashlib
 import sqlite3
 import tarfile
+import threading
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Self
+from urllib.parse import urlsplit
 
 import requests
 
+from . import readahead
 from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
@@ -68,13 +79,16 @@ from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
 from .net.bounds import limit_for, too_long
-from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
+from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, content_range, describe, if_range, is_retryable
+from .net.segments import connections_for
 from .net.transfer import read_size
+from .readahead import ReadAhead
 from .safefs import open_private_file
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
 _JOURNAL_SECONDS = 1.0
+_PIECE_CHUNK = 256 * 1024  # read size of the read-ahead connections
 #: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
 _MAX_PADDING = 1 << 20
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
@@ -170,11 +184,13 @@ class _Body:
     """The response body as a file for tarfile: absolute position, pacing, stalls, cancel."""
 
     def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None, name: str,
-                 approx: int | None = None) -> None:
+                 approx: int | None = None, ahead: ReadAhead | None = None) -> None:
         self.name = name
         self.ctx = ctx
         self.limiter = ctx.limiter
-        self._chunks: Iterator[bytes] = resp.iter_content(chunk_size=read_size(ctx))
+        self.ahead = ahead  # the bytes come from several connections (it paces them itself)
+        self._chunks: Iterator[bytes] = ahead.chunks() if ahead is not None else resp.iter_content(
+            chunk_size=read_size(ctx))
         self._buf = b""
         self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
         self.end = end
@@ -201,7 +217,8 @@ class _Body:
             return b""
         if got + len(chunk) > self.bound:
             raise too_long(self.name, self.bound)
-        self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
+        if self.ahead is None:
+            self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
         self._window_bytes += len(chunk)
         now = time.monotonic()
         if now - self._window_start >= settings.stall_seconds:
@@ -210,6 +227,10 @@ class _Body:
                                                   f"{settings.stall_seconds:.0f} s")))
             self._window_start, self._window_bytes = now, 0
         return chunk
+
+    def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
 
     def peek(self, n: int) -> bytes:
         while len(self._buf) < n and not self.eof:
@@ -247,6 +268,12 @@ class _TarStream:
         self._index_file: IO[str] | None = None
         self._index_mode = "a"  # "w" when a pass starts at byte 0: the index is written afresh
         self._reached = 0  # the furthest body position any attempt got to (progress, for gzip)
+        self._local = threading.local()  # a session per read-ahead thread
+
+    def _close_body(self) -> None:
+        if self.body is not None:
+            self.body.close()
+        self.body = None
 
     def _position(self) -> int:
         return self.body.pos if self.body is not None else self.state.offset
@@ -321,7 +348,7 @@ class _TarStream:
                 finally:
                     if self.body is not None:
                         self._reached = max(self._reached, self.body.pos)
-                    self.body = None
+                    self._close_body()
                 ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
                 progressed = (self.state.offset, self._reached) > before  # a gzip tar has no offset
                 if attempts.failures + 1 > st.retries and not progressed:
@@ -362,21 +389,81 @@ class _TarStream:
         raise SetupError(Code.RETRIES_EXHAUSTED, f"Gave up on {self.name} after {failures} failed attempts: "
                          f"{problem}", "Members extracted so far are kept; run again later to resume.")
 
-    def _request_headers(self) -> dict[str, str]:
+    def _request_headers(self, upto: int | None = None) -> dict[str, str]:
+        """Headers of a request from the resume point (to ``upto``: the first read-ahead piece)."""
         headers, st = {"Accept-Encoding": "identity"}, self.state
+        if st.offset or upto is not None:
+            headers["Range"] = f"bytes={st.offset}-{'' if upto is None else upto - 1}"
         if st.offset:
-            headers["Range"] = f"bytes={st.offset}-"
             validator = if_range(st.etag, st.last_modified)
             if validator:
                 headers["If-Range"] = validator
         return headers
+
+    # -- read-ahead on extra connections (wizard.engine.readahead) ------------------------------
+    def _connections(self, remaining: int) -> int:
+        """Connections for the rest of the tar: the segment policy, within the host's gate."""
+        settings = self.ctx.settings
+        wanted = settings.segments if settings.segments is not None else readahead.CONNECTIONS
+        count = connections_for(remaining, wanted, settings.min_segment_size)
+        limit = self.ctx.net.gate(urlsplit(self.url).netloc).limit
+        return max(1, min(count, limit)) if limit is not None else count
+
+    def _first_piece(self) -> int | None:
+        """Where the first request should stop when the rest will come over several connections
+        (None: one open-ended stream, as for a tar of unknown or small size)."""
+        known = self.state.total or self.size
+        if not known or known - self.state.offset <= readahead.PIECE:
+            return None
+        if self._connections(known - self.state.offset) <= 1:
+            return None
+        return self.state.offset + readahead.PIECE
+
+    def _read_ahead(self, resp: requests.Response, start: int, total: int | None) -> ReadAhead | None:
+        """A reader for the rest of the tar when the first answer is one piece of it, else None."""
+        got = content_range(resp.headers.get("Content-Range"))
+        if resp.status_code != 206 or got is None or total is None or got[1] + 1 >= total:
+            return None
+        first = resp.iter_content(chunk_size=self.ctx.limiter.chunk_size(_PIECE_CHUNK))
+        return ReadAhead(self._fetch_piece, start, total, connections=self._connections(total - start),
+                         piece=got[1] + 1 - start, first=self._paced(first))
+
+    def _paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        limiter, sleep = self.ctx.limiter, self.ctx.control.sleep
+        for chunk in chunks:
+            yield chunk
+            limiter.consume(len(chunk), sleep)
+
+    def _fetch_piece(self, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` in one Range request (runs in a read-ahead thread, with its own
+        session). Any answer but the exact 206 is a drop: the next attempt sorts it out."""
+        ctx, st = self.ctx, self.state
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        headers = {"Accept-Encoding": "identity", "Range": f"bytes={start}-{end - 1}"}
+        validator = if_range(st.etag, st.last_modified)
+        if validator:
+            headers["If-Range"] = validator
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        with client.get(session, self.url, headers=headers, timeout=timeout) as resp:
+            answer = classify(resp.status_code, resp.headers, start, etag=st.etag, last_modified=st.last_modified,
+                              total=st.total, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
+            if answer.kind is not Kind.RESUMED:
+                if answer.throttled:
+                    ctx.net.gate(urlsplit(self.url).netloc).throttled()  # fewer connections next time
+                raise RetryLater(f"a read-ahead range got HTTP {resp.status_code}"
+                                 + (f" ({answer.reason})" if answer.reason else ""), answer.wait,
+                                 throttled=answer.throttled)
+            yield from self._paced(resp.iter_content(chunk_size=ctx.limiter.chunk_size(_PIECE_CHUNK)))
 
     def _attempt(self) -> bool:
         """One request; True when the whole tar was read. Raises RetryLater/_Bad/_Restart."""
         ctx = self.ctx
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         try:
-            resp = client.get(ctx.session, self.url, headers=self._request_headers(), timeout=timeout)
+            resp = client.get(ctx.session, self.url, headers=self._request_headers(self._first_piece()),
+                              timeout=timeout)
         except requests.RequestException as exc:
             if not is_retryable(exc):
                 raise
@@ -385,7 +472,8 @@ class _TarStream:
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True
-            self.body = body = _Body(ctx, resp, start, total, self.name, approx=self.size)
+            self.body = body = _Body(ctx, resp, start, total, self.name, approx=self.size,
+                                     ahead=self._read_ahead(resp, start, total))
             mode = "r|"
             if start == 0:
                 self._close_index()

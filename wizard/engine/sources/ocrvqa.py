@@ -6,6 +6,10 @@ bytes kept as they are (GIF or PNG content under ``.jpg`` is counted and reporte
 converted). Only the keys the annotation JSONs under ``<root>/sharegpt4v/`` reference are
 fetched — all keys when there is no JSON (or none references OCR-VQA). Each image has a row in
 the journal's ``items`` table, so a run killed among 200K images resumes image by image.
+Results are committed in batches (``BATCH_ROWS`` images or ``BATCH_SECONDS``, no fsync per
+file): after a kill -9 at most one batch of results is lost, and its saved files are found again
+on disk by ``_reconcile``. Each worker keeps its connections alive (``net.keepalive``); the
+number of workers follows the throughput (``net.ramp``) and the host's gate (429/503).
 Dead links (404/410/403, connection failures and timeouts after retries, non-image answers, tiny
 placeholder images such as a 1x1 GIF)
 are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
@@ -15,6 +19,7 @@ with a warning, once every image is saved or recorded dead. Progress is images d
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -23,7 +28,7 @@ import time
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import ijson
@@ -31,14 +36,15 @@ import requests
 
 from ..annotations import find_jsons, iter_image_paths, normalize, sniff
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext
+from ..context import JobContext, Settings
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..journal import Journal, state_dir
-from ..net import client
+from ..net import client, keepalive
 from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
-from ..safefs import file_kind_nofollow, open_private_file
+from ..net.ramp import Ramp
+from ..safefs import file_kind_nofollow, open_private, open_private_file
 from . import drive
 from .drive_folder import folder_file_url
 from .registry import SourceKind
@@ -55,6 +61,14 @@ PLACEHOLDER = "placeholder image"
 _PLACEHOLDER_BYTES = 100
 #: Consecutive connection failures (no HTTP answer at all) after which the network is taken to be down.
 BREAKER = 40
+#: Image results are journaled in one transaction per this many images or this many seconds.
+BATCH_ROWS = 256
+BATCH_SECONDS = 0.2
+_HEADERS = {"Accept-Encoding": "identity"}
+_CHUNK = 64 * 1024
+_SPILL = 1 << 20  # bodies up to this size are gathered in memory and written at once
+
+log = logging.getLogger(__name__)
 
 
 def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
@@ -202,7 +216,12 @@ def _reconcile(ctx: JobContext, target: Path) -> None:
 # Fetching
 # ------------------------------------------------------------------------------------------
 class _Batch:
-    """The images still to do, fetched by a few threads with a per-host limit."""
+    """The images still to do, fetched by a pool of workers, each over its own kept-alive
+    connections (:class:`~wizard.engine.net.keepalive.KeepAlive`). How many work at once follows
+    the throughput (:class:`~wizard.engine.net.ramp.Ramp`: more while more is faster) and the
+    host's gate (fewer after 429/503). Results are journaled in batches
+    (:meth:`~wizard.engine.journal.Journal.items_batch`: one transaction per ``BATCH_ROWS`` images
+    or ``BATCH_SECONDS``)."""
 
     def __init__(self, ctx: JobContext, target: Path) -> None:
         self.ctx = ctx
@@ -213,12 +232,16 @@ class _Batch:
         self.total = sum(counts.values())
         self.done = self.total - len(self.todo)
         self.lock = threading.Lock()
+        self.turn = threading.Condition(self.lock)  # workers above the ramp's target wait on it
         self.hosts: dict[str, threading.Semaphore] = {}
         self.next = 0
         self.stop = threading.Event()
         self.error: BaseException | None = None
-        self.net_failures: list[str] = []  # keys failed for want of any answer, in a row
+        #: keys failed for want of any answer, in a row: journaled only once the streak ends
+        self.net_failures: list[tuple[str, str]] = []
         self.last_progress = 0.0
+        self.ramp = make_ramp(ctx.settings)
+        self.records = ctx.journal.items_batch(ctx.job, rows=BATCH_ROWS, seconds=BATCH_SECONDS)
 
     def run(self) -> None:
         ctx = self.ctx
@@ -226,13 +249,21 @@ class _Batch:
         self.tmp.mkdir(parents=True, exist_ok=True)
         ctx.stage(Stage.DOWNLOADING, f"OCR-VQA images ({len(self.todo):,} to fetch)")
         ctx.progress(self.done, self.total, unit="files")
-        workers = max(1, min(ctx.settings.ocr_workers, len(self.todo)))
-        if self.todo:
-            with ThreadPoolExecutor(workers, thread_name_prefix="ocr-vqa") as pool:
-                for _ in range(workers):
-                    pool.submit(self._worker)
+        threads = max(1, min(self.ramp.ceiling, len(self.todo)))
+        try:
+            if self.todo:
+                with ThreadPoolExecutor(threads, thread_name_prefix="ocr-vqa") as pool:
+                    for index in range(threads):
+                        pool.submit(self._worker, index)
+        finally:
+            if len(self.net_failures) < BREAKER:  # a streak too short to blame the network: dead links
+                for key, detail in self.net_failures:
+                    self.records.add(key, "dead", None, detail)
+            self.records.flush()
         shutil.rmtree(self.tmp, ignore_errors=True)
         ctx.progress(self.done, self.total, unit="files")
+        log.info("OCR-VQA: %d journal commits for %d images; %d workers at the end",
+                 self.records.commits, len(self.todo), self.ramp.target)
         if self.error is not None:
             raise self.error
 
@@ -244,6 +275,13 @@ class _Batch:
             self.next += 1
             return item
 
+    def _my_turn(self, index: int) -> bool:
+        """Wait while worker ``index`` is above the ramp's target; False once the batch stops."""
+        with self.turn:  # a waiting worker also leaves once every image is taken (nothing left to do)
+            while index >= self.ramp.target and not self.stop.is_set() and self.next < len(self.todo):
+                self.turn.wait(0.2)
+            return not self.stop.is_set()
+
     def _host(self, url: str) -> threading.Semaphore:
         host = urlsplit(url).netloc
         with self.lock:
@@ -251,12 +289,13 @@ class _Batch:
                 self.hosts[host] = threading.Semaphore(max(1, self.ctx.settings.ocr_per_host))
             return self.hosts[host]
 
-    def _worker(self) -> None:
-        session = requests.Session()
+    def _worker(self, index: int) -> None:
+        settings = self.ctx.settings
+        pool = keepalive.KeepAlive(settings.connect_timeout, settings.read_timeout)
         try:
-            while (item := self._take()) is not None:
+            while self._my_turn(index) and (item := self._take()) is not None:
                 key, url = item
-                status, http, detail = self._one(session, key, url)
+                status, http, detail = self._one(pool, key, url)
                 self._record(key, status, http, detail)
         except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone, re-raise in run()
             with self.lock:
@@ -264,16 +303,16 @@ class _Batch:
                     self.error = exc
             self.stop.set()
         finally:
-            session.close()
+            pool.close()
 
     def _record(self, key: str, status: str, http: int | None, detail: str) -> None:
         ctx = self.ctx
         network = status == "dead" and http is None and detail.startswith("network:")
-        with self.lock:  # journal writes inside: a breaker trip must not race a "dead" record
+        with self.lock:  # no journal write in here: a batch commit never holds up the other workers
             if self.stop.is_set() and self.error is not None:
                 return  # the batch is stopping: this image stays to do
             if network:
-                self.net_failures.append(key)
+                self.net_failures.append((key, detail))
                 if len(self.net_failures) >= BREAKER:
                     self.error = SetupError(
                         Code.NETWORK,
@@ -281,19 +320,25 @@ class _Batch:
                         f"({detail[9:]}); the network or the image host seems to be down.",
                         "Check the connection and run again; images saved so far are kept.")
                     self.stop.set()
-                    ctx.journal.items_set_many(ctx.job, [(k, "todo", None, None) for k in self.net_failures])
-                    return
+                    return  # those images were never journaled: they stay to do
+                streak: list[tuple[str, str]] = []
             else:
-                self.net_failures.clear()
+                streak, self.net_failures = self.net_failures, []
             self.done += 1
             done = self.done
-            ctx.journal.items_set(ctx.job, key, status, http_status=http, detail=detail)
+            before = self.ramp.target
+            if self.ramp.update(done) > before:
+                self.turn.notify_all()
+        for dead_key, dead_detail in streak:  # the network is fine: those were dead links after all
+            self.records.add(dead_key, "dead", None, dead_detail)
+        if not network:
+            self.records.add(key, status, http, detail)
         now = time.monotonic()
         if now - self.last_progress >= 0.1 or done == self.total:
             self.last_progress = now
             ctx.progress(done, self.total, unit="files")
 
-    def _one(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
+    def _one(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
         """("saved" | "dead", HTTP status or None, detail) for one image."""
         ctx = self.ctx
         if not url:
@@ -312,7 +357,7 @@ class _Batch:
                     if not gate.acquire(self.stop):
                         raise _Stopped()
                     try:
-                        return self._get(session, key, url)
+                        return self._get(pool, key, url)
                     finally:
                         gate.release()
             except RetryLater as exc:
@@ -332,12 +377,13 @@ class _Batch:
             log_retry(f"OCR-VQA image {key}", problem, delay, attempt, ctx.settings.ocr_retries, wait is not None)
             ctx.control.sleep(delay)
 
-    def _get(self, session: requests.Session, key: str, url: str) -> tuple[str, int | None, str]:
+    def _get(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
         ctx = self.ctx
-        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         # identity: keep the bytes exactly as served, and let Content-Length count them
-        with client.get(session, url, timeout=timeout, headers={"Accept-Encoding": "identity"}) as resp:
-            status = resp.status_code
+        resp = pool.get(url, _HEADERS)
+        finished = False
+        try:
+            status = resp.status
             answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
             if answer.kind is Kind.RETRY:
                 if answer.throttled:
@@ -348,22 +394,18 @@ class _Batch:
             if status != 200:
                 return "dead", status, f"unexpected HTTP {status}"
             tmp = self.tmp / f"{key}.{threading.get_ident()}.tmp"
-            size = 0
-            head = b""
-            limiter = ctx.limiter
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
             # a cancel shuts the connection: a stalled image host does not hold the stop up
-            with open_private_file(tmp, "wb") as out, ctx.control.on_cancel(lambda: client.abort_response(resp)):
-                for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
-                    if len(head) < 16:
-                        head += chunk[: 16 - len(head)]
-                    if size + len(chunk) > bound:  # runs on: nothing past the bound is written
-                        out.close()
-                        tmp.unlink(missing_ok=True)
-                        return "dead", 200, f"body-too-long (over {bound:,} bytes)"
-                    size += len(chunk)
-                    out.write(chunk)
-                    limiter.consume(len(chunk), ctx.control.sleep)
+            with ctx.control.on_cancel(lambda: client.abort_response(resp)):
+                size, head, finished = _receive(ctx, resp, tmp, bound)
+        except BaseException:
+            resp.close()
+            raise
+        finally:
+            if resp.connection is not None:
+                keepalive.done(resp, complete=finished)
+        if size > bound:  # runs on: nothing past the bound was written
+            return "dead", 200, f"body-too-long (over {bound:,} bytes)"
         kind = sniff(head)
         length = resp.headers.get("Content-Length")
         encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
@@ -379,6 +421,65 @@ class _Batch:
             return "dead", 200, what
         os.replace(tmp, self.target / f"{key}.jpg")
         return "saved", 200, kind
+
+
+def make_ramp(settings: Settings) -> Ramp:
+    """How many workers fetch at once: from ``ocr_workers``, more while more is faster, up to
+    ``ocr_max_workers`` (tests swap this for a scripted ramp)."""
+    ceiling = max(1, settings.ocr_workers, settings.ocr_max_workers)
+    return Ramp(max(1, settings.ocr_workers), ceiling)
+
+
+def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -> tuple[int, bytes, bool]:
+    """Read one image into ``tmp``: (size, its first 16 bytes, whether the body was read to its end).
+
+    Small bodies are gathered in memory and written with one ``os.write`` (no buffered file object,
+    no fsync: the journal's batch commit is the durability point, and a file the journal does not
+    know yet is found by ``_reconcile``). A body that turns out large goes to the file as it comes.
+    A body that runs past ``bound`` is cut there (size > bound, nothing kept).
+    """
+    limiter = ctx.limiter
+    size, head = 0, b""
+    parts: list[bytes] = []
+    out: IO[bytes] | None = None
+    length = resp.headers.get("Content-Length", "")
+    if limiter.rate is None and length.isdigit() and int(length) <= min(_SPILL, bound):
+        chunks: Iterator[bytes] = iter((keepalive.read(resp, bound + 1),))  # the usual image: one read
+    else:
+        chunks = keepalive.stream(resp, limiter.chunk_size(_CHUNK))
+    try:
+        for chunk in chunks:
+            if len(head) < 16:
+                head += chunk[: 16 - len(head)]
+            size += len(chunk)
+            if size > bound:
+                keepalive.abandon(resp)
+                if out is not None:
+                    out.close()
+                    out = None
+                    tmp.unlink(missing_ok=True)
+                return size, head, False
+            if out is not None:
+                out.write(chunk)
+            else:
+                parts.append(chunk)
+                if size > _SPILL:
+                    out = open_private_file(tmp, "wb")
+                    out.writelines(parts)
+                    parts = []
+            limiter.consume(len(chunk), ctx.control.sleep)
+    finally:
+        if out is not None:
+            out.close()
+    if size <= _SPILL:
+        fd = open_private(tmp, truncate=True)
+        try:
+            view = memoryview(b"".join(parts))
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    return size, head, True
 
 
 class _Stopped(Cancelled):
