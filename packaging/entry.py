@@ -65,9 +65,9 @@ def main() -> int:
         if problem is not None:
             report(problem)
             return 1
-    from wizard.cli import main as cli_main
+    from wizard.entry import main as entry_main
 
-    return cli_main(argv)
+    return entry_main(argv)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ from wizard.demo.session import tree_of
 from wizard.demo.world import dumps_toml
 from wizard.engine.catalog import Layout, load_catalog
 from wizard.engine.control import Control
-from wizard.engine.diskspace import DiskMonitor, free_bytes, job_need
+from wizard.engine.diskspace import DiskMonitor, job_need
 from wizard.engine.errors import Cancelled, Code, SetupError
 from wizard.engine.events import Event, Stage, StageChanged
+from wizard.engine.fsinfo import free_bytes
 from wizard.engine.plan import build_plan
 from wizard.engine.runner import Runner, RunResult
 from wizard.engine.tarstream import stream_tar

@@ -33,7 +33,7 @@ from wizard.engine.control import Control
 from wizard.engine.errors import Code, SetupError
 from wizard.engine.net.bounds import MARGIN
 from wizard.engine.net.ratelimit import NetShared
-from wizard.engine.sources import fetcher_for, samlinks
+from wizard.engine.sources import kind_of, samlinks
 
 START = 1_800_000_000.0  # the fake wall clock's start (a whole second: HTTP dates have no fractions)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(40_000)
@@ -93,7 +93,7 @@ def _component(source: Source, target: str, layout: Layout | None = None) -> Com
 
 def _single(kind: str, source: Source) -> Callable[[JobContext, FaultServer, Path], None]:
     def run(ctx: JobContext, server: FaultServer, root: Path) -> None:
-        for path in fetcher_for(kind)(ctx, _component(source, "out"), source, _catalog(server)):
+        for path in kind_of(kind).fetch(ctx, _component(source, "out"), source, _catalog(server)):
             os.replace(path, root / "result.bin")
     return run
 
@@ -128,7 +128,7 @@ def _run_ocr(ctx: JobContext, server: FaultServer, root: Path) -> None:
     server.files["/folders/OCRF/dataset.json"] = json.dumps({"k1": {"imageURL": server.url("/img/k1.jpg")}}).encode()
     server.listings["OCRF"] = ["dataset.json"]
     source = Source("ocrvqa", "ocr", folder_id="OCRF", filename="dataset.json")
-    for _ in fetcher_for("ocrvqa")(ctx, _component(source, "ocr_vqa/images"), source, _catalog(server)):
+    for _ in kind_of("ocrvqa").fetch(ctx, _component(source, "ocr_vqa/images"), source, _catalog(server)):
         pass
     rows = ctx.journal.items(ctx.job)
     assert len(rows) == 1

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -24,11 +23,10 @@ from wizard.demo.server import Fault
 from wizard.demo.world import dumps_toml, jpeg_bytes
 from wizard.engine.catalog import load_catalog
 from wizard.engine.errors import Code, SetupError
-from wizard.engine.events import Log
 from wizard.engine.journal import read_status
 from wizard.engine.plan import build_plan
 from wizard.engine.runner import Runner, RunResult
-from wizard.engine.sources import ocrvqa
+from wizard.engine.sources import kind_of, ocrvqa
 
 OCR_FOLDER = "1_GYPY5UkUy7HIcR0zq3ZCFgeZN7BAfm_"
 SFT_JSON = "sharegpt4v_mix665k_cap23k_coco-ap9k_lcs3k_sam9k_div2k.json"
@@ -110,22 +108,31 @@ def test_the_json_of_the_same_run_decides(world: World, demo_catalog: Path, mirr
         Path(p).name for p in world.references["json-sft"] if p.startswith("ocr_vqa/")}
 
 
-def test_ocr_vqa_waits_for_a_json_job_of_its_run(world: World, demo_catalog: Path, mirror: MirrorServer,
-                                                  tmp_path: Path) -> None:
+def test_ocr_vqa_fetches_the_subset_it_is_given(world: World, demo_catalog: Path, mirror: MirrorServer,
+                                                 tmp_path: Path) -> None:
+    """The runner hands OCR-VQA the images the run's JSONs reference (``only``): no journal polling,
+    even while an annotation job of the run is still recorded as downloading."""
     catalog = load_catalog(demo_catalog)
     comp = catalog.component("ocr-vqa")
-    ctx, rec = make_ctx(tmp_path / "root", job="ocr-vqa")
+    ctx, _rec = make_ctx(tmp_path / "root", job="ocr-vqa")
     ctx.journal.record_run({"components": ["json-sft", "ocr-vqa"]})
     ctx.journal.set_stage("json-sft", "downloading")
-    waiting = threading.Event()
-    ctx._emit = lambda e: (rec(e), isinstance(e, Log) and "waiting for json-sft" in e.text and waiting.set())
-    worker = threading.Thread(target=lambda: list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog)))
-    worker.start()
-    assert waiting.wait(30)
-    _write_json(ctx.root, ["ocr_vqa/images/1569900396.jpg"])
-    ctx.journal.set_stage("json-sft", "done")
-    worker.join(30)
+    assert list(kind_of("ocrvqa").fetch(ctx, comp, comp.sources[0], catalog, only={"1569900396.jpg"})) == []
     assert {p.name for p in (ctx.root / "ocr_vqa/images").iterdir()} == {"1569900396.jpg"}
+    assert len(image_gets(mirror)) == 1
+
+
+def test_without_a_subset_an_unfinished_json_parks_ocr_vqa(demo_catalog: Path, mirror: MirrorServer,
+                                                            tmp_path: Path) -> None:
+    catalog = load_catalog(demo_catalog)
+    comp = catalog.component("ocr-vqa")
+    ctx, _rec = make_ctx(tmp_path / "root", job="ocr-vqa")
+    ctx.journal.record_run({"components": ["json-sft", "ocr-vqa"]})
+    ctx.journal.set_stage("json-sft", "downloading")
+    with pytest.raises(SetupError) as caught:
+        list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog))
+    assert caught.value.problem.parked and "OCR-VQA waits for json-sft" in caught.value.problem.message
+    assert image_gets(mirror) == []
 
 
 def test_a_json_that_fails_in_the_same_run_parks_ocr_vqa(demo_catalog: Path, mirror: MirrorServer,

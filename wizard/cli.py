@@ -2,6 +2,8 @@
 
 Exit codes: 0 everything asked for is in place; 1 a job failed; 2 bad input; 3 not enough
 space; 4 jobs are waiting (quota, expired links, full disk); 130 cancelled (work kept).
+No input ends in a traceback: ``main`` maps every exception to a coded problem (an unexpected one
+is written to the run log, and one line names that file).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -22,17 +24,21 @@ from .engine.catalog import Catalog, Component, load_catalog
 from .engine.context import Settings
 from .engine.control import Control
 from .engine.errors import Code, Problem, SetupError
-from .engine.journal import Journal, read_last_run, read_status
+from .engine.journal import read_journal, read_last_run
 from .engine.net.ratelimit import parse_rate
 from .engine.plan import Plan, build_plan, check_root, human
+from .engine.rebuild import heal
 from .engine.runner import Runner, RunResult
+from .failures import problem_for
+from .paths import default_demo_root
 from .termprogress import TerminalReporter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
 
 def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
-    p.add_argument("--root", type=Path, required=True, help="the data root (training's --image_folder)")
+    p.add_argument("--root", type=Path, help="the data root (training's --image_folder); with --demo "
+                   "it defaults to demo-root in the user's cache folder")
     if select:
         p.add_argument("--preset", help="pt | sft | cap100k | all")
         p.add_argument("--components", help="comma-separated component ids (adds to --preset)")
@@ -141,7 +147,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         if not sep or not cid or not path:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
-        local[cid] = Path(path).expanduser().absolute()
+        local[cid] = expand_path(Path(path), f"--local {cid}").absolute()
     concurrency = 3 if args.concurrency is None else args.concurrency
     per_host = 2 if args.per_host is None else args.per_host
     if concurrency < 1 or per_host < 1:
@@ -149,9 +155,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,
-        per_host=per_host, sam_links=args.sam_links.expanduser().absolute() if args.sam_links else None,
+        per_host=per_host, sam_links=expand_path(args.sam_links, "--sam-links").absolute() if args.sam_links else None,
         local=local, local_mode=getattr(args, "local_mode", None) or "hardlink",
-        drive_cookies=args.drive_cookies.expanduser().absolute() if args.drive_cookies else None,
+        drive_cookies=expand_path(args.drive_cookies, "--drive-cookies").absolute() if args.drive_cookies else None,
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
         stream_tars=getattr(args, "stream_tars", True),
@@ -161,7 +167,23 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def expand_path(path: Path, what: str) -> Path:
+    """``~`` and ``~user`` expanded, or a coded problem when that user has no home folder."""
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:
+        raise SetupError(Code.ROOT_MISSING, f"{what}: cannot expand {str(path)!r}: {exc}.",
+                         "Write the path out in full (or ~/… for your own home folder).") from exc
+
+
+def _check_local(catalog: Catalog, args: argparse.Namespace) -> None:
+    """Every ``--local COMPONENT=PATH`` names a component of the catalog."""
+    for spec in args.local:
+        catalog.component(spec.partition("=")[0])
+
+
 def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
+    _check_local(catalog, args)
     ids = [c.strip() for c in (args.components or "").split(",") if c.strip()]
     if not args.preset and not ids and getattr(args, "root", None) is not None:
         last = read_last_run(args.root.expanduser().absolute())
@@ -183,17 +205,11 @@ def _resume(args: argparse.Namespace) -> None:
     """
     if args.preset or args.components:
         return
-    root = args.root.expanduser().absolute()
+    root = expand_path(args.root, "--root").absolute()
     try:
-        journal = Journal(root, create=False)
-    except (FileNotFoundError, sqlite3.Error, OSError):
-        return
-    try:
-        last = journal.last_run_args()
-    except (sqlite3.Error, ValueError):
+        last = read_journal(root).last_run_args
+    except (sqlite3.Error, OSError, ValueError):
         last = None
-    finally:
-        journal.close()
     if not isinstance(last, dict):
         return
     raw_opts = last.get("options")
@@ -275,7 +291,7 @@ def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     _resume(args)
     with _demo_if_asked(args) as catalog:
-        root = check_root(args.root)
+        root = check_root(args.root, writable=False)  # a plan writes nothing: a read-only root is fine
         plan = build_plan(root, catalog, _select(catalog, args), _settings(args))
         if args.json:
             print(json.dumps(plan.to_json(), indent=2))
@@ -290,6 +306,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings = _settings(args)
         root = check_root(args.root, create=True)
         components = _select(catalog, args)
+        healed = heal(root, catalog)  # a damaged journal: set aside and rebuilt from disk
+        if healed:
+            print(healed, file=sys.stderr)
         plan = build_plan(root, catalog, components, settings)
         if not args.quiet:
             print_plan(plan)
@@ -344,8 +363,15 @@ def _after_run(args: argparse.Namespace, result: RunResult) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     root = args.root.expanduser().absolute()
-    records = read_status(root) if root.is_dir() else None
+    view = read_journal(root) if root.is_dir() else None
+    if view is not None and view.note:
+        print(view.note, file=sys.stderr)
+    records = view.records if view is not None else None
     if records is None:
+        if view is not None and view.unreadable:
+            if args.json:
+                print("[]")
+            return EXIT_OK
         return _fail(Problem(Code.ROOT_MISSING, f"{root} has no sharegpt4v-setup journal.",
                              "Run 'sharegpt4v-setup run --root ...' first."))
     if args.json:
@@ -387,6 +413,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
         if not root.is_dir():
             return _fail(Problem(Code.ROOT_MISSING, f"{root} is not a folder.", "Pass the data root you prepared."))
         settings = _settings(args)
+        _check_local(catalog, args)
         control = Control()
         report = repair(root, catalog, settings, TerminalReporter(quiet=False), control, deep=args.deep)
         if args.json:
@@ -430,13 +457,16 @@ class _demo_if_asked:
             self.session.stop()  # type: ignore[attr-defined]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:
+    """The command line. ``self_test`` runs ``--self-test`` (:mod:`wizard.entry` passes it: the
+    self-test drives this CLI, so this module does not import it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.self_test:
-        from .selftest import main as selftest_main
-
-        return selftest_main()
+        if self_test is None:
+            return _fail(Problem(Code.INTERNAL, "--self-test is run by the sharegpt4v-setup command.",
+                                 "Run 'sharegpt4v-setup --self-test' or 'python -m wizard --self-test'."))
+        return self_test()
     if args.command is None:
         from .syslibs import check_gui, report
 
@@ -453,14 +483,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gui_main(demo=args.demo)
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
+    root: Path | None = None
+    if hasattr(args, "root") and args.root is None:
+        if not getattr(args, "demo", False):
+            parser.error("the following arguments are required: --root")
+        args.root = default_demo_root()
+        args.root.mkdir(parents=True, exist_ok=True)
     try:
+        if getattr(args, "root", None) is not None:
+            args.root = expand_path(args.root, "--root")
+            root = args.root.absolute()
         return handlers[args.command](args)
-    except SetupError as exc:
-        code = EXIT_SPACE if exc.problem.code == Code.NO_SPACE else EXIT_USAGE
-        return _fail(exc.problem, code)
     except KeyboardInterrupt:
         print("\nInterrupted. The work so far is kept; run the same command to resume.", file=sys.stderr)
         return EXIT_CANCELLED
+    except Exception as exc:  # every other exception becomes a coded problem, never a traceback
+        mapped, code = problem_for(exc, root, f"sharegpt4v-setup {args.command}")
+        return _fail(mapped, code)
 
 
 if __name__ == "__main__":  # pragma: no cover

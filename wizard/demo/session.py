@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..engine.catalog import Catalog, Component, load_catalog
-from ..engine.sources import SUPPORTED_KINDS
+from ..engine.sources import is_known
 from ..paths import STATE_DIR_NAME
 from .server import MirrorServer
 from .world import World, build_world
@@ -45,8 +45,7 @@ class DemoSession:
         self.server = self._serve(self.world.docroot)
         self.world.write_catalog(self.server.base_url, self.catalog_path)
         self._catalog = load_catalog(self.catalog_path)
-        if "sam-links" in SUPPORTED_KINDS:
-            self.sam_links = self.world.sam_links_file(self.server.base_url, self.world_dir / "sam_links.tsv")
+        self.sam_links = self.world.sam_links_file(self.server.base_url, self.world_dir / "sam_links.tsv")
 
     def _serve(self, docroot: Path) -> MirrorServer:
         """Serve on the same port as last time for this root when it is free: URLs recorded in
@@ -93,7 +92,7 @@ class DemoSession:
     def components(self) -> list[str]:
         """The components this version can fetch from the demo world."""
         return [c.id for c in self.catalog.components
-                if c.official_sources() and c.official_sources()[0].kind in SUPPORTED_KINDS]
+                if c.official_sources() and is_known(c.official_sources()[0].kind)]
 
     def expected_tree(self, component_ids: Iterable[str], *, full_archives: bool = True) -> set[str]:
         """The files a correct run of these components leaves under the root.

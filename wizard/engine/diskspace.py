@@ -15,8 +15,6 @@ parks the job with ``no-space``; the runner retries such jobs in the same run wh
 
 from __future__ import annotations
 
-import errno
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,51 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .events import Stage
+from .fsinfo import free_bytes, mount_point
+from .sources import kind_of
+from .units import human
 
 if TYPE_CHECKING:
     from .context import JobContext, Settings
     from .plan import PlanItem
 
 #: The errno values that mean "the disk (or the user's quota) is full".
-FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is an OSError saying the disk or the quota is full."""
-    return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
-
-
-def existing_ancestor(path: Path) -> Path:
-    """``path`` or its nearest existing parent (the root may not exist yet)."""
-    path = Path(path).absolute()
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return path
-
-
-def free_bytes(path: Path) -> int:
-    """Bytes an unprivileged user may still write on ``path``'s filesystem (``f_bavail``)."""
-    where = existing_ancestor(path)
-    if hasattr(os, "statvfs"):
-        st = os.statvfs(where)
-        return st.f_bavail * st.f_frsize
-    import shutil  # pragma: no cover - Windows
-
-    return shutil.disk_usage(where).free  # pragma: no cover
-
-
-def mount_point(path: Path) -> Path:
-    """The mount point of the filesystem holding ``path`` (for messages)."""
-    current = existing_ancestor(path)
-    try:
-        dev = current.stat().st_dev
-        while current.parent != current and current.parent.stat().st_dev == dev:
-            current = current.parent
-    except OSError:
-        pass
-    return current
-
-
 def job_need(item: PlanItem, settings: Settings) -> int:
     """Free bytes a job needs before it is worth (re)starting after the disk filled.
 
@@ -76,8 +38,7 @@ def job_need(item: PlanItem, settings: Settings) -> int:
     what one of its archives extracts to. An over-estimate for a half-done archive: such a job
     then waits for the next run rather than failing again in this one.
     """
-    source = item.source
-    pieces = max(1, source.last - source.first + 1) if source is not None and source.kind == "sam-links" else 1
+    pieces = 1 if item.source is None else kind_of(item.source.kind).pieces(item.source)
     return max(0, settings.min_free_bytes) + item.peak_archive_bytes + item.extracted_bytes // pieces
 
 
@@ -130,8 +91,6 @@ class DiskMonitor:
             self.wait_for(ctx, self.min_free)
 
     def message(self, free: int, need: int) -> str:
-        from .plan import human
-
         return f"Only {human(free)} free on {self.filesystem}; waiting for space (need {human(need)})"
 
     def wait_for(self, ctx: JobContext, need: int) -> int:
@@ -154,8 +113,6 @@ class DiskMonitor:
             if free < need and abs(free - shown) >= max(1, need // 20):
                 shown = free  # keep the figure current without flooding the log
                 ctx.stage(Stage.WAITING, self.message(free, need))
-        from .plan import human
-
         ctx.log(f"{human(free)} free on {self.filesystem} again; carrying on")
         ctx.stage(previous if previous != Stage.WAITING else Stage.QUEUED, "space is available again")
         return free

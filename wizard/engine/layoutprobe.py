@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import re
 import zipfile
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from .catalog import Catalog, Component, Layout, Source
 from .context import JobContext
 from .errors import Code, SetupError
 from .journal import state_dir
+from .safefs import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,10 @@ def check_local(ctx: JobContext, component: Component, path: Path) -> Component:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return component  # extraction reports a damaged archive properly
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, UnicodeError):
         target = _members_file(ctx.root, path.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text("".join(n + "\n" for n in names), encoding="utf-8", errors="surrogateescape")
-        os.replace(tmp, target)
+        write_text_atomic(target, "".join(n + "\n" for n in names))
     return adopt(ctx, component, check_layout(names, component.layout, path.name), path.name)
 
 
@@ -133,16 +131,6 @@ def zip_members(root: Path, component: Component, layout: Layout) -> set[str] | 
             continue
         return {rel for name in text.splitlines() if (rel := layout.map(name)) is not None}
     return None
-
-
-def remote_url(ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]]:
-    """The URL and request headers that read a source's bytes (plain http or the Hub)."""
-    if source.kind == "http":
-        return source.url, {}
-    from .sources.hub import auth_headers, endpoint_for_settings, resolve_url
-
-    endpoint = endpoint_for_settings(ctx.settings, catalog)
-    return resolve_url(source, endpoint), auth_headers(ctx.settings, endpoint)
 
 
 class _Tail(io.RawIOBase):
@@ -232,9 +220,15 @@ def remote_names(session: requests.Session, url: str, headers: dict[str, str],
 
 
 def probe(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Verdict | None:
-    """Check the layout of a zip on an http/Hub server before downloading it; None when the
-    server cannot say (no Range): the check then happens on the downloaded file."""
-    url, headers = remote_url(ctx, source, catalog)
+    """Check the layout of a zip on a server before downloading it; None when the source kind
+    cannot be read remotely (Drive) or the server cannot say (no Range): the check then happens
+    on the downloaded file."""
+    from .sources import kind_of
+
+    remote = kind_of(source.kind).remote_file(ctx, source, catalog)
+    if remote is None:
+        return None
+    url, headers = remote
     timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
     try:
         names, count = remote_names(ctx.session, url, headers, timeout)

@@ -17,13 +17,12 @@ from pathlib import Path
 
 from .catalog import Catalog, Component, Source
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import extract_archive
+from .fsinfo import is_disk_full
 from .layoutprobe import adapted_note, adopt, check_local, probe, recorded_layout
-from .plan import streamed
-from .sources import fetcher_for
+from .sources import kind_of
 from .tarstream import Streamed
 
 
@@ -115,8 +114,7 @@ def _layout_checked(ctx: JobContext, component: Component, source: Source, catal
     layout = recorded_layout(component, rec.info if rec else {})
     if layout != component.layout:
         return replace(component, layout=layout)
-    if (component.archive != "zip" or source.kind not in ("http", "hub")
-            or ctx.item_done(source.file_name) or (ctx.downloads / source.file_name).exists()
+    if (component.archive != "zip" or ctx.item_done(source.file_name) or (ctx.downloads / source.file_name).exists()
             or (ctx.downloads / f"{source.file_name}.part").exists()):  # started: checked once downloaded
         return component
     verdict = probe(ctx, component, source, catalog)
@@ -125,15 +123,8 @@ def _layout_checked(ctx: JobContext, component: Component, source: Source, catal
 
 def _files(ctx: JobContext, component: Component, source: Source, catalog: Catalog,
            only: set[str] | None) -> Iterator[Path | Streamed]:
-    """The source's files; SA-1B tars are streamed into place (``Settings.stream_tars``) unless
-    archives are to be kept."""
-    if source.kind == "sam-links":  # with ``only``: tars stop once the wanted images are in place
-        from .sources import samlinks
-
-        if streamed(component, source, ctx.settings):
-            return samlinks.fetch_streamed(ctx, component, source, catalog, only=only)
-        return samlinks.fetch(ctx, component, source, catalog, only=only)
-    return fetcher_for(source.kind)(ctx, component, source, catalog)
+    """The source's files (a kind that streams, e.g. SA-1B tars, yields :class:`Streamed` records)."""
+    return kind_of(source.kind).fetch(ctx, component, source, catalog, only=only)
 
 
 def _layout_problem(name: str, component: Component, *, streamed: bool = False) -> SetupError:

@@ -16,7 +16,10 @@ from typing import Any
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
-from .journal import JobRecord, read_status, state_dir
+from .journal import JobRecord, state_dir
+from .rebuild import plan_records
+from .sources import kind_of, local_copy
+from .units import human
 
 #: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
 MARGIN_BYTES = 512 * 1024 * 1024
@@ -98,17 +101,6 @@ class Plan:
         }
 
 
-def human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"  # pragma: no cover
-
-
 def existing_ancestor(path: Path) -> Path:
     path = path.absolute()
     while not path.exists() and path.parent != path:
@@ -116,8 +108,11 @@ def existing_ancestor(path: Path) -> Path:
     return path
 
 
-def check_root(root: Path, *, create: bool = False) -> Path:
-    """Validate (and optionally create) the data root; returns its absolute path."""
+def check_root(root: Path, *, create: bool = False, writable: bool = True) -> Path:
+    """Validate (and optionally create) the data root; returns its absolute path.
+
+    ``writable=False`` (``plan``): a read-only root is fine, since nothing is written.
+    """
     root = root.expanduser().absolute()
     if root.exists() and not root.is_dir():
         raise SetupError(Code.ROOT_NOT_DIR, f"The data root {root} is a file, not a folder.",
@@ -132,8 +127,14 @@ def check_root(root: Path, *, create: bool = False) -> Path:
             except OSError as exc:
                 raise SetupError(Code.ROOT_NOT_WRITABLE, f"Cannot create {root}: {exc.strerror}.",
                                  "Choose a folder you can write to.") from exc
+    state = state_dir(root)
+    if state.is_symlink() or (state.exists() and not state.is_dir()):
+        what = "a symbolic link" if state.is_symlink() else "not a folder"
+        raise SetupError(Code.PATH_BLOCKED, f"{state} is {what}; the app keeps its state only in a real "
+                         "folder inside the data root (a link could point its writes anywhere).",
+                         "Move it aside and run again.")
     probe_dir = root if root.exists() else root.parent
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
+    if writable and not os.access(probe_dir, os.W_OK | os.X_OK):
         raise SetupError(Code.ROOT_NOT_WRITABLE, f"{probe_dir} is not writable for this user.",
                          "Choose a folder you own, or fix its permissions.")
     return root
@@ -142,20 +143,18 @@ def check_root(root: Path, *, create: bool = False) -> Path:
 def choose_source(component: Component, settings: Settings) -> tuple[Source | None, Problem | None]:
     """The first source this run may use: official ones first, community mirrors only if allowed."""
     if component.id in settings.local:
-        return Source(kind="local", label=f"local copy at {settings.local[component.id]}",
-                      url=str(settings.local[component.id])), None
+        return local_copy(settings.local[component.id]), None
     candidates = [s for s in component.sources if not s.community]
     if settings.allow_mirrors:
         candidates += [s for s in component.sources if s.community]
+    refusals: list[Problem] = []
     for source in candidates:
-        if source.kind == "sam-links" and settings.sam_links is None:
-            continue
-        return source, None
-    if any(s.kind == "sam-links" for s in component.sources):
-        return None, Problem(Code.SAM_LINKS_MISSING,
-                             f"{component.title} needs the SA-1B links file from Meta.",
-                             "Accept the SA-1B license on Meta's download page, save the links file "
-                             "and pass it with --sam-links FILE.")
+        refusal = kind_of(source.kind).unusable(component, source, settings)
+        if refusal is None:
+            return source, None
+        refusals.append(refusal)
+    if refusals:
+        return None, refusals[0]
     return None, Problem(Code.NO_SOURCE, f"No usable source for {component.title}.",
                          "Allow community mirrors (--allow-mirrors) or give a local copy (--local).")
 
@@ -169,15 +168,9 @@ def _target_populated(root: Path, component: Component) -> bool:
         return False
 
 
-def streamed(component: Component, source: Source | None, settings: Settings) -> bool:
-    """Whether the component's tars are extracted while they download (never stored)."""
-    return (source is not None and source.kind == "sam-links" and component.archive == "tar"
-            and settings.stream_tars and not settings.keep_archives)
-
-
 def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
     """Compute the plan. Touches only the local disk (journal, partial files, free space)."""
-    records: dict[str, JobRecord] = {r.id: r for r in (read_status(root) or [])} if root.is_dir() else {}
+    records: dict[str, JobRecord] = plan_records(root, catalog) if root.is_dir() else {}
     downloads = state_dir(root) / "downloads"
     items: list[PlanItem] = []
     for comp in components:
@@ -189,18 +182,17 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
             status = {"done": "done", "failed": "failed", "waiting": "waiting"}.get(record.stage, "partial")
             if status == "done" and not record.info.get("nothing_referenced") and not _target_populated(root, comp):
                 status = "todo"  # the user deleted the folder since: do it again
-        have = 0
-        if source is not None and status != "done":
-            for suffix in ("", ".part"):
-                candidate = downloads / (source.file_name + suffix)
-                if candidate.is_file():
-                    have = max(have, candidate.stat().st_size)
-        remaining = 0 if status == "done" else max(0, total - have)
+        if source is None:
+            items.append(PlanItem(comp, None, status, 0, 0, comp.approx_extracted or 0, 0, problem))
+            continue
+        kind = kind_of(source.kind)
+        done_items = set(record.info.get("items_done", [])) if record else set()
+        remaining = 0 if status == "done" else kind.remaining_bytes(source, downloads, done_items)
+        notes = () if status == "done" else kind.plan_notes(source, settings, done_items, remaining)
         extracted = comp.approx_extracted or total
-        pieces = max(1, source.last - source.first + 1) if source and source.kind == "sam-links" else 1
-        archive_peak = 0 if comp.archive == "none" or streamed(comp, source, settings) else total // pieces
-        items.append(PlanItem(comp, source, status, remaining, total, extracted, archive_peak, problem))
-    items = [_refine(i, records.get(i.component.id), settings, downloads) for i in items]
+        streams = kind.streams(comp, source, settings)
+        archive_peak = 0 if comp.archive == "none" or streams else total // kind.pieces(source)
+        items.append(PlanItem(comp, source, status, remaining, total, extracted, archive_peak, problem, notes))
     items = _annotation_driven(root, items, records, settings)
     todo = [i for i in items if i.needs_work]
     final = sum(i.extracted_bytes for i in todo)
@@ -216,35 +208,6 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
 
 
-def _refine(item: PlanItem, record: JobRecord | None, settings: Settings, downloads: Path) -> PlanItem:
-    """Source-kind specifics: Drive's partial files, SA-1B tars already done and link expiry."""
-    source = item.source
-    if source is None or not item.needs_work:
-        return item
-    if source.kind == "drive":
-        from .sources.drive import partial_size
-
-        have = partial_size(downloads / source.file_name)
-        return replace(item, download_bytes=max(0, min(item.download_bytes, item.total_download_bytes - have)))
-    if source.kind == "sam-links":
-        from .sources import samlinks
-
-        names = samlinks.tar_names(source)
-        done = set(record.info.get("items_done", [])) if record else set()
-        left = [n for n in names if n not in done]
-        remaining = item.total_download_bytes * len(left) // max(1, len(names))
-        notes: tuple[str, ...] = ()
-        if settings.sam_links is not None and left:
-            try:
-                links = samlinks.parse_links_file(settings.sam_links, names)
-                note = samlinks.expiry_note(links, left, remaining)
-                notes = tuple(n for n in (links.skipped_note(), note) if n)
-            except SetupError as exc:
-                notes = (exc.problem.message,)
-        return replace(item, download_bytes=remaining, notes=notes)
-    return item
-
-
 def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings) -> list[str] | None:
     """The annotation JSONs that decide which images are extracted (None: full archives)."""
     if settings.full_archives:
@@ -253,16 +216,19 @@ def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings)
     return names or None
 
 
-def _sam_tars(root: Path, item: PlanItem, record: JobRecord | None, jsons: list[Path]) -> PlanItem:
-    """SA-1B tars are read in order until the images the JSONs reference are in place: say how
-    many that is, and which tars (exactly, once an earlier run's member index locates them)."""
-    from .sources import samlinks
+def _subset_estimate(root: Path, item: PlanItem, record: JobRecord | None, jsons: list[Path]) -> PlanItem:
+    """A kind that reads its files in order until the images the JSONs reference are in place
+    (SA-1B tars): say how many that is, and which files (exactly, once an earlier run's member
+    index locates them)."""
+    from .sources import kind_of
 
     assert item.source is not None
     done = record.info.get("items_done", []) if record is not None and item.needs_work else []
     try:
-        est = samlinks.estimate(root, item.component, item.source, jsons, done)
+        est = kind_of(item.source.kind).subset_estimate(root, item.component, item.source, jsons, done)
     except (SetupError, OSError):
+        return item
+    if est is None:
         return item
     shown = ", ".join(est.tars[:6]) + (f" and {len(est.tars) - 6} more" if len(est.tars) > 6 else "")
     if est.exact and est.tars:
@@ -310,8 +276,8 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
             done_for = record.info.get("subset")  # None: full archive; else the JSON ids used
             if done_for is not None and (key is None or not set(key) <= set(done_for)):
                 item = replace(item, status="todo", download_bytes=item.total_download_bytes)
-        if jsons and item.source is not None and item.source.kind == "sam-links":
-            item = _sam_tars(root, item, record, jsons)
+        if jsons and item.source is not None:
+            item = _subset_estimate(root, item, record, jsons)
         if comp.id in counts and comp.file_count and item.needs_work and comp.archive != "none":
             share = min(1.0, counts[comp.id] / comp.file_count)
             item = replace(item, extracted_bytes=int(item.extracted_bytes * share),

@@ -18,7 +18,6 @@ downloaded again. Paths no source can provide are listed with the reason.
 from __future__ import annotations
 
 import io
-import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,13 +32,14 @@ from .context import JobContext, Settings
 from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
-from .extract import StreamedTar, extract_archive
+from .extract import extract_archive
 from .journal import Journal, RootLock, state_dir
-from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
+from .layoutprobe import check_layout, recorded_layout, zip_members
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
-from .sources import fetcher_for
-from .tarstream import MemberIndex, Streamed, read_member_index, stream_tar
+from .sources import kind_of
+from .sources.registry import declaration
+from .tarstream import MemberIndex, Streamed, read_member_index
 from .verify import VerifyReport, verify
 
 
@@ -226,15 +226,13 @@ class Evidence:
     def holds(self, component: Component, path: str) -> bool | None:
         rel = path[len(component.target) + 1:]
         source = component.sources[0]
-        if source.kind == "sam-links":
-            from .sources.samlinks import tar_names
-
+        if component.archive == "tar" and declaration(source.kind).indexed:  # streamed tars: member index
             if component.id not in self._tars:
                 self._tars[component.id] = read_member_index(self.root, component.layout)
             index = self._tars[component.id]
             if rel in index.where:
                 return True
-            return False if set(tar_names(source)) <= index.complete else None
+            return False if set(kind_of(source.kind).item_names(source)) <= index.complete else None
         if component.archive == "zip":
             if component.id not in self._zips:
                 rec = self.journal.get(component.id)
@@ -263,19 +261,20 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.log(f"repairing {len(only)} file(s) of {component.title} from {source.label}")
     kept = ctx.downloads / source.file_name
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
-    if source.kind == "ocrvqa":
-        return _repair_ocrvqa(ctx, component, source, catalog, only, prefix)
-    if source.kind == "sam-links":
-        found, rest = _repair_from_tar_index(ctx, component, source, only)
-        if not rest or _every_tar_indexed(ctx, component, source):  # the rest is in no tar
+    kind = kind_of(source.kind)
+    own = kind.repair(ctx, component, source, catalog, only)
+    found: set[str] = set()
+    if own is not None:  # the kind's own way (tar member index, OCR-VQA image by image)
+        found, only = own
+        if not only:
             return {prefix + p for p in found}
-        return {prefix + p for p in found} | _stream_tars(ctx, component, source, catalog, rest, prefix)
     if component.archive == "zip" and kept.is_file():
         component = replace(component, layout=_zip_layout(component, kept.name, kept))
         result = extract_archive(ctx, kept, "zip", dest, component.layout, only=only)
-        return {prefix + p for p in result.found}
-    if component.archive == "zip" and source.kind in ("http", "hub"):
-        url, headers = remote_url(ctx, source, catalog)
+        return {prefix + p for p in found | result.found}
+    remote_file = kind.remote_file(ctx, source, catalog) if component.archive == "zip" else None
+    if remote_file is not None:
+        url, headers = remote_file
         try:
             remote = HttpRangeFile(ctx.session, url, headers=headers)
         except RangeNotSupported as exc:
@@ -285,8 +284,8 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
             layout = _zip_layout(component, source.file_name, reader)
             result = extract_archive(ctx, Path(source.file_name), "zip", dest, layout, only=only, fileobj=reader)
             ctx.log(f"read {len(result.found)} member(s) remotely with {remote.requests_made} range requests")
-            return {prefix + p for p in result.found}
-    return _refetch(ctx, component, source, catalog, only, prefix)
+            return {prefix + p for p in found | result.found}
+    return {prefix + p for p in found} | _refetch(ctx, component, source, catalog, only, prefix)
 
 
 def _zip_layout(component: Component, name: str, archive: Path | IO[bytes]) -> Layout:
@@ -306,8 +305,16 @@ def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Cat
     """
     found: set[str] = set()
     remaining = set(only)
-    for path in fetcher_for(source.kind)(ctx, component, source, catalog):
-        result = extract_archive(ctx, path, component.archive, ctx.root / component.target, component.layout,
+    for path in kind_of(source.kind).fetch(ctx, component, source, catalog, only=remaining):
+        if isinstance(path, Streamed):  # extracted (just the wanted members) while it downloaded
+            found |= path.result.found
+            remaining -= path.result.found
+            ctx.mark_item_done(path.name)
+            if not remaining:
+                break
+            continue
+        layout = _zip_layout(component, path.name, path) if component.archive == "zip" else component.layout
+        result = extract_archive(ctx, path, component.archive, ctx.root / component.target, layout,
                                  only=remaining)
         found |= result.found
         remaining -= result.found
@@ -319,99 +326,11 @@ def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Cat
     return {prefix + p for p in found}
 
 
-def _every_tar_indexed(ctx: JobContext, component: Component, source: Source) -> bool:
-    from .sources.samlinks import tar_names
-
-    return set(tar_names(source)) <= read_member_index(ctx.root, component.layout).complete
-
-
-def _stream_tars(ctx: JobContext, component: Component, source: Source, catalog: Catalog, only: set[str],
-                 prefix: str) -> set[str]:
-    """Read tars in order — not those the member index shows to lack the files — until ``only``
-    is in place (:func:`~wizard.engine.sources.samlinks.fetch_streamed`)."""
-    from .sources.samlinks import fetch_streamed
-
-    dest = ctx.root / component.target
-    for item in fetch_streamed(ctx, component, source, catalog, only=only):
-        if isinstance(item, Streamed):
-            continue
-        extract_archive(ctx, item, "tar", dest, component.layout, only=only)
-        item.unlink(missing_ok=True)
-    return {prefix + p for p in only if (dest / p).is_file()}
-
-
-def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
-                           only: set[str]) -> tuple[set[str], set[str]]:
-    """SA-1B images whose place in a tar is indexed: one range request each, no whole tar.
-
-    Returns (found, still wanted). Needs a links file whose links have not expired.
-    """
-    index = read_member_index(ctx.root, component.layout).where
-    wanted = {rel: index[rel] for rel in only if rel in index}
-    if not wanted or ctx.settings.sam_links is None:
-        return set(), set(only)
-    from .sources.samlinks import parse_links_file, tar_names
-
-    links = parse_links_file(ctx.settings.sam_links, tar_names(source)).links
-    found: set[str] = set()
-    dest = ctx.root / component.target
-    whole: dict[str, set[str]] = {}  # compressed tars: no byte range, the one tar that holds them
-    for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):
-        link = links.get(tar)
-        if link is None:
-            continue
-        if start < 0:
-            whole.setdefault(tar, set()).add(rel)
-            continue
-        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
-        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
-            if resp.status_code in (401, 403, 410):
-                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
-                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
-                                 parked=True)
-            if resp.status_code != 206:
-                break  # no ranges here: the caller downloads the tars instead
-            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
-            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
-                for ti in tf:
-                    streamed.member(tf, ti)
-            found |= streamed.finish().found
-    ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
-    for tar, rels in sorted(whole.items()):
-        ctx.log(f"{tar} is compressed: reading it again for the {len(rels)} image(s) it holds")
-        found |= stream_tar(ctx, links[tar].url, tar, dest, component.layout, only=rels).found
-    return found, set(only) - found
-
-
-def _repair_ocrvqa(ctx: JobContext, component: Component, source: Source, catalog: Catalog, only: set[str],
-                   prefix: str) -> set[str]:
-    """OCR-VQA images come one by one: mark the wanted ones (dead ones too) to do, run the batch."""
-    octx = ctx.for_job(component.id)  # the component's own per-image table
-    rows = {key for key, *_ in ctx.journal.items(component.id)}
-    keys = [p.rsplit(".", 1)[0] for p in only]
-    ctx.journal.items_set_many(component.id, [(k, "todo", None, None) for k in keys if k in rows])
-    try:
-        for _ in fetcher_for(source.kind)(octx, component, source, catalog):
-            pass
-    finally:
-        stage = ctx.journal.get(component.id)
-        ctx.journal.set_stage(component.id, Stage.DONE.value, problem=stage.problem if stage else None)
-    dest = ctx.root / component.target
-    return {prefix + p for p in only if (dest / p).is_file()}
-
-
 def _why_missing(journal: Journal, components: list[Component], path: str) -> str:
     """Why no source could provide ``path``, in words the user can act on."""
-    kinds = {s.kind for c in components for s in c.sources}
     component = components[-1]
-    if "ocrvqa" in kinds:
-        key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        for k, url, status, http, detail in journal.items(component.id):
-            if k == key and status == "dead":
-                why = f"HTTP {http}" if http else (detail or "no answer")
-                return f"dead image URL ({why}): {url}"
-        return "not in OCR-VQA's dataset.json"
-    if "sam-links" in kinds:
-        return "not in any of the SA-1B tars sa_000000–sa_000050"
+    for source in component.sources:
+        why = kind_of(source.kind).why_missing(journal, component, path)
+        if why is not None:
+            return why
     return f"not in any archive of {component.title}"

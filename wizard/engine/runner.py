@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from . import rebuild
 from .catalog import Catalog
 from .context import JobContext, Settings
 from .control import Control
@@ -31,7 +32,8 @@ from .journal import Journal, RootLock
 from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
-from .sources.hub import endpoint_for_settings
+from .safefs import problem_for_os_error
+from .sources import kind_of
 
 
 @dataclass
@@ -83,8 +85,15 @@ class Runner:
     def run(self) -> RunResult:
         lock = RootLock(self.root)
         lock.acquire()
-        journal = Journal(self.root)
         try:
+            journal = Journal(self.root)
+        except BaseException:
+            lock.release()
+            raise
+        try:
+            if journal.healed or journal.rebuild_pending:
+                proven = rebuild.apply(journal, self.root, self.catalog)
+                self.emit(Log("warning", rebuild.describe(journal, proven), None))
             return self._run(journal)
         finally:
             journal.close()
@@ -130,7 +139,7 @@ class Runner:
     def _host(self, item: PlanItem) -> str:
         if item.source is None:
             return "none"
-        return item.source.host(endpoint_for_settings(self.settings, self.catalog))
+        return kind_of(item.source.kind).host(item.source, self.settings, self.catalog)
 
     def _take(self, pending: list[PlanItem]) -> PlanItem | None:
         with self._cond:
@@ -163,7 +172,7 @@ class Runner:
     def _waits_for_siblings(self, item: PlanItem, pending: list[PlanItem]) -> bool:
         """SA-1B tars stop once the images the JSONs want are in place: the other components that
         fill the same folder (the SAM 9K zip) go first, so the images they bring count (lock held)."""
-        if item.source is None or item.source.kind != "sam-links":
+        if item.source is None or not kind_of(item.source.kind).stops_when_in_place:
             return False
         target = item.component.target
         return self._busy_targets.get(target, 0) > 0 or any(
@@ -290,6 +299,12 @@ class Runner:
             if exc.problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, exc.problem):
                 return
             self._problem(ctx, exc.problem)
+            return
+        except OSError as exc:  # the disk or the tree (a file where a folder belongs, a name too long)
+            problem = problem_for_os_error(exc, self.root)
+            if problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, problem):
+                return
+            self._problem(ctx, problem)
             return
         except Exception as exc:  # a bug: report it as a value, keep the other jobs going
             if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):  # not a bug: the disk is full

@@ -55,21 +55,22 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Self, TextIO
+from typing import IO, Self
 
 import requests
 
 from .catalog import Layout
 from .context import JobContext
-from .diskspace import is_disk_full
 from .errors import Code, SetupError
 from .events import Stage
 from .extract import ExtractResult, StreamedTar
+from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
 from .net.bounds import limit_for, too_long
 from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
 from .net.transfer import read_size
+from .safefs import open_private_file
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
@@ -241,7 +242,7 @@ class _TarStream:
         self.dest = dest
         self._saved_at = time.monotonic()
         self._unsaved = 0
-        self._index_file: TextIO | None = None
+        self._index_file: IO[str] | None = None
         self._index_mode = "a"  # "w" when a pass starts at byte 0: the index is written afresh
         self._reached = 0  # the furthest body position any attempt got to (progress, for gzip)
 
@@ -267,9 +268,8 @@ class _TarStream:
             folder = state_dir(self.ctx.root) / "index"
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{self.name}.members.tsv"
-            if self._index_mode == "w":
-                path.unlink(missing_ok=True)  # a pass from byte 0: the index is written afresh
-            self._index_file = open(path, "a", encoding="utf-8")  # noqa: SIM115
+            mode = "w" if self._index_mode == "w" else "a"  # a pass from byte 0 writes it afresh
+            self._index_file = open_private_file(path, mode, encoding="utf-8")
             self._index_mode = "a"
         self._index_file.write(f"{member}\t{start}\t{end}\n")
 
@@ -347,7 +347,7 @@ class _TarStream:
     def _index_complete(self) -> None:
         path = state_dir(self.ctx.root) / "index" / f"{self.name}.members.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as fh:
+        with open_private_file(path, "a", encoding="utf-8") as fh:
             fh.write(INDEX_COMPLETE + "\n")
 
     def _give_up(self, problem: str, bad: bool, failures: int) -> None:

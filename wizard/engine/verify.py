@@ -33,6 +33,7 @@ from .annotations import (
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
+from .safefs import open_private_file
 
 #: How many missing paths a report keeps in memory (the report file has them all).
 MISSING_SAMPLE = 20
@@ -353,7 +354,8 @@ def _write_missing(root: Path, json_path: Path, by_dir: dict[str, set[str]],
     part = target.with_name(target.name + ".part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as out:
+        with open_private_file(part, "w", encoding="utf-8", errors="backslashreplace",
+                               newline="\n") as out:
             for folder in sorted(by_dir):
                 prefix = folder + "/" if folder else ""
                 out.writelines(f"{prefix}{name}\n" for name in sorted(by_dir[folder]))

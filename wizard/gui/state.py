@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..engine.catalog import Catalog, Component, Source
 from ..engine.context import Settings
 from ..engine.plan import Plan, build_plan
-from ..engine.sources import SUPPORTED_KINDS
+from ..engine.sources import SourceKind, is_known, kind_of
 from .jobmodel import JobBoard
 from .prefs import Preferences
 
@@ -52,7 +52,7 @@ class WizardState:
 
     def supported(self, component: Component) -> bool:
         """Whether this version of the engine can fetch the component from any of its sources."""
-        return any(s.kind in SUPPORTED_KINDS for s in component.sources)
+        return any(is_known(s.kind) for s in component.sources)
 
     def hub_endpoint(self) -> str:
         return (self.settings.hf_endpoint or self.catalog.hub_endpoint).rstrip("/")
@@ -68,8 +68,9 @@ class WizardState:
         self.prefs.save(self.prefs_path)
 
 
-def has_source_kind(components: list[Component], kind: str) -> bool:
-    return any(s.kind == kind for c in components for s in c.sources)
+def source_kinds(components: list[Component]) -> list[tuple[SourceKind, Source]]:
+    """The kind object of every known source of ``components`` (the GUI asks these, not names)."""
+    return [(kind_of(s.kind), s) for c in components for s in c.sources if is_known(s.kind)]
 
 
 def first_source(component: Component) -> Source:

@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 
 from ..context import JobContext
-from ..diskspace import free_bytes
 from ..errors import Code, SetupError
+from ..fsinfo import free_bytes
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..safefs import open_private
+
 log = logging.getLogger(__name__)
 
 #: The most a receiving thread writes between two records of its progress.
@@ -145,7 +147,7 @@ class WrittenLog:
 
     def open(self) -> WrittenLog:
         fresh = not self.path.exists()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        self._fd = open_private(self.path, append=True)
         if fresh or self.path.stat().st_size == 0:
             os.write(self._fd, f"boot {boot_id() or '-'}\n".encode())
         return self

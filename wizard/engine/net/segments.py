@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
+from ..safefs import open_nofollow, open_private, write_text_atomic
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
 from .policy import Attempts, RetryLater
 from .ramp import Ramp
@@ -152,9 +153,7 @@ class SegmentJournal:
 
     def save(self, path: Path, done: list[int] | None = None) -> None:
         """Rewrite the sidecar atomically."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(done)), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(self.to_json(done)))
 
     def merge_log(self, written: dict[int, int]) -> int:
         """Take the furthest offsets a :class:`~.durable.WrittenLog` recorded (same boot only);
@@ -183,7 +182,7 @@ class SegmentJournal:
 
 def preallocate(part: Path, total: int) -> None:
     """Create ``part`` at its full size (blocks reserved where the filesystem allows)."""
-    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+    fd = open_private(part, truncate=True)
     try:
         os.ftruncate(fd, total)
         if hasattr(os, "posix_fallocate") and total:
@@ -194,7 +193,7 @@ def preallocate(part: Path, total: int) -> None:
                     raise SetupError(
                         Code.NO_SPACE,
                         f"Not enough free space for {part.name[:-5]} ({total:,} bytes).",
-                        "Free some space and run again.",
+                        "Free some space and run again.", parked=True,
                     ) from exc
                 # EOPNOTSUPP/EINVAL: a sparse file is fine.
     finally:
@@ -273,7 +272,7 @@ class SegmentedDownload:
         """Download until every segment is complete; ``first`` pre-assigns a segment to worker 0."""
         if first is not None:
             first[0].owner = 0
-        self._fd = os.open(self.part, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        self._fd = open_nofollow(self.part, os.O_RDWR)
         try:
             self._written.open()
             self._flusher = Flusher(self._fd, self._snapshot, self._durable).start()

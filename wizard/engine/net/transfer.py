@@ -43,6 +43,7 @@ import requests.adapters
 from ..context import JobContext
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..safefs import open_private, open_private_file, write_text_atomic
 from . import client
 from .bounds import limit_for, quarantine, too_long
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
@@ -111,13 +112,11 @@ class _Transfer:
             meta["synced"], meta["boot"] = synced, boot_id()
         if not self.segmentable:
             meta["no_segments"] = True
-        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
-        tmp.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, self.meta_path)
+        write_text_atomic(self.meta_path, json.dumps(meta))
 
     def _restart(self, why: str) -> None:
         self.ctx.log(f"{self.dest.name}: {why}; starting this file again from byte 0", "warning")
-        with open(self.part, "wb"):
+        with open_private_file(self.part, "wb"):
             pass
         self.log_path.unlink(missing_ok=True)
         self.hasher = hashlib.sha256() if self.sha256 else None
@@ -260,7 +259,7 @@ class _Transfer:
         last_report = 0.0
         limit = self._limit()
         total = self.total
-        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        fd = open_private(self.part)  # never through a link or a FIFO planted at the name
         flusher = Flusher(fd, lambda: done, lambda synced: self._write_meta(etag, modified, total, synced))
         try:
             os.ftruncate(fd, offset)

@@ -1,37 +1,41 @@
-"""One module per source kind, one shape for all.
+"""One module per source kind, one shape for all, and the registry that finds them.
 
-Each source module exposes ``fetch(ctx, component, source, catalog) -> Iterator[Path]``: a
-generator that downloads (resumably) and verifies each file the source provides and yields its
-local path, complete and verified. The pipeline extracts/places each yielded file before the
-generator goes on to the next one, so a 51-tar source never holds more than one tar on disk.
-A source that places files itself (OCR-VQA images) yields nothing. Files already processed in an
-earlier run are skipped by checking ``ctx.item_done(name)``.
+Each kind (``http``, ``hub``, ``drive``, ``sam-links``, ``ocrvqa``, ``local``) is one module in
+this package ending in ``KIND = <a SourceKind subclass>()``: an object that answers everything
+the rest of the engine asks of the kind — fetch (with the ``only`` subset), whether it streams,
+the bytes still to download and the pieces it comes in (plan and disk budget), why a source
+cannot be used, its host (per-host limits) and how the GUI names it, and how repair brings one
+file back (:class:`~.registry.SourceKind`). Plan, disk budget, pipeline, repair, runner and the
+GUI call :func:`kind_of` and never switch on a kind's name or import a source module.
+
+``fetch`` is a generator that downloads (resumably) and verifies each file the source provides
+and yields its local path, complete and verified. The pipeline extracts/places each yielded file
+before the generator goes on to the next one, so a 51-tar source never holds more than one tar
+on disk. A source that places files itself (OCR-VQA images) yields nothing. Files already
+processed in an earlier run are skipped by checking ``ctx.item_done(name)``.
+
+**Adding a kind** = one new module here (its ``fetch`` and, at the end, ``KIND = MyKind()``)
+plus one line in :data:`~.registry._DECLARED` (name, module, required catalog keys). The registry
+imports a kind's module only when it is first asked for (gdown, requests and huggingface_hub
+are slow to import), and imports no other engine module at run time.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..catalog import Catalog, Component, Source
-from ..context import JobContext
-from ..errors import Code, SetupError
+from .registry import KIND_NAMES, SourceKind, is_known, kind_of, required_keys
 
-FetchFn = Callable[[JobContext, Component, Source, Catalog], Iterator[Path]]
-
-#: Source kind -> the module (in this package) that fetches it.
-_MODULES = {"http": "http", "hub": "hub", "drive": "drive", "sam-links": "samlinks", "ocrvqa": "ocrvqa",
-            "local": "local"}
-#: Source kinds this version can fetch.
-SUPPORTED_KINDS = frozenset(_MODULES)
+if TYPE_CHECKING:
+    from ..catalog import Source
 
 
-def fetcher_for(kind: str) -> FetchFn:
-    """The fetch function of a source kind (imported lazily: gdown is slow to import)."""
-    module = _MODULES.get(kind)
-    if module is None:
-        raise SetupError(Code.NO_SOURCE, f"Source kind '{kind}' is not supported by this version.",
-                         "Choose another source for this component or update sharegpt4v-setup.")
-    fetch: FetchFn = importlib.import_module(f"{__name__}.{module}").fetch
-    return fetch
+def local_copy(path: Path) -> Source:
+    """The source standing for a copy the user already has at ``path`` (``--local``)."""
+    from .local import copy_source
+
+    return copy_source(path)
+
+
+__all__ = ["KIND_NAMES", "SourceKind", "is_known", "kind_of", "local_copy", "required_keys"]

@@ -20,9 +20,10 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import requests
 
@@ -33,10 +34,11 @@ from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
 from ..net.bounds import limit_for, quarantine, too_long
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_retryable
+from ..safefs import file_kind_nofollow
+from .drive_errors import drive_error, has_quota_text, quota_error
 from .drive_folder import folder_file_url
+from .registry import SourceKind, is_known, kind_of
 
-#: What Google Drive says when a file's download quota is used up (also inside gdown's errors).
-QUOTA_TEXT = "Too many users have viewed or downloaded this file recently"
 _REFUSALS = (Code.DRIVE_QUOTA, Code.DRIVE_PERMISSION, Code.DRIVE_HTML)
 _HTML_HEADS = (b"<!doctype html", b"<html", b"<head", b"<!--")
 
@@ -228,7 +230,12 @@ def partial_size(dest: Path) -> int:
 
 
 def _tidy_partials(ctx: JobContext, dest: Path) -> None:
-    """gdown refuses to resume when several partials exist: keep the largest one."""
+    """gdown refuses to resume when several partials exist: keep the largest one. A partial that
+    is not a regular file (a planted symlink or FIFO: gdown would append through it) is removed."""
+    for part in partials(dest):
+        if file_kind_nofollow(part) != "file":
+            ctx.log(f"removing {part.name}: not a regular file (never followed)", "warning")
+            part.unlink(missing_ok=True)
     found = sorted(partials(dest), key=lambda p: p.stat().st_size, reverse=True)
     for extra in found[1:]:
         ctx.log(f"removing an extra partial download {extra.name}", "warning")
@@ -335,59 +342,26 @@ def hash_file(ctx: JobContext, path: Path) -> str:
 # ------------------------------------------------------------------------------------------
 # Errors and the community fallback
 # ------------------------------------------------------------------------------------------
-def _community(component: Component | None) -> Source | None:
-    if component is None:
-        return None
-    return next((s for s in component.sources if s.community), None)
-
-
-def quota_error(what: str, *, ctx: JobContext | None = None, component: Component | None = None) -> SetupError:
-    """``drive-quota``, parked: the job waits; the hint names the community mirror if there is one."""
-    hint = ("Google Drive's download quota for this file is used up; it resets in about 24 h. "
-            "The job waits; run again later")
-    mirror = _community(component)
-    if mirror is not None and not (ctx is not None and ctx.settings.allow_mirrors):
-        hint += f" or allow community mirrors (--allow-mirrors): {mirror.label}"
-    hint += ". A copy downloaded in a browser can be given with --local."
-    return SetupError(Code.DRIVE_QUOTA, f"Google Drive quota exceeded for {what}.", hint, parked=True)
-
-
-def drive_error(text: str, what: str, *, ctx: JobContext | None = None,
-                component: Component | None = None) -> SetupError:
-    """Map what gdown (or Drive) said — e.g. a ``FileURLRetrievalError`` text — to a SetupError."""
-    if has_quota_text(text):
-        return quota_error(what, ctx=ctx, component=component)
-    hint = ("The file may not be shared with 'Anyone with the link' any more, or Drive wants a signed-in "
-            "browser. Open its link in a browser; if it downloads there, pass that copy with --local "
-            "(or allow community mirrors with --allow-mirrors where the component has one).")
-    if "many accesses" in text:
-        hint += (" Drive gives this same answer when a file's download quota is used up: if the file "
-                 "opens in a browser, wait about 24 h and run again.")
-    return SetupError(Code.DRIVE_PERMISSION, f"Google Drive refused {what}: {_reason(text)}", hint)
-
-
 def community_fallback(ctx: JobContext, component: Component, exc: SetupError) -> Source | None:
     """The pinned community source to try after Drive refused, when the user allowed mirrors."""
     if exc.problem.code not in _REFUSALS or not ctx.settings.allow_mirrors:
         return None
-    from . import SUPPORTED_KINDS
-
     for source in component.sources:
-        if source.community and source.kind in SUPPORTED_KINDS and (source.size or source.sha256):
+        if source.community and is_known(source.kind) and (source.size or source.sha256):
             return source
     return None
 
 
 def _fetch_community(ctx: JobContext, component: Component, mirror: Source, catalog: Catalog,
                      cause: SetupError) -> Iterator[Path]:
-    from . import fetcher_for
-
     pinned = ", ".join(p for p in (f"{mirror.size:,} bytes" if mirror.size else "",
                                    f"sha256 {mirror.sha256[:12]}…" if mirror.sha256 else "") if p)
     ctx.log(f"{cause.problem.message} Falling back to a community mirror: {mirror.label} "
             f"(pinned to {pinned})", "warning")
     ctx.journal.set_stage(ctx.job, Stage.DOWNLOADING.value, source=f"{mirror.label} [community mirror]")
-    for path in fetcher_for(mirror.kind)(ctx, component, mirror, catalog):
+    for path in kind_of(mirror.kind).fetch(ctx, component, mirror, catalog):
+        if not isinstance(path, Path):  # pragma: no cover - community mirrors are single files
+            raise SetupError(Code.NO_SOURCE, f"The community mirror {mirror.label} is not a single file.", "")
         actual = path.stat().st_size
         if mirror.size is not None and actual != mirror.size:
             kept = quarantine(ctx, path, "bad")
@@ -397,19 +371,6 @@ def _fetch_community(ctx: JobContext, component: Component, mirror: Source, cata
                              f"The bytes were kept at {kept}. The mirror changed: wait for the Drive quota "
                              "to reset instead, or give a local copy with --local.")
         yield path
-
-
-def has_quota_text(text: str) -> bool:
-    """Whether a Drive page or gdown error says the download quota is used up (any line wrapping)."""
-    return QUOTA_TEXT.lower() in " ".join(text.split()).lower()
-
-
-def _reason(text: str) -> str:
-    """Drive's own words from a gdown error ("Failed to retrieve file url: <reason> You may ...")."""
-    flat = " ".join(text.split())
-    flat = flat.removeprefix("Failed to retrieve file url:").strip()
-    flat = flat.split(" You may still be able to access", 1)[0].strip()
-    return flat[:300] or "no reason given"
 
 
 def _response_text(response: Any) -> str:
@@ -424,3 +385,25 @@ def _response_text(response: Any) -> str:
 def _first_line(value: object) -> str:
     lines = [line.strip() for line in str(value).strip().splitlines() if line.strip()]
     return lines[0][:300] if lines else type(value).__name__
+
+
+class DriveKind(SourceKind):
+    """``kind = "drive"``: one Google Drive file through gdown (by id, else via its folder);
+    a refused file falls back to the pinned community mirror when mirrors are allowed."""
+
+    name = "drive"
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog)
+
+    def remaining_bytes(self, source: Source, downloads: Path, items_done: Collection[str]) -> int:
+        have = partial_size(downloads / source.file_name)  # gdown's <name><8 chars>.part
+        return max(0, min(super().remaining_bytes(source, downloads, items_done),
+                          (source.planned_size or 0) - have))
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return urlsplit(catalog.drive_file_url).netloc or self.name
+
+
+KIND = DriveKind()

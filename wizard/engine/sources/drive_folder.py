@@ -19,6 +19,7 @@ from ..context import JobContext
 from ..errors import Code, SetupError
 from ..net import client
 from ..net.policy import Attempts, RetryLater, classify, is_retryable
+from .drive_errors import drive_error
 
 
 def is_drive_url(url: str) -> bool:
@@ -66,8 +67,6 @@ def list_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dict[str, 
 def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dict[str, str]:
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
-
-    from .drive import drive_error
 
     try:
         files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,

@@ -23,7 +23,7 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from ..net import client
 from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe
 from ..net.transfer import download
+from .registry import SourceKind
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -239,3 +240,28 @@ def _explain(exc: BaseException) -> str:
         text = lines[0] if lines else type(exc).__name__
     text = re.sub(r"https?://\S+", lambda m: m.group(0).split("?", 1)[0], text)  # never a query string
     return text[:400]
+
+
+class HubKind(SourceKind):
+    """``kind = "hub"``: a file of a Hugging Face repo (endpoint from the settings, HF_ENDPOINT or
+    the catalog); a zip is read remotely with Range requests."""
+
+    name = "hub"
+    uses_hub = True
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog)
+
+    def host(self, source: Source, settings: Settings, catalog: Catalog) -> str:
+        return urlsplit(endpoint_for_settings(settings, catalog)).netloc or self.name
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return urlsplit(hub_endpoint).netloc or self.name
+
+    def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
+        endpoint = endpoint_for_settings(ctx.settings, catalog)
+        return resolve_url(source, endpoint), auth_headers(ctx.settings, endpoint)
+
+
+KIND = HubKind()

@@ -16,15 +16,17 @@ import errno
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext
+from ..context import JobContext, Settings
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..safefs import file_kind, open_private_file
 from .drive import hash_file
+from .registry import SourceKind
 
 MODES = ("hardlink", "copy", "move")
 _ARCHIVE_SUFFIXES = {"zip": (".zip",), "tar": (".tar",)}
@@ -46,7 +48,11 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
                 yield ctx.downloads / name
             return
         raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} does not exist.", _HINT)
-    if path.is_file():
+    kind = file_kind(path)
+    if kind not in ("file", "folder"):  # a FIFO would hang, a device never ends
+        raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} is a {kind}, "
+                         "not a regular file or a folder.", _HINT)
+    if kind == "file":
         yield from _archive(ctx, component, path, _official_name(component) or path.name, several=False)
     elif _is_archive_folder(component, path):
         for archive in sorted(p for p in path.iterdir() if p.is_file()):
@@ -174,7 +180,7 @@ def _copy(ctx: JobContext, src: Path, dest: Path) -> None:
     """Copy through a temporary name in the downloads folder, then rename into place."""
     tmp = ctx.downloads / f".local-{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        with open(src, "rb") as fin, open_private_file(tmp, "wb") as fout:
             while block := fin.read(4 << 20):
                 ctx.control.checkpoint()
                 fout.write(block)
@@ -251,3 +257,29 @@ def _place_folder(ctx: JobContext, component: Component, folder: Path) -> None:
             ctx.progress(index, len(files))
     ctx.log(f"{component.id}: {placed:,} files placed from {folder} ({ctx.settings.local_mode}), "
             f"{skipped:,} already there")
+
+
+def copy_source(path: Path) -> Source:
+    """The source standing for the user's copy at ``path`` (``--local COMPONENT=PATH``)."""
+    return Source(kind=KIND.name, label=f"local copy at {path}", url=str(path))
+
+
+class LocalKind(SourceKind):
+    """``kind = "local"``: a copy the user already has (an archive, a folder of archives, or a
+    folder of extracted files), put in place by hardlink, copy or move."""
+
+    name = "local"
+    is_local = True
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog)
+
+    def host(self, source: Source, settings: Settings, catalog: Catalog) -> str:
+        return self.name  # the local disk: never counted against a server
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return "local copy"
+
+
+KIND = LocalKind()

@@ -14,12 +14,13 @@ with a warning, once every image is saved or recorded dead. Progress is images d
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,14 +34,17 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
+from ..journal import Journal
 from ..net import client
 from ..net.bounds import MARGIN
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
+from ..safefs import open_private_file
 from . import drive
 from .drive_folder import folder_file_url
+from .registry import SourceKind
 
 IMAGE_PREFIX = "ocr_vqa/images/"
-REPORT_NAME = "ocr-vqa-missing.tsv"
+REPORT_NAME = "ocr-vqa-missing.tsv"  # declared in the registry too (dead_link_report)
 DATASET_NAME = "ocr-vqa-dataset.json"
 _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -53,12 +57,19 @@ _PLACEHOLDER_BYTES = 100
 BREAKER = 40
 
 
-def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
-    """Source module entry point for ``kind = "ocrvqa"``; places the images itself, yields nothing."""
+def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+          only: Collection[str] | None = None) -> Iterator[Path]:
+    """Source module entry point for ``kind = "ocrvqa"``; places the images itself, yields nothing.
+
+    ``only``: the ``<key>.jpg`` names the run's annotation JSONs reference (the runner computes it
+    once they are in place). None: the JSONs under ``<root>/sharegpt4v/`` decide — after checking
+    that no annotation job of the last run is unfinished (without them every image would be fetched).
+    """
     target = ctx.root / component.target
     target.mkdir(parents=True, exist_ok=True)
-    _wait_for_annotations(ctx, catalog)
-    _select(ctx, source, catalog)
+    if only is None:
+        _check_annotations(ctx, catalog)
+    _select(ctx, source, catalog, only)
     _reconcile(ctx, target)
     _Batch(ctx, target).run()
     _finish(ctx)
@@ -68,34 +79,26 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
 # ------------------------------------------------------------------------------------------
 # Which images
 # ------------------------------------------------------------------------------------------
-def _wait_for_annotations(ctx: JobContext, catalog: Catalog) -> None:
-    """Let the annotation jobs of this same run finish first: they decide which images are needed."""
+def _check_annotations(ctx: JobContext, catalog: Catalog) -> None:
+    """Park when an annotation job of the last run did not finish: the JSONs decide which images
+    are needed, and fetching all 207K "just in case" is not an answer."""
     args = ctx.journal.last_run_args() or {}
     groups = {c.id: c for c in catalog.components if c.group == "annotations"}
-    ids = [cid for cid in args.get("components", []) if cid in groups and cid != ctx.job]
-    said = False
-    while True:
-        pending, missing = [], []
-        for cid in ids:
-            rec = ctx.journal.get(cid)
-            files_there = all((ctx.root / groups[cid].target / s.file_name).is_file()
-                              for s in groups[cid].official_sources()[:1])
-            if rec is None or rec.stage not in _SETTLED or (rec.stage == "done" and not files_there):
-                pending.append(cid)
-            elif not files_there:
-                missing.append(cid)
-        if not pending and missing:
-            raise SetupError(Code.LAYOUT_INCOMPLETE,
-                             f"OCR-VQA waits for {', '.join(missing)}, which did not finish in this run: the "
-                             "annotation JSONs decide which of the 207K OCR-VQA images are needed.",
-                             "Run again once the annotation JSONs are in place (or select ocr-vqa alone to "
-                             "fetch every image).", parked=True)
-        if not pending:
-            return
-        if not said:
-            ctx.log(f"waiting for {', '.join(pending)} (this run) to decide which OCR-VQA images are needed")
-            said = True
-        ctx.control.sleep(0.2)
+    missing = []
+    for cid in args.get("components", []):
+        if cid not in groups or cid == ctx.job:
+            continue
+        rec = ctx.journal.get(cid)
+        files_there = all((ctx.root / groups[cid].target / s.file_name).is_file()
+                          for s in groups[cid].official_sources()[:1])
+        if rec is None or rec.stage not in _SETTLED or not files_there:
+            missing.append(cid)
+    if missing:
+        raise SetupError(Code.LAYOUT_INCOMPLETE,
+                         f"OCR-VQA waits for {', '.join(missing)}, which did not finish in this run: the "
+                         "annotation JSONs decide which of the 207K OCR-VQA images are needed.",
+                         "Run again once the annotation JSONs are in place (or select ocr-vqa alone to "
+                         "fetch every image).", parked=True)
 
 
 def _json_signature(ctx: JobContext, catalog: Catalog) -> list[list[Any]]:
@@ -106,15 +109,21 @@ def _json_signature(ctx: JobContext, catalog: Catalog) -> list[list[Any]]:
     return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
 
 
-def _select(ctx: JobContext, source: Source, catalog: Catalog) -> None:
+def _select(ctx: JobContext, source: Source, catalog: Catalog, only: Collection[str] | None) -> None:
     """Fill the journal's items table with the images to fetch (unless the choice is unchanged)."""
-    signature = _json_signature(ctx, catalog)
+    keys_only = sorted({PurePosixPath(p).stem for p in only}) if only else None
+    signature: list[list[Any]]
+    if keys_only is not None:
+        digest = hashlib.sha256("\n".join(keys_only).encode()).hexdigest()
+        signature = [["only", len(keys_only), digest]]
+    else:
+        signature = _json_signature(ctx, catalog)
     rec = ctx.journal.get(ctx.job)
     counts = ctx.journal.items_counts(ctx.job)
     if counts and rec is not None and rec.info.get("ocr_selection") == signature:
         return
     urls = _dataset_urls(ctx, source, catalog)
-    wanted = _referenced_keys(ctx, signature)
+    wanted = set(keys_only) if keys_only is not None else _referenced_keys(ctx, signature)
     if wanted is None:
         keys = list(urls)
         ctx.log(f"OCR-VQA: no annotation JSON references OCR-VQA images; fetching all {len(keys):,}")
@@ -343,7 +352,7 @@ class _Batch:
             head = b""
             limiter = ctx.limiter
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
-            with open(tmp, "wb") as out:
+            with open_private_file(tmp, "wb") as out:
                 for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]
@@ -405,7 +414,7 @@ def _finish(ctx: JobContext) -> None:
     ctx.log(f"OCR-VQA: {len(saved):,} of {len(rows):,} images in place")
     if dead:
         tmp = report.with_name(report.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        with open_private_file(tmp, "w", encoding="utf-8", newline="\n") as out:
             out.write("key\turl\tstatus\n")
             for key, url, _status, http, detail in dead:
                 out.write(f"{key}\t{url}\t{http if http is not None else _word(detail)}\n")
@@ -431,3 +440,44 @@ def _word(detail: str | None) -> str:
             "redirected to a URL that is not http(s)": "bad-redirect", "not in dataset.json": "no-url",
             "no imageURL in dataset.json": "no-url",
             PLACEHOLDER: "placeholder"}.get(text, text.replace(" ", "-") or "unknown")
+
+
+class OcrVqaKind(SourceKind):
+    """``kind = "ocrvqa"``: dataset.json from its Drive folder, then each image from its own URL,
+    placed by this module (it yields nothing); ``only`` names the images to fetch."""
+
+    name = "ocrvqa"
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path]:
+        return fetch(ctx, component, source, catalog, only=only)
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return urlsplit(catalog.drive_file_url).netloc or self.name
+
+    def repair(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog,
+               only: set[str]) -> tuple[set[str], set[str]] | None:
+        """Images come one by one: mark the wanted ones (dead ones too) to do, run the batch."""
+        octx = ctx.for_job(component.id)  # the component's own per-image table
+        rows = {key for key, *_ in ctx.journal.items(component.id)}
+        keys = [p.rsplit(".", 1)[0] for p in only]
+        ctx.journal.items_set_many(component.id, [(k, "todo", None, None) for k in keys if k in rows])
+        try:
+            for _ in fetch(octx, component, source, catalog):
+                pass
+        finally:
+            stage = ctx.journal.get(component.id)
+            ctx.journal.set_stage(component.id, Stage.DONE.value, problem=stage.problem if stage else None)
+        dest = ctx.root / component.target
+        return {p for p in only if (dest / p).is_file()}, set()
+
+    def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
+        key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        for k, url, status, http, detail in journal.items(component.id):
+            if k == key and status == "dead":
+                why = f"HTTP {http}" if http else (detail or "no answer")
+                return f"dead image URL ({why}): {url}"
+        return "not in OCR-VQA's dataset.json"
+
+
+KIND = OcrVqaKind()

@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import sqlite3
+import tarfile
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -27,9 +28,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from .. import tarstream
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext
-from ..errors import Code, HttpStatusError, SetupError
+from ..context import JobContext, Settings
+from ..errors import Code, HttpStatusError, Problem, SetupError
+from ..extract import StreamedTar
+from ..journal import Journal, state_dir
 from ..net.transfer import download
+from ..safefs import NotRegularFile, file_kind, read_regular
+from .registry import SourceKind
 
 HEADER = ("file_name", "cdn_link")
 #: The download speed assumed when warning that links expire before the work can finish.
@@ -122,6 +127,10 @@ class LinksFile:
                              "to sa_000999.tar) and pass it with --sam-links FILE.")
 
 
+#: Meta's links file for all 1,000 tars is about 500 KB; anything far larger is not that file.
+MAX_LINKS_FILE_BYTES = 16 * 1024 * 1024
+
+
 def parse_links_file(path: Path, needed: Collection[str] | None = None) -> LinksFile:
     """Read and check a SA-1B links file. Raises :class:`LinksFileError` (``sam-links-invalid``).
 
@@ -135,8 +144,17 @@ def parse_links_file(path: Path, needed: Collection[str] | None = None) -> Links
     ``needed`` is the set of tar names the component uses; None means every ``sa_NNNNNN.tar``.
     """
     path = Path(path)
+    kind = file_kind(path)
+    if kind not in ("file", "missing", "folder"):  # a FIFO would hang, /dev/zero never ends
+        raise LinksFileError(path, 0, f"this is a {kind}, not a regular file.")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_regular(path, MAX_LINKS_FILE_BYTES, "the links file").decode("utf-8-sig")
+    except ValueError as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise LinksFileError(path, 0, "the file is not UTF-8 text.") from None
+        raise LinksFileError(path, 0, f"{exc} (Meta's file is about 500 KB).") from None
+    except NotRegularFile:
+        raise LinksFileError(path, 0, "this is not a regular file.") from None
     except FileNotFoundError:
         raise LinksFileError(path, 0, "the file does not exist.") from None
     except IsADirectoryError:
@@ -422,7 +440,6 @@ class TarEstimate:
 def referenced(root: Path, component: Component, jsons: Collection[Path]) -> set[str]:
     """The target-relative image paths ``jsons`` reference under the component's folder (each
     JSON's list is cached under the state folder, keyed on its size and mtime)."""
-    from ..journal import state_dir
     from ..subset import image_paths
 
     prefix = component.target + "/"
@@ -449,7 +466,6 @@ def referenced(root: Path, component: Component, jsons: Collection[Path]) -> set
 
 
 def elsewhere_path(root: Path, component: Component) -> Path:
-    from ..journal import state_dir
 
     return state_dir(root) / "index" / f"{component.id}.elsewhere.txt"
 
@@ -490,3 +506,135 @@ def estimate(root: Path, component: Component, source: Source, jsons: Collection
         exact = False
     return TarEstimate(len(wanted), len(missing), tuple(tars), exact, per_tar * len(tars),
                        len(others - set(index.where)) if exact else 0)
+
+
+# ------------------------------------------------------------------------------------------
+# Repair: images back from the tar that holds them (the streamed tars' member index)
+# ------------------------------------------------------------------------------------------
+def _every_tar_indexed(ctx: JobContext, component: Component, source: Source) -> bool:
+    """Whether every tar of the source was read to the end and indexed (they hold nothing else)."""
+    return set(tar_names(source)) <= tarstream.read_member_index(ctx.root, component.layout).complete
+
+
+def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
+                           only: set[str]) -> tuple[set[str], set[str]]:
+    """SA-1B images whose place in a tar is indexed: one range request each, no whole tar; a
+    compressed tar (no byte range) is read again, just the one that holds them.
+
+    Returns (found, still wanted). Needs a links file whose links have not expired.
+    """
+    index = tarstream.read_member_index(ctx.root, component.layout).where
+    wanted = {rel: index[rel] for rel in only if rel in index}
+    if not wanted or ctx.settings.sam_links is None:
+        return set(), set(only)
+    links = parse_links_file(ctx.settings.sam_links, tar_names(source)).links
+    found: set[str] = set()
+    dest = ctx.root / component.target
+    whole: dict[str, set[str]] = {}
+    for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):
+        link = links.get(tar)
+        if link is None:
+            continue
+        if start < 0:
+            whole.setdefault(tar, set()).add(rel)
+            continue
+        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
+            if resp.status_code in (401, 403, 410):
+                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
+                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
+                                 parked=True)
+            if resp.status_code != 206:
+                break  # no ranges here: the caller downloads the tars instead
+            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
+            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
+                for ti in tf:
+                    streamed.member(tf, ti)
+            found |= streamed.finish().found
+    ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
+    for tar, rels in sorted(whole.items()):
+        ctx.log(f"{tar} is compressed: reading it again for the {len(rels)} image(s) it holds")
+        try:
+            found |= tarstream.stream_tar(ctx, links[tar].url, tar, dest, component.layout, only=rels).found
+        except HttpStatusError as exc:
+            raise _refused(tar, exc) from exc
+    return found, set(only) - found
+
+
+class SamLinksKind(SourceKind):
+    """``kind = "sam-links"``: the SA-1B tars through Meta's signed links file; streamed into
+    place while they download (``Settings.stream_tars``) unless archives are kept."""
+
+    name = "sam-links"
+    needs_links_file = True
+    stops_when_in_place = True
+
+    def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
+              only: Collection[str] | None = None) -> Iterator[Path | tarstream.Streamed]:
+        if self.streams(component, source, ctx.settings):
+            return fetch_streamed(ctx, component, source, catalog, only=only)
+        return fetch(ctx, component, source, catalog, only=only)
+
+    def streams(self, component: Component, source: Source, settings: Settings) -> bool:
+        return component.archive == "tar" and settings.stream_tars and not settings.keep_archives
+
+    def unusable(self, component: Component, source: Source, settings: Settings) -> Problem | None:
+        if settings.sam_links is not None:
+            return None
+        return Problem(Code.SAM_LINKS_MISSING, f"{component.title} needs the SA-1B links file from Meta.",
+                       "Accept the SA-1B license on Meta's download page, save the links file and pass it "
+                       "with --sam-links FILE.")
+
+    def pieces(self, source: Source) -> int:
+        return max(1, source.last - source.first + 1)
+
+    def remaining_bytes(self, source: Source, downloads: Path, items_done: Collection[str]) -> int:
+        names = tar_names(source)
+        left = [n for n in names if n not in items_done]
+        return (source.planned_size or 0) * len(left) // max(1, len(names))
+
+    def plan_notes(self, source: Source, settings: Settings, items_done: Collection[str],
+                   remaining: int) -> tuple[str, ...]:
+        names = tar_names(source)
+        left = [n for n in names if n not in items_done]
+        if settings.sam_links is None or not left:
+            return ()
+        try:
+            links = parse_links_file(settings.sam_links, names)
+        except SetupError as exc:
+            return (exc.problem.message,)
+        note = expiry_note(links, left, remaining)
+        return tuple(n for n in (links.skipped_note(), note) if n)
+
+    def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
+        return "Meta (signed links)"
+
+    def item_names(self, source: Source) -> list[str]:
+        return tar_names(source)
+
+    def subset_estimate(self, root: Path, component: Component, source: Source, jsons: Collection[Path],
+                        items_done: Collection[str]) -> TarEstimate | None:
+        return estimate(root, component, source, jsons, items_done)
+
+    def read_links_file(self, path: Path, needed: Collection[str] | None = None) -> LinksFile:
+        """Parse and check a links file (raises :class:`LinksFileError` naming the line); rows
+        not in ``needed`` are skipped."""
+        return parse_links_file(path, needed)
+
+    def repair(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog,
+               only: set[str]) -> tuple[set[str], set[str]] | None:
+        found, rest = _repair_from_tar_index(ctx, component, source, only)
+        if rest and _every_tar_indexed(ctx, component, source):  # the rest is in no tar: nothing to download
+            rest = set()
+        return found, rest
+
+    def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
+        for source in component.sources:
+            if source.kind == self.name and source.name_format:
+                names = tar_names(source)
+                return f"not in any of the SA-1B tars {names[0].removesuffix('.tar')}–{names[-1].removesuffix('.tar')}"
+        return "not in any of the SA-1B tars"
+
+
+KIND = SamLinksKind()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Slot
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -22,12 +20,16 @@ from PySide6.QtWidgets import (
 
 from ...engine.catalog import Component
 from ...engine.plan import MARGIN_BYTES, Plan
+from ...engine.sources import is_known, kind_of
 from .. import formatting
 from ..state import WizardState, first_source
 from ..widgets import add_demo_banner, set_status, status_label
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COL_NAME, COL_DOWNLOAD, COL_DISK, COL_HOST, COL_TERMS = range(5)
+#: The phrases source kinds show instead of a host name, marked for the translation tools.
+HOST_PHRASES = (QT_TRANSLATE_NOOP("ComponentsPage", "Meta (signed links)"),
+                QT_TRANSLATE_NOOP("ComponentsPage", "local copy"))
 
 
 class ComponentsPage(QWizardPage):
@@ -142,16 +144,11 @@ class ComponentsPage(QWizardPage):
 
     def _host(self, comp: Component) -> str:
         source = first_source(comp)
-        if source.kind == "hub":
-            host = urlsplit(self._state.hub_endpoint()).netloc
-        elif source.kind in ("drive", "ocrvqa"):
-            host = urlsplit(self._state.catalog.drive_file_url).netloc
-        elif source.kind == "sam-links":
-            host = self.tr("Meta (signed links)")
-        elif source.kind == "local":
-            host = self.tr("local copy")
+        if is_known(source.kind):
+            host = kind_of(source.kind).host_label(source, self._state.hub_endpoint(), self._state.catalog)
+            host = self.tr(host)  # the phrases kinds use instead of a host are translated
         else:
-            host = source.host(self._state.hub_endpoint())
+            host = source.kind
         if not self._state.supported(comp):
             host = self.tr("{host} (not supported by this version yet)").format(host=host)
         return host

@@ -23,21 +23,22 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.catalog import Component
-from ...engine.sources.samlinks import LinksFileError, parse_links_file, tar_names
+from ...engine.errors import SetupError
+from ...engine.sources import SourceKind
 from ..localcopies import LocalCopies
 from ..prefs import LANGUAGES
-from ..state import WizardState, has_source_kind
+from ..state import WizardState, source_kinds
 from ..widgets import PathField, add_demo_banner, set_status, status_label
 
 HF_MIRROR = "https://hf-mirror.com"
 ENDPOINT_DEFAULT, ENDPOINT_MIRROR, ENDPOINT_CUSTOM = range(3)
 
 
-def _sam_names(components: list[Component]) -> list[str]:
-    for comp in components:
-        for src in comp.sources:
-            if src.kind == "sam-links" and src.name_format:
-                return tar_names(src)
+def _links_names(components: list[Component]) -> list[str]:
+    """The file names the selection needs rows for in the links file."""
+    for kind, src in source_kinds(components):
+        if kind.needs_links_file:
+            return kind.item_names(src)
     return []
 
 
@@ -172,8 +173,9 @@ class OptionsPage(QWizardPage):
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
         comps = self._state.components()
-        self.sam_box.setVisible(has_source_kind(comps, "sam-links"))
-        self.hub_box.setVisible(has_source_kind(comps, "hub"))
+        kinds = [kind for kind, _src in source_kinds(comps)]
+        self.sam_box.setVisible(any(k.needs_links_file for k in kinds))
+        self.hub_box.setVisible(any(k.uses_hub for k in kinds))
         self.mirrors.setVisible(any(s.community for c in comps for s in c.sources))
         self.keep.setVisible(any(c.archive != "none" for c in comps))
         self.full.setVisible(any(c.group == "annotations" for c in comps)
@@ -235,17 +237,27 @@ class OptionsPage(QWizardPage):
             set_status(self.sam_status, self.tr("Choose the links file to continue, or go back and "
                                                 "leave out the SAM tars."), "warning")
         else:
+            kind = self._links_kind()
+            if kind is None:  # no source of this catalog takes a links file: the box is hidden
+                self.completeChanged.emit()
+                return
             try:
-                check = parse_links_file(Path(text), _sam_names(self._state.components()) or None)
-            except LinksFileError as exc:
-                reason = self.tr("Line {line}: {reason}").format(line=exc.line, reason=exc.reason) \
-                    if exc.line else exc.reason
+                check = kind.read_links_file(Path(text), _links_names(self._state.components()) or None)
+            except SetupError as exc:  # LinksFileError: names the line (0: the file as a whole)
+                line = int(getattr(exc, "line", 0))
+                why = str(getattr(exc, "reason", exc.problem.message))
+                reason = self.tr("Line {line}: {reason}").format(line=line, reason=why) if line else why
                 set_status(self.sam_status, self.tr("This file cannot be used. {reason}").format(
                     reason=reason), "error")
             else:
-                names = _sam_names(self._state.components())
+                names = _links_names(self._state.components())
                 self._show_links(check.names, check.earliest_expiry(names or None), check.missing(names))
         self.completeChanged.emit()
+
+    def _links_kind(self) -> SourceKind | None:
+        """The kind that takes a links file (SA-1B), asked of the catalog's sources."""
+        found = [k for k, _src in source_kinds(list(self._state.catalog.components)) if k.needs_links_file]
+        return found[0] if found else None
 
     def _show_links(self, names: tuple[str, ...], expiry: datetime | None, missing: list[str]) -> None:
         if expiry is None:

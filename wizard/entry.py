@@ -1,0 +1,23 @@
+"""The program's entry point (``sharegpt4v-setup``, ``python -m wizard``, the frozen bundle).
+
+Everything goes to :func:`wizard.cli.main`, which is handed the ``--self-test`` runner: the
+self-test drives the CLI itself (``run --demo``), so the CLI must not import it — this module
+sits above both and wires them, keeping the layers free of cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def self_test() -> int:
+    """``--self-test``: the offline demo through the engine and the wizard (exit code)."""
+    from .selftest import main as selftest_main
+
+    return selftest_main()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .cli import main as cli_main
+
+    return cli_main(argv, self_test=self_test)
