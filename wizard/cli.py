@@ -9,29 +9,35 @@ is written to the run log, and one line names that file).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import signal
-import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .engine.catalog import Catalog, Component, load_catalog
 from .engine.context import Settings
 from .engine.control import Control
-from .engine.errors import Code, Problem, SetupError
+from .engine.errors import Cancelled, Code, Problem, SetupError
 from .engine.journal import read_journal, read_last_run
 from .engine.net.ratelimit import parse_rate
 from .engine.plan import Plan, build_plan, check_root, human
 from .engine.rebuild import heal
-from .engine.runner import Runner, RunResult
 from .failures import problem_for
 from .paths import default_demo_root
 from .termprogress import TerminalReporter
+
+if TYPE_CHECKING:
+    from .engine.runner import RunResult
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
@@ -119,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--yes", "-y", action="store_true", help="do not ask before starting")
     p_run.add_argument("--force", action="store_true", help="start even if the plan does not fit")
     p_run.add_argument("--quiet", "-q", action="store_true", help="only problems and the summary")
+    p_run.add_argument("--verbose", "-v", action="store_true",
+                       help="also show every request and retry (what the run log under <root>/.sharegpt4v-setup/logs "
+                       "always has)")
     p_run.add_argument("--limit-rate", type=_rate, metavar="RATE",
                        help="bandwidth limit over all downloads, bytes/s; K/M/G suffixes (20M, 500K)")
     p_run.add_argument("--segments", type=_segments, metavar="N",
@@ -134,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_repair = sub.add_parser("repair", help="fetch only what verify finds missing, then verify again")
     _add_selection(p_repair, select=False)
     p_repair.add_argument("--deep", action="store_true", help="also replace damaged images (reads every image)")
+    p_repair.add_argument("--verbose", "-v", action="store_true", help="also show every request and retry")
     p_status = sub.add_parser("status", help="what the journal of a root says")
     p_status.add_argument("--root", type=Path, required=True)
     p_status.add_argument("--json", action="store_true")
@@ -147,7 +157,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         if not sep or not cid or not path:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
-        local[cid] = expand_path(Path(path), f"--local {cid}").absolute()
+        local[cid] = expand_path(Path(path), f"--local {cid}")
     concurrency = 3 if args.concurrency is None else args.concurrency
     per_host = 2 if args.per_host is None else args.per_host
     if concurrency < 1 or per_host < 1:
@@ -155,12 +165,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,
-        per_host=per_host, sam_links=expand_path(args.sam_links, "--sam-links").absolute() if args.sam_links else None,
+        per_host=per_host, sam_links=args.sam_links.expanduser().absolute() if args.sam_links else None,
         local=local, local_mode=getattr(args, "local_mode", None) or "hardlink",
-        drive_cookies=expand_path(args.drive_cookies, "--drive-cookies").absolute() if args.drive_cookies else None,
+        drive_cookies=args.drive_cookies.expanduser().absolute() if args.drive_cookies else None,
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
-        stream_tars=getattr(args, "stream_tars", True),
+        stream_tars=getattr(args, "stream_tars", True), verbose=getattr(args, "verbose", False),
     )
     if getattr(args, "min_free", None) is not None:
         settings.min_free_bytes = args.min_free
@@ -205,11 +215,8 @@ def _resume(args: argparse.Namespace) -> None:
     """
     if args.preset or args.components:
         return
-    root = expand_path(args.root, "--root").absolute()
-    try:
-        last = read_journal(root).last_run_args
-    except (sqlite3.Error, OSError, ValueError):
-        last = None
+    root = args.root.expanduser().absolute()
+    last = read_journal(root).last_run_args if root.is_dir() else None  # read-only, never raises
     if not isinstance(last, dict):
         return
     raw_opts = last.get("options")
@@ -301,6 +308,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.runner import Runner, RunResult  # not for --version: it imports the transfer code
+
     _resume(args)
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
@@ -326,18 +335,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             if input("Start? [y/N] ").strip().lower() not in ("y", "yes"):
                 return EXIT_CANCELLED
         control = Control()
-        previous = signal.getsignal(signal.SIGINT)
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            print("\nStopping… (the work so far is kept)", file=sys.stderr)
-            control.cancel()
-
-        signal.signal(signal.SIGINT, on_sigint)
-        try:
+        with _stop_on_signals(control):
             result = Runner(plan, catalog, settings, TerminalReporter(quiet=args.quiet), control).run()
-        finally:
-            signal.signal(signal.SIGINT, previous)
         return _after_run(args, result)
+
+
+#: Signals that stop a run like the Stop button (work kept, exit 130): Ctrl-C, ``kill``, a closed
+#: SSH session or terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _stop_on_signals(control: Control) -> Iterator[None]:
+    """Turn :data:`STOP_SIGNALS` into ``control.cancel()`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        log.warning("%s received: stopping; the work so far is kept", name)
+        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+            print(f"\nStopping ({name})… (the work so far is kept)", file=sys.stderr)
+        control.cancel()
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _after_run(args: argparse.Namespace, result: RunResult) -> int:
@@ -415,7 +444,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
         settings = _settings(args)
         _check_local(catalog, args)
         control = Control()
-        report = repair(root, catalog, settings, TerminalReporter(quiet=False), control, deep=args.deep)
+        try:
+            with _stop_on_signals(control):
+                report = repair(root, catalog, settings, TerminalReporter(quiet=False), control, deep=args.deep)
+        except Cancelled:
+            print("Cancelled. What was restored so far is kept; run the same command to go on.", file=sys.stderr)
+            return EXIT_CANCELLED
         if args.json:
             print(json.dumps({"ok": report.ok, "restored": report.restored,
                               "unrecoverable": report.unrecoverable,

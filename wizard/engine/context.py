@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import requests
-
 from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
 from .net.ratelimit import NetShared, RateLimiter
+from .runlog import redact
 
 if TYPE_CHECKING:
+    import requests
+
     from .diskspace import DiskMonitor
 
 
@@ -58,6 +59,8 @@ class Settings:
     #: New work waits while the root's filesystem has less free than this (0: never wait).
     min_free_bytes: int = 512 << 20  # = plan.MARGIN_BYTES: a plan that fits never waits for space
     space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
+    #: The observer also gets DEBUG records (every request); the run log always has them.
+    verbose: bool = False
 
 
 class JobContext:
@@ -72,7 +75,11 @@ class JobContext:
         self.journal = journal
         self.control = control
         self._emit = emit
-        self.session = session or requests.Session()
+        if session is None:
+            import requests  # not at import time: the CLI's --version and the GUI's first page need none
+
+            session = requests.Session()
+        self.session = session
         self.stage_now = Stage.QUEUED
         self._journal_bytes_at = 0.0
         #: The run's free-space watch (:mod:`wizard.engine.diskspace`); progress reports consult it.
@@ -123,7 +130,8 @@ class JobContext:
             self.disk.check(self)  # at most one statvfs a second; waits while space is short
 
     def log(self, text: str, level: str = "info") -> None:
-        self._emit(Log(level, text, self.job))
+        """A line for the user (GUI log pane, terminal) and the run log; tokens and URL queries removed."""
+        self._emit(Log(level, redact(text), self.job))
 
     def item_done(self, name: str) -> bool:
         """Whether a file of a multi-file component (e.g. one SAM tar) was fully processed."""

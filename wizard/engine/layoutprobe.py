@@ -28,6 +28,7 @@ from .context import JobContext
 from .errors import Code, SetupError
 from .journal import state_dir
 from .safefs import write_text_atomic
+from .sources import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,12 @@ def zip_members(root: Path, component: Component, layout: Layout) -> set[str] | 
     return None
 
 
+def remote_url(ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
+    """The URL and request headers that read a source's bytes with Range requests (the kind's
+    answer: plain http or the Hub, with the token only where it may go), or None."""
+    return kind_of(source.kind).remote_file(ctx, source, catalog)
+
+
 class _Tail(io.RawIOBase):
     """The end of a remote file, fetched with at most one more range request when zipfile
     reads before it (a central directory larger than the first tail)."""
@@ -220,12 +227,9 @@ def remote_names(session: requests.Session, url: str, headers: dict[str, str],
 
 
 def probe(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Verdict | None:
-    """Check the layout of a zip on a server before downloading it; None when the source kind
-    cannot be read remotely (Drive) or the server cannot say (no Range): the check then happens
-    on the downloaded file."""
-    from .sources import kind_of
-
-    remote = kind_of(source.kind).remote_file(ctx, source, catalog)
+    """Check the layout of a zip on an http/Hub server before downloading it; None when the
+    server cannot say (no Range): the check then happens on the downloaded file."""
+    remote = remote_url(ctx, source, catalog)
     if remote is None:
         return None
     url, headers = remote

@@ -7,6 +7,7 @@ known, estimates otherwise), progress already on disk comes from the journal and
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -20,6 +21,8 @@ from .journal import JobRecord, state_dir
 from .rebuild import plan_records
 from .sources import kind_of, local_copy
 from .units import human
+
+log = logging.getLogger(__name__)
 
 #: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
 MARGIN_BYTES = 512 * 1024 * 1024
@@ -205,6 +208,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         biggest = sorted((i.peak_archive_bytes for i in todo), reverse=True)[: max(1, settings.concurrency)]
         peak = final + sum(biggest)
     free = shutil.disk_usage(existing_ancestor(root)).free
+    log.debug("plan for %s: %d item(s), %d to do, download %s, peak %s, free %s", root, len(items), len(todo),
+              human(sum(i.download_bytes for i in items)), human(peak), human(free))
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
 
 
@@ -214,40 +219,6 @@ def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings)
         return None
     names = sorted(i.component.id for i in items if i.component.group == "annotations")
     return names or None
-
-
-def _subset_estimate(root: Path, item: PlanItem, record: JobRecord | None, jsons: list[Path]) -> PlanItem:
-    """A kind that reads its files in order until the images the JSONs reference are in place
-    (SA-1B tars): say how many that is, and which files (exactly, once an earlier run's member
-    index locates them)."""
-    from .sources import kind_of
-
-    assert item.source is not None
-    done = record.info.get("items_done", []) if record is not None and item.needs_work else []
-    try:
-        est = kind_of(item.source.kind).subset_estimate(root, item.component, item.source, jsons, done)
-    except (SetupError, OSError):
-        return item
-    if est is None:
-        return item
-    shown = ", ".join(est.tars[:6]) + (f" and {len(est.tars) - 6} more" if len(est.tars) > 6 else "")
-    if est.exact and est.tars:
-        note = (f"the selected annotations reference {est.wanted:,} SAM images; the member index of an earlier "
-                f"run places the {est.missing - est.others:,} not in place in {len(est.tars)} tar(s): {shown} "
-                f"({human(est.download_bytes)})"
-                + (f"; the other {est.others:,} come from the folder's other components" if est.others else ""))
-    elif est.exact:
-        tars = ", ".join(f"{n} ({k:,})" for n, k in sorted((record.info.get("sam_tar_map") or {}).items())) \
-            if record is not None else ""
-        note = (f"all {est.wanted:,} SAM images the selected annotations reference are in place"
-                + (f"; they came from {tars}" if tars else ""))
-    else:
-        note = (f"the selected annotations reference {est.wanted:,} SAM images ({est.missing:,} not in place); "
-                f"tars are read in order and stop once they are all in place: up to "
-                f"{human(est.download_bytes)} ({len(est.tars)} tars)")
-    download = est.download_bytes if item.needs_work else 0
-    return replace(item, download_bytes=min(item.download_bytes, download) if est.exact else item.download_bytes,
-                   notes=(*item.notes, note))
 
 
 def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, JobRecord],
@@ -276,8 +247,8 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
             done_for = record.info.get("subset")  # None: full archive; else the JSON ids used
             if done_for is not None and (key is None or not set(key) <= set(done_for)):
                 item = replace(item, status="todo", download_bytes=item.total_download_bytes)
-        if jsons and item.source is not None:
-            item = _subset_estimate(root, item, record, jsons)
+        if jsons and item.source is not None:  # e.g. SA-1B tars: read until the wanted images are in place
+            item = kind_of(item.source.kind).refine_for_annotations(root, item, record, jsons)
         if comp.id in counts and comp.file_count and item.needs_work and comp.archive != "none":
             share = min(1.0, counts[comp.id] / comp.file_count)
             item = replace(item, extracted_bytes=int(item.extracted_bytes * share),

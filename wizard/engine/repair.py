@@ -18,6 +18,7 @@ downloaded again. Paths no source can provide are listed with the reason.
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,13 +35,15 @@ from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
 from .extract import extract_archive
 from .journal import Journal, RootLock, state_dir
-from .layoutprobe import check_layout, recorded_layout, zip_members
+from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
+from .runlog import RunLog
 from .sources import kind_of
-from .sources.registry import declaration
-from .tarstream import MemberIndex, Streamed, read_member_index
+from .tarstream import Streamed
 from .verify import VerifyReport, verify
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -145,7 +148,8 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
     bad = bad_paths(before) | damaged
     unreadable = {p for r in before.results for p, _ in r.unreadable} | damaged
     control = control or Control()
-    with RootLock(root):
+    with RootLock(root), RunLog(root, emit, verbose=settings.verbose, what="repair") as runlog:
+        emit = runlog.emit  # every event also goes to the run log
         journal = Journal(root)
         try:
             for path in unreadable:  # a damaged file of the right size would be skipped as complete
@@ -220,19 +224,17 @@ class Evidence:
     def __init__(self, root: Path, journal: Journal) -> None:
         self.root = root
         self.journal = journal
-        self._tars: dict[str, MemberIndex] = {}
+        self._kinds: dict[str, Callable[[str], bool | None] | None] = {}
         self._zips: dict[str, set[str] | None] = {}
 
     def holds(self, component: Component, path: str) -> bool | None:
         rel = path[len(component.target) + 1:]
         source = component.sources[0]
-        if component.archive == "tar" and declaration(source.kind).indexed:  # streamed tars: member index
-            if component.id not in self._tars:
-                self._tars[component.id] = read_member_index(self.root, component.layout)
-            index = self._tars[component.id]
-            if rel in index.where:
-                return True
-            return False if set(kind_of(source.kind).item_names(source)) <= index.complete else None
+        if component.id not in self._kinds:  # the kind's own evidence (e.g. the tars' member index)
+            self._kinds[component.id] = kind_of(source.kind).holds(self.root, component, source)
+        verdict = self._kinds[component.id]
+        if verdict is not None:
+            return verdict(rel)
         if component.archive == "zip":
             if component.id not in self._zips:
                 rec = self.journal.get(component.id)
@@ -263,6 +265,8 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
     kind = kind_of(source.kind)
     own = kind.repair(ctx, component, source, catalog, only)
+    log.debug("%s: %s repair: %s", ctx.job, source.kind, "generic" if own is None else
+              f"{len(own[0])} restored its own way, {len(own[1])} left for the generic way")
     found: set[str] = set()
     if own is not None:  # the kind's own way (tar member index, OCR-VQA image by image)
         found, only = own
@@ -272,7 +276,7 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
         component = replace(component, layout=_zip_layout(component, kept.name, kept))
         result = extract_archive(ctx, kept, "zip", dest, component.layout, only=only)
         return {prefix + p for p in found | result.found}
-    remote_file = kind.remote_file(ctx, source, catalog) if component.archive == "zip" else None
+    remote_file = remote_url(ctx, source, catalog) if component.archive == "zip" else None
     if remote_file is not None:
         url, headers = remote_file
         try:
@@ -313,8 +317,7 @@ def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Cat
             if not remaining:
                 break
             continue
-        layout = _zip_layout(component, path.name, path) if component.archive == "zip" else component.layout
-        result = extract_archive(ctx, path, component.archive, ctx.root / component.target, layout,
+        result = extract_archive(ctx, path, component.archive, ctx.root / component.target, component.layout,
                                  only=remaining)
         found |= result.found
         remaining -= result.found

@@ -29,9 +29,11 @@ from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal, RootLock
+from .net.durable import wait_for_syncs
 from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
+from .runlog import RunLog
 from .safefs import problem_for_os_error
 from .sources import kind_of
 
@@ -90,12 +92,16 @@ class Runner:
         except BaseException:
             lock.release()
             raise
+        observer = self.emit
         try:
-            if journal.healed or journal.rebuild_pending:
-                proven = rebuild.apply(journal, self.root, self.catalog)
-                self.emit(Log("warning", rebuild.describe(journal, proven), None))
-            return self._run(journal)
+            with RunLog(self.root, observer, verbose=self.settings.verbose) as runlog:
+                self.emit = runlog.emit  # every event also goes to <root>/.sharegpt4v-setup/logs/
+                if journal.healed or journal.rebuild_pending:
+                    proven = rebuild.apply(journal, self.root, self.catalog)
+                    self.emit(Log("warning", rebuild.describe(journal, proven), None))
+                return self._run(journal)
         finally:
+            self.emit = observer
             journal.close()
             lock.release()
 
@@ -128,6 +134,7 @@ class Runner:
             w.start()
         for w in workers:
             w.join()
+        wait_for_syncs()  # the files finished last are on disk before the run says so
         try:
             journal.finish_run(run_id)
         except sqlite3.Error as exc:  # e.g. the disk is full: the run's outcome is still reported
@@ -172,7 +179,7 @@ class Runner:
     def _waits_for_siblings(self, item: PlanItem, pending: list[PlanItem]) -> bool:
         """SA-1B tars stop once the images the JSONs want are in place: the other components that
         fill the same folder (the SAM 9K zip) go first, so the images they bring count (lock held)."""
-        if item.source is None or not kind_of(item.source.kind).stops_when_in_place:
+        if item.source is None or not kind_of(item.source.kind).waits_for_siblings:
             return False
         target = item.component.target
         return self._busy_targets.get(target, 0) > 0 or any(

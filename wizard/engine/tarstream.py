@@ -319,6 +319,7 @@ class _TarStream:
                     if self.body is not None:
                         self._reached = max(self._reached, self.body.pos)
                     self.body = None
+                ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
                 progressed = (self.state.offset, self._reached) > before  # a gzip tar has no offset
                 if attempts.failures + 1 > st.retries and not progressed:
                     self._give_up(problem, bad, attempts.failures + 1)
@@ -376,7 +377,7 @@ class _TarStream:
             if not is_retryable(exc):
                 raise
             raise RetryLater(describe(exc)) from exc
-        with resp:
+        with resp, ctx.control.on_cancel(lambda: client.abort_response(resp)):  # a stalled read ends on cancel
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True

@@ -33,6 +33,8 @@ from ..control import Control
 from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
 from ..net.bounds import limit_for, quarantine, too_long
+from ..net.client import log as requests_log
+from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_retryable
 from ..safefs import NotRegularFile, file_kind_nofollow, open_private_file, read_regular
 from .drive_errors import drive_error, has_quota_text, quota_error
@@ -158,6 +160,8 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
             last = now
             ctx.progress(done, total)
 
+    requests_log.info("GET %s via gdown -> %s (resuming from byte %d)", redact_url(url), dest.name,
+                      partial_size(dest))
     try:
         with _CancelBridge(ctx.control) as cancel:
             gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,

@@ -261,7 +261,7 @@ class HubKind(SourceKind):
 
     def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
         endpoint = endpoint_for_settings(ctx.settings, catalog)
-        return resolve_url(source, endpoint), auth_headers(ctx.settings, endpoint)
+        return resolve_url(source, endpoint), auth_headers(ctx.settings, endpoint)  # token only where trusted
 
 
 KIND = HubKind()

@@ -36,7 +36,7 @@ from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..journal import Journal
 from ..net import client
-from ..net.bounds import MARGIN
+from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from ..safefs import open_private_file
 from . import drive
@@ -155,8 +155,7 @@ def _dataset_urls(ctx: JobContext, source: Source, catalog: Catalog) -> dict[str
                 image = record.get("imageURL") if isinstance(record, dict) else None
                 urls[str(key)] = image if isinstance(image, str) else ""
     except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
-        kept = ctx.quarantine / f"{DATASET_NAME}.{int(time.time())}.corrupt"
-        os.replace(dest, kept)
+        kept = quarantine(ctx, dest, "corrupt")
         raise SetupError(Code.ARCHIVE_CORRUPT, f"OCR-VQA's dataset.json is not valid JSON ({exc}).",
                          f"It was moved to {kept}; the next run downloads it again.") from exc
     if not urls:
@@ -319,6 +318,7 @@ class _Batch:
             except RetryLater as exc:
                 problem, wait = str(exc), exc.wait
             except requests.RequestException as exc:
+                ctx.control.checkpoint()  # cut by a cancel: not a dead link
                 if not is_retryable(exc):
                     return "dead", None, describe(exc)
                 problem = "network: " + describe(exc)
@@ -352,7 +352,8 @@ class _Batch:
             head = b""
             limiter = ctx.limiter
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
-            with open_private_file(tmp, "wb") as out:
+            # a cancel shuts the connection: a stalled image host does not hold the stop up
+            with open_private_file(tmp, "wb") as out, ctx.control.on_cancel(lambda: client.abort_response(resp)):
                 for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]

@@ -14,7 +14,8 @@ catalog, the lowest layer that needs it, can import it without a cycle.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection, Iterator
+import logging
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -24,9 +25,13 @@ if TYPE_CHECKING:
     from ..catalog import Catalog, Component, Source
     from ..context import JobContext, Settings
     from ..errors import Problem
-    from ..journal import Journal
+    from ..journal import JobRecord, Journal
+    from ..plan import PlanItem
     from ..tarstream import Streamed
-    from .samlinks import LinksFile, TarEstimate
+    from .samlinks import LinksFile
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ def kind_of(name: str) -> SourceKind:
     if kind.name != name:  # pragma: no cover - a wiring mistake, caught by the tests
         raise RuntimeError(f"{module.__name__}.KIND is '{kind.name}', declared as '{name}'")
     _loaded[name] = kind
+    log.debug("source kind %s loaded from %s", name, module.__name__)
     return kind
 
 
@@ -117,9 +123,9 @@ class SourceKind:
     uses_hub: ClassVar[bool] = False
     #: A user's copy on disk (a path), not a download.
     is_local: ClassVar[bool] = False
-    #: With the run's JSONs known, reading stops once the images they reference are in place, so
-    #: the other components that fill the same folder run first (their images count).
-    stops_when_in_place: ClassVar[bool] = False
+    #: Its files stop once the images the selected JSONs want are in place (SA-1B tars), so the
+    #: other components filling the same folder (the SAM 9K zip) run first and count.
+    waits_for_siblings: ClassVar[bool] = False
 
     # -- fetching ---------------------------------------------------------------------------
     def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
@@ -146,10 +152,16 @@ class SourceKind:
 
     def read_links_file(self, path: Path, needed: Collection[str] | None = None) -> LinksFile:
         """Parse and check a links file the user chose (kinds with :attr:`needs_links_file`);
-        rows for files not in ``needed`` (the names this selection uses) are skipped."""
+        ``needed``: the files the selection uses (other rows are skipped, not refused)."""
         raise NotImplementedError(f"sources of kind '{self.name}' take no links file")
 
     # -- planning ---------------------------------------------------------------------------
+    def refine_for_annotations(self, root: Path, item: PlanItem, record: JobRecord | None,
+                               jsons: list[Path]) -> PlanItem:
+        """The plan item once the selected annotation JSONs (on disk) are known: what they make
+        this source download, with a note saying so. Default: unchanged."""
+        return item
+
     def pieces(self, source: Source) -> int:
         """How many files the source's planned size is split into (one archive on disk at a time)."""
         return 1
@@ -169,12 +181,6 @@ class SourceKind:
         """Warnings worth reading before starting (e.g. links that expire before the finish)."""
         return ()
 
-    def subset_estimate(self, root: Path, component: Component, source: Source, jsons: Collection[Path],
-                        items_done: Collection[str]) -> TarEstimate | None:
-        """For a kind that reads its files in order and stops once the images ``jsons`` reference
-        are in place: which files that takes (see :class:`~wizard.engine.sources.samlinks.TarEstimate`)."""
-        return None
-
     # -- hosts ------------------------------------------------------------------------------
     def host(self, source: Source, settings: Settings, catalog: Catalog) -> str:
         """The host the source talks to, for per-host concurrency limits."""
@@ -192,6 +198,11 @@ class SourceKind:
         Returns (found, left for the generic way: kept zip, remote zip, download again); None:
         the generic way for all of them.
         """
+        return None
+
+    def holds(self, root: Path, component: Component, source: Source) -> Callable[[str], bool | None] | None:
+        """What earlier runs left to say whether the source's archives hold a target-relative
+        path: a function answering True, False or None (unknown); None: nothing of its own."""
         return None
 
     def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:

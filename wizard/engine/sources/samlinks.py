@@ -20,10 +20,11 @@ import re
 import sqlite3
 import tarfile
 import time
-from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from .. import tarstream
@@ -31,10 +32,15 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, HttpStatusError, Problem, SetupError
 from ..extract import StreamedTar
-from ..journal import Journal, state_dir
+from ..journal import JobRecord, Journal, state_dir
+from ..net import client
 from ..net.transfer import download
 from ..safefs import NotRegularFile, file_kind, read_regular
+from ..units import human
 from .registry import SourceKind
+
+if TYPE_CHECKING:
+    from ..plan import PlanItem
 
 HEADER = ("file_name", "cdn_link")
 #: The download speed assumed when warning that links expire before the work can finish.
@@ -423,6 +429,70 @@ def _refused(name: str, exc: HttpStatusError) -> SetupError:
 
 
 # ------------------------------------------------------------------------------------------
+# Repair: one image back with one range request (the streamed tars' member index)
+# ------------------------------------------------------------------------------------------
+def _every_tar_indexed(ctx: JobContext, component: Component, source: Source) -> bool:
+    return set(tar_names(source)) <= tarstream.read_member_index(ctx.root, component.layout).complete
+
+
+def _stream_tars(ctx: JobContext, component: Component, source: Source, catalog: Catalog,
+                 only: set[str]) -> set[str]:
+    """Read tars in order — not those the member index shows to lack the files — until ``only``
+    is in place (:func:`fetch_streamed`); the target-relative paths now in place."""
+    from ..extract import extract_archive
+
+    dest = ctx.root / component.target
+    for item in fetch_streamed(ctx, component, source, catalog, only=only):
+        if isinstance(item, tarstream.Streamed):
+            continue
+        extract_archive(ctx, item, "tar", dest, component.layout, only=only)
+        item.unlink(missing_ok=True)
+    return {p for p in only if (dest / p).is_file()}
+
+
+def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
+                           only: set[str]) -> tuple[set[str], set[str]]:
+    """SA-1B images whose place in a tar is indexed: one range request each, no whole tar.
+
+    Returns (found, still wanted). Needs a links file whose links have not expired.
+    """
+    index = tarstream.read_member_index(ctx.root, component.layout).where
+    wanted = {rel: index[rel] for rel in only if rel in index}
+    if not wanted or ctx.settings.sam_links is None:
+        return set(), set(only)
+    links = parse_links_file(ctx.settings.sam_links, tar_names(source)).links
+    found: set[str] = set()
+    dest = ctx.root / component.target
+    whole: dict[str, set[str]] = {}  # compressed tars: no byte range, the one tar that holds them
+    for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):
+        link = links.get(tar)
+        if link is None:
+            continue
+        if start < 0:
+            whole.setdefault(tar, set()).add(rel)
+            continue
+        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
+        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+        with client.get(ctx.session, link.url, headers=headers, timeout=timeout) as resp:
+            if resp.status_code in (401, 403, 410):
+                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
+                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
+                                 parked=True)
+            if resp.status_code != 206:
+                break  # no ranges here: the caller downloads the tars instead
+            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
+            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
+                for ti in tf:
+                    streamed.member(tf, ti)
+            found |= streamed.finish().found
+    ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
+    for tar, rels in sorted(whole.items()):
+        ctx.log(f"{tar} is compressed: reading it again for the {len(rels)} image(s) it holds")
+        found |= tarstream.stream_tar(ctx, links[tar].url, tar, dest, component.layout, only=rels).found
+    return found, set(only) - found
+
+
+# ------------------------------------------------------------------------------------------
 # Planning: which tars the selected annotations need
 # ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -508,73 +578,19 @@ def estimate(root: Path, component: Component, source: Source, jsons: Collection
                        len(others - set(index.where)) if exact else 0)
 
 
-# ------------------------------------------------------------------------------------------
-# Repair: images back from the tar that holds them (the streamed tars' member index)
-# ------------------------------------------------------------------------------------------
-def _every_tar_indexed(ctx: JobContext, component: Component, source: Source) -> bool:
-    """Whether every tar of the source was read to the end and indexed (they hold nothing else)."""
-    return set(tar_names(source)) <= tarstream.read_member_index(ctx.root, component.layout).complete
-
-
-def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
-                           only: set[str]) -> tuple[set[str], set[str]]:
-    """SA-1B images whose place in a tar is indexed: one range request each, no whole tar; a
-    compressed tar (no byte range) is read again, just the one that holds them.
-
-    Returns (found, still wanted). Needs a links file whose links have not expired.
-    """
-    index = tarstream.read_member_index(ctx.root, component.layout).where
-    wanted = {rel: index[rel] for rel in only if rel in index}
-    if not wanted or ctx.settings.sam_links is None:
-        return set(), set(only)
-    links = parse_links_file(ctx.settings.sam_links, tar_names(source)).links
-    found: set[str] = set()
-    dest = ctx.root / component.target
-    whole: dict[str, set[str]] = {}
-    for rel, (tar, start, end) in sorted(wanted.items(), key=lambda kv: kv[1]):
-        link = links.get(tar)
-        if link is None:
-            continue
-        if start < 0:
-            whole.setdefault(tar, set()).add(rel)
-            continue
-        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
-        timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        with ctx.session.get(link.url, headers=headers, stream=True, timeout=timeout) as resp:
-            if resp.status_code in (401, 403, 410):
-                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
-                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
-                                 parked=True)
-            if resp.status_code != 206:
-                break  # no ranges here: the caller downloads the tars instead
-            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
-            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
-                for ti in tf:
-                    streamed.member(tf, ti)
-            found |= streamed.finish().found
-    ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
-    for tar, rels in sorted(whole.items()):
-        ctx.log(f"{tar} is compressed: reading it again for the {len(rels)} image(s) it holds")
-        try:
-            found |= tarstream.stream_tar(ctx, links[tar].url, tar, dest, component.layout, only=rels).found
-        except HttpStatusError as exc:
-            raise _refused(tar, exc) from exc
-    return found, set(only) - found
-
-
 class SamLinksKind(SourceKind):
     """``kind = "sam-links"``: the SA-1B tars through Meta's signed links file; streamed into
     place while they download (``Settings.stream_tars``) unless archives are kept."""
 
     name = "sam-links"
     needs_links_file = True
-    stops_when_in_place = True
+    waits_for_siblings = True
 
     def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
               only: Collection[str] | None = None) -> Iterator[Path | tarstream.Streamed]:
         if self.streams(component, source, ctx.settings):
             return fetch_streamed(ctx, component, source, catalog, only=only)
-        return fetch(ctx, component, source, catalog, only=only)
+        return fetch(ctx, component, source, catalog, only=only)  # with ``only``: stops once in place
 
     def streams(self, component: Component, source: Source, settings: Settings) -> bool:
         return component.archive == "tar" and settings.stream_tars and not settings.keep_archives
@@ -586,6 +602,40 @@ class SamLinksKind(SourceKind):
                        "Accept the SA-1B license on Meta's download page, save the links file and pass it "
                        "with --sam-links FILE.")
 
+    def refine_for_annotations(self, root: Path, item: PlanItem, record: JobRecord | None,
+                               jsons: list[Path]) -> PlanItem:
+        """SA-1B tars are read in order until the images the JSONs reference are in place: say how
+        many that is, and which tars (exactly, once an earlier run's member index locates them)."""
+        assert item.source is not None
+        done = record.info.get("items_done", []) if record is not None and item.needs_work else []
+        try:
+            est = estimate(root, item.component, item.source, jsons, done)
+        except (SetupError, OSError):
+            return item
+        shown = ", ".join(est.tars[:6]) + (f" and {len(est.tars) - 6} more" if len(est.tars) > 6 else "")
+        if est.exact and est.tars:
+            note = (f"the selected annotations reference {est.wanted:,} SAM images; the member index of an earlier "
+                    f"run places the {est.missing - est.others:,} not in place in {len(est.tars)} tar(s): {shown} "
+                    f"({human(est.download_bytes)})"
+                    + (f"; the other {est.others:,} come from the folder's other components" if est.others else ""))
+        elif est.exact:
+            tars = ", ".join(f"{n} ({k:,})" for n, k in sorted((record.info.get("sam_tar_map") or {}).items())) \
+                if record is not None else ""
+            note = (f"all {est.wanted:,} SAM images the selected annotations reference are in place"
+                    + (f"; they came from {tars}" if tars else ""))
+        else:
+            note = (f"the selected annotations reference {est.wanted:,} SAM images ({est.missing:,} not in place); "
+                    f"tars are read in order and stop once they are all in place: up to "
+                    f"{human(est.download_bytes)} ({len(est.tars)} tars)")
+        download = est.download_bytes if item.needs_work else 0
+        return replace(item, download_bytes=min(item.download_bytes, download) if est.exact else item.download_bytes,
+                       notes=(*item.notes, note))
+
+    def holds(self, root: Path, component: Component, source: Source) -> Callable[[str], bool | None] | None:
+        index = tarstream.read_member_index(root, component.layout)
+        every_tar_read = set(tar_names(source)) <= index.complete
+        return lambda rel: True if rel in index.where else (False if every_tar_read else None)
+
     def pieces(self, source: Source) -> int:
         return max(1, source.last - source.first + 1)
 
@@ -596,16 +646,14 @@ class SamLinksKind(SourceKind):
 
     def plan_notes(self, source: Source, settings: Settings, items_done: Collection[str],
                    remaining: int) -> tuple[str, ...]:
-        names = tar_names(source)
-        left = [n for n in names if n not in items_done]
+        left = [n for n in tar_names(source) if n not in items_done]
         if settings.sam_links is None or not left:
             return ()
         try:
-            links = parse_links_file(settings.sam_links, names)
+            links = parse_links_file(settings.sam_links, tar_names(source))
         except SetupError as exc:
             return (exc.problem.message,)
-        note = expiry_note(links, left, remaining)
-        return tuple(n for n in (links.skipped_note(), note) if n)
+        return tuple(n for n in (links.skipped_note(), expiry_note(links, left, remaining)) if n)
 
     def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
         return "Meta (signed links)"
@@ -613,21 +661,16 @@ class SamLinksKind(SourceKind):
     def item_names(self, source: Source) -> list[str]:
         return tar_names(source)
 
-    def subset_estimate(self, root: Path, component: Component, source: Source, jsons: Collection[Path],
-                        items_done: Collection[str]) -> TarEstimate | None:
-        return estimate(root, component, source, jsons, items_done)
-
     def read_links_file(self, path: Path, needed: Collection[str] | None = None) -> LinksFile:
-        """Parse and check a links file (raises :class:`LinksFileError` naming the line); rows
-        not in ``needed`` are skipped."""
+        """Parse and check a links file (raises :class:`LinksFileError` naming the line)."""
         return parse_links_file(path, needed)
 
     def repair(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog,
                only: set[str]) -> tuple[set[str], set[str]] | None:
         found, rest = _repair_from_tar_index(ctx, component, source, only)
-        if rest and _every_tar_indexed(ctx, component, source):  # the rest is in no tar: nothing to download
-            rest = set()
-        return found, rest
+        if not rest or _every_tar_indexed(ctx, component, source):  # the rest is in no tar
+            return found, set()
+        return found | _stream_tars(ctx, component, source, catalog, rest), set()
 
     def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
         for source in component.sources:
