@@ -28,7 +28,8 @@ from wizard.demo import MirrorServer, World
 from wizard.demo.session import tree_of
 from wizard.demo.world import dumps_toml
 from wizard.engine.errors import Code, SetupError
-from wizard.engine.journal import RootLock, journal_path
+from wizard.engine.journal import journal_path
+from wizard.engine.rootlock import RootLock
 
 CHEAP = ["json-sft", "coco-train2017", "gqa"]  # http + hub components of the demo world
 
@@ -604,7 +605,7 @@ def _boom(*_args: object, **_kwargs: object) -> None:
 def test_an_unexpected_error_shows_one_line_and_writes_the_traceback_to_a_log(
         box: Sandbox, demo_catalog: Path, monkeypatch: pytest.MonkeyPatch, platformdirs_isolated: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("wizard.cli.build_plan", _boom)
+    monkeypatch.setattr("wizard.engine.plan.build_plan", _boom)  # cli imports it per command
     code, out, err = cli(capsys, "plan", "--catalog", demo_catalog, "--root", box.top, "--preset", "sft")
     assert code == 1 and out == ""
     first = err.splitlines()[0]
@@ -624,7 +625,7 @@ def test_an_unexpected_error_goes_to_the_run_log_when_there_is_one(
     handler = logging.FileHandler(run_log, encoding="utf-8")
     logging.getLogger("wizard").addHandler(handler)
     try:
-        monkeypatch.setattr("wizard.cli.build_plan", _boom)
+        monkeypatch.setattr("wizard.engine.plan.build_plan", _boom)  # cli imports it per command
         code, _out, err = cli(capsys, "plan", "--catalog", demo_catalog, "--root", box.top, "--preset", "sft")
     finally:
         logging.getLogger("wizard").removeHandler(handler)
@@ -730,4 +731,24 @@ def test_a_server_that_never_ends_its_body_cannot_fill_the_disk(
     assert f"[{Code.BODY_TOO_LONG}]" in err and "hint:" in err
     kept = sum(p.stat().st_size for p in box.root.rglob("*") if p.is_file())
     assert kept <= 2 * (len(data) + MARGIN)  # at most the part and one quarantined copy, each bounded
+    box.assert_outside_unchanged()
+
+
+def test_a_local_folder_with_a_fifo_and_a_link_places_only_regular_files(
+        box: Sandbox, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    reference = box.top / "reference"
+    assert cli(capsys, *run_args(demo_catalog, mirror, reference, ["coco-train2017"], "--full-archives"))[0] == 0
+    mine = box.top / "my-train2017"
+    shutil.copytree(reference / "coco/train2017", mine)
+    os.mkfifo(mine / "000000999999.jpg")  # would hang a copy
+    (mine / "000000888888.jpg").symlink_to(box.canary / "victim.txt")  # would leak a file into the tree
+    mirror.clear_requests()
+    box.refresh()
+    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"], "--full-archives",
+                                           "--local", f"coco-train2017={mine}", "--local-mode", "copy"))
+    assert code == 0, err
+    assert tree_of(box.root / "coco") == tree_of(reference / "coco")
+    assert mirror.requests == []
     box.assert_outside_unchanged()

@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from wizard.engine.errors import Code, SetupError
-from wizard.engine.journal import (
-    SCHEMA_VERSION,
-    Journal,
-    JournalUnreadable,
-    RootLock,
-    journal_path,
-    read_journal,
-)
+from wizard.engine.journal import SCHEMA_VERSION, Journal, JournalUnreadable, journal_path, read_journal
+from wizard.engine.rootlock import RootLock
 from wizard.engine.safefs import open_private, open_private_file, read_regular, write_text_atomic
 
 

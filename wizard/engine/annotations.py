@@ -1,16 +1,17 @@
 """Read the annotation JSONs as a stream: each record's ``image`` path, with bounded memory.
 
 The ShareGPT4V JSONs are lists of ``{"id", "image", "conversations"}`` records of up to
-1.5 GB; ``json.load`` would need several GB of RAM. :func:`iter_image_paths` parses the file
-incrementally with ijson (its C backend, yajl2_c, when installed) and yields one value per
-record. :func:`check_path` says why an ``image`` value can never be a file under the data
-root, :func:`classify` names the image folder a path belongs to, and :func:`check_image` says
-whether the file a record points at is a whole image (``verify --deep``). :func:`find_jsons`
-lists the annotation JSONs present under a data root.
+1.5 GB; ``json.load`` would need several GB of RAM. :func:`iter_image_paths` yields one value
+per record, parsed with ijson (its C backend, yajl2_c, when installed); a large file by two
+processes at once, one per half (:mod:`.jsonscan`). :func:`check_path` says why an ``image``
+value can never be a file under the data root, :func:`classify` names the image folder a path
+belongs to, and :func:`check_image` says whether the file a record points at is a whole image
+(``verify --deep``). :func:`find_jsons` lists the annotation JSONs present under a data root.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,8 +19,11 @@ from typing import IO, BinaryIO
 
 import ijson
 
+from . import jsonscan
 from .catalog import Catalog, load_catalog
 from .errors import Code, SetupError
+
+log = logging.getLogger(__name__)
 
 #: Folder under the data root holding the annotation JSONs.
 JSON_DIR = "sharegpt4v"
@@ -153,7 +157,8 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
     ``None`` means a text-only record (no ``image`` key). A ``null``, number or other
     non-string ``image`` value is yielded as ``""`` so that :func:`check_path` reports it.
     ``progress(bytes_read)`` is called after every chunk read (about every 64 KiB).
-    Memory stays bounded by the largest single record.
+    Memory stays bounded by the largest single record (and, for a large file, the second
+    half's values while the first half is read).
 
     Raises :class:`SetupError` (``archive-corrupt``) when the file is not a JSON list of
     objects, is truncated or is not valid JSON; ``layout-incomplete`` when it cannot be read.
@@ -165,23 +170,34 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
                          "Check that the file exists and is readable.") from exc
     with f:
         start = _check_start(path, f)
+        skip = 0
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if jsonscan.can_split(size):
+                for image in jsonscan.iter_split(str(path), f, start + 1, size, progress):
+                    skip += 1
+                    yield image
+                return
+        except jsonscan.Fallback as exc:
+            log.info("%s: read by one process after all (%s)", path.name, exc)
+        except jsonscan.NotAnObject as exc:
+            raise _corrupt(path, f"has a record #{skip + 1:,} that is a {exc.type_name}, not an object.") from None
+        except OSError as exc:
+            raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
+                             "Check the disk and try again.") from exc
         f.seek(start)
         reader = _CountingReader(f, progress)
         records = 0
         try:
             for record in ijson.items(reader, "item", buf_size=BUF_SIZE):
                 records += 1
+                if records <= skip:  # already given by the two-process read: the same values
+                    continue
                 try:
-                    image = record.get("image")
-                except AttributeError:
+                    yield jsonscan.image_of(record)
+                except jsonscan.NotAnObject as exc:
                     raise _corrupt(path, f"has a record #{records:,} that is a "
-                                   f"{type(record).__name__}, not an object.") from None
-                if image.__class__ is str:
-                    yield image
-                elif image is None and "image" not in record:
-                    yield None
-                else:
-                    yield ""
+                                   f"{exc.type_name}, not an object.") from None
         except ijson.JSONError as exc:
             raise _parse_error(path, exc, start + reader.consumed, records) from exc
         except OSError as exc:

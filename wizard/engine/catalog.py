@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from ..paths import STATE_DIR_NAME
 from .errors import Code, SetupError
 from .safefs import file_kind, read_regular
-from .sources.registry import KIND_NAMES, declaration, required_keys
+from .sources.registry import KIND_NAMES, required_keys
 
 ARCHIVE_KINDS = ("none", "zip", "tar")
 DRIVE_FILE_URL = "https://drive.google.com/uc?id={id}"
@@ -484,10 +484,9 @@ def _check_source(ck: _Checker, where: str, raw: dict[str, Any], source: Source)
             ck.path(where, key, raw[key], single=True)
     if source.path:
         ck.path(where, "path", source.path)
-    declared = declaration(source.kind)
-    if source.url and declared.remote_url:
+    if source.url:
         ck.url(where, "url", source.url)
-    if declared.single_file:
+    if source.url or source.path or source.filename:  # the name the file is saved under
         why = name_problem(source.file_name)
         if why:
             raise ck.fail(where, f"the file would be saved as {source.file_name!r}, which is refused: {why}",
@@ -495,11 +494,10 @@ def _check_source(ck: _Checker, where: str, raw: dict[str, Any], source: Source)
                           line=ck.line_of("url", source.url) or ck.line_of("path", source.path))
     ck.number(where, raw, "size", 1)
     ck.number(where, raw, "approx_size", 1)
-    if declared.indexed:
+    ck.text(where, "label", source.label)
+    if source.name_format:  # a numbered series of archives (SA-1B)
         ck.number(where, {"first": source.first}, "first", 0)
         ck.number(where, {"last": source.last}, "last", source.first, source.first + MAX_INDEX_RANGE - 1)
-    ck.text(where, "label", source.label)
-    if declared.indexed:
         _check_name_format(ck, where, source)
 
 

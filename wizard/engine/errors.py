@@ -29,6 +29,7 @@ class Code(StrEnum):
     CHECKSUM_MISMATCH = "checksum-mismatch"
     ARCHIVE_CORRUPT = "archive-corrupt"
     ARCHIVE_UNSAFE = "archive-unsafe"
+    ARCHIVE_TOO_LARGE = "archive-too-large"
     ANNOTATIONS_INVALID = "annotations-invalid"
     LAYOUT_INCOMPLETE = "layout-incomplete"
     HUB_METADATA = "hub-metadata"

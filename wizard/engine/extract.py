@@ -5,6 +5,8 @@ written outside the target: absolute paths, ``..``, drive letters, links, device
 resolve outside it (a symlinked folder already inside it) are refused, and tar members must pass
 ``tarfile``'s ``data`` filter. Each member is written to a hidden temp name and renamed into place,
 so a kill leaves no half-written file; a later run skips members already on disk at full size.
+What an archive may write is bounded (:mod:`wizard.engine.bounds`): bombs, sparse tar members and
+overlapping zip entries are stopped before they fill the disk.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import contextlib
 import errno
 import gzip
 import hashlib
+import itertools
 import lzma
 import os
 import stat
 import tarfile
+import threading
 import time
 import zipfile
 import zlib
@@ -25,9 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from .bounds import Budget, data_overlaps, overlapping_zip_entries, too_large
 from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
+from .fsinfo import free_bytes
+from .sizes import SizeLedger
 
 
 class _Damaged(Exception):
@@ -42,6 +49,8 @@ _TEMP_SUFFIX = ".extracting"
 _OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC
                | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
+#: Zips with at least this many members are extracted by two threads, one per half.
+PARALLEL_MEMBERS = 2000
 _UTF8_FLAG = 0x800
 
 
@@ -103,7 +112,8 @@ class _Extraction:
     """The state of one extract_archive call: counters, verified folders, refusals, progress."""
 
     def __init__(self, ctx: JobContext, archive: Path, dest: Path, layout: Layout,
-                 only: Collection[str] | None = None, fileobj: IO[bytes] | None = None) -> None:
+                 only: Collection[str] | None = None, fileobj: IO[bytes] | None = None,
+                 expected: int | None = None, shared: _Extraction | None = None) -> None:
         self.ctx = ctx
         self.archive = archive
         self.layout = layout
@@ -120,6 +130,17 @@ class _Extraction:
         self.position: Callable[[], int] = lambda: self.done
         self.member = ""
         self._last_tick = 0.0
+        self.budget = Budget(archive.name, expected, free=self._free)
+        self.sizes = SizeLedger(ctx.root)  # what verify compares the files with
+        self.stop = threading.Event()  # set when another thread of this extraction failed
+        if shared is not None:  # the second thread of one extraction: one set of bounds, facts, refusals
+            self.budget, self.sizes, self.stop = shared.budget, shared.sizes, shared.stop
+            self.dirs, self.refused, self.seen = shared.dirs, shared.refused, shared.seen
+            self.tick = lambda final=False: None  # type: ignore[method-assign]  # the first thread reports
+
+    def _free(self) -> int:
+        disk = self.ctx.disk
+        return disk.free(fresh=True) if disk is not None else free_bytes(Path(self.dest))
 
     def tick(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -170,11 +191,12 @@ class _Extraction:
             return False
         if stat.S_ISREG(st.st_mode) and st.st_size == size:
             self.skipped += 1
+            self.sizes.record(final, size)
             return True
         return False
 
-    def write(self, src: IO[bytes], final: str, mtime: float | None) -> None:
-        """Copy ``src`` to a temp file beside ``final``, then rename it into place."""
+    def write(self, src: IO[bytes], final: str, mtime: float | None, size: int) -> None:
+        """Copy ``src`` (``size`` bytes declared) to a temp file beside ``final``, then rename it into place."""
         folder, base = os.path.split(final)
         temp = os.path.join(folder, _temp_name(base))
         try:
@@ -185,6 +207,7 @@ class _Extraction:
             os.unlink(temp)  # never follow a link planted at the temp name
             fd = os.open(temp, _OPEN_FLAGS, 0o666)
         checkpoint, chunk_size = self.ctx.control.checkpoint, self.ctx.settings.chunk_size
+        budget, left = self.budget, size
         try:
             with open(fd, "wb") as out:
                 while True:
@@ -195,6 +218,11 @@ class _Extraction:
                         raise _Damaged(str(exc)) from exc
                     if not chunk:
                         break
+                    left -= len(chunk)
+                    if left < 0:
+                        raise too_large(self.archive.name, f"member {self.member} gives more than the "
+                                        f"{size:,} bytes it declares")
+                    budget.wrote(len(chunk))
                     out.write(chunk)
                     self.bytes_written += len(chunk)
                     self.done += len(chunk)
@@ -203,6 +231,7 @@ class _Extraction:
                 with contextlib.suppress(OSError, OverflowError, ValueError):
                     os.utime(temp, (mtime, mtime))
             os.replace(temp, final)
+            self.sizes.record(final, size - left)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
@@ -228,39 +257,123 @@ class _Extraction:
             link = f"hard link to {ti.linkname}"
         final = self.target(name, problem, ti.isreg(), link)
         if final is not None and not self.complete(final, ti.size):
+            # a sparse member counts by its real size; it stores only its data blocks
+            sparse: list[tuple[int, int]] | None = getattr(ti, "sparse", None)  # typeshed: wrong type
+            stored = sum(n for _off, n in sparse) if sparse is not None else ti.size
+            self.budget.admit(name, ti.size, stored)
             src = tf.extractfile(ti)
             if src is None:  # pragma: no cover - isreg() members always have data
                 raise tarfile.ReadError(f"no data for {name}")
             with src:
-                self.write(src, final, float(ti.mtime))
+                self.write(src, final, float(ti.mtime), ti.size)
         self.tick()
+
+    def _zip_checks(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> dict[int, int | None]:
+        """Refuse overlapping entries and over-budget declarations before writing anything.
+        Returns where each entry's bytes must end (by header offset)."""
+        overlapping = overlapping_zip_entries(zf)
+        if overlapping:
+            raise _unsafe(self.archive.name, [f"{n} (overlaps another entry)" for n in overlapping],
+                          "Nothing was extracted from it; report the source.")
+        fp = zf.fp
+        if fp is not None:
+            here = fp.tell()
+            self.budget.archive_size = fp.seek(0, os.SEEK_END)
+            fp.seek(here)
+        wanted = []
+        for info in infos:
+            rel = None if info.is_dir() else self.layout.map(_zip_name(info))
+            if rel is not None and (self.only is None or rel in self.only):
+                stored = info.file_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size
+                wanted.append((info.filename, info.file_size, stored))
+        self.budget.check_declared(wanted)
+        offsets = sorted(info.header_offset for info in infos)
+        ends: dict[int, int | None] = dict(itertools.pairwise(offsets))
+        ends[offsets[-1] if offsets else 0] = getattr(zf, "start_dir", None)
+        return ends
 
     def run_zip(self) -> None:
         with zipfile.ZipFile(self.fileobj or self.archive) as zf:
             infos = zf.infolist()
             self.total = sum(info.file_size for info in infos)
-            for info in infos:
-                self.ctx.control.checkpoint()
-                name = self.member = _zip_name(info)
-                if info.is_dir():
-                    self.ignored += 1
-                    self.done += info.file_size
-                    continue
-                ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
-                regular = ftype in (0, stat.S_IFREG)
-                final = self.target(name, None, regular, "" if regular else "link or special file")
-                if final is None or self.complete(final, info.file_size):
-                    self.done += info.file_size
-                else:
-                    before = self.done
-                    with zf.open(info) as src:
-                        self.write(src, final, _zip_mtime(info))
-                    self.done = before + info.file_size
+            ends = self._zip_checks(zf, infos)
+            if self.fileobj is not None or len(infos) < PARALLEL_MEMBERS or (os.cpu_count() or 1) < 2:
+                self._zip_members(zf, infos, ends)
+            else:
+                self._zip_halves(zf, infos, ends)
+
+    def _zip_halves(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
+        """Two threads, one per half of the members (zlib and file creation release the GIL);
+        each member is still written atomically, so a resume works as with one thread."""
+        middle = len(infos) // 2
+        other = _Extraction(self.ctx, self.archive, Path(self.dest), self.layout, self.only, shared=self)
+        self.position = lambda: self.done + other.done
+        failure: list[BaseException] = []
+
+        def second_half() -> None:
+            try:
+                with zipfile.ZipFile(self.archive) as own:
+                    other._zip_members(own, own.infolist()[middle:], ends)
+            except BaseException as exc:
+                failure.append(exc)
+                self.stop.set()
+
+        worker = threading.Thread(target=second_half, name="extract-second-half", daemon=True)
+        worker.start()
+        try:
+            self._zip_members(zf, infos[:middle], ends)
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            while worker.is_alive():
+                worker.join(_PROGRESS_INTERVAL)
                 self.tick()
+            self.merge(other)
+        if failure:
+            self.member = other.member
+            raise failure[0]
+
+    def merge(self, other: _Extraction) -> None:
+        self.written += other.written
+        self.skipped += other.skipped
+        self.ignored += other.ignored
+        self.bytes_written += other.bytes_written
+        self.done += other.done
+        self.position = lambda: self.done
+
+    def _zip_members(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
+        for info in infos:
+            if self.stop.is_set():
+                return
+            self.ctx.control.checkpoint()
+            name = self.member = _zip_name(info)
+            if info.is_dir():
+                self.ignored += 1
+                self.done += info.file_size
+                continue
+            ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+            regular = ftype in (0, stat.S_IFREG)
+            final = self.target(name, None, regular, "" if regular else "link or special file")
+            if final is None or self.complete(final, info.file_size):
+                self.done += info.file_size
+            else:
+                before = self.done
+                self.budget.admit(name, info.file_size, info.compress_size
+                                  if info.compress_type != zipfile.ZIP_STORED else info.file_size)
+                with zf.open(info) as src:
+                    start = getattr(src, "_orig_compress_start", None)
+                    if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
+                        raise _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
+                                      "Members before it were kept; report the source.")
+                    self.write(src, final, _zip_mtime(info), info.file_size)
+                self.done = before + info.file_size
+            self.tick()
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size
         with open(self.archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tf:
+            self.budget.archive_size, self.budget.plain = self.total, tf.fileobj is raw
             self.position = raw.tell
             try:
                 self._tar_members(tf, raw)
@@ -280,20 +393,24 @@ class _Extraction:
 
 
 def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layout: Layout, *,
-                    only: Collection[str] | None = None, fileobj: IO[bytes] | None = None) -> ExtractResult:
+                    only: Collection[str] | None = None, fileobj: IO[bytes] | None = None,
+                    expected: int | None = None) -> ExtractResult:
     """Extract ``archive`` (``kind`` "zip" or "tar", any tar compression) into ``dest``.
 
     ``only``: write just these target-relative paths (annotation-driven subsets, repair); the
     paths of ``only`` found in the archive are returned in ``ExtractResult.found``. ``fileobj``:
     read a zip from this seekable file instead (e.g. a remote zip through HTTP ranges); ``archive``
-    then only names it in messages.
+    then only names it in messages. ``expected``: the catalog's expectation of what the component
+    extracts to (``approx_extracted``), one of the bounds of :mod:`wizard.engine.bounds`.
 
     Raises SetupError ARCHIVE_CORRUPT when the archive cannot be read, ARCHIVE_UNSAFE (after all
-    safe members are written) when members were refused, and Cancelled at a cancel.
+    safe members are written) when members were refused (overlapping zip entries: before any),
+    ARCHIVE_TOO_LARGE when it would write past its bounds, NO_SPACE (parked) when a member does not
+    fit the free space, and Cancelled at a cancel.
     """
     if kind not in ("zip", "tar"):
         raise SetupError(Code.INTERNAL, f"Cannot extract archive kind '{kind}'.", "Report this.")
-    job = _Extraction(ctx, archive, dest, layout, only, fileobj)
+    job = _Extraction(ctx, archive, dest, layout, only, fileobj, expected)
     try:
         if kind == "zip":
             job.run_zip()
@@ -322,6 +439,8 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
                 "Free some space and run again; members already extracted are kept.", parked=True,
             ) from exc
         raise
+    finally:
+        job.sizes.flush()
     job.done = job.total
     job.tick(final=True)
     if job.refused:
@@ -350,11 +469,12 @@ class StreamedTar:
 
     def __init__(self, ctx: JobContext, name: str, dest: Path, layout: Layout, *,
                  only: Collection[str] | None = None, position: Callable[[], int] = lambda: 0,
-                 total: int = 0) -> None:
+                 total: int = 0, expected: int | None = None) -> None:
         self.name = name
-        self._job = _Extraction(ctx, Path(name), dest, layout, only)
+        self._job = _Extraction(ctx, Path(name), dest, layout, only, expected=expected)
         self._job.position = position
-        self._job.total = total
+        self._job.budget.plain = True  # a streamed tar is plain: its members fit in its size
+        self.total = total
 
     @property
     def total(self) -> int:
@@ -362,7 +482,10 @@ class StreamedTar:
 
     @total.setter
     def total(self, value: int) -> None:
+        """The tar's size (0: unknown); it bounds what the members may write (sparse ones count
+        by their real size)."""
         self._job.total = value
+        self._job.budget.archive_size = value
 
     @property
     def refused(self) -> list[str]:
@@ -382,6 +505,7 @@ class StreamedTar:
         j.written, j.skipped = int(counts.get("written", 0)), int(counts.get("skipped", 0))
         j.ignored, j.bytes_written = int(counts.get("ignored", 0)), int(counts.get("bytes", 0))
         j.refused = list(refused)
+        j.budget.written = j.bytes_written  # an interrupted pass's writes count against the bounds
 
     def member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         """Write, skip (already complete on disk), ignore (layout/``only``) or refuse one member."""
@@ -391,9 +515,14 @@ class StreamedTar:
     def tick(self, final: bool = False) -> None:
         self._job.tick(final)
 
+    def flush(self) -> None:
+        """Record the sizes of the members written so far (see :mod:`wizard.engine.sizes`)."""
+        self._job.sizes.flush()
+
     def finish(self) -> ExtractResult:
         """The result once the whole tar was read; ARCHIVE_UNSAFE if members were refused."""
         j = self._job
+        j.sizes.flush()
         j.tick(final=True)
         if j.refused:
             raise _unsafe(self.name, j.refused, "Nothing of it was kept as finished; report the source.")

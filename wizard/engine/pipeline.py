@@ -74,7 +74,8 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
                 if component.archive == "zip":
                     component = check_local(ctx, component, path)
                 try:
-                    result = extract_archive(ctx, path, component.archive, target, component.layout, only=only)
+                    result = extract_archive(ctx, path, component.archive, target, component.layout, only=only,
+                                             expected=component.approx_extracted)
                 except SetupError as exc:
                     if exc.problem.code == Code.ARCHIVE_CORRUPT:
                         kept = quarantine(ctx, path, "corrupt")

@@ -5,8 +5,9 @@ The journal is a cache. What it says about finished work can be proven from the 
 * an annotation JSON is done when its file is in place (with the catalog's size, when known);
 * an image component is done when every image the annotation JSONs on disk reference under its
   target is present (recorded as done for those JSONs), or, with no JSON to go by, when its
-  target holds at least the catalog's ``file_count`` files (recorded as a full archive); OCR-VQA
-  images listed as dead links in the last report count as accounted for.
+  target holds at least the catalog's ``file_count`` files (recorded as a full archive); images a
+  kind reported as impossible to get (OCR-VQA's dead links, ``SourceKind.known_gaps``) count as
+  accounted for.
 
 Everything else needs no journal entry to resume: ``.part`` files carry their sidecars, finished
 downloads in ``downloads/`` are recognised by their size, and extraction skips members already
@@ -25,11 +26,15 @@ from .annotations import check_path, iter_image_paths, normalize
 from .catalog import Catalog, Component
 from .errors import SetupError
 from .events import Stage
-from .journal import JobRecord, Journal, RootLock, read_journal, state_dir
-from .safefs import file_kind_nofollow
-from .sources.registry import dead_link_report
+from .journal import JobRecord, Journal, read_journal, state_dir
+from .rootlock import RootLock
+from .sources import is_known, kind_of
 
 log = logging.getLogger(__name__)
+
+#: The ``source`` recorded for a job whose state was proven from disk.
+REBUILT_SOURCE = "(proven from the files on disk)"
+
 
 def _json_in_place(root: Path, component: Component) -> Path | None:
     path = _json_path(root, component)
@@ -43,35 +48,6 @@ def _json_in_place(root: Path, component: Component) -> Path | None:
         return None
     sizes = {s.size for s in component.sources if s.size is not None}
     return path if not sizes or size in sizes else None
-
-
-def _report_names(components: list[Component]) -> list[str]:
-    """The dead-link reports (in ``reports/``) the sources of ``components`` write."""
-    return sorted({n for c in components for s in c.sources if (n := dead_link_report(s.kind))})
-
-
-def _dead_link_paths(root: Path, component: Component) -> set[str]:
-    """Images a source of ``component`` reported as dead links: accounted for, not missing."""
-    dead: set[str] = set()
-    for name in _report_names([component]):
-        dead |= _dead_in_report(state_dir(root) / "reports" / name, component)
-    return dead
-
-
-def _dead_in_report(report: Path, component: Component) -> set[str]:
-    dead: set[str] = set()
-    if file_kind_nofollow(report) != "file":  # missing, or planted (a FIFO would hang the plan)
-        return dead
-    try:
-        with open(report, encoding="utf-8", errors="replace") as fh:
-            next(fh, None)
-            for line in fh:
-                key = line.split("\t", 1)[0].strip()
-                if key:
-                    dead.add(f"{component.target}/{key}.jpg")
-    except OSError:
-        pass
-    return dead
 
 
 def _count_files(folder: Path, stop: int) -> int:
@@ -100,7 +76,8 @@ def derive(root: Path, catalog: Catalog) -> dict[str, JobRecord]:
     images = [c for c in catalog.components if c.group != "annotations"]
     referenced = {c.id: 0 for c in images}
     missing = {c.id: 0 for c in images}
-    dead = {c.id: _dead_link_paths(root, c) for c in images}
+    dead = {c.id: set().union(*(kind_of(s.kind).known_gaps(root, c) for s in c.sources if is_known(s.kind)))
+            for c in images}
     prefixes = [(c.target + "/", c.id) for c in images]
     readable: list[str] = []
     for json_id, path in jsons:
@@ -150,7 +127,7 @@ def derive_cached(root: Path, catalog: Catalog) -> dict[str, JobRecord]:
         str(root), id(catalog),
         tuple(_stamp(root / c.target) for c in catalog.components),
         tuple(_stamp(p) for c in catalog.components if (p := _json_path(root, c)) is not None),
-        tuple(_stamp(state_dir(root) / "reports" / n) for n in _report_names(list(catalog.components))),
+        _stamp(state_dir(root) / "reports"),
     )
     if key not in _cache:
         _cache.clear()
@@ -185,7 +162,7 @@ def apply(journal: Journal, root: Path, catalog: Catalog) -> list[str]:
     for cid, rec in derive(root, catalog).items():
         if cid in known:
             continue
-        journal.set_stage(cid, rec.stage)
+        journal.set_stage(cid, rec.stage, source=REBUILT_SOURCE)
         journal.update_info(cid, **rec.info)
         marked.append(cid)
     journal.rebuild_finished()

@@ -28,11 +28,12 @@ from .control import Control
 from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
-from .journal import Journal, RootLock
+from .journal import Journal
 from .net.durable import wait_for_syncs
 from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
+from .rootlock import RootLock
 from .runlog import RunLog
 from .safefs import problem_for_os_error
 from .sources import kind_of

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from .errors import Code, Problem
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 _BINARY = getattr(os, "O_BINARY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -146,10 +146,9 @@ def file_kind(path: Path) -> str:
     return "special file"
 
 
-def _network_problem(exc: requests.RequestException) -> Problem:
-    import requests
-
-    url = getattr(exc.request, "url", None) if exc.request is not None else None
+def _network_problem(exc: OSError, requests: Any) -> Problem:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None) if request is not None else None
     host = urlsplit(str(url)).netloc if url else "the server"  # never the query (signed links)
     if isinstance(exc, requests.Timeout):
         why = "it did not answer in time"
@@ -176,9 +175,9 @@ def file_kind_nofollow(path: Path) -> str:
 def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
     """The coded problem for an ``OSError`` no lower layer turned into one (``requests``' errors
     are ``OSError`` too: they become ``network``)."""
-    requests = sys.modules.get("requests")  # loaded by then if a request failed (startup stays light)
+    requests = sys.modules.get("requests")  # not imported here: the catalog stays light
     if requests is not None and isinstance(exc, requests.RequestException):
-        return _network_problem(exc)
+        return _network_problem(exc, requests)
     # a rename names its destination second: that is what stands in the way
     named = exc.filename2 if exc.filename2 is not None else exc.filename
     where = named if named is not None else (root or "the data root")
@@ -187,9 +186,12 @@ def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
         return Problem(Code.NO_SPACE, f"The disk under {root or where} is full ({reason}).",
                        "Free some space and run again; finished files are kept and the rest resumes.",
                        parked=True)
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return Problem(Code.ROOT_NOT_WRITABLE, f"Cannot write {where}: {reason}.",
-                       "Choose a data root on a writable disk that you own, or fix its permissions.")
+    if exc.errno == errno.EROFS:
+        return Problem(Code.ROOT_NOT_WRITABLE, f"Cannot write {where}: the filesystem is read-only.",
+                       "Choose a data root on a writable disk (status, plan and verify work read-only).")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return Problem(Code.ROOT_NOT_WRITABLE, f"Permission denied for {where}.",
+                       "Fix the permissions of that file or folder, or choose a data root you own.")
     if exc.errno == errno.ENAMETOOLONG:
         name = os.path.basename(str(where))
         short = name if len(name) <= 60 else name[:60] + "…"

@@ -139,7 +139,9 @@ def stream_tar(ctx: JobContext, url: str, name: str, dest: Path, layout: Layout,
     docstring. ``size`` is the expected length when the server sends none (progress only).
 
     Raises NotStreamable (compressed tar, nothing written), HttpStatusError (final statuses),
-    SetupError (RETRIES_EXHAUSTED, ARCHIVE_CORRUPT, ARCHIVE_UNSAFE, NO_SPACE parked), Cancelled.
+    SetupError (RETRIES_EXHAUSTED, ARCHIVE_CORRUPT, ARCHIVE_UNSAFE, NO_SPACE parked), Cancelled;
+    ARCHIVE_TOO_LARGE when the members would write past :mod:`wizard.engine.bounds` (the tar's own
+    size × its factor: sparse members count by their real size; see ``StreamedTar.total``).
     """
     return _TarStream(ctx, url, name, dest, layout, only, size).run()
 
@@ -336,6 +338,7 @@ class _TarStream:
                                  parked=True) from exc
             raise
         finally:
+            self.tar.flush()  # member sizes for verify
             with contextlib.suppress(sqlite3.Error, OSError):  # the disk may be full right now
                 self._save(force=True)
             self._close_index()

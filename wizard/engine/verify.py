@@ -2,15 +2,21 @@
 
 For each JSON the records are streamed (:mod:`.annotations`), each distinct ``image`` path is
 grouped by its folder, and each referenced folder is listed once with ``os.scandir``; names
-are matched against a set, so there is no ``stat`` per record. With ``deep=True`` every image
-found is also opened: it must be non-empty, start with a JPEG/PNG/GIF/WebP signature and (JPEG,
-PNG, WebP) not be truncated. Missing and unreadable paths are written, one per line, to
-``<root>/.sharegpt4v-setup/reports/missing-<json stem>.txt``.
+are matched against a set, so there is no ``stat`` per record. A file whose size extraction
+recorded (:mod:`.sizes`) is stat'ed and must still have that size: a cut file is "unreadable"
+without ``--deep``. With ``deep=True`` every image found is also opened: it must be non-empty,
+start with a JPEG/PNG/GIF/WebP signature and (JPEG, PNG, WebP) not be truncated. Missing and
+unreadable paths are written, one per line, to
+``<root>/.sharegpt4v-setup/reports/missing-<json stem>.txt``; the report's totals count each
+file once however many JSONs reference it, and the last verify's findings are kept for
+``repair`` (:func:`last_findings`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -34,11 +40,13 @@ from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
 from .safefs import open_private_file
+from .sizes import recorded_sizes
 
 #: How many missing paths a report keeps in memory (the report file has them all).
 MISSING_SAMPLE = 20
 _NAME = attrgetter("name")
 _DEEP_BATCH = 512
+_STAT_THREADS_FROM = 20_000  # recorded sizes to check in one folder before using two threads
 _SLOW_FILE_SECONDS = 200e-6  # per image; a warm local disk takes ~10 us
 _UNSEEN: set[str] = set()  # sentinel: a folder prefix not met yet
 
@@ -130,16 +138,22 @@ class VerifyReport:
     (path of the full list or null), ``missing_sample``, ``invalid_paths`` /
     ``unreadable_paths`` (``[{"path", "reason"}]``), ``wrong_format_paths``
     (``[{"path", "detail"}]``) and ``notes``. Counts are of distinct paths per JSON; totals
-    add the JSONs up. ``ok`` is true only when nothing is missing, unreadable or invalid
+    count distinct files over all JSONs (records, text-only and duplicates add the JSONs up).
+    ``ok`` is true only when nothing is missing, unreadable or invalid
     (a GIF or PNG named .jpg opens fine by content, so ``wrong_format`` is a warning).
     """
 
     root: Path
     deep: bool
     results: tuple[JsonResult, ...]
+    #: Totals counting each file once over all JSONs (None: the sum of the JSONs' totals).
+    distinct: Totals | None = None
 
     @property
     def totals(self) -> Totals:
+        """Counts over all JSONs; image counts are of distinct files (records add up)."""
+        if self.distinct is not None:
+            return self.distinct
         return sum((r.totals for r in self.results), Totals())
 
     @property
@@ -181,17 +195,108 @@ def verify(root: Path, json_files: list[Path] | None = None, *, deep: bool = Fal
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Annotation JSON {path} not found.",
                              "Check the file name, or download it first.")
     spans = [p.stat().st_size * (2 if deep else 1) for p in files]
+    _forget_findings(root)  # a verify that stops half-way must not leave the previous findings
     results = []
     checker = _ImageChecker() if deep else None
+    distinct = _Distinct() if len(files) > 1 else None
     try:
         for i, path in enumerate(files):
             tick = _Ticker(progress, control, sum(spans[:i]), sum(spans))
-            results.append(_verify_one(root, path, spans[i], checker, tick))
+            results.append(_verify_one(root, path, spans[i], checker, tick, distinct))
             tick(spans[i])
     finally:
         if checker is not None:
             checker.close()
-    return VerifyReport(root, deep, tuple(results))
+    report = VerifyReport(root, deep, tuple(results),
+                          distinct.totals(results) if distinct is not None else None)
+    _save_findings(report)
+    return report
+
+
+FINDINGS_FILE = "last-verify.json"
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the last complete verify of a root reported (see :func:`last_findings`)."""
+
+    when: float  # time.time() when it finished
+    deep: bool
+    jsons: tuple[Path, ...]
+    missing: tuple[str, ...]  # distinct paths relative to the root, sorted
+    unreadable: tuple[tuple[str, str], ...]  # (path, reason), distinct, sorted; with sizes or --deep
+    wrong_format: tuple[tuple[str, str], ...]  # (path, detail): warnings, open fine
+
+    @property
+    def paths(self) -> list[str]:
+        """Every path to repair: missing and unreadable, distinct and sorted."""
+        return sorted(set(self.missing) | {p for p, _ in self.unreadable})
+
+
+def last_findings(root: Path) -> Findings | None:
+    """The findings the last complete ``verify`` of ``root`` saved, or None (never verified, the
+    last verify stopped half-way, or its files are gone or damaged). Reading costs the size of
+    the missing lists. This is what ``repair`` should repair, all of it."""
+    folder = root / STATE_DIR_NAME / "reports"
+    try:
+        data = json.loads((folder / FINDINGS_FILE).read_text(encoding="utf-8"))
+        unreadable = tuple(sorted({(str(p), str(r)) for p, r in data["unreadable"]}))
+        wrong = tuple(sorted({(str(p), str(r)) for p, r in data["wrong_format"]}))
+        bad = {p for p, _ in unreadable}
+        missing: set[str] = set()
+        for name in data["reports"]:
+            with open(folder / Path(name).name, encoding="utf-8", errors="surrogateescape") as f:
+                missing.update(line.rstrip("\n") for line in f)
+        missing -= bad
+        return Findings(float(data["time"]), bool(data["deep"]), tuple(Path(p) for p in data["jsons"]),
+                        tuple(sorted(missing)), unreadable, wrong)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _forget_findings(root: Path) -> None:
+    with contextlib.suppress(OSError):
+        (root / STATE_DIR_NAME / "reports" / FINDINGS_FILE).unlink(missing_ok=True)
+
+
+def _save_findings(report: VerifyReport) -> None:
+    """Write ``reports/last-verify.json``: what was checked, where the full missing lists are,
+    and the unreadable/wrong-format paths (read back by :func:`last_findings`)."""
+    if any(r.missing_report is None for r in report.results):
+        return  # a report file could not be written: no findings are better than partial ones
+    target = report.root / STATE_DIR_NAME / "reports" / FINDINGS_FILE
+    data = {
+        "version": 1, "time": time.time(), "deep": report.deep,
+        "jsons": [str(r.json_path) for r in report.results],
+        "reports": [r.missing_report.name for r in report.results if r.missing_report is not None],
+        "unreadable": sorted({item for r in report.results for item in r.unreadable}),
+        "wrong_format": sorted({item for r in report.results for item in r.wrong_format}),
+        "totals": report.totals.as_dict(),
+    }
+    part = target.with_name(target.name + ".part")
+    try:
+        part.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8", errors="surrogateescape")
+        os.replace(part, target)
+    except OSError:
+        pass
+
+
+class _Distinct:
+    """Image paths seen over several JSONs, by category, as hashes (to count each file once)."""
+
+    def __init__(self) -> None:
+        self.referenced: set[int] = set()
+        self.missing: set[int] = set()
+        self.unreadable: set[int] = set()
+        self.wrong: set[int] = set()
+        self.invalid: set[int] = set()
+
+    def totals(self, results: list[JsonResult]) -> Totals:
+        summed = sum((r.totals for r in results), Totals())
+        bad = len(self.missing | self.unreadable | self.wrong)
+        return Totals(summed.records, summed.text_only, summed.duplicates, len(self.referenced),
+                      len(self.referenced) - bad, len(self.missing), len(self.unreadable), len(self.wrong),
+                      len(self.invalid))
 
 
 class _Ticker:
@@ -263,8 +368,12 @@ def _collect(path: Path, tick: Callable[[int], None]
 
 
 def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None,
-                tick: Callable[[int], None]) -> JsonResult:
+                tick: Callable[[int], None], seen: _Distinct | None = None) -> JsonResult:
     by_dir, invalid, records, text_only = _collect(path, tick)
+    if seen is not None:
+        seen.invalid.update(map(hash, invalid))
+        for folder, names in by_dir.items():
+            seen.referenced.update(hash((folder, name)) for name in names)
     distinct = sum(len(names) for names in by_dir.values())
     folders: dict[str, FolderCounts] = {}
     unreadable: list[tuple[str, str]] = []
@@ -283,14 +392,17 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
         prefix = folder + "/" if folder else ""
         bad_before, wrong_before = len(unreadable), len(wrong)
         full = os.path.join(root, folder)
+        sizes = recorded_sizes(root, folder, names)
         try:
             with os.scandir(full) as entries:
                 if checker is None:
                     names.difference_update(map(_NAME, entries))  # what is left is missing
                 else:
                     for status, rel, detail in _deep_check(checker, full, entries, names, prefix,
-                                                           advance):
+                                                           advance, sizes):
                         (unreadable if status == UNREADABLE else wrong).append((rel, detail))
+            if checker is None and sizes:
+                unreadable += _size_check(full, prefix, sizes, names)
         except (FileNotFoundError, NotADirectoryError):
             pass  # every name in it is missing
         except OSError as exc:
@@ -301,6 +413,11 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
             key, referenced, referenced - len(names) - n_bad - n_wrong, len(names), n_bad, n_wrong)
     unreadable.sort()
     wrong.sort()
+    if seen is not None:
+        for folder, names in by_dir.items():
+            seen.missing.update(hash((folder, name)) for name in names)
+        for group, items in ((seen.unreadable, unreadable), (seen.wrong, wrong)):
+            group.update(hash(tuple(rel.rsplit("/", 1)) if "/" in rel else ("", rel)) for rel, _ in items)
     counts = tuple(sorted(folders.values(), key=lambda f: f.key))
     sample = _missing_sample(by_dir)
     report_file = _write_missing(root, path, by_dir, unreadable, notes)
@@ -311,15 +428,59 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
                       tuple(wrong), sample, report_file, tuple(notes))
 
 
+def _size_check(folder: str, prefix: str, sizes: dict[str, str], missing: set[str]) -> list[tuple[str, str]]:
+    """(path, reason) of each present file whose size differs from the size extraction recorded.
+    Many files: two threads (``stat`` releases the GIL), names looked up from the folder's fd."""
+    todo = [(name, sizes[name]) for name in sizes.keys() - missing]
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if os.stat in os.supports_dir_fd else None
+
+    def check(part: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        bad = []
+        for name, size in part:
+            problem = _size_problem(name if fd is not None else os.path.join(folder, name), size, fd)
+            if problem:
+                bad.append((prefix + name, problem))
+        return bad
+
+    try:
+        if len(todo) < _STAT_THREADS_FROM:
+            return check(todo)
+        middle = len(todo) // 2
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify-stat") as pool:
+            second = pool.submit(check, todo[middle:])
+            return check(todo[:middle]) + second.result()
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
+    try:
+        actual = os.stat(path, dir_fd=dir_fd).st_size
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    size = int(recorded)
+    if actual == size:
+        return ""
+    return (f"{actual:,} bytes, {size:,} when extracted (" + ("cut short" if actual < size else "changed") + ")")
+
+
 def _deep_check(checker: _ImageChecker, folder: str, entries: Iterator[os.DirEntry[str]],
-                names: set[str], prefix: str, advance: Callable[[int], None]
-                ) -> list[tuple[int, str, str]]:
+                names: set[str], prefix: str, advance: Callable[[int], None],
+                sizes: dict[str, str] | None = None) -> list[tuple[int, str, str]]:
     """Open each referenced entry of ``folder``; remove the names found from ``names``;
-    return (status, path, detail) of the images that are not OK."""
+    return (status, path, detail) of the images that are not OK (a size that differs from the
+    recorded one, then the content check)."""
     bad: list[tuple[int, str, str]] = []
     batch: list[str] = []
+    sizes = sizes or {}
 
     def flush() -> None:
+        for name in [n for n in batch if n in sizes]:
+            problem = _size_problem(os.path.join(folder, name), sizes[name])
+            if problem:
+                bad.append((UNREADABLE, prefix + name, problem))
+                batch.remove(name)
         results = checker.run([os.path.join(folder, name) for name in batch])
         bad.extend((status, prefix + name, detail)
                    for name, (status, detail) in zip(batch, results, strict=True) if status != OK)

@@ -13,6 +13,7 @@ data root and the user's copy is never modified except in move mode.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import time
@@ -24,9 +25,11 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, SetupError
 from ..events import Stage
-from ..safefs import file_kind, open_private_file
+from ..safefs import file_kind, file_kind_nofollow, open_private_file
 from .drive import hash_file
 from .registry import SourceKind
+
+log = logging.getLogger(__name__)
 
 MODES = ("hardlink", "copy", "move")
 _ARCHIVE_SUFFIXES = {"zip": (".zip",), "tar": (".tar",)}
@@ -205,6 +208,9 @@ def _folder_files(component: Component, folder: Path) -> list[tuple[Path, str]]:
             if layout.include and not any(fnmatchcase(name, pat) for pat in layout.include):
                 continue
             full = Path(dirpath) / name
+            if file_kind_nofollow(full) != "file":  # a link, FIFO or device is never placed or read
+                log.info("--local: skipping %s (not a regular file)", full)
+                continue
             rel = full.relative_to(folder).as_posix()
             found.append((full, name if layout.flatten else rel))
     return found

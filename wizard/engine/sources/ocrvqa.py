@@ -34,17 +34,17 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
-from ..journal import Journal
+from ..journal import Journal, state_dir
 from ..net import client
 from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
-from ..safefs import open_private_file
+from ..safefs import file_kind_nofollow, open_private_file
 from . import drive
 from .drive_folder import folder_file_url
 from .registry import SourceKind
 
 IMAGE_PREFIX = "ocr_vqa/images/"
-REPORT_NAME = "ocr-vqa-missing.tsv"  # declared in the registry too (dead_link_report)
+REPORT_NAME = "ocr-vqa-missing.tsv"
 DATASET_NAME = "ocr-vqa-dataset.json"
 _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -471,6 +471,20 @@ class OcrVqaKind(SourceKind):
             ctx.journal.set_stage(component.id, Stage.DONE.value, problem=stage.problem if stage else None)
         dest = ctx.root / component.target
         return {p for p in only if (dest / p).is_file()}, set()
+
+    def known_gaps(self, root: Path, component: Component) -> set[str]:
+        report = state_dir(root) / "reports" / REPORT_NAME
+        gaps: set[str] = set()
+        if file_kind_nofollow(report) != "file":  # missing, or planted (a FIFO would hang the plan)
+            return gaps
+        try:
+            with open(report, encoding="utf-8", errors="replace") as fh:
+                next(fh, None)  # the header
+                gaps.update(f"{component.target}/{key}.jpg" for line in fh
+                            if (key := line.split("\t", 1)[0].strip()))
+        except OSError:
+            pass
+        return gaps
 
     def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
         key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]

@@ -40,29 +40,18 @@ class Declaration:
 
     module: str  # in this package
     required: tuple[str, ...] = ()  # catalog keys every source of this kind must have (strings)
-    #: The report (in the state folder's ``reports/``) where the kind lists images it could not
-    #: fetch (dead links): ``key<TAB>url<TAB>reason`` rows, images saved as ``<target>/<key>.jpg``.
-    dead_link_report: str | None = None
-    #: The source is one file saved under its ``file_name`` (checked as a portable name).
-    single_file: bool = False
-    #: Files numbered ``first``..``last`` named by ``name_format`` (checked for every index).
-    indexed: bool = False
-    #: ``url`` is a network address (checked: http/https only); False for a path on disk.
-    remote_url: bool = True
 
 
 #: Kind name -> its declaration. Adding a kind: one module in this package ending in
 #: ``KIND = <SourceKind subclass>()``, plus one line here.
 _DECLARED: dict[str, Declaration] = {
-    "http": Declaration("http", ("url",), single_file=True),
-    "hub": Declaration("hub", ("repo", "path"), single_file=True),
-    "drive": Declaration("drive", ("id",), single_file=True),
-    "sam-links": Declaration("samlinks", ("name_format",), indexed=True),
-    "ocrvqa": Declaration("ocrvqa", ("folder_id",), dead_link_report="ocr-vqa-missing.tsv"),
-    "local": Declaration("local", remote_url=False),
+    "http": Declaration("http", ("url",)),
+    "hub": Declaration("hub", ("repo", "path")),
+    "drive": Declaration("drive", ("id",)),
+    "sam-links": Declaration("samlinks", ("name_format",)),
+    "ocrvqa": Declaration("ocrvqa", ("folder_id",)),
+    "local": Declaration("local"),
 }
-
-_UNKNOWN = Declaration("")
 
 #: Every kind this version can fetch, in declaration order.
 KIND_NAMES: tuple[str, ...] = tuple(_DECLARED)
@@ -78,16 +67,6 @@ def is_known(name: str) -> bool:
 def required_keys(name: str) -> tuple[str, ...]:
     """The catalog keys a source of kind ``name`` must have (no module import)."""
     return _DECLARED[name].required
-
-
-def declaration(name: str) -> Declaration:
-    """What is declared of kind ``name`` (no module import); an unknown kind gets the defaults."""
-    return _DECLARED.get(name, _UNKNOWN)
-
-
-def dead_link_report(name: str) -> str | None:
-    """The dead-link report a kind writes, if any (no module import)."""
-    return declaration(name).dead_link_report
 
 
 def kind_of(name: str) -> SourceKind:
@@ -212,3 +191,8 @@ class SourceKind:
     def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
         """Why ``path`` cannot be had from this kind, in words the user can act on (None: generic)."""
         return None
+
+    def known_gaps(self, root: Path, component: Component) -> set[str]:
+        """Root-relative paths the kind's last run reported as impossible to get (dead links),
+        read from its report on disk: a journal rebuilt from disk counts them as accounted for."""
+        return set()

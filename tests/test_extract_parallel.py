@@ -1,0 +1,117 @@
+"""A zip of many members is extracted by two threads: the same files, the same member-level
+resume after a cancel, damage in either half reported with its member, no temp files left."""
+
+from __future__ import annotations
+
+import os
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import make_ctx
+
+from wizard.engine import extract as extract_mod
+from wizard.engine.catalog import Layout
+from wizard.engine.control import Control
+from wizard.engine.errors import Cancelled, Code, SetupError
+from wizard.engine.extract import ExtractResult, extract_archive
+
+COUNT = 600
+
+
+class Threads:
+    """Notes the names of the threads that write members."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.names: set[str] = set()
+        real = extract_mod._Extraction.write
+
+        def write(job: extract_mod._Extraction, *args: object, **kwargs: object) -> None:
+            self.names.add(threading.current_thread().name)
+            real(job, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(extract_mod._Extraction, "write", write)
+        monkeypatch.setattr(extract_mod, "PARALLEL_MEMBERS", 100)
+
+
+def many(path: Path, count: int = COUNT) -> dict[str, bytes]:
+    members = {f"train2017/{i:012d}.jpg": os.urandom(200 + i % 700) + bytes(i % 3000) for i in range(count)}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return {name.split("/", 1)[1]: data for name, data in members.items()}
+
+
+def on_disk(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else {}
+
+
+def run(root: Path, archive: Path, control: Control | None = None) -> ExtractResult:
+    ctx, _ = make_ctx(root, control=control)
+    try:
+        return extract_archive(ctx, archive, "zip", root / "coco/train2017", Layout(strip="train2017/"))
+    finally:
+        ctx.journal.close()
+
+
+def test_two_threads_write_the_same_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads = Threads(monkeypatch)
+    expected = many(tmp_path / "a.zip")
+    result = run(tmp_path / "root", tmp_path / "a.zip")
+    assert threads.names == {"MainThread", "extract-second-half"}
+    assert (result.written, result.skipped, result.bytes_written) == (COUNT, 0, sum(map(len, expected.values())))
+    assert on_disk(tmp_path / "root/coco/train2017") == expected
+    again = run(tmp_path / "root", tmp_path / "a.zip")
+    assert (again.written, again.skipped) == (0, COUNT)
+
+
+class CancelAfter(Control):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.left = n
+        self.lock = threading.Lock()
+
+    def checkpoint(self) -> None:
+        with self.lock:
+            self.left -= 1
+            if self.left <= 0:
+                self.cancel()
+        super().checkpoint()
+
+
+def test_a_cancel_keeps_whole_members_and_a_rerun_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Threads(monkeypatch)
+    expected = many(tmp_path / "a.zip")
+    with pytest.raises(Cancelled):
+        run(tmp_path / "root", tmp_path / "a.zip", CancelAfter(COUNT))
+    folder = tmp_path / "root/coco/train2017"
+    partial = on_disk(folder)
+    assert 0 < len(partial) < COUNT
+    assert all(expected[name] == data for name, data in partial.items())  # no half-written file
+    result = run(tmp_path / "root", tmp_path / "a.zip")
+    assert (result.written, result.skipped) == (COUNT - len(partial), len(partial))
+    assert on_disk(folder) == expected
+
+
+@pytest.mark.parametrize("half", ["first", "second"])
+def test_damage_in_either_half_names_its_member(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, half: str) -> None:
+    Threads(monkeypatch)
+    archive = tmp_path / "a.zip"
+    members = {f"{i:04d}.jpg": os.urandom(3000) for i in range(COUNT)}
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    victim = "0100.jpg" if half == "first" else "0500.jpg"
+    blob = bytearray(archive.read_bytes())
+    at = blob.index(members[victim]) + 100
+    blob[at:at + 4] = b"XXXX"
+    archive.write_bytes(bytes(blob))
+    root = tmp_path / "root"
+    ctx, _ = make_ctx(root)
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "zip", root / "out", Layout())
+    ctx.journal.close()
+    assert caught.value.problem.code == Code.ARCHIVE_CORRUPT and victim in caught.value.problem.message
+    names = set(os.listdir(root / "out"))
+    assert victim not in names and not any(n.endswith(".extracting") for n in names)

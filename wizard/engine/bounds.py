@@ -1,0 +1,152 @@
+"""Bounds on what one archive may write: a bomb stops early instead of filling the disk.
+
+Python 3.11's ``zipfile``/``tarfile`` have no defence against decompression bombs, overlapping zip
+entries (CVE-2024-0450) or sparse tar members that expand to gigabytes, so every extraction
+(:mod:`wizard.engine.extract`, and through it the streamed SA-1B tars and repair) asks a
+:class:`Budget` before each member and counts what it writes. An archive may write at most:
+
+* ``EXPANSION_FACTOR`` × the larger of the catalog's expectation for the component
+  (``approx_extracted``) and the archive's own size — when the catalog gives an expectation, or
+  the archive is a plain tar (whose members, counted by their real size, fit in the tar unless
+  they are sparse);
+* ``MAX_RATIO`` × the archive's size in total, and ``MAX_RATIO`` × its stored bytes for any member
+  of at least ``RATIO_FLOOR`` bytes (zip: compressed size; tar: the data a sparse member really
+  stores). Photos compress about 1:1; zlib's best is about 1000:1;
+* the free space of the target's filesystem.
+
+Past the first two the archive is refused with ``archive-too-large`` and the numbers; past free
+space the job parks with ``no-space``. Either way before the member is written (a member already
+being written that produces more than its declared size is stopped and its partial file removed).
+Overlapping zip entries (two central-directory entries sharing bytes, the trick of
+non-recursive zip bombs) are refused with ``archive-unsafe`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import threading
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .errors import Code, SetupError
+from .units import human
+
+#: An archive may write this many times the catalog's expectation (or a plain tar its own size).
+EXPANSION_FACTOR = 2.0
+#: Largest accepted expansion of a member (real size / stored bytes) and of a whole archive.
+MAX_RATIO = 100
+#: Members smaller than this are not ratio-checked one by one (the whole-archive bound still holds).
+RATIO_FLOOR = 1 << 20
+_LOCAL_HEADER = 30  # fixed part of a zip local file header
+
+
+def _human(n: int) -> str:
+    return human(n)
+
+
+@dataclass
+class Budget:
+    """What one archive may still write; ask :meth:`admit` before each member, :meth:`wrote` after."""
+
+    archive: str
+    expected: int | None = None  # the catalog's expectation (bytes extracted), if any
+    archive_size: int = 0  # bytes of the archive (compressed), 0 when unknown
+    plain: bool = False  # a plain (uncompressed) tar: real sizes fit in archive_size
+    free: Callable[[], int] | None = None  # free bytes on the target's filesystem
+    written: int = 0
+    _free_left: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def limit(self) -> int | None:
+        """The most this archive may write in total, or None when nothing bounds it but free space."""
+        bounds = []
+        if self.expected is not None or (self.plain and self.archive_size):
+            bounds.append(int(EXPANSION_FACTOR * max(self.expected or 0, self.archive_size, RATIO_FLOOR)))
+        if self.archive_size:
+            bounds.append(MAX_RATIO * max(self.archive_size, RATIO_FLOOR))
+        return min(bounds) if bounds else None
+
+    def _why(self) -> str:
+        parts = []
+        if self.expected is not None:
+            parts.append(f"the catalog expects about {_human(self.expected)}")
+        if self.archive_size:
+            parts.append(f"the archive is {_human(self.archive_size)}")
+        return f"; {', '.join(parts)}" if parts else ""
+
+    def admit(self, member: str, size: int, stored: int | None = None) -> None:
+        """Before writing ``member`` of real ``size`` bytes (``stored`` bytes in the archive)."""
+        with self._lock:
+            self._admit(member, size, stored)
+
+    def _admit(self, member: str, size: int, stored: int | None) -> None:
+        if stored is not None and size >= RATIO_FLOOR and size > MAX_RATIO * max(stored, 1):
+            raise too_large(self.archive, f"member {member} expands {_human(stored)} to {_human(size)} "
+                            f"(over {MAX_RATIO}:1)")
+        limit = self.limit
+        if limit is not None and self.written + size > limit:
+            raise too_large(self.archive, f"it would write {_human(self.written + size)} (at member {member}), "
+                            f"over its bound of {_human(limit)}{self._why()}")
+        if self.free is None:
+            return
+        if self._free_left is None or size > self._free_left:
+            self._free_left = self.free()
+            if size > self._free_left:
+                raise SetupError(
+                    Code.NO_SPACE,
+                    f"{self.archive}: member {member} needs {_human(size)}, only {_human(self._free_left)} free "
+                    f"({_human(self.written)} written from this archive so far); it was not started, so no "
+                    "partial file is left behind.",
+                    "Free some space and run again; members already extracted are kept.", parked=True)
+
+    def wrote(self, n: int) -> None:
+        with self._lock:
+            self.written += n
+            if self._free_left is not None:
+                self._free_left -= n
+
+    def check_declared(self, members: Iterable[tuple[str, int, int | None]]) -> None:
+        """Before extracting anything: the declared (name, size, stored) of the members to write."""
+        total = 0
+        for name, size, stored in members:
+            if stored is not None and size >= RATIO_FLOOR and size > MAX_RATIO * max(stored, 1):
+                self._admit(name, size, stored)
+            total += size
+        limit = self.limit
+        if limit is not None and total > limit:
+            raise too_large(self.archive, f"its members declare {_human(total)}, over its bound of "
+                            f"{_human(limit)}{self._why()}")
+
+
+def too_large(archive: str, detail: str) -> SetupError:
+    return SetupError(
+        Code.ARCHIVE_TOO_LARGE,
+        f"{archive} was stopped: {detail}.",
+        "The archive is not what the catalog expects (a damaged or hostile file): nothing more of it "
+        "is written and a partial member was removed. Use another source or report this one.",
+    )
+
+
+def overlapping_zip_entries(zf: zipfile.ZipFile) -> list[str]:
+    """Members whose bytes overlap another's or the central directory (CVE-2024-0450); [] if none.
+
+    Uses the central directory only (no read per member): each entry's local header (30 bytes plus
+    its name) and compressed data must end before the next entry starts.
+    """
+    infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
+    end_of_data = getattr(zf, "start_dir", None)
+    bad: list[str] = []
+    for i, info in enumerate(infos):
+        nxt = infos[i + 1].header_offset if i + 1 < len(infos) else end_of_data
+        if nxt is None:
+            continue
+        name_len = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace"))
+        if info.header_offset + _LOCAL_HEADER + name_len + info.compress_size > nxt:
+            bad.append(info.filename)
+    return bad
+
+
+def data_overlaps(info: zipfile.ZipInfo, data_start: int, end: int | None) -> bool:
+    """With the local header read (``data_start``): whether the member's data runs past ``end``."""
+    return end is not None and data_start + info.compress_size > end

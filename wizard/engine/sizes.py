@@ -1,0 +1,128 @@
+"""What each extracted file measured when it was written: ``verify`` compares sizes (a stat, no
+decoding), so a file cut short later — or left short by a crash of another tool — is found by
+default, not only by ``verify --deep``.
+
+One ledger file per image folder, ``<root>/.sharegpt4v-setup/index/sizes/<hash>.tsv``, whose
+first line is ``#`` and the folder (relative to the root, ``/``-separated) and whose other lines
+are ``name<TAB>size``; names escape ``\\``, tab and newline with a backslash. Lines are only ever
+appended (a re-extracted member adds a line; the last one counts), so a kill leaves at most a cut
+last line, which is ignored. The ledger is a cache: losing it only loses the size check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Collection
+from operator import methodcaller
+from pathlib import Path
+
+from .journal import state_dir
+
+log = logging.getLogger(__name__)
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"))
+
+
+def _ledger(root: Path | str, folder: str) -> Path:
+    digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
+    return state_dir(Path(root)) / "index" / "sizes" / f"{digest}.tsv"
+
+
+def _escape(name: str) -> str:
+    if "\\" in name or "\t" in name or "\n" in name:
+        for raw, escaped in _ESCAPES:
+            name = name.replace(raw, escaped)
+    return name
+
+
+def _unescape(name: str) -> str:
+    if "\\" not in name:
+        return name
+    out, i = [], 0
+    while i < len(name):
+        ch = name[i]
+        if ch == "\\" and i + 1 < len(name):
+            out.append({"\\": "\\", "t": "\t", "n": "\n"}.get(name[i + 1], name[i + 1]))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+class SizeLedger:
+    """Collects (file, size) facts of one extraction and appends them to the ledgers every
+    ``FLUSH_EVERY`` facts and at :meth:`flush` (no file stays open between flushes)."""
+
+    FLUSH_EVERY = 2048
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+        self._pending: dict[str, list[str]] = {}
+        self._count = 0
+        self._broken = False
+        self._lock = threading.Lock()  # two threads may extract one zip
+
+    def record(self, path: str, size: int) -> None:
+        """Note that the file at absolute ``path`` (under the root) has ``size`` bytes."""
+        folder_abs, name = os.path.split(path)
+        with self._lock:
+            self._pending.setdefault(folder_abs, []).append(f"{_escape(name)}\t{size}\n")
+            self._count += 1
+            full = self._count >= self.FLUSH_EVERY
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending, self._count = self._pending, {}, 0
+        if self._broken:
+            return
+        for folder_abs, lines in pending.items():
+            rel = os.path.relpath(folder_abs, self.root)
+            if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+                continue
+            folder = "" if rel == "." else rel.replace(os.sep, "/")
+            target = _ledger(self.root, folder)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "a", encoding="utf-8", errors="surrogateescape", newline="\n") as out:
+                    if out.tell() == 0:
+                        out.write(f"#{_escape(folder)}\n")
+                    out.writelines(lines)
+            except OSError as exc:  # a read-only or full state folder: no size check later, nothing worse
+                log.warning("cannot record member sizes for %s: %s", folder, exc)
+                self._broken = True
+                return
+
+
+def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str, str]:
+    """The last recorded size (decimal text) of each name of ``wanted`` in ``folder`` (relative,
+    ``/``-separated). A last line without its newline (a kill mid-write) is ignored."""
+    try:
+        with open(_ledger(root, folder), encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return {}
+    if lines[0] != f"#{_escape(folder)}":
+        return {}  # a hash collision or a foreign file: no facts
+    body = lines[1:-1]  # lines[-1]: "" after the last newline, or an unterminated line
+    try:  # C-level loops; a damaged line (no tab, not a number) falls to the slow path
+        recorded = dict(map(methodcaller("rsplit", "\t", 1), body))
+        if not all(map(str.isdigit, recorded.values())):
+            raise ValueError("a size is not a number")
+    except ValueError:
+        recorded = {}
+        for line in body:
+            name, tab, size = line.rpartition("\t")
+            if tab and size.isdigit():
+                recorded[name] = size
+    if any("\\" in name for name in recorded):
+        recorded = {_unescape(name): size for name, size in recorded.items()}
+    return {name: recorded[name] for name in recorded.keys() & wanted}
+
