@@ -17,6 +17,7 @@ The catalog fixtures (re)bind OCR-VQA's ``dataset.json`` to their server's base 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -35,10 +36,23 @@ from wizard.demo import MirrorServer, World, build_world
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use nginx get the ``nginx`` marker (``-m "not nginx"`` deselects them)."""
+    """Tests that use nginx get the ``nginx`` marker (``-m "not nginx"`` deselects them); tests
+    that drive Qt (``qtbot``) get ``gui`` (the dependency-floors run in .ci/run has no Qt)."""
     for item in items:
         if "nginx_mirror" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.nginx)
+        if "qtbot" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.gui)
+
+
+if importlib.util.find_spec("platformdirs.pytest_plugin") is None:  # platformdirs < 4.12 (the floor)
+
+    @pytest.fixture
+    def platformdirs_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        """What newer platformdirs' own fixture does: every user folder under ``tmp_path``."""
+        for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
+            monkeypatch.setenv(var, str(tmp_path / var.lower()))
+        return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -131,6 +131,7 @@ def test_version_imports_no_transfer_library() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.gui
 def test_the_wizard_opens_without_loading_the_transfer_libraries(tmp_path: Path) -> None:
     """The first window loads neither the runner nor any source kind (and so none of requests,
     gdown, huggingface_hub): kinds are asked when the components page shows, the runner when a

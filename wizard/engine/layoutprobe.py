@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import re
 import zipfile
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from .catalog import Catalog, Component, Layout, Source
 from .context import JobContext
 from .errors import Code, SetupError
 from .journal import state_dir
+from .safefs import write_text_atomic
 from .sources import kind_of
 
 log = logging.getLogger(__name__)
@@ -111,12 +111,10 @@ def check_local(ctx: JobContext, component: Component, path: Path) -> Component:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return component  # extraction reports a damaged archive properly
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, UnicodeError):
         target = _members_file(ctx.root, path.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text("".join(n + "\n" for n in names), encoding="utf-8", errors="surrogateescape")
-        os.replace(tmp, target)
+        write_text_atomic(target, "".join(n + "\n" for n in names))
     return adopt(ctx, component, check_layout(names, component.layout, path.name), path.name)
 
 

@@ -36,6 +36,7 @@ from .events import Emit, Stage, null_emit
 from .extract import extract_archive
 from .journal import Journal
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
+from .net.durable import wait_for_syncs
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
 from .rootlock import RootLock
@@ -195,6 +196,7 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                                 report.unrecoverable[path] = _why_missing(journal, tried[path], path)
         finally:
             journal.close()
+    wait_for_syncs()  # like a run: the files fetched are on disk (and their markers gone) before it says so
     report.after = verify(root, catalog=catalog, deep=deep)
     return report
 

@@ -297,9 +297,8 @@ class _TarStream:
             folder = state_dir(self.ctx.root) / "index"
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{self.name}.members.tsv"
-            if self._index_mode == "w":
-                path.unlink(missing_ok=True)  # a pass from byte 0: the index is written afresh
-            self._index_file = open_private_file(path, "a", encoding="utf-8")
+            mode = "w" if self._index_mode == "w" else "a"  # a pass from byte 0 writes it afresh
+            self._index_file = open_private_file(path, mode, encoding="utf-8")
             self._index_mode = "a"
         self._index_file.write(f"{member}\t{start}\t{end}\n")
 
@@ -379,7 +378,7 @@ class _TarStream:
     def _index_complete(self) -> None:
         path = state_dir(self.ctx.root) / "index" / f"{self.name}.members.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as fh:
+        with open_private_file(path, "a", encoding="utf-8") as fh:
             fh.write(INDEX_COMPLETE + "\n")
 
     def _give_up(self, problem: str, bad: bool, failures: int) -> None:

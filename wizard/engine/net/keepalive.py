@@ -19,10 +19,9 @@ same meaning (as requests' own adapter does), so :func:`.policy.is_retryable` an
 from __future__ import annotations
 
 import logging
-import socket
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -126,15 +125,6 @@ def abandon(resp: Response) -> None:
     """Close the connection (a body we stopped reading on purpose, e.g. far too large)."""
     resp.close()
     resp.release_conn()
-
-
-def shutdown(resp: Response) -> None:
-    """Shut the connection under ``resp`` from another thread (``Control.on_cancel``): a read
-    blocked on a stalled host returns at once (as :func:`.client.abort_response` does)."""
-    sock = getattr(resp.connection, "sock", None)
-    if sock is not None:
-        with suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from ..net.bounds import limit_for, quarantine, too_long
 from ..net.client import log as requests_log
 from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_retryable
-from ..safefs import file_kind_nofollow
+from ..safefs import NotRegularFile, file_kind_nofollow, open_private_file, read_regular
 from .drive_errors import drive_error, has_quota_text, quota_error
 from .drive_folder import folder_file_url
 from .registry import SourceKind, is_known, kind_of
@@ -112,6 +112,10 @@ def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = N
     return _check(ctx, dest, size, sha256, hasher, component)
 
 
+#: A browser's cookies.txt is a few KB; anything far larger is not that file.
+_MAX_COOKIES_BYTES = 4 * 1024 * 1024
+
+
 def cookies_file(ctx: JobContext) -> str | None:
     """``--drive-cookies FILE`` (cookies.txt exported from a browser signed in to Google, for users
     the quota stops): gdown gets a copy in the state folder, since it writes cookies back."""
@@ -119,14 +123,16 @@ def cookies_file(ctx: JobContext) -> str | None:
     if source is None:
         return None  # gdown's own (~/.cache/gdown/cookies.txt)
     copy = ctx.downloads.parent / "drive-cookies.txt"
+    hint = ("Export cookies.txt (Netscape format) from a browser signed in to Google and pass "
+            "--drive-cookies FILE.")
     try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise SetupError(Code.LOCAL_INVALID, f"Cannot read the Drive cookies file {source}: {exc.strerror}.",
-                         "Export cookies.txt (Netscape format) from a browser signed in to Google and pass "
-                         "--drive-cookies FILE.") from exc
-    fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with open(fd, "wb") as out:
+        data = read_regular(source, _MAX_COOKIES_BYTES, "the Drive cookies file")
+    except (OSError, ValueError, NotRegularFile) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or "not a regular file"
+        raise SetupError(Code.LOCAL_INVALID, f"Cannot use the Drive cookies file {source}: {why}.", hint) from exc
+    with open_private_file(copy, "wb") as out:
+        if hasattr(os, "fchmod"):  # POSIX: session cookies are this user's only
+            os.fchmod(out.fileno(), 0o600)
         out.write(data)
     return str(copy)
 

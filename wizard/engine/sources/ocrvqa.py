@@ -40,7 +40,7 @@ from ..context import JobContext, Settings
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
 from ..journal import Journal, state_dir
-from ..net import keepalive
+from ..net import client, keepalive
 from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from ..net.ramp import Ramp
@@ -276,12 +276,11 @@ class _Batch:
             return item
 
     def _my_turn(self, index: int) -> bool:
-        """Wait while worker ``index`` is above the ramp's target; False once the batch stops or
-        every image is taken (a waiting worker must not outlive the batch)."""
-        with self.turn:
+        """Wait while worker ``index`` is above the ramp's target; False once the batch stops."""
+        with self.turn:  # a waiting worker also leaves once every image is taken (nothing left to do)
             while index >= self.ramp.target and not self.stop.is_set() and self.next < len(self.todo):
                 self.turn.wait(0.2)
-            return not self.stop.is_set() and self.next < len(self.todo)
+            return not self.stop.is_set()
 
     def _host(self, url: str) -> threading.Semaphore:
         host = urlsplit(url).netloc
@@ -397,7 +396,7 @@ class _Batch:
             tmp = self.tmp / f"{key}.{threading.get_ident()}.tmp"
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
             # a cancel shuts the connection: a stalled image host does not hold the stop up
-            with ctx.control.on_cancel(lambda: keepalive.shutdown(resp)):
+            with ctx.control.on_cancel(lambda: client.abort_response(resp)):
                 size, head, finished = _receive(ctx, resp, tmp, bound)
         except BaseException:
             resp.close()
