@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,16 @@ class Threads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.names: set[str] = set()
-        real = extract_mod._Extraction.write
-
-        def write(job: extract_mod._Extraction, *args: object, **kwargs: object) -> None:
-            self.names.add(threading.current_thread().name)
-            real(job, *args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(extract_mod._Extraction, "write", write)
+        for method in ("write", "write_data"):
+            monkeypatch.setattr(extract_mod._Extraction, method, self._spy(getattr(extract_mod._Extraction, method)))
         monkeypatch.setattr(extract_mod, "PARALLEL_MEMBERS", 100)
+
+    def _spy(self, real: Callable[..., None]) -> Callable[..., None]:
+        def spy(job: extract_mod._Extraction, *args: object, **kwargs: object) -> None:
+            self.names.add(threading.current_thread().name)
+            real(job, *args, **kwargs)
+
+        return spy
 
 
 def many(path: Path, count: int = COUNT) -> dict[str, bytes]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import gzip
 import hashlib
-import io
 import itertools
 import lzma
 import os
@@ -98,11 +98,16 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
         return name
 
 
-def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+@functools.lru_cache(maxsize=4096)  # the members of a zip share few timestamps
+def _local_time(date_time: tuple[int, int, int, int, int, int]) -> float | None:
     try:
-        return time.mktime((*info.date_time, 0, 0, -1))
+        return time.mktime((*date_time, 0, 0, -1))
     except (OverflowError, ValueError):
         return None
+
+
+def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+    return _local_time(info.date_time)
 
 
 def _temp_name(base: str) -> str:
@@ -241,6 +246,38 @@ class _Extraction:
             raise
         self.written += 1
 
+    def write_data(self, data: bytes, final: str, mtime: float | None) -> None:
+        """:meth:`write` for a member already in memory (small zip members): fewer calls."""
+        folder, base = os.path.split(final)
+        temp = os.path.join(folder, _temp_name(base))
+        try:
+            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        except OSError:
+            if not os.path.islink(temp):
+                raise
+            os.unlink(temp)  # never follow a link planted at the temp name
+            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if mtime is not None:
+                    with contextlib.suppress(OSError, OverflowError, ValueError):
+                        os.utime(fd if os.utime in os.supports_fd else temp, (mtime, mtime))
+            finally:
+                os.close(fd)
+            self.budget.wrote(len(data))
+            os.replace(temp, final)
+            self.sizes.record(final, len(data))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self.bytes_written += len(data)
+        self.done += len(data)
+        self.written += 1
+
     def tar_member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         """Write one tar member (or skip, ignore or refuse it), whatever reads the tar."""
         self.ctx.control.checkpoint()
@@ -364,9 +401,10 @@ class _Extraction:
                 before = self.done
                 self.budget.admit(name, info.file_size, info.compress_size
                                   if info.compress_type != zipfile.ZIP_STORED else info.file_size)
-                data = self._small(zf, info, ends) if info.file_size <= _SMALL else None
+                small = info.file_size <= min(_SMALL, self.ctx.settings.chunk_size)  # one chunk: no cancel inside
+                data = self._small(zf, info, ends) if small else None
                 if data is not None:
-                    self.write(io.BytesIO(data), final, _zip_mtime(info), info.file_size)
+                    self.write_data(data, final, _zip_mtime(info))
                 else:
                     with zf.open(info) as src:
                         start = getattr(src, "_orig_compress_start", None)
