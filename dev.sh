@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: sets up what is missing, then runs the app or the tests.
-#   ./dev.sh demo [DIR]   offline demo: the wizard (or, with no screen, the headless run) against
+#   ./dev.sh demo [DIR]   offline demo: the wizard (or, with no screen, the headless run into DIR,
+#                         default: demo-root in the user's cache folder) against
 #                         a miniature ShareGPT4V world served on 127.0.0.1
 #   ./dev.sh app [ARGS]   the real app (same as the `sharegpt4v-setup` command)
 #   ./dev.sh test [ARGS]  the test suite (what CI runs)
@@ -51,7 +52,9 @@ system_setup
 python_setup
 case "$cmd" in
   demo)
-    dir=${1:-"${TMPDIR:-/tmp}/sharegpt4v-demo"}
+    # Default: demo-root in the user's cache folder (platformdirs), never a fixed path in the shared temp folder.
+    dir=${1:-$(.venv/bin/python -c 'from wizard.paths import default_demo_root; print(default_demo_root())')}
+    mkdir -p "$dir"
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
       exec .venv/bin/sharegpt4v-setup --demo
     fi

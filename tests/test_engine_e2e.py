@@ -40,9 +40,15 @@ def run_cli(*args: str | Path) -> int:
 def test_demo_run_leaves_exact_tree_and_second_run_does_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "x"
-    assert run_cli("run", "--demo", "--root", root, "--yes") == 0
-    out = capsys.readouterr().out
+    assert run_cli("run", "--demo", "--root", root, "--preset", "all", "--yes") == 0
+    captured = capsys.readouterr()
+    out = captured.out
     assert "holds exactly what the world expects" in out
+    # ... and says what it adapted to the real world's quirks
+    err = captured.err
+    assert "textvqa: done" in err and "layout adapted: files under 'train_val_images/train_images/'" in err
+    assert "sa_000001.tar is gzip-compressed: extracting it through gzip" in err
+    assert "skipped 3 row(s) this download does not need: " in err
     assert (root / "coco/train2017").is_dir() and (root / "llava/llava_pretrain/images").is_dir()
     assert run_cli("run", "--demo", "--root", root, "--yes") == 0
     out = capsys.readouterr().out
@@ -176,6 +182,7 @@ def test_failed_job_does_not_stop_others_and_rerun_resumes(world: World, demo_ca
                         chunk_size=1024)
     comps = catalog.resolve(None, ["coco-train2017", "gqa", "vg-part1"])
     coco = "images.cocodataset.org/zips/train2017.zip"
+    mirror.add_fault(coco, Fault(times=1))  # the layout probe's range request answers normally
     mirror.add_fault(coco, Fault(drop_after=3000, times=1))
     mirror.add_fault(coco, Fault(status=500, times=None))
     root = tmp_path / "root"
@@ -316,6 +323,7 @@ def test_kill_9_mid_download_then_rerun_resumes(tmp_path: Path) -> None:
     root = tmp_path / "root"
     part = root / ".sharegpt4v-setup/downloads/train2017.zip.part"
     with MirrorServer(docroot) as srv:
+        srv.add_fault("train2017.zip", Fault(times=1))  # the layout probe's range request
         srv.add_fault("train2017.zip", Fault(rate=400_000, times=1))
         cat = _one_component_catalog(tmp_path, "coco-train2017", srv.url("train2017.zip"), data)
         proc = _spawn(cat, root)

@@ -15,6 +15,7 @@ from gui_fixtures import (
     go_next,
     make_wizard,
     start_run,
+    to_components_page,
     wait_idle,
 )
 from PySide6.QtCore import QObject, QThread, Slot
@@ -34,7 +35,7 @@ __all__ = ["demo_session", "make_wizard"]  # fixtures used by name
 
 CAP = "sharegpt4v_instruct_gpt4-vision_cap100k.json"
 #: json-cap100k and every component whose images it references in the demo world.
-CAP_FULL = ["json-cap100k", "coco-train2017", "llava-pretrain", "sam-tars", "share-textvqa",
+CAP_FULL = ["json-cap100k", "coco-train2017", "llava-pretrain", "sam-9k", "sam-tars", "share-textvqa",
             "web-celebrity", "web-landmark", "wikiart"]
 COUNTS = ("referenced", "present", "missing", "unreadable")
 
@@ -172,3 +173,33 @@ def test_call_reports_errors_and_cancel_as_problems(qtbot: QtBot) -> None:
     with qtbot.waitSignal(bridge.call_ended, timeout=RUN_TIMEOUT_MS):
         call = bridge.call(lambda emit, control: None)
     assert not bridge.busy
+
+
+def test_summary_page_names_the_exact_sam_tars_once_a_run_learned_them(
+        qtbot: QtBot, make_wizard: WizardFactory, demo_session: DemoSession, tmp_path: Path) -> None:
+    """The plan text the GUI shows comes from the same plan: "up to" first, then the learned tars."""
+    import shutil
+
+    from wizard.cli import main
+
+    root = tmp_path / "root"
+    ids = list(demo_session.catalog.preset("cap100k").components)
+    assert main(["run", "--catalog", str(demo_session.catalog_path), "--hf-endpoint", demo_session.base_url,
+                 "--sam-links", str(demo_session.sam_links), "--root", str(root), "--components",
+                 "json-cap100k", "--yes", "--quiet"]) == 0
+    wizard = make_wizard()
+    to_components_page(qtbot, wizard, root)
+    wizard.components_page.set_selection(ids)
+    go_next(qtbot, wizard)
+    go_next(qtbot, wizard)
+    assert wizard.currentId() == PageId.SUMMARY
+    assert "stop once they are all in place: up to" in wizard.summary_page.text.toPlainText()
+
+    assert main(["run", "--catalog", str(demo_session.catalog_path), "--hf-endpoint", demo_session.base_url,
+                 "--sam-links", str(demo_session.sam_links), "--root", str(root), "--preset", "cap100k",
+                 "--yes", "--quiet"]) == 0
+    shutil.rmtree(root / "sam")
+    wizard.back()
+    go_next(qtbot, wizard)
+    text = wizard.summary_page.text.toPlainText()
+    assert "places the 3 not in place in 2 tar(s): sa_000000.tar, sa_000001.tar" in text

@@ -149,3 +149,66 @@ def test_sam_images_come_back_with_one_range_request_each(
     gets = [r for r in mirror.requests if r.method == "GET"]
     assert len(gets) == 2 and all(r.status == 206 for r in gets)  # no whole tar was downloaded
     assert sum(r.sent for r in gets) < 2 * max(len(d) for d in victims.values()) + 4 * 1024
+
+
+# -- repair picks the archive that holds the file ------------------------------------------------
+@pytest.fixture
+def cap100k_root(world: World, demo_catalog: Path, mirror: MirrorServer, sam_links: Path, tmp_path: Path) -> Path:
+    """A root prepared with the cap100k preset: the SAM 9K zip plus the first two SA-1B tars."""
+    root = tmp_path / "cap"
+    assert main(["run", "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url, "--root", str(root),
+                 "--preset", "cap100k", "--sam-links", str(sam_links), "--yes", "--quiet"]) == 0
+    mirror.clear_requests()
+    return root
+
+
+def _sam_9k_requests(world: World, mirror: MirrorServer) -> list[str]:
+    zips = {served.path for served in world.components["sam-9k"].served if served is not None}
+    return [r.path for r in mirror.requests if r.path.lstrip("/") in zips or "sam_images_share-sft" in r.path]
+
+
+@pytest.mark.parametrize("zip_list_kept", [True, False], ids=["zip-member-list", "tar-index-only"])
+def test_repair_chooses_the_tar_over_the_9k_zip(cap100k_root: Path, world: World, demo_catalog: Path,
+                                                mirror: MirrorServer, sam_links: Path, zip_list_kept: bool) -> None:
+    root = cap100k_root
+    if not zip_list_kept:  # an older root: only the tars' member index says where the image is
+        for kept in (root / ".sharegpt4v-setup/index").glob("*.zip-members"):
+            kept.unlink()
+    victim = root / "sam/images/sa_1.jpg"  # in sa_000000.tar
+    data = victim.read_bytes()
+    victim.unlink()
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, sam_links=sam_links))
+    assert victim.read_bytes() == data and rep.restored == 1 and rep.ok
+    assert _sam_9k_requests(world, mirror) == []  # the 9K zip was not asked for
+    gets = [r for r in mirror.requests if r.method == "GET"]
+    assert [(r.path, r.status) for r in gets] == [("/sam/sa_000000.tar", 206)]
+
+
+def test_an_image_of_a_gzip_tar_comes_back_from_that_tar_only(cap100k_root: Path, world: World,
+                                                              demo_catalog: Path, mirror: MirrorServer,
+                                                              sam_links: Path) -> None:
+    root = cap100k_root
+    wanted = [p for p in world.references["json-cap100k"] if p.startswith("sam/")]
+    victim = next(root / p for p in wanted if (root / p).is_file() and "sa_11201" in p)  # in sa_000001.tar (gzip)
+    data = victim.read_bytes()
+    victim.unlink()
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, sam_links=sam_links))
+    assert victim.read_bytes() == data and rep.ok
+    gets = [r.path for r in mirror.requests if r.method == "GET"]
+    assert gets == ["/sam/sa_000001.tar"] and not _sam_9k_requests(world, mirror)
+
+
+def test_repair_fixes_what_the_last_deep_verify_found_and_says_what_it_checked(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    root = prepared
+    victim = root / "gqa/images/2354786.jpg"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # truncated: a plain check may not see it
+    assert main(["verify", "--root", str(root), "--deep"]) == 1
+    capsys.readouterr()
+    assert main(["repair", "--root", str(root), "--catalog", str(demo_catalog),
+                 "--hf-endpoint", mirror.base_url]) == 0
+    out = capsys.readouterr().out
+    assert victim.read_bytes() == data
+    assert "plus 1 damaged file(s) the last verify reported" in out and "Checked " in out
+    assert "Restored 1 file(s)." in out

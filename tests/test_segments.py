@@ -36,6 +36,7 @@ from wizard.engine.net.segments import (
     connections_for,
     plan_segments,
     preallocate,
+    splits,
 )
 from wizard.engine.net.transfer import download
 
@@ -63,11 +64,11 @@ def range_start(header: str) -> int:
 
 # -- plan and journal --------------------------------------------------------------------------
 def test_auto_connections_start_small() -> None:
-    # Small files are one stream; larger ones start with two (more join while that is faster).
-    assert connections_for(3 * MIB, None, 8 * MIB) == 1
-    assert connections_for(31 * MIB, None, 8 * MIB) == 1
-    assert connections_for(32 * MIB, None, 8 * MIB) == AUTO_START == 2
-    assert connections_for(18 * 1024 * MIB, None, 8 * MIB) == AUTO_START
+    # Small files are one stream; larger ones are split, start with one connection and get more
+    # while that is faster (test_net_policy tests the ramp).
+    assert not splits(31 * MIB, None, 8 * MIB) and connections_for(31 * MIB, None, 8 * MIB) == 1
+    assert splits(32 * MIB, None, 8 * MIB) and connections_for(32 * MIB, None, 8 * MIB) == AUTO_START == 1
+    assert splits(18 * 1024 * MIB, None, 8 * MIB) and not splits(18 * 1024 * MIB, 1, 8 * MIB)
     # Explicit counts are honoured but capped, and no piece gets smaller than the minimum.
     assert connections_for(2048 * MIB, 1, 32 * MIB) == 1
     assert connections_for(2048 * MIB, 64, 32 * MIB) == MAX_CONNECTIONS

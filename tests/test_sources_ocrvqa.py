@@ -65,13 +65,14 @@ def test_dead_links_and_timeouts_are_reported_the_rest_saved_as_jpg(
     assert (images / "761183272.jpg").read_bytes() == (world.docroot / world.ocr_images["761183272"]).read_bytes()
     report = missing_report(root)
     assert {k: s for k, (_u, s) in report.items()} == {"871132753": "404", "1580084184": "404",
-                                                       "1885167768": "timeout"}
+                                                       "1885167768": "timeout", "1590302842": "placeholder"}
+    assert not (images / "1590302842.jpg").exists()  # a 200 with a 1x1 GIF is not an image
     assert report["871132753"][0].endswith("/amazon/images/I/51QXa2Ph8sL.jpg")
     logs = rec.logs()
-    assert any("3 of 8 images could not be fetched" in t for t in logs)
+    assert any("4 of 9 images could not be fetched" in t for t in logs)
     assert any("2 saved images are GIF/PNG content" in t for t in logs)
     info = (read_status(root) or [])[0].info
-    assert info["ocr_dead"] == 3 and info["ocr_saved"] == 5 and info["ocr_not_jpeg"] == 2
+    assert info["ocr_dead"] == 4 and info["ocr_saved"] == 5 and info["ocr_not_jpeg"] == 2
     assert not (root / ".sharegpt4v-setup/downloads/ocr-vqa-dataset.json").exists()
     assert (root / ".sharegpt4v-setup/downloads").is_dir() and not (root / "ocr_vqa/images/.tmp").exists()
 
@@ -91,7 +92,7 @@ def test_only_the_images_the_annotation_jsons_reference(world: World, demo_catal
     assert result.ok
     assert {p.name for p in (root / "ocr_vqa/images").iterdir()} == {"761183272.jpg", "439139651.jpg"}
     assert sorted(image_gets(mirror)) == ["/amazon/images/I/61EwKc6OoJL.jpg", "/amazon/images/I/61Y5cOdHJbL.jpg"]
-    assert any("reference 2 of the 8 images" in t for t in rec.logs())
+    assert any("reference 2 of the 9 images" in t for t in rec.logs())
     assert not (root / ".sharegpt4v-setup/reports/ocr-vqa-missing.tsv").exists()
 
 
@@ -144,6 +145,21 @@ def test_a_json_that_fails_in_the_same_run_parks_ocr_vqa(demo_catalog: Path, mir
     assert image_gets(mirror) == []  # not all 207K "just in case"
 
 
+def test_tiny_placeholders_are_dead_links_with_their_reason(tmp_path: Path) -> None:
+    """A 200 answer under 100 bytes, or any 1x1 GIF, is the host's placeholder: not saved."""
+    docroot, keys = _ocr_world(tmp_path, 3)
+    one_by_one = b"GIF89a\x01\x00\x01\x00" + bytes(2000)  # big, but still a 1x1 GIF
+    (docroot / f"amazon/images/I/{keys[0]}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(60))  # a 64-byte "JPEG"
+    (docroot / f"amazon/images/I/{keys[1]}.jpg").write_bytes(one_by_one)
+    with MirrorServer(docroot) as server:
+        _bind(docroot, keys, server.base_url)
+        root = tmp_path / "root"
+        result, _ = run(_ocr_catalog(tmp_path, server.base_url), root, ["ocr-vqa"])
+    assert result.ok
+    assert {p.name for p in (root / "ocr_vqa/images").iterdir()} == {f"{keys[2]}.jpg"}
+    assert {k: s for k, (_u, s) in missing_report(root).items()} == {keys[0]: "placeholder", keys[1]: "placeholder"}
+
+
 def test_resume_fetches_only_what_is_missing(world: World, demo_catalog: Path, mirror: MirrorServer,
                                              tmp_path: Path) -> None:
     catalog = load_catalog(demo_catalog)
@@ -151,8 +167,8 @@ def test_resume_fetches_only_what_is_missing(world: World, demo_catalog: Path, m
     ctx, _ = make_ctx(tmp_path / "root", job="ocr-vqa")
     assert list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog)) == []
     first = len(image_gets(mirror))
-    assert first == 8
-    assert ctx.journal.items_counts("ocr-vqa") == {"saved": 6, "dead": 2}
+    assert first == 9
+    assert ctx.journal.items_counts("ocr-vqa") == {"saved": 6, "dead": 3}
     (ctx.root / "ocr_vqa/images/60930691.jpg").unlink()
     mirror.clear_requests()
     list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog))

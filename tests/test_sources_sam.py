@@ -39,8 +39,9 @@ def tar_gets(mirror: MirrorServer) -> list[str]:
 
 
 def test_parse_the_worlds_links_file(world: World, sam_links: Path) -> None:
-    links = parse_links_file(sam_links)
+    links = parse_links_file(sam_links, [f"sa_{i:06d}.tar" for i in range(51)])
     assert len(links.names) == 51 and set(links.names) == {f"sa_{i:06d}.tar" for i in range(51)}
+    assert set(links.skipped) == {"sa_images_ids.txt", "sa_co_gold.tar", "sa_000999.tar"}
     assert list(links.names) != sorted(links.names)  # any order is fine
     expiry = links.earliest_expiry()
     assert expiry is not None and 29 * 86400 < expiry.timestamp() - time.time() < 31 * 86400
@@ -55,7 +56,7 @@ def test_parse_the_worlds_links_file(world: World, sam_links: Path) -> None:
     (HEADER + f"sa_000000.tar\t{GOOD}\nsa_000001.tar {GOOD}\n", 3, "expected 2 tab-separated fields, found 1"),
     (HEADER + f"\nsa_000000.tar\t{GOOD}\textra\n", 3, "found 3"),
     (HEADER + "sa_000000.tar\tftp://example.org/sa_000000.tar\n", 2, "not an http(s) URL"),
-    (HEADER + f"../sa_000000.tar\t{GOOD}\n", 2, "not a SA-1B tar name"),
+    (HEADER + f"../sa_000000.tar\t{GOOD}\n", 0, "lists no links to the SA-1B tars needed (it lists only ../sa"),
     (HEADER + f"sa_000000.tar\t{GOOD}\nsa_000000.tar\t{GOOD}\n", 3, "listed twice (first on line 2)"),
     (HEADER + "sa_000000.tar\thttps://x.example/a.tar?oe=NOTHEX1\n", 2, "not a hexadecimal Unix time"),
     ("", 0, "the file is empty"),
@@ -72,6 +73,37 @@ def test_malformed_links_files_name_the_line(tmp_path: Path, text: str, line: in
     if line:
         assert f"line {line}:" in err.problem.message
     assert "--sam-links" in err.problem.hint
+
+
+def test_rows_the_component_does_not_need_are_skipped_with_one_note(tmp_path: Path) -> None:
+    """Meta's real file lists sa_images_ids.txt (and sa_co_gold.tar, tars up to 999): skipped, named
+    once; a malformed row of a needed tar is still an error naming its line."""
+    path = tmp_path / "links.tsv"
+    path.write_text(HEADER + "sa_images_ids.txt\thttps://scontent.example/v/sa_images_ids.txt?oe=699024E8\n"
+                    f"sa_000000.tar\t{GOOD}\n" "sa_co_gold.tar\tnot even a url\n"
+                    "sa_000500.tar\tftp://elsewhere\n", encoding="utf-8")
+    links = parse_links_file(path, ["sa_000000.tar", "sa_000001.tar"])
+    assert links.names == ("sa_000000.tar",)
+    assert links.skipped == ("sa_images_ids.txt", "sa_co_gold.tar", "sa_000500.tar")
+    note = links.skipped_note()
+    assert note is not None and "skipped 3 row(s)" in note and "sa_images_ids.txt, sa_co_gold.tar" in note
+    with pytest.raises(LinksFileError) as caught:  # sa_000500.tar is needed when the range covers it
+        parse_links_file(path, ["sa_000000.tar", "sa_000500.tar"])
+    assert caught.value.line == 5 and "not an http(s) URL" in caught.value.problem.message
+    path.write_text(HEADER + f"sa_000001.tar {GOOD}\n", encoding="utf-8")  # a needed row, badly separated
+    with pytest.raises(LinksFileError) as caught:
+        parse_links_file(path, ["sa_000001.tar"])
+    assert caught.value.line == 2 and "found 1" in caught.value.problem.message
+
+
+def test_run_with_the_links_file_as_served_notes_the_skipped_rows(world: World, demo_catalog: Path,
+                                                                  mirror: MirrorServer, sam_links: Path,
+                                                                  tmp_path: Path) -> None:
+    result, rec = run(demo_catalog, tmp_path / "root", sam_links)
+    assert result.ok, result.failed
+    notes = [t for t in rec.logs() if "this download does not need" in t]
+    assert len(notes) == 1 and "sa_images_ids.txt" in notes[0] and "sa_co_gold.tar" in notes[0]
+    assert not [r for r in mirror.requests if "sa_images_ids" in r.path or "gold" in r.path]
 
 
 def test_crlf_bom_and_blank_lines_are_fine(tmp_path: Path) -> None:

@@ -145,7 +145,7 @@ def test_world_tars_stream_into_place_without_a_tar_on_disk(world: World, demo_c
     assert plan.items[0].peak_archive_bytes == 0  # streamed: no tar ever needs room
 
 
-def test_compressed_tar_falls_back_to_download_then_extract(tmp_path: Path) -> None:
+def test_a_gzip_tar_streams_through_gzip_without_a_tar_on_disk(tmp_path: Path) -> None:
     world = build_world(tmp_path / "doc")
     tar = world.docroot / "sam/sa_000003.tar"
     tar.write_bytes(gzip.compress(tar.read_bytes()))
@@ -155,10 +155,44 @@ def test_compressed_tar_falls_back_to_download_then_extract(tmp_path: Path) -> N
         rec = Recorder()
         result = run_sam(catalog, tmp_path / "root", links, rec)
         assert result.ok
-        assert len(gets(server, "/sam/sa_000003.tar")) == 2  # the stream gave up at the gzip magic
+        assert len(gets(server, "/sam/sa_000003.tar")) == 1  # one request: no download-then-extract
     assert tree_of(tmp_path / "root") == world.expected_tree(["sam-tars"])
-    assert any("sa_000003.tar is gzip-compressed: downloading it first" in t for t in rec.logs())
+    assert any("sa_000003.tar is gzip-compressed: extracting it through gzip" in t for t in rec.logs())
     assert not list((tmp_path / "root/.sharegpt4v-setup/downloads").iterdir())
+    index = (tmp_path / "root/.sharegpt4v-setup/index/sa_000003.tar.members.tsv").read_text().splitlines()
+    assert index[-1] == "#complete" and all(line.endswith("\t-1\t-1") for line in index[:-1])
+
+
+def test_a_bzip2_tar_falls_back_to_download_then_extract(tmp_path: Path) -> None:
+    import bz2
+
+    world = build_world(tmp_path / "doc")
+    tar = world.docroot / "sam/sa_000003.tar"
+    tar.write_bytes(bz2.compress(tar.read_bytes()))
+    with MirrorServer(world.docroot) as server:
+        catalog = world.write_catalog(server.base_url, tmp_path / "cat.toml")
+        links = world.sam_links_file(server.base_url, tmp_path / "links.tsv")
+        rec = Recorder()
+        result = run_sam(catalog, tmp_path / "root", links, rec)
+        assert result.ok
+        assert len(gets(server, "/sam/sa_000003.tar")) == 2  # the stream gave up at the bzip2 magic
+    assert tree_of(tmp_path / "root") == world.expected_tree(["sam-tars"])
+    assert any("sa_000003.tar is bzip2-compressed: downloading it first" in t for t in rec.logs())
+
+
+def test_a_dropped_gzip_tar_is_read_again_and_finished_members_are_kept(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(24, 40_000)
+    body = gzip.compress(write_tar(tmp_path / "raw.tar", members).read_bytes(), compresslevel=1)
+    (docroot / "t.tar").write_bytes(body)
+    server.add_fault("/t.tar", Fault(drop_after=len(body) // 2))
+    root = tmp_path / "root"
+    result, rec = stream(root, server.url("t.tar"))
+    assert on_disk(root / "sam/images") == jpgs(members)
+    first, second = settled_requests(server, 2)
+    assert "Range" not in first.headers and "Range" not in second.headers  # gzip cannot resume mid-way
+    assert result.written + result.skipped == 24 and result.skipped > 0  # the first half was not rewritten
+    assert any("cannot resume mid-way" in t for t in rec.logs())
 
 
 # -- resume ------------------------------------------------------------------------------------------
@@ -291,10 +325,12 @@ def test_unsafe_members_are_refused_like_extract_archive(served: Any, tmp_path: 
     assert not (tmp_path / "evil.jpg").exists() and not (root / "sam/evil.jpg").exists()
 
 
-def test_a_compressed_tar_is_not_streamed(served: Any, tmp_path: Path) -> None:
+def test_a_compressed_tar_other_than_gzip_is_not_streamed(served: Any, tmp_path: Path) -> None:
+    import lzma
+
     docroot, server = served
     raw = write_tar(tmp_path / "raw.tar", sam_members(2, 1000)).read_bytes()
-    (docroot / "t.tar").write_bytes(gzip.compress(raw))
+    (docroot / "t.tar").write_bytes(lzma.compress(raw))
     with pytest.raises(NotStreamable):
         stream(tmp_path / "root", server.url("t.tar"))
     assert on_disk(tmp_path / "root/sam/images") == {}

@@ -2,35 +2,49 @@
 
 Exit codes: 0 everything asked for is in place; 1 a job failed; 2 bad input; 3 not enough
 space; 4 jobs are waiting (quota, expired links, full disk); 130 cancelled (work kept).
+No input ends in a traceback: ``main`` maps every exception to a coded problem (an unexpected one
+is written to the run log, and one line names that file).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
+from .engine.catalog import Catalog, Component, load_catalog
+from .engine.context import Settings
+from .engine.control import Control
+from .engine.errors import Cancelled, Code, Problem, SetupError
+from .engine.journal import read_journal, read_last_run
+from .engine.net.ratelimit import parse_rate
+from .engine.plan import Plan, build_plan, check_root, human
+from .engine.rebuild import heal
+from .failures import problem_for
+from .paths import default_demo_root
+from .termprogress import TerminalReporter
 
-# Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner).
 if TYPE_CHECKING:
-    from .engine.catalog import Catalog, Component
-    from .engine.context import Settings
-    from .engine.errors import Problem
-    from .engine.plan import Plan
     from .engine.runner import RunResult
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
 
 def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
-    p.add_argument("--root", type=Path, required=True, help="the data root (training's --image_folder)")
+    p.add_argument("--root", type=Path, help="the data root (training's --image_folder); with --demo "
+                   "it defaults to demo-root in the user's cache folder")
     if select:
         p.add_argument("--preset", help="pt | sft | cap100k | all")
         p.add_argument("--components", help="comma-separated component ids (adds to --preset)")
@@ -38,12 +52,18 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
         p.set_defaults(preset=None, components=None)
     p.add_argument("--catalog", type=Path, help="use this catalog file instead of the bundled one")
     p.add_argument("--hf-endpoint", help="Hugging Face endpoint, e.g. https://hf-mirror.com")
-    p.add_argument("--hf-token", help="Hugging Face token (default: the HF_TOKEN variable)")
+    p.add_argument("--hf-token", help="Hugging Face token (default: HF_TOKEN, else the token `hf auth login` "
+                   "saved). Prefer those two: a flag is visible to other users in the process list. The "
+                   "token goes only to https://huggingface.co or an endpoint you name (--hf-endpoint, "
+                   "HF_ENDPOINT), over https unless it is this machine")
     p.add_argument("--allow-mirrors", action="store_true", help="allow community re-hosts as fallback")
     p.add_argument("--keep-archives", action="store_true", help="keep archives after extraction")
     p.add_argument("--full-archives", action="store_true",
                    help="extract every image, not only those the selected annotation JSONs reference")
     p.add_argument("--sam-links", type=Path, help="the SA-1B links file saved from Meta's page")
+    p.add_argument("--drive-cookies", type=Path, metavar="FILE",
+                   help="cookies.txt exported from a browser signed in to Google, passed to gdown: may get "
+                   "past Drive's 'too many users' quota (a copy is used; your file is not changed)")
     p.add_argument("--no-stream-tars", dest="stream_tars", action="store_false",
                    help="download each SA-1B tar fully before extracting it (default: extract while "
                    "downloading, never storing the tar)")
@@ -51,19 +71,17 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
                    help="pause new work while the root's disk has less free than this (default 512M; 0: never)")
     p.add_argument("--local", action="append", default=[], metavar="COMPONENT=PATH",
                    help="use a copy you already have (archive or folder); repeatable")
-    p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default="hardlink",
+    p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default=None,
                    help="how --local copies are put in place: hardlink (default; copies across "
                    "filesystems), copy, or move (consumes your copy)")
-    p.add_argument("--concurrency", type=int, default=3, help="jobs at once (default 3)")
-    p.add_argument("--per-host", type=int, default=2, help="jobs at once per host (default 2)")
+    p.add_argument("--concurrency", type=int, default=None, help="jobs at once (default 3)")
+    p.add_argument("--per-host", type=int, default=None, help="jobs at once per host (default 2)")
     p.add_argument("--demo", action="store_true",
                    help="use the offline demo mirror on 127.0.0.1 instead of the internet")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _rate(text: str) -> int:
-    from .engine.net.ratelimit import parse_rate
-
     try:
         return parse_rate(text)
     except ValueError as exc:
@@ -71,8 +89,6 @@ def _rate(text: str) -> int:
 
 
 def _size(text: str) -> int:
-    from .engine.net.ratelimit import parse_rate
-
     if text.strip() == "0":
         return 0
     try:
@@ -109,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--yes", "-y", action="store_true", help="do not ask before starting")
     p_run.add_argument("--force", action="store_true", help="start even if the plan does not fit")
     p_run.add_argument("--quiet", "-q", action="store_true", help="only problems and the summary")
+    p_run.add_argument("--verbose", "-v", action="store_true",
+                       help="also show every request and retry (what the run log under <root>/.sharegpt4v-setup/logs "
+                       "always has)")
     p_run.add_argument("--limit-rate", type=_rate, metavar="RATE",
                        help="bandwidth limit over all downloads, bytes/s; K/M/G suffixes (20M, 500K)")
     p_run.add_argument("--segments", type=_segments, metavar="N",
@@ -124,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_repair = sub.add_parser("repair", help="fetch only what verify finds missing, then verify again")
     _add_selection(p_repair, select=False)
     p_repair.add_argument("--deep", action="store_true", help="also replace damaged images (reads every image)")
+    p_repair.add_argument("--verbose", "-v", action="store_true", help="also show every request and retry")
     p_status = sub.add_parser("status", help="what the journal of a root says")
     p_status.add_argument("--root", type=Path, required=True)
     p_status.add_argument("--json", action="store_true")
@@ -131,36 +151,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from .engine.context import Settings
-    from .engine.errors import Code, SetupError
-
     local: dict[str, Path] = {}
     for spec in args.local:
         cid, sep, path = spec.partition("=")
         if not sep or not cid or not path:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
-        local[cid] = Path(path).expanduser()
-    if args.concurrency < 1 or args.per_host < 1:
+        local[cid] = expand_path(Path(path), f"--local {cid}")
+    concurrency = 3 if args.concurrency is None else args.concurrency
+    per_host = 2 if args.per_host is None else args.per_host
+    if concurrency < 1 or per_host < 1:
         raise SetupError(Code.CATALOG_INVALID, "--concurrency and --per-host must be at least 1.", "")
     settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
-        keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=args.concurrency,
-        per_host=args.per_host, sam_links=args.sam_links, local=local,
-        local_mode=getattr(args, "local_mode", "hardlink"),
+        keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,
+        per_host=per_host, sam_links=args.sam_links.expanduser().absolute() if args.sam_links else None,
+        local=local, local_mode=getattr(args, "local_mode", None) or "hardlink",
+        drive_cookies=args.drive_cookies.expanduser().absolute() if args.drive_cookies else None,
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
-        stream_tars=getattr(args, "stream_tars", True),
+        stream_tars=getattr(args, "stream_tars", True), verbose=getattr(args, "verbose", False),
     )
     if getattr(args, "min_free", None) is not None:
         settings.min_free_bytes = args.min_free
     return settings
 
 
-def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
-    from .engine.errors import Code, SetupError
-    from .engine.journal import read_last_run
+def expand_path(path: Path, what: str) -> Path:
+    """``~`` and ``~user`` expanded, or a coded problem when that user has no home folder."""
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:
+        raise SetupError(Code.ROOT_MISSING, f"{what}: cannot expand {str(path)!r}: {exc}.",
+                         "Write the path out in full (or ~/… for your own home folder).") from exc
 
+
+def _check_local(catalog: Catalog, args: argparse.Namespace) -> None:
+    """Every ``--local COMPONENT=PATH`` names a component of the catalog."""
+    for spec in args.local:
+        catalog.component(spec.partition("=")[0])
+
+
+def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
+    _check_local(catalog, args)
     ids = [c.strip() for c in (args.components or "").split(",") if c.strip()]
     if not args.preset and not ids and getattr(args, "root", None) is not None:
         last = read_last_run(args.root.expanduser().absolute())
@@ -174,9 +207,68 @@ def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
     return catalog.resolve(args.preset, ids)
 
 
-def print_plan(plan: Plan, out: TextIO | None = None) -> None:
-    from .engine.plan import human
+def _resume(args: argparse.Namespace) -> None:
+    """``run``/``plan``/``repair --root R`` without a selection: the same run as last time.
 
+    The catalog, Hub endpoint, links file, local copies and options the journal recorded are
+    restored unless given now; recorded files must still exist. Prints "resuming with: ...".
+    """
+    if args.preset or args.components:
+        return
+    root = args.root.expanduser().absolute()
+    last = read_journal(root).last_run_args if root.is_dir() else None  # read-only, never raises
+    if not isinstance(last, dict):
+        return
+    raw_opts = last.get("options")
+    opts: dict[str, Any] = raw_opts if isinstance(raw_opts, dict) else {}
+    said: list[str] = []
+
+    def existing(flag: str, value: object) -> Path:
+        path = Path(str(value))
+        if not path.exists():
+            code = {"--catalog": Code.CATALOG_INVALID, "--sam-links": Code.SAM_LINKS_MISSING}.get(
+                flag, Code.LOCAL_INVALID)
+            raise SetupError(code, f"The last run on {root} used {flag} {path}, which no longer exists.",
+                             f"Pass {flag} with the file's new place (a flag given now replaces the recorded "
+                             "one), or start anew with --preset/--components.")
+        return path
+
+    if not args.demo:  # the demo supplies its own catalog, endpoint and links file
+        if args.catalog is None and last.get("catalog"):
+            args.catalog = existing("--catalog", last["catalog"])
+            said.append(f"--catalog {args.catalog}")
+        if args.hf_endpoint is None and opts.get("hf_endpoint"):
+            args.hf_endpoint = str(opts["hf_endpoint"])
+            said.append(f"--hf-endpoint {args.hf_endpoint}")
+        if args.sam_links is None and opts.get("sam_links"):
+            args.sam_links = existing("--sam-links", opts["sam_links"])
+            said.append(f"--sam-links {args.sam_links}")
+    if args.drive_cookies is None and opts.get("drive_cookies"):
+        args.drive_cookies = existing("--drive-cookies", opts["drive_cookies"])
+        said.append(f"--drive-cookies {args.drive_cookies}")
+    given = {spec.partition("=")[0] for spec in args.local}
+    raw_local = opts.get("local")
+    recorded_local: dict[str, Any] = raw_local if isinstance(raw_local, dict) else {}
+    for cid, path in sorted(recorded_local.items()):
+        if cid not in given:
+            args.local.append(f"{cid}={existing('--local', path)}")
+            said.append(f"--local {cid}={path}")
+    if args.local_mode is None and opts.get("local_mode") not in (None, "hardlink"):
+        args.local_mode = str(opts["local_mode"])
+        said.append(f"--local-mode {args.local_mode}")
+    for flag in ("allow_mirrors", "keep_archives", "full_archives"):
+        if not getattr(args, flag) and opts.get(flag) is True:
+            setattr(args, flag, True)
+            said.append("--" + flag.replace("_", "-"))
+    for flag in ("concurrency", "per_host"):
+        if getattr(args, flag) is None and isinstance(opts.get(flag), int):
+            setattr(args, flag, opts[flag])
+            said.append(f"--{flag.replace('_', '-')} {opts[flag]}")
+    if said:
+        print("resuming with: " + " ".join(said), file=sys.stderr)
+
+
+def print_plan(plan: Plan, out: TextIO | None = None) -> None:
     def say(text: str) -> None:
         print(text, file=out or sys.stdout)
 
@@ -204,10 +296,9 @@ def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .engine.plan import build_plan, check_root
-
+    _resume(args)
     with _demo_if_asked(args) as catalog:
-        root = check_root(args.root)
+        root = check_root(args.root, writable=False)  # a plan writes nothing: a read-only root is fine
         plan = build_plan(root, catalog, _select(catalog, args), _settings(args))
         if args.json:
             print(json.dumps(plan.to_json(), indent=2))
@@ -217,16 +308,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine.control import Control
-    from .engine.errors import Code, Problem
-    from .engine.plan import build_plan, check_root
-    from .engine.runner import Runner, RunResult
-    from .termprogress import TerminalReporter
+    from .engine.runner import Runner, RunResult  # not for --version: it imports the transfer code
 
+    _resume(args)
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
         root = check_root(args.root, create=True)
         components = _select(catalog, args)
+        healed = heal(root, catalog)  # a damaged journal: set aside and rebuilt from disk
+        if healed:
+            print(healed, file=sys.stderr)
         plan = build_plan(root, catalog, components, settings)
         if not args.quiet:
             print_plan(plan)
@@ -244,18 +335,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             if input("Start? [y/N] ").strip().lower() not in ("y", "yes"):
                 return EXIT_CANCELLED
         control = Control()
-        previous = signal.getsignal(signal.SIGINT)
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            print("\nStopping… (the work so far is kept)", file=sys.stderr)
-            control.cancel()
-
-        signal.signal(signal.SIGINT, on_sigint)
-        try:
+        with _stop_on_signals(control):
             result = Runner(plan, catalog, settings, TerminalReporter(quiet=args.quiet), control).run()
-        finally:
-            signal.signal(signal.SIGINT, previous)
         return _after_run(args, result)
+
+
+#: Signals that stop a run like the Stop button (work kept, exit 130): Ctrl-C, ``kill``, a closed
+#: SSH session or terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _stop_on_signals(control: Control) -> Iterator[None]:
+    """Turn :data:`STOP_SIGNALS` into ``control.cancel()`` while the block runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        log.warning("%s received: stopping; the work so far is kept", name)
+        with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+            print(f"\nStopping ({name})… (the work so far is kept)", file=sys.stderr)
+        control.cancel()
+
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _after_run(args: argparse.Namespace, result: RunResult) -> int:
@@ -280,13 +391,16 @@ def _after_run(args: argparse.Namespace, result: RunResult) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .engine.errors import Code, Problem
-    from .engine.journal import read_status
-    from .engine.plan import human
-
     root = args.root.expanduser().absolute()
-    records = read_status(root) if root.is_dir() else None
+    view = read_journal(root) if root.is_dir() else None
+    if view is not None and view.note:
+        print(view.note, file=sys.stderr)
+    records = view.records if view is not None else None
     if records is None:
+        if view is not None and view.unreadable:
+            if args.json:
+                print("[]")
+            return EXIT_OK
         return _fail(Problem(Code.ROOT_MISSING, f"{root} has no sharegpt4v-setup journal.",
                              "Run 'sharegpt4v-setup run --root ...' first."))
     if args.json:
@@ -307,8 +421,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .engine.catalog import load_catalog
-    from .engine.errors import Code, Problem
     from .engine.verify import verify
 
     root = args.root.expanduser().absolute()
@@ -322,18 +434,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from .engine.control import Control
-    from .engine.errors import Code, Problem
     from .engine.repair import repair
-    from .termprogress import TerminalReporter
 
+    _resume(args)
     with _demo_if_asked(args) as catalog:
         root = args.root.expanduser().absolute()
         if not root.is_dir():
             return _fail(Problem(Code.ROOT_MISSING, f"{root} is not a folder.", "Pass the data root you prepared."))
         settings = _settings(args)
+        _check_local(catalog, args)
         control = Control()
-        report = repair(root, catalog, settings, TerminalReporter(quiet=False), control, deep=args.deep)
+        try:
+            with _stop_on_signals(control):
+                report = repair(root, catalog, settings, TerminalReporter(quiet=False), control, deep=args.deep)
+        except Cancelled:
+            print("Cancelled. What was restored so far is kept; run the same command to go on.", file=sys.stderr)
+            return EXIT_CANCELLED
         if args.json:
             print(json.dumps({"ok": report.ok, "restored": report.restored,
                               "unrecoverable": report.unrecoverable,
@@ -351,12 +467,9 @@ class _demo_if_asked:
         self.session: object | None = None
 
     def __enter__(self) -> Catalog:
-        from .engine.catalog import load_catalog
-        from .engine.plan import check_root
-
         args = self.args
         if not args.demo:
-            return load_catalog(args.catalog)
+            return load_catalog(args.catalog.expanduser().absolute() if args.catalog else None)
         from .demo.session import DemoSession
 
         root = check_root(args.root, create=True)
@@ -383,8 +496,6 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
     self-test drives this CLI, so this module does not import it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .engine.errors import Code, Problem, SetupError
-
     if args.self_test:
         if self_test is None:
             return _fail(Problem(Code.INTERNAL, "--self-test is run by the sharegpt4v-setup command.",
@@ -404,17 +515,25 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
             parser.print_help()
             return EXIT_USAGE
         return gui_main(demo=args.demo)
-
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
+    root: Path | None = None
+    if hasattr(args, "root") and args.root is None and not getattr(args, "demo", False):
+        parser.error("the following arguments are required: --root")
     try:
+        if hasattr(args, "root") and args.root is None:  # --demo: in the user's cache folder
+            args.root = default_demo_root()
+            args.root.mkdir(parents=True, exist_ok=True)
+        if getattr(args, "root", None) is not None:
+            args.root = expand_path(args.root, "--root")
+            root = args.root.absolute()
         return handlers[args.command](args)
-    except SetupError as exc:
-        code = EXIT_SPACE if exc.problem.code == Code.NO_SPACE else EXIT_USAGE
-        return _fail(exc.problem, code)
     except KeyboardInterrupt:
         print("\nInterrupted. The work so far is kept; run the same command to resume.", file=sys.stderr)
         return EXIT_CANCELLED
+    except Exception as exc:  # every other exception becomes a coded problem, never a traceback
+        mapped, code = problem_for(exc, root, f"sharegpt4v-setup {args.command}")
+        return _fail(mapped, code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,3 +26,16 @@ def resources_dir() -> Path:
 
 def default_catalog_path() -> Path:
     return resources_dir() / "catalog.toml"
+
+
+def user_cache_dir() -> Path:
+    """The per-user cache folder (``~/.cache/sharegpt4v-setup`` on Linux)."""
+    from platformdirs import PlatformDirs
+
+    return PlatformDirs(APP_NAME, appauthor=False).user_cache_path
+
+
+def default_demo_root() -> Path:
+    """Where the demo prepares its data when no root is given: in the user's own cache folder,
+    never a fixed path in a shared /tmp that another local user could plant first."""
+    return user_cache_dir() / "demo-root"

@@ -41,7 +41,7 @@ CHUNK_SIZE = 64 * 1024
 #: Request headers kept in :attr:`MirrorServer.requests`.
 RECORDED_HEADERS = (
     "Range", "If-Range", "If-None-Match", "If-Modified-Since", "Accept-Encoding",
-    "Authorization", "User-Agent",
+    "Authorization", "User-Agent", "Cookie",
 )
 _HUB_ROUTE = re.compile(r"^/datasets/([^/]+)/([^/]+)/resolve/([^/]+)/(.+)$")
 _DRIVE_FOLDERS = "/drive/folders/"
@@ -70,6 +70,8 @@ class Fault:
     body: bytes | None = None
     #: With ``body``: its Content-Type (default ``text/plain; charset=utf-8``).
     content_type: str | None = None
+    #: With ``status``: extra response headers (e.g. the Hub's ``X-Error-Code``/``X-Error-Message``).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Content-Type": "text/plain; charset=utf-8"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = fault.retry_after
+            headers.update(fault.headers)
             body = f"{fault.status} injected fault for {path}\n".encode()
             if fault.body is not None:
                 body = fault.body

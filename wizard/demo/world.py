@@ -20,6 +20,7 @@ Docroot layout (URL path = docroot path unless noted)::
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -65,7 +66,9 @@ _ZIPS: dict[str, _ZipSpec] = {
     "sam-9k": _ZipSpec("sam/images", "sam_images_share-sft/", (
         "sa_612345.jpg", "sa_700023.jpg", "sa_845067.jpg")),
     "gqa": _ZipSpec("gqa/images", "images/", ("2354786.jpg", "2375429.jpg", "n161313.jpg")),
-    "textvqa": _ZipSpec("textvqa/train_images", "train_images/", (
+    # The catalog says train_images/; the real zip's folder is disputed (DATA notes): this one has
+    # train_val_images/train_images/, which the layout probe finds and adapts to.
+    "textvqa": _ZipSpec("textvqa/train_images", "train_val_images/train_images/", (
         "0000599864fd15b3.jpg", "0004a7e0e4b8a9f8.jpg", "011e7e629fb9ae7b.jpg")),
     "vg-part1": _ZipSpec("vg/VG_100K", "VG_100K/", ("10.jpg", "497987.jpg", "2316472.jpg")),
     "vg-part2": _ZipSpec("vg/VG_100K_2", "VG_100K_2/", ("1.jpg", "214.jpg", "2417997.jpg")),
@@ -81,8 +84,11 @@ _ZIPS: dict[str, _ZipSpec] = {
 }
 _SAM_TARGET = "sam/images"
 _SAM_PER_TAR = 2
+#: SA-1B tars served gzip-compressed under their .tar name (some are, per one community script).
+_GZIP_TARS = (1,)
 _OCR_TARGET = "ocr_vqa/images"
-#: OCR-VQA records: (key, image code, URL extension, kind) — kind: jpg | gif | png | dead.
+#: OCR-VQA records: (key, image code, URL extension, kind) — kind: jpg | gif | png | dead |
+#: placeholder (200 with a 43-byte 1x1 GIF, what image CDNs answer for a missing image).
 _OCR_RECORDS: tuple[tuple[str, str, str, str], ...] = (
     ("761183272", "61Y5cOdHJbL", "jpg", "jpg"),
     ("1569900396", "51V2gVbJ1dL", "jpg", "jpg"),
@@ -92,7 +98,11 @@ _OCR_RECORDS: tuple[tuple[str, str, str, str], ...] = (
     ("1402779925", "51kAvz5VnBL", "png", "png"),  # a .png URL
     ("871132753", "51QXa2Ph8sL", "jpg", "dead"),  # 404 today
     ("1580084184", "41MZk0sH0QL", "jpg", "dead"),
+    ("1590302842", "31J2nLeUvmL", "jpg", "placeholder"),
 )
+#: The 1x1 transparent GIF image CDNs serve for a missing image (43 bytes).
+PLACEHOLDER_GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00"
+                   b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 _JSON_KINDS = ("json-pt", "json-cap100k", "json-sft")
 
 
@@ -217,6 +227,8 @@ class World:
     references: dict[str, list[str]]
     bound_base: str | None = None
     ocr_dataset: ServedFile | None = field(default=None)
+    #: OCR-VQA keys whose URL answers 200 with a placeholder GIF -> its docroot path (dead links too).
+    ocr_placeholders: dict[str, str] = field(default_factory=dict)
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -291,6 +303,11 @@ class World:
             token = hashlib.sha1(f"{SEED}:{name}".encode()).hexdigest()[:24]
             rows.append(f"{name}\t{base}/{tar.path}?_nc_cat=1&ccb=1-7&_nc_sid=0c1d5f"
                         f"&_nc_ht=scontent-mini&oh=00_{token}&oe={when:08X}")
+        # Meta's file also lists files no component uses (its README: "sa_images_ids.txt can be
+        # downloaded using the above link as well"), and tars beyond the 51 used here.
+        for extra in ("sa_images_ids.txt", "sa_co_gold.tar", "sa_000999.tar"):
+            token = hashlib.sha1(f"{SEED}:{extra}".encode()).hexdigest()[:24]
+            rows.append(f"{extra}\t{base}/sam/{extra}?_nc_cat=1&oh=00_{token}&oe={when:08X}")
         random.Random(f"{SEED}:links").shuffle(rows)
         path = Path(path)
         path.write_text("file_name\tcdn_link\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -414,6 +431,7 @@ def build_world(dest: Path, catalog_path: Path | None = None, base_url: str | No
     sam_tars: list[ServedFile] = []
     trees["sam-tars"] = {}
     sam_ids: list[int] = []
+    sam_by_tar: dict[int, list[str]] = {}
     for index in range(sam_src.first, sam_src.last + 1):
         entries = [("./", None)]
         for k in range(_SAM_PER_TAR):
@@ -424,16 +442,23 @@ def build_world(dest: Path, catalog_path: Path | None = None, base_url: str | No
                                 "annotations": []}).encode()
             entries += [(f"./sa_{sid}.jpg", image), (f"./sa_{sid}.json", masks)]
             trees["sam-tars"][f"{_SAM_TARGET}/sa_{sid}.jpg"] = len(image)
+            sam_by_tar.setdefault(index, []).append(f"{_SAM_TARGET}/sa_{sid}.jpg")
         name = sam_src.name_format.format(index=index)
-        sam_tars.append(builder.put(f"sam/{name}", _tar_bytes(entries)))
+        blob = _tar_bytes(entries)
+        if index in _GZIP_TARS:
+            blob = gzip.compress(blob, mtime=0)
+        sam_tars.append(builder.put(f"sam/{name}", blob))
     if set(trees["sam-tars"]) & set(trees["sam-9k"]):  # pragma: no cover - a data bug
         raise AssertionError("SAM tar and 9K ids overlap")
 
     ocr_src = catalog.component("ocr-vqa").sources[0]
     ocr_images: dict[str, str] = {}
     trees["ocr-vqa"] = {}
+    ocr_placeholders: dict[str, str] = {}
     for key, code, ext, kind in _OCR_RECORDS:
-        if kind == "dead":
+        if kind == "placeholder":
+            ocr_placeholders[key] = builder.put(f"amazon/images/I/{code}.{ext}", PLACEHOLDER_GIF).path
+        if kind in ("dead", "placeholder"):
             ocr_images[key] = ""
             continue
         maker = {"jpg": jpeg_bytes, "gif": _gif_bytes, "png": _png_bytes}[kind]
@@ -452,8 +477,10 @@ def build_world(dest: Path, catalog_path: Path | None = None, base_url: str | No
     web = ["web-celebrity", "web-landmark", "wikiart", "share-textvqa"]
     references: dict[str, list[str]] = {
         "json-pt": images("coco-train2017") + images("llava-pretrain") + images("sam-tars"),
-        "json-cap100k": (images("coco-train2017", 2) + images("sam-tars", 5) + images("llava-pretrain", 2)
-                         + [p for w in web for p in images(w, 2)]),
+        # cap100k's SAM images: the 9K zip's and a few from the first tars (as upstream: tars 0-2),
+        # so a run reads sa_000000 and sa_000001 and stops; it never asks for a later tar.
+        "json-cap100k": (images("coco-train2017", 2) + images("sam-9k") + sam_by_tar[0] + sam_by_tar[1][:1]
+                         + images("llava-pretrain", 2) + [p for w in web for p in images(w, 2)]),
         "json-sft": (images("coco-train2017", 3) + images("gqa") + alive_ocr + images("textvqa")
                      + images("vg-part1") + images("vg-part2") + images("llava-pretrain", 2)
                      + images("sam-9k") + [p for w in web for p in images(w, 1)]),
@@ -488,7 +515,7 @@ def build_world(dest: Path, catalog_path: Path | None = None, base_url: str | No
         components[cid] = MiniComponent(cid, served, trees[cid])
 
     world = World(docroot, catalog_path, components, sam_tars, ocr_images, ocr_src.folder_id,
-                  references)
+                  references, ocr_placeholders=ocr_placeholders)
     if base_url is not None:
         world.bind(base_url)
     return world

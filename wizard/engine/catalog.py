@@ -3,6 +3,13 @@
 The catalog is data (``resources/catalog.toml``). This module loads it, validates every key
 (a typo is an error that names the key and suggests the right one) and returns frozen
 dataclasses. ``--catalog FILE`` replaces it, which is how a mirror is configured.
+
+A catalog may come from anyone, so every value that becomes a path is checked here before any
+code joins it onto the data root (see :func:`check_relative`): relative, no ``..``, no absolute or
+drive paths, no backslashes or NUL, outside the app's state folder, and portable (names Windows
+refuses are refused everywhere, since the same catalog is used there). Numbers are range-checked,
+URLs must be http(s), and a ``name_format`` must format. Errors name the key and, where the TOML
+text shows it, the line.
 """
 
 from __future__ import annotations
@@ -15,12 +22,86 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..paths import STATE_DIR_NAME
 from .errors import Code, SetupError
+from .safefs import file_kind, read_regular
 from .sources.registry import KIND_NAMES, required_keys
 
 ARCHIVE_KINDS = ("none", "zip", "tar")
 DRIVE_FILE_URL = "https://drive.google.com/uc?id={id}"
 DRIVE_FOLDER_URL = "https://drive.google.com/drive/folders/{id}"
+#: A catalog is a few KB of TOML; anything this large is not one.
+MAX_CATALOG_BYTES = 4 * 1024 * 1024
+#: At most this many archives in one ``first``…``last`` range (SA-1B has 1,000 tars: 0–999).
+MAX_INDEX_RANGE = 1000
+#: Bytes per path component most filesystems allow.
+MAX_NAME_BYTES = 255
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{d}{n}" for d in ("COM", "LPT") for n in (*"123456789", "¹", "²", "³")})
+_WINDOWS_BAD_CHARS = frozenset('<>:"|?*')
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one file or folder name on every OS, or None."""
+    if name in ("", ".", ".."):
+        return f"'{name}' is not a name"
+    if "\x00" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "it contains a control character (NUL, newline, …)"
+    if "/" in name or "\\" in name:
+        return "it contains a path separator"
+    bad = sorted(set(name) & _WINDOWS_BAD_CHARS)
+    if bad:
+        return f"it contains {' '.join(bad)}, which Windows refuses in names"
+    if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
+        return f"'{name}' is a reserved device name on Windows"
+    if name[-1] in ". ":
+        return "it ends with a dot or a space (Windows drops them)"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return f"it is {len(name.encode('utf-8'))} bytes long; filesystems allow {MAX_NAME_BYTES}"
+    return None
+
+
+def check_relative(value: str, *, folder_prefix: bool = False) -> str | None:
+    """Why ``value`` is not a safe relative path under the data root, or None.
+
+    ``folder_prefix``: a layout prefix such as ``train2017/`` (a trailing slash allowed).
+    """
+    if not value:
+        return "it is empty"
+    if "\x00" in value:
+        return "it contains NUL"
+    if "\\" in value:
+        return "it contains a backslash (use / between folders)"
+    if value.startswith("/") or (len(value) > 1 and value[1] == ":"):
+        return "it is an absolute path (it must be relative to the data root)"
+    body = value[:-1] if folder_prefix and value.endswith("/") else value
+    parts = body.split("/")
+    if ".." in parts:
+        return "it contains '..'"
+    for part in parts:
+        why = name_problem(part)
+        if why:
+            return f"'{part}': {why}"
+    if parts[0].casefold() == STATE_DIR_NAME.casefold():
+        return f"it points into the app's own state folder {STATE_DIR_NAME}/"
+    return None
+
+
+def check_url(value: str) -> str | None:
+    """Why ``value`` is not an http(s) URL with a host, or None."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"it is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"only http:// and https:// URLs are allowed, not '{parts.scheme or value}'"
+    if not parts.hostname:
+        return "it has no host"
+    if any(ord(c) < 33 or ord(c) == 127 for c in value):
+        return "it contains spaces or control characters"
+    return None
 
 
 @dataclass(frozen=True)
@@ -184,15 +265,57 @@ def _suggest(word: str, choices: list[str] | set[str], prefix: str = "did you me
 
 
 class _Checker:
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, text: str = "") -> None:
         self.origin = origin
+        self.lines = text.splitlines()
 
-    def fail(self, where: str, message: str, hint: str = "") -> SetupError:
+    def line_of(self, key: str, value: object) -> int | None:
+        """The 1-based line where ``key = <value>`` is written, when the text shows it."""
+        needle = str(value)
+        quoted = (f'"{needle}"', f"'{needle}'", needle)
+        for number, line in enumerate(self.lines, 1):
+            head, sep, rest = line.partition("=")
+            if sep and head.strip().strip('"\'') == key and any(q in rest for q in quoted):
+                return number
+        return None
+
+    def fail(self, where: str, message: str, hint: str = "", *, line: int | None = None) -> SetupError:
+        origin = f"{self.origin}, line {line}" if line else self.origin
         return SetupError(
             Code.CATALOG_INVALID,
-            f"{self.origin}: {where}: {message}",
+            f"{origin}: {where}: {message}",
             hint or "Fix the catalog file (format: README.md, 'Catalog format') or drop --catalog.",
         )
+
+    def path(self, where: str, key: str, value: str, *, folder_prefix: bool = False,
+             single: bool = False) -> None:
+        """Refuse a path-like value that could leave the root (``single``: one file name)."""
+        why = name_problem(value) if single else check_relative(value, folder_prefix=folder_prefix)
+        if why:
+            raise self.fail(where, f"'{key}' = {value!r} is refused: {why}",
+                            "Paths in a catalog are relative to the data root, use / between folders, "
+                            "stay out of .sharegpt4v-setup/ and use names every OS accepts; file names "
+                            "are one name, without folders.", line=self.line_of(key, value))
+
+    def url(self, where: str, key: str, value: str) -> None:
+        why = check_url(value.replace("{id}", "ID"))
+        if why:
+            raise self.fail(where, f"'{key}' = {value!r} is refused: {why}",
+                            "Use an http:// or https:// address.", line=self.line_of(key, value))
+
+    def number(self, where: str, table: dict[str, Any], key: str, low: int, high: int | None = None) -> None:
+        value = table.get(key)
+        if value is None:
+            return
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise self.fail(where, f"'{key}' = {value} must be {bound}", line=self.line_of(key, value))
+
+    def text(self, where: str, key: str, value: str | None) -> None:
+        """Refuse control characters in text shown to the user (terminal escapes)."""
+        if value and any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
+            raise self.fail(where, f"'{key}' contains control characters",
+                            line=self.line_of(key, value[:20]))
 
     def keys(self, where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
         if not isinstance(table, dict):
@@ -223,8 +346,17 @@ def load_catalog(path: Path | None = None) -> Catalog:
     from ..paths import default_catalog_path
 
     path = path or default_catalog_path()
+    kind = file_kind(path)
+    if kind not in ("file", "missing"):  # a FIFO would hang, /dev/zero never ends
+        raise SetupError(Code.CATALOG_INVALID, f"The catalog {path} is a {kind}, not a regular file.",
+                         "Check the path given to --catalog.")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_CATALOG_BYTES, "the catalog").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SetupError(Code.CATALOG_INVALID, f"The catalog {path} is not UTF-8 text.",
+                         "Check the path given to --catalog.") from exc
+    except ValueError as exc:
+        raise SetupError(Code.CATALOG_INVALID, f"{exc}.", "Check the path given to --catalog.") from exc
     except OSError as exc:
         raise SetupError(Code.CATALOG_INVALID, f"Cannot read catalog {path}: {exc.strerror}",
                          "Check the path given to --catalog.") from exc
@@ -233,23 +365,27 @@ def load_catalog(path: Path | None = None) -> Catalog:
     except tomllib.TOMLDecodeError as exc:
         raise SetupError(Code.CATALOG_INVALID, f"{path}: not valid TOML: {exc}",
                          "Fix the syntax at the line and column named.") from exc
-    return parse_catalog(data, str(path), path)
+    return parse_catalog(data, str(path), path, text=text)
 
 
-def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | None = None) -> Catalog:
-    ck = _Checker(origin)
+def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | None = None, *,
+                  text: str = "") -> Catalog:
+    """Validate the parsed TOML ``data``; ``text`` (the TOML source) lets errors name their line."""
+    ck = _Checker(origin, text)
     ck.keys("top level", data, _TOP_KEYS)
     schema = ck.typed("top level", data, "schema", int, required=True)
     if schema != 1:
         raise ck.fail("top level", f"schema {schema} is not supported (this version reads 1)")
     hub = ck.keys("[hub]", data.get("hub", {}), _HUB_KEYS)
     endpoint = ck.typed("[hub]", hub, "endpoint", str) or "https://huggingface.co"
+    ck.url("[hub]", "endpoint", endpoint)
     drive = ck.keys("[drive]", data.get("drive", {}), _DRIVE_KEYS)
     drive_file_url = ck.typed("[drive]", drive, "file_url", str) or DRIVE_FILE_URL
     drive_folder_url = ck.typed("[drive]", drive, "folder_url", str) or DRIVE_FOLDER_URL
     for name, template in (("file_url", drive_file_url), ("folder_url", drive_folder_url)):
         if "{id}" not in template:
             raise ck.fail("[drive]", f"'{name}' must contain the placeholder {{id}}")
+        ck.url("[drive]", name, template)
 
     components: list[Component] = []
     seen: set[str] = set()
@@ -261,6 +397,9 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
         ck.keys(where, raw, _COMPONENT_KEYS)
         cid = ck.typed(where, raw, "id", str, required=True)
         where = f"component '{cid}'"
+        why = name_problem(cid) or ("it starts with a dot" if cid.startswith(".") else None)
+        if why:
+            raise ck.fail(where, f"id {cid!r} is refused: {why}", line=ck.line_of("id", cid))
         if cid in seen:
             raise ck.fail(where, "duplicate id")
         seen.add(cid)
@@ -268,13 +407,14 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
         if archive not in ARCHIVE_KINDS:
             raise ck.fail(where, f"archive '{archive}' is not one of {', '.join(ARCHIVE_KINDS)}")
         target = ck.typed(where, raw, "target", str, required=True)
-        tpath = PurePosixPath(target)
-        if tpath.is_absolute() or ".." in tpath.parts or not target.strip("/"):
-            raise ck.fail(where, f"target '{target}' must be a relative folder inside the root")
+        ck.path(where, "target", target.rstrip("/") if target.strip("/") else target)
         lay = ck.keys(f"{where} layout", raw.get("layout", {}), _LAYOUT_KEYS)
         include = ck.typed(f"{where} layout", lay, "include", list) or []
+        strip = ck.typed(f"{where} layout", lay, "strip", str) or ""
+        if strip:
+            ck.path(f"{where} layout", "strip", strip, folder_prefix=True)
         layout = Layout(
-            strip=ck.typed(f"{where} layout", lay, "strip", str) or "",
+            strip=strip,
             include=tuple(str(p) for p in include),
             flatten=bool(ck.typed(f"{where} layout", lay, "flatten", bool)),
         )
@@ -298,9 +438,15 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
                 raise ck.fail(swhere, "'sha256' must be 64 lowercase hex digits")
             label = rsrc.get("label") or kind
             try:
-                sources.append(Source(**{**rsrc, "label": label}))
+                source = Source(**{**rsrc, "label": label})
             except TypeError as exc:  # pragma: no cover - keys are checked above
                 raise ck.fail(swhere, str(exc)) from exc
+            _check_source(ck, swhere, rsrc, source)
+            sources.append(source)
+        for key in ("title", "usage"):
+            ck.text(where, key, raw.get(key))
+        ck.number(where, raw, "file_count", 0)
+        ck.number(where, raw, "approx_extracted", 0)
         components.append(
             Component(
                 id=cid,
@@ -329,3 +475,49 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
         presets.append(Preset(pid, ck.typed(where, raw, "title", str) or pid, tuple(members)))
     return Catalog(tuple(components), tuple(presets), endpoint.rstrip("/"), path,
                    drive_file_url, drive_folder_url)
+
+
+def _check_source(ck: _Checker, where: str, raw: dict[str, Any], source: Source) -> None:
+    """Paths, URLs, numbers and the name format of one source."""
+    for key in ("filename", "id", "folder_id"):
+        if raw.get(key):
+            ck.path(where, key, raw[key], single=True)
+    if source.path:
+        ck.path(where, "path", source.path)
+    if source.url:
+        ck.url(where, "url", source.url)
+    if source.url or source.path or source.filename:  # the name the file is saved under
+        why = name_problem(source.file_name)
+        if why:
+            raise ck.fail(where, f"the file would be saved as {source.file_name!r}, which is refused: {why}",
+                          "Give a plain file name with 'filename = \"…\"'.",
+                          line=ck.line_of("url", source.url) or ck.line_of("path", source.path))
+    ck.number(where, raw, "size", 1)
+    ck.number(where, raw, "approx_size", 1)
+    ck.text(where, "label", source.label)
+    if source.name_format:  # a numbered series of archives (SA-1B)
+        ck.number(where, {"first": source.first}, "first", 0)
+        ck.number(where, {"last": source.last}, "last", source.first, source.first + MAX_INDEX_RANGE - 1)
+        _check_name_format(ck, where, source)
+
+
+def _check_name_format(ck: _Checker, where: str, source: Source) -> None:
+    """``name_format`` must format every index from ``first`` to ``last`` into distinct, safe names."""
+    line = ck.line_of("name_format", source.name_format)
+    names: set[str] = set()
+    for index in range(source.first, source.last + 1):
+        try:
+            name = source.name_format.format(index=index)
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            raise ck.fail(where, f"'name_format' = {source.name_format!r} does not format "
+                          f"({type(exc).__name__}: {exc})",
+                          "Use {index} with an optional integer format, e.g. \"sa_{index:06d}.tar\".",
+                          line=line) from exc
+        why = name_problem(name)
+        if why:
+            raise ck.fail(where, f"'name_format' gives {name!r} for index {index}, which is refused: {why}",
+                          "The name format must give one plain file name per index.", line=line)
+        names.add(name)
+    if len(names) != source.last - source.first + 1:
+        raise ck.fail(where, f"'name_format' = {source.name_format!r} gives the same name for several "
+                      "indices", "Include {index} in the name.", line=line)

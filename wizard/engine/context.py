@@ -15,6 +15,7 @@ from .control import Control
 from .events import Emit, Log, Progress, Stage, StageChanged, null_emit
 from .journal import Journal, state_dir
 from .net.ratelimit import NetShared, RateLimiter
+from .runlog import redact
 
 if TYPE_CHECKING:
     import requests
@@ -33,6 +34,7 @@ class Settings:
     concurrency: int = 3  # jobs at once
     per_host: int = 2  # jobs at once per host
     sam_links: Path | None = None
+    drive_cookies: Path | None = None  # cookies.txt for Google Drive (gdown), for users the quota stops
     local: dict[str, Path] = field(default_factory=dict)
     local_mode: str = "hardlink"  # hardlink | copy | move
     retries: int = 6  # consecutive failed attempts without progress before giving up
@@ -57,6 +59,8 @@ class Settings:
     #: New work waits while the root's filesystem has less free than this (0: never wait).
     min_free_bytes: int = 512 << 20  # = plan.MARGIN_BYTES: a plan that fits never waits for space
     space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
+    #: The observer also gets DEBUG records (every request); the run log always has them.
+    verbose: bool = False
 
 
 class JobContext:
@@ -72,7 +76,7 @@ class JobContext:
         self.control = control
         self._emit = emit
         if session is None:
-            import requests  # here, not at module level: `plan` needs Settings, not an HTTP stack
+            import requests  # not at import time: the CLI's --version and the GUI's first page need none
 
             session = requests.Session()
         self.session = session
@@ -126,7 +130,8 @@ class JobContext:
             self.disk.check(self)  # at most one statvfs a second; waits while space is short
 
     def log(self, text: str, level: str = "info") -> None:
-        self._emit(Log(level, text, self.job))
+        """A line for the user (GUI log pane, terminal) and the run log; tokens and URL queries removed."""
+        self._emit(Log(level, redact(text), self.job))
 
     def item_done(self, name: str) -> bool:
         """Whether a file of a multi-file component (e.g. one SAM tar) was fully processed."""

@@ -7,7 +7,9 @@ leaves everything on disk resumable.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
 
 from .errors import Cancelled
 
@@ -19,10 +21,44 @@ class Control:
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._hooks: dict[int, Callable[[], None]] = {}
+        self._hooks_lock = threading.Lock()
+        self._next_hook = 0
 
     def cancel(self) -> None:
         self._cancel.set()
         self._running.set()  # wake paused workers so they can see the cancel
+        with self._hooks_lock:
+            hooks = list(self._hooks.values())
+        for hook in hooks:  # e.g. shut the socket a worker is blocked reading (a stalled link)
+            with contextlib.suppress(Exception):
+                hook()
+
+    @contextlib.contextmanager
+    def on_cancel(self, hook: Callable[[], None]) -> Iterator[None]:
+        """Run ``hook`` (in the cancelling thread) if the run is cancelled inside this block.
+
+        A worker blocked in a read does not reach its next :meth:`checkpoint` until data or the
+        read timeout arrives; the hook unblocks it at once (see ``http.abort_response``).
+        """
+        with self._hooks_lock:
+            key = self._next_hook
+            self._next_hook += 1
+            self._hooks[key] = hook
+        try:
+            if self._cancel.is_set():
+                with contextlib.suppress(Exception):
+                    hook()
+            yield
+        finally:
+            with self._hooks_lock:
+                self._hooks.pop(key, None)
+
+    @property
+    def cancel_hooks(self) -> int:
+        """How many blocking operations would be interrupted by a cancel right now."""
+        with self._hooks_lock:
+            return len(self._hooks)
 
     def pause(self) -> None:
         self._running.clear()

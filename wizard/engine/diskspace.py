@@ -15,6 +15,7 @@ parks the job with ``no-space``; the runner retries such jobs in the same run wh
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
     from .context import JobContext, Settings
     from .plan import PlanItem
 
-#: The errno values that mean "the disk (or the user's quota) is full".
+log = logging.getLogger(__name__)
+
+
 def job_need(item: PlanItem, settings: Settings) -> int:
     """Free bytes a job needs before it is worth (re)starting after the disk filled.
 
@@ -103,6 +106,7 @@ class DiskMonitor:
             return free
         previous = ctx.stage_now
         text = self.message(free, need)
+        log.debug("%s waits for space: %d bytes free, %d needed (poll every %.1f s)", ctx.job, free, need, self.poll)
         ctx.log(text + "; free some space and the work carries on by itself", "warning")
         ctx.stage(Stage.WAITING, text)
         shown = free

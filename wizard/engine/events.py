@@ -67,7 +67,7 @@ class JobDone:
 
 @dataclass(frozen=True)
 class Log:
-    level: str  # "info" | "warning" | "error"
+    level: str  # "info" | "warning" | "error" | "debug" (engine log records, with --verbose)
     text: str
     job: str | None = None
 

@@ -1,25 +1,40 @@
 """The journal: one SQLite (WAL) file per data root recording every job's stage and bytes.
 
 It lives in ``<root>/.sharegpt4v-setup/journal.sqlite`` next to a lock file; a second process on
-the same root is refused while the first holds the lock. ``status`` reads the journal without
-taking the lock. Writes are serialised by a mutex so any worker thread may record progress.
+the same root is refused while the first holds the lock. Writes are serialised by a mutex so any
+worker thread may record progress.
+
+The journal is a cache of facts that can be re-derived from the tree and the archives, so it
+heals itself: when it cannot be opened or read (truncated, random bytes, a row with an unknown
+code or stage, a newer schema version), a writing open moves it aside with a timestamp, starts a
+fresh one marked "rebuild pending" (see :mod:`wizard.engine.rebuild`) and says so in one line.
+``status``, ``plan`` and ``verify`` read it read-only (:func:`read_journal`): they never write, so
+they work on a read-only root or a full disk, and report an unreadable journal instead of failing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..paths import STATE_DIR_NAME
-from .errors import Code, Problem, SetupError
+from .errors import Code, Problem
+from .events import Stage
+from .rootlock import RootLock  # noqa: F401 - the lock lives beside the journal it guards
+
+log = logging.getLogger(__name__)
+
+#: ``PRAGMA user_version`` of the journals this version writes (0: written before it was set).
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -39,6 +54,10 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL,
     args TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 #: Per-item records of multi-item jobs (OCR-VQA images), created on first use.
@@ -54,10 +73,19 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (job, key)
 );
 """
+_STAGES = frozenset(s.value for s in Stage)
+_CODES = frozenset(c.value for c in Code)
+_ITEM_STATUSES = frozenset({"todo", "saved", "dead"})
+#: ``meta`` key set while the facts of a set-aside journal are still to be re-derived from disk.
+REBUILD_KEY = "rebuild_pending"
 
 
 def state_dir(root: Path) -> Path:
     return root / STATE_DIR_NAME
+
+
+def journal_path(root: Path) -> Path:
+    return state_dir(root) / "journal.sqlite"
 
 
 @dataclass(frozen=True)
@@ -72,83 +100,191 @@ class JobRecord:
     updated: float
 
 
-class RootLock:
-    """An exclusive advisory lock on a data root, held for the life of a run."""
+class JournalUnreadable(Exception):
+    """The journal exists but cannot be used (damaged, newer schema, unknown values)."""
 
-    def __init__(self, root: Path) -> None:
-        self.path = state_dir(root) / "lock"
-        self._fh: IO[str] | None = None
 
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+# ------------------------------------------------------------------------------------------
+# Opening, checking and setting aside
+# ------------------------------------------------------------------------------------------
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection: ``mode=ro``; on a read-only filesystem where SQLite cannot create
+    the WAL index, ``immutable=1`` (nothing can be writing there anyway)."""
+    uri = path.absolute().as_uri()  # percent-encoded; file:///C:/… on Windows
+    try:
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+
+
+#: Journals (path, size and mtime of the file and its WAL) that passed :func:`check_journal`.
+_CHECKED: set[tuple[object, ...]] = set()
+
+
+def _file_stamp(path: Path) -> tuple[object, ...]:
+    stamp: list[object] = [str(path)]
+    for name in (path, path.with_name(path.name + "-wal")):
         try:
-            _lock_file(fh)
-        except OSError as exc:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise SetupError(
-                Code.ROOT_LOCKED,
-                f"Another sharegpt4v-setup ({holder}) is already working on {self.path.parent.parent}.",
-                "Wait for it to finish or stop it; two runs on one root would corrupt each other.",
-            ) from exc
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._fh = fh
-
-    def release(self) -> None:
-        if self._fh is not None:
-            _unlock_file(self._fh)
-            self._fh.close()
-            self._fh = None
-
-    def __enter__(self) -> RootLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+            st = name.stat()
+            stamp += [st.st_ino, st.st_size, st.st_mtime_ns]
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
 
 
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows builds only
-    import msvcrt
+def check_journal(db: sqlite3.Connection) -> None:
+    """Raise :class:`JournalUnreadable` unless every row is one this version understands."""
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise JournalUnreadable(f"it was written by a newer version (schema {version}; this "
+                                    f"version reads {SCHEMA_VERSION})")
+        result = db.execute("PRAGMA quick_check").fetchone()
+        if not result or result[0] != "ok":
+            raise JournalUnreadable(f"SQLite reports damage ({result[0] if result else 'no answer'})")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "jobs" not in tables:
+            if tables - {"runs", "items", "meta"}:
+                raise JournalUnreadable("it holds unknown tables")
+            return
+        for row in db.execute("SELECT * FROM jobs"):
+            _record(row)
+        if "runs" in tables:
+            for (args,) in db.execute("SELECT args FROM runs"):
+                if not isinstance(json.loads(args), dict):
+                    raise JournalUnreadable("a run's arguments are not a JSON object")
+        if "items" in tables:
+            for (status,) in db.execute("SELECT DISTINCT status FROM items"):
+                if status not in _ITEM_STATUSES:
+                    raise JournalUnreadable(f"an item has the unknown status {status!r}")
+    except JournalUnreadable:
+        raise
+    except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as exc:
+        raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
 
-    def _lock_file(fh: IO[str]) -> None:
-        fh.seek(0)
-        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
 
-    def _unlock_file(fh: IO[str]) -> None:
-        fh.seek(0)
-        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
-else:
-    import fcntl
-
-    def _lock_file(fh: IO[str]) -> None:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def _unlock_file(fh: IO[str]) -> None:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+def set_aside(path: Path, reason: str) -> Path:
+    """Rename a journal that cannot be used (and its WAL files) to ``*.broken-<UTC time>``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    kept = path.with_name(f"{path.name}.broken-{stamp}")
+    n = 1
+    while kept.exists() or kept.is_symlink():
+        n += 1
+        kept = path.with_name(f"{path.name}.broken-{stamp}-{n}")
+    os.replace(path, kept)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(side, kept.with_name(kept.name + suffix))
+    log.info("journal %s set aside as %s (%s); rebuilding it from the files on disk", path, kept.name, reason)
+    return kept
 
 
 class Journal:
-    """Thread-safe access to the journal database of one data root."""
+    """Thread-safe access to the journal database of one data root.
 
-    def __init__(self, root: Path, *, create: bool = True) -> None:
+    ``readonly``: open with SQLite's ``mode=ro`` (never writes; raises :class:`JournalUnreadable`
+    for a damaged journal and ``FileNotFoundError`` when there is none). Otherwise a journal that
+    cannot be used is set aside and a fresh one started: :attr:`healed` says why, and
+    :attr:`rebuild_pending` stays true until :mod:`~wizard.engine.rebuild` re-derived its facts.
+    """
+
+    def __init__(self, root: Path, *, create: bool = True, readonly: bool = False) -> None:
         self.root = root
-        self.path = state_dir(root) / "journal.sqlite"
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif not self.path.exists():
-            raise FileNotFoundError(self.path)
+        self.path = journal_path(root)
+        self.readonly = readonly
+        #: Why the previous journal was set aside at this open (None: it was fine).
+        self.healed: str | None = None
+        self.set_aside_as: Path | None = None
         self._mutex = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        if (readonly or not create) and (not self.path.is_file() or self.path.is_symlink()):
+            raise FileNotFoundError(self.path)
+        if readonly:
+            try:
+                self._db = _connect_readonly(self.path)
+            except sqlite3.DatabaseError as exc:
+                raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
+            stamp = _file_stamp(self.path)
+            if stamp not in _CHECKED:  # a check reads every row: once per version of the file
+                try:
+                    check_journal(self._db)
+                except JournalUnreadable:
+                    self._db.close()
+                    raise
+                _CHECKED.clear()
+                _CHECKED.add(stamp)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._open_checked()
+        except JournalUnreadable as exc:
+            self.healed = str(exc)
+            fresh = self._fresh(self.healed)  # first: a full disk keeps the damaged one in place
+            self.set_aside_as = set_aside(self.path, self.healed)
+            os.replace(fresh, self.path)
+            self._db = self._open_checked()
+
+    def _fresh(self, reason: str) -> Path:
+        """An empty journal beside the damaged one, marked "rebuild pending" (closed, no WAL)."""
+        fresh = self.path.with_name(self.path.name + ".new")
+        for stale in (fresh, fresh.with_name(fresh.name + "-journal")):
+            stale.unlink(missing_ok=True)
+        db = sqlite3.connect(fresh)
+        try:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("INSERT INTO meta(key, value) VALUES(?, ?)", (REBUILD_KEY, reason))
+            db.commit()
+        except BaseException:
+            db.close()
+            fresh.unlink(missing_ok=True)
+            raise
+        db.close()
+        return fresh
+
+    def _open_checked(self) -> sqlite3.Connection:
+        if self.path.is_symlink():
+            raise JournalUnreadable("it is a symbolic link (never followed)")
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        except sqlite3.DatabaseError as exc:
+            raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            check_journal(db)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            if int(db.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.commit()
+        except JournalUnreadable:
+            db.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if isinstance(exc, sqlite3.OperationalError) and _is_environment(exc):
+                raise  # a full disk or a read-only root: not the journal's fault
+            raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
+        return db
+
+    @property
+    def rebuild_pending(self) -> str | None:
+        """Why facts still have to be re-derived from disk (a set-aside journal), or None."""
+        with self._mutex:
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE key=?", (REBUILD_KEY,)).fetchone()
+            except sqlite3.OperationalError:  # a journal from before the meta table (read-only open)
+                return None
+        return str(row[0]) if row else None
+
+    def rebuild_finished(self) -> None:
+        with self._mutex:
+            self._db.execute("DELETE FROM meta WHERE key=?", (REBUILD_KEY,))
+            self._db.commit()
 
     def close(self) -> None:
         with self._mutex:
@@ -281,32 +417,74 @@ class Journal:
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
+    """A job row as a record; raises ValueError/TypeError for values this version does not know."""
     (jid, stage, source, done, total, code, message, hint, info, updated) = row
+    if not isinstance(jid, str) or stage not in _STAGES:
+        raise ValueError(f"job {jid!r} has the unknown stage {stage!r}")
+    if code is not None and code not in _CODES:
+        raise ValueError(f"job {jid!r} has the unknown error code {code!r}")
+    if not isinstance(done, int) or not (total is None or isinstance(total, int)):
+        raise TypeError(f"job {jid!r} has byte counts that are not integers")
+    details = json.loads(info or "{}")
+    if not isinstance(details, dict):
+        raise TypeError(f"job {jid!r} has info that is not a JSON object")
     problem = Problem(Code(code), message or "", hint or "") if code else None
-    return JobRecord(jid, stage, source, done, total, problem, json.loads(info or "{}"), updated)
+    return JobRecord(jid, stage, source or "", done, total, problem, details, float(updated))
+
+
+def _is_environment(exc: sqlite3.OperationalError) -> bool:
+    """A failure of the disk or permissions rather than of the journal's content."""
+    text = str(exc).lower()
+    return any(w in text for w in ("full", "readonly", "read-only", "unable to open", "disk i/o", "locked"))
+
+
+@dataclass
+class JournalView:
+    """What a read-only look at a root's journal found."""
+
+    records: list[JobRecord] | None = None  # None: no journal, or an unreadable one
+    last_run_args: dict[str, Any] | None = None
+    #: The journal exists but cannot be used (why); the next run sets it aside and rebuilds.
+    unreadable: str | None = None
+    #: A set-aside journal whose facts are still to be re-derived from disk (why), or None.
+    rebuild_pending: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        """One line for the user when the journal is not simply fine, else None."""
+        if self.unreadable:
+            return (f"The journal is unreadable ({self.unreadable}); the next run sets it aside and "
+                    "rebuilds it from the files on disk.")
+        if self.rebuild_pending:
+            return f"The journal was rebuilt ({self.rebuild_pending}); finished work is re-derived from disk."
+        return None
+
+
+def read_journal(root: Path) -> JournalView:
+    """Read a root's journal without writing anything (works on a read-only root or a full disk)."""
+    try:
+        journal = Journal(root, readonly=True)
+    except FileNotFoundError:
+        return JournalView()
+    except JournalUnreadable as exc:
+        return JournalView(unreadable=str(exc))
+    except sqlite3.Error as exc:
+        return JournalView(unreadable=f"{type(exc).__name__}: {exc}")
+    try:
+        return JournalView(journal.all(), journal.last_run_args(), rebuild_pending=journal.rebuild_pending)
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        return JournalView(unreadable=f"{type(exc).__name__}: {exc}")
+    finally:
+        journal.close()
 
 
 def read_last_run(root: Path) -> list[str] | None:
     """The components the last run on ``root`` asked for, or None (no journal, no run)."""
-    try:
-        journal = Journal(root, create=False)
-    except FileNotFoundError:
-        return None
-    try:
-        args = journal.last_run_args()
-    finally:
-        journal.close()
+    args = read_journal(root).last_run_args
     components = args.get("components") if args else None
     return [str(c) for c in components] if isinstance(components, list) else None
 
 
 def read_status(root: Path) -> list[JobRecord] | None:
-    """The journal's records for ``root``, or None when the root has no journal."""
-    try:
-        journal = Journal(root, create=False)
-    except FileNotFoundError:
-        return None
-    try:
-        return journal.all()
-    finally:
-        journal.close()
+    """The journal's records for ``root``, or None when the root has no (readable) journal."""
+    return read_journal(root).records

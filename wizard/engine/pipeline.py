@@ -9,9 +9,10 @@ a :class:`~wizard.engine.tarstream.Streamed` record per tar, which is only count
 
 from __future__ import annotations
 
+import logging
 import os
-import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from .catalog import Catalog, Component, Source
@@ -20,8 +21,12 @@ from .errors import Code, SetupError
 from .events import Stage
 from .extract import extract_archive
 from .fsinfo import is_disk_full
+from .layoutprobe import adapted_note, adopt, check_local, probe, recorded_layout
+from .net.bounds import quarantine
 from .sources import kind_of
 from .tarstream import Streamed
+
+log = logging.getLogger(__name__)
 
 
 def target_dir(ctx: JobContext, component: Component) -> Path:
@@ -42,12 +47,16 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     if only is not None and not only and component.archive != "none":
         ctx.log(f"the selected annotations reference no image in {component.target}: nothing to fetch")
         return "not referenced by the selected annotations"
+    original = component.layout
+    component = _layout_checked(ctx, component, source, catalog)
     files = 0
     written = skipped = 0
     try:
         for path in _files(ctx, component, source, catalog, only):
             ctx.control.checkpoint()
             files += 1
+            log.debug("%s: %s from %s (%s)", ctx.job, path.name, source.kind,
+                      "streamed" if isinstance(path, Streamed) else "on disk")
             if isinstance(path, Streamed):  # extracted while it downloaded; nothing on disk to remove
                 written += path.result.written
                 skipped += path.result.skipped
@@ -62,13 +71,14 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
                 written += 1
             else:
                 ctx.stage(Stage.EXTRACTING, path.name)
+                if component.archive == "zip":
+                    component = check_local(ctx, component, path)
                 try:
                     result = extract_archive(ctx, path, component.archive, target, component.layout, only=only,
                                              expected=component.approx_extracted)
                 except SetupError as exc:
                     if exc.problem.code == Code.ARCHIVE_CORRUPT:
-                        kept = ctx.quarantine / f"{path.name}.{int(time.time())}.corrupt"
-                        os.replace(path, kept)
+                        kept = quarantine(ctx, path, "corrupt")
                         ctx.journal.update_info(ctx.job, items_done=[
                             n for n in _items_done(ctx) if n != path.name])
                         raise SetupError(exc.problem.code, exc.problem.message,
@@ -96,9 +106,26 @@ def run_component(ctx: JobContext, component: Component, source: Source, catalog
     if count is not None and component.file_count and count < component.file_count:
         ctx.log(f"{component.target} holds {count:,} files; the catalog expects about "
                 f"{component.file_count:,}", "warning")
+    log.debug("%s: %d file(s) from the source, %d written, %d already in place", ctx.job, files, written, skipped)
+    adapted = adapted_note(component, original)
     if files == 0:  # the source placed its files itself (OCR-VQA images, local folders)
-        return f"{_count_files(target):,} files in {component.target}"
-    return f"{written} written, {skipped} already in place"
+        return f"{_count_files(target):,} files in {component.target}{adapted}"
+    return f"{written} written, {skipped} already in place{adapted}"
+
+
+def _layout_checked(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Component:
+    """The component with the layout adapted earlier (journal), or checked now on the server
+    (:mod:`wizard.engine.layoutprobe`) for a zip not downloaded yet."""
+    rec = ctx.journal.get(ctx.job)
+    layout = recorded_layout(component, rec.info if rec else {})
+    if layout != component.layout:
+        return replace(component, layout=layout)
+    if (component.archive != "zip" or kind_of(source.kind).remote_file(ctx, source, catalog) is None
+            or ctx.item_done(source.file_name) or (ctx.downloads / source.file_name).exists()
+            or (ctx.downloads / f"{source.file_name}.part").exists()):  # started: checked once downloaded
+        return component
+    verdict = probe(ctx, component, source, catalog)
+    return component if verdict is None else adopt(ctx, component, verdict, source.file_name)
 
 
 def _files(ctx: JobContext, component: Component, source: Source, catalog: Catalog,

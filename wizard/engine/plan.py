@@ -7,6 +7,7 @@ known, estimates otherwise), progress already on disk comes from the journal and
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -16,9 +17,12 @@ from typing import Any
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
-from .journal import JobRecord, read_status, state_dir
+from .journal import JobRecord, state_dir
+from .rebuild import plan_records
 from .sources import kind_of, local_copy
 from .units import human
+
+log = logging.getLogger(__name__)
 
 #: Free space kept in reserve on top of the plan's peak (journal, temp files, the OS).
 MARGIN_BYTES = 512 * 1024 * 1024
@@ -107,8 +111,11 @@ def existing_ancestor(path: Path) -> Path:
     return path
 
 
-def check_root(root: Path, *, create: bool = False) -> Path:
-    """Validate (and optionally create) the data root; returns its absolute path."""
+def check_root(root: Path, *, create: bool = False, writable: bool = True) -> Path:
+    """Validate (and optionally create) the data root; returns its absolute path.
+
+    ``writable=False`` (``plan``): a read-only root is fine, since nothing is written.
+    """
     root = root.expanduser().absolute()
     if root.exists() and not root.is_dir():
         raise SetupError(Code.ROOT_NOT_DIR, f"The data root {root} is a file, not a folder.",
@@ -123,8 +130,14 @@ def check_root(root: Path, *, create: bool = False) -> Path:
             except OSError as exc:
                 raise SetupError(Code.ROOT_NOT_WRITABLE, f"Cannot create {root}: {exc.strerror}.",
                                  "Choose a folder you can write to.") from exc
+    state = state_dir(root)
+    if state.is_symlink() or (state.exists() and not state.is_dir()):
+        what = "a symbolic link" if state.is_symlink() else "not a folder"
+        raise SetupError(Code.PATH_BLOCKED, f"{state} is {what}; the app keeps its state only in a real "
+                         "folder inside the data root (a link could point its writes anywhere).",
+                         "Move it aside and run again.")
     probe_dir = root if root.exists() else root.parent
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
+    if writable and not os.access(probe_dir, os.W_OK | os.X_OK):
         raise SetupError(Code.ROOT_NOT_WRITABLE, f"{probe_dir} is not writable for this user.",
                          "Choose a folder you own, or fix its permissions.")
     return root
@@ -160,7 +173,7 @@ def _target_populated(root: Path, component: Component) -> bool:
 
 def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
     """Compute the plan. Touches only the local disk (journal, partial files, free space)."""
-    records: dict[str, JobRecord] = {r.id: r for r in (read_status(root) or [])} if root.is_dir() else {}
+    records: dict[str, JobRecord] = plan_records(root, catalog) if root.is_dir() else {}
     downloads = state_dir(root) / "downloads"
     items: list[PlanItem] = []
     for comp in components:
@@ -195,6 +208,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
         biggest = sorted((i.peak_archive_bytes for i in todo), reverse=True)[: max(1, settings.concurrency)]
         peak = final + sum(biggest)
     free = shutil.disk_usage(existing_ancestor(root)).free
+    log.debug("plan for %s: %d item(s), %d to do, download %s, peak %s, free %s", root, len(items), len(todo),
+              human(sum(i.download_bytes for i in items)), human(peak), human(free))
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
 
 
@@ -214,10 +229,12 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
     key = subset_key(items, settings)
     comps = [i.component for i in items]
     counts: dict[str, int] = {}
+    jsons: list[Path] = []
     if key is not None:
         for item in items:
             path = json_path(root, item.component)
             if path is not None and path.is_file():
+                jsons.append(path)
                 try:
                     for cid, n in counts_for(root, path, comps).items():
                         counts[cid] = counts.get(cid, 0) + n
@@ -230,6 +247,8 @@ def _annotation_driven(root: Path, items: list[PlanItem], records: dict[str, Job
             done_for = record.info.get("subset")  # None: full archive; else the JSON ids used
             if done_for is not None and (key is None or not set(key) <= set(done_for)):
                 item = replace(item, status="todo", download_bytes=item.total_download_bytes)
+        if jsons and item.source is not None:  # e.g. SA-1B tars: read until the wanted images are in place
+            item = kind_of(item.source.kind).refine_for_annotations(root, item, record, jsons)
         if comp.id in counts and comp.file_count and item.needs_work and comp.archive != "none":
             share = min(1.0, counts[comp.id] / comp.file_count)
             item = replace(item, extracted_bytes=int(item.extracted_bytes * share),

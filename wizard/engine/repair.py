@@ -1,33 +1,50 @@
 """Repair: fetch only what ``verify`` found missing or unreadable, then verify again.
 
-Each bad path is mapped to the component whose target folder holds it. A zip archive still in
-the downloads folder is re-extracted for just those members; otherwise a zip on a server that
-honours ``Range`` is read remotely (its central directory and the wanted members only); failing
-that, the owning archive is downloaded again and only the wanted members are written. Paths no
-source can provide are listed with the reason, so the user knows the number is final.
+What is repaired: every path this repair's own verify finds missing or unreadable, plus every
+path the last ``verify`` reported (its report files) whose file has not changed since — so a
+truncated image found by ``verify --deep`` is replaced by a plain ``repair``.
+
+Each bad path is given to the component that holds it, chosen on evidence before anything is
+downloaded: the member index of the streamed SA-1B tars, the member list of a zip extracted
+earlier (``index/<archive>.zip-members``), and for a zip on a server that honours ``Range`` its
+remote central directory. A component whose archive is known not to hold the file is never
+asked; one nothing is known about comes last. A zip still in the downloads folder is
+re-extracted for just those members; a zip on a Range server is read remotely (central
+directory and the wanted members only); SA-1B images come with one range request each (or the
+one tar that holds them, for a compressed tar); only as a last resort is the owning archive
+downloaded again. Paths no source can provide are listed with the reason.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
 import requests
 
-from .catalog import Catalog, Component, Source
+from .annotations import check_path
+from .catalog import Catalog, Component, Layout, Source
 from .context import JobContext, Settings
 from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
 from .extract import extract_archive
-from .journal import Journal, RootLock
+from .journal import Journal, state_dir
+from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
+from .rootlock import RootLock
+from .runlog import RunLog
 from .sources import kind_of
 from .tarstream import Streamed
 from .verify import VerifyReport, verify
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,6 +52,8 @@ class RepairReport:
     before: VerifyReport
     after: VerifyReport | None = None
     restored: int = 0
+    #: Paths the last verify reported damaged (file unchanged since) that this repair replaced.
+    reported: int = 0
     #: path -> why no source can provide it
     unrecoverable: dict[str, str] = field(default_factory=dict)
     problems: dict[str, Problem] = field(default_factory=dict)
@@ -43,10 +62,20 @@ class RepairReport:
     def ok(self) -> bool:
         return self.after is not None and self.after.ok
 
+    def checked(self) -> str:
+        """What this repair looked at, in one line."""
+        t = self.before.totals
+        how = "opening every image (deep)" if self.before.deep else "file presence and size"
+        line = (f"Checked {t.referenced:,} image reference(s) of {len(self.before.results)} annotation JSON(s) "
+                f"by {how}")
+        if self.reported:
+            line += f", plus {self.reported} damaged file(s) the last verify reported"
+        return line + "."
+
     def render_text(self) -> str:
-        lines = []
-        if self.before.ok:
-            return "Nothing to repair: every referenced image is in place."
+        lines = [self.checked()]
+        if self.before.ok and not self.reported:
+            return "\n".join([*lines, "Nothing to repair: every referenced image is in place."])
         lines.append(f"Restored {self.restored} file(s).")
         for cid, problem in self.problems.items():
             lines.append(f"{cid}: {problem.render()}")
@@ -74,6 +103,29 @@ def bad_paths(report: VerifyReport) -> set[str]:
     return bad
 
 
+def reported_damaged(root: Path) -> set[str]:
+    """Paths the last verify listed (``reports/missing-*.txt``) that exist and have not changed
+    since the report was written: damaged files (missing ones are found again anyway)."""
+    out: set[str] = set()
+    folder = state_dir(root) / "reports"
+    for report in sorted(folder.glob("missing-*.txt")) if folder.is_dir() else []:
+        try:
+            written = report.stat().st_mtime
+            lines = report.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for rel in lines:
+            if not rel or check_path(rel) is not None:
+                continue
+            try:
+                st = (root / rel).stat()
+            except OSError:
+                continue
+            if st.st_mtime <= written:
+                out.add(rel)
+    return out
+
+
 def owners(catalog: Catalog, path: str, journal: Journal) -> list[Component]:
     """Components whose target holds ``path``: those this root ran first, cheapest (zip) first."""
     found = [c for c in catalog.components if c.group != "annotations" and path.startswith(c.target + "/")]
@@ -88,27 +140,28 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
            deep: bool = False) -> RepairReport:
     """Verify, bring back what is missing (or unreadable, with ``deep``), verify again."""
     root = root.absolute()
+    damaged = reported_damaged(root)  # before verify below rewrites the reports
     before = verify(root, catalog=catalog, deep=deep)
-    report = RepairReport(before)
-    if before.ok:
+    report = RepairReport(before, reported=len(damaged))
+    if before.ok and not damaged:
         report.after = before
         return report
-    bad = bad_paths(before)
-    unreadable = {p for r in before.results for p, _ in r.unreadable}
+    bad = bad_paths(before) | damaged
+    unreadable = {p for r in before.results for p, _ in r.unreadable} | damaged
     control = control or Control()
-    with RootLock(root):
+    with RootLock(root), RunLog(root, emit, verbose=settings.verbose, what="repair") as runlog:
+        emit = runlog.emit  # every event also goes to the run log
         journal = Journal(root)
         try:
             for path in unreadable:  # a damaged file of the right size would be skipped as complete
                 (root / path).unlink(missing_ok=True)
             groups: dict[str, set[str]] = {}
-            for path in sorted(bad):
-                comps = owners(catalog, path, journal)
-                if not comps:
-                    report.unrecoverable[path] = f"no catalog component provides {path.split('/')[0]}/"
-                    continue
-                groups.setdefault(comps[0].id, set()).add(path)
+            evidence = Evidence(root, journal)
             ran = {r.id for r in journal.all()}
+            for path in sorted(bad):
+                comps = _first_choices(catalog, journal, evidence, ran, path, report)
+                if comps:
+                    groups.setdefault(comps[0].id, set()).add(path)
             tried: dict[str, list[Component]] = {}
             queue = list(groups)
             with session_factory() as session:
@@ -135,7 +188,7 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                         elif path not in found:
                             # e.g. not in the SAM 9K zip: the tars may have it (only components this
                             # root used: no 9 GB download on the off chance)
-                            nxt = [c for c in owners(catalog, path, journal)
+                            nxt = [c for c in evidence.order(owners(catalog, path, journal), path)
                                    if c.id in ran and c not in tried[path]]
                             if nxt:
                                 groups.setdefault(nxt[0].id, set()).add(path)
@@ -149,10 +202,61 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
     return report
 
 
+def _first_choices(catalog: Catalog, journal: Journal, evidence: Evidence, ran: set[str], path: str,
+                   report: RepairReport) -> list[Component]:
+    """The components to ask for ``path``, best first: among those this root ran (when any did),
+    the ones known to hold it, then the unknown ones; never one known not to. Records the reason
+    in ``report`` when there is none."""
+    every = owners(catalog, path, journal)
+    if not every:
+        report.unrecoverable[path] = f"no catalog component provides {path.split('/')[0]}/"
+        return []
+    used = [c for c in every if c.id in ran]
+    choices = [c for c in evidence.order(every, path) if c.id in ran or not used]
+    if not choices:
+        report.unrecoverable[path] = _why_missing(journal, used, path)
+    return choices
+
+
+class Evidence:
+    """Which component's archives hold a path, from what earlier runs left (see the module
+    docstring): True (it does), False (it does not) or None (unknown)."""
+
+    def __init__(self, root: Path, journal: Journal) -> None:
+        self.root = root
+        self.journal = journal
+        self._kinds: dict[str, Callable[[str], bool | None] | None] = {}
+        self._zips: dict[str, set[str] | None] = {}
+
+    def holds(self, component: Component, path: str) -> bool | None:
+        rel = path[len(component.target) + 1:]
+        source = component.sources[0]
+        if component.id not in self._kinds:  # the kind's own evidence (e.g. the tars' member index)
+            self._kinds[component.id] = kind_of(source.kind).holds(self.root, component, source)
+        verdict = self._kinds[component.id]
+        if verdict is not None:
+            return verdict(rel)
+        if component.archive == "zip":
+            if component.id not in self._zips:
+                rec = self.journal.get(component.id)
+                layout = recorded_layout(component, rec.info if rec else {})
+                self._zips[component.id] = zip_members(self.root, component, layout)
+            members = self._zips[component.id]
+            return None if members is None else rel in members
+        return None
+
+    def order(self, components: list[Component], path: str) -> list[Component]:
+        """Those known to hold ``path`` first, unknown ones after; known-not-to never."""
+        verdicts = [(c, self.holds(c, path)) for c in components]
+        return [c for c, v in verdicts if v] + [c for c, v in verdicts if v is None]
+
+
 def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, wanted: set[str]) -> set[str]:
     """Bring back ``wanted`` (root-relative paths) of one component; returns those its archives hold."""
     prefix = component.target + "/"
     only = {p[len(prefix):] for p in wanted}
+    rec = ctx.journal.get(component.id)
+    component = replace(component, layout=recorded_layout(component, rec.info if rec else {}))
     dest = ctx.root / component.target
     source, problem = choose_source(component, ctx.settings)
     if source is None:
@@ -162,15 +266,18 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     ctx.stage(Stage.EXTRACTING, f"{len(only)} file(s)")
     kind = kind_of(source.kind)
     own = kind.repair(ctx, component, source, catalog, only)
+    log.debug("%s: %s repair: %s", ctx.job, source.kind, "generic" if own is None else
+              f"{len(own[0])} restored its own way, {len(own[1])} left for the generic way")
     found: set[str] = set()
     if own is not None:  # the kind's own way (tar member index, OCR-VQA image by image)
         found, only = own
         if not only:
             return {prefix + p for p in found}
     if component.archive == "zip" and kept.is_file():
+        component = replace(component, layout=_zip_layout(component, kept.name, kept))
         result = extract_archive(ctx, kept, "zip", dest, component.layout, only=only)
         return {prefix + p for p in found | result.found}
-    remote_file = kind.remote_file(ctx, source, catalog) if component.archive == "zip" else None
+    remote_file = remote_url(ctx, source, catalog) if component.archive == "zip" else None
     if remote_file is not None:
         url, headers = remote_file
         try:
@@ -178,11 +285,20 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
         except RangeNotSupported as exc:
             ctx.log(f"{source.label}: {exc}; downloading the whole archive instead", "warning")
         else:
-            result = extract_archive(ctx, Path(source.file_name), "zip", dest, component.layout, only=only,
-                                     fileobj=io.BufferedReader(remote, 256 * 1024))
+            reader = io.BufferedReader(remote, 256 * 1024)
+            layout = _zip_layout(component, source.file_name, reader)
+            result = extract_archive(ctx, Path(source.file_name), "zip", dest, layout, only=only, fileobj=reader)
             ctx.log(f"read {len(result.found)} member(s) remotely with {remote.requests_made} range requests")
             return {prefix + p for p in found | result.found}
     return {prefix + p for p in found} | _refetch(ctx, component, source, catalog, only, prefix)
+
+
+def _zip_layout(component: Component, name: str, archive: Path | IO[bytes]) -> Layout:
+    """The layout to read this zip with: the catalog's, or the single other prefix its members
+    sit under (:func:`~wizard.engine.layoutprobe.check_layout`)."""
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    return check_layout(names, component.layout, name).layout
 
 
 def _refetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog, only: set[str],

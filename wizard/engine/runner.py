@@ -21,16 +21,21 @@ from pathlib import Path
 
 import requests
 
+from . import rebuild
 from .catalog import Catalog
 from .context import JobContext, Settings
 from .control import Control
 from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
-from .journal import Journal, RootLock
+from .journal import Journal
+from .net.durable import wait_for_syncs
 from .net.ratelimit import NetShared
 from .pipeline import run_component
 from .plan import Plan, PlanItem, human, subset_key
+from .rootlock import RootLock
+from .runlog import RunLog
+from .safefs import problem_for_os_error
 from .sources import kind_of
 
 
@@ -63,6 +68,8 @@ class Runner:
         self._cond = threading.Condition()
         self._host_busy: dict[str, int] = {}
         self._annotations_left = 0  # annotation jobs pending or running: image jobs wait for them
+        #: Target folder -> jobs taken and not released (SA-1B tars wait for their siblings, below).
+        self._busy_targets: dict[str, int] = {}
         self._subset: dict[str, set[str]] | None = None
         self._subset_ready = False
         self.result = RunResult()
@@ -81,10 +88,21 @@ class Runner:
     def run(self) -> RunResult:
         lock = RootLock(self.root)
         lock.acquire()
-        journal = Journal(self.root)
         try:
-            return self._run(journal)
+            journal = Journal(self.root)
+        except BaseException:
+            lock.release()
+            raise
+        observer = self.emit
+        try:
+            with RunLog(self.root, observer, verbose=self.settings.verbose) as runlog:
+                self.emit = runlog.emit  # every event also goes to <root>/.sharegpt4v-setup/logs/
+                if journal.healed or journal.rebuild_pending:
+                    proven = rebuild.apply(journal, self.root, self.catalog)
+                    self.emit(Log("warning", rebuild.describe(journal, proven), None))
+                return self._run(journal)
         finally:
+            self.emit = observer
             journal.close()
             lock.release()
 
@@ -106,6 +124,7 @@ class Runner:
             "options": {"hf_endpoint": st.hf_endpoint, "allow_mirrors": st.allow_mirrors,
                         "keep_archives": st.keep_archives, "full_archives": st.full_archives,
                         "sam_links": str(st.sam_links) if st.sam_links else None,
+                        "drive_cookies": str(st.drive_cookies) if st.drive_cookies else None,
                         "local": {k: str(v) for k, v in st.local.items()}, "local_mode": st.local_mode,
                         "concurrency": st.concurrency, "per_host": st.per_host},
         })
@@ -116,6 +135,7 @@ class Runner:
             w.start()
         for w in workers:
             w.join()
+        wait_for_syncs()  # the files finished last are on disk before the run says so
         try:
             journal.finish_run(run_id)
         except sqlite3.Error as exc:  # e.g. the disk is full: the run's outcome is still reported
@@ -138,10 +158,14 @@ class Runner:
                 for index, item in enumerate(pending):
                     if item.component.group != "annotations" and self._annotations_left:
                         continue  # the JSONs decide which images are needed: they come first
+                    if self._waits_for_siblings(item, pending):
+                        continue
                     host = self._host(item)
                     if self._host_busy.get(host, 0) < self.settings.per_host:
                         self._host_busy[host] = self._host_busy.get(host, 0) + 1
                         self._running += 1
+                        target = item.component.target
+                        self._busy_targets[target] = self._busy_targets.get(target, 0) + 1
                         return pending.pop(index)
                 if not pending and self._space_parked:
                     retry = self._space_retry()
@@ -153,6 +177,15 @@ class Runner:
                 self._cond.wait(0.5)
             return None
 
+    def _waits_for_siblings(self, item: PlanItem, pending: list[PlanItem]) -> bool:
+        """SA-1B tars stop once the images the JSONs want are in place: the other components that
+        fill the same folder (the SAM 9K zip) go first, so the images they bring count (lock held)."""
+        if item.source is None or not kind_of(item.source.kind).waits_for_siblings:
+            return False
+        target = item.component.target
+        return self._busy_targets.get(target, 0) > 0 or any(
+            other is not item and other.component.target == target for other in pending)
+
     def _space_retry(self) -> PlanItem | None:
         """A job parked by a full disk that now has room for its next step (lock held)."""
         free = self.disk.free(fresh=True)
@@ -163,6 +196,8 @@ class Runner:
                 self._space_tries[item.component.id] = self._space_tries.get(item.component.id, 0) + 1
                 self._host_busy[self._host(item)] = self._host_busy.get(self._host(item), 0) + 1
                 self._running += 1
+                target = item.component.target
+                self._busy_targets[target] = self._busy_targets.get(target, 0) + 1
                 self.emit(Log("info", f"{human(free)} free again; retrying {item.component.id}", item.component.id))
                 return item
         return None
@@ -191,6 +226,8 @@ class Runner:
         with self._cond:
             self._host_busy[self._host(item)] -= 1
             self._running -= 1
+            target = item.component.target
+            self._busy_targets[target] = self._busy_targets.get(target, 1) - 1
             if item.component.group == "annotations":
                 self._annotations_left -= 1
             self._cond.notify_all()
@@ -270,6 +307,12 @@ class Runner:
             if exc.problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, exc.problem):
                 return
             self._problem(ctx, exc.problem)
+            return
+        except OSError as exc:  # the disk or the tree (a file where a folder belongs, a name too long)
+            problem = problem_for_os_error(exc, self.root)
+            if problem.code == Code.NO_SPACE and self._park_for_space(item, ctx, problem):
+                return
+            self._problem(ctx, problem)
             return
         except Exception as exc:  # a bug: report it as a value, keep the other jobs going
             if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):  # not a bug: the disk is full

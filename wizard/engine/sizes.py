@@ -20,6 +20,7 @@ from operator import methodcaller
 from pathlib import Path
 
 from .journal import state_dir
+from .safefs import open_private_file
 
 log = logging.getLogger(__name__)
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"))
@@ -91,7 +92,8 @@ class SizeLedger:
             target = _ledger(self.root, folder)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "a", encoding="utf-8", errors="surrogateescape", newline="\n") as out:
+                with open_private_file(target, "a", encoding="utf-8", errors="surrogateescape",
+                                       newline="\n") as out:
                     if out.tell() == 0:
                         out.write(f"#{_escape(folder)}\n")
                     out.writelines(lines)

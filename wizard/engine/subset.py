@@ -9,13 +9,13 @@ are cached under the state folder (keyed on the JSON's size and mtime) so the pl
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from .annotations import check_path, iter_image_paths, normalize
 from .catalog import Component
 from .journal import state_dir
+from .safefs import write_text_atomic
 
 
 def json_path(root: Path, component: Component) -> Path | None:
@@ -63,10 +63,11 @@ def counts_for(root: Path, path: Path, components: Iterable[Component]) -> dict[
         for p in image_paths(path):
             head = p.rsplit("/", 1)[0]
             targets[head] = targets.get(head, 0) + 1
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp")
-        tmp.write_text(json.dumps({"key": key, "targets": targets}), encoding="utf-8")
-        os.replace(tmp, cache)
+        try:  # only a cache: a read-only root or a full disk just means counting again next time
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(cache, json.dumps({"key": key, "targets": targets}))
+        except OSError:
+            pass
     return _per_component(targets, components)
 
 

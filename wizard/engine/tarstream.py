@@ -31,8 +31,18 @@ length matches ``Content-Length``/``Content-Range`` (a short body is a dropped c
 resumed from the last boundary), (4) the tar ends cleanly: an all-zero end-of-archive block with
 only zero padding after it, or the body ends exactly at a member boundary equal to the size the
 server announced. A tar whose bytes fail (1) or (4) even when the body arrived in full is retried
-and then reported ``archive-corrupt``. A tar that starts with a gzip/bzip2/xz/zstd signature
-raises :class:`NotStreamable`: the caller downloads it and extracts it the usual way.
+and then reported ``archive-corrupt``.
+
+Compression. Some SA-1B tars may be gzip-compressed under a ``.tar`` name: the first bytes
+(``1f 8b``) are sniffed and such a tar is streamed through gzip (``mode="r|gz"``). A compressed
+stream cannot be resumed mid-way, so a dropped gzip tar is read again from byte 0 and the members
+already on disk are skipped, not rewritten; its member index names the tar but no byte range.
+A tar with a bzip2/xz/zstd signature raises :class:`NotStreamable`: the caller downloads it and
+extracts it the usual way.
+
+Member index. Each regular member is noted in ``index/<tar>.members.tsv`` as
+``name<TAB>start<TAB>end`` (``-1 -1`` for a compressed tar); a pass that reaches the end of the
+tar appends the line :data:`INDEX_COMPLETE`, so repair and the plan know the tar holds nothing else.
 """
 
 from __future__ import annotations
@@ -45,7 +55,7 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Self, TextIO
+from typing import IO, Self
 
 import requests
 
@@ -60,6 +70,7 @@ from .net import client
 from .net.bounds import limit_for, too_long
 from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
 from .net.transfer import read_size
+from .safefs import open_private_file
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
@@ -69,7 +80,10 @@ _MAX_PADDING = 1 << 20
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
 _END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
 _NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
-_COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+_GZIP = b"\x1f\x8b"
+_COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+#: The last line of a member index written by a pass that read the whole tar.
+INDEX_COMPLETE = "#complete"
 
 
 class NotStreamable(Exception):
@@ -95,6 +109,7 @@ class StreamState:
     etag: str | None = None
     last_modified: str | None = None
     members: int = 0
+    gzip: bool = False  # a gzip-compressed tar: no mid-stream resume point
     counts: dict[str, int] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
 
@@ -229,7 +244,9 @@ class _TarStream:
         self.dest = dest
         self._saved_at = time.monotonic()
         self._unsaved = 0
-        self._index_file: TextIO | None = None
+        self._index_file: IO[str] | None = None
+        self._index_mode = "a"  # "w" when a pass starts at byte 0: the index is written afresh
+        self._reached = 0  # the furthest body position any attempt got to (progress, for gzip)
 
     def _position(self) -> int:
         return self.body.pos if self.body is not None else self.state.offset
@@ -252,8 +269,18 @@ class _TarStream:
         if self._index_file is None:
             folder = state_dir(self.ctx.root) / "index"
             folder.mkdir(parents=True, exist_ok=True)
-            self._index_file = open(folder / f"{self.name}.members.tsv", "a", encoding="utf-8")  # noqa: SIM115
+            path = folder / f"{self.name}.members.tsv"
+            if self._index_mode == "w":
+                path.unlink(missing_ok=True)  # a pass from byte 0: the index is written afresh
+            self._index_file = open_private_file(path, "a", encoding="utf-8")
+            self._index_mode = "a"
         self._index_file.write(f"{member}\t{start}\t{end}\n")
+
+    def _close_index(self) -> None:
+        if self._index_file is not None:
+            with contextlib.suppress(OSError):
+                self._index_file.close()
+            self._index_file = None
 
     def _reset(self, why: str) -> None:
         self.ctx.log(f"{self.name}: {why}; reading it again from byte 0 (members already on disk are "
@@ -274,7 +301,7 @@ class _TarStream:
         try:
             while True:
                 ctx.control.checkpoint()
-                before = self.state.offset
+                before = (self.state.offset, self._reached)
                 try:
                     if self._attempt():
                         break
@@ -292,10 +319,14 @@ class _TarStream:
                     problem, bad = f"the tar is damaged ({exc})", True
                     retry = RetryLater(problem)
                 finally:
+                    if self.body is not None:
+                        self._reached = max(self._reached, self.body.pos)
                     self.body = None
-                if attempts.failures + 1 > st.retries and (self.state.offset <= before):
+                ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
+                progressed = (self.state.offset, self._reached) > before  # a gzip tar has no offset
+                if attempts.failures + 1 > st.retries and not progressed:
                     self._give_up(problem, bad, attempts.failures + 1)
-                delay = attempts.failed(retry, progressed=self.state.offset > before)
+                delay = attempts.failed(retry, progressed=progressed)
                 ctx.log(f"{self.name}: {problem}; resuming from byte {self.state.offset:,} in {delay:.1f} s "
                         f"(attempt {attempts.failures}/{st.retries})", "warning")
                 self._save(force=True)
@@ -311,13 +342,18 @@ class _TarStream:
             self.tar.flush()  # member sizes for verify
             with contextlib.suppress(sqlite3.Error, OSError):  # the disk may be full right now
                 self._save(force=True)
-            if self._index_file is not None:
-                with contextlib.suppress(OSError):
-                    self._index_file.close()
-                self._index_file = None
+            self._close_index()
         result = self.tar.finish()
+        with contextlib.suppress(OSError):
+            self._index_complete()
         ctx.journal.update_info(ctx.job, **{STATE_KEY: None})
         return result
+
+    def _index_complete(self) -> None:
+        path = state_dir(self.ctx.root) / "index" / f"{self.name}.members.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(INDEX_COMPLETE + "\n")
 
     def _give_up(self, problem: str, bad: bool, failures: int) -> None:
         if bad:
@@ -345,18 +381,32 @@ class _TarStream:
             if not is_retryable(exc):
                 raise
             raise RetryLater(describe(exc)) from exc
-        with resp:
+        with resp, ctx.control.on_cancel(lambda: client.abort_response(resp)):  # a stalled read ends on cancel
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True
             self.body = body = _Body(ctx, resp, start, total, self.name, approx=self.size)
+            mode = "r|"
             if start == 0:
+                self._close_index()
+                self._index_mode = "w"  # a pass from byte 0 writes the member index afresh
                 magic = body.peek(6)
                 for signature, kind in _COMPRESSED.items():
                     if magic.startswith(signature):
                         raise NotStreamable(f"{self.name} is {kind}-compressed")
+                if magic.startswith(_GZIP):
+                    if not self.state.gzip:
+                        ctx.log(f"{self.name} is gzip-compressed: extracting it through gzip as it arrives")
+                    elif self.state.members:
+                        ctx.log(f"{self.name}: a gzip stream cannot resume mid-way; reading it again from "
+                                "byte 0 (members already on disk are kept, not written again)", "warning")
+                        self.tar.restore({}, [])
+                    self.state.gzip, self.state.members = True, 0
+                    mode = "r|gz"
+                else:
+                    self.state.gzip = False
             self._save(force=True)  # the validators, before any member is written
-            with tarfile.open(fileobj=body, mode="r|", bufsize=ctx.settings.chunk_size,  # type: ignore[call-overload]
+            with tarfile.open(fileobj=body, mode=mode, bufsize=ctx.settings.chunk_size,  # type: ignore[call-overload]
                               tarinfo=_Member) as tf:
                 self._members(tf, start)
                 self._end(tf, start)
@@ -389,12 +439,15 @@ class _TarStream:
         st = self.state
         while (ti := tf.next()) is not None:
             tf.members.clear()  # type: ignore[attr-defined]  # stream mode keeps every TarInfo otherwise
-            if st.total is not None and base + tf.offset > st.total:
+            if st.total is not None and not st.gzip and base + tf.offset > st.total:
                 raise _Bad(f"{ti.name} runs past the end of the tar (byte {st.total:,})")
             start = st.offset
             self.tar.member(tf, ti)
             st.members += 1
-            if not tf.pax_headers:  # a global pax header would be lost by a mid-tar resume
+            if st.gzip:  # offsets in the uncompressed stream cannot be asked for with Range
+                if ti.isreg():
+                    self._index(ti.name, -1, -1)
+            elif not tf.pax_headers:  # a global pax header would be lost by a mid-tar resume
                 st.offset = base + tf.offset
                 if ti.isreg():
                     self._index(ti.name, start, st.offset)
@@ -406,6 +459,9 @@ class _TarStream:
         end = getattr(tf, "_stream_end", None)
         at = base + tf.offset
         st = self.state
+        if st.gzip:
+            self._end_gzip(tf, end)
+            return
         if isinstance(end, _END_BLOCK):
             stream = tf.fileobj
             assert stream is not None
@@ -424,3 +480,70 @@ class _TarStream:
         if isinstance(end, _NO_BLOCK):
             raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
         raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
+
+    def _end_gzip(self, tf: tarfile.TarFile, end: object) -> None:
+        """A gzip tar: after the end-of-archive block only zeros, and the whole body arrived."""
+        at = tf.offset
+        if not isinstance(end, _END_BLOCK | _NO_BLOCK):
+            raise _Bad(f"bad or truncated header at uncompressed byte {at:,}" + (f" ({end})" if end else ""))
+        stream = tf.fileobj
+        assert stream is not None and self.body is not None
+        padding = 0
+        while block := stream.read(self.ctx.settings.chunk_size):
+            if block.count(0) != len(block):
+                raise _Bad(f"data after the end-of-archive marker at uncompressed byte {at:,}")
+            padding += len(block)
+            if padding > _MAX_PADDING:  # zeros that never end (a gzip bomb of padding)
+                raise too_long(self.name, at + _MAX_PADDING)
+        while self.body.read(self.ctx.settings.chunk_size):  # the gzip trailer; a short body raises
+            pass
+        if isinstance(end, _NO_BLOCK) and self.state.total is None:
+            raise _Bad(f"the tar ends at uncompressed byte {at:,} without its end-of-archive marker")
+
+
+
+@dataclass(frozen=True)
+class MemberIndex:
+    """What the streamed tars' member indexes say: where each target path sits, and which tars
+    were read to the end (so they hold nothing else)."""
+
+    #: target-relative path -> (tar name, first byte, end byte); bytes are -1 for a compressed tar
+    where: dict[str, tuple[str, int, int]]
+    complete: frozenset[str]
+
+    def tars_holding(self, paths: Collection[str]) -> dict[str, int]:
+        """How many of ``paths`` each indexed tar holds."""
+        out: dict[str, int] = {}
+        for path in paths:
+            hit = self.where.get(path)
+            if hit is not None:
+                out[hit[0]] = out.get(hit[0], 0) + 1
+        return out
+
+
+def read_member_index(root: Path, layout: Layout) -> MemberIndex:
+    """Read ``<state>/index/*.members.tsv`` (see the module docstring), mapped through ``layout``."""
+    where: dict[str, tuple[str, int, int]] = {}
+    complete: set[str] = set()
+    folder = state_dir(root) / "index"
+    for path in sorted(folder.glob("*.members.tsv")) if folder.is_dir() else []:
+        tar = path.name.removesuffix(".members.tsv")
+        try:
+            lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line == INDEX_COMPLETE:
+                complete.add(tar)
+                continue
+            parts = line.split("\t")
+            if len(parts) != 3:
+                continue
+            rel = layout.map(parts[0])
+            try:
+                start, end = int(parts[1]), int(parts[2])
+            except ValueError:
+                continue
+            if rel is not None:
+                where[rel] = (tar, start, end)
+    return MemberIndex(where, frozenset(complete))

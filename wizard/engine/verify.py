@@ -39,6 +39,7 @@ from .annotations import (
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
+from .safefs import open_private_file, write_text_atomic
 from .sizes import recorded_sizes
 
 #: How many missing paths a report keeps in memory (the report file has them all).
@@ -272,12 +273,8 @@ def _save_findings(report: VerifyReport) -> None:
         "wrong_format": sorted({item for r in report.results for item in r.wrong_format}),
         "totals": report.totals.as_dict(),
     }
-    part = target.with_name(target.name + ".part")
-    try:
-        part.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8", errors="surrogateescape")
-        os.replace(part, target)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        write_text_atomic(target, json.dumps(data))  # ASCII: names kept exactly through \u escapes
 
 
 class _Distinct:
@@ -514,7 +511,8 @@ def _write_missing(root: Path, json_path: Path, by_dir: dict[str, set[str]],
     part = target.with_name(target.name + ".part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as out:
+        with open_private_file(part, "w", encoding="utf-8", errors="backslashreplace",
+                               newline="\n") as out:
             for folder in sorted(by_dir):
                 prefix = folder + "/" if folder else ""
                 out.writelines(f"{prefix}{name}\n" for name in sorted(by_dir[folder]))

@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication
@@ -18,11 +19,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ..engine.catalog import Catalog, load_catalog
 from ..engine.context import Settings
-from ..engine.errors import SetupError
-from ..paths import resources_dir
+from ..failures import problem_for
+from ..paths import default_demo_root, resources_dir, user_cache_dir
 from .bridge import EngineBridge, Executor
 from .i18n import install_translators, remove_translators, resolve_language
-from .prefs import Preferences, app_dirs, default_prefs_path
+from .prefs import Preferences, default_prefs_path
 from .state import WizardState
 from .wizard import SetupWizard
 
@@ -74,10 +75,19 @@ def _demo_session() -> tuple[DemoSession, Path]:
     local = "127.0.0.1,localhost"
     for var in ("NO_PROXY", "no_proxy"):  # the demo mirror is on loopback: never via a proxy
         os.environ[var] = ",".join(v for v in (os.environ.get(var), local) if v)
-    cache = app_dirs().user_cache_path
-    session = DemoSession(world_dir=cache / "demo-world")
+    session = DemoSession(world_dir=user_cache_dir() / "demo-world")
     session.start()
-    return session, cache / "demo-root"
+    return session, default_demo_root()
+
+
+def show_unexpected(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """``sys.excepthook`` while the wizard runs: an exception escaping a slot becomes a coded
+    problem in a message box (its traceback goes to the log), never a traceback on stderr."""
+    if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: the default behaviour
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    problem, _code = problem_for(exc.with_traceback(tb), None, "the wizard")
+    QMessageBox.critical(None, QCoreApplication.translate("App", "Problem"), problem.render())
 
 
 def main(demo: bool = False) -> int:
@@ -97,22 +107,24 @@ def main(demo: bool = False) -> int:
     prefs_path = default_prefs_path()
     translators = install_translators(app, resolve_language(Preferences.load(prefs_path).language))
     session: DemoSession | None = None
+    previous_hook = sys.excepthook
+    sys.excepthook = show_unexpected
     try:
         demo_root = None
         if demo:
             session, demo_root = _demo_session()
-        try:
-            state = build_state(session=session, prefs_path=prefs_path, demo_root=demo_root)
-        except SetupError as exc:
-            QMessageBox.critical(None, QCoreApplication.translate("App", "Cannot start"),
-                                 exc.problem.render())
-            return 2
+        state = build_state(session=session, prefs_path=prefs_path, demo_root=demo_root)
         wizard = build_wizard(state)
         wizard.show()
         app.exec()
         wizard.shutdown()
         return 0
+    except Exception as exc:  # never a traceback: a coded problem (an unexpected one goes to the log)
+        mapped, code = problem_for(exc, None, "the wizard")
+        QMessageBox.critical(None, QCoreApplication.translate("App", "Cannot start"), mapped.render())
+        return code
     finally:
+        sys.excepthook = previous_hook
         if session is not None:
             session.stop()
         remove_translators(app, translators)

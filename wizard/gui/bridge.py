@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, Signal, Slot
 
@@ -31,7 +31,9 @@ from ..engine.control import Control
 from ..engine.errors import Cancelled, Code, Problem, SetupError
 from ..engine.events import Emit, Event
 from ..engine.plan import Plan
-from ..engine.runner import Runner, RunResult
+
+if TYPE_CHECKING:  # the runner (and requests with it) loads when the first run starts
+    from ..engine.runner import RunResult
 
 Work = Callable[[], None]
 #: A callable for :meth:`EngineBridge.call`: gets the engine's observer and the cancel token.
@@ -106,6 +108,8 @@ class RunWorker(QObject):
 
     def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, control: Control) -> None:
         super().__init__()
+        from ..engine.runner import Runner
+
         self._runner = Runner(plan, catalog, settings, self.emit_event, control)
 
     def emit_event(self, event: Event) -> None:

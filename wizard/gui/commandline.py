@@ -24,6 +24,8 @@ def cli_command(root: Path, components: list[str], settings: Settings, *, demo: 
             args += ["--hf-endpoint", endpoint]
         if settings.sam_links is not None:
             args += ["--sam-links", str(settings.sam_links)]
+        if settings.drive_cookies is not None:
+            args += ["--drive-cookies", str(settings.drive_cookies)]
     if settings.allow_mirrors:
         args.append("--allow-mirrors")
     if settings.keep_archives:

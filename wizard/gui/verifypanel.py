@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
@@ -22,11 +22,13 @@ from ..engine.annotations import classify
 from ..engine.control import Control
 from ..engine.errors import Code, Problem
 from ..engine.events import Emit, Event, JobFailed, Log, StageChanged
-from ..engine.repair import RepairReport, repair
 from ..engine.verify import VerifyReport, verify
 from .bridge import Call, EngineBridge, Task
 from .state import WizardState
 from .verifyview import VerifyView
+
+if TYPE_CHECKING:  # repair (and requests with it) loads when a repair starts
+    from ..engine.repair import RepairReport
 
 LOG_LINES = 2000
 
@@ -122,6 +124,8 @@ class VerifyPanel(QGroupBox):
             return
 
         def task(emit: Emit, control: Control) -> RepairReport:
+            from ..engine.repair import repair
+
             report = repair(root, catalog, settings, emit, control)
             if jsons is not None and report.after is not None:  # show only the run's JSONs
                 after = report.after

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
-from ..engine.runner import RunResult
 from .about import AboutDialog
 from .bridge import EngineBridge
 from .pageids import PageId
@@ -17,6 +18,9 @@ from .pages.root import RootPage
 from .pages.summary import SummaryPage
 from .pages.welcome import WelcomePage
 from .state import WizardState
+
+if TYPE_CHECKING:
+    from ..engine.runner import RunResult
 
 
 class SetupWizard(QWizard):

@@ -1,8 +1,13 @@
 """The network layer: the only part of the engine that talks HTTP.
 
+* :mod:`.policy` — what is retried, how long to wait (``Retry-After``, jittered back-off), the
+  If-Range rule, how an answer is read, one ``describe()``; one ``RetryLater`` exception;
+* :mod:`.client` — sending a request and its log line (``redact_url``: no query, no credentials);
 * :mod:`.transfer` — resumable, verified downloads of one URL to one file (``download``);
-* :mod:`.segments` — one file over several connections, journaled for resume;
-* :mod:`.ratelimit` — the run's bandwidth limiter and per-host connection gates;
+* :mod:`.segments` and :mod:`.ramp` — one file over several connections, as many as pay off;
+* :mod:`.durable` — background write-back and syncs, the written log, finished files settled later;
+* :mod:`.bounds` — how many bytes a transfer may accept; one quarantined copy per file;
+* :mod:`.ratelimit` — the run's bandwidth limiter and per-host connection gates (``NetShared``);
 * :mod:`.rangefile` — a seekable file over HTTP byte ranges (members of a remote zip).
 
 Sources (:mod:`wizard.engine.sources`) and the tar streamer call into these modules; none of

@@ -9,7 +9,9 @@ log. Headers are never logged (they may carry a token).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -54,3 +56,16 @@ def log_response(method: str, url: str, resp: requests.Response, sent_range: str
         log.info("%s %s -> %s redirect", method, redact_url(hop.url), hop.status_code)
     log.info("%s %s range=%s -> %s content-range=%s length=%s", method, redact_url(url), sent_range or "-",
              resp.status_code, resp.headers.get("Content-Range", "-"), resp.headers.get("Content-Length", "-"))
+
+
+def abort_response(resp: requests.Response) -> None:
+    """Shut the connection under ``resp`` from another thread (``Control.on_cancel``): a read
+    blocked on a stalled link returns at once with a clean "connection ended" error. Closing the
+    socket or the response instead does not wake a blocked ``recv`` on Linux, and races with the
+    reading thread."""
+    raw = resp.raw
+    conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -7,6 +7,13 @@ Receiving threads only *write* (``os.write``/``os.pwrite`` into the page cache).
 hands the snapshot to ``on_durable`` — the sidecar journal therefore records a range as done
 only once it is on disk, even across a power loss. The closing sync finds little left to do.
 
+A finished file is not waited for either: :func:`settle_later` leaves a ``<name>.unsynced``
+marker (with the boot id), renames the part to its final name and hands the file to one
+background syncer thread, which ``fdatasync``-s it (and its folder) and removes the marker. A
+run waits for the syncer at its end (:func:`wait_for_syncs`). A file found later with a marker
+from another boot may have lost its last bytes in a power cut: :func:`unsettled` says so and
+the fetcher downloads it again; with this boot's marker the page cache holds it and it stands.
+
 Between two syncs a ``kill -9`` loses nothing the process wrote (the page cache belongs to the
 kernel), so a second, cheap record — an append-only :class:`WrittenLog` of ``start done`` lines,
 one per chunk written (≤ 256 KiB) — says how far each range got. It is trusted only when the
@@ -17,14 +24,18 @@ written since the last sync.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..safefs import open_private
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +156,7 @@ class WrittenLog:
 
     def open(self) -> WrittenLog:
         fresh = not self.path.exists()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        self._fd = open_private(self.path, append=True)
         if fresh or self.path.stat().st_size == 0:
             os.write(self._fd, f"boot {boot_id() or '-'}\n".encode())
         return self
@@ -182,3 +193,87 @@ class WrittenLog:
             if done > out.get(start, -1):
                 out[start] = done
         return out
+
+
+# -- finished files: renamed now, synced in the background ------------------------------------------
+MARKER_SUFFIX = ".unsynced"
+
+
+def marker_for(dest: Path) -> Path:
+    return dest.with_name(dest.name + MARKER_SUFFIX)
+
+
+def unsettled(dest: Path) -> bool | None:
+    """None: ``dest`` is settled (no marker); False: its last sync is pending in this boot (the page
+    cache holds it); True: the marker is from another boot — a power cut may have lost its tail."""
+    try:
+        recorded = marker_for(dest).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    return not recorded or recorded != (boot_id() or "")
+
+
+class _Syncer:
+    """One thread that makes finished files durable, in the order they were finished."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[int, Path]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fd: int, path: Path) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sharegpt4v-syncer", daemon=True)
+                self._thread.start()
+        self._queue.put((fd, path))
+
+    def _run(self) -> None:
+        while True:
+            fd, path = self._queue.get()
+            try:
+                datasync(fd)  # by inode: wherever the file was moved to since
+                sync_folder(path.parent)
+                marker_for(path).unlink(missing_ok=True)
+            except OSError as exc:  # the disk failed: the marker stays, the next run downloads it again
+                log.warning("could not sync %s: %s", path.name, exc)
+            finally:
+                os.close(fd)
+                self._queue.task_done()
+
+    def wait(self) -> None:
+        self._queue.join()
+
+
+_SYNCER = _Syncer()
+
+
+def sync_folder(folder: Path) -> None:
+    """``fsync`` a folder (the renames in it), where the system allows it."""
+    if hasattr(os, "O_DIRECTORY"):
+        with contextlib.suppress(OSError):
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+def settle_later(part: Path, dest: Path) -> None:
+    """Rename a finished ``part`` to ``dest`` now and make it durable in the background."""
+    fd = os.open(part, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        marker_for(dest).write_text(boot_id() or "", encoding="ascii")
+        os.replace(part, dest)
+    except BaseException:
+        os.close(fd)
+        raise
+    _SYNCER.submit(fd, dest)
+
+
+def wait_for_syncs() -> None:
+    """Return once every finished file handed to the syncer is on disk."""
+    _SYNCER.wait()
+
+
+atexit.register(wait_for_syncs)

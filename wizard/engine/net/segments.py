@@ -2,8 +2,9 @@
 
 The protocol-free half of a parallel download (the HTTP half is in :mod:`.transfer`):
 
-* **Plan.** :func:`connections_for` says how many connections a file starts with: 1 below
-  ``AUTO_THRESHOLD``, else 2 — or exactly ``Settings.segments``. :func:`plan_segments` cuts the
+* **Plan.** :func:`splits` says whether a file is split at all (from ``AUTO_THRESHOLD`` up, or
+  when ``Settings.segments`` asks) and :func:`connections_for` how many connections it starts
+  with (``AUTO_START``, or exactly ``Settings.segments``). :func:`plan_segments` cuts the
   file into pieces (about eight per connection for a fixed count; for the automatic count pieces
   of ``piece_size`` so that more connections can join), none under ``min_segment_size``.
 * **Connections.** With the automatic count a :class:`~.ramp.Ramp` adds connections while the
@@ -44,6 +45,7 @@ from typing import Any, Protocol
 
 from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
+from ..safefs import open_nofollow, open_private, write_text_atomic
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
 from .policy import Attempts, RetryLater
 from .ramp import Ramp
@@ -55,7 +57,7 @@ MIB = 1 << 20
 #: Below this size a file gets one connection unless ``Settings.segments`` asks for more.
 AUTO_THRESHOLD = 32 * MIB
 #: How many connections the automatic count starts with (it grows while that is faster).
-AUTO_START = 2
+AUTO_START = 1
 MAX_CONNECTIONS = 16
 SEGMENTS_PER_CONNECTION = 8
 #: The automatic plan's pieces: about this many per file, within [min_segment_size, MAX_PIECE].
@@ -82,6 +84,13 @@ def connections_for(total: int, wanted: int | None, min_segment_size: int) -> in
             return 1
         wanted = AUTO_START
     return max(1, min(wanted, MAX_CONNECTIONS, total // max(1, min_segment_size)))
+
+
+def splits(total: int, wanted: int | None, min_segment_size: int) -> bool:
+    """Whether a file of ``total`` bytes is fetched in segments at all (else as one stream)."""
+    if wanted is None:
+        return _POSITIONAL_IO and total >= max(AUTO_THRESHOLD, 2 * min_segment_size)
+    return connections_for(total, wanted, min_segment_size) >= 2
 
 
 def piece_size(total: int, min_segment_size: int) -> int:
@@ -152,9 +161,7 @@ class SegmentJournal:
 
     def save(self, path: Path, done: list[int] | None = None) -> None:
         """Rewrite the sidecar atomically."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(done)), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(self.to_json(done)))
 
     def merge_log(self, written: dict[int, int]) -> int:
         """Take the furthest offsets a :class:`~.durable.WrittenLog` recorded (same boot only);
@@ -183,7 +190,7 @@ class SegmentJournal:
 
 def preallocate(part: Path, total: int) -> None:
     """Create ``part`` at its full size (blocks reserved where the filesystem allows)."""
-    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+    fd = open_private(part, truncate=True)
     try:
         os.ftruncate(fd, total)
         if hasattr(os, "posix_fallocate") and total:
@@ -194,7 +201,7 @@ def preallocate(part: Path, total: int) -> None:
                     raise SetupError(
                         Code.NO_SPACE,
                         f"Not enough free space for {part.name[:-5]} ({total:,} bytes).",
-                        "Free some space and run again.",
+                        "Free some space and run again.", parked=True,
                     ) from exc
                 # EOPNOTSUPP/EINVAL: a sparse file is fine.
     finally:
@@ -273,7 +280,7 @@ class SegmentedDownload:
         """Download until every segment is complete; ``first`` pre-assigns a segment to worker 0."""
         if first is not None:
             first[0].owner = 0
-        self._fd = os.open(self.part, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        self._fd = open_nofollow(self.part, os.O_RDWR)
         try:
             self._written.open()
             self._flusher = Flusher(self._fd, self._snapshot, self._durable).start()
@@ -349,8 +356,9 @@ class SegmentedDownload:
                 thread.join()
             for seg in self.journal.segments:
                 seg.owner = None
-            try:
-                self._flusher.close()  # the closing sync: little is left by now
+            complete = all(s.complete for s in self.journal.segments)
+            try:  # a complete part is synced in the background after its rename (durable.settle_later)
+                self._flusher.close(final_sync=not complete)
             except OSError as exc:
                 self._fail(exc)
             self.ctx.progress(self.journal.done_bytes, self.journal.total)

@@ -43,9 +43,10 @@ import requests.adapters
 from ..context import JobContext
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..safefs import open_private, open_private_file, write_text_atomic
 from . import client
 from .bounds import limit_for, quarantine, too_long
-from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id
+from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id, marker_for, settle_later, unsettled
 from .policy import Attempts, Kind, RetryLater, Stalled, as_retry, classify, if_range, is_retryable
 from .segments import (
     MAX_CONNECTIONS,
@@ -55,6 +56,7 @@ from .segments import (
     connections_for,
     plan_segments,
     preallocate,
+    splits,
 )
 
 log = logging.getLogger(__name__)
@@ -111,13 +113,11 @@ class _Transfer:
             meta["synced"], meta["boot"] = synced, boot_id()
         if not self.segmentable:
             meta["no_segments"] = True
-        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
-        tmp.write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, self.meta_path)
+        write_text_atomic(self.meta_path, json.dumps(meta))
 
     def _restart(self, why: str) -> None:
         self.ctx.log(f"{self.dest.name}: {why}; starting this file again from byte 0", "warning")
-        with open(self.part, "wb"):
+        with open_private_file(self.part, "wb"):
             pass
         self.log_path.unlink(missing_ok=True)
         self.hasher = hashlib.sha256() if self.sha256 else None
@@ -163,6 +163,11 @@ class _Transfer:
     # -- main loop -----------------------------------------------------------------------------
     def run(self) -> Path:
         ctx = self.ctx
+        if self.dest.exists() and unsettled(self.dest):
+            ctx.log(f"{self.dest.name}: the machine restarted before it was synced to disk; downloading it "
+                    "again", "warning")
+            self.dest.unlink()
+            marker_for(self.dest).unlink(missing_ok=True)
         if self.dest.exists() and self.expected_size in (None, self.dest.stat().st_size):
             ctx.log(f"{self.dest.name} is already downloaded and verified")
             return self.dest
@@ -192,6 +197,7 @@ class _Transfer:
                 problem = exc
             except Stalled as exc:
                 problem = exc
+            ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
             delay = attempts.failed(problem, progressed=self._part_size() > before)
             ctx.log(f"{self.dest.name}: {as_retry(problem)}; {attempts.note(delay)}", "warning")
             ctx.control.sleep(delay)
@@ -260,7 +266,7 @@ class _Transfer:
         last_report = 0.0
         limit = self._limit()
         total = self.total
-        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
+        fd = open_private(self.part)  # never through a link or a FIFO planted at the name
         flusher = Flusher(fd, lambda: done, lambda synced: self._write_meta(etag, modified, total, synced))
         try:
             os.ftruncate(fd, offset)
@@ -285,16 +291,18 @@ class _Transfer:
                     ctx.progress(done, self.total)
                 return True
 
+            ended = False
             try:
                 pump(ctx, resp, sink)
+                ended = True
             except _TooLong:
                 flusher.close(final_sync=False)
                 os.close(fd)
                 fd = -1
                 self._cut_off(done, limit)
             finally:
-                if fd >= 0:
-                    flusher.close()
+                if fd >= 0:  # a body that ended is synced in the background after the rename
+                    flusher.close(final_sync=not ended or (total is not None and done < total))
         finally:
             if fd >= 0:
                 os.close(fd)
@@ -320,9 +328,9 @@ class _Transfer:
             return None
         if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
             return None
-        connections = connections_for(total, settings.segments, settings.min_segment_size)
-        if connections < 2:
+        if not splits(total, settings.segments, settings.min_segment_size):
             return None
+        connections = connections_for(total, settings.segments, settings.min_segment_size)
         plan = plan_segments(total, settings.segments and connections, settings.min_segment_size)
         return SegmentJournal(self.url, etag, modified, total, plan)
 
@@ -335,9 +343,11 @@ class _Transfer:
         journal.save(self.meta_path)
         connections = connections_for(journal.total, self.ctx.settings.segments,
                                       self.ctx.settings.min_segment_size)
-        how = "" if self.ctx.settings.segments else " to start with, more while that is faster"
-        self.ctx.log(f"{self.dest.name}: {journal.total:,} bytes over {connections} connections{how} "
-                     f"in {len(journal.segments)} segments")
+        if self.ctx.settings.segments:
+            how = f"over {connections} connections"
+        else:
+            how = f"starting with {connections} connection(s), more while that is faster,"
+        self.ctx.log(f"{self.dest.name}: {journal.total:,} bytes {how} in {len(journal.segments)} segments")
         return self._run_segments(journal, first)
 
     def _resume_segments(self) -> bool:
@@ -453,7 +463,7 @@ class _Transfer:
                     f"The bytes were kept at {kept}. The server or a mirror sent other data; the next "
                     "run downloads it again, or choose another source.",
                 )
-        os.replace(self.part, self.dest)
+        settle_later(self.part, self.dest)  # the last sync runs in the background
         self.meta_path.unlink(missing_ok=True)
         self.log_path.unlink(missing_ok=True)
         return self.dest
@@ -478,20 +488,21 @@ def pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]
     limiter = ctx.limiter
     window_start = time.monotonic()
     window_bytes = 0
-    for chunk in resp.iter_content(chunk_size=read_size(ctx)):
-        ctx.control.checkpoint()
-        if not chunk:
-            continue
-        more = sink(chunk)
-        window_start += limiter.consume(len(chunk), ctx.control.sleep)
-        window_bytes += len(chunk)
-        now = time.monotonic()
-        if now - window_start >= settings.stall_seconds:
-            if window_bytes < settings.stall_bytes:
-                raise Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
-            window_start, window_bytes = now, 0
-        if not more:
-            return
+    with ctx.control.on_cancel(lambda: client.abort_response(resp)):  # a stalled read ends at once on cancel
+        for chunk in resp.iter_content(chunk_size=read_size(ctx)):
+            ctx.control.checkpoint()
+            if not chunk:
+                continue
+            more = sink(chunk)
+            window_start += limiter.consume(len(chunk), ctx.control.sleep)
+            window_bytes += len(chunk)
+            now = time.monotonic()
+            if now - window_start >= settings.stall_seconds:
+                if window_bytes < settings.stall_bytes:
+                    raise Stalled(f"under {settings.stall_bytes} bytes in {settings.stall_seconds:.0f} s")
+                window_start, window_bytes = now, 0
+            if not more:
+                return
 
 
 def pump_segment(ctx: JobContext, resp: requests.Response, seg: Segment, sink: SegmentedDownload) -> None:

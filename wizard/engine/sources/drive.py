@@ -33,7 +33,10 @@ from ..control import Control
 from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
 from ..net.bounds import limit_for, quarantine, too_long
+from ..net.client import log as requests_log
+from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_retryable
+from ..safefs import file_kind_nofollow
 from .drive_errors import drive_error, has_quota_text, quota_error
 from .drive_folder import folder_file_url
 from .registry import SourceKind, is_known, kind_of
@@ -109,6 +112,25 @@ def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = N
     return _check(ctx, dest, size, sha256, hasher, component)
 
 
+def cookies_file(ctx: JobContext) -> str | None:
+    """``--drive-cookies FILE`` (cookies.txt exported from a browser signed in to Google, for users
+    the quota stops): gdown gets a copy in the state folder, since it writes cookies back."""
+    source = ctx.settings.drive_cookies
+    if source is None:
+        return None  # gdown's own (~/.cache/gdown/cookies.txt)
+    copy = ctx.downloads.parent / "drive-cookies.txt"
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise SetupError(Code.LOCAL_INVALID, f"Cannot read the Drive cookies file {source}: {exc.strerror}.",
+                         "Export cookies.txt (Netscape format) from a browser signed in to Google and pass "
+                         "--drive-cookies FILE.") from exc
+    fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with open(fd, "wb") as out:
+        out.write(data)
+    return str(copy)
+
+
 def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _CountingHasher | None,
            component: Component | None) -> None:
     import gdown
@@ -132,11 +154,14 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
             last = now
             ctx.progress(done, total)
 
+    requests_log.info("GET %s via gdown -> %s (resuming from byte %d)", redact_url(url), dest.name,
+                      partial_size(dest))
     try:
         with _CancelBridge(ctx.control) as cancel:
             gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,
                            cancel=cancel, hasher=cast(Any, hasher), retries=0,
-                           timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout))
+                           timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout),
+                           cookies_file=cookies_file(ctx))
     except DownloadCancelled:
         raise Cancelled() from None
     except _TooLong:
@@ -209,7 +234,12 @@ def partial_size(dest: Path) -> int:
 
 
 def _tidy_partials(ctx: JobContext, dest: Path) -> None:
-    """gdown refuses to resume when several partials exist: keep the largest one."""
+    """gdown refuses to resume when several partials exist: keep the largest one. A partial that
+    is not a regular file (a planted symlink or FIFO: gdown would append through it) is removed."""
+    for part in partials(dest):
+        if file_kind_nofollow(part) != "file":
+            ctx.log(f"removing {part.name}: not a regular file (never followed)", "warning")
+            part.unlink(missing_ok=True)
     found = sorted(partials(dest), key=lambda p: p.stat().st_size, reverse=True)
     for extra in found[1:]:
         ctx.log(f"removing an extra partial download {extra.name}", "warning")

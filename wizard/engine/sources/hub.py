@@ -3,11 +3,26 @@
 ``hf_hub_download`` restarts from byte 0 after a crash (see LIBRARIES notes), so the library
 is used for what it does well — endpoint, auth headers, the resolve URL and the file metadata
 (size, ETag, commit) — and :func:`wizard.engine.net.transfer.download` moves the bytes.
+
+Pinning. A source's ``revision`` (a commit id in the catalog) is what is fetched; a branch name
+such as ``main`` is resolved once through the metadata request and the bytes are then fetched
+from the commit the Hub named (``X-Repo-Commit``), recorded in the journal: a later upload cannot
+splice into a half-downloaded file, and a resumed download keeps to the recorded commit. A Hub
+LFS file's ``X-Linked-Etag`` is its sha256: when the catalog has none, that one is checked and
+recorded.
+
+Token trust. The token (``--hf-token``/the GUI, ``HF_TOKEN``, or the one ``hf auth login`` saved)
+is sent only to the default endpoint or to an endpoint the user chose (``--hf-endpoint``, the
+GUI, ``HF_ENDPOINT``), and only over https unless the host is loopback. A catalog's own
+``[hub] endpoint`` gets no token unless the user names the same endpoint.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
+import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +39,87 @@ from .registry import SourceKind
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
 
 def endpoint_for_settings(settings: Settings, catalog: Catalog) -> str:
     """Setting first, then HF_ENDPOINT (e.g. https://hf-mirror.com), then the catalog."""
     return (settings.hf_endpoint or os.environ.get("HF_ENDPOINT") or catalog.hub_endpoint).rstrip("/")
+
+
+def _norm(endpoint: str) -> str:
+    parts = urlsplit(endpoint.strip().rstrip("/"))
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def token_refusal(settings: Settings, endpoint: str) -> str | None:
+    """Why no token may go to ``endpoint`` (None: it may). See the module docstring."""
+    chosen = {_norm(DEFAULT_ENDPOINT)}
+    for named in (settings.hf_endpoint, os.environ.get("HF_ENDPOINT")):
+        if named:
+            chosen.add(_norm(named))
+    if _norm(endpoint) not in chosen:
+        return (f"the Hub endpoint {endpoint} comes from the catalog, not from you (name it with "
+                "--hf-endpoint to trust it)")
+    parts = urlsplit(endpoint)
+    if parts.scheme != "https" and not _loopback(parts.hostname):
+        return f"the Hub endpoint {endpoint} is not https"
+    return None
+
+
+def user_token(settings: Settings) -> str | None:
+    """The token given (flag, GUI, HF_TOKEN) or the one ``hf auth login`` saved, or None."""
+    if settings.hf_token:
+        return settings.hf_token
+    try:
+        from huggingface_hub import get_token
+
+        return get_token() or None
+    except Exception as exc:  # e.g. a failed OIDC exchange: go on without a token
+        log.warning("cannot read the saved Hugging Face token: %s", type(exc).__name__)
+        return None
+
+
+def token_for(settings: Settings, endpoint: str) -> str | None:
+    """The token to send to ``endpoint``, or None when there is none or it may not go there."""
+    token = user_token(settings)
+    if token is None:
+        return None
+    why = token_refusal(settings, endpoint)
+    if why is not None:
+        log.info("not sending the Hugging Face token: %s", why)
+        return None
+    return token
+
+
+def auth_headers(settings: Settings, endpoint: str) -> dict[str, str]:
+    """The library's request headers (user agent, and the token where it may go)."""
+    from huggingface_hub.utils import build_hf_headers
+
+    token = token_for(settings, endpoint)
+    return dict(build_hf_headers(token=token if token else False))
+
+
+def resolve_url(source: Source, endpoint: str, revision: str | None = None) -> str:
+    import huggingface_hub
+
+    return str(huggingface_hub.hf_hub_url(source.repo, source.path, repo_type=source.repo_type,
+                                          revision=revision or source.revision, endpoint=endpoint))
 
 
 def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
@@ -39,31 +131,51 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
     if dest.exists() and source.size in (None, dest.stat().st_size):
         yield dest
         return
-    import huggingface_hub
-    from huggingface_hub.utils import build_hf_headers
-
     endpoint = endpoint_for_settings(ctx.settings, catalog)
-    url = huggingface_hub.hf_hub_url(source.repo, source.path, repo_type=source.repo_type,
-                                     revision=source.revision, endpoint=endpoint)
-    token = ctx.settings.hf_token or None
-    meta = _metadata(ctx, url, token, f"{source.repo}/{source.path}", endpoint)
+    token = token_for(ctx.settings, endpoint)
+    if token is None and user_token(ctx.settings) is not None:
+        ctx.log(f"not sending the Hugging Face token: {token_refusal(ctx.settings, endpoint)}", "warning")
+    rec = ctx.journal.get(ctx.job)
+    recorded = rec.info if rec else {}
+    revision = source.revision
+    pinned = recorded.get("hub_commit")
+    if not _COMMIT.match(revision) and isinstance(pinned, str) and _COMMIT.match(pinned) and _partial(dest):
+        revision = pinned  # the half-downloaded file came from this commit: finish it from there
+    url = resolve_url(source, endpoint, revision)
+    meta = _metadata(ctx, url, token, source, endpoint)
     if source.size is not None and meta.size is not None and meta.size != source.size:
         ctx.log(f"{name}: the Hub reports {meta.size:,} bytes, the catalog {source.size:,}", "warning")
-    ctx.journal.update_info(ctx.job, hub_commit=meta.commit_hash, hub_etag=meta.etag, hub_size=meta.size)
-    headers = build_hf_headers(token=token if token else False)
+    commit = meta.commit_hash if meta.commit_hash and _COMMIT.match(meta.commit_hash) else None
+    hub_sha = meta.etag.strip('"').lower() if meta.etag else None
+    hub_sha = hub_sha if hub_sha and _SHA256.match(hub_sha) else None  # LFS files only
+    sha256 = source.sha256 or hub_sha
+    if source.sha256 and hub_sha and hub_sha != source.sha256:
+        ctx.log(f"{name}: the Hub's sha256 is {hub_sha[:12]}…, the catalog's {source.sha256[:12]}…; the "
+                "catalog's is checked", "warning")
+    if commit and revision != commit:
+        ctx.log(f"{name}: {source.repo}@{revision} is commit {commit[:12]}; fetching from that commit")
+    ctx.journal.update_info(ctx.job, hub_commit=commit, hub_etag=meta.etag, hub_size=meta.size,
+                            hub_sha256=sha256)
+    headers = auth_headers(ctx.settings, endpoint)
     # The resolve URL, not meta.location: a CDN redirect is signed and expires, and each retry
     # should get a fresh one. requests drops the Authorization header on cross-host redirects.
-    yield download(ctx, url, dest, size=meta.size or source.size,
-                        sha256=source.sha256, headers=headers)
+    yield download(ctx, resolve_url(source, endpoint, commit or revision), dest,
+                   size=meta.size or source.size, sha256=sha256, headers=headers)
 
 
-def _metadata(ctx: JobContext, url: str, token: str | None, what: str, endpoint: str) -> Any:
+def _partial(dest: Path) -> bool:
+    return dest.with_name(dest.name + ".part").exists()
+
+
+def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endpoint: str) -> Any:
     """The file's metadata (one HEAD), retried by the network policy: 429/5xx (honouring
     Retry-After), timeouts and connection failures; anything else is ``hub-metadata``."""
     import httpx2
     import huggingface_hub
     from huggingface_hub.errors import HfHubHTTPError
 
+    what = f"{source.repo}/{source.path}"
+    sent = token is not None
     st = ctx.settings
     attempts = Attempts(f"the Hub metadata of {what}", st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
     while True:
@@ -81,34 +193,53 @@ def _metadata(ctx: JobContext, url: str, token: str | None, what: str, endpoint:
             answer = classify(status, getattr(response, "headers", None) or {}, cap=st.backoff_cap * 10,
                               now=ctx.net.wall)
             if answer.kind is not Kind.RETRY:
-                raise _metadata_error(what, endpoint, exc) from exc
+                raise _metadata_error(source, endpoint, exc, sent) from exc
             problem = RetryLater(answer.reason, answer.wait, throttled=answer.throttled)
         except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
             client.log.info("HEAD %s -> %s", redact_url(url), type(exc).__name__)
             problem = RetryLater(describe(exc))
         except Exception as exc:  # the library raises many kinds; all mean "no metadata"
-            raise _metadata_error(what, endpoint, exc) from exc
+            raise _metadata_error(source, endpoint, exc, sent) from exc
         try:
             delay = attempts.failed(problem)
         except SetupError as exc:
-            raise _metadata_error(what, endpoint, problem, attempts.failures) from exc
+            raise _metadata_error(source, endpoint, problem, sent, attempts.failures) from exc
         ctx.log(f"Hub metadata of {what}: {problem}; {attempts.note(delay)}", "warning")
         ctx.control.sleep(delay)
 
 
-def _metadata_error(what: str, endpoint: str, exc: BaseException, tries: int = 0) -> SetupError:
-    after = f" after {tries} attempts" if tries else ""
+def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_token: bool,
+                    tries: int = 0) -> SetupError:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    explanation = _explain(exc)
+    where = f"{source.repo}/{source.path} from {endpoint}" + (f" after {tries} attempts" if tries else "")
+    if status in (401, 403) or type(exc).__name__ == "GatedRepoError":
+        page = f"{DEFAULT_ENDPOINT}/{'datasets/' if source.repo_type == 'dataset' else ''}{source.repo}"
+        login = ("the token sent was refused: check that it can read this repo" if sent_token else
+                 "no token was sent: log in with `hf auth login` (or set HF_TOKEN)")
+        return SetupError(Code.HUB_METADATA, f"The Hub refused {where} (HTTP {status}): {explanation}",
+                          f"Accept the terms on {page} while logged in to the Hub; {login}.")
     return SetupError(
         Code.HUB_METADATA,
-        f"Could not read {what} from {endpoint}{after}: {_short(exc)}",
+        f"Could not read {where}: {explanation}",
         "Check the network or set a Hub mirror (HF_ENDPOINT=https://hf-mirror.com or the "
-        "endpoint setting); a gated or private repo needs a token.",
+        "endpoint setting); a gated or private repo needs a token (`hf auth login`).",
     )
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+def _explain(exc: BaseException) -> str:
+    """The server's own explanation (e.g. why a gated repo refused) rather than only the
+    library's first line "403 Client Error."."""
+    server = getattr(exc, "server_message", None)
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if server and str(server).strip():
+        text = str(server).strip()
+    elif len(lines) > 1:
+        text = " ".join(lines[1:])
+    else:
+        text = lines[0] if lines else type(exc).__name__
+    text = re.sub(r"https?://\S+", lambda m: m.group(0).split("?", 1)[0], text)  # never a query string
+    return text[:400]
 
 
 class HubKind(SourceKind):
@@ -129,13 +260,8 @@ class HubKind(SourceKind):
         return urlsplit(hub_endpoint).netloc or self.name
 
     def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
-        import huggingface_hub
-        from huggingface_hub.utils import build_hf_headers
-
         endpoint = endpoint_for_settings(ctx.settings, catalog)
-        url = huggingface_hub.hf_hub_url(source.repo, source.path, repo_type=source.repo_type,
-                                         revision=source.revision, endpoint=endpoint)
-        return url, build_hf_headers(token=ctx.settings.hf_token or False)
+        return resolve_url(source, endpoint), auth_headers(ctx.settings, endpoint)  # token only where trusted
 
 
 KIND = HubKind()

@@ -13,6 +13,7 @@ data root and the user's copy is never modified except in move mode.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import time
@@ -24,8 +25,11 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..safefs import file_kind, file_kind_nofollow, open_private_file
 from .drive import hash_file
 from .registry import SourceKind
+
+log = logging.getLogger(__name__)
 
 MODES = ("hardlink", "copy", "move")
 _ARCHIVE_SUFFIXES = {"zip": (".zip",), "tar": (".tar",)}
@@ -47,7 +51,11 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
                 yield ctx.downloads / name
             return
         raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} does not exist.", _HINT)
-    if path.is_file():
+    kind = file_kind(path)
+    if kind not in ("file", "folder"):  # a FIFO would hang, a device never ends
+        raise SetupError(Code.LOCAL_INVALID, f"The local copy {path} for {component.id} is a {kind}, "
+                         "not a regular file or a folder.", _HINT)
+    if kind == "file":
         yield from _archive(ctx, component, path, _official_name(component) or path.name, several=False)
     elif _is_archive_folder(component, path):
         for archive in sorted(p for p in path.iterdir() if p.is_file()):
@@ -111,7 +119,8 @@ def _verify(ctx: JobContext, component: Component, path: Path, *, several: bool)
         head = fh.read(512)
     if component.archive == "zip" and not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         raise SetupError(Code.LOCAL_INVALID, f"{path} is not a zip archive.", _HINT)
-    if component.archive == "tar" and head[257:262] != b"ustar":
+    compressed = head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))  # gzip/bzip2/xz: extraction reads them
+    if component.archive == "tar" and head[257:262] != b"ustar" and not compressed:
         raise SetupError(Code.LOCAL_INVALID, f"{path} is not a tar archive.", _HINT)
 
 
@@ -174,7 +183,7 @@ def _copy(ctx: JobContext, src: Path, dest: Path) -> None:
     """Copy through a temporary name in the downloads folder, then rename into place."""
     tmp = ctx.downloads / f".local-{os.getpid()}-{time.monotonic_ns()}.tmp"
     try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        with open(src, "rb") as fin, open_private_file(tmp, "wb") as fout:
             while block := fin.read(4 << 20):
                 ctx.control.checkpoint()
                 fout.write(block)
@@ -199,6 +208,9 @@ def _folder_files(component: Component, folder: Path) -> list[tuple[Path, str]]:
             if layout.include and not any(fnmatchcase(name, pat) for pat in layout.include):
                 continue
             full = Path(dirpath) / name
+            if file_kind_nofollow(full) != "file":  # a link, FIFO or device is never placed or read
+                log.info("--local: skipping %s (not a regular file)", full)
+                continue
             rel = full.relative_to(folder).as_posix()
             found.append((full, name if layout.flatten else rel))
     return found

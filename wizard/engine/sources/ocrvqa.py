@@ -6,7 +6,8 @@ bytes kept as they are (GIF or PNG content under ``.jpg`` is counted and reporte
 converted). Only the keys the annotation JSONs under ``<root>/sharegpt4v/`` reference are
 fetched — all keys when there is no JSON (or none references OCR-VQA). Each image has a row in
 the journal's ``items`` table, so a run killed among 200K images resumes image by image.
-Dead links (404/410/403, connection failures and timeouts after retries, non-image answers)
+Dead links (404/410/403, connection failures and timeouts after retries, non-image answers, tiny
+placeholder images such as a 1x1 GIF)
 are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
 with a warning, once every image is saved or recorded dead. Progress is images done / total.
 """
@@ -33,10 +34,11 @@ from ..catalog import Catalog, Component, Source
 from ..context import JobContext
 from ..errors import Cancelled, Code, SetupError
 from ..events import Stage
-from ..journal import Journal
+from ..journal import Journal, state_dir
 from ..net import client
-from ..net.bounds import MARGIN
+from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
+from ..safefs import file_kind_nofollow, open_private_file
 from . import drive
 from .drive_folder import folder_file_url
 from .registry import SourceKind
@@ -48,6 +50,9 @@ _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MAX_IMAGE = 64 * 1024 * 1024
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
+#: Image hosts answer 200 with a tiny placeholder (Amazon: a 1x1 GIF, 43 bytes) for a missing image.
+PLACEHOLDER = "placeholder image"
+_PLACEHOLDER_BYTES = 100
 #: Consecutive connection failures (no HTTP answer at all) after which the network is taken to be down.
 BREAKER = 40
 
@@ -150,8 +155,7 @@ def _dataset_urls(ctx: JobContext, source: Source, catalog: Catalog) -> dict[str
                 image = record.get("imageURL") if isinstance(record, dict) else None
                 urls[str(key)] = image if isinstance(image, str) else ""
     except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
-        kept = ctx.quarantine / f"{DATASET_NAME}.{int(time.time())}.corrupt"
-        os.replace(dest, kept)
+        kept = quarantine(ctx, dest, "corrupt")
         raise SetupError(Code.ARCHIVE_CORRUPT, f"OCR-VQA's dataset.json is not valid JSON ({exc}).",
                          f"It was moved to {kept}; the next run downloads it again.") from exc
     if not urls:
@@ -314,6 +318,7 @@ class _Batch:
             except RetryLater as exc:
                 problem, wait = str(exc), exc.wait
             except requests.RequestException as exc:
+                ctx.control.checkpoint()  # cut by a cancel: not a dead link
                 if not is_retryable(exc):
                     return "dead", None, describe(exc)
                 problem = "network: " + describe(exc)
@@ -347,7 +352,8 @@ class _Batch:
             head = b""
             limiter = ctx.limiter
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
-            with open(tmp, "wb") as out:
+            # a cancel shuts the connection: a stalled image host does not hold the stop up
+            with open_private_file(tmp, "wb") as out, ctx.control.on_cancel(lambda: client.abort_response(resp)):
                 for chunk in resp.iter_content(limiter.chunk_size(64 * 1024)):
                     if len(head) < 16:
                         head += chunk[: 16 - len(head)]
@@ -364,6 +370,9 @@ class _Batch:
         if length is not None and length.isdigit() and int(length) != size and not encoded:
             tmp.unlink(missing_ok=True)
             raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
+        if size < _PLACEHOLDER_BYTES or _one_pixel_gif(head):  # the host's "no such image" answer
+            tmp.unlink(missing_ok=True)
+            return "dead", None, PLACEHOLDER
         if kind is None:
             tmp.unlink(missing_ok=True)
             what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
@@ -374,6 +383,11 @@ class _Batch:
 
 class _Stopped(Cancelled):
     """Another worker stopped the batch; this one leaves its image to do."""
+
+
+def _one_pixel_gif(head: bytes) -> bool:
+    """A GIF whose logical screen is 1x1 pixels (little-endian width/height after the signature)."""
+    return head[:6] in (b"GIF87a", b"GIF89a") and head[6:10] == b"\x01\x00\x01\x00"
 
 
 def _status_of(problem: str) -> int | None:
@@ -401,7 +415,7 @@ def _finish(ctx: JobContext) -> None:
     ctx.log(f"OCR-VQA: {len(saved):,} of {len(rows):,} images in place")
     if dead:
         tmp = report.with_name(report.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        with open_private_file(tmp, "w", encoding="utf-8", newline="\n") as out:
             out.write("key\turl\tstatus\n")
             for key, url, _status, http, detail in dead:
                 out.write(f"{key}\t{url}\t{http if http is not None else _word(detail)}\n")
@@ -425,7 +439,8 @@ def _word(detail: str | None) -> str:
             "the connection dropped mid-file": "dropped", "connection failed": "connection",
             "too many redirects (a redirect loop)": "redirect-loop",
             "redirected to a URL that is not http(s)": "bad-redirect", "not in dataset.json": "no-url",
-            "no imageURL in dataset.json": "no-url"}.get(text, text.replace(" ", "-") or "unknown")
+            "no imageURL in dataset.json": "no-url",
+            PLACEHOLDER: "placeholder"}.get(text, text.replace(" ", "-") or "unknown")
 
 
 class OcrVqaKind(SourceKind):
@@ -456,6 +471,20 @@ class OcrVqaKind(SourceKind):
             ctx.journal.set_stage(component.id, Stage.DONE.value, problem=stage.problem if stage else None)
         dest = ctx.root / component.target
         return {p for p in only if (dest / p).is_file()}, set()
+
+    def known_gaps(self, root: Path, component: Component) -> set[str]:
+        report = state_dir(root) / "reports" / REPORT_NAME
+        gaps: set[str] = set()
+        if file_kind_nofollow(report) != "file":  # missing, or planted (a FIFO would hang the plan)
+            return gaps
+        try:
+            with open(report, encoding="utf-8", errors="replace") as fh:
+                next(fh, None)  # the header
+                gaps.update(f"{component.target}/{key}.jpg" for line in fh
+                            if (key := line.split("\t", 1)[0].strip()))
+        except OSError:
+            pass
+        return gaps
 
     def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
         key = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]

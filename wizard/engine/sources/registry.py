@@ -14,7 +14,8 @@ catalog, the lowest layer that needs it, can import it without a cycle.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection, Iterator
+import logging
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -24,9 +25,13 @@ if TYPE_CHECKING:
     from ..catalog import Catalog, Component, Source
     from ..context import JobContext, Settings
     from ..errors import Problem
-    from ..journal import Journal
+    from ..journal import JobRecord, Journal
+    from ..plan import PlanItem
     from ..tarstream import Streamed
     from .samlinks import LinksFile
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ def kind_of(name: str) -> SourceKind:
     if kind.name != name:  # pragma: no cover - a wiring mistake, caught by the tests
         raise RuntimeError(f"{module.__name__}.KIND is '{kind.name}', declared as '{name}'")
     _loaded[name] = kind
+    log.debug("source kind %s loaded from %s", name, module.__name__)
     return kind
 
 
@@ -96,6 +102,9 @@ class SourceKind:
     uses_hub: ClassVar[bool] = False
     #: A user's copy on disk (a path), not a download.
     is_local: ClassVar[bool] = False
+    #: Its files stop once the images the selected JSONs want are in place (SA-1B tars), so the
+    #: other components filling the same folder (the SAM 9K zip) run first and count.
+    waits_for_siblings: ClassVar[bool] = False
 
     # -- fetching ---------------------------------------------------------------------------
     def fetch(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog, *,
@@ -120,11 +129,18 @@ class SourceKind:
         """The names of the files the source provides (journal ``items_done`` entries)."""
         return [source.file_name]
 
-    def read_links_file(self, path: Path) -> LinksFile:
-        """Parse and check a links file the user chose (kinds with :attr:`needs_links_file`)."""
+    def read_links_file(self, path: Path, needed: Collection[str] | None = None) -> LinksFile:
+        """Parse and check a links file the user chose (kinds with :attr:`needs_links_file`);
+        ``needed``: the files the selection uses (other rows are skipped, not refused)."""
         raise NotImplementedError(f"sources of kind '{self.name}' take no links file")
 
     # -- planning ---------------------------------------------------------------------------
+    def refine_for_annotations(self, root: Path, item: PlanItem, record: JobRecord | None,
+                               jsons: list[Path]) -> PlanItem:
+        """The plan item once the selected annotation JSONs (on disk) are known: what they make
+        this source download, with a note saying so. Default: unchanged."""
+        return item
+
     def pieces(self, source: Source) -> int:
         """How many files the source's planned size is split into (one archive on disk at a time)."""
         return 1
@@ -163,6 +179,11 @@ class SourceKind:
         """
         return None
 
+    def holds(self, root: Path, component: Component, source: Source) -> Callable[[str], bool | None] | None:
+        """What earlier runs left to say whether the source's archives hold a target-relative
+        path: a function answering True, False or None (unknown); None: nothing of its own."""
+        return None
+
     def remote_file(self, ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
         """URL and headers to read the source's file with Range requests, or None."""
         return None
@@ -170,3 +191,8 @@ class SourceKind:
     def why_missing(self, journal: Journal, component: Component, path: str) -> str | None:
         """Why ``path`` cannot be had from this kind, in words the user can act on (None: generic)."""
         return None
+
+    def known_gaps(self, root: Path, component: Component) -> set[str]:
+        """Root-relative paths the kind's last run reported as impossible to get (dead links),
+        read from its report on disk: a journal rebuilt from disk counts them as accounted for."""
+        return set()

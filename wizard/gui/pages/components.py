@@ -123,7 +123,7 @@ class ComponentsPage(QWizardPage):
             comp.title,
             formatting.size(source.planned_size, approx=source.size is None),
             formatting.size(comp.approx_extracted, approx=True),
-            self._host(comp),
+            "",  # the host: filled in when the page shows (asking the kinds loads their modules)
             self.tr("§ terms") if comp.usage else "",
         ])
         item.setData(COL_NAME, ID_ROLE, comp.id)

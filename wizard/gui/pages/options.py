@@ -108,6 +108,12 @@ class OptionsPage(QWizardPage):
         general_form.addRow(self.keep)
         general_form.addRow(self.full)
         general_form.addRow(self.tr("&Jobs at once:"), self.concurrency)
+        self.cookies = PathField(directory=False, caption=self.tr("Choose a cookies.txt file"),
+                                 accessible_name=self.tr("Google Drive cookies file"),
+                                 file_filter=self.tr("Cookies files (*.txt);;All files (*)"))
+        self.cookies.setToolTip(self.tr("Optional: cookies.txt exported from a browser signed in to Google. "
+                                        "It may get past Drive's 'too many users' quota; a copy is used."))
+        general_form.addRow(self.tr("Drive &cookies:"), self.cookies)
 
         self.local = LocalCopies()
 
@@ -195,6 +201,7 @@ class OptionsPage(QWizardPage):
             full_archives=self.full.isChecked(),
             concurrency=self.concurrency.value(),
             sam_links=sam or base.sam_links,
+            drive_cookies=Path(self.cookies.text()) if self.cookies.text().strip() else base.drive_cookies,
             local=self.local.entries(),
             force=state.settings.force,
         )
@@ -235,7 +242,7 @@ class OptionsPage(QWizardPage):
                 self.completeChanged.emit()
                 return
             try:
-                check = kind.read_links_file(Path(text))
+                check = kind.read_links_file(Path(text), _links_names(self._state.components()) or None)
             except SetupError as exc:  # LinksFileError: names the line (0: the file as a whole)
                 line = int(getattr(exc, "line", 0))
                 why = str(getattr(exc, "reason", exc.problem.message))

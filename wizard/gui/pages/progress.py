@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -17,12 +19,14 @@ from PySide6.QtWidgets import (
 
 from ...engine.errors import Problem
 from ...engine.events import Event, JobFailed, Log
-from ...engine.runner import RunResult
 from .. import formatting
 from ..bridge import EngineBridge
 from ..jobtable import BAR_STEPS, JobTable
 from ..state import WizardState
 from ..widgets import add_demo_banner, set_status, status_label
+
+if TYPE_CHECKING:
+    from ...engine.runner import RunResult
 
 REFRESH_MS = 200
 LOG_LINES = 2000

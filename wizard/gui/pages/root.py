@@ -9,7 +9,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWizardPage
 
 from ...engine.errors import Code, SetupError
-from ...engine.journal import Journal, read_status
+from ...engine.journal import read_journal
 from ...engine.plan import check_root, existing_ancestor
 from .. import formatting
 from ..pageids import PageId
@@ -117,18 +117,15 @@ class RootPage(QWizardPage):
         self.completeChanged.emit()
 
     def _show_journal(self, root: Path) -> None:
-        records = read_status(root)
+        view = read_journal(root)  # read-only: never sets a damaged journal aside without the lock
+        records = view.records
         if not records:
             return
         counts = {"done": 0, "failed": 0, "partial": 0}
         for rec in records:
             key = rec.stage if rec.stage in ("done", "failed") else "partial"
             counts[key] += 1
-        journal = Journal(root, create=False)
-        try:
-            args = journal.last_run_args() or {}
-        finally:
-            journal.close()
+        args = view.last_run_args or {}
         known = {c.id for c in self._state.catalog.components}
         self._last_components = [c for c in args.get("components", []) if c in known]
         self.journal_label.setText(self.tr(

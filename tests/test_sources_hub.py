@@ -1,0 +1,139 @@
+"""Hub files: pinned to the commit the Hub names, sha256 from X-Linked-Etag when the catalog has
+none (recorded in the journal), the saved token used, the token sent only where the user chose,
+and a gated repo's own explanation shown with a hint. Every server is a 127.0.0.1 mirror that
+records the Authorization header it receives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import Recorder, fast_settings
+
+from wizard.demo import MirrorServer, World
+from wizard.demo.server import HUB_COMMIT, Fault
+from wizard.demo.world import dumps_toml
+from wizard.engine.catalog import load_catalog
+from wizard.engine.context import Settings
+from wizard.engine.errors import Code
+from wizard.engine.journal import read_status
+from wizard.engine.plan import build_plan
+from wizard.engine.runner import Runner, RunResult
+from wizard.engine.sources import hub
+
+JSON_PATH = "/datasets/Lin-Chen/ShareGPT4V/resolve/"
+
+
+def run(catalog: Path, root: Path, **overrides: Any) -> tuple[RunResult, Recorder]:
+    cat = load_catalog(catalog)
+    settings = fast_settings(min_free_bytes=0, **overrides)
+    root.mkdir(parents=True, exist_ok=True)
+    rec = Recorder()
+    plan = build_plan(root, cat, cat.resolve(None, ["json-cap100k"]), settings)
+    return Runner(plan, cat, settings, rec).run(), rec
+
+
+def hub_requests(mirror: MirrorServer) -> list[Any]:
+    return [r for r in mirror.requests if r.path.startswith(JSON_PATH)]
+
+
+def info(root: Path) -> dict[str, Any]:
+    return next(r.info for r in read_status(root) or [] if r.id == "json-cap100k")
+
+
+@pytest.fixture(autouse=True)
+def _no_saved_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+
+
+def test_a_catalogs_own_endpoint_gets_no_token(demo_catalog: Path, mirror: MirrorServer, tmp_path: Path) -> None:
+    result, rec = run(demo_catalog, tmp_path / "root", hf_token="hf_secret")
+    assert result.ok, result.failed
+    reqs = hub_requests(mirror)
+    assert reqs and all("Authorization" not in r.headers for r in reqs)
+    assert any("not sending the Hugging Face token" in t and "--hf-endpoint" in t for t in rec.logs())
+
+
+def test_an_endpoint_the_user_names_gets_the_token(demo_catalog: Path, mirror: MirrorServer,
+                                                   tmp_path: Path) -> None:
+    result, _ = run(demo_catalog, tmp_path / "root", hf_token="hf_secret", hf_endpoint=mirror.base_url)
+    assert result.ok, result.failed
+    reqs = hub_requests(mirror)
+    assert reqs and all(r.headers.get("Authorization") == "Bearer hf_secret" for r in reqs)
+
+
+def test_the_saved_token_is_used_and_hf_endpoint_env_counts_as_chosen(
+        demo_catalog: Path, mirror: MirrorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: "hf_saved")
+    monkeypatch.setenv("HF_ENDPOINT", mirror.base_url)
+    result, _ = run(demo_catalog, tmp_path / "root")
+    assert result.ok, result.failed
+    assert all(r.headers.get("Authorization") == "Bearer hf_saved" for r in hub_requests(mirror))
+
+
+@pytest.mark.parametrize(("chosen", "endpoint", "allowed"), [
+    (None, "https://huggingface.co", True),
+    (None, "https://huggingface.co/", True),
+    (None, "https://hf-mirror.com", False),  # from a catalog: not chosen by the user
+    ("https://hf-mirror.com", "https://hf-mirror.com", True),
+    ("http://mirror.example", "http://mirror.example", False),  # chosen, but clear text
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080", True),  # loopback may be http
+    ("http://localhost:8080", "http://localhost:8080", True),
+    ("http://[::1]:8080", "http://[::1]:8080", True),
+])
+def test_token_trust_rules(chosen: str | None, endpoint: str, allowed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(hf_token="hf_x", hf_endpoint=chosen)
+    assert (hub.token_for(settings, endpoint) == "hf_x") is allowed
+    assert (hub.token_refusal(settings, endpoint) is None) is allowed
+
+
+def test_files_are_fetched_from_the_commit_the_hub_names_and_it_is_recorded(
+        demo_catalog: Path, mirror: MirrorServer, tmp_path: Path) -> None:
+    result, rec = run(demo_catalog, tmp_path / "root")
+    assert result.ok, result.failed
+    heads = [r for r in hub_requests(mirror) if r.method == "HEAD"]
+    gets = [r for r in hub_requests(mirror) if r.method == "GET"]
+    assert heads and all("/resolve/main/" in r.path for r in heads)  # the catalog names a branch
+    assert gets and all(f"/resolve/{HUB_COMMIT}/" in r.path for r in gets)  # the bytes come from the commit
+    assert info(tmp_path / "root")["hub_commit"] == HUB_COMMIT
+    assert any(f"is commit {HUB_COMMIT[:12]}" in t for t in rec.logs())
+
+
+def _catalog_without_sha(world: World, mirror: MirrorServer, path: Path) -> tuple[Path, str]:
+    data = world.catalog_data(mirror.base_url)
+    comp = next(c for c in data["component"] if c["id"] == "json-cap100k")
+    expected = str(comp["source"][0].pop("sha256"))
+    path.write_text(dumps_toml(data), encoding="utf-8")
+    return path, expected
+
+
+def test_sha256_from_x_linked_etag_is_checked_and_recorded(world: World, mirror: MirrorServer,
+                                                           tmp_path: Path) -> None:
+    catalog, expected = _catalog_without_sha(world, mirror, tmp_path / "cat.toml")
+    assert load_catalog(catalog).component("json-cap100k").sources[0].sha256 is None
+    result, _ = run(catalog, tmp_path / "root")
+    assert result.ok, result.failed
+    assert info(tmp_path / "root")["hub_sha256"] == expected
+
+    # A Hub that names another sha256 than the bytes it sends: the bytes are not placed.
+    mirror.add_fault(JSON_PATH, Fault(etag='"' + "0" * 64 + '"', methods=("HEAD",)))
+    result, _ = run(catalog, tmp_path / "other")
+    assert result.failed["json-cap100k"].code == Code.CHECKSUM_MISMATCH
+    assert not (tmp_path / "other/sharegpt4v").exists()
+
+
+def test_a_gated_repo_shows_the_servers_explanation_and_a_hint(demo_catalog: Path, mirror: MirrorServer,
+                                                               tmp_path: Path) -> None:
+    why = ("Access to dataset Lin-Chen/ShareGPT4V is restricted. You must have access to it and be "
+           "authenticated to access it. Please log in.")
+    mirror.add_fault(JSON_PATH, Fault(status=401, times=None,
+                                      headers={"X-Error-Code": "GatedRepo", "X-Error-Message": why}))
+    result, _ = run(demo_catalog, tmp_path / "root")
+    problem = result.failed["json-cap100k"]
+    assert problem.code == Code.HUB_METADATA
+    assert "HTTP 401" in problem.message and "is restricted" in problem.message
+    assert "Accept the terms on https://huggingface.co/datasets/Lin-Chen/ShareGPT4V" in problem.hint
+    assert "hf auth login" in problem.hint

@@ -1,0 +1,247 @@
+"""Check a zip's inner layout before extracting it — before downloading it, where the server
+honours ``Range``.
+
+A zip's central directory sits at its end (a few hundred KB for 25K members): one suffix range
+request (``Range: bytes=-N``), and a second one when the directory starts before that tail, give
+every member name without the multi-GB download. The names are checked against the catalog's
+layout: when no member sits under the catalog's ``strip`` prefix but all that end with it share
+one other prefix (TextVQA: ``train_val_images/train_images/`` instead of ``train_images/``), the
+layout is adapted — said in the log, recorded in the job's journal record (``layout_strip``) so
+resume and repair use it, and named in the finish summary; otherwise the job fails at once with
+the members found. A server without ``Range`` is checked the same way on the downloaded file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import requests
+
+from .catalog import Catalog, Component, Layout, Source
+from .context import JobContext
+from .errors import Code, SetupError
+from .journal import state_dir
+from .sources import kind_of
+
+log = logging.getLogger(__name__)
+
+#: Bytes asked for by the first request: the end-of-central-directory record plus, for most
+#: archives, the whole central directory.
+TAIL_BYTES = 1 << 20
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+STRIP_KEY = "layout_strip"
+
+
+class NoRange(Exception):
+    """The server does not answer range requests: check after the download instead."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the members say about a layout: ``layout`` to use, ``adapted`` when it changed."""
+
+    layout: Layout
+    adapted: bool = False
+
+
+def _files(names: list[str]) -> list[str]:
+    return [n for n in names if n and not n.endswith("/")]
+
+
+def check_layout(names: list[str], layout: Layout, archive: str) -> Verdict:
+    """The layout to extract ``names`` with; raises ``layout-incomplete`` listing members when
+    neither the catalog's prefix nor a single other one holds the files."""
+    files = _files(names)
+    if any(layout.map(n) is not None for n in files):
+        return Verdict(layout)
+    marker = layout.strip
+    prefixes = {n[: n.index("/" + marker) + 1 + len(marker)] for n in files if marker and "/" + marker in n}
+    candidates = [replace(layout, strip=p) for p in sorted(prefixes)]
+    usable = [c for c in candidates if any(c.map(n) is not None for n in files)]
+    if len(usable) == 1:
+        return Verdict(usable[0], adapted=True)
+    shown = ", ".join(files[:8]) + (f" … ({len(files)} files)" if len(files) > 8 else "")
+    raise SetupError(
+        Code.LAYOUT_INCOMPLETE,
+        f"{archive} holds no files where the catalog expects them (strip '{layout.strip}', include "
+        f"{list(layout.include)}); its members: {shown or 'none'}.",
+        "The archive's inner layout differs from the catalog: fix the entry's [component.layout] "
+        "(--catalog) or choose another source.",
+    )
+
+
+def recorded_layout(component: Component, info: dict[str, object]) -> Layout:
+    """The component's layout with an adaptation an earlier check recorded in the journal (for
+    the catalog's prefix of then: a catalog edited since wins)."""
+    rec = info.get(STRIP_KEY)
+    if isinstance(rec, dict) and rec.get("from") == component.layout.strip and isinstance(rec.get("to"), str):
+        return replace(component.layout, strip=rec["to"])
+    return component.layout
+
+
+def adopt(ctx: JobContext, component: Component, verdict: Verdict, archive: str) -> Component:
+    """Use an adapted layout: log it, record it for resume and repair, return the component."""
+    if not verdict.adapted:
+        return component
+    ctx.log(f"{archive}: its files are under '{verdict.layout.strip}', not '{component.layout.strip}' as the "
+            "catalog says; using that prefix", "warning")
+    ctx.journal.update_info(ctx.job, **{STRIP_KEY: {"from": component.layout.strip, "to": verdict.layout.strip}})
+    return replace(component, layout=verdict.layout)
+
+
+def adapted_note(component: Component, original: Layout) -> str:
+    """For the finish summary: what was adapted, or ""."""
+    if component.layout.strip == original.strip:
+        return ""
+    return f"; layout adapted: files under '{component.layout.strip}', not '{original.strip}'"
+
+
+def check_local(ctx: JobContext, component: Component, path: Path) -> Component:
+    """Check a downloaded zip's members against the layout (adapting it) before extracting, and
+    keep its member list (``index/<archive>.zip-members``: repair then knows what it holds)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return component  # extraction reports a damaged archive properly
+    with contextlib.suppress(OSError):
+        target = _members_file(ctx.root, path.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text("".join(n + "\n" for n in names), encoding="utf-8", errors="surrogateescape")
+        os.replace(tmp, target)
+    return adopt(ctx, component, check_layout(names, component.layout, path.name), path.name)
+
+
+def _members_file(root: Path, archive: str) -> Path:
+    return state_dir(root) / "index" / f"{archive}.zip-members"
+
+
+def zip_members(root: Path, component: Component, layout: Layout) -> set[str] | None:
+    """Target-relative paths the component's zip held when it was extracted here, or None when
+    no member list was kept."""
+    for source in component.sources:
+        try:
+            text = _members_file(root, source.file_name).read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            continue
+        return {rel for name in text.splitlines() if (rel := layout.map(name)) is not None}
+    return None
+
+
+def remote_url(ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, dict[str, str]] | None:
+    """The URL and request headers that read a source's bytes with Range requests (the kind's
+    answer: plain http or the Hub, with the token only where it may go), or None."""
+    return kind_of(source.kind).remote_file(ctx, source, catalog)
+
+
+class _Tail(io.RawIOBase):
+    """The end of a remote file, fetched with at most one more range request when zipfile
+    reads before it (a central directory larger than the first tail)."""
+
+    def __init__(self, fetch: _Fetch, tail: int) -> None:
+        super().__init__()
+        self.fetch = fetch
+        self.start, self.data, self.size = fetch.suffix(tail)
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self.size - self.pos)
+        if want <= 0:
+            return 0
+        if self.pos < self.start:  # the directory starts before the tail: one more request
+            more = self.fetch.span(self.pos, self.start - 1)
+            self.data, self.start = more + self.data, self.pos
+        offset = self.pos - self.start
+        chunk = self.data[offset: offset + want]
+        buffer[: len(chunk)] = chunk
+        self.pos += len(chunk)
+        return len(chunk)
+
+
+class _Fetch:
+    def __init__(self, session: requests.Session, url: str, headers: dict[str, str],
+                 timeout: tuple[float, float]) -> None:
+        self.session, self.url, self.timeout = session, url, timeout
+        self.headers = {"Accept-Encoding": "identity", **headers}
+        self.requests = 0
+        self.validator: str | None = None
+
+    def _get(self, spec: str) -> tuple[int, bytes, int]:
+        headers = {**self.headers, "Range": f"bytes={spec}"}
+        if self.validator:
+            headers["If-Range"] = self.validator
+        self.requests += 1
+        with self.session.get(self.url, headers=headers, timeout=self.timeout, stream=True) as resp:
+            if resp.status_code != 206:
+                raise NoRange(f"answered {resp.status_code} to a range request")
+            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if not match:
+                raise NoRange("no usable Content-Range")
+            if self.validator is None:
+                etag = resp.headers.get("ETag", "")
+                self.validator = etag if etag and not etag.startswith("W/") else resp.headers.get("Last-Modified")
+            return int(match.group(1)), resp.content, int(match.group(3))
+
+    def suffix(self, n: int) -> tuple[int, bytes, int]:
+        return self._get(f"-{n}")
+
+    def span(self, first: int, last: int) -> bytes:
+        start, data, _ = self._get(f"{first}-{last}")
+        if start != first:
+            raise NoRange("the server sent another range than asked")
+        return data
+
+
+def remote_names(session: requests.Session, url: str, headers: dict[str, str],
+                 timeout: tuple[float, float] = (20.0, 60.0), tail: int = TAIL_BYTES) -> tuple[list[str], int]:
+    """Member names of a remote zip and the number of requests made; raises :class:`NoRange`
+    (also for a body that is not a zip: the download-then-check path reports it properly)."""
+    fetch = _Fetch(session, url, headers, timeout)
+    try:
+        with zipfile.ZipFile(io.BufferedReader(_Tail(fetch, tail), 64 * 1024)) as zf:
+            return [info.filename for info in zf.infolist()], fetch.requests
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise NoRange(f"its central directory could not be read ({exc})") from exc
+    except requests.RequestException as exc:
+        raise NoRange(f"the range request failed ({type(exc).__name__})") from exc
+
+
+def probe(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Verdict | None:
+    """Check the layout of a zip on an http/Hub server before downloading it; None when the
+    server cannot say (no Range): the check then happens on the downloaded file."""
+    remote = remote_url(ctx, source, catalog)
+    if remote is None:
+        return None
+    url, headers = remote
+    timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
+    try:
+        names, count = remote_names(ctx.session, url, headers, timeout)
+    except NoRange as exc:
+        ctx.log(f"{source.file_name}: layout not checked before downloading ({exc}); checked after")
+        return None
+    verdict = check_layout(names, component.layout, source.file_name)
+    ctx.log(f"{source.file_name}: layout checked before downloading ({len(_files(names)):,} files listed "
+            f"with {count} range request(s))")
+    return verdict
