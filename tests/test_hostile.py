@@ -605,7 +605,7 @@ def _boom(*_args: object, **_kwargs: object) -> None:
 def test_an_unexpected_error_shows_one_line_and_writes_the_traceback_to_a_log(
         box: Sandbox, demo_catalog: Path, monkeypatch: pytest.MonkeyPatch, platformdirs_isolated: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("wizard.cli.build_plan", _boom)
+    monkeypatch.setattr("wizard.engine.plan.build_plan", _boom)  # cli imports it per command
     code, out, err = cli(capsys, "plan", "--catalog", demo_catalog, "--root", box.top, "--preset", "sft")
     assert code == 1 and out == ""
     first = err.splitlines()[0]
@@ -625,7 +625,7 @@ def test_an_unexpected_error_goes_to_the_run_log_when_there_is_one(
     handler = logging.FileHandler(run_log, encoding="utf-8")
     logging.getLogger("wizard").addHandler(handler)
     try:
-        monkeypatch.setattr("wizard.cli.build_plan", _boom)
+        monkeypatch.setattr("wizard.engine.plan.build_plan", _boom)  # cli imports it per command
         code, _out, err = cli(capsys, "plan", "--catalog", demo_catalog, "--root", box.top, "--preset", "sft")
     finally:
         logging.getLogger("wizard").removeHandler(handler)

@@ -22,19 +22,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
-from .engine.catalog import Catalog, Component, load_catalog
-from .engine.context import Settings
-from .engine.control import Control
 from .engine.errors import Cancelled, Code, Problem, SetupError
-from .engine.journal import read_journal, read_last_run
-from .engine.net.ratelimit import parse_rate
-from .engine.plan import Plan, build_plan, check_root, human
-from .engine.rebuild import heal
-from .failures import problem_for
-from .paths import default_demo_root
-from .termprogress import TerminalReporter
 
+# Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner).
 if TYPE_CHECKING:
+    from .engine.catalog import Catalog, Component
+    from .engine.context import Settings
+    from .engine.control import Control
+    from .engine.plan import Plan
     from .engine.runner import RunResult
 
 log = logging.getLogger(__name__)
@@ -82,6 +77,8 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
 
 
 def _rate(text: str) -> int:
+
+    from .engine.net.ratelimit import parse_rate
     try:
         return parse_rate(text)
     except ValueError as exc:
@@ -89,6 +86,8 @@ def _rate(text: str) -> int:
 
 
 def _size(text: str) -> int:
+
+    from .engine.net.ratelimit import parse_rate
     if text.strip() == "0":
         return 0
     try:
@@ -151,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .engine.context import Settings
+    from .engine.errors import Code, SetupError
+
     local: dict[str, Path] = {}
     for spec in args.local:
         cid, sep, path = spec.partition("=")
@@ -193,6 +195,7 @@ def _check_local(catalog: Catalog, args: argparse.Namespace) -> None:
 
 
 def _select(catalog: Catalog, args: argparse.Namespace) -> list[Component]:
+    from .engine.journal import read_last_run
     _check_local(catalog, args)
     ids = [c.strip() for c in (args.components or "").split(",") if c.strip()]
     if not args.preset and not ids and getattr(args, "root", None) is not None:
@@ -213,6 +216,7 @@ def _resume(args: argparse.Namespace) -> None:
     The catalog, Hub endpoint, links file, local copies and options the journal recorded are
     restored unless given now; recorded files must still exist. Prints "resuming with: ...".
     """
+    from .engine.journal import read_journal
     if args.preset or args.components:
         return
     root = args.root.expanduser().absolute()
@@ -269,6 +273,8 @@ def _resume(args: argparse.Namespace) -> None:
 
 
 def print_plan(plan: Plan, out: TextIO | None = None) -> None:
+
+    from .engine.plan import human
     def say(text: str) -> None:
         print(text, file=out or sys.stdout)
 
@@ -296,6 +302,7 @@ def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .engine.plan import build_plan, check_root
     _resume(args)
     with _demo_if_asked(args) as catalog:
         root = check_root(args.root, writable=False)  # a plan writes nothing: a read-only root is fine
@@ -308,7 +315,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .engine.control import Control
+    from .engine.plan import build_plan, check_root
+    from .engine.rebuild import heal
     from .engine.runner import Runner, RunResult  # not for --version: it imports the transfer code
+    from .termprogress import TerminalReporter
 
     _resume(args)
     with _demo_if_asked(args) as catalog:
@@ -391,6 +402,10 @@ def _after_run(args: argparse.Namespace, result: RunResult) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .engine.errors import Code, Problem
+    from .engine.journal import read_journal
+    from .engine.plan import human
+
     root = args.root.expanduser().absolute()
     view = read_journal(root) if root.is_dir() else None
     if view is not None and view.note:
@@ -421,6 +436,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from .engine.catalog import load_catalog
+    from .engine.errors import Code, Problem
     from .engine.verify import verify
 
     root = args.root.expanduser().absolute()
@@ -434,7 +451,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from .engine.control import Control
+    from .engine.errors import Code, Problem
     from .engine.repair import repair
+    from .termprogress import TerminalReporter
 
     _resume(args)
     with _demo_if_asked(args) as catalog:
@@ -467,6 +487,9 @@ class _demo_if_asked:
         self.session: object | None = None
 
     def __enter__(self) -> Catalog:
+        from .engine.catalog import load_catalog
+        from .engine.plan import check_root
+
         args = self.args
         if not args.demo:
             return load_catalog(args.catalog.expanduser().absolute() if args.catalog else None)
@@ -495,7 +518,10 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
     """The command line. ``self_test`` runs ``--self-test`` (:mod:`wizard.entry` passes it: the
     self-test drives this CLI, so this module does not import it)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --version exits here, having imported next to nothing
+    from .failures import problem_for
+    from .paths import default_demo_root
+
     if args.self_test:
         if self_test is None:
             return _fail(Problem(Code.INTERNAL, "--self-test is run by the sharegpt4v-setup command.",
@@ -515,6 +541,7 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
             parser.print_help()
             return EXIT_USAGE
         return gui_main(demo=args.demo)
+
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
     root: Path | None = None

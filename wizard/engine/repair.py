@@ -34,7 +34,7 @@ from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Stage, null_emit
 from .extract import extract_archive
-from .journal import Journal, state_dir
+from .journal import Journal
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
@@ -42,7 +42,7 @@ from .rootlock import RootLock
 from .runlog import RunLog
 from .sources import kind_of
 from .tarstream import Streamed
-from .verify import VerifyReport, verify
+from .verify import VerifyReport, last_findings, verify
 
 log = logging.getLogger(__name__)
 
@@ -104,25 +104,22 @@ def bad_paths(report: VerifyReport) -> set[str]:
 
 
 def reported_damaged(root: Path) -> set[str]:
-    """Paths the last verify listed (``reports/missing-*.txt``) that exist and have not changed
-    since the report was written: damaged files (missing ones are found again anyway)."""
+    """Paths the last complete verify reported unreadable (:func:`~wizard.engine.verify.last_findings`,
+    e.g. truncated: found by size, or by ``--deep``) that have not changed since: damaged files
+    (missing ones are found again anyway)."""
+    findings = last_findings(root)
     out: set[str] = set()
-    folder = state_dir(root) / "reports"
-    for report in sorted(folder.glob("missing-*.txt")) if folder.is_dir() else []:
-        try:
-            written = report.stat().st_mtime
-            lines = report.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
+    if findings is None:
+        return out
+    for rel, _why in findings.unreadable:
+        if check_path(rel) is not None:
             continue
-        for rel in lines:
-            if not rel or check_path(rel) is not None:
-                continue
-            try:
-                st = (root / rel).stat()
-            except OSError:
-                continue
-            if st.st_mtime <= written:
-                out.add(rel)
+        try:
+            st = (root / rel).stat()
+        except OSError:
+            continue
+        if st.st_mtime <= findings.when:
+            out.add(rel)
     return out
 
 
