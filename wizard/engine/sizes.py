@@ -195,9 +195,3 @@ def check_all(root: Path) -> dict[str, dict[str, str]]:
             out[folder] = bad
     return out
 
-
-if __name__ == "__main__":  # ``python -m wizard.engine.sizes ROOT``: verify's helper process
-    import json
-    import sys
-
-    sys.stdout.write(json.dumps(check_all(Path(sys.argv[1]))))

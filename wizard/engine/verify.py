@@ -18,8 +18,6 @@ import contextlib
 import heapq
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +40,6 @@ from .annotations import (
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
-from .journal import state_dir
 from .safefs import open_private_file, write_text_atomic
 from .sizes import check_all, recorded_sizes, size_problem
 
@@ -284,54 +281,26 @@ def _save_findings(report: VerifyReport) -> None:
 
 
 class _SizeScan:
-    """Stats every file the size ledgers list (:mod:`.sizes`) while the JSONs are parsed: in a
-    helper process (``python -m wizard.engine.sizes``; the stat loop and the parser would fight
-    over the GIL in one process), in a thread in frozen builds. The folder loop looks results up."""
+    """Stats every file the size ledgers list (:mod:`.sizes`) in a thread that runs while the JSONs
+    are parsed (``stat`` waits without the GIL); the folder loop then only looks results up.
+    (A helper process was faster in the benchmark but left the wizard's verify busy under Qt.)"""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._problems: dict[str, dict[str, str]] | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._thread: threading.Thread | None = None
-        if getattr(sys, "frozen", False) or not (state_dir(root) / "index" / "sizes").is_dir():
-            self._thread = threading.Thread(target=self._run, name="verify-sizes", daemon=True)
-            self._thread.start()
-            return
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p))
-        self._proc = subprocess.Popen([sys.executable, "-m", "wizard.engine.sizes", str(root)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self._problems: dict[str, dict[str, str]] = {}
+        self._thread = threading.Thread(target=self._run, name="verify-sizes", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         self._problems = check_all(self.root)
 
     def problems(self, folder: str) -> dict[str, str]:
         """name -> why, for the files of ``folder`` whose size is not the recorded one."""
-        if self._problems is None:
-            if self._thread is not None:
-                self._thread.join()
-            elif self._proc is not None:
-                out, _ = self._proc.communicate()
-                try:
-                    self._problems = json.loads(out) if self._proc.returncode == 0 else None
-                except ValueError:
-                    self._problems = None
-                if self._problems is None:  # the helper failed: do it here
-                    self._run()
-            if self._problems is None:
-                self._problems = {}
+        self._thread.join()
         return self._problems.get(folder, {})
 
     def stop(self) -> None:
-        """End the helper (verify stopped early, or finished without asking every folder)."""
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
 
 
 class _Distinct:
