@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: sets up what is missing, then runs the app or the tests.
-#   ./dev.sh demo [DIR]   offline demo: the wizard (or, with no screen, the headless run into DIR,
-#                         default: demo-root in the user's cache folder) against
-#                         a miniature ShareGPT4V world served on 127.0.0.1
+#   ./dev.sh demo [DIR]   offline demo: the wizard (or, with no screen, the headless run) against
+#                         a miniature ShareGPT4V world served on 127.0.0.1; DIR is its data root
+#                         (default: the wizard's last demo root, else demo-root in the user's cache)
 #   ./dev.sh app [ARGS]   the real app (same as the `sharegpt4v-setup` command)
 #   ./dev.sh test [ARGS]  the test suite (what CI runs)
 #   ./dev.sh build        the Linux bundle and release archive (packaging/build.sh) in dist/
@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 SYSTEM_PACKAGES=(python3-venv nginx-light aria2 curl unzip xvfb xauth libegl1 libgl1 libxkbcommon0
   libxkbcommon-x11-0 libfontconfig1 libglib2.0-0 libdbus-1-3 fonts-dejavu-core libxcb-cursor0
   libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0
-  libxcb-xkb1 desktop-file-utils)
+  libxcb-xkb1 desktop-file-utils fonts-noto-cjk)  # Noto CJK: the Chinese UI and its screenshots
 
 system_setup() {
   command -v dpkg-query >/dev/null || return 0
@@ -56,7 +56,7 @@ case "$cmd" in
     dir=${1:-$(.venv/bin/python -c 'from wizard.paths import default_demo_root; print(default_demo_root())')}
     mkdir -p "$dir"
     if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-      exec .venv/bin/sharegpt4v-setup --demo
+      exec .venv/bin/sharegpt4v-setup --demo ${1:+--demo-root "$dir"}
     fi
     echo "No screen: running the offline demo headless into $dir"
     exec .venv/bin/sharegpt4v-setup run --demo --root "$dir" --yes

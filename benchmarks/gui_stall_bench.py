@@ -5,8 +5,10 @@ longest time the window could not react. It is measured twice in one invocation:
 event loop (the baseline: what the platform and Python give anyway) and while the real wizard
 (offscreen) downloads and extracts a generated COCO-like zip (`--size`, default 400 MB of
 100–300 KB stored members) from the loopback demo mirror at full speed. Target: under 50 ms.
+``--load`` runs one CPU hog process per core for the whole measurement (idle baseline included),
+as on a machine that is busy with something else.
 
-    .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--workdir DIR]
+    .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--load] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,9 +85,15 @@ def spin(app: QApplication, seconds: float) -> None:
     loop.exec()
 
 
+def cpu_hogs(count: int) -> list[subprocess.Popen[bytes]]:
+    """``count`` processes that keep one core each busy until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="400M", help="size of the generated archive (default 400M)")
+    parser.add_argument("--load", action="store_true", help="run a CPU hog per core alongside")
     parser.add_argument("--workdir", type=Path, help="where to put the data (default: a temp dir)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="gui-stall-"))
@@ -93,6 +102,7 @@ def main() -> int:
     session = DemoSession(world_dir=work / "world")
     session.start()
     wizard = None
+    hogs = cpu_hogs(os.cpu_count() or 1) if args.load else []
     try:
         assert session.world is not None
         zip_rel = "bench/train2017.zip"
@@ -127,12 +137,12 @@ def main() -> int:
         probe.gaps.clear()
         probe.start()
         started = time.perf_counter()
-        wizard.next()  # the commit page: the run starts
+        wizard.next()  # the commit page: the plan is worked out off the GUI thread, then the run starts
         assert wizard.currentId() == PageId.PROGRESS
         loop = QEventLoop()
         wizard.bridge.finished.connect(loop.quit)
         wizard.bridge.crashed.connect(loop.quit)
-        if wizard.bridge.running:
+        if wizard.bridge.busy:
             loop.exec()
         elapsed = time.perf_counter() - started
         probe.stop()
@@ -141,6 +151,9 @@ def main() -> int:
         ok = result is not None and result.ok
         files = len(list((work / "root" / "coco" / "train2017").iterdir())) if ok else 0
     finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         if wizard is not None:
             wizard.shutdown()
             wizard.close()
@@ -148,6 +161,8 @@ def main() -> int:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     ms = 1000.0
+    if hogs:
+        print(f"load: {len(hogs)} CPU hog process(es), one per core, during both measurements")
     print(f"workload: {size / 1e6:.0f} MB zip, {files} members, downloaded + verified + extracted in "
           f"{elapsed:.1f} s ({size / 1e6 / elapsed:.0f} MB/s); run ok: {ok}")
     print(f"baseline (idle event loop, 3 s): longest gap {max(idle) * ms:.1f} ms, "

@@ -1,12 +1,17 @@
-"""Walk every page of the wizard in demo mode in a real window and save screenshots.
+"""Walk every page of the wizard in demo mode in a real window and save screenshots, in English
+and in Simplified Chinese, at the size the wizard takes on the screen it runs on.
 
-Run under a display, e.g.::
+Run under a display of the size to document, e.g.::
 
-    xvfb-run -a -s "-screen 0 1600x1200x24" .venv/bin/python scripts/screenshots.py
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshots.py
+    xvfb-run -a -s "-screen 0 1024x600x24" .venv/bin/python scripts/screenshots.py
 
-Writes ``docs/screenshots/01-welcome.png`` … ``07-finish.png`` plus two pages in Simplified Chinese.
-The demo mirror is throttled so the progress page is caught mid-way, and one component is made
-to fail (HTTP 500) so the progress and finish pages show an error with its hint and Retry.
+Writes ``docs/screenshots/<W>x<H>/01-welcome.png`` … ``07-finish.png`` and the same pages with a
+``-zh_CN`` suffix (Chinese needs a CJK font: ``apt-get install fonts-noto-cjk``; the script
+refuses to take boxes for glyphs). The demo mirror is throttled so the progress page is caught
+mid-way, and one component is made to fail (HTTP 500) so the progress and finish pages show an
+error with its hint and Retry. Each shot is checked: the window fits the screen and every
+button of the wizard is inside it.
 """
 
 from __future__ import annotations
@@ -24,17 +29,18 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PySide6.QtCore import QEventLoop
+from PySide6.QtCore import QEventLoop, QPoint, QRect
 from PySide6.QtWidgets import QApplication, QWizard
 
 from wizard.demo import Fault
 from wizard.demo.session import DemoSession
 from wizard.engine.context import Settings
 from wizard.gui.app import build_state, build_wizard
-from wizard.gui.i18n import install_translators, remove_translators
+from wizard.gui.i18n import current_language, missing_font, switch_language
 from wizard.gui.wizard import SetupWizard
 
 PRESET = "sft"
+SUFFIX = {"en": "", "zh_CN": "-zh_CN"}
 FAILING = "textvqa"
 
 
@@ -55,10 +61,27 @@ def settle(app: QApplication, seconds: float = 0.3) -> None:
 
 def shoot(app: QApplication, wizard: SetupWizard, out: Path, name: str) -> None:
     settle(app)
-    path = out / f"{name}.png"
+    check_fits(wizard)
+    path = out / f"{name}{SUFFIX[current_language()]}.png"
     if not wizard.grab().save(str(path)):
         raise OSError(f"could not write {path}")
     print(f"wrote {path}")
+
+
+def check_fits(wizard: SetupWizard) -> None:
+    """The window lies within the screen's available area and its buttons within the window."""
+    screen = wizard.screen()
+    assert screen is not None
+    available, frame = screen.availableGeometry(), wizard.frameGeometry()
+    if not available.contains(frame):
+        raise RuntimeError(f"page {wizard.currentId()}: window {frame} is not inside the screen {available}")
+    for which in (QWizard.WizardButton.BackButton, QWizard.WizardButton.NextButton,
+                  QWizard.WizardButton.CommitButton, QWizard.WizardButton.FinishButton,
+                  QWizard.WizardButton.CancelButton, QWizard.WizardButton.HelpButton):
+        button = wizard.button(which)
+        if button.isVisible() and not wizard.rect().contains(QRect(button.mapTo(wizard, QPoint(0, 0)),
+                                                                   button.size())):
+            raise RuntimeError(f"page {wizard.currentId()}: {button.text()!r} is outside the window")
 
 
 def press_next(app: QApplication, wizard: SetupWizard) -> None:
@@ -80,8 +103,11 @@ def make_wizard(session: DemoSession, work: Path) -> SetupWizard:
     return wizard
 
 
-def english_walk(app: QApplication, session: DemoSession, work: Path, out: Path) -> None:
+def walk(app: QApplication, session: DemoSession, work: Path, out: Path) -> None:
+    """Every page in the current language, a run with one failing part included."""
     assert session.server is not None
+    work.mkdir(parents=True, exist_ok=True)
+    session.server.clear_faults()
     wizard = make_wizard(session, work)
     wizard.welcome_page.accept_box.setChecked(True)
     shoot(app, wizard, out, "01-welcome")
@@ -123,35 +149,34 @@ def english_walk(app: QApplication, session: DemoSession, work: Path, out: Path)
     wizard.close()
 
 
-def chinese_welcome(app: QApplication, session: DemoSession, work: Path, out: Path) -> None:
-    translators = install_translators(app, "zh_CN")
+def in_language(app: QApplication, language: str, session: DemoSession, work: Path, out: Path) -> None:
+    if language != "en":
+        package = missing_font(language)
+        if package is not None:
+            raise SystemExit(f"no font for {language}: install {package} (the shots would show boxes)")
+    switch_language(app, language)
     try:
-        wizard = make_wizard(session, work / "zh")
-        wizard.welcome_page.accept_box.setChecked(True)
-        shoot(app, wizard, out, "08-welcome-zh_CN")
-        press_next(app, wizard)
-        press_next(app, wizard)
-        wizard.components_page.choose_preset(PRESET)
-        shoot(app, wizard, out, "09-components-zh_CN")
-        wizard.close()
+        walk(app, session, work / language, out)
     finally:
-        remove_translators(app, translators)
+        switch_language(app, "en")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "screenshots")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "screenshots",
+                        help="folder for the <W>x<H> subfolder of the shots")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication(sys.argv[:1])
+    screen = app.primaryScreen().size()
+    out = args.out / f"{screen.width()}x{screen.height()}"
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sharegpt4v-shots-") as tmp:
         work = Path(tmp)
-        (work / "zh").mkdir()
         session = DemoSession(world_dir=work / "demo-world")
         session.start()
         try:
-            english_walk(app, session, work, args.out)
-            chinese_welcome(app, session, work, args.out)
+            for language in ("en", "zh_CN"):
+                in_language(app, language, session, work, out)
         finally:
             session.stop()
     return 0

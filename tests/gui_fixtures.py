@@ -101,6 +101,8 @@ def to_components_page(qtbot: QtBot, wizard: SetupWizard, root: Path) -> None:
     to_root_page(qtbot, wizard, root)
     go_next(qtbot, wizard)
     assert wizard.currentId() == PageId.COMPONENTS
+    # JSONs already in the root are read off the GUI thread first; the plan follows
+    qtbot.waitUntil(lambda: not wizard.components_page.reading_annotations, timeout=RUN_TIMEOUT_MS)
 
 
 def start_run(qtbot: QtBot, wizard: SetupWizard, root: Path, ids: list[str]) -> None:

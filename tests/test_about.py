@@ -19,7 +19,7 @@ def test_about_opens_from_the_wizard_and_names_the_lgpl(qtbot: QtBot, tmp_path: 
     qtbot.addWidget(wizard)
     wizard.show()
     button = wizard.button(QWizard.WizardButton.HelpButton)
-    assert button.isVisible() and button.text() == "A&bout"
+    assert button.isVisible() and button.text() == "Ab&out"
     assert button.accessibleName() == "About this application"
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     dialog = wizard.about_dialog

@@ -752,3 +752,57 @@ def test_a_local_folder_with_a_fifo_and_a_link_places_only_regular_files(
     assert tree_of(box.root / "coco") == tree_of(reference / "coco")
     assert mirror.requests == []
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# Other owners' bullets whose fix is in place: the Hub token goes only where the user said
+# ------------------------------------------------------------------------------------------
+def test_a_catalogs_own_hub_endpoint_gets_no_token_unless_the_user_names_it(
+        box: Sandbox, demo_catalog: Path, mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "hf_" + "s3cr3t" * 6
+    monkeypatch.setenv("HF_TOKEN", secret)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    raw = tomllib.loads(demo_catalog.read_text())
+    assert raw["hub"]["endpoint"] == mirror.base_url  # the catalog names its own (loopback) Hub
+    canary = snapshot(box.canary, box.root)
+    code, _out, err = cli(capsys, "run", "--catalog", demo_catalog, "--root", box.root,
+                          "--components", "json-sft", "--yes", "--quiet")
+    assert code == 0, err
+    hub_requests = [r for r in mirror.requests if r.path.startswith("/datasets/")]
+    assert hub_requests and all("Authorization" not in r.headers for r in hub_requests)
+    mirror.clear_requests()
+    chosen = box.top / "chosen-root"
+    code, _out, err = cli(capsys, "run", "--catalog", demo_catalog, "--root", chosen, "--hf-endpoint",
+                          mirror.base_url, "--components", "json-sft", "--yes", "--quiet")
+    assert code == 0, err
+    assert any(r.headers.get("Authorization") == f"Bearer {secret}" for r in mirror.requests)
+    for folder in (box.root, chosen):  # never in a log, the journal or a report
+        assert not any(secret.encode() in p.read_bytes() for p in folder.rglob("*") if p.is_file())
+    assert secret not in err
+    assert snapshot(box.canary, box.root) == canary
+
+
+# ------------------------------------------------------------------------------------------
+# Other owners' bullets whose fix is in place: a zip bomb
+# ------------------------------------------------------------------------------------------
+def test_a_small_zip_that_expands_to_a_gibibyte_is_refused_before_it_fills_the_disk(
+        box: Sandbox, world: World, own_server: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("train2017/000000000009.jpg", JPEG)
+        with zf.open("train2017/000000000025.jpg", "w", force_zip64=True) as member:
+            block = bytes(8 << 20)
+            for _ in range(128):  # 1 GiB of zeros: about 1 MB deflated
+                member.write(block)
+    bomb = buf.getvalue()
+    assert len(bomb) < 2 << 20
+    cat = serve_coco(world, own_server, box.top / "cat.toml", bomb)
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--catalog", cat, "--root", box.root, "--components", "coco-train2017",
+                          "--yes", "--quiet", "--full-archives")
+    assert code == 1, err
+    assert f"[{Code.ARCHIVE_TOO_LARGE}]" in err and "hint:" in err
+    written = sum(p.stat().st_size for p in box.root.rglob("*") if p.is_file())
+    assert written < 4 * len(bomb)  # the archive (maybe kept once in quarantine), never the GiB
+    box.assert_outside_unchanged()

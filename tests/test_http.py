@@ -209,3 +209,48 @@ def test_cancel_keeps_the_part(server: MirrorServer, tmp_path: Path) -> None:
         download(ctx, server.url("big.bin"), dest)
     assert 200_000 < dest.with_name("big.bin.part").stat().st_size < len(DATA)
     assert not dest.exists()
+
+
+_KILL_CHILD = """
+import sys
+from pathlib import Path
+sys.path[:0] = [{repo!r}, {tests!r}]
+from helpers import fast_settings, make_ctx
+from wizard.engine.net.transfer import download
+ctx, _ = make_ctx(Path({root!r}), fast_settings(segments=1, retries=50))
+download(ctx, {url!r}, ctx.downloads / "big.bin")
+"""
+
+
+@pytest.mark.slow
+def test_a_single_stream_resumes_exactly_after_kill_9(server: MirrorServer, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    root = tmp_path / "root"
+    part = root / ".sharegpt4v-setup" / "downloads" / "big.bin.part"
+    server.add_fault("big.bin", Fault(rate=1 << 20, times=None))  # 1 MiB/s: ~3 s for the file
+    code = _KILL_CHILD.format(repo=str(repo), tests=str(repo / "tests"), root=str(root), url=server.url("big.bin"))
+    errors = tmp_path / "child.err"
+    with errors.open("wb") as err:
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and child.poll() is None:
+            if part.exists() and part.stat().st_size >= 1 << 20:
+                break
+            time.sleep(0.02)
+        assert child.poll() is None, errors.read_text()
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    kept = part.stat().st_size
+    assert kept >= 1 << 20 and part.read_bytes() == DATA[:kept]  # what is there is exact
+    server.clear_faults()
+    server.clear_requests()
+    ctx, _ = make_ctx(root)
+    assert download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA)).read_bytes() == DATA
+    assert [h.get("Range") for h in gets(server)] == [f"bytes={kept}-"]  # nothing on disk fetched again

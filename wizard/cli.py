@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--demo", action="store_true", help="open the wizard on the offline demo mirror")
+    parser.add_argument("--demo-root", type=Path, metavar="DIR",
+                        help="with --demo: the data root the wizard starts with (default: the last one)")
     parser.add_argument("--self-test", action="store_true",
                         help="run the offline demo end to end (engine and wizard, headless) and report")
     sub = parser.add_subparsers(dest="command")
@@ -540,7 +542,7 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
             print(f"The graphical wizard is not available ({exc}).", file=sys.stderr)
             parser.print_help()
             return EXIT_USAGE
-        return gui_main(demo=args.demo)
+        return gui_main(demo=args.demo, demo_root=args.demo_root)
 
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}

@@ -90,7 +90,7 @@ def check_wizard(workdir: Path, components: Sequence[str] = WIZARD_COMPONENTS,
 
 
 def _drive_wizard(workdir: Path, components: list[str], timeout: float) -> tuple[bool, str, str]:
-    from PySide6.QtCore import QEventLoop, QMessageLogContext, QTimer, QtMsgType, qInstallMessageHandler
+    from PySide6.QtCore import QEventLoop, QMessageLogContext, QtMsgType, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
     from .demo.session import DemoSession, tree_of
@@ -137,21 +137,18 @@ def _drive_wizard(workdir: Path, components: list[str], timeout: float) -> tuple
         step(PageId.SUMMARY)
         step(PageId.PROGRESS)  # the commit page: this starts the run
 
-        loop = QEventLoop()
-        wizard.bridge.finished.connect(loop.quit)
-        wizard.bridge.crashed.connect(loop.quit)
-        timer = QTimer()
-        timer.setSingleShot(True)
-        timer.timeout.connect(loop.quit)
-        timer.start(int(timeout * 1000))
-        if wizard.bridge.running:
-            loop.exec()
-        timer.stop()
-        deadline = time.monotonic() + 5
-        while wizard.bridge.running and time.monotonic() < deadline:  # a queued retry, if any
+        # The progress page may first work out the plan's totals (a call on the worker thread),
+        # then start the run: wait until a run has ended (finished or crashed) and the bridge is free.
+        ended: list[object] = []
+        wizard.bridge.finished.connect(ended.append)
+        wizard.bridge.crashed.connect(ended.append)
+        deadline = time.monotonic() + timeout
+        while (not ended or wizard.bridge.busy) and time.monotonic() < deadline:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            if not ended and not wizard.bridge.busy:
+                time.sleep(0.01)  # nothing queued yet: the run is about to start
         app.processEvents()
-        if wizard.bridge.running:
+        if not ended or wizard.bridge.running:
             return fail(f"the run did not finish within {timeout:.0f} s", wizard.progress_page.log.toPlainText())
         result = wizard.progress_page.last_result
         if result is None or not result.ok:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -150,6 +151,8 @@ class Source:
     first: int = 0
     last: int = 0
     name_format: str = ""
+    #: Translations of ``label``: (("label_zh_CN", "…"), ...); see :func:`localized`.
+    texts: tuple[tuple[str, str], ...] = ()
 
     @property
     def file_name(self) -> str:
@@ -179,6 +182,8 @@ class Component:
     layout: Layout = field(default_factory=Layout)
     file_count: int | None = None
     approx_extracted: int | None = None
+    #: Translations of ``title`` and ``usage``: (("title_zh_CN", "…"), ...); see :func:`localized`.
+    texts: tuple[tuple[str, str], ...] = ()
 
     def official_sources(self) -> tuple[Source, ...]:
         return tuple(s for s in self.sources if not s.community)
@@ -189,6 +194,13 @@ class Preset:
     id: str
     title: str
     components: tuple[str, ...]
+    texts: tuple[tuple[str, str], ...] = ()  # translations of ``title``
+
+
+def localized(item: Component | Preset | Source, key: str, language: str) -> str:
+    """``item``'s text ``key`` ("title", "usage", "label") in ``language`` ("zh_CN"), falling back
+    to the English text when the catalog has no ``<key>_<language>`` entry."""
+    return dict(item.texts).get(f"{key}_{language}") or str(getattr(item, key))
 
 
 @dataclass(frozen=True)
@@ -257,6 +269,24 @@ _COMPONENT_KEYS = {
 }
 _LAYOUT_KEYS = {"strip", "include", "flatten"}
 _SOURCE_KEYS = set(Source.__dataclass_fields__)
+
+
+# Translated texts: "title_zh_CN", "usage_zh_CN", "label_zh_CN" next to the English key.
+_TEXT_KEY = re.compile(r"^(title|usage|label)_([a-z]{2,3}(?:_[A-Z]{2})?)$")
+
+
+def _split_texts(ck: _Checker, where: str, raw: Any) -> tuple[Any, tuple[tuple[str, str], ...]]:
+    """``raw`` without its translation keys, and those keys as sorted (key, text) pairs."""
+    if not isinstance(raw, dict):
+        return raw, ()
+    texts = {k: v for k, v in raw.items() if _TEXT_KEY.match(k)}
+    for key in texts:
+        ck.typed(where, texts, key, str)
+        ck.text(where, key, texts[key])
+        english = key.split("_", 1)[0]
+        if english not in raw:
+            raise ck.fail(where, f"'{key}' translates '{english}', which is missing")
+    return {k: v for k, v in raw.items() if k not in texts}, tuple(sorted(texts.items()))
 
 
 def _suggest(word: str, choices: list[str] | set[str], prefix: str = "did you mean ") -> str:
@@ -394,6 +424,7 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
         raise ck.fail("top level", "no [[component]] entries")
     for index, raw in enumerate(raw_components):
         where = f"component[{index}]"
+        raw, texts = _split_texts(ck, where, raw)
         ck.keys(where, raw, _COMPONENT_KEYS)
         cid = ck.typed(where, raw, "id", str, required=True)
         where = f"component '{cid}'"
@@ -424,7 +455,8 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
             raise ck.fail(where, "needs at least one [[component.source]]")
         for sindex, rsrc in enumerate(raw_sources):
             swhere = f"{where} source[{sindex}]"
-            ck.keys(swhere, rsrc, _SOURCE_KEYS)
+            rsrc, source_texts = _split_texts(ck, swhere, rsrc)
+            ck.keys(swhere, rsrc, _SOURCE_KEYS - {"texts"})
             kind = ck.typed(swhere, rsrc, "kind", str, required=True)
             if kind not in KIND_NAMES:
                 hint = _suggest(kind, set(KIND_NAMES))
@@ -438,7 +470,7 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
                 raise ck.fail(swhere, "'sha256' must be 64 lowercase hex digits")
             label = rsrc.get("label") or kind
             try:
-                source = Source(**{**rsrc, "label": label})
+                source = Source(**{**rsrc, "label": label, "texts": source_texts})
             except TypeError as exc:  # pragma: no cover - keys are checked above
                 raise ck.fail(swhere, str(exc)) from exc
             _check_source(ck, swhere, rsrc, source)
@@ -459,11 +491,13 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
                 layout=layout,
                 file_count=ck.typed(where, raw, "file_count", int),
                 approx_extracted=ck.typed(where, raw, "approx_extracted", int),
+                texts=texts,
             )
         )
     presets: list[Preset] = []
     for index, raw in enumerate(data.get("preset", [])):
         where = f"preset[{index}]"
+        raw, texts = _split_texts(ck, where, raw)
         ck.keys(where, raw, _PRESET_KEYS)
         pid = ck.typed(where, raw, "id", str, required=True)
         members = ck.typed(where, raw, "components", list, required=True)
@@ -472,7 +506,7 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
                 hint = _suggest(str(cid), seen)
                 raise ck.fail(f"preset '{pid}'", f"names unknown component '{cid}'"
                               + (f" ({hint})" if hint else ""))
-        presets.append(Preset(pid, ck.typed(where, raw, "title", str) or pid, tuple(members)))
+        presets.append(Preset(pid, ck.typed(where, raw, "title", str) or pid, tuple(members), texts))
     return Catalog(tuple(components), tuple(presets), endpoint.rstrip("/"), path,
                    drive_file_url, drive_folder_url)
 

@@ -6,6 +6,7 @@ all" the sources share. Nothing here knows about Qt or terminals.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,12 @@ class Settings:
     #: The observer also gets DEBUG records (every request); the run log always has them.
     verbose: bool = False
 
+
+
+def hub_endpoint(settings: Settings, default: str) -> str:
+    """The Hub endpoint to use: the setting first, then HF_ENDPOINT (e.g. https://hf-mirror.com),
+    then ``default`` (the catalog's)."""
+    return (settings.hf_endpoint or os.environ.get("HF_ENDPOINT") or default).rstrip("/")
 
 class JobContext:
     """Per-job handle: identity, where to put files, how to report, when to stop."""

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..engine.catalog import Catalog
 from ..paths import resources_dir
+from .i18n import usage_groups
 
 QT_SOURCE_URL = "https://download.qt.io/official_releases/"
 PYSIDE_SOURCE_URL = "https://code.qt.io/pyside/pyside-setup.git"
@@ -161,7 +162,7 @@ class AboutDialog(QDialog):
                 catalog = load_catalog()
             except Exception:  # the dialog still shows the rest
                 catalog = None
-        groups = catalog.usage_groups() if catalog is not None else {}
+        groups = usage_groups(catalog) if catalog is not None else {}
         items = []
         for usage, titles in groups.items():
             applies = self.tr("Applies to: {names}").format(names=", ".join(titles))

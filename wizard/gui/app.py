@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -21,8 +21,8 @@ from ..engine.catalog import Catalog, load_catalog
 from ..engine.context import Settings
 from ..failures import problem_for
 from ..paths import default_demo_root, resources_dir, user_cache_dir
-from .bridge import EngineBridge, Executor
-from .i18n import install_translators, remove_translators, resolve_language
+from .bridge import EngineBridge, Executor, warm_up
+from .i18n import resolve_language, switch_language
 from .prefs import Preferences, default_prefs_path
 from .state import WizardState
 from .wizard import SetupWizard
@@ -69,7 +69,9 @@ def build_wizard(state: WizardState, executor: Executor | None = None) -> SetupW
     return SetupWizard(state, EngineBridge(executor))
 
 
-def _demo_session() -> tuple[DemoSession, Path]:
+def _demo_session(root: Path | None, prefs: Preferences) -> tuple[DemoSession, Path]:
+    """The demo mirror, started, and the demo's data root: ``root``, else the last one, else a
+    folder in the cache."""
     from ..demo.session import DemoSession
 
     local = "127.0.0.1,localhost"
@@ -77,7 +79,7 @@ def _demo_session() -> tuple[DemoSession, Path]:
         os.environ[var] = ",".join(v for v in (os.environ.get(var), local) if v)
     session = DemoSession(world_dir=user_cache_dir() / "demo-world")
     session.start()
-    return session, default_demo_root()
+    return session, root or (Path(prefs.demo_root) if prefs.demo_root else default_demo_root())
 
 
 def show_unexpected(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -90,8 +92,8 @@ def show_unexpected(exc_type: type[BaseException], exc: BaseException, tb: Trace
     QMessageBox.critical(None, QCoreApplication.translate("App", "Problem"), problem.render())
 
 
-def main(demo: bool = False) -> int:
-    """Run the wizard; returns the process exit code."""
+def main(demo: bool = False, demo_root: Path | None = None) -> int:
+    """Run the wizard; returns the process exit code. ``demo_root``: the demo's data root."""
     if QApplication.instance() is None:
         from ..syslibs import check_gui, report
 
@@ -105,17 +107,17 @@ def main(demo: bool = False) -> int:
     QGuiApplication.setDesktopFileName("sharegpt4v-setup")  # Wayland: the menu entry's icon and name
     app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "sharegpt4v-setup.png")))
     prefs_path = default_prefs_path()
-    translators = install_translators(app, resolve_language(Preferences.load(prefs_path).language))
+    switch_language(app, resolve_language(Preferences.load(prefs_path).language))
     session: DemoSession | None = None
     previous_hook = sys.excepthook
     sys.excepthook = show_unexpected
     try:
-        demo_root = None
         if demo:
-            session, demo_root = _demo_session()
+            session, demo_root = _demo_session(demo_root, Preferences.load(prefs_path))
         state = build_state(session=session, prefs_path=prefs_path, demo_root=demo_root)
         wizard = build_wizard(state)
         wizard.show()
+        QTimer.singleShot(0, warm_up)  # after the first paint: import the engine's HTTP stack
         app.exec()
         wizard.shutdown()
         return 0
@@ -127,4 +129,4 @@ def main(demo: bool = False) -> int:
         sys.excepthook = previous_hook
         if session is not None:
             session.stop()
-        remove_translators(app, translators)
+        switch_language(app, "en")

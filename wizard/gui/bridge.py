@@ -19,6 +19,7 @@ unit tests of the signal flow).
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -29,7 +30,7 @@ from ..engine.catalog import Catalog
 from ..engine.context import Settings
 from ..engine.control import Control
 from ..engine.errors import Cancelled, Code, Problem, SetupError
-from ..engine.events import Emit, Event
+from ..engine.events import Emit, Event, Progress
 from ..engine.plan import Plan
 
 if TYPE_CHECKING:  # the runner (and requests with it) loads when the first run starts
@@ -99,30 +100,94 @@ class InlineExecutor:
         return True
 
 
-class RunWorker(QObject):
+class _Coalescing(QObject):
+    """Hands engine events to the GUI thread in order, but at most one pending Progress per job.
+
+    The engine reports progress every chunk — thousands of events a second at full speed. Only
+    the newest Progress of a job matters, so it waits here until the GUI thread takes it. Other
+    events go out at once as numbered batches, each taking its job's pending Progress along; a
+    Progress is handed out only once the batch emitted before it has been delivered, so a job's
+    events never change order. ``events_emitted`` carries ``(number, [events])``; an empty
+    batch asks the GUI thread to call :meth:`take_progress`.
+    """
+
+    events_emitted = Signal(object)  # tuple[int, list[Event]], emitted from engine threads
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._latest: dict[str, tuple[int, Progress]] = {}  # job -> (batches sent before it, event)
+        self._sent = 0
+        self._flush_pending = False
+
+    def emit_event(self, event: Event) -> None:
+        """The engine's observer: called on engine threads; must not block."""
+        with self._lock:
+            if isinstance(event, Progress):
+                self._latest[event.job] = (self._sent, event)
+                if self._flush_pending:
+                    return
+                self._flush_pending = True
+                batch: list[Event] = []
+            else:
+                job = getattr(event, "job", None)
+                if job:
+                    pending = self._latest.pop(job, None)
+                    batch = [] if pending is None else [pending[1]]
+                else:
+                    batch = [p for _, p in self._latest.values()]
+                    self._latest.clear()
+                batch.append(event)
+            self._sent += 1
+            number = self._sent
+        self.events_emitted.emit((number, batch))
+
+    def take_progress(self, delivered: int) -> list[Event]:
+        """The pending Progress events that may follow batch ``delivered`` (GUI thread)."""
+        with self._lock:
+            ready = [job for job, (after, _) in self._latest.items() if after <= delivered]
+            taken: list[Event] = [self._latest.pop(job)[1] for job in ready]
+            self._flush_pending = bool(self._latest)  # what is left goes with a later batch
+            return taken
+
+    def delivered(self, number: int, batch: list[Event]) -> list[Event]:
+        """A batch as the GUI thread hands it on: its events, then the Progress now due."""
+        return [*batch, *self.take_progress(number)]
+
+
+class RunWorker(_Coalescing):
     """One run of the engine. :meth:`run` executes on the executor's thread."""
 
-    event_emitted = Signal(object)  # an engine event, emitted from engine threads
     finished = Signal(object)  # RunResult
     crashed = Signal(object)  # Problem: the run could not start or the engine raised
 
     def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, control: Control) -> None:
         super().__init__()
-        from ..engine.runner import Runner
-
-        self._runner = Runner(plan, catalog, settings, self.emit_event, control)
-
-    def emit_event(self, event: Event) -> None:
-        """The engine's observer: called on engine threads; must not block."""
-        self.event_emitted.emit(event)
+        self._args = (plan, catalog, settings, control)
 
     def run(self) -> None:
         try:
-            result = self._runner.run()
+            # Imported here, on the worker thread: the runner brings the HTTP stack, which the
+            # first window does not need and whose import would stall the GUI thread.
+            from ..engine.runner import Runner
+
+            plan, catalog, settings, control = self._args
+            result = Runner(plan, catalog, settings, self.emit_event, control).run()
         except Exception as exc:  # every failure becomes a Problem for the GUI
             self.crashed.emit(problem_of(exc))
             return
         self.finished.emit(result)
+
+
+def warm_up() -> None:
+    """Import what runs need on a background thread, once the first window is up."""
+    def work() -> None:
+        import importlib
+
+        for name in ("wizard.engine.runner", "wizard.engine.verify", "wizard.engine.repair"):
+            importlib.import_module(name)
+
+    threading.Thread(target=work, name="sharegpt4v-warm-up", daemon=True).start()
 
 
 def problem_of(exc: BaseException) -> Problem:
@@ -137,10 +202,9 @@ def problem_of(exc: BaseException) -> Problem:
                    "This is a bug; the work so far is kept. Please report it.")
 
 
-class CallWorker(QObject):
+class CallWorker(_Coalescing):
     """One :data:`Task` on the executor's thread; its outcome is re-emitted as signals."""
 
-    event_emitted = Signal(object)  # an engine event, emitted from worker threads
     returned = Signal(object)  # whatever the task returned
     raised = Signal(object)  # Problem
 
@@ -148,9 +212,6 @@ class CallWorker(QObject):
         super().__init__()
         self._task = task
         self._control = control
-
-    def emit_event(self, event: Event) -> None:
-        self.event_emitted.emit(event)
 
     def run(self) -> None:
         try:
@@ -210,13 +271,18 @@ class EngineBridge(QObject):
     def cancelling(self) -> bool:
         return self.busy and self._control.cancelled
 
+    @property
+    def cancel_requested(self) -> bool:
+        """The current or the last piece of work was asked to stop (also read after it ended)."""
+        return self._control.cancelled
+
     def start(self, plan: Plan, catalog: Catalog, settings: Settings) -> None:
         if self.busy:
             raise RuntimeError("a run or a call is already in progress")
         self._control = Control()
         worker = RunWorker(plan, catalog, settings, self._control)
         queued = Qt.ConnectionType.QueuedConnection
-        worker.event_emitted.connect(self._on_worker_event_emitted, queued)
+        worker.events_emitted.connect(self._on_worker_events_emitted, queued)
         worker.finished.connect(self._on_worker_finished, queued)
         worker.crashed.connect(self._on_worker_crashed, queued)
         self._worker = worker
@@ -234,7 +300,7 @@ class EngineBridge(QObject):
         worker = CallWorker(task, self._control)
         handle = Call()  # the caller keeps it as long as it cares; the bridge until the call ends
         queued = Qt.ConnectionType.QueuedConnection
-        worker.event_emitted.connect(handle.event_received, queued)
+        worker.events_emitted.connect(self._on_call_worker_events_emitted, queued)
         worker.returned.connect(self._on_call_worker_returned, queued)
         worker.raised.connect(self._on_call_worker_raised, queued)
         self._call = (worker, handle)
@@ -258,8 +324,17 @@ class EngineBridge(QObject):
         return self._executor.wait(msecs)
 
     @Slot(object)
-    def _on_worker_event_emitted(self, event: Event) -> None:
-        self.event_received.emit(event)
+    def _on_worker_events_emitted(self, numbered: tuple[int, list[Event]]) -> None:
+        if self._worker is not None:
+            for event in self._worker.delivered(*numbered):
+                self.event_received.emit(event)
+
+    @Slot(object)
+    def _on_call_worker_events_emitted(self, numbered: tuple[int, list[Event]]) -> None:
+        if self._call is not None:
+            worker, handle = self._call
+            for event in worker.delivered(*numbered):
+                handle.event_received.emit(event)
 
     @Slot(object)
     def _on_worker_finished(self, result: RunResult) -> None:

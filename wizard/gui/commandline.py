@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from ..engine.context import Settings
 
 
-def cli_command(root: Path, components: list[str], settings: Settings, *, demo: bool = False,
-                default_endpoint: str | None = None) -> str:
-    """``sharegpt4v-setup run --root ... --components ... --yes`` plus the options chosen.
+def selection_args(components: list[str], presets: Mapping[str, Collection[str]] | None = None) -> list[str]:
+    """``--preset X`` for the largest preset the selection contains, ``--components`` for the rest."""
+    chosen = set(components)
+    best = max(((pid, set(members)) for pid, members in (presets or {}).items() if set(members) <= chosen),
+               key=lambda pm: len(pm[1]), default=None)
+    args: list[str] = []
+    rest = components
+    if best is not None and best[1]:
+        args += ["--preset", best[0]]
+        rest = [c for c in components if c not in best[1]]
+    if rest:
+        args += ["--components", ",".join(rest)]
+    return args
 
-    The Hub token is never written out: the command reads the ``HF_TOKEN`` variable instead.
+
+def cli_command(root: Path, components: list[str], settings: Settings, *, demo: bool = False,
+                default_endpoint: str | None = None, presets: Mapping[str, Collection[str]] | None = None) -> str:
+    """``sharegpt4v-setup run --root ... --preset ... --yes`` plus the options chosen.
+
+    The selection is spelled as the largest preset it contains (``presets``: id → component
+    ids) plus the components beyond it. The Hub token is never written out: the command reads
+    the ``HF_TOKEN`` variable instead.
     """
     args = ["sharegpt4v-setup", "run"]
     if demo:
         args.append("--demo")
-    args += ["--root", str(root), "--components", ",".join(components), "--yes"]
+    args += ["--root", str(root), *selection_args(components, presets), "--yes"]
     if not demo:
         endpoint = (settings.hf_endpoint or "").rstrip("/")
         if endpoint and endpoint != (default_endpoint or "").rstrip("/"):

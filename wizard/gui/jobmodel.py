@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..engine.errors import Problem
 from ..engine.events import Event, JobDone, JobFailed, JobQueued, Progress, Stage, StageChanged
+from ..engine.plan import human
 
 # Seconds of history used for speeds.
 WINDOW_SECONDS = 10.0
@@ -63,7 +64,13 @@ class RateMeter:
 
 @dataclass
 class JobState:
-    """What the progress page shows for one job."""
+    """What the progress page shows for one job.
+
+    ``weight`` is the job's share of the overall total: the bytes the plan expects it to
+    download. ``counted`` is how much of that weight is done; it never decreases within a run,
+    whatever the engine reports (a multi-file job such as the SAM tars reports each file from 0,
+    OCR-VQA first reports its ``dataset.json`` in bytes and then its images in files).
+    """
 
     job: str
     title: str
@@ -72,7 +79,7 @@ class JobState:
     detail: str = ""
     done: int = 0  # progress within the current stage
     total: int | None = None
-    downloaded: int = 0
+    downloaded: int = 0  # the current file's bytes (or, for item jobs, files) so far
     download_total: int | None = None
     problem: Problem | None = None
     skipped: bool = False
@@ -80,6 +87,12 @@ class JobState:
     counting: bool = False  # a first progress event was seen (the baseline of a resumed file)
     done_before: bool = False  # finished by an earlier run of this window
     items: bool = False  # download progress counts files (OCR-VQA images), not bytes
+    weight: int = 0
+    counted: int = 0
+    file_base: int = 0  # bytes of the job's earlier files (multi-file jobs)
+
+    def __post_init__(self) -> None:
+        self.weight = self.planned or 0
 
     @property
     def finished(self) -> bool:
@@ -87,21 +100,23 @@ class JobState:
 
     @property
     def expected_bytes(self) -> int:
-        if self.items:
-            return self.planned or 0
-        return self.download_total or self.planned or 0
+        return self.weight
 
     def download_fraction(self) -> float:
-        if self.stage in _PAST_DOWNLOAD:
-            return 1.0
-        if self.download_total:
-            return min(1.0, self.downloaded / self.download_total)
-        return 0.0
+        """The job's share of its weight that is done (0..1, never decreasing within a run)."""
+        if self.weight <= 0:
+            return 1.0 if self.stage in _PAST_DOWNLOAD else 0.0
+        return min(1.0, self.counted / self.weight)
 
     def fraction(self) -> float | None:
-        """Progress of the current stage (0..1), or None when its total is unknown."""
+        """Progress of the current stage (0..1), or None when its total is unknown.
+
+        While downloading bytes it is the whole job's download, so a multi-file job's bar does
+        not start again with every file."""
         if self.stage == Stage.DONE:
             return 1.0
+        if self.stage == Stage.DOWNLOADING and not self.items and self.weight:
+            return self.download_fraction()
         if self.total:
             return min(1.0, self.done / self.total)
         return None
@@ -111,9 +126,14 @@ class JobState:
 
     def eta(self, now: float | None = None) -> float | None:
         rate = self.speed(now)
-        if not rate or rate <= 0 or not self.download_total:
+        if not rate or rate <= 0:
             return None
-        return max(0.0, self.download_total - self.downloaded) / rate
+        if self.items:
+            return None if not self.download_total else max(0, self.download_total - self.downloaded) / rate
+        return max(0.0, self.weight - self.counted) / rate if self.weight else None
+
+    def _count(self, value: int) -> None:
+        self.counted = max(self.counted, min(self.weight, value))
 
 
 class JobBoard:
@@ -125,7 +145,18 @@ class JobBoard:
         #: Jobs whose download progress counts files rather than bytes (set from the plan).
         self.item_jobs: set[str] = set()
         self._moved = 0  # bytes transferred in this session (for the overall speed)
+        self._shown = 0.0  # the overall fraction shown so far in this run: the bar never goes back
+        self._notes: list[tuple[str, str]] = []
         self.meter = RateMeter(clock=clock)
+
+    def begin_run(self) -> None:
+        """A new run starts: the overall bar may start from what is really done again."""
+        self._shown = 0.0
+
+    def take_notes(self) -> list[tuple[str, str]]:
+        """(job, text) explanations of totals that changed since the last call, for the log."""
+        notes, self._notes = self._notes, []
+        return notes
 
     def apply(self, event: Event) -> None:
         if isinstance(event, JobQueued):
@@ -144,19 +175,17 @@ class JobBoard:
                 state.done, state.total = 0, None
             if event.stage != Stage.DOWNLOADING:
                 state.meter.reset()
+            if event.stage in _PAST_DOWNLOAD:
+                state.counted = state.weight
         elif isinstance(event, Progress):
             if event.unit == "files" and not state.items:
                 state.items = True
                 self.item_jobs.add(event.job)
+                state.downloaded, state.download_total, state.counting = 0, None, False
+                state.meter.reset()
             state.done, state.total = event.done, event.total
             if event.stage == Stage.DOWNLOADING:
-                if state.counting and not state.items:
-                    self._moved += max(0, event.done - state.downloaded)
-                state.counting = True
-                state.downloaded = event.done
-                state.download_total = event.total
-                state.meter.add(event.done)
-                self.meter.add(self._moved)
+                self._downloading(state, event)
         elif isinstance(event, JobFailed):
             state.problem = event.problem
         elif isinstance(event, JobDone):
@@ -164,6 +193,40 @@ class JobBoard:
             state.stage, state.skipped = Stage.DONE, event.skipped and not state.done_before
             state.detail = event.detail
             state.problem = None
+            state.counted = state.weight
+
+    def _downloading(self, state: JobState, event: Progress) -> None:
+        if state.items != (event.unit == "files"):
+            return  # OCR-VQA's dataset.json before its images: the images are the job's measure
+        if state.items:
+            state.downloaded, state.download_total = event.done, event.total
+            state.meter.add(event.done)
+            if event.total:
+                state._count(state.weight * event.done // event.total)
+            return
+        if state.counting:
+            if event.done < state.downloaded:  # the next file of the job, or the file started over
+                state.file_base += state.downloaded
+            else:
+                self._moved += event.done - state.downloaded
+        state.counting = True
+        state.downloaded, state.download_total = event.done, event.total
+        known = state.file_base + (event.total if event.total is not None else event.done)
+        if known > state.weight:
+            self._grow(state, known)
+        state._count(state.file_base + event.done)
+        state.meter.add(state.file_base + event.done)
+        self.meter.add(self._moved)
+
+    def _grow(self, state: JobState, total: int) -> None:
+        """The job turns out bigger than planned: raise its weight and say why."""
+        if state.weight:
+            why = f"the server reports {human(total)} where the plan expected {human(state.weight)}; " \
+                  "the overall total grows accordingly"
+        else:
+            why = f"its size is known now ({human(total)}); the overall total grows accordingly"
+        state.weight = total
+        self._notes.append((state.job, why))
 
     def stop_unfinished(self) -> None:
         """After a run ended early: jobs it never finished read "stopped", not "queued"."""
@@ -173,13 +236,17 @@ class JobBoard:
                 state.meter.reset()
 
     def overall(self) -> tuple[int, int]:
-        """(bytes done, bytes expected) over all jobs: the overall bar."""
-        done = total = 0
-        for state in self.jobs.values():
-            expected = state.expected_bytes
-            total += expected
-            done += int(expected * state.download_fraction())
+        """(bytes done, bytes expected) over all jobs; neither decreases within a run."""
+        done = sum(s.counted for s in self.jobs.values())
+        total = sum(s.weight for s in self.jobs.values())
         return done, total
+
+    def overall_fraction(self) -> float:
+        """The overall bar (0..1): done / total, but never below what this run showed before."""
+        done, total = self.overall()
+        if total:
+            self._shown = max(self._shown, min(1.0, done / total))
+        return self._shown
 
     def overall_eta(self) -> float | None:
         rate = self.meter.rate(self.clock())

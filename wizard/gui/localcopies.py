@@ -18,31 +18,26 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.catalog import Component
-from .widgets import PathField
+from .i18n import catalog_text
+from .widgets import PathField, Retranslating
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class LocalCopies(QGroupBox):
+class LocalCopies(Retranslating, QGroupBox):
     """Pairs of component → archive or folder the user already has; the engine uses them instead."""
 
     def __init__(self) -> None:
-        super().__init__(self.tr("Copies you already have (optional)"))
-        help_label = QLabel(self.tr("If you already downloaded an archive (or extracted folder) of a part, "
-                                    "point to it and it is used instead of downloading."))
+        super().__init__()
+        self.help_label = help_label = QLabel()
         help_label.setWordWrap(True)
         self.component = QComboBox()
-        self.component.setAccessibleName(self.tr("Component you have a copy of"))
-        self.path = PathField(directory=False, caption=self.tr("Choose the archive you have"),
-                              accessible_name=self.tr("Path of your copy"))
-        self.folder_button = QPushButton(self.tr("F&older…"))
-        self.folder_button.setAccessibleName(self.tr("Choose an extracted folder instead"))
-        self.add_button = QPushButton(self.tr("A&dd"))
-        self.add_button.setAccessibleName(self.tr("Add this local copy"))
+        self.path = PathField(directory=False, caption="", accessible_name="")
+        self.folder_button = QPushButton()
+        self.add_button = QPushButton()
         self.list = QListWidget()
-        self.list.setAccessibleName(self.tr("Local copies"))
-        self.remove_button = QPushButton(self.tr("Re&move"))
-        self.remove_button.setAccessibleName(self.tr("Remove the selected local copy"))
+        self.remove_button = QPushButton()
         row = QHBoxLayout()
         row.addWidget(self.component)
         row.addWidget(self.path, 1)
@@ -57,13 +52,37 @@ class LocalCopies(QGroupBox):
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
         self._titles: dict[str, str] = {}
+        self._components: list[Component] = []
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Copies you already have (optional)"))
+        self.help_label.setText(self.tr("If you already downloaded an archive (or extracted folder) of a "
+                                        "part, point to it and it is used instead of downloading."))
+        self.component.setAccessibleName(self.tr("Component you have a copy of"))
+        self.path.set_texts(caption=self.tr("Choose the archive you have"),
+                            accessible_name=self.tr("Path of your copy"), browse_text=self.tr("Brow&se…"))
+        self.folder_button.setText(self.tr("Fol&der…"))
+        self.folder_button.setAccessibleName(self.tr("Choose an extracted folder instead"))
+        self.add_button.setText(self.tr("&Add"))
+        self.add_button.setAccessibleName(self.tr("Add this local copy"))
+        self.list.setAccessibleName(self.tr("Local copies"))
+        self.remove_button.setText(self.tr("Remo&ve"))
+        self.remove_button.setAccessibleName(self.tr("Remove the selected local copy"))
+        if self._components:
+            entries = [(self.list.item(r).data(ID_ROLE), self.list.item(r).data(PATH_ROLE))
+                       for r in range(self.list.count())]
+            self.set_components(self._components)
+            for cid, path in entries:
+                self.add(cid, path)
 
     def set_components(self, components: list[Component]) -> None:
         """Offer the selected components; drop entries for components no longer selected."""
-        self._titles = {c.id: c.title for c in components}
+        self._components = list(components)
+        self._titles = {c.id: catalog_text(c, "title") for c in components}
         self.component.clear()
         for comp in components:
-            self.component.addItem(comp.title, comp.id)
+            self.component.addItem(self._titles[comp.id], comp.id)
         for row in reversed(range(self.list.count())):
             if self.list.item(row).data(ID_ROLE) not in self._titles:
                 self.list.takeItem(row)
@@ -77,7 +96,7 @@ class LocalCopies(QGroupBox):
         item = QListWidgetItem(self.tr("{title} → {path}").format(title=self._titles.get(cid, cid),
                                                                    path=path))
         item.setData(ID_ROLE, cid)
-        item.setData(ID_ROLE + 1, path)
+        item.setData(PATH_ROLE, path)
         self.list.addItem(item)
         self.list.setVisible(True)
         self.remove_button.setVisible(True)
@@ -86,7 +105,7 @@ class LocalCopies(QGroupBox):
         out: dict[str, Path] = {}
         for row in range(self.list.count()):
             item = self.list.item(row)
-            out[str(item.data(ID_ROLE))] = Path(str(item.data(ID_ROLE + 1))).expanduser()
+            out[str(item.data(ID_ROLE))] = Path(str(item.data(PATH_ROLE))).expanduser()
         return out
 
     @Slot()

@@ -41,6 +41,7 @@ class Preferences:
     full_archives: bool = False
     concurrency: int = 3
     sam_links: str = ""  # the last SA-1B links file chosen
+    demo_root: str = ""  # the last data root of the offline demo (kept apart from last_root)
 
     @classmethod
     def load(cls, path: Path | None) -> Preferences:

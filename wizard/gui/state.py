@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engine.catalog import Catalog, Component, Source
-from ..engine.context import Settings
+from ..engine.context import Settings, hub_endpoint
 from ..engine.plan import Plan, build_plan
 from ..engine.sources import SourceKind, is_known, kind_of
 from .jobmodel import JobBoard
@@ -55,7 +55,8 @@ class WizardState:
         return any(is_known(s.kind) for s in component.sources)
 
     def hub_endpoint(self) -> str:
-        return (self.settings.hf_endpoint or self.catalog.hub_endpoint).rstrip("/")
+        """The endpoint runs will use: the options page's choice, else HF_ENDPOINT, else the catalog's."""
+        return hub_endpoint(self.settings, self.catalog.hub_endpoint)
 
     def plan(self, components: list[Component] | None = None) -> Plan | None:
         """The plan for the current root and selection (local-only and fast)."""

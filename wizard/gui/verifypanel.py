@@ -18,14 +18,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.annotations import classify
 from ..engine.control import Control
 from ..engine.errors import Code, Problem
 from ..engine.events import Emit, Event, JobFailed, Log, StageChanged
-from ..engine.verify import VerifyReport, verify
 from .bridge import Call, EngineBridge, Task
+from .problems import problem_paragraph
 from .state import WizardState
 from .verifyview import VerifyView
+from .widgets import Retranslating
+
+if TYPE_CHECKING:
+    from ..engine.repair import RepairReport
+    from ..engine.verify import VerifyReport
 
 if TYPE_CHECKING:  # repair (and requests with it) loads when a repair starts
     from ..engine.repair import RepairReport
@@ -49,10 +53,12 @@ def run_jsons(state: WizardState) -> list[Path] | None:
 
 def selected_folders(state: WizardState) -> set[str]:
     """Image folder keys ("coco", "sam", ...) the selected components fill."""
+    from ..engine.annotations import classify  # with the JSON parser: not needed at start-up
+
     return {classify(c.target + "/x") for c in state.components() if c.group != "annotations"}
 
 
-class VerifyPanel(QGroupBox):
+class VerifyPanel(Retranslating, QGroupBox):
     """Runs the check and the repair; shows the result in a :class:`VerifyView`."""
 
     busy_changed = Signal(bool)
@@ -66,29 +72,24 @@ class VerifyPanel(QGroupBox):
         self._call: Call | None = None
         self.last_report: VerifyReport | None = None
         self.last_repair: RepairReport | None = None
-        self.setTitle(self.tr("Images the annotations reference"))
         self.view = VerifyView()
-        self.check_button = QPushButton(self.tr("C&heck again"))
-        self.check_button.setAccessibleName(self.tr("Check the images against the annotations again"))
-        self.repair_button = QPushButton(self.tr("&Repair"))
-        self.repair_button.setAccessibleName(self.tr("Fetch the missing images again"))
-        self.repair_button.setToolTip(self.tr(
-            "Fetches only the missing images from the archives that hold them (also of parts not "
-            "selected in this run), then checks again."))
+        self.check_button = QPushButton()
+        self.repair_button = QPushButton()
         self.repair_button.setEnabled(False)
+        self.stop_button = QPushButton()
+        self.stop_button.setVisible(False)
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)  # busy: no known total
         self.busy_bar.setTextVisible(False)
-        self.busy_bar.setAccessibleName(self.tr("Checking or repairing"))
         self.busy_bar.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.check_button)
         row.addWidget(self.repair_button)
+        row.addWidget(self.stop_button)
         row.addWidget(self.busy_bar, 1)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
-        self.log.setAccessibleName(self.tr("Repair log"))
         self.log.setMaximumHeight(self.fontMetrics().lineSpacing() * 6)
         self.log.setVisible(False)
 
@@ -98,6 +99,25 @@ class VerifyPanel(QGroupBox):
         layout.addWidget(self.log)
         self.check_button.clicked.connect(self._on_check_button_clicked)
         self.repair_button.clicked.connect(self._on_repair_button_clicked)
+        self.stop_button.clicked.connect(self._on_stop_button_clicked)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Images the annotations reference"))
+        self.check_button.setText(self.tr("C&heck again"))
+        self.check_button.setAccessibleName(self.tr("Check the images against the annotations again"))
+        self.repair_button.setText(self.tr("&Repair"))
+        self.repair_button.setAccessibleName(self.tr("Fetch the missing images again"))
+        self.repair_button.setToolTip(self.tr(
+            "Fetches only the missing images from the archives that hold them (also of parts not "
+            "selected in this run), then checks again."))
+        self.stop_button.setText(self.tr("&Stop"))
+        self.stop_button.setAccessibleName(self.tr("Stop the check or repair"))
+        self.stop_button.setToolTip(self.tr("Stops at the next file; what is restored so far is kept."))
+        self.busy_bar.setAccessibleName(self.tr("Checking or repairing"))
+        self.log.setAccessibleName(self.tr("Repair log"))
+        if self.last_report is not None and not self.busy:
+            self.view.show_report(self.last_report, selected_folders(self._state))
 
     @property
     def busy(self) -> bool:
@@ -111,6 +131,8 @@ class VerifyPanel(QGroupBox):
             return
 
         def task(emit: Emit, control: Control) -> VerifyReport:
+            from ..engine.verify import verify  # the JSON parser: imported when a check runs
+
             return verify(root, jsons, catalog=catalog, control=control)
 
         self.view.clear()
@@ -124,12 +146,14 @@ class VerifyPanel(QGroupBox):
             return
 
         def task(emit: Emit, control: Control) -> RepairReport:
-            from ..engine.repair import repair
+            from ..engine.repair import repair  # the HTTP stack, imported when needed
 
             report = repair(root, catalog, settings, emit, control)
             if jsons is not None and report.after is not None:  # show only the run's JSONs
                 after = report.after
                 mine = tuple(r for r in after.results if r.json_path.absolute() in jsons)
+                from ..engine.verify import VerifyReport
+
                 report.after = VerifyReport(after.root, after.deep, mine or after.results)
             return report
 
@@ -149,6 +173,8 @@ class VerifyPanel(QGroupBox):
 
     def _set_busy(self, busy: bool) -> None:
         self.busy_bar.setVisible(busy)
+        self.stop_button.setVisible(busy)
+        self.stop_button.setEnabled(busy)
         self.check_button.setEnabled(not busy)
         report = self.last_report
         self.repair_button.setEnabled(not busy and report is not None and not report.ok)
@@ -165,6 +191,12 @@ class VerifyPanel(QGroupBox):
     @Slot()
     def _on_repair_button_clicked(self) -> None:
         self.start_repair()
+
+    @Slot()
+    def _on_stop_button_clicked(self) -> None:
+        if self._call is not None:
+            self._bridge.cancel()
+            self.stop_button.setEnabled(False)
 
     @Slot(object)
     def _on_call_event_received(self, event: Event) -> None:
@@ -205,7 +237,7 @@ class VerifyPanel(QGroupBox):
         if problem.code == Code.CANCELLED:
             self.view.show_problem(self.tr("Stopped. The work done so far is kept."))
         else:
-            self.view.show_problem(problem.message + (("\n" + problem.hint) if problem.hint else ""))
+            self.view.show_problem(problem_paragraph(problem))
         if self.log.isVisible():
             self._append(problem.render())
         self.last_report = None

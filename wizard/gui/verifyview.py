@@ -5,18 +5,23 @@ images a repair could not bring back with the reason for each."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from ..engine.verify import FolderCounts, Totals, VerifyReport
-from .widgets import set_status, status_label
+from .widgets import fit_rows, set_status, status_label
+
+if TYPE_CHECKING:
+    from ..engine.verify import FolderCounts, Totals, VerifyReport
 
 # Count columns after the name column, in order.
 COUNTS = ("referenced", "present", "missing", "unreadable")
 MISSING_COLUMN = 1 + COUNTS.index("missing")
 _ALERT = QColor("#b71c1c")
+#: Rows of the counts tree shown before it scrolls (the finish page itself scrolls).
+TREE_ROWS = 16
 
 
 class VerifyView(QWidget):
@@ -24,41 +29,50 @@ class VerifyView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.verdict = status_label(self.tr("Verification verdict"))
+        self.verdict = status_label("")
         self.tree = QTreeWidget()
-        self.tree.setAccessibleName(self.tr("Referenced images per annotation file and image folder"))
-        self.tree.setHeaderLabels([self.tr("Annotation file / image folder"), self.tr("Referenced"),
-                                   self.tr("Present"), self.tr("Missing"), self.tr("Unreadable"),
-                                   self.tr("Note")])
+        self.tree.setColumnCount(2 + len(COUNTS))
         self.tree.setUniformRowHeights(True)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.tree.header()
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        for column in range(1, 1 + len(COUNTS)):
-            self.tree.headerItem().setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # long JSON names elide
         self.lists = QLabel()
         self.lists.setWordWrap(True)
         self.lists.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.lists.setAccessibleName(self.tr("Files listing every missing image"))
         self.lists.setVisible(False)
         self.unrecoverable_label = QLabel()
         self.unrecoverable_label.setWordWrap(True)
         self.unrecoverable_label.setVisible(False)
         self.unrecoverable = QTreeWidget()
-        self.unrecoverable.setAccessibleName(self.tr("Images no source can provide"))
-        self.unrecoverable.setHeaderLabels([self.tr("Image"), self.tr("Why it cannot be restored")])
+        self.unrecoverable.setColumnCount(2)
         self.unrecoverable.setRootIsDecorated(False)
         self.unrecoverable.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.unrecoverable.setVisible(False)
         self.unrecoverable_label.setBuddy(self.unrecoverable)
 
+        self.retranslate()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.verdict)
-        layout.addWidget(self.tree, 2)
+        layout.addWidget(self.tree)
         layout.addWidget(self.lists)
         layout.addWidget(self.unrecoverable_label)
         layout.addWidget(self.unrecoverable, 1)
+
+    def retranslate(self) -> None:
+        """Static texts; the panel shows its last report again after a language change."""
+        self.verdict.setAccessibleName(self.tr("Verification verdict"))
+        self.tree.setAccessibleName(self.tr("Referenced images per annotation file and image folder"))
+        self.tree.setHeaderLabels([self.tr("Annotation file / image folder"), self.tr("Referenced"),
+                                   self.tr("Present"), self.tr("Missing"), self.tr("Unreadable"),
+                                   self.tr("Note")])
+        for column in range(1, 1 + len(COUNTS)):
+            self.tree.headerItem().setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
+        self.lists.setAccessibleName(self.tr("Files listing every missing image"))
+        self.unrecoverable.setAccessibleName(self.tr("Images no source can provide"))
+        self.unrecoverable.setHeaderLabels([self.tr("Image"), self.tr("Why it cannot be restored")])
 
     def clear(self) -> None:
         self.tree.clear()
@@ -85,11 +99,19 @@ class VerifyView(QWidget):
                 top.addChild(self._row(folder.key, folder, note))
             self.tree.addTopLevelItem(top)
             top.setExpanded(True)
+            top.setToolTip(len(COUNTS) + 1, top.text(len(COUNTS) + 1))
             if result.missing_report is not None and (result.totals.missing or result.totals.unreadable):
                 lists.append(self.tr("{json}: {list}").format(json=name, list=str(result.missing_report)))
         self.lists.setText("\n".join([self.tr("Full lists of the missing images:"), *lists]) if lists else "")
         self.lists.setVisible(bool(lists))
+        self.refit()
+        QTimer.singleShot(0, self.refit)  # again once the rows are laid out: their real height
         self.show_verdict(report)
+
+    @Slot()
+    def refit(self) -> None:
+        """Size the counts tree to its rows (again once they are laid out)."""
+        fit_rows(self.tree, TREE_ROWS)
 
     def show_verdict(self, report: VerifyReport) -> None:
         totals = report.totals

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
-from .about import AboutDialog
 from .bridge import EngineBridge
+from .geometry import fit_to
 from .pageids import PageId
 from .pages.components import ComponentsPage
 from .pages.finish import FinishPage
@@ -21,6 +21,7 @@ from .state import WizardState
 
 if TYPE_CHECKING:
     from ..engine.runner import RunResult
+    from .about import AboutDialog
 
 
 class SetupWizard(QWizard):
@@ -35,23 +36,17 @@ class SetupWizard(QWizard):
             self.bridge.setParent(self)
         self._close_when_idle = False
         self._shut_down = False  # shutdown() cancelled the work: closing no longer asks
-        title = self.tr("ShareGPT4V data setup")
-        if state.is_demo:
-            title = self.tr("{title} — offline demo").format(title=title)
-        self.setWindowTitle(title)
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
-        self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("&Quit"))
         # The Help button slot (left of the row on every page) opens the About dialog.
         self.setOption(QWizard.WizardOption.HaveHelpButton, True)
-        self.setButtonText(QWizard.WizardButton.HelpButton, self.tr("A&bout"))
-        self.button(QWizard.WizardButton.HelpButton).setAccessibleName(self.tr("About this application"))
+        self.retranslate()
         self.helpRequested.connect(self.show_about)
         self.about_dialog: AboutDialog | None = None
         self.welcome_page = WelcomePage(state)
         self.root_page = RootPage(state)
-        self.components_page = ComponentsPage(state)
+        self.components_page = ComponentsPage(state, self.bridge)
         self.options_page = OptionsPage(state)
         self.summary_page = SummaryPage(state)
         self.progress_page = ProgressPage(state, self.bridge)
@@ -67,13 +62,39 @@ class SetupWizard(QWizard):
         self.bridge.finished.connect(self._on_bridge_finished)
         self.bridge.crashed.connect(self._on_bridge_crashed)
         self.bridge.call_ended.connect(self._on_bridge_call_ended)
-        em = self.fontMetrics().averageCharWidth()
-        self.resize(em * 150, self.fontMetrics().lineSpacing() * 50)
+        screen = self.screen()
+        if screen is not None:
+            fit_to(self, screen.availableGeometry())
+
+    def retranslate(self) -> None:
+        """The window's own texts (the pages retranslate themselves on the same event)."""
+        title = self.tr("ShareGPT4V data setup")
+        if self.state.is_demo:
+            title = self.tr("{title} — offline demo").format(title=title)
+        if self._close_when_idle:
+            title = self.tr("Stopping… (the work so far is kept)")
+        self.setWindowTitle(title)
+        self.setButtonText(QWizard.WizardButton.CancelButton, self.tr("&Quit"))
+        self.setButtonText(QWizard.WizardButton.HelpButton, self.tr("Ab&out"))
+        self.button(QWizard.WizardButton.HelpButton).setAccessibleName(self.tr("About this application"))
+        # Qt's own buttons: their default texts come from Qt's translation (qtbase_*.qm).
+        for which, text in ((QWizard.WizardButton.BackButton, "< &Back"),
+                            (QWizard.WizardButton.NextButton, "&Next >"),
+                            (QWizard.WizardButton.CommitButton, "Commit"),
+                            (QWizard.WizardButton.FinishButton, "&Finish")):
+            self.setButtonText(which, QCoreApplication.translate("QWizard", text))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
 
     @Slot()
     def show_about(self) -> None:
         """Open the About dialog (version, licenses); it does not block the wizard's work."""
         if self.about_dialog is None:
+            from .about import AboutDialog  # package metadata: read when asked, not at start-up
+
             self.about_dialog = AboutDialog(self.state.catalog, self)
         self.about_dialog.show()
         self.about_dialog.raise_()
@@ -95,10 +116,13 @@ class SetupWizard(QWizard):
             super().reject()
             return
         if self._close_when_idle or self.confirm_stop():
+            if not self.bridge.busy:  # the work ended while the question was open: nothing to stop
+                super().reject()
+                return
             self._close_when_idle = True
             self.bridge.cancel()  # cancel also wakes paused jobs; the window closes when they stop
             self.setEnabled(False)
-            self.setWindowTitle(self.tr("Stopping… (the work so far is kept)"))
+            self.retranslate()
 
     def shutdown(self, msecs: int = 30_000) -> bool:
         """Cancel any run or check and wait for the worker thread (used when the application exits).

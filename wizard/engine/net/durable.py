@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..safefs import open_private
+from ..safefs import open_nofollow, open_private, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +155,20 @@ class WrittenLog:
         self._lock = threading.Lock()
 
     def open(self) -> WrittenLog:
-        fresh = not self.path.exists()
+        header = f"boot {boot_id() or '-'}\n"
+        try:
+            rfd = open_nofollow(self.path, os.O_RDONLY)
+            try:
+                same_boot = os.read(rfd, len(header)).decode("ascii", "replace") == header and boot_id() is not None
+            finally:
+                os.close(rfd)
+        except OSError:
+            same_boot = False
+        if not same_boot:  # records from another boot are not to be trusted: start the log again
+            self.path.unlink(missing_ok=True)
         self._fd = open_private(self.path, append=True)
-        if fresh or self.path.stat().st_size == 0:
-            os.write(self._fd, f"boot {boot_id() or '-'}\n".encode())
+        if not same_boot:
+            os.write(self._fd, header.encode())
         return self
 
     def record(self, start: int, done: int) -> None:
@@ -263,7 +273,7 @@ def settle_later(part: Path, dest: Path) -> None:
     """Rename a finished ``part`` to ``dest`` now and make it durable in the background."""
     fd = os.open(part, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        marker_for(dest).write_text(boot_id() or "", encoding="ascii")
+        write_text_atomic(marker_for(dest), boot_id() or "")
         os.replace(part, dest)
     except BaseException:
         os.close(fd)

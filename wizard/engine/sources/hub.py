@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..catalog import Catalog, Component, Source
-from ..context import JobContext, Settings
+from ..context import JobContext, Settings, hub_endpoint
 from ..errors import Code, SetupError
 from ..net import client
 from ..net.client import redact_url
@@ -48,7 +48,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 def endpoint_for_settings(settings: Settings, catalog: Catalog) -> str:
     """Setting first, then HF_ENDPOINT (e.g. https://hf-mirror.com), then the catalog."""
-    return (settings.hf_endpoint or os.environ.get("HF_ENDPOINT") or catalog.hub_endpoint).rstrip("/")
+    return hub_endpoint(settings, catalog.hub_endpoint)
 
 
 def _norm(endpoint: str) -> str:

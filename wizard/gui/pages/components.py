@@ -22,8 +22,11 @@ from ...engine.catalog import Component
 from ...engine.plan import MARGIN_BYTES, Plan
 from ...engine.sources import is_known, kind_of
 from .. import formatting
+from ..annotationcache import jsons_on_disk, warm_task
+from ..bridge import Call, EngineBridge
+from ..i18n import catalog_text
 from ..state import WizardState, first_source
-from ..widgets import add_demo_banner, set_status, status_label
+from ..widgets import Retranslating, add_demo_banner, set_status, status_label
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COL_NAME, COL_DOWNLOAD, COL_DISK, COL_HOST, COL_TERMS = range(5)
@@ -32,49 +35,44 @@ HOST_PHRASES = (QT_TRANSLATE_NOOP("ComponentsPage", "Meta (signed links)"),
                 QT_TRANSLATE_NOOP("ComponentsPage", "local copy"))
 
 
-class ComponentsPage(QWizardPage):
+class ComponentsPage(Retranslating, QWizardPage):
     """What to prepare. Next is blocked when the plan cannot fit, unless the override is ticked."""
 
-    def __init__(self, state: WizardState) -> None:
+    def __init__(self, state: WizardState, bridge: EngineBridge | None = None) -> None:
         super().__init__()
         self._state = state
+        self._bridge = bridge
+        self._warm_call: Call | None = None  # reading the JSONs on disk before the first plan
         self._plan: Plan | None = None
         self._updating = False
-        self.setTitle(self.tr("What to prepare"))
-        self.setSubTitle(self.tr("Pick a preset for the training stage you want, or choose the parts "
-                                 "yourself. Sizes marked ≈ are estimates."))
-        presets_box = QGroupBox(self.tr("Preset"))
+        self._entered = False  # initializePage ran
+        self.presets_box = presets_box = QGroupBox()
         presets_layout = QGridLayout(presets_box)
         self.preset_group = QButtonGroup(self)
         self.preset_buttons: dict[str, QRadioButton] = {}
         for preset in state.catalog.presets:
-            button = QRadioButton(self._preset_title(preset.id, preset.title))
-            button.setAccessibleName(self._preset_title(preset.id, preset.title).replace("&", ""))
+            button = QRadioButton()
             button.setProperty("presetId", preset.id)
             self.preset_group.addButton(button)
             presets_layout.addWidget(button, len(self.preset_buttons) // 2, len(self.preset_buttons) % 2)
             self.preset_buttons[preset.id] = button
-        self.custom_button = QRadioButton(self.tr("C&ustom selection"))
-        self.custom_button.setAccessibleName(self.tr("Custom selection"))
+        self.custom_button = QRadioButton()
         self.preset_group.addButton(self.custom_button)
         count = len(self.preset_buttons)
         presets_layout.addWidget(self.custom_button, count // 2, count % 2)
 
         self.tree = QTreeWidget()
-        self.tree.setAccessibleName(self.tr("Components"))
-        self.tree.setHeaderLabels([self.tr("Component"), self.tr("Download"), self.tr("On disk"),
-                                   self.tr("Host"), self.tr("Terms")])
+        self.tree.setColumnCount(COL_TERMS + 1)
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self._items: dict[str, QTreeWidgetItem] = {}
+        self._groups: dict[str, QTreeWidgetItem] = {}
         self._fill_tree()
 
         self.totals = QLabel()
         self.totals.setWordWrap(True)
-        self.totals.setAccessibleName(self.tr("Totals"))
-        self.budget = status_label(self.tr("Disk budget"))
-        self.override = QCheckBox(self.tr("Start &anyway (I will free space)"))
-        self.override.setAccessibleName(self.tr("Start anyway although the plan does not fit"))
+        self.budget = status_label("")
+        self.override = QCheckBox()
         self.override.setVisible(False)
 
         layout = QVBoxLayout(self)
@@ -88,6 +86,36 @@ class ComponentsPage(QWizardPage):
         self.preset_group.buttonClicked.connect(self._on_preset_group_button_clicked)
         self.tree.itemChanged.connect(self._on_tree_item_changed)
         self.override.toggled.connect(self._on_override_toggled)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("What to prepare"))
+        self.setSubTitle(self.tr("Pick a preset for the training stage you want, or choose the parts "
+                                 "yourself. Sizes marked ≈ are estimates."))
+        self.presets_box.setTitle(self.tr("Preset"))
+        for preset in self._state.catalog.presets:
+            button = self.preset_buttons[preset.id]
+            button.setText(self._preset_title(preset.id, catalog_text(preset, "title")))
+            button.setAccessibleName(button.text().replace("&", ""))
+        self.custom_button.setText(self.tr("C&ustom selection"))
+        self.custom_button.setAccessibleName(self.tr("Custom selection"))
+        self.tree.setAccessibleName(self.tr("Components"))
+        self.tree.setHeaderLabels([self.tr("Component"), self.tr("Download"), self.tr("On disk"),
+                                   self.tr("Host"), self.tr("Terms")])
+        groups = {"annotations": self.tr("Annotations (caption JSONs)"), "images": self.tr("Images")}
+        for group, parent in self._groups.items():
+            parent.setText(COL_NAME, groups.get(group, group))
+        self._updating = True  # item texts change, not check states
+        try:
+            for comp in self._state.catalog.components:
+                self._item_texts(comp, self._items[comp.id])
+        finally:
+            self._updating = False
+        self.totals.setAccessibleName(self.tr("Totals"))
+        self.budget.setAccessibleName(self.tr("Disk budget"))
+        self.override.setText(self.tr("Start &anyway (I will free space)"))
+        self.override.setAccessibleName(self.tr("Start anyway although the plan does not fit"))
+        self._update()
 
     def _preset_title(self, pid: str, fallback: str) -> str:
         titles = {
@@ -99,12 +127,11 @@ class ComponentsPage(QWizardPage):
         return titles.get(pid, fallback)
 
     def _fill_tree(self) -> None:
-        groups = {"annotations": self.tr("Annotations (caption JSONs)"), "images": self.tr("Images")}
-        parents: dict[str, QTreeWidgetItem] = {}
+        parents = self._groups
         for comp in self._state.catalog.components:
             parent = parents.get(comp.group)
             if parent is None:
-                parent = QTreeWidgetItem(self.tree, [groups.get(comp.group, comp.group)])
+                parent = QTreeWidgetItem(self.tree, [comp.group])
                 parent.setFlags(parent.flags() | Qt.ItemFlag.ItemIsAutoTristate
                                 | Qt.ItemFlag.ItemIsUserCheckable)
                 parent.setCheckState(COL_NAME, Qt.CheckState.Unchecked)
@@ -118,29 +145,34 @@ class ComponentsPage(QWizardPage):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
 
     def _make_item(self, comp: Component) -> QTreeWidgetItem:
-        source = first_source(comp)
-        item = QTreeWidgetItem([
-            comp.title,
-            formatting.size(source.planned_size, approx=source.size is None),
-            formatting.size(comp.approx_extracted, approx=True),
-            "",  # the host: filled in when the page shows (asking the kinds loads their modules)
-            self.tr("§ terms") if comp.usage else "",
-        ])
+        item = QTreeWidgetItem()
         item.setData(COL_NAME, ID_ROLE, comp.id)
-        item.setToolTip(COL_NAME, self.tr("{id} → {target}").format(id=comp.id, target=comp.target))
         for col in (COL_DOWNLOAD, COL_DISK):
             item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if comp.usage:
-            item.setToolTip(COL_TERMS, comp.usage)
-            item.setData(COL_TERMS, Qt.ItemDataRole.AccessibleTextRole, comp.usage)
         if self._state.available(comp):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(COL_NAME, Qt.CheckState.Unchecked)
         else:  # no check state at all, so the group's tristate box leaves it alone
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-            item.setToolTip(COL_NAME, self.tr("The offline demo does not serve this part yet."))
         self._items[comp.id] = item
         return item
+
+    def _item_texts(self, comp: Component, item: QTreeWidgetItem) -> None:
+        source = first_source(comp)
+        item.setText(COL_NAME, catalog_text(comp, "title"))
+        item.setText(COL_DOWNLOAD, formatting.size(source.planned_size, approx=source.size is None))
+        item.setText(COL_DISK, formatting.size(comp.approx_extracted, approx=True))
+        if self._entered:  # the host asks the source kind's module: imported when the page is shown
+            item.setText(COL_HOST, self._host(comp))
+        item.setText(COL_TERMS, self.tr("§ terms") if comp.usage else "")
+        if self._state.available(comp):
+            item.setToolTip(COL_NAME, self.tr("{id} → {target}").format(id=comp.id, target=comp.target))
+        else:
+            item.setToolTip(COL_NAME, self.tr("The offline demo does not serve this part yet."))
+        if comp.usage:
+            usage = catalog_text(comp, "usage")
+            item.setToolTip(COL_TERMS, usage)
+            item.setData(COL_TERMS, Qt.ItemDataRole.AccessibleTextRole, usage)
 
     def _host(self, comp: Component) -> str:
         source = first_source(comp)
@@ -191,15 +223,34 @@ class ComponentsPage(QWizardPage):
 
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
+        self._entered = True
         for comp in self._state.catalog.components:
             self._items[comp.id].setText(COL_HOST, self._host(comp))
+        root, bridge = self._state.root, self._bridge
+        if root is not None and bridge is not None and not bridge.busy \
+                and jsons_on_disk(root, self._state.catalog):
+            self._warm_call = bridge.call(warm_task(root, self._state.catalog))
+            self._warm_call.finished.connect(self._on_warm_call_ended)
+            self._warm_call.failed.connect(self._on_warm_call_ended)
+            self.tree.setEnabled(False)
         if self._state.selection:
             self.set_selection(self._state.selection)
         else:
             self._update()
 
+    @property
+    def reading_annotations(self) -> bool:
+        """The annotation JSONs on disk are being read; the plan follows when they are."""
+        return self._warm_call is not None
+
+    @Slot(object)
+    def _on_warm_call_ended(self, outcome: object) -> None:
+        self._warm_call = None
+        self.tree.setEnabled(True)
+        self._update()
+
     def isComplete(self) -> bool:
-        if self._plan is None or not self.selected():
+        if self._plan is None or not self.selected() or self.reading_annotations:
             return False
         return self._plan.fits or self.override.isChecked()
 
@@ -212,6 +263,11 @@ class ComponentsPage(QWizardPage):
     # -- live totals -------------------------------------------------------------------------
     def _update(self) -> None:
         ids = self.selected()
+        if self.reading_annotations:
+            self._plan = None
+            self.totals.setText(self.tr("Reading the annotation JSONs already in this folder…"))
+            self.completeChanged.emit()
+            return
         self._plan = self._state.plan(self._state.catalog.resolve(None, ids)) if ids else None
         plan = self._plan
         if plan is None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QDateTime, Slot
+from PySide6.QtCore import QCoreApplication, QDateTime, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,20 +15,21 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
-    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
-    QWidget,
     QWizardPage,
 )
 
 from ...engine.catalog import Component
+from ...engine.context import hub_endpoint
 from ...engine.errors import SetupError
 from ...engine.sources import SourceKind
+from ..i18n import font_notice, missing_font, resolve_language, switch_language
 from ..localcopies import LocalCopies
 from ..prefs import LANGUAGES
 from ..state import WizardState, source_kinds
-from ..widgets import PathField, add_demo_banner, set_status, status_label
+from ..widgets import PathField, Retranslating, add_demo_banner, scrolled_layout, set_status, status_label
 
 HF_MIRROR = "https://hf-mirror.com"
 ENDPOINT_DEFAULT, ENDPOINT_MIRROR, ENDPOINT_CUSTOM = range(3)
@@ -42,104 +43,81 @@ def _links_names(components: list[Component]) -> list[str]:
     return []
 
 
-class OptionsPage(QWizardPage):
+class OptionsPage(Retranslating, QWizardPage):
     """Builds the run's :class:`Settings` from the choices that matter for the selection."""
 
     def __init__(self, state: WizardState) -> None:
         super().__init__()
         self._state = state
         self._sam_ok = False
-        self.setTitle(self.tr("Sources and options"))
-        self.setSubTitle(self.tr("Only the options that matter for your selection are shown."))
+        self._entered = False  # initializePage ran: the links file check is shown
+        self._demo_url = state.demo.base_url if state.demo is not None else None
 
         # SA-1B links file
-        self.sam_box = QGroupBox(self.tr("SA-1B links file (for the SAM tars)"))
-        sam_help = QLabel(self.tr("Accept the SA-1B license on Meta's download page, save the links file "
-                                  "it offers (file_name, cdn_link) and choose it here. The links expire "
-                                  "after a few days."))
-        sam_help.setWordWrap(True)
-        self.sam_path = PathField(directory=False, caption=self.tr("Choose the SA-1B links file"),
-                                  accessible_name=self.tr("SA-1B links file"),
-                                  file_filter=self.tr("Links files (*.txt *.tsv);;All files (*)"))
-        self.sam_status = status_label(self.tr("Links file check"))
+        self.sam_box = QGroupBox()
+        self.sam_help = QLabel()
+        self.sam_help.setWordWrap(True)
+        self.sam_path = PathField(directory=False, caption="", accessible_name="")
+        self.sam_status = status_label("")
         sam_layout = QVBoxLayout(self.sam_box)
-        sam_layout.addWidget(sam_help)
+        sam_layout.addWidget(self.sam_help)
         sam_layout.addWidget(self.sam_path)
         sam_layout.addWidget(self.sam_status)
 
         # Hugging Face Hub
-        self.hub_box = QGroupBox(self.tr("Hugging Face Hub"))
+        self.hub_box = QGroupBox()
         self.endpoint = QComboBox()
-        self.endpoint.setAccessibleName(self.tr("Hub endpoint"))
-        self.endpoint.addItems([
-            self.tr("Default ({host})").format(host=urlsplit(state.catalog.hub_endpoint).netloc),
-            self.tr("hf-mirror.com (mirror for mainland China)"),
-            self.tr("Custom URL"),
-        ])
+        self.endpoint.addItems(["", "", ""])  # ENDPOINT_DEFAULT, ENDPOINT_MIRROR, ENDPOINT_CUSTOM
         self.custom_endpoint = QLineEdit()
         self.custom_endpoint.setPlaceholderText("https://")
-        self.custom_endpoint.setAccessibleName(self.tr("Custom Hub endpoint URL"))
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText(self.tr("optional; only for gated or private files"))
-        self.token.setAccessibleName(self.tr("Hugging Face token"))
         self._hub_form = QFormLayout(self.hub_box)
-        self._hub_form.addRow(self.tr("Hub &endpoint:"), self.endpoint)
-        self._hub_form.addRow(self.tr("C&ustom URL:"), self.custom_endpoint)
-        self._hub_form.addRow(self.tr("&Token:"), self.token)
+        self.endpoint_label, self.custom_label, self.token_label = QLabel(), QLabel(), QLabel()
+        for label, field in ((self.endpoint_label, self.endpoint), (self.custom_label, self.custom_endpoint),
+                             (self.token_label, self.token)):
+            label.setBuddy(field)
+            self._hub_form.addRow(label, field)
 
         # General
-        general = QGroupBox(self.tr("Downloads"))
-        self.mirrors = QCheckBox(self.tr("Allow community &mirrors as a fallback (third-party re-hosts, "
-                                         "checked against size and checksum)"))
-        self.mirrors.setAccessibleName(self.tr("Allow community mirrors"))
-        self.keep = QCheckBox(self.tr("&Keep the archives after extraction (needs more space)"))
-        self.keep.setAccessibleName(self.tr("Keep archives"))
-        self.full = QCheckBox(self.tr("Extract &whole archives, not only the images the selected "
-                                      "captions use"))
-        self.full.setAccessibleName(self.tr("Extract whole archives"))
-        self.full.setToolTip(self.tr("By default only the images that the selected annotation JSONs "
-                                     "reference are extracted, which saves a lot of space."))
+        self.general = general = QGroupBox()
+        self.mirrors = QCheckBox()
+        self.keep = QCheckBox()
+        self.full = QCheckBox()
         self.concurrency = QSpinBox()
         self.concurrency.setRange(1, 8)
-        self.concurrency.setAccessibleName(self.tr("Jobs at once"))
+        self.concurrency.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.concurrency_label = QLabel()
+        self.concurrency_label.setBuddy(self.concurrency)
         general_form = QFormLayout(general)
         general_form.addRow(self.mirrors)
         general_form.addRow(self.keep)
         general_form.addRow(self.full)
-        general_form.addRow(self.tr("&Jobs at once:"), self.concurrency)
-        self.cookies = PathField(directory=False, caption=self.tr("Choose a cookies.txt file"),
-                                 accessible_name=self.tr("Google Drive cookies file"),
-                                 file_filter=self.tr("Cookies files (*.txt);;All files (*)"))
-        self.cookies.setToolTip(self.tr("Optional: cookies.txt exported from a browser signed in to Google. "
-                                        "It may get past Drive's 'too many users' quota; a copy is used."))
-        general_form.addRow(self.tr("Drive &cookies:"), self.cookies)
+        general_form.addRow(self.concurrency_label, self.concurrency)
+        self.cookies = PathField(directory=False, caption="", accessible_name="")
+        self.cookies_label = QLabel()
+        self.cookies_label.setBuddy(self.cookies.edit)
+        general_form.addRow(self.cookies_label, self.cookies)
 
         self.local = LocalCopies()
 
-        # Language (applies at the next start)
-        language_box = QGroupBox(self.tr("Language"))
+        # Language: switches the open wizard at once
+        self.language_box = language_box = QGroupBox()
         self.language = QComboBox()
-        self.language.setAccessibleName(self.tr("Language of the wizard"))
-        self.language.addItems([self.tr("System"), "English", "简体中文"])
-        language_note = QLabel(self.tr("Takes effect the next time the wizard starts."))
-        language_note.setWordWrap(True)
+        self.language.addItems(["", "English", "简体中文"])
+        self.language_label = QLabel()
+        self.language_label.setBuddy(self.language)
+        self.language_note = status_label("")
         language_form = QFormLayout(language_box)
-        language_form.addRow(self.tr("&Language:"), self.language)
-        language_form.addRow(language_note)
+        language_form.addRow(self.language_label, self.language)
+        language_form.addRow(self.language_note)
 
-        content = QWidget()
-        content_layout = QVBoxLayout(content)
+        layout, content_layout = scrolled_layout(self)
         for widget in (self.sam_box, self.hub_box, general, self.local, language_box):
             content_layout.addWidget(widget)
         content_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(content)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        layout = QVBoxLayout(self)
-        layout.addWidget(scroll)
         add_demo_banner(layout, state.is_demo)
+        self.retranslate()
 
         self._load_prefs()
         self.sam_path.path_changed.connect(self._on_sam_path_path_changed)
@@ -155,8 +133,10 @@ class OptionsPage(QWizardPage):
         self.concurrency.setValue(settings.concurrency)
         self.language.setCurrentIndex(LANGUAGES.index(prefs.language))
         if self._state.demo is not None:
-            self.endpoint.clear()
-            self.endpoint.addItem(self.tr("Offline demo mirror ({url})").format(url=self._state.demo.base_url))
+            while self.endpoint.count() > 1:
+                self.endpoint.removeItem(self.endpoint.count() - 1)
+            self.endpoint.setItemText(ENDPOINT_DEFAULT, self.tr("Offline demo mirror ({url})").format(
+                url=self._demo_url))
             self.endpoint.setEnabled(False)
         elif settings.hf_endpoint:
             if settings.hf_endpoint.rstrip("/") == HF_MIRROR:
@@ -170,8 +150,63 @@ class OptionsPage(QWizardPage):
         elif prefs.sam_links:
             self.sam_path.set_text(prefs.sam_links)
 
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Sources and options"))
+        self.setSubTitle(self.tr("Only the options that matter for your selection are shown."))
+        self.sam_box.setTitle(self.tr("SA-1B links file (for the SAM tars)"))
+        self.sam_help.setText(self.tr("Accept the SA-1B license on Meta's download page, save the links "
+                                      "file it offers (file_name, cdn_link) and choose it here. The links "
+                                      "expire after a few days."))
+        self.sam_path.set_texts(caption=self.tr("Choose the SA-1B links file"),
+                                accessible_name=self.tr("SA-1B links file"),
+                                file_filter=self.tr("Links files (*.txt *.tsv);;All files (*)"))
+        self.sam_status.setAccessibleName(self.tr("Links file check"))
+        self.hub_box.setTitle(self.tr("Hugging Face Hub"))
+        self.endpoint.setAccessibleName(self.tr("Hub endpoint"))
+        if self._demo_url is not None:
+            self.endpoint.setItemText(ENDPOINT_DEFAULT, self.tr("Offline demo mirror ({url})").format(
+                url=self._demo_url))
+        else:
+            self.endpoint.setItemText(ENDPOINT_DEFAULT, self._default_endpoint_text())
+            self.endpoint.setItemText(ENDPOINT_MIRROR, self.tr("hf-mirror.com (mirror for mainland China)"))
+            self.endpoint.setItemText(ENDPOINT_CUSTOM, self.tr("Custom URL"))
+        self.custom_endpoint.setAccessibleName(self.tr("Custom Hub endpoint URL"))
+        self.token.setPlaceholderText(self.tr("optional; only for gated or private files"))
+        self.token.setAccessibleName(self.tr("Hugging Face token"))
+        self.endpoint_label.setText(self.tr("Hub &endpoint:"))
+        self.custom_label.setText(self.tr("C&ustom URL:"))
+        self.token_label.setText(self.tr("&Token:"))
+        self.general.setTitle(self.tr("Downloads"))
+        self.mirrors.setText(self.tr("Allow community &mirrors as a fallback (third-party re-hosts, "
+                                     "checked against size and checksum)"))
+        self.mirrors.setAccessibleName(self.tr("Allow community mirrors"))
+        self.keep.setText(self.tr("&Keep the archives after extraction (needs more space)"))
+        self.keep.setAccessibleName(self.tr("Keep archives"))
+        self.full.setText(self.tr("Extract &whole archives, not only the images the selected captions use"))
+        self.full.setAccessibleName(self.tr("Extract whole archives"))
+        self.full.setToolTip(self.tr("By default only the images that the selected annotation JSONs "
+                                     "reference are extracted, which saves a lot of space."))
+        self.concurrency.setAccessibleName(self.tr("Jobs at once"))
+        self.concurrency_label.setText(self.tr("&Jobs at once:"))
+        # The page has three file fields: this one's button needs its own mnemonic.
+        self.cookies.set_texts(caption=self.tr("Choose a cookies.txt file"),
+                               accessible_name=self.tr("Google Drive cookies file"),
+                               file_filter=self.tr("Cookies files (*.txt);;All files (*)"),
+                               browse_text=self.tr("Choose &file…"))
+        self.cookies.setToolTip(self.tr("Optional: cookies.txt exported from a browser signed in to Google. "
+                                        "It may get past Drive's 'too many users' quota; a copy is used."))
+        self.cookies_label.setText(self.tr("Drive &cookies:"))
+        self.language_box.setTitle(self.tr("Language"))
+        self.language.setAccessibleName(self.tr("Language of the wizard"))
+        self.language.setItemText(0, self.tr("System"))
+        self.language_label.setText(self.tr("&Language:"))
+        self.language_note.setAccessibleName(self.tr("Language note"))
+        if self._entered and self.sam_box.isVisibleTo(self):
+            self._check_sam(self.sam_path.text())
+
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
+        self._entered = True
         comps = self._state.components()
         kinds = [kind for kind, _src in source_kinds(comps)]
         self.sam_box.setVisible(any(k.needs_links_file for k in kinds))
@@ -217,6 +252,15 @@ class OptionsPage(QWizardPage):
         return True
 
     # -- helpers -----------------------------------------------------------------------------
+    def _default_endpoint_text(self) -> str:
+        """The first endpoint choice: HF_ENDPOINT's host when that is set, else the catalog's."""
+        catalog = self._state.catalog.hub_endpoint
+        used = hub_endpoint(replace(self._state.settings, hf_endpoint=None), catalog)
+        host = urlsplit(used).netloc
+        if used != catalog.rstrip("/"):
+            return self.tr("From HF_ENDPOINT ({host})").format(host=host)
+        return self.tr("Default ({host})").format(host=host)
+
     def endpoint_url(self) -> str | None:
         if not self.endpoint.isEnabled():
             return None
@@ -298,3 +342,9 @@ class OptionsPage(QWizardPage):
     def _on_language_current_index_changed(self, index: int) -> None:
         self._state.prefs.language = LANGUAGES[index]
         self._state.save_prefs()
+        language = resolve_language(LANGUAGES[index])
+        app = QCoreApplication.instance()
+        if app is not None:
+            switch_language(app, language)  # every open window retranslates itself
+        package = missing_font(language)
+        set_status(self.language_note, font_notice(package), "warning")

@@ -17,13 +17,20 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ...engine.control import Control
 from ...engine.errors import Problem
-from ...engine.events import Event, JobFailed, Log
+from ...engine.events import Emit, Event, JobFailed, Log
+from ...engine.plan import Plan, build_plan
 from .. import formatting
-from ..bridge import EngineBridge
+from ..bridge import Call, EngineBridge
+from ..i18n import catalog_text
 from ..jobtable import BAR_STEPS, JobTable
+from ..problems import problem_paragraph
 from ..state import WizardState
-from ..widgets import add_demo_banner, set_status, status_label
+from ..widgets import Retranslating, add_demo_banner, set_status, status_label
+
+if TYPE_CHECKING:
+    from ...engine.runner import RunResult
 
 if TYPE_CHECKING:
     from ...engine.runner import RunResult
@@ -32,7 +39,7 @@ REFRESH_MS = 200
 LOG_LINES = 2000
 
 
-class ProgressPage(QWizardPage):
+class ProgressPage(Retranslating, QWizardPage):
     """Starts the run when entered; repaints from the job board every :data:`REFRESH_MS` ms."""
 
     def __init__(self, state: WizardState, bridge: EngineBridge) -> None:
@@ -41,45 +48,35 @@ class ProgressPage(QWizardPage):
         self._bridge = bridge
         self._finished_once = False
         self._retries: set[str] = set()
+        self._planning = False
+        self._plan_call: Call | None = None
         self.last_result: RunResult | None = None
-        self.setTitle(self.tr("Preparing the data"))
-        self.setSubTitle(self.tr("You can keep using the computer; the work runs in the background."))
 
         self.overall_bar = QProgressBar()
         self.overall_bar.setRange(0, BAR_STEPS)
-        self.overall_bar.setAccessibleName(self.tr("Overall progress"))
         self.overall_text = QLabel()
-        self.overall_text.setAccessibleName(self.tr("Overall progress details"))
-        self.table = JobTable()
+        self.table = JobTable(self._job_title)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.table)
 
-        self.pause_button = QPushButton(self.tr("&Pause"))
-        self.pause_button.setAccessibleName(self.tr("Pause or resume the run"))
-        self.cancel_button = QPushButton(self.tr("&Cancel run"))
-        self.cancel_button.setAccessibleName(self.tr("Cancel the run"))
-        self.cancel_button.setToolTip(self.tr("Stops the run. Everything downloaded so far is kept and "
-                                              "the next run resumes where this one stopped."))
-        self.again_button = QPushButton(self.tr("Run &again"))
-        self.again_button.setAccessibleName(self.tr("Run the unfinished parts again"))
+        self.pause_button = QPushButton()
+        self.cancel_button = QPushButton()
+        self.again_button = QPushButton()
         self.again_button.setVisible(False)
         buttons = QHBoxLayout()
         for button in (self.pause_button, self.cancel_button, self.again_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
-        self.status = status_label(self.tr("Run status"))
+        self.status = status_label("")
 
         self.log_toggle = QToolButton()
-        self.log_toggle.setText(self.tr("Show &log"))
         self.log_toggle.setCheckable(True)
         self.log_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.log_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.log_toggle.setAccessibleName(self.tr("Show or hide the log"))
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
-        self.log.setAccessibleName(self.tr("Log"))
         self.log.setVisible(False)
 
         layout = QVBoxLayout(self)
@@ -103,6 +100,36 @@ class ProgressPage(QWizardPage):
         bridge.event_received.connect(self._on_bridge_event_received)
         bridge.finished.connect(self._on_bridge_finished)
         bridge.crashed.connect(self._on_bridge_crashed)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Preparing the data"))
+        self.setSubTitle(self.tr("You can keep using the computer; the work runs in the background."))
+        self.overall_bar.setAccessibleName(self.tr("Overall progress"))
+        self.overall_text.setAccessibleName(self.tr("Overall progress details"))
+        self.pause_button.setText(self.tr("&Resume") if self._bridge.paused else self.tr("&Pause"))
+        self.pause_button.setAccessibleName(self.tr("Pause or resume the run"))
+        self.cancel_button.setText(self.tr("&Cancel run"))
+        self.cancel_button.setAccessibleName(self.tr("Cancel the run"))
+        self.cancel_button.setToolTip(self.tr("Stops the run. Everything downloaded so far is kept and "
+                                              "the next run resumes where this one stopped."))
+        self.again_button.setText(self.tr("Run &again"))
+        self.again_button.setAccessibleName(self.tr("Run the unfinished parts again"))
+        self.status.setAccessibleName(self.tr("Run status"))
+        shown = self.log_toggle.isChecked()
+        self.log_toggle.setText(self.tr("Hide &log") if shown else self.tr("Show &log"))
+        self.log_toggle.setAccessibleName(self.tr("Show or hide the log"))
+        self.log.setAccessibleName(self.tr("Log"))
+        self.table.retranslate()
+        if self._state.board.jobs:
+            self.repaint_now()
+
+    def _job_title(self, job: str, engine_title: str) -> str:
+        """A job's name in the current language (the catalog's translation of its title)."""
+        for component in self._state.catalog.components:
+            if component.id == job:
+                return catalog_text(component, "title")
+        return engine_title
 
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
@@ -110,28 +137,60 @@ class ProgressPage(QWizardPage):
             self.start_run(self._state.selection)
 
     def isComplete(self) -> bool:
-        return self._finished_once and not self._bridge.running
+        return self._finished_once and not self._bridge.running and not self._planning
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self, ids: list[str]) -> None:
         """Run ``ids``; the selected annotation JSONs always come along (done ones are skipped)
-        because they decide which images the engine extracts."""
-        catalog = self._state.catalog
-        captions = [c.id for c in self._state.components() if c.group == "annotations"]
-        plan = self._state.plan(catalog.resolve(None, [*ids, *captions]))
-        if plan is None or self._bridge.busy:
+        because they decide which images the engine extracts.
+
+        The plan is worked out first, off the GUI thread (with the JSONs on disk it reads them to
+        know which images the run needs), so the totals shown are the plan's from the start."""
+        state = self._state
+        catalog, settings, root = state.catalog, state.settings, state.root
+        if root is None or self._bridge.busy:
+            return
+        captions = [c.id for c in state.components() if c.group == "annotations"]
+        components = catalog.resolve(None, [*ids, *captions])
+
+        def task(emit: Emit, control: Control) -> Plan:
+            plan = build_plan(root, catalog, components, settings)
+            control.checkpoint()
+            return plan
+
+        self._planning = True
+        self.again_button.setVisible(False)
+        self.pause_button.setEnabled(False)
+        self.cancel_button.setEnabled(False)
+        set_status(self.status, self.tr("Working out the plan…"))
+        call = self._bridge.call(task)
+        call.finished.connect(self._on_plan_call_finished)
+        call.failed.connect(self._on_plan_call_failed)
+        self._plan_call = call
+        self.completeChanged.emit()
+
+    @Slot(object)
+    def _on_plan_call_finished(self, plan: Plan) -> None:
+        self._planning, self._plan_call = False, None
+        if self._bridge.cancel_requested:  # the window is closing
+            self._end_run()
             return
         if not plan.fits and not self._state.settings.force:
             self.append_log("warning", self.tr("The plan may not fit the free space; jobs wait when the "
                                                "disk is full."))
-        self.again_button.setVisible(False)
         self.pause_button.setEnabled(True)
         self.pause_button.setText(self.tr("&Pause"))
         self.cancel_button.setEnabled(True)
         set_status(self.status, self.tr("Working…"))
+        self._state.board.begin_run()
         self._bridge.start(plan, self._state.catalog, self._state.settings)
         self.refresh_timer.start()
         self.completeChanged.emit()
+
+    @Slot(object)
+    def _on_plan_call_failed(self, problem: Problem) -> None:
+        self._planning, self._plan_call = False, None
+        self._on_bridge_crashed(problem)
 
     def append_log(self, level: str, text: str, job: str | None = None) -> None:
         prefix = {"warning": self.tr("warning"), "error": self.tr("error")}.get(level, "")
@@ -141,9 +200,11 @@ class ProgressPage(QWizardPage):
     def repaint_now(self) -> None:
         board = self._state.board
         now = board.clock()
-        self.table.refresh(board, now, self._retries)
+        for job, note in board.take_notes():
+            self.append_log("info", note, job)
+        self.table.refresh(board, now, self._retries, self._bridge.paused)
         done, total = board.overall()
-        self.overall_bar.setValue(int(done / total * BAR_STEPS) if total else 0)
+        self.overall_bar.setValue(int(board.overall_fraction() * BAR_STEPS))
         parts = [self.tr("{done} of {total}").format(done=formatting.size(done), total=formatting.size(total))]
         if self._bridge.running and not self._bridge.paused:
             parts.append(formatting.speed(board.meter.rate(now)))
@@ -193,8 +254,7 @@ class ProgressPage(QWizardPage):
         self._state.board.stop_unfinished()
         self._end_run()
         self.append_log("error", problem.render())
-        text = problem.message + (("\n" + problem.hint) if problem.hint else "")
-        set_status(self.status, text, "error")
+        set_status(self.status, problem_paragraph(problem), "error")
 
     def _end_run(self) -> None:
         self._finished_once = True

@@ -14,10 +14,10 @@ from ...engine.plan import check_root, existing_ancestor
 from .. import formatting
 from ..pageids import PageId
 from ..state import WizardState
-from ..widgets import PathField, add_demo_banner, set_status, status_label
+from ..widgets import PathField, Retranslating, add_demo_banner, set_status, status_label
 
 
-class RootPage(QWizardPage):
+class RootPage(Retranslating, QWizardPage):
     """Chooses the data root (training's ``--image_folder``); offers to resume earlier work there."""
 
     def __init__(self, state: WizardState) -> None:
@@ -25,25 +25,18 @@ class RootPage(QWizardPage):
         self._state = state
         self._valid = False
         self._last_components: list[str] = []
-        self.setTitle(self.tr("Data root"))
-        self.setSubTitle(self.tr("The folder that will hold the data. Training reads it with "
-                                 "--image_folder. It may be empty or not exist yet."))
-        label = QLabel(self.tr("&Data root:"))
-        self.path = PathField(directory=True, caption=self.tr("Choose the data root"),
-                              accessible_name=self.tr("Data root"))
+        self.label = label = QLabel()
+        self.path = PathField(directory=True, caption="", accessible_name="")
         label.setBuddy(self.path.edit)
         self.registerField("root*", self.path.edit)
-        self.status = status_label(self.tr("Data root check"))
-        space_note = QLabel(self.tr("Full pretraining needs about 700 GB; the SFT mixture about 120 GB. "
-                                    "The next page shows the exact budget for your selection."))
+        self.status = status_label("")
+        self.space_note = space_note = QLabel()
         space_note.setWordWrap(True)
 
-        self.journal_box = QGroupBox(self.tr("Earlier work in this folder"))
+        self.journal_box = QGroupBox()
         self.journal_label = QLabel()
         self.journal_label.setWordWrap(True)
-        self.journal_label.setAccessibleName(self.tr("Earlier work in this folder"))
-        self.resume_button = QPushButton(self.tr("Res&ume where it stopped"))
-        self.resume_button.setAccessibleName(self.tr("Resume the last run"))
+        self.resume_button = QPushButton()
         box_layout = QVBoxLayout(self.journal_box)
         box_layout.addWidget(self.journal_label)
         box_layout.addWidget(self.resume_button)
@@ -60,6 +53,23 @@ class RootPage(QWizardPage):
 
         self.path.path_changed.connect(self._on_path_path_changed)
         self.resume_button.clicked.connect(self._on_resume_button_clicked)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Data root"))
+        self.setSubTitle(self.tr("The folder that will hold the data. Training reads it with "
+                                 "--image_folder. It may be empty or not exist yet."))
+        self.label.setText(self.tr("&Data root:"))
+        self.path.set_texts(caption=self.tr("Choose the data root"), accessible_name=self.tr("Data root"))
+        self.status.setAccessibleName(self.tr("Data root check"))
+        self.space_note.setText(self.tr("Full pretraining needs about 700 GB; the SFT mixture about 120 GB. "
+                                        "The next page shows the exact budget for your selection."))
+        self.journal_box.setTitle(self.tr("Earlier work in this folder"))
+        self.journal_label.setAccessibleName(self.tr("Earlier work in this folder"))
+        self.resume_button.setText(self.tr("Res&ume where it stopped"))
+        self.resume_button.setAccessibleName(self.tr("Resume the last run"))
+        if self.path.text():
+            self._check(self.path.text())
 
     # -- QWizardPage -------------------------------------------------------------------------
     def initializePage(self) -> None:
@@ -77,9 +87,11 @@ class RootPage(QWizardPage):
             self._show_error(exc)
             return False
         self._state.root = root
-        if not self._state.is_demo:
+        if self._state.is_demo:  # the demo remembers its own root, never as the real one
+            self._state.prefs.demo_root = str(root)
+        else:
             self._state.prefs.last_root = str(root)
-            self._state.save_prefs()
+        self._state.save_prefs()
         return True
 
     def nextId(self) -> int:

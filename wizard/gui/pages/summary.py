@@ -8,30 +8,37 @@ from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWizard, QWizardPage
 
 from ...engine.plan import Plan
 from .. import formatting
+from ..i18n import catalog_text
+from ..problems import problem_text
 from ..state import WizardState
-from ..widgets import add_demo_banner
+from ..widgets import Retranslating, add_demo_banner
 
 
-class SummaryPage(QWizardPage):
+class SummaryPage(Retranslating, QWizardPage):
     """Shows per component the source, a community mark, the status and the download size."""
 
     def __init__(self, state: WizardState) -> None:
         super().__init__()
         self._state = state
-        self.setTitle(self.tr("Ready to start"))
-        self.setSubTitle(self.tr("Check the plan. The run can be paused, cancelled and resumed at any "
-                                 "time; finished work is never downloaded twice."))
+        self._plan: Plan | None = None
         self.setCommitPage(True)
-        self.setButtonText(QWizard.WizardButton.CommitButton, self.tr("&Start"))
         self.text = QTextBrowser()
-        self.text.setAccessibleName(self.tr("Plan summary"))
         layout = QVBoxLayout(self)
         layout.addWidget(self.text)
         add_demo_banner(layout, state.is_demo)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setTitle(self.tr("Ready to start"))
+        self.setSubTitle(self.tr("Check the plan. The run can be paused, cancelled and resumed at any "
+                                 "time; finished work is never downloaded twice."))
+        self.setButtonText(QWizard.WizardButton.CommitButton, self.tr("&Start"))
+        self.text.setAccessibleName(self.tr("Plan summary"))
+        self.text.setHtml(self.plan_html(self._plan) if self._plan is not None else "")
 
     def initializePage(self) -> None:
-        plan = self._state.plan()
-        self.text.setHtml(self.plan_html(plan) if plan is not None else "")
+        self._plan = self._state.plan()
+        self.text.setHtml(self.plan_html(self._plan) if self._plan is not None else "")
 
     def plan_html(self, plan: Plan) -> str:
         esc = html.escape
@@ -40,18 +47,19 @@ class SummaryPage(QWizardPage):
             if item.source is None:
                 source = esc(self.tr("no usable source"))
             else:
-                source = esc(item.source.label)
+                source = esc(catalog_text(item.source, "label"))
                 if item.source.community:
                     source += " <b>" + esc(self.tr("[community mirror]")) + "</b>"
             size = esc(self.tr("—") if item.status == "done" else formatting.size(item.download_bytes))
-            rows.append(f"<tr><td>{esc(item.component.title)}</td><td>{source}</td>"
+            rows.append(f"<tr><td>{esc(catalog_text(item.component, 'title'))}</td><td>{source}</td>"
                         f"<td>{esc(formatting.status_name(item.status))}</td>"
                         f"<td align='right'>{size}</td></tr>")
             for note in item.notes:
                 rows.append(f"<tr><td></td><td colspan='3'><small>{esc(note)}</small></td></tr>")
             if item.problem is not None:
+                message, hint = problem_text(item.problem)
                 rows.append(f"<tr><td></td><td colspan='3' style='color:#b71c1c'>"
-                            f"{esc(item.problem.message)} {esc(item.problem.hint)}</td></tr>")
+                            f"{esc(message)} {esc(hint)}</td></tr>")
         head = "".join(f"<th align='left'>{esc(h)}</th>" for h in (
             self.tr("Component"), self.tr("Source"), self.tr("Status"), self.tr("Download")))
         settings = self._state.settings

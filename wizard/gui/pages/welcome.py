@@ -6,49 +6,62 @@ import html
 
 from PySide6.QtWidgets import QCheckBox, QLabel, QTextBrowser, QVBoxLayout, QWizardPage
 
+from ..i18n import current_language, font_notice, missing_font, usage_groups
 from ..state import WizardState
-from ..widgets import add_demo_banner
+from ..widgets import Retranslating, add_demo_banner, set_status, status_label
 
 
-class WelcomePage(QWizardPage):
+class WelcomePage(Retranslating, QWizardPage):
     """Explains the job and shows every usage term; going on requires ticking the acknowledgement."""
 
     def __init__(self, state: WizardState) -> None:
         super().__init__()
         self._state = state
+        self.font_note = status_label("Missing font")
+        self.intro = QLabel()
+        self.intro.setWordWrap(True)
+        self.terms_title = QLabel()
+        self.terms_title.setWordWrap(True)
+        self.terms = QTextBrowser()
+        self.terms.setOpenExternalLinks(True)
+        self.accept_box = QCheckBox()
+        self.registerField("termsAccepted*", self.accept_box)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.font_note)
+        layout.addWidget(self.intro)
+        layout.addWidget(self.terms_title)
+        layout.addWidget(self.terms, 1)
+        layout.addWidget(self.accept_box)
+        add_demo_banner(layout, state.is_demo)
+        self.retranslate()
+
+    def retranslate(self) -> None:
         self.setTitle(self.tr("Set up the ShareGPT4V training data"))
         self.setSubTitle(self.tr("This wizard downloads, checks, extracts and lays out the images and "
                                  "captions that ShareGPT4V training reads."))
-        intro = QLabel(self.tr(
+        self.intro.setText(self.tr(
             "You choose a data root and what to prepare; the wizard fetches each part from its "
             "official source, verifies it, extracts it into the folder layout training expects and "
             "removes the archives. Everything is resumable: you can pause, quit or lose the network "
             "and continue later from where it stopped."))
-        intro.setWordWrap(True)
-        terms_title = QLabel(self.tr("<b>Usage terms.</b> The data comes from several sources, each "
-                                     "with its own terms:"))
-        terms_title.setWordWrap(True)
-        self.terms = QTextBrowser()
-        self.terms.setOpenExternalLinks(True)
+        self.terms_title.setText(self.tr("<b>Usage terms.</b> The data comes from several sources, each "
+                                         "with its own terms:"))
         self.terms.setAccessibleName(self.tr("Usage terms of the data"))
         self.terms.setHtml(self._terms_html())
-        self.accept_box = QCheckBox(self.tr(
+        self.accept_box.setText(self.tr(
             "I h&ave read these terms and will use the data accordingly (research, non-commercial)."))
         self.accept_box.setAccessibleName(self.tr("Accept the usage terms"))
-        self.registerField("termsAccepted*", self.accept_box)
+        self.show_font_note(missing_font(current_language()))
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addWidget(terms_title)
-        layout.addWidget(self.terms, 1)
-        layout.addWidget(self.accept_box)
-        add_demo_banner(layout, state.is_demo)
+    def show_font_note(self, package: str | None) -> None:
+        """Say, in English (the missing font cannot show anything else), which package to install."""
+        set_status(self.font_note, font_notice(package), "warning")
 
     def _terms_html(self) -> str:
         """One entry per distinct usage text, with the components it applies to."""
-        groups = self._state.catalog.usage_groups()
         items = []
-        for usage, titles in groups.items():
+        for usage, titles in usage_groups(self._state.catalog).items():
             applies = self.tr("Applies to: {names}").format(names=", ".join(titles))
             items.append(f"<li><b>{html.escape(usage)}</b><br><small>{html.escape(applies)}</small></li>")
         note = html.escape(self.tr("The ShareGPT4V captions are released under CC BY-NC 4.0; the web "
