@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,16 @@ class Threads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.names: set[str] = set()
-        real = extract_mod._Extraction.write
-
-        def write(job: extract_mod._Extraction, *args: object, **kwargs: object) -> None:
-            self.names.add(threading.current_thread().name)
-            real(job, *args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(extract_mod._Extraction, "write", write)
+        for method in ("write", "write_data"):
+            monkeypatch.setattr(extract_mod._Extraction, method, self._spy(getattr(extract_mod._Extraction, method)))
         monkeypatch.setattr(extract_mod, "PARALLEL_MEMBERS", 100)
+
+    def _spy(self, real: Callable[..., None]) -> Callable[..., None]:
+        def spy(job: extract_mod._Extraction, *args: object, **kwargs: object) -> None:
+            self.names.add(threading.current_thread().name)
+            real(job, *args, **kwargs)
+
+        return spy
 
 
 def many(path: Path, count: int = COUNT) -> dict[str, bytes]:
@@ -115,3 +118,34 @@ def test_damage_in_either_half_names_its_member(tmp_path: Path, monkeypatch: pyt
     assert caught.value.problem.code == Code.ARCHIVE_CORRUPT and victim in caught.value.problem.message
     names = set(os.listdir(root / "out"))
     assert victim not in names and not any(n.endswith(".extracting") for n in names)
+
+
+@pytest.mark.parametrize("damage", ["local-name", "deflate-data", "crc"])
+def test_small_members_read_in_one_go_are_checked_like_zipfile(tmp_path: Path, damage: str) -> None:
+    """Small members skip zipfile's reader; the local header's name, the deflate stream and the
+    CRC-32 are still checked, and damage is archive-corrupt naming the member."""
+    archive = tmp_path / "a.zip"
+    data = b"a caption-like text member " * 200
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ok.jpg", b"fine" * 100)
+        zf.writestr("bad.jpg", data)
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("bad.jpg")
+    blob = bytearray(archive.read_bytes())
+    local = info.header_offset
+    if damage == "local-name":
+        blob[local + 30:local + 37] = b"BAD.jpg"
+    elif damage == "deflate-data":
+        blob[local + 30 + 7:local + 30 + 7 + 8] = b"\xff" * 8
+    else:  # the central directory's CRC-32 of bad.jpg no longer matches its bytes
+        central = blob.rindex(b"PK\x01\x02", 0, blob.rindex(b"bad.jpg"))
+        blob[central + 16:central + 20] = (info.CRC ^ 0xFFFF).to_bytes(4, "little")
+    archive.write_bytes(bytes(blob))
+    root = tmp_path / "root"
+    ctx, _ = make_ctx(root)
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "zip", root / "out", Layout())
+    ctx.journal.close()
+    problem = caught.value.problem
+    assert problem.code == Code.ARCHIVE_CORRUPT and "bad.jpg" in problem.message
+    assert sorted(os.listdir(root / "out")) == ["ok.jpg"]

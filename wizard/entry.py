@@ -7,7 +7,10 @@ sits above both and wires them, keeping the layers free of cycles.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+
+from . import __version__
 
 
 def self_test() -> int:
@@ -18,6 +21,10 @@ def self_test() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:  # answered before the CLI and the engine are imported: start-up time
+        print(f"sharegpt4v-setup {__version__}")
+        return 0
     from .cli import main as cli_main
 
     return cli_main(argv, self_test=self_test)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import gzip
 import hashlib
 import itertools
 import lzma
 import os
 import stat
+import struct
 import tarfile
 import threading
 import time
@@ -51,6 +53,7 @@ _OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
 #: Zips with at least this many members are extracted by two threads, one per half.
 PARALLEL_MEMBERS = 2000
+_SMALL = 1 << 20  # zip members up to this size are read in one go (see _Extraction._small)
 _UTF8_FLAG = 0x800
 
 
@@ -95,11 +98,16 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
         return name
 
 
-def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+@functools.lru_cache(maxsize=4096)  # the members of a zip share few timestamps
+def _local_time(date_time: tuple[int, int, int, int, int, int]) -> float | None:
     try:
-        return time.mktime((*info.date_time, 0, 0, -1))
+        return time.mktime((*date_time, 0, 0, -1))
     except (OverflowError, ValueError):
         return None
+
+
+def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+    return _local_time(info.date_time)
 
 
 def _temp_name(base: str) -> str:
@@ -238,6 +246,38 @@ class _Extraction:
             raise
         self.written += 1
 
+    def write_data(self, data: bytes, final: str, mtime: float | None) -> None:
+        """:meth:`write` for a member already in memory (small zip members): fewer calls."""
+        folder, base = os.path.split(final)
+        temp = os.path.join(folder, _temp_name(base))
+        try:
+            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        except OSError:
+            if not os.path.islink(temp):
+                raise
+            os.unlink(temp)  # never follow a link planted at the temp name
+            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if mtime is not None:
+                    with contextlib.suppress(OSError, OverflowError, ValueError):
+                        os.utime(fd if os.utime in os.supports_fd else temp, (mtime, mtime))
+            finally:
+                os.close(fd)
+            self.budget.wrote(len(data))
+            os.replace(temp, final)
+            self.sizes.record(final, len(data))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self.bytes_written += len(data)
+        self.done += len(data)
+        self.written += 1
+
     def tar_member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         """Write one tar member (or skip, ignore or refuse it), whatever reads the tar."""
         self.ctx.control.checkpoint()
@@ -361,14 +401,53 @@ class _Extraction:
                 before = self.done
                 self.budget.admit(name, info.file_size, info.compress_size
                                   if info.compress_type != zipfile.ZIP_STORED else info.file_size)
-                with zf.open(info) as src:
-                    start = getattr(src, "_orig_compress_start", None)
-                    if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
-                        raise _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
-                                      "Members before it were kept; report the source.")
-                    self.write(src, final, _zip_mtime(info), info.file_size)
+                small = info.file_size <= min(_SMALL, self.ctx.settings.chunk_size)  # one chunk: no cancel inside
+                data = self._small(zf, info, ends) if small else None
+                if data is not None:
+                    self.write_data(data, final, _zip_mtime(info))
+                else:
+                    with zf.open(info) as src:
+                        start = getattr(src, "_orig_compress_start", None)
+                        if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
+                            raise self._overlap(name)
+                        self.write(src, final, _zip_mtime(info), info.file_size)
                 self.done = before + info.file_size
             self.tick()
+
+    def _overlap(self, name: str) -> SetupError:
+        return _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
+                       "Members before it were kept; report the source.")
+
+    def _small(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, ends: dict[int, int | None]) -> bytes | None:
+        """A small stored/deflated member read with two ``pread`` calls and checked as zipfile would
+        (local header, name, CRC-32, size): zipfile's reader costs more than the data here.
+        None: not such a member (encrypted, another method, a remote zip): use zipfile."""
+        fp = zf.fp
+        if (info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1
+                or info.compress_size > _SMALL or self.fileobj is not None or fp is None
+                or not hasattr(os, "pread")):
+            return None
+        fd = fp.fileno()
+        head = os.pread(fd, 30, info.header_offset)
+        if len(head) != 30 or head[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename!r}")
+        name_len, extra_len = struct.unpack_from("<HH", head, 26)
+        start = info.header_offset + 30 + name_len + extra_len
+        if data_overlaps(info, start, ends.get(info.header_offset)):
+            raise self._overlap(info.filename)
+        raw_name = os.pread(fd, name_len, info.header_offset + 30)
+        if raw_name.decode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437") != info.orig_filename:
+            raise zipfile.BadZipFile(f"File name in directory {info.orig_filename!r} and header {raw_name!r} differ.")
+        data = os.pread(fd, info.compress_size, start)
+        if len(data) != info.compress_size:
+            raise zipfile.BadZipFile(f"{info.filename!r} is cut short")
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            data = zlib.decompress(data, -15, max(info.file_size, 1))
+        if len(data) != info.file_size:
+            raise zipfile.BadZipFile(f"{info.filename!r} has {len(data):,} bytes, not {info.file_size:,}")
+        if zlib.crc32(data) != info.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+        return data
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size

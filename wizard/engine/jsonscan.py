@@ -10,7 +10,7 @@ the same; when either half fails (a damaged file, or a candidate that was text i
 :class:`Fallback` is raised and the caller reads the whole file alone, which also words the error.
 The values already given are what the whole-file parse gives for the same first records.
 
-Frozen builds and one-core machines read alone. The second half travels pickled, in lists of a
+Frozen builds, one-core machines and the wizard's process read alone. The second half travels pickled, in lists of a
 few thousand values (about the size of the paths), through a pipe a thread keeps drained.
 """
 
@@ -109,7 +109,11 @@ def _cut(f: IO[bytes], first: int, size: int) -> tuple[int, int] | None:
 
 
 def can_split(size: int) -> bool:
-    return size >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 and not getattr(sys, "frozen", False)
+    """Whether to read a file of ``size`` bytes in two processes: not in frozen builds, on one core,
+    or in the wizard's process (a child process there is not proven yet: a helper process left the
+    wizard's verify busy under Qt)."""
+    return (size >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 and not getattr(sys, "frozen", False)
+            and "PySide6.QtCore" not in sys.modules)
 
 
 class _Second:

@@ -15,11 +15,12 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from operator import methodcaller
 from pathlib import Path
 
 from .journal import state_dir
+from .safefs import open_private_file
 
 log = logging.getLogger(__name__)
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"))
@@ -91,7 +92,8 @@ class SizeLedger:
             target = _ledger(self.root, folder)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "a", encoding="utf-8", errors="surrogateescape", newline="\n") as out:
+                with open_private_file(target, "a", encoding="utf-8", errors="surrogateescape",
+                                       newline="\n") as out:
                     if out.tell() == 0:
                         out.write(f"#{_escape(folder)}\n")
                     out.writelines(lines)
@@ -104,13 +106,34 @@ class SizeLedger:
 def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str, str]:
     """The last recorded size (decimal text) of each name of ``wanted`` in ``folder`` (relative,
     ``/``-separated). A last line without its newline (a kill mid-write) is ignored."""
+    found = _read(_ledger(root, folder))
+    if found is None or found[0] != folder:
+        return {}  # no ledger, or a hash collision / a foreign file: no facts
+    recorded = found[1]
+    return {name: recorded[name] for name in recorded.keys() & wanted}
+
+
+def all_recorded(root: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """(folder, {name: size}) of every ledger of the root."""
     try:
-        with open(_ledger(root, folder), encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+        ledgers = sorted((state_dir(root) / "index" / "sizes").glob("*.tsv"))
+    except OSError:
+        return
+    for ledger in ledgers:
+        found = _read(ledger)
+        if found is not None and _ledger(root, found[0]) == ledger:
+            yield found
+
+
+def _read(ledger: Path) -> tuple[str, dict[str, str]] | None:
+    try:
+        with open(ledger, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
             lines = f.read().split("\n")
     except OSError:
-        return {}
-    if lines[0] != f"#{_escape(folder)}":
-        return {}  # a hash collision or a foreign file: no facts
+        return None
+    if not lines[0].startswith("#"):
+        return None
+    folder = _unescape(lines[0][1:])
     body = lines[1:-1]  # lines[-1]: "" after the last newline, or an unterminated line
     try:  # C-level loops; a damaged line (no tab, not a number) falls to the slow path
         recorded = dict(map(methodcaller("rsplit", "\t", 1), body))
@@ -124,5 +147,51 @@ def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str
                 recorded[name] = size
     if any("\\" in name for name in recorded):
         recorded = {_unescape(name): size for name, size in recorded.items()}
-    return {name: recorded[name] for name in recorded.keys() & wanted}
+    return folder, recorded
+
+
+
+def size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
+    """Why the file at ``path`` (relative to ``dir_fd`` if given) does not have its recorded size,
+    or "" when it does."""
+    try:
+        actual = os.stat(path, dir_fd=dir_fd).st_size
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    size = int(recorded)
+    if actual == size:
+        return ""
+    return f"{actual:,} bytes, {size:,} when extracted (" + ("cut short" if actual < size else "changed") + ")"
+
+
+def check_folder(folder: str, sizes: dict[str, str]) -> dict[str, str]:
+    """name -> why, for the files of ``folder`` (absolute) whose size is not the recorded one."""
+    bad: dict[str, str] = {}
+    if os.stat not in os.supports_dir_fd:  # pragma: no cover - Windows
+        for name, size in sizes.items():
+            if problem := size_problem(os.path.join(folder, name), size):
+                bad[name] = problem
+        return bad
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        for name, size in sizes.items():
+            if problem := size_problem(name, size, fd):
+                bad[name] = problem
+    finally:
+        os.close(fd)
+    return bad
+
+
+def check_all(root: Path) -> dict[str, dict[str, str]]:
+    """folder -> {name: why} over every ledger of the root (folders that cannot be opened are left
+    out: the folder listing reports them)."""
+    out: dict[str, dict[str, str]] = {}
+    for folder, sizes in all_recorded(root):
+        try:
+            bad = check_folder(os.path.join(root, folder), sizes)
+        except OSError:
+            continue
+        if bad:
+            out[folder] = bad
+    return out
 

@@ -3,10 +3,10 @@
 For each JSON the records are streamed (:mod:`.annotations`), each distinct ``image`` path is
 grouped by its folder, and each referenced folder is listed once with ``os.scandir``; names
 are matched against a set, so there is no ``stat`` per record. A file whose size extraction
-recorded (:mod:`.sizes`) is stat'ed and must still have that size: a cut file is "unreadable"
-without ``--deep``. With ``deep=True`` every image found is also opened: it must be non-empty,
-start with a JPEG/PNG/GIF/WebP signature and (JPEG, PNG, WebP) not be truncated. Missing and
-unreadable paths are written, one per line, to
+recorded (:mod:`.sizes`) is stat'ed — by a thread that runs while the JSONs are parsed — and must
+still have that size: a cut file is "unreadable" without ``--deep``. With ``deep=True`` every
+image found is also opened: it must be non-empty, start with a JPEG/PNG/GIF/WebP signature and
+(JPEG, PNG, WebP) not be truncated. Missing and unreadable paths are written, one per line, to
 ``<root>/.sharegpt4v-setup/reports/missing-<json stem>.txt``; the report's totals count each
 file once however many JSONs reference it, and the last verify's findings are kept for
 ``repair`` (:func:`last_findings`).
@@ -18,6 +18,7 @@ import contextlib
 import heapq
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,14 +40,13 @@ from .annotations import (
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
-from .safefs import open_private_file
-from .sizes import recorded_sizes
+from .safefs import open_private_file, write_text_atomic
+from .sizes import check_all, recorded_sizes, size_problem
 
 #: How many missing paths a report keeps in memory (the report file has them all).
 MISSING_SAMPLE = 20
 _NAME = attrgetter("name")
 _DEEP_BATCH = 512
-_STAT_THREADS_FROM = 20_000  # recorded sizes to check in one folder before using two threads
 _SLOW_FILE_SECONDS = 200e-6  # per image; a warm local disk takes ~10 us
 _UNSEEN: set[str] = set()  # sentinel: a folder prefix not met yet
 
@@ -199,14 +199,17 @@ def verify(root: Path, json_files: list[Path] | None = None, *, deep: bool = Fal
     results = []
     checker = _ImageChecker() if deep else None
     distinct = _Distinct() if len(files) > 1 else None
+    scan = None if deep else _SizeScan(root)
     try:
         for i, path in enumerate(files):
             tick = _Ticker(progress, control, sum(spans[:i]), sum(spans))
-            results.append(_verify_one(root, path, spans[i], checker, tick, distinct))
+            results.append(_verify_one(root, path, spans[i], checker, tick, distinct, scan))
             tick(spans[i])
     finally:
         if checker is not None:
             checker.close()
+        if scan is not None:
+            scan.stop()
     report = VerifyReport(root, deep, tuple(results),
                           distinct.totals(results) if distinct is not None else None)
     _save_findings(report)
@@ -273,12 +276,31 @@ def _save_findings(report: VerifyReport) -> None:
         "wrong_format": sorted({item for r in report.results for item in r.wrong_format}),
         "totals": report.totals.as_dict(),
     }
-    part = target.with_name(target.name + ".part")
-    try:
-        part.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8", errors="surrogateescape")
-        os.replace(part, target)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        write_text_atomic(target, json.dumps(data))  # ASCII: names kept exactly through \u escapes
+
+
+class _SizeScan:
+    """Stats every file the size ledgers list (:mod:`.sizes`) in a thread that runs while the JSONs
+    are parsed (``stat`` waits without the GIL); the folder loop then only looks results up.
+    (A helper process was faster in the benchmark but left the wizard's verify busy under Qt.)"""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._problems: dict[str, dict[str, str]] = {}
+        self._thread = threading.Thread(target=self._run, name="verify-sizes", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self._problems = check_all(self.root)
+
+    def problems(self, folder: str) -> dict[str, str]:
+        """name -> why, for the files of ``folder`` whose size is not the recorded one."""
+        self._thread.join()
+        return self._problems.get(folder, {})
+
+    def stop(self) -> None:
+        self._thread.join()
 
 
 class _Distinct:
@@ -368,7 +390,8 @@ def _collect(path: Path, tick: Callable[[int], None]
 
 
 def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None,
-                tick: Callable[[int], None], seen: _Distinct | None = None) -> JsonResult:
+                tick: Callable[[int], None], seen: _Distinct | None = None,
+                scan: _SizeScan | None = None) -> JsonResult:
     by_dir, invalid, records, text_only = _collect(path, tick)
     if seen is not None:
         seen.invalid.update(map(hash, invalid))
@@ -392,17 +415,19 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
         prefix = folder + "/" if folder else ""
         bad_before, wrong_before = len(unreadable), len(wrong)
         full = os.path.join(root, folder)
-        sizes = recorded_sizes(root, folder, names)
+        sized = scan.problems(folder) if scan is not None else {}
+        flagged = sized.keys() & names  # referenced files whose size changed (or that were gone)
         try:
             with os.scandir(full) as entries:
                 if checker is None:
                     names.difference_update(map(_NAME, entries))  # what is left is missing
                 else:
+                    sizes = recorded_sizes(root, folder, names)
                     for status, rel, detail in _deep_check(checker, full, entries, names, prefix,
                                                            advance, sizes):
                         (unreadable if status == UNREADABLE else wrong).append((rel, detail))
-            if checker is None and sizes:
-                unreadable += _size_check(full, prefix, sizes, names)
+            flagged -= names  # present ones only; a missing file is missing
+            unreadable += [(prefix + name, sized[name]) for name in sorted(flagged)]
         except (FileNotFoundError, NotADirectoryError):
             pass  # every name in it is missing
         except OSError as exc:
@@ -428,43 +453,6 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
                       tuple(wrong), sample, report_file, tuple(notes))
 
 
-def _size_check(folder: str, prefix: str, sizes: dict[str, str], missing: set[str]) -> list[tuple[str, str]]:
-    """(path, reason) of each present file whose size differs from the size extraction recorded.
-    Many files: two threads (``stat`` releases the GIL), names looked up from the folder's fd."""
-    todo = [(name, sizes[name]) for name in sizes.keys() - missing]
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if os.stat in os.supports_dir_fd else None
-
-    def check(part: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        bad = []
-        for name, size in part:
-            problem = _size_problem(name if fd is not None else os.path.join(folder, name), size, fd)
-            if problem:
-                bad.append((prefix + name, problem))
-        return bad
-
-    try:
-        if len(todo) < _STAT_THREADS_FROM:
-            return check(todo)
-        middle = len(todo) // 2
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify-stat") as pool:
-            second = pool.submit(check, todo[middle:])
-            return check(todo[:middle]) + second.result()
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
-def _size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
-    try:
-        actual = os.stat(path, dir_fd=dir_fd).st_size
-    except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
-    size = int(recorded)
-    if actual == size:
-        return ""
-    return (f"{actual:,} bytes, {size:,} when extracted (" + ("cut short" if actual < size else "changed") + ")")
-
-
 def _deep_check(checker: _ImageChecker, folder: str, entries: Iterator[os.DirEntry[str]],
                 names: set[str], prefix: str, advance: Callable[[int], None],
                 sizes: dict[str, str] | None = None) -> list[tuple[int, str, str]]:
@@ -477,7 +465,7 @@ def _deep_check(checker: _ImageChecker, folder: str, entries: Iterator[os.DirEnt
 
     def flush() -> None:
         for name in [n for n in batch if n in sizes]:
-            problem = _size_problem(os.path.join(folder, name), sizes[name])
+            problem = size_problem(os.path.join(folder, name), sizes[name])
             if problem:
                 bad.append((UNREADABLE, prefix + name, problem))
                 batch.remove(name)
