@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import re
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +26,8 @@ from .catalog import Catalog, Component, Layout, Source
 from .context import JobContext
 from .errors import Code, SetupError
 from .journal import state_dir
+from .net.policy import RetryLater
+from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .safefs import write_text_atomic
 from .sources import kind_of
 
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 #: Bytes asked for by the first request: the end-of-central-directory record plus, for most
 #: archives, the whole central directory.
 TAIL_BYTES = 1 << 20
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 STRIP_KEY = "layout_strip"
 
 
@@ -140,89 +140,21 @@ def remote_url(ctx: JobContext, source: Source, catalog: Catalog) -> tuple[str, 
     return kind_of(source.kind).remote_file(ctx, source, catalog)
 
 
-class _Tail(io.RawIOBase):
-    """The end of a remote file, fetched with at most one more range request when zipfile
-    reads before it (a central directory larger than the first tail)."""
-
-    def __init__(self, fetch: _Fetch, tail: int) -> None:
-        super().__init__()
-        self.fetch = fetch
-        self.start, self.data, self.size = fetch.suffix(tail)
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), self.size - self.pos)
-        if want <= 0:
-            return 0
-        if self.pos < self.start:  # the directory starts before the tail: one more request
-            more = self.fetch.span(self.pos, self.start - 1)
-            self.data, self.start = more + self.data, self.pos
-        offset = self.pos - self.start
-        chunk = self.data[offset: offset + want]
-        buffer[: len(chunk)] = chunk
-        self.pos += len(chunk)
-        return len(chunk)
-
-
-class _Fetch:
-    def __init__(self, session: requests.Session, url: str, headers: dict[str, str],
-                 timeout: tuple[float, float]) -> None:
-        self.session, self.url, self.timeout = session, url, timeout
-        self.headers = {"Accept-Encoding": "identity", **headers}
-        self.requests = 0
-        self.validator: str | None = None
-
-    def _get(self, spec: str) -> tuple[int, bytes, int]:
-        headers = {**self.headers, "Range": f"bytes={spec}"}
-        if self.validator:
-            headers["If-Range"] = self.validator
-        self.requests += 1
-        with self.session.get(self.url, headers=headers, timeout=self.timeout, stream=True) as resp:
-            if resp.status_code != 206:
-                raise NoRange(f"answered {resp.status_code} to a range request")
-            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-            if not match:
-                raise NoRange("no usable Content-Range")
-            if self.validator is None:
-                etag = resp.headers.get("ETag", "")
-                self.validator = etag if etag and not etag.startswith("W/") else resp.headers.get("Last-Modified")
-            return int(match.group(1)), resp.content, int(match.group(3))
-
-    def suffix(self, n: int) -> tuple[int, bytes, int]:
-        return self._get(f"-{n}")
-
-    def span(self, first: int, last: int) -> bytes:
-        start, data, _ = self._get(f"{first}-{last}")
-        if start != first:
-            raise NoRange("the server sent another range than asked")
-        return data
-
-
 def remote_names(session: requests.Session, url: str, headers: dict[str, str],
                  timeout: tuple[float, float] = (20.0, 60.0), tail: int = TAIL_BYTES) -> tuple[list[str], int]:
-    """Member names of a remote zip and the number of requests made; raises :class:`NoRange`
-    (also for a body that is not a zip: the download-then-check path reports it properly)."""
-    fetch = _Fetch(session, url, headers, timeout)
+    """Member names of a remote zip and the number of requests made (the tail holding the central
+    directory, and one more when it is longer: :class:`~wizard.engine.net.rangefile.HttpRangeFile`);
+    raises :class:`NoRange` (also for a body that is not a zip: the download-then-check path
+    reports it properly)."""
     try:
-        with zipfile.ZipFile(io.BufferedReader(_Tail(fetch, tail), 64 * 1024)) as zf:
-            return [info.filename for info in zf.infolist()], fetch.requests
+        remote = HttpRangeFile(session, url, headers=headers, timeout=timeout, tail=tail)
+        with zipfile.ZipFile(io.BufferedReader(remote, 64 * 1024)) as zf:
+            return [info.filename for info in zf.infolist()], remote.requests_made
+    except RangeNotSupported as exc:
+        raise NoRange(str(exc)) from exc
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise NoRange(f"its central directory could not be read ({exc})") from exc
-    except requests.RequestException as exc:
+    except (requests.RequestException, SetupError, RetryLater) as exc:
         raise NoRange(f"the range request failed ({type(exc).__name__})") from exc
 
 

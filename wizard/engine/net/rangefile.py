@@ -13,7 +13,7 @@ import io
 import requests
 
 from . import client
-from .policy import Kind, classify, if_range
+from .policy import Kind, classify, content_range, if_range
 
 
 class RangeNotSupported(Exception):
@@ -24,7 +24,11 @@ class HttpRangeFile(io.RawIOBase):
     """``open()``-like access to a remote file through ``Range`` requests."""
 
     def __init__(self, session: requests.Session, url: str, *, headers: dict[str, str] | None = None,
-                 block: int = 256 * 1024, timeout: tuple[float, float] = (20.0, 60.0)) -> None:
+                 block: int = 256 * 1024, timeout: tuple[float, float] = (20.0, 60.0),
+                 tail: int | None = None) -> None:
+        """``tail``: open with one request for the last ``tail`` bytes (a zip's central directory
+        sits there: its listing then costs one request, or two when the directory is longer),
+        instead of a one-byte probe."""
         super().__init__()
         self.session = session
         self.url = url
@@ -36,7 +40,7 @@ class HttpRangeFile(io.RawIOBase):
         self.requests_made = 0
         self._cache_start = 0
         self._cache = b""
-        self.size = self._probe()
+        self.size = self._probe() if tail is None else self._open_tail(tail)
 
     def _get(self, start: int, end: int) -> bytes:
         headers = {**self.headers, "Range": f"bytes={start}-{end}"}
@@ -73,6 +77,26 @@ class HttpRangeFile(io.RawIOBase):
             self.validator = if_range(answer.etag, answer.last_modified)
             return answer.total
 
+    def _open_tail(self, tail: int) -> int:
+        headers = {**self.headers, "Range": f"bytes=-{max(1, tail)}"}
+        self.requests_made += 1
+        with client.get(self.session, self.url, headers=headers, timeout=self.timeout) as resp:
+            if resp.status_code != 206:
+                raise RangeNotSupported(f"answered {resp.status_code} to a range request")
+            span = content_range(resp.headers.get("Content-Range"))
+            first, last, total = span if span is not None else (0, -1, None)
+            if total is None or last < first:
+                raise RangeNotSupported("no usable Content-Range")
+            self.validator = if_range(resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
+            want = last - first + 1  # bounded: a body that runs on is not read past the range
+            data = bytearray()
+            for chunk in resp.iter_content(64 * 1024):
+                data += chunk
+                if len(data) >= want:
+                    break
+            self._cache_start, self._cache = first, bytes(data[:want])
+            return total
+
     # -- io.RawIOBase --------------------------------------------------------------------------
     def readable(self) -> bool:
         return True
@@ -100,7 +124,11 @@ class HttpRangeFile(io.RawIOBase):
         if want <= 0:
             return 0
         cached_end = self._cache_start + len(self._cache)
-        if not (self._cache_start <= self.pos and self.pos + want <= cached_end):
+        if self._cache and self.pos < self._cache_start < self.pos + max(want, self.block) \
+                and self.pos + want <= cached_end:  # just before the cache (a zip's long directory)
+            self._cache = self._get(self.pos, self._cache_start - 1) + self._cache
+            self._cache_start = self.pos
+        elif not (self._cache_start <= self.pos and self.pos + want <= cached_end):
             end = min(self.size, self.pos + max(want, self.block)) - 1
             self._cache_start = self.pos
             self._cache = self._get(self.pos, end)
