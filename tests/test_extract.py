@@ -310,6 +310,17 @@ def test_planted_temp_symlink_is_not_followed(tmp_path: Path) -> None:
     assert files_under(dest) == {"x.jpg"}
 
 
+
+def test_planted_temp_fifo_neither_blocks_nor_survives(tmp_path: Path) -> None:
+    """A FIFO at the temp name would hang a plain open(): it is removed and a file created in its place."""
+    dest = tmp_path / "root" / "t"
+    dest.mkdir(parents=True)
+    os.mkfifo(dest / ".x.jpg.extracting")
+    archive = make_zip(tmp_path / "a.zip", {"x.jpg": b"new data"})
+    assert extract(tmp_path, archive, "zip", dest, Layout()).written == 1
+    assert (dest / "x.jpg").read_bytes() == b"new data"
+    assert files_under(dest) == {"x.jpg"}
+
 # ------------------------------------------------------------------------------------------
 # Resume
 # ------------------------------------------------------------------------------------------

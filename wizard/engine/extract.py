@@ -36,6 +36,7 @@ from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .fsinfo import free_bytes
+from .safefs import open_private
 from .sizes import SizeLedger
 
 
@@ -48,8 +49,6 @@ _DAMAGED: tuple[type[BaseException], ...] = (
     _Damaged, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile,
 )
 _TEMP_SUFFIX = ".extracting"
-_OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-               | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
 #: Zips with at least this many members are extracted by two threads, one per half.
 PARALLEL_MEMBERS = 2000
@@ -114,6 +113,12 @@ def _temp_name(base: str) -> str:
     if len(os.fsencode(base)) > 255 - len(_TEMP_SUFFIX) - 1:
         base = hashlib.sha1(os.fsencode(base), usedforsecurity=False).hexdigest()
     return f".{base}{_TEMP_SUFFIX}"
+
+
+def _open_temp(temp: str) -> int:
+    """The temp file beside a member's final name, created exclusively; a link, FIFO or device
+    planted at that name is removed, never followed or opened (:func:`~wizard.engine.safefs.open_private`)."""
+    return open_private(Path(temp), truncate=True)
 
 
 class _Extraction:
@@ -207,13 +212,7 @@ class _Extraction:
         """Copy ``src`` (``size`` bytes declared) to a temp file beside ``final``, then rename it into place."""
         folder, base = os.path.split(final)
         temp = os.path.join(folder, _temp_name(base))
-        try:
-            fd = os.open(temp, _OPEN_FLAGS, 0o666)
-        except OSError:
-            if not os.path.islink(temp):
-                raise
-            os.unlink(temp)  # never follow a link planted at the temp name
-            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        fd = _open_temp(temp)
         checkpoint, chunk_size = self.ctx.control.checkpoint, self.ctx.settings.chunk_size
         budget, left = self.budget, size
         try:
@@ -250,13 +249,7 @@ class _Extraction:
         """:meth:`write` for a member already in memory (small zip members): fewer calls."""
         folder, base = os.path.split(final)
         temp = os.path.join(folder, _temp_name(base))
-        try:
-            fd = os.open(temp, _OPEN_FLAGS, 0o666)
-        except OSError:
-            if not os.path.islink(temp):
-                raise
-            os.unlink(temp)  # never follow a link planted at the temp name
-            fd = os.open(temp, _OPEN_FLAGS, 0o666)
+        fd = _open_temp(temp)
         try:
             try:
                 view = memoryview(data)
