@@ -242,7 +242,7 @@ def test_segmented_download_from_nginx(tmp_path: Path) -> None:
         out = download(ctx, f"{nginx.base_url}/big.bin", ctx.downloads / "big.bin", sha256=sha256(data))
         assert hashlib.sha256(out.read_bytes()).hexdigest() == sha256(data)
         assert any("over 4 connections" in t for t in rec.logs())
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # nginx writes its access log lazily; a loaded machine is slow
         while nginx.access_log.read_text().count('" 206 ') < 20 and time.monotonic() < deadline:
             time.sleep(0.05)
         log = nginx.access_log.read_text()
