@@ -149,6 +149,8 @@ def main() -> int:
         busy = list(probe.gaps)
         result = wizard.progress_page.last_result
         ok = result is not None and result.ok
+        if not ok:
+            print(f"the run did not succeed: {result!r}", file=sys.stderr)
         files = len(list((work / "root" / "coco" / "train2017").iterdir())) if ok else 0
     finally:
         for hog in hogs:

@@ -58,7 +58,7 @@ def opens_window(argv: list[str]) -> bool:
 def main() -> int:
     ensure_streams()
     argv = sys.argv[1:]
-    if opens_window(argv):
+    if argv[:1] != ["--engine-child"] and opens_window(argv):  # a child of ours (wizard.engine.child) has no window
         from wizard.syslibs import check_gui, report
 
         problem = check_gui()

@@ -24,10 +24,33 @@ class Control:
         self._hooks: dict[int, Callable[[], None]] = {}
         self._hooks_lock = threading.Lock()
         self._next_hook = 0
+        self._listeners: list[Callable[[str], None]] = []
+
+    def listen(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener("pause" | "resume" | "cancel")`` (in the calling thread) on each change.
+
+        Used to relay this token to a run in another process (:mod:`.runchild`). Returns the
+        function that stops the listening.
+        """
+        with self._hooks_lock:
+            self._listeners.append(listener)
+
+        def stop() -> None:
+            with self._hooks_lock, contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+        return stop
+
+    def _tell(self, change: str) -> None:
+        with self._hooks_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            with contextlib.suppress(Exception):
+                listener(change)
 
     def cancel(self) -> None:
         self._cancel.set()
         self._running.set()  # wake paused workers so they can see the cancel
+        self._tell("cancel")
         with self._hooks_lock:
             hooks = list(self._hooks.values())
         for hook in hooks:  # e.g. shut the socket a worker is blocked reading (a stalled link)
@@ -62,9 +85,11 @@ class Control:
 
     def pause(self) -> None:
         self._running.clear()
+        self._tell("pause")
 
     def resume(self) -> None:
         self._running.set()
+        self._tell("resume")
 
     @property
     def cancelled(self) -> bool:

@@ -1,11 +1,14 @@
 """The one bridge from the engine to Qt.
 
 :class:`RunWorker` runs :meth:`Runner.run` (blocking) on a thread supplied by an
-:class:`Executor`; the engine calls its ``emit`` from its own worker threads, and every event is
-re-emitted as a Qt signal carrying the event object. :class:`EngineBridge` lives in the GUI
-thread and receives those signals through queued connections, so its slots — and everything
-connected to its signals — run in the GUI thread. Never connect a lambda that touches a widget
-to a :class:`RunWorker` signal: it would run in the worker thread.
+:class:`Executor` — by default in a child process (:func:`wizard.engine.runchild.run_in_child`),
+so the run's download and extraction threads never hold the interpreter lock the GUI thread needs;
+``EngineBridge(isolated=False)`` keeps the run in this process. The engine's events reach
+``emit`` on that thread, and every event is re-emitted as a Qt signal carrying the event object.
+:class:`EngineBridge` lives in the GUI thread and receives those signals through queued
+connections, so its slots — and everything connected to its signals — run in the GUI thread.
+Never connect a lambda that touches a widget to a :class:`RunWorker` signal: it would run in
+the worker thread.
 
 :meth:`EngineBridge.call` is the same bridge for any other engine function (``verify``,
 ``repair``): it runs ``task(emit, control)`` on the same executor and hands back a :class:`Call`
@@ -161,18 +164,25 @@ class RunWorker(_Coalescing):
     finished = Signal(object)  # RunResult
     crashed = Signal(object)  # Problem: the run could not start or the engine raised
 
-    def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, control: Control) -> None:
+    def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, control: Control,
+                 isolated: bool = True) -> None:
         super().__init__()
         self._args = (plan, catalog, settings, control)
+        self._isolated = isolated
 
     def run(self) -> None:
         try:
-            # Imported here, on the worker thread: the runner brings the HTTP stack, which the
-            # first window does not need and whose import would stall the GUI thread.
-            from ..engine.runner import Runner
-
             plan, catalog, settings, control = self._args
-            result = Runner(plan, catalog, settings, self.emit_event, control).run()
+            if self._isolated:  # the run's threads in a child process: the GUI thread never waits for them
+                from ..engine.runchild import run_in_child
+
+                result = run_in_child(plan, catalog, settings, self.emit_event, control)
+            else:
+                # Imported here, on the worker thread: the runner brings the HTTP stack, which the
+                # first window does not need and whose import would stall the GUI thread.
+                from ..engine.runner import Runner
+
+                result = Runner(plan, catalog, settings, self.emit_event, control).run()
         except Exception as exc:  # every failure becomes a Problem for the GUI
             self.crashed.emit(problem_of(exc))
             return
@@ -242,9 +252,12 @@ class EngineBridge(QObject):
     crashed = Signal(object)  # Problem
     call_ended = Signal()  # a call finished or failed (after its own signal)
 
-    def __init__(self, executor: Executor | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, executor: Executor | None = None, parent: QObject | None = None, *,
+                 isolated: bool = True) -> None:
         super().__init__(parent)
         self._executor: Executor = executor or QThreadExecutor()
+        #: Runs go to a child process (engine/runchild.py); False keeps them on the executor's thread.
+        self.isolated = isolated
         self._worker: RunWorker | None = None
         self._call: tuple[CallWorker, Call] | None = None
         self._control = Control()
@@ -280,7 +293,7 @@ class EngineBridge(QObject):
         if self.busy:
             raise RuntimeError("a run or a call is already in progress")
         self._control = Control()
-        worker = RunWorker(plan, catalog, settings, self._control)
+        worker = RunWorker(plan, catalog, settings, self._control, self.isolated)
         queued = Qt.ConnectionType.QueuedConnection
         worker.events_emitted.connect(self._on_worker_events_emitted, queued)
         worker.finished.connect(self._on_worker_finished, queued)

@@ -1,0 +1,87 @@
+"""Engine work in a child process of ours: how to start one, and the frames both ends exchange.
+
+One way to start a child, frozen or not: the program itself with ``--engine-child ROLE``
+(``wizard/entry.py`` answers that before anything else is imported), so a PyInstaller bundle
+runs its own executable and a source checkout runs ``python -m wizard``. :data:`ROLES` names the
+function each role runs. Both ends speak length-prefixed pickles over the child's stdin/stdout;
+the pipe joins two processes of this program only (nothing from outside is unpickled).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from typing import IO, Any
+
+#: role -> "module:function" run in the child (the function takes no argument, returns an exit code).
+ROLES = {"run": "wizard.engine.runchild:child_main"}
+
+_FRAME = struct.Struct("<Q")
+#: A frame longer than this is not ours (a corrupt pipe): the reader stops.
+MAX_FRAME = 1 << 30
+
+
+class ChildGone(Exception):
+    """The other end closed the pipe (or sent something that is not a frame)."""
+
+
+def command(role: str) -> list[str]:
+    """The argv that starts the child for ``role``."""
+    if role not in ROLES:
+        raise ValueError(f"unknown child role {role!r}")
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--engine-child", role]
+    return [sys.executable, "-m", "wizard", "--engine-child", role]
+
+
+def environment() -> dict[str, str]:
+    """The child's environment: ours, with this checkout first on the import path."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    if not getattr(sys, "frozen", False):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def spawn(role: str) -> subprocess.Popen[bytes]:
+    """Start the child for ``role`` with pipes on stdin, stdout and stderr."""
+    return subprocess.Popen(command(role), env=environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, close_fds=True)
+
+
+def write_frame(stream: IO[bytes], message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_FRAME.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any:
+    """The next message; raises :class:`ChildGone` at the end of the stream or on a broken frame."""
+    head = stream.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise ChildGone("end of stream")
+    (length,) = _FRAME.unpack(head)
+    if length > MAX_FRAME:
+        raise ChildGone(f"frame of {length} bytes")
+    data = stream.read(length)
+    if len(data) < length:
+        raise ChildGone("end of stream inside a frame")
+    try:
+        return pickle.loads(data)
+    except Exception as exc:  # a frame we cannot read is as good as a closed pipe
+        raise ChildGone(f"unreadable frame: {exc}") from exc
+
+
+def main(role: str) -> int:
+    """``--engine-child ROLE``: run the role's function (the child's side)."""
+    target = ROLES.get(role)
+    if target is None:
+        print(f"sharegpt4v-setup: unknown engine child role {role!r}", file=sys.stderr)
+        return 2
+    module, _, function = target.partition(":")
+    result: int = getattr(importlib.import_module(module), function)()
+    return result
