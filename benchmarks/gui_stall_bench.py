@@ -102,6 +102,7 @@ def main() -> int:
     session = DemoSession(world_dir=work / "world")
     session.start()
     wizard = None
+    load_before = os.getloadavg()
     hogs = cpu_hogs(os.cpu_count() or 1) if args.load else []
     try:
         assert session.world is not None
@@ -163,6 +164,8 @@ def main() -> int:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     ms = 1000.0
+    print("load average before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f} ({} CPUs)".format(
+        *load_before, *os.getloadavg(), os.cpu_count()))
     if hogs:
         print(f"load: {len(hogs)} CPU hog process(es), one per core, during both measurements")
     print(f"workload: {size / 1e6:.0f} MB zip, {files} members, downloaded + verified + extracted in "
