@@ -44,6 +44,7 @@ from ..net import client, keepalive
 from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from ..net.ramp import Ramp
+from ..net.ratelimit import HostGate
 from ..safefs import file_kind_nofollow, open_private, open_private_file
 from . import drive
 from .drive_folder import folder_file_url
@@ -226,6 +227,7 @@ class _Batch:
     def __init__(self, ctx: JobContext, target: Path) -> None:
         self.ctx = ctx
         self.target = target
+        self.target_dir = os.path.join(target, "")  # the folder as a string ending in a separator
         self.tmp = ctx.downloads / "ocr-vqa-tmp"
         self.todo = [(k, u) for k, u, _s, _h, _d in ctx.journal.items(ctx.job, "todo")]
         counts = ctx.journal.items_counts(ctx.job)
@@ -282,8 +284,7 @@ class _Batch:
                 self.turn.wait(0.2)
             return not self.stop.is_set()
 
-    def _host(self, url: str) -> threading.Semaphore:
-        host = urlsplit(url).netloc
+    def _host(self, host: str) -> threading.Semaphore:
         with self.lock:
             if host not in self.hosts:
                 self.hosts[host] = threading.Semaphore(max(1, self.ctx.settings.ocr_per_host))
@@ -343,21 +344,23 @@ class _Batch:
         ctx = self.ctx
         if not url:
             return "dead", None, "no imageURL in dataset.json"
-        if not _SAFE_KEY.match(key) or urlsplit(url).scheme not in ("http", "https"):
+        parts = urlsplit(url)
+        if not _SAFE_KEY.match(key) or parts.scheme not in ("http", "https"):
             return "dead", None, "unusable key or URL"
+        host = parts.netloc
         attempt = 0
         while True:
             if self.stop.is_set():
                 raise _Stopped()
             ctx.control.checkpoint()
             wait: float | None = None
-            gate = ctx.net.gate(urlsplit(url).netloc)
+            gate = ctx.net.gate(host)
             try:
-                with self._host(url):
+                with self._host(host):
                     if not gate.acquire(self.stop):
                         raise _Stopped()
                     try:
-                        return self._get(pool, key, url)
+                        return self._get(pool, key, url, gate)
                     finally:
                         gate.release()
             except RetryLater as exc:
@@ -377,7 +380,7 @@ class _Batch:
             log_retry(f"OCR-VQA image {key}", problem, delay, attempt, ctx.settings.ocr_retries, wait is not None)
             ctx.control.sleep(delay)
 
-    def _get(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
+    def _get(self, pool: keepalive.KeepAlive, key: str, url: str, gate: HostGate) -> tuple[str, int | None, str]:
         ctx = self.ctx
         # identity: keep the bytes exactly as served, and let Content-Length count them
         resp = pool.get(url, _HEADERS)
@@ -387,7 +390,7 @@ class _Batch:
             answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
             if answer.kind is Kind.RETRY:
                 if answer.throttled:
-                    ctx.net.gate(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
+                    gate.throttled()  # fewer connections to this host for a while
                 raise RetryLater(f"HTTP {status}", answer.wait, throttled=answer.throttled)
             if status in _DEAD_STATUSES or status >= 400:
                 return "dead", status, f"HTTP {status}"
@@ -402,8 +405,7 @@ class _Batch:
             resp.close()
             raise
         finally:
-            if resp.connection is not None:
-                keepalive.done(resp, complete=finished)
+            keepalive.done(resp, complete=finished)
         if size > bound:  # runs on: nothing past the bound was written
             return "dead", 200, f"body-too-long (over {bound:,} bytes)"
         kind = sniff(head)
@@ -419,7 +421,7 @@ class _Batch:
             tmp.unlink(missing_ok=True)
             what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
             return "dead", 200, what
-        os.replace(tmp, self.target / f"{key}.jpg")
+        os.replace(tmp, f"{self.target_dir}{key}.jpg")
         return "saved", 200, kind
 
 
