@@ -302,3 +302,10 @@ def test_a_cancel_wakes_a_blocked_read(serve: Callable[..., Scripted]) -> None:
     reader.join(timeout=15)  # generous: the read timeout is a minute
     assert not reader.is_alive()
     assert isinstance(outcome[0], requests.exceptions.ChunkedEncodingError)
+
+
+def test_a_url_cannot_forge_a_header(serve: Callable[..., Scripted]) -> None:
+    srv = serve(lambda r: (answer(200, r.path.encode()), "keep"))
+    status, body = fetch(new_pool(), srv.url("/a b.jpg\r\nX-Evil: 1"))
+    assert status == 200 and body == b"/a%20b.jpg%0D%0AX-Evil:%201"
+    assert "X-Evil" not in srv.requests[0].headers

@@ -61,7 +61,7 @@ def open_nofollow(path: os.PathLike[str] | str, flags: int, mode: int = 0o666) -
     return fd
 
 
-def _remove_odd(path: Path) -> bool:
+def _remove_odd(path: Path | str) -> bool:
     """Remove a symlink, FIFO, device or socket found at one of the app's own names."""
     try:
         mode = os.lstat(path).st_mode
@@ -73,7 +73,7 @@ def _remove_odd(path: Path) -> bool:
     return True
 
 
-def open_private(path: Path, *, truncate: bool = False, append: bool = False) -> int:
+def open_private(path: Path | str, *, truncate: bool = False, append: bool = False) -> int:
     """A read-write fd on the app's own file ``path`` (a ``.part``, a sidecar, a temp file).
 
     A missing file is created exclusively; a symlink, FIFO or device at the name is removed first
@@ -97,7 +97,7 @@ def open_private(path: Path, *, truncate: bool = False, append: bool = False) ->
     raise OSError(errno.ELOOP, "cannot open safely (a link or special file keeps reappearing)", str(path))
 
 
-def open_private_file(path: Path, mode: str = "wb", *, encoding: str | None = None,
+def open_private_file(path: Path | str, mode: str = "wb", *, encoding: str | None = None,
                       errors: str | None = None, newline: str | None = None) -> IO[Any]:
     """``open()`` for the app's own files: ``mode`` "wb"/"w" (emptied) or "ab"/"a" (appended)."""
     if mode[0] not in "wa":

@@ -26,13 +26,14 @@ import base64
 import contextlib
 import logging
 import os
+import re
 import socket
 import ssl
 import urllib.request
 import zlib
 from collections.abc import Iterator, Mapping
 from typing import TypeVar, overload
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
 import requests.utils
@@ -48,6 +49,10 @@ _HEAD_LIMIT = 64 * 1024  # an answer's status line and headers together
 _DRAIN_LIMIT = 256 * 1024  # a body left unread up to this size is read and dropped to keep the connection
 _RECV = 256 * 1024
 _T = TypeVar("_T")
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")  # scheme://authority
+_FIELD = re.compile(r"^([^:\s][^:\r\n]*?)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.M)  # name: value
+_CLEAN = re.compile(r"[!-~]*")  # printable ASCII, no space
+_USER_AGENT = f"User-Agent: {requests.utils.default_user_agent()}"
 _PORTS = {"http": 80, "https": 443}
 
 
@@ -279,6 +284,7 @@ class KeepAlive:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._idle: dict[tuple[str, str, int, str], _Conn] = {}
+        self._routes: dict[str, tuple[tuple[str, str, int, str], str, bool]] = {}  # by origin
         self._proxies = urllib.request.getproxies()
         self._tls: ssl.SSLContext | None = None
         self.connections = 0  # opened so far (for tests and logs)
@@ -329,29 +335,22 @@ class KeepAlive:
 
     # -- one request and the head of its answer --------------------------------------------------
     def _exchange(self, url: str, headers: Mapping[str, str]) -> Response:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in _PORTS:
-            raise requests.exceptions.InvalidSchema(f"not an http(s) URL: {redact_url(url)}")
-        host = parts.hostname
-        if not host:
-            raise requests.exceptions.InvalidURL(f"no host in {redact_url(url)}")
-        try:
-            port = parts.port or _PORTS[scheme]
-        except ValueError as exc:
-            raise requests.exceptions.InvalidURL(str(exc)) from exc
-        proxy = self._proxy_for(scheme, host)
-        key = (scheme, host, port, proxy)
-        name = f"[{host}]" if ":" in host else host
-        authority = name if port == _PORTS[scheme] else f"{name}:{port}"
-        via_proxy = bool(proxy) and scheme == "http"  # https goes through a CONNECT tunnel
-        target = url.split("#", 1)[0] if via_proxy else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"GET {target} HTTP/1.1", f"Host: {authority}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        if via_proxy and "@" in proxy:
-            lines.append(f"Proxy-Authorization: {_basic(proxy)}")
+        match = _ORIGIN.match(url)
+        route = self._routes.get(match.group()) if match else None
+        if route is None or match is None:
+            route = self._route(url)
+            match = _ORIGIN.match(url)
+            assert match is not None  # _route refuses what does not match
+            self._routes[match.group()] = route
+        key, host_line, via_proxy = route
+        target = url.split("#", 1)[0] if via_proxy else url[match.end():].split("#", 1)[0]
+        if not target.startswith("/") and not via_proxy:
+            target = "/" + target  # "http://host" or "http://host?q"
+        if not _CLEAN.fullmatch(target):  # spaces, controls (a CR/LF would forge a header), non-ASCII
+            target = quote(target, safe="!#$%&'()*+,/:;=?@[]~-._")
+        lines = [f"GET {target} HTTP/1.1", host_line, *(f"{k}: {v}" for k, v in headers.items())]
         if not any(k.lower() == "user-agent" for k in headers):
-            lines.append(f"User-Agent: {requests.utils.default_user_agent()}")
+            lines.append(_USER_AGENT)
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         conn = self._idle.pop(key, None)
         if conn is not None:
@@ -364,6 +363,28 @@ class KeepAlive:
             return self._ask(conn, request)
         except _Stale as exc:
             raise requests.ConnectionError(f"the connection ended before an answer: {exc}") from None
+
+    def _route(self, url: str) -> tuple[tuple[str, str, int, str], str, bool]:
+        """Where the requests for ``url``'s origin go: (connection key, the Host line and any
+        proxy authorization, whether the request goes to an HTTP proxy in absolute form)."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _PORTS or not _ORIGIN.match(url):
+            raise requests.exceptions.InvalidSchema(f"not an http(s) URL: {redact_url(url)}")
+        host = parts.hostname
+        if not host or not _CLEAN.fullmatch(parts.netloc):
+            raise requests.exceptions.InvalidURL(f"no usable host in {redact_url(url)}")
+        try:
+            port = parts.port or _PORTS[scheme]
+        except ValueError as exc:
+            raise requests.exceptions.InvalidURL(str(exc)) from exc
+        proxy = self._proxy_for(scheme, host)
+        name = f"[{host}]" if ":" in host else host
+        host_line = f"Host: {name if port == _PORTS[scheme] else f'{name}:{port}'}"
+        via_proxy = bool(proxy) and scheme == "http"  # https goes through a CONNECT tunnel
+        if via_proxy and "@" in proxy:
+            host_line += f"\r\nProxy-Authorization: {_basic(proxy)}"
+        return (scheme, host, port, proxy), host_line, via_proxy
 
     def _ask(self, conn: _Conn, request: bytes) -> Response:
         """Send ``request`` on ``conn`` and read the answer's head."""
@@ -426,12 +447,8 @@ class KeepAlive:
             if 100 <= status < 200 and status != 101:
                 continue  # 100 Continue and the like: the real answer follows
             fields: dict[str, str] = {}
-            for line in rest.split("\r\n"):
-                name, sep, value = line.partition(":")
-                if not sep or not name or name[0] in " \t":
-                    continue  # obsolete line folding, or garbage: ignored
-                name = name.strip().lower()
-                value = value.strip()
+            for name, value in _FIELD.findall(rest):  # (obsolete line folding and garbage are skipped)
+                name = name.lower()
                 fields[name] = f"{fields[name]}, {value}" if name in fields else value
             return status, version, fields
 

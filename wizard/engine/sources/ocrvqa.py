@@ -18,6 +18,7 @@ with a warning, once every image is saved or recorded dead. Progress is images d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -55,6 +56,7 @@ REPORT_NAME = "ocr-vqa-missing.tsv"
 DATASET_NAME = "ocr-vqa-dataset.json"
 _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ORIGIN = re.compile(r"(?i:https?)://([^/?#]*)")
 _MAX_IMAGE = 64 * 1024 * 1024
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
 #: Image hosts answer 200 with a tiny placeholder (Amazon: a 1x1 GIF, 43 bytes) for a missing image.
@@ -229,6 +231,7 @@ class _Batch:
         self.target = target
         self.target_dir = os.path.join(target, "")  # the folder as a string ending in a separator
         self.tmp = ctx.downloads / "ocr-vqa-tmp"
+        self.tmp_dir = os.path.join(self.tmp, "")
         self.todo = [(k, u) for k, u, _s, _h, _d in ctx.journal.items(ctx.job, "todo")]
         counts = ctx.journal.items_counts(ctx.job)
         self.total = sum(counts.values())
@@ -344,10 +347,10 @@ class _Batch:
         ctx = self.ctx
         if not url:
             return "dead", None, "no imageURL in dataset.json"
-        parts = urlsplit(url)
-        if not _SAFE_KEY.match(key) or parts.scheme not in ("http", "https"):
+        origin = _ORIGIN.match(url)
+        if not _SAFE_KEY.match(key) or origin is None:
             return "dead", None, "unusable key or URL"
-        host = parts.netloc
+        host = origin.group(1)  # what urlsplit calls the netloc (a gate per host)
         attempt = 0
         while True:
             if self.stop.is_set():
@@ -396,11 +399,11 @@ class _Batch:
                 return "dead", status, f"HTTP {status}"
             if status != 200:
                 return "dead", status, f"unexpected HTTP {status}"
-            tmp = self.tmp / f"{key}.{threading.get_ident()}.tmp"
+            tmp = f"{self.tmp_dir}{key}.{threading.get_ident()}.tmp"
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
             # a cancel shuts the connection: a stalled image host does not hold the stop up
             with ctx.control.on_cancel(lambda: client.abort_response(resp)):
-                size, head, finished = _receive(ctx, resp, tmp, bound)
+                size, head, finished, body = _receive(ctx, resp, tmp, bound)
         except BaseException:
             resp.close()
             raise
@@ -408,21 +411,34 @@ class _Batch:
             keepalive.done(resp, complete=finished)
         if size > bound:  # runs on: nothing past the bound was written
             return "dead", 200, f"body-too-long (over {bound:,} bytes)"
-        kind = sniff(head)
+        try:
+            verdict = self._judge(resp, size, head)
+        except requests.RequestException:
+            if body is None:
+                _discard(tmp)
+            raise
+        if verdict is not None:  # not kept (a body that went to disk is removed)
+            if body is None:
+                _discard(tmp)
+            return verdict
+        if body is not None:  # the usual small image: written now, in one go
+            _write_new(tmp, body)
+        os.replace(tmp, f"{self.target_dir}{key}.jpg")
+        return "saved", 200, sniff(head) or "unknown"
+
+    @staticmethod
+    def _judge(resp: keepalive.Response, size: int, head: bytes) -> tuple[str, int | None, str] | None:
+        """Why a complete body is not an image to keep (None: it is one). Raises for a short body."""
         length = resp.headers.get("Content-Length")
         encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
         if length is not None and length.isdigit() and int(length) != size and not encoded:
-            tmp.unlink(missing_ok=True)
             raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
         if size < _PLACEHOLDER_BYTES or _one_pixel_gif(head):  # the host's "no such image" answer
-            tmp.unlink(missing_ok=True)
             return "dead", None, PLACEHOLDER
-        if kind is None:
-            tmp.unlink(missing_ok=True)
+        if sniff(head) is None:
             what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
             return "dead", 200, what
-        os.replace(tmp, f"{self.target_dir}{key}.jpg")
-        return "saved", 200, kind
+        return None
 
 
 def make_ramp(settings: Settings) -> Ramp:
@@ -432,13 +448,14 @@ def make_ramp(settings: Settings) -> Ramp:
     return Ramp(max(1, settings.ocr_workers), ceiling)
 
 
-def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -> tuple[int, bytes, bool]:
-    """Read one image into ``tmp``: (size, its first 16 bytes, whether the body was read to its end).
+def _receive(ctx: JobContext, resp: keepalive.Response, tmp: str,
+             bound: int) -> tuple[int, bytes, bool, bytes | None]:
+    """Read one image: (size, its first 16 bytes, whether the body was read to its end, the body
+    when it is held in memory — None when it went to ``tmp``).
 
-    Small bodies are gathered in memory and written with one ``os.write`` (no buffered file object,
-    no fsync: the journal's batch commit is the durability point, and a file the journal does not
-    know yet is found by ``_reconcile``). A body that turns out large goes to the file as it comes.
-    A body that runs past ``bound`` is cut there (size > bound, nothing kept).
+    Small bodies are gathered in memory (the caller writes them once it knows they are worth
+    keeping: a placeholder or an error page costs no file). A body that turns out large goes to
+    ``tmp`` as it comes. A body that runs past ``bound`` is cut there (size > bound, nothing kept).
     """
     limiter = ctx.limiter
     size, head = 0, b""
@@ -459,8 +476,8 @@ def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -
                 if out is not None:
                     out.close()
                     out = None
-                    tmp.unlink(missing_ok=True)
-                return size, head, False
+                    _discard(tmp)
+                return size, head, False, None
             if out is not None:
                 out.write(chunk)
             else:
@@ -473,15 +490,27 @@ def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -
     finally:
         if out is not None:
             out.close()
-    if size <= _SPILL:
-        fd = open_private(tmp, truncate=True)
-        try:
-            view = memoryview(b"".join(parts))
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-    return size, head, True
+    if out is not None or size > _SPILL:
+        return size, head, True, None
+    return size, head, True, parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """``data`` into the app's own file ``path`` with one open, write and close (created
+    exclusively by :func:`~wizard.engine.safefs.open_private`; no fsync: the journal's batch commit
+    is the durability point, and a file the journal does not know yet is found by ``_reconcile``)."""
+    fd = open_private(path, truncate=True)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _discard(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class _Stopped(Cancelled):
