@@ -9,7 +9,7 @@
 * :mod:`.bounds` — how many bytes a transfer may accept; one quarantined copy per file;
 * :mod:`.ratelimit` — the run's bandwidth limiter and per-host connection gates (``NetShared``);
 * :mod:`.rangefile` — a seekable file over HTTP byte ranges (members of a remote zip).
-* :mod:`.keepalive` — many small GETs over kept-alive urllib3 connections (OCR-VQA's images);
+* :mod:`.keepalive` — many small GETs over kept-alive connections, a lean HTTP/1.1 client (OCR-VQA's images);
   its failures are raised as requests' exceptions, so :mod:`.policy` judges them like any other.
 
 Sources (:mod:`wizard.engine.sources`) and the tar streamer call into these modules; none of

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-import urllib3
 
 log = logging.getLogger("wizard.engine.net.requests")
 
@@ -59,11 +58,11 @@ def log_response(method: str, url: str, resp: requests.Response, sent_range: str
              resp.status_code, resp.headers.get("Content-Range", "-"), resp.headers.get("Content-Length", "-"))
 
 
-def abort_response(resp: requests.Response | urllib3.BaseHTTPResponse) -> None:
-    """Shut the connection under ``resp`` (a requests response, or urllib3's own from
-    :mod:`.keepalive`) from another thread (``Control.on_cancel``): a read blocked on a stalled
-    link returns at once with a clean "connection ended" error. Closing the socket or the
-    response instead does not wake a blocked ``recv`` on Linux, and races with the reading thread."""
+def abort_response(resp: object) -> None:
+    """Shut the connection under ``resp`` (a requests response, or :class:`.keepalive.Response`)
+    from another thread (``Control.on_cancel``): a read blocked on a stalled link returns at once
+    with a clean "connection ended" error. Closing the socket or the response instead does not
+    wake a blocked ``recv`` on Linux, and races with the reading thread."""
     raw = resp.raw if isinstance(resp, requests.Response) else resp
     conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
     sock = getattr(conn, "sock", None)

@@ -236,7 +236,7 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
                           body=False)
         return replace(base, kind=Kind.RESUMED, start=offset, total=got[2], length=got[1] - got[0] + 1)
     if not offset:
-        return replace(base, kind=Kind.FRESH, total=length, length=length)
+        return Answer(Kind.FRESH, status, total=length, length=length, etag=new_etag, last_modified=new_modified)
     old, new = etag or last_modified, new_etag or new_modified
     changed = bool(old and new and old != new) or (total is not None and length is not None and length != total)
     reason = (f"the file changed upstream (validator {old} -> {new})" if changed

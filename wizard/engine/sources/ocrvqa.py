@@ -18,6 +18,7 @@ with a warning, once every image is saved or recorded dead. Progress is images d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -44,6 +45,7 @@ from ..net import client, keepalive
 from ..net.bounds import MARGIN, quarantine
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from ..net.ramp import Ramp
+from ..net.ratelimit import HostGate
 from ..safefs import file_kind_nofollow, open_private, open_private_file
 from . import drive
 from .drive_folder import folder_file_url
@@ -54,6 +56,7 @@ REPORT_NAME = "ocr-vqa-missing.tsv"
 DATASET_NAME = "ocr-vqa-dataset.json"
 _DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ORIGIN = re.compile(r"(?i:https?)://([^/?#]*)")
 _MAX_IMAGE = 64 * 1024 * 1024
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
 #: Image hosts answer 200 with a tiny placeholder (Amazon: a 1x1 GIF, 43 bytes) for a missing image.
@@ -226,7 +229,9 @@ class _Batch:
     def __init__(self, ctx: JobContext, target: Path) -> None:
         self.ctx = ctx
         self.target = target
+        self.target_dir = os.path.join(target, "")  # the folder as a string ending in a separator
         self.tmp = ctx.downloads / "ocr-vqa-tmp"
+        self.tmp_dir = os.path.join(self.tmp, "")
         self.todo = [(k, u) for k, u, _s, _h, _d in ctx.journal.items(ctx.job, "todo")]
         counts = ctx.journal.items_counts(ctx.job)
         self.total = sum(counts.values())
@@ -282,8 +287,7 @@ class _Batch:
                 self.turn.wait(0.2)
             return not self.stop.is_set()
 
-    def _host(self, url: str) -> threading.Semaphore:
-        host = urlsplit(url).netloc
+    def _host(self, host: str) -> threading.Semaphore:
         with self.lock:
             if host not in self.hosts:
                 self.hosts[host] = threading.Semaphore(max(1, self.ctx.settings.ocr_per_host))
@@ -343,21 +347,23 @@ class _Batch:
         ctx = self.ctx
         if not url:
             return "dead", None, "no imageURL in dataset.json"
-        if not _SAFE_KEY.match(key) or urlsplit(url).scheme not in ("http", "https"):
+        origin = _ORIGIN.match(url)
+        if not _SAFE_KEY.match(key) or origin is None:
             return "dead", None, "unusable key or URL"
+        host = origin.group(1)  # what urlsplit calls the netloc (a gate per host)
         attempt = 0
         while True:
             if self.stop.is_set():
                 raise _Stopped()
             ctx.control.checkpoint()
             wait: float | None = None
-            gate = ctx.net.gate(urlsplit(url).netloc)
+            gate = ctx.net.gate(host)
             try:
-                with self._host(url):
+                with self._host(host):
                     if not gate.acquire(self.stop):
                         raise _Stopped()
                     try:
-                        return self._get(pool, key, url)
+                        return self._get(pool, key, url, gate)
                     finally:
                         gate.release()
             except RetryLater as exc:
@@ -377,7 +383,7 @@ class _Batch:
             log_retry(f"OCR-VQA image {key}", problem, delay, attempt, ctx.settings.ocr_retries, wait is not None)
             ctx.control.sleep(delay)
 
-    def _get(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
+    def _get(self, pool: keepalive.KeepAlive, key: str, url: str, gate: HostGate) -> tuple[str, int | None, str]:
         ctx = self.ctx
         # identity: keep the bytes exactly as served, and let Content-Length count them
         resp = pool.get(url, _HEADERS)
@@ -387,40 +393,52 @@ class _Batch:
             answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
             if answer.kind is Kind.RETRY:
                 if answer.throttled:
-                    ctx.net.gate(urlsplit(url).netloc).throttled()  # fewer connections to this host for a while
+                    gate.throttled()  # fewer connections to this host for a while
                 raise RetryLater(f"HTTP {status}", answer.wait, throttled=answer.throttled)
             if status in _DEAD_STATUSES or status >= 400:
                 return "dead", status, f"HTTP {status}"
             if status != 200:
                 return "dead", status, f"unexpected HTTP {status}"
-            tmp = self.tmp / f"{key}.{threading.get_ident()}.tmp"
+            tmp = f"{self.tmp_dir}{key}.{threading.get_ident()}.tmp"
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
             # a cancel shuts the connection: a stalled image host does not hold the stop up
             with ctx.control.on_cancel(lambda: client.abort_response(resp)):
-                size, head, finished = _receive(ctx, resp, tmp, bound)
+                size, head, finished, body = _receive(ctx, resp, tmp, bound)
         except BaseException:
             resp.close()
             raise
         finally:
-            if resp.connection is not None:
-                keepalive.done(resp, complete=finished)
+            keepalive.done(resp, complete=finished)
         if size > bound:  # runs on: nothing past the bound was written
             return "dead", 200, f"body-too-long (over {bound:,} bytes)"
-        kind = sniff(head)
+        try:
+            verdict = self._judge(resp, size, head)
+        except requests.RequestException:
+            if body is None:
+                _discard(tmp)
+            raise
+        if verdict is not None:  # not kept (a body that went to disk is removed)
+            if body is None:
+                _discard(tmp)
+            return verdict
+        if body is not None:  # the usual small image: written now, in one go
+            _write_new(tmp, body)
+        os.replace(tmp, f"{self.target_dir}{key}.jpg")
+        return "saved", 200, sniff(head) or "unknown"
+
+    @staticmethod
+    def _judge(resp: keepalive.Response, size: int, head: bytes) -> tuple[str, int | None, str] | None:
+        """Why a complete body is not an image to keep (None: it is one). Raises for a short body."""
         length = resp.headers.get("Content-Length")
         encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
         if length is not None and length.isdigit() and int(length) != size and not encoded:
-            tmp.unlink(missing_ok=True)
             raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
         if size < _PLACEHOLDER_BYTES or _one_pixel_gif(head):  # the host's "no such image" answer
-            tmp.unlink(missing_ok=True)
             return "dead", None, PLACEHOLDER
-        if kind is None:
-            tmp.unlink(missing_ok=True)
+        if sniff(head) is None:
             what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
             return "dead", 200, what
-        os.replace(tmp, self.target / f"{key}.jpg")
-        return "saved", 200, kind
+        return None
 
 
 def make_ramp(settings: Settings) -> Ramp:
@@ -430,13 +448,14 @@ def make_ramp(settings: Settings) -> Ramp:
     return Ramp(max(1, settings.ocr_workers), ceiling)
 
 
-def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -> tuple[int, bytes, bool]:
-    """Read one image into ``tmp``: (size, its first 16 bytes, whether the body was read to its end).
+def _receive(ctx: JobContext, resp: keepalive.Response, tmp: str,
+             bound: int) -> tuple[int, bytes, bool, bytes | None]:
+    """Read one image: (size, its first 16 bytes, whether the body was read to its end, the body
+    when it is held in memory — None when it went to ``tmp``).
 
-    Small bodies are gathered in memory and written with one ``os.write`` (no buffered file object,
-    no fsync: the journal's batch commit is the durability point, and a file the journal does not
-    know yet is found by ``_reconcile``). A body that turns out large goes to the file as it comes.
-    A body that runs past ``bound`` is cut there (size > bound, nothing kept).
+    Small bodies are gathered in memory (the caller writes them once it knows they are worth
+    keeping: a placeholder or an error page costs no file). A body that turns out large goes to
+    ``tmp`` as it comes. A body that runs past ``bound`` is cut there (size > bound, nothing kept).
     """
     limiter = ctx.limiter
     size, head = 0, b""
@@ -457,8 +476,8 @@ def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -
                 if out is not None:
                     out.close()
                     out = None
-                    tmp.unlink(missing_ok=True)
-                return size, head, False
+                    _discard(tmp)
+                return size, head, False, None
             if out is not None:
                 out.write(chunk)
             else:
@@ -471,15 +490,27 @@ def _receive(ctx: JobContext, resp: keepalive.Response, tmp: Path, bound: int) -
     finally:
         if out is not None:
             out.close()
-    if size <= _SPILL:
-        fd = open_private(tmp, truncate=True)
-        try:
-            view = memoryview(b"".join(parts))
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-    return size, head, True
+    if out is not None or size > _SPILL:
+        return size, head, True, None
+    return size, head, True, parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """``data`` into the app's own file ``path`` with one open, write and close (created
+    exclusively by :func:`~wizard.engine.safefs.open_private`; no fsync: the journal's batch commit
+    is the durability point, and a file the journal does not know yet is found by ``_reconcile``)."""
+    fd = open_private(path, truncate=True)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _discard(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class _Stopped(Cancelled):
