@@ -68,7 +68,8 @@ def test_demo_honours_a_given_root_and_remembers_it(qtbot: QtBot, platformdirs_i
     seen: list[str] = []
 
     def go_through_root_page() -> None:
-        wizards = [w for w in qapp.topLevelWidgets() if isinstance(w, SetupWizard) and w.isVisible()]
+        # app.main builds the pages after the welcome page once the window has painted
+        wizards = [w for w in qapp.topLevelWidgets() if isinstance(w, SetupWizard) and w.isVisible() and w.is_built]
         if not wizards:
             QTimer.singleShot(50, go_through_root_page)
             return

@@ -236,7 +236,8 @@ def test_main_in_demo_mode_opens_the_demo_and_exits(qtbot: QtBot, platformdirs_i
     assert isinstance(qapp, QApplication)
 
     def close_it() -> None:
-        wizards = [w for w in qapp.topLevelWidgets() if isinstance(w, SetupWizard) and w.isVisible()]
+        # app.main builds the pages after the welcome page once the window has painted
+        wizards = [w for w in qapp.topLevelWidgets() if isinstance(w, SetupWizard) and w.isVisible() and w.is_built]
         if not wizards:
             QTimer.singleShot(50, close_it)
             return

@@ -637,10 +637,12 @@ def test_an_unexpected_error_goes_to_the_run_log_when_there_is_one(
 
 def test_the_wizard_maps_an_escaping_exception_to_a_problem_box(
         qtbot: Any, monkeypatch: pytest.MonkeyPatch, platformdirs_isolated: Path) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
     from wizard.gui import app
 
-    shown: list[str] = []
-    monkeypatch.setattr(app.QMessageBox, "critical", lambda _parent, _title, text: shown.append(text))
+    shown: list[str] = []  # (app imports QMessageBox when it shows one: patched on the class)
+    monkeypatch.setattr(QMessageBox, "critical", lambda _parent, _title, text: shown.append(text))
     try:
         _boom()
     except RuntimeError as exc:

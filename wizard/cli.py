@@ -521,7 +521,6 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
     self-test drives this CLI, so this module does not import it)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # --version exits here, having imported next to nothing
-    from .failures import problem_for
     from .paths import default_demo_root
 
     if args.self_test:
@@ -561,6 +560,8 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
         print("\nInterrupted. The work so far is kept; run the same command to resume.", file=sys.stderr)
         return EXIT_CANCELLED
     except Exception as exc:  # every other exception becomes a coded problem, never a traceback
+        from .failures import problem_for  # not before the wizard's first window: sqlite3, logging setup
+
         mapped, code = problem_for(exc, root, f"sharegpt4v-setup {args.command}")
         return _fail(mapped, code)
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -155,6 +153,9 @@ def report(message: str) -> None:
     interactive = stream is not None and hasattr(stream, "isatty") and stream.isatty()
     if interactive or (not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
         return
+    import shutil  # only on this path: check_gui() runs before every window opens
+    import subprocess
+
     for tool, args in (("zenity", ["--error", "--no-markup", "--text"]), ("kdialog", ["--error"]),
                        ("xmessage", ["-center"])):
         path = shutil.which(tool)

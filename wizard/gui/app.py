@@ -2,6 +2,10 @@
 
 ``build_state`` and ``build_wizard`` are what tests and the screenshot script use to get the same
 wizard without the application's event loop.
+
+Start-up: the window opens with the welcome page alone and builds its other pages right after
+the first frame (:meth:`SetupWizard.finish_build`); this module and the welcome page import
+nothing else a later page or a run needs (``tests/test_gui_startup.py`` holds that).
 """
 
 from __future__ import annotations
@@ -15,11 +19,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from ..engine.catalog import Catalog, load_catalog
-from ..engine.context import Settings
-from ..failures import problem_for
+from ..engine.settings import Settings
 from ..paths import default_demo_root, resources_dir, user_cache_dir
 from .bridge import EngineBridge, Executor, warm_up
 from .i18n import resolve_language, switch_language
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
 
 # Chunk size for the demo: its files are a few KB, so progress needs small reads to be visible.
 DEMO_CHUNK = 2048
+#: The rest of the wizard is built after the first paint, or after this many ms if the window is
+#: not painted by then (it opened minimised or hidden).
+BUILD_FALLBACK_MS = 500
 
 
 def demo_settings(session: DemoSession, base: Settings | None = None) -> Settings:
@@ -64,9 +70,12 @@ def build_state(*, catalog: Catalog | None = None, session: DemoSession | None =
     return state
 
 
-def build_wizard(state: WizardState, executor: Executor | None = None) -> SetupWizard:
-    """The wizard over ``state``; ``executor`` swaps the thread strategy of its bridge."""
-    return SetupWizard(state, EngineBridge(executor))
+def build_wizard(state: WizardState, executor: Executor | None = None, *, complete: bool = True) -> SetupWizard:
+    """The wizard over ``state``; ``executor`` swaps the thread strategy of its bridge.
+
+    ``complete=False``: only the welcome page, as the application opens it; the rest comes with
+    ``finish_build()`` (by itself after the first paint)."""
+    return SetupWizard(state, EngineBridge(executor), complete=complete)
 
 
 def _demo_session(root: Path | None, prefs: Preferences) -> tuple[DemoSession, Path]:
@@ -88,6 +97,10 @@ def show_unexpected(exc_type: type[BaseException], exc: BaseException, tb: Trace
     if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: the default behaviour
         sys.__excepthook__(exc_type, exc, tb)
         return
+    from PySide6.QtWidgets import QMessageBox
+
+    from ..failures import problem_for
+
     problem, _code = problem_for(exc.with_traceback(tb), None, "the wizard")
     QMessageBox.critical(None, QCoreApplication.translate("App", "Problem"), problem.render())
 
@@ -115,13 +128,19 @@ def main(demo: bool = False, demo_root: Path | None = None) -> int:
         if demo:
             session, demo_root = _demo_session(demo_root, Preferences.load(prefs_path))
         state = build_state(session=session, prefs_path=prefs_path, demo_root=demo_root)
-        wizard = build_wizard(state)
-        wizard.show()
-        QTimer.singleShot(0, warm_up)  # after the first paint: import the engine's HTTP stack
+        wizard = build_wizard(state, complete=False)
+        # Then import the engine's HTTP stack in the background (not before: it would hold the GIL).
+        wizard.built.connect(warm_up)
+        wizard.show()  # its first paint builds the other pages (Next waits for them)
+        QTimer.singleShot(BUILD_FALLBACK_MS, wizard.finish_build)
         app.exec()
         wizard.shutdown()
         return 0
     except Exception as exc:  # never a traceback: a coded problem (an unexpected one goes to the log)
+        from PySide6.QtWidgets import QMessageBox
+
+        from ..failures import problem_for
+
         mapped, code = problem_for(exc, None, "the wizard")
         QMessageBox.critical(None, QCoreApplication.translate("App", "Cannot start"), mapped.render())
         return code

@@ -27,17 +27,19 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QThreadPool, Signal, Slot
 
-from ..engine.catalog import Catalog
-from ..engine.context import Settings
 from ..engine.control import Control
 from ..engine.errors import Cancelled, Code, Problem, SetupError
 from ..engine.events import Emit, Event, Progress
-from ..engine.plan import Plan
 
 if TYPE_CHECKING:  # the runner (and requests with it) loads when the first run starts
+    from PySide6.QtCore import Qt
+
+    from ..engine.catalog import Catalog
+    from ..engine.plan import Plan
     from ..engine.runner import RunResult
+    from ..engine.settings import Settings
 
 Work = Callable[[], None]
 #: A callable for :meth:`EngineBridge.call`: gets the engine's observer and the cancel token.
@@ -243,6 +245,14 @@ class Call(QObject):
     failed = Signal(object)  # Problem (code CANCELLED when cancelled)
 
 
+def _queued() -> Qt.ConnectionType:
+    """``Qt.ConnectionType.QueuedConnection``, read when a run starts: the first use of PySide6's
+    ``Qt`` namespace creates its ~90 enum types (tens of ms), which the first window need not wait for."""
+    from PySide6.QtCore import Qt
+
+    return Qt.ConnectionType.QueuedConnection
+
+
 class EngineBridge(QObject):
     """GUI-thread façade over runs: start, pause, resume, cancel; events arrive as signals."""
 
@@ -294,7 +304,7 @@ class EngineBridge(QObject):
             raise RuntimeError("a run or a call is already in progress")
         self._control = Control()
         worker = RunWorker(plan, catalog, settings, self._control, self.isolated)
-        queued = Qt.ConnectionType.QueuedConnection
+        queued = _queued()
         worker.events_emitted.connect(self._on_worker_events_emitted, queued)
         worker.finished.connect(self._on_worker_finished, queued)
         worker.crashed.connect(self._on_worker_crashed, queued)
@@ -312,7 +322,7 @@ class EngineBridge(QObject):
         self._control = Control()
         worker = CallWorker(task, self._control)
         handle = Call()  # the caller keeps it as long as it cares; the bridge until the call ends
-        queued = Qt.ConnectionType.QueuedConnection
+        queued = _queued()
         worker.events_emitted.connect(self._on_call_worker_events_emitted, queued)
         worker.returned.connect(self._on_call_worker_returned, queued)
         worker.raised.connect(self._on_call_worker_raised, queued)

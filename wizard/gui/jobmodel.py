@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from ..engine.errors import Problem
 from ..engine.events import Event, JobDone, JobFailed, JobQueued, Progress, Stage, StageChanged
-from ..engine.plan import human
 
 # Seconds of history used for speeds.
 WINDOW_SECONDS = 10.0
@@ -220,6 +219,8 @@ class JobBoard:
 
     def _grow(self, state: JobState, total: int) -> None:
         """The job turns out bigger than planned: raise its weight and say why."""
+        from ..engine.plan import human  # the plan module is not needed for the first window
+
         if state.weight:
             why = f"the server reports {human(total)} where the plan expected {human(state.weight)}; " \
                   "the overall total grows accordingly"

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..engine.catalog import Catalog, Component, Source
-from ..engine.context import Settings, hub_endpoint
-from ..engine.plan import Plan, build_plan
+from ..engine.settings import Settings, hub_endpoint
 from ..engine.sources import SourceKind, is_known, kind_of
 from .jobmodel import JobBoard
 from .prefs import Preferences
 
 if TYPE_CHECKING:
     from ..demo.session import DemoSession
+    from ..engine.plan import Plan
 
 
 @dataclass
@@ -60,6 +60,8 @@ class WizardState:
 
     def plan(self, components: list[Component] | None = None) -> Plan | None:
         """The plan for the current root and selection (local-only and fast)."""
+        from ..engine.plan import build_plan  # not needed for the first window
+
         if self.root is None:
             return None
         return build_plan(self.root, self.catalog, self.components() if components is None else components,

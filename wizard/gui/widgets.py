@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QDir, QEvent, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QDir, QEvent, QSize, Signal, Slot
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -135,9 +135,13 @@ class ElidedLabel(QLabel):
 
     def elided(self) -> str:
         """The text as painted at the current width."""
+        from PySide6.QtCore import Qt  # not at import: the welcome page needs no Qt namespace (start-up)
+
         return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width())
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        from PySide6.QtCore import Qt
+
         painter = QPainter(self)
         painter.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.elided())
 

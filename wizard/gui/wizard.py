@@ -1,34 +1,55 @@
-"""The wizard window: seven pages over one shared state, and a clean shutdown while work runs."""
+"""The wizard window: seven pages over one shared state, and a clean shutdown while work runs.
+
+The window can open with only its welcome page (``complete=False``): :meth:`SetupWizard.finish_build`
+adds the other six pages, and the application calls it right after the first frame is painted
+(the welcome page keeps Next disabled until then), so the first window does not wait for six
+pages, their modules and the engine code behind them. Tests and scripts get the complete wizard.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, Slot
-from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal, Slot
+from PySide6.QtGui import QPaintEvent
+from PySide6.QtWidgets import QWidget, QWizard
 
 from .bridge import EngineBridge
 from .geometry import fit_to
 from .pageids import PageId
-from .pages.components import ComponentsPage
-from .pages.finish import FinishPage
-from .pages.options import OptionsPage
-from .pages.progress import ProgressPage
-from .pages.root import RootPage
-from .pages.summary import SummaryPage
 from .pages.welcome import WelcomePage
 from .state import WizardState
 
 if TYPE_CHECKING:
     from ..engine.runner import RunResult
     from .about import AboutDialog
+    from .pages.components import ComponentsPage
+    from .pages.finish import FinishPage
+    from .pages.options import OptionsPage
+    from .pages.progress import ProgressPage
+    from .pages.root import RootPage
+    from .pages.summary import SummaryPage
 
 
 class SetupWizard(QWizard):
-    """The ShareGPT4V setup wizard. Closing it while a run works asks, cancels and waits cleanly."""
+    """The ShareGPT4V setup wizard. Closing it while a run works asks, cancels and waits cleanly.
+
+    ``complete=False`` builds only the window and the welcome page; :meth:`finish_build` adds
+    the rest (by itself after the first paint, or when called).
+    """
+
+    built = Signal()  # finish_build() has added the other pages
+
+    # Built by finish_build(); the welcome page is there from the start.
+    root_page: RootPage
+    components_page: ComponentsPage
+    options_page: OptionsPage
+    summary_page: SummaryPage
+    progress_page: ProgressPage
+    finish_page: FinishPage
 
     def __init__(self, state: WizardState, bridge: EngineBridge | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, complete: bool = True) -> None:
         super().__init__(parent)
         self.state = state
         self.bridge = bridge or EngineBridge()
@@ -44,20 +65,10 @@ class SetupWizard(QWizard):
         self.retranslate()
         self.helpRequested.connect(self.show_about)
         self.about_dialog: AboutDialog | None = None
+        self._built = False  # finish_build() ran
+        self._build_scheduled = False
         self.welcome_page = WelcomePage(state)
-        self.root_page = RootPage(state)
-        self.components_page = ComponentsPage(state, self.bridge)
-        self.options_page = OptionsPage(state)
-        self.summary_page = SummaryPage(state)
-        self.progress_page = ProgressPage(state, self.bridge)
-        self.finish_page = FinishPage(state, self.bridge)
-        for page_id, page in (
-            (PageId.WELCOME, self.welcome_page), (PageId.ROOT, self.root_page),
-            (PageId.COMPONENTS, self.components_page), (PageId.OPTIONS, self.options_page),
-            (PageId.SUMMARY, self.summary_page), (PageId.PROGRESS, self.progress_page),
-            (PageId.FINISH, self.finish_page),
-        ):
-            self.setPage(int(page_id), page)
+        self.setPage(int(PageId.WELCOME), self.welcome_page)
         self.setStartId(int(PageId.WELCOME))
         self.bridge.finished.connect(self._on_bridge_finished)
         self.bridge.crashed.connect(self._on_bridge_crashed)
@@ -65,6 +76,53 @@ class SetupWizard(QWizard):
         screen = self.screen()
         if screen is not None:
             fit_to(self, screen.availableGeometry())
+        if complete:
+            self.finish_build()
+
+    @property
+    def is_built(self) -> bool:
+        """All seven pages are there (:meth:`finish_build` ran)."""
+        return self._built
+
+    @Slot()
+    def finish_build(self) -> None:
+        """Add the pages after the welcome page and let its Next button work; runs once.
+
+        The page modules are imported here, not with this module: the first window needs none
+        of them (nor the engine code they bring).
+        """
+        if self._built:
+            return
+        from .pages.components import ComponentsPage
+        from .pages.finish import FinishPage
+        from .pages.options import OptionsPage
+        from .pages.progress import ProgressPage
+        from .pages.root import RootPage
+        from .pages.summary import SummaryPage
+
+        state = self.state
+        self.root_page = RootPage(state)
+        self.components_page = ComponentsPage(state, self.bridge)
+        self.options_page = OptionsPage(state)
+        self.summary_page = SummaryPage(state)
+        self.progress_page = ProgressPage(state, self.bridge)
+        self.finish_page = FinishPage(state, self.bridge)
+        for page_id, page in (
+            (PageId.ROOT, self.root_page), (PageId.COMPONENTS, self.components_page),
+            (PageId.OPTIONS, self.options_page), (PageId.SUMMARY, self.summary_page),
+            (PageId.PROGRESS, self.progress_page), (PageId.FINISH, self.finish_page),
+        ):
+            self.setPage(int(page_id), page)
+        self._built = True
+        self.welcome_page.set_ready()
+        self.built.emit()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """After the first frame: build the rest of the wizard (once the frame is on screen)."""
+        super().paintEvent(event)
+        if not self._built and not self._build_scheduled:
+            self._build_scheduled = True
+            QTimer.singleShot(0, self.finish_build)
 
     def retranslate(self) -> None:
         """The window's own texts (the pages retranslate themselves on the same event)."""
@@ -102,6 +160,8 @@ class SetupWizard(QWizard):
 
     def confirm_stop(self) -> bool:
         """Ask whether to stop the running work and quit (tests replace this)."""
+        from PySide6.QtWidgets import QMessageBox
+
         answer = QMessageBox.question(
             self, self.tr("Stop and quit?"),
             self.tr("Data is still being prepared. Stop now and quit? Everything downloaded so far is "

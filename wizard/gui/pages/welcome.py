@@ -7,16 +7,22 @@ import html
 from PySide6.QtWidgets import QCheckBox, QLabel, QTextBrowser, QVBoxLayout, QWizardPage
 
 from ..i18n import current_language, font_notice, missing_font, usage_groups
+from ..pageids import PageId
 from ..state import WizardState
 from ..widgets import Retranslating, add_demo_banner, set_status, status_label
 
 
 class WelcomePage(Retranslating, QWizardPage):
-    """Explains the job and shows every usage term; going on requires ticking the acknowledgement."""
+    """Explains the job and shows every usage term; going on requires ticking the acknowledgement.
+
+    Next also waits for the wizard's other pages (:meth:`set_ready`): the window opens with this
+    page alone and builds the rest right after its first frame.
+    """
 
     def __init__(self, state: WizardState) -> None:
         super().__init__()
         self._state = state
+        self._ready = False
         self.font_note = status_label("Missing font")
         self.intro = QLabel()
         self.intro.setWordWrap(True)
@@ -35,6 +41,18 @@ class WelcomePage(Retranslating, QWizardPage):
         layout.addWidget(self.accept_box)
         add_demo_banner(layout, state.is_demo)
         self.retranslate()
+
+    def set_ready(self) -> None:
+        """The pages after this one exist: Next may work (once the terms are accepted)."""
+        self._ready = True
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:
+        return self._ready and super().isComplete()
+
+    def nextId(self) -> int:
+        """Always the root page, also before it is built: the button row shows Next, not Finish."""
+        return int(PageId.ROOT)
 
     def retranslate(self) -> None:
         self.setTitle(self.tr("Set up the ShareGPT4V training data"))
