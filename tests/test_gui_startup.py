@@ -23,7 +23,7 @@ HEAVY = ("requests", "urllib3", "huggingface_hub", "httpx", "gdown")
 LATER = ("wizard.gui.pages.root", "wizard.gui.pages.components", "wizard.gui.pages.options",
          "wizard.gui.pages.summary", "wizard.gui.pages.progress", "wizard.gui.pages.finish",
          "wizard.engine.plan", "wizard.engine.context", "wizard.engine.journal", "wizard.engine.runner",
-         "wizard.failures")
+         "wizard.failures", "wizard.gui.bridge", "wizard.engine.events")
 
 # What the command does (wizard.cli.main with no arguments), stopped at the first painted window.
 PROBE = r"""

@@ -14,7 +14,6 @@ text shows it, the line.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 import tomllib
@@ -290,6 +289,8 @@ def _split_texts(ck: _Checker, where: str, raw: Any) -> tuple[Any, tuple[tuple[s
 
 
 def _suggest(word: str, choices: list[str] | set[str], prefix: str = "did you mean ") -> str:
+    import difflib  # only for a misspelt id: not loaded with every catalog
+
     close = difflib.get_close_matches(word, sorted(choices), n=1)
     return f"{prefix}'{close[0]}'?" if close else ""
 

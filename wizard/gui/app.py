@@ -24,7 +24,6 @@ from PySide6.QtWidgets import QApplication
 from ..engine.catalog import Catalog, load_catalog
 from ..engine.settings import Settings
 from ..paths import default_demo_root, resources_dir, user_cache_dir
-from .bridge import EngineBridge, Executor, warm_up
 from .i18n import resolve_language, switch_language
 from .prefs import Preferences, default_prefs_path
 from .state import WizardState
@@ -32,6 +31,7 @@ from .wizard import SetupWizard
 
 if TYPE_CHECKING:
     from ..demo.session import DemoSession
+    from .bridge import Executor
 
 # Chunk size for the demo: its files are a few KB, so progress needs small reads to be visible.
 DEMO_CHUNK = 2048
@@ -75,6 +75,10 @@ def build_wizard(state: WizardState, executor: Executor | None = None, *, comple
 
     ``complete=False``: only the welcome page, as the application opens it; the rest comes with
     ``finish_build()`` (by itself after the first paint)."""
+    if executor is None:  # the default bridge, made when first needed (not for the first frame)
+        return SetupWizard(state, complete=complete)
+    from .bridge import EngineBridge
+
     return SetupWizard(state, EngineBridge(executor), complete=complete)
 
 
@@ -89,6 +93,12 @@ def _demo_session(root: Path | None, prefs: Preferences) -> tuple[DemoSession, P
     session = DemoSession(world_dir=user_cache_dir() / "demo-world")
     session.start()
     return session, root or (Path(prefs.demo_root) if prefs.demo_root else default_demo_root())
+
+
+def _warm_up() -> None:
+    from .bridge import warm_up
+
+    warm_up()
 
 
 def show_unexpected(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
@@ -130,7 +140,7 @@ def main(demo: bool = False, demo_root: Path | None = None) -> int:
         state = build_state(session=session, prefs_path=prefs_path, demo_root=demo_root)
         wizard = build_wizard(state, complete=False)
         # Then import the engine's HTTP stack in the background (not before: it would hold the GIL).
-        wizard.built.connect(warm_up)
+        wizard.built.connect(_warm_up)
         wizard.show()  # its first paint builds the other pages (Next waits for them)
         QTimer.singleShot(BUILD_FALLBACK_MS, wizard.finish_build)
         app.exec()

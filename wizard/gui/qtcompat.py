@@ -13,7 +13,6 @@ stray decrements can never reach zero. It is a no-op everywhere else.
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 from PySide6.QtCore import QObject, Signal
@@ -34,6 +33,8 @@ def emit_drops_true() -> bool:
         probe.ping.emit()
     lost = before - sys.getrefcount(True)
     if lost > 0:  # give back what the probe itself took
+        import ctypes  # only where the bug is: not loaded with every start
+
         for _ in range(lost):
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
     return lost >= 8
@@ -48,6 +49,8 @@ def guard() -> bool:
         return False
     if not emit_drops_true():
         return False
+    import ctypes
+
     for singleton in (True, False, None):
         ctypes.c_ssize_t.from_address(id(singleton)).value += _IMMORTAL
     _applied = True

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from ..engine.catalog import Catalog, Component, Source
 from ..engine.settings import Settings, hub_endpoint
 from ..engine.sources import SourceKind, is_known, kind_of
-from .jobmodel import JobBoard
 from .prefs import Preferences
 
 if TYPE_CHECKING:
     from ..demo.session import DemoSession
     from ..engine.plan import Plan
+    from .jobmodel import JobBoard
 
 
 @dataclass
@@ -32,10 +32,19 @@ class WizardState:
     # Set by the options page; ``force`` by the components page's override box.
     settings: Settings = field(default_factory=Settings)
     resume: bool = False
-    board: JobBoard = field(default_factory=JobBoard)
+    _board: JobBoard | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.settings = replace(self.base_settings)
+
+    @property
+    def board(self) -> JobBoard:
+        """The run's job board (made when the progress page first needs it, not for the first window)."""
+        if self._board is None:
+            from .jobmodel import JobBoard
+
+            self._board = JobBoard()
+        return self._board
 
     @property
     def is_demo(self) -> bool:

@@ -14,7 +14,6 @@ from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal, Slot
 from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QWidget, QWizard
 
-from .bridge import EngineBridge
 from .geometry import fit_to
 from .pageids import PageId
 from .pages.welcome import WelcomePage
@@ -23,6 +22,7 @@ from .state import WizardState
 if TYPE_CHECKING:
     from ..engine.runner import RunResult
     from .about import AboutDialog
+    from .bridge import EngineBridge
     from .pages.components import ComponentsPage
     from .pages.finish import FinishPage
     from .pages.options import OptionsPage
@@ -52,9 +52,11 @@ class SetupWizard(QWizard):
                  parent: QWidget | None = None, *, complete: bool = True) -> None:
         super().__init__(parent)
         self.state = state
-        self.bridge = bridge or EngineBridge()
-        if self.bridge.parent() is None:
-            self.bridge.setParent(self)
+        #: Made on first use (the bridge module brings the engine's event types: not needed for
+        #: the first frame); given by tests that swap its executor.
+        self._bridge: EngineBridge | None = None
+        if bridge is not None:
+            self._adopt(bridge)
         self._close_when_idle = False
         self._shut_down = False  # shutdown() cancelled the work: closing no longer asks
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -70,14 +72,34 @@ class SetupWizard(QWizard):
         self.welcome_page = WelcomePage(state)
         self.setPage(int(PageId.WELCOME), self.welcome_page)
         self.setStartId(int(PageId.WELCOME))
-        self.bridge.finished.connect(self._on_bridge_finished)
-        self.bridge.crashed.connect(self._on_bridge_crashed)
-        self.bridge.call_ended.connect(self._on_bridge_call_ended)
         screen = self.screen()
         if screen is not None:
             fit_to(self, screen.availableGeometry())
         if complete:
             self.finish_build()
+
+    @property
+    def bridge(self) -> EngineBridge:
+        """The one bridge to the engine (made when first asked for)."""
+        if self._bridge is None:
+            from .bridge import EngineBridge
+
+            self._adopt(EngineBridge())
+        assert self._bridge is not None
+        return self._bridge
+
+    def _adopt(self, bridge: EngineBridge) -> None:
+        self._bridge = bridge
+        if bridge.parent() is None:
+            bridge.setParent(self)
+        bridge.finished.connect(self._on_bridge_finished)
+        bridge.crashed.connect(self._on_bridge_crashed)
+        bridge.call_ended.connect(self._on_bridge_call_ended)
+
+    @property
+    def _busy(self) -> bool:
+        """A run or a call is in progress (never makes the bridge to find out)."""
+        return self._bridge is not None and self._bridge.busy
 
     @property
     def is_built(self) -> bool:
@@ -172,11 +194,11 @@ class SetupWizard(QWizard):
 
     def reject(self) -> None:
         """Quit, Esc and the window's close button all come here (QDialog.closeEvent calls it)."""
-        if not self.bridge.busy or self._shut_down:  # after shutdown() nothing is left to ask about
+        if not self._busy or self._shut_down:  # after shutdown() nothing is left to ask about
             super().reject()
             return
         if self._close_when_idle or self.confirm_stop():
-            if not self.bridge.busy:  # the work ended while the question was open: nothing to stop
+            if not self._busy:  # the work ended while the question was open: nothing to stop
                 super().reject()
                 return
             self._close_when_idle = True
@@ -191,8 +213,10 @@ class SetupWizard(QWizard):
         "ended" signal may still be queued, so ``bridge.busy`` can read True for a moment).
         """
         self._shut_down = True
-        self.bridge.cancel()
-        return self.bridge.wait(msecs)
+        if self._bridge is None:
+            return True
+        self._bridge.cancel()
+        return self._bridge.wait(msecs)
 
     @Slot(object)
     def _on_bridge_finished(self, result: RunResult) -> None:

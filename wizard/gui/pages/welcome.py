@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from PySide6.QtWidgets import QCheckBox, QLabel, QTextBrowser, QVBoxLayout, QWizardPage
 
 from ..i18n import current_language, font_notice, missing_font, usage_groups
@@ -11,6 +9,10 @@ from ..pageids import PageId
 from ..state import WizardState
 from ..widgets import Retranslating, add_demo_banner, set_status, status_label
 
+
+def _escape(text: str) -> str:
+    """Text for an HTML body (``html.escape`` without its module's import at start-up)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 class WelcomePage(Retranslating, QWizardPage):
     """Explains the job and shows every usage term; going on requires ticking the acknowledgement.
@@ -81,7 +83,7 @@ class WelcomePage(Retranslating, QWizardPage):
         items = []
         for usage, titles in usage_groups(self._state.catalog).items():
             applies = self.tr("Applies to: {names}").format(names=", ".join(titles))
-            items.append(f"<li><b>{html.escape(usage)}</b><br><small>{html.escape(applies)}</small></li>")
-        note = html.escape(self.tr("The ShareGPT4V captions are released under CC BY-NC 4.0; the web "
+            items.append(f"<li><b>{_escape(usage)}</b><br><small>{_escape(applies)}</small></li>")
+        note = _escape(self.tr("The ShareGPT4V captions are released under CC BY-NC 4.0; the web "
                                    "images are only for academic usage; SA-1B needs Meta's license."))
         return f"<p>{note}</p><ul>{''.join(items)}</ul>"
