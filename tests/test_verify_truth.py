@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import make_ctx
 
+from wizard.engine import helper as helper_mod
 from wizard.engine import sizes as sizes_mod
 from wizard.engine.catalog import Layout
 from wizard.engine.errors import SetupError
@@ -46,7 +47,18 @@ def extracted_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_a_cut_file_is_found_without_deep(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_helper", [True, False])
+def test_a_cut_file_is_found_without_deep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_helper: bool) -> None:
+    """The sizes are stat'ed by a helper process (the command line) or a thread (the wizard)."""
+    started: list[str] = []
+    real = helper_mod.Helper.__init__
+
+    def spy(self: helper_mod.Helper, module: str, *args: str) -> None:
+        started.append(module)
+        real(self, module, *args)
+
+    monkeypatch.setattr(helper_mod, "allowed", lambda: in_helper)
+    monkeypatch.setattr(helper_mod.Helper, "__init__", spy)
     root = extracted_root(tmp_path)
     os.truncate(root / "coco/train2017/2.jpg", 100)
     (root / "coco/train2017/3.jpg").write_bytes(JPEG + b"tail")
@@ -57,6 +69,7 @@ def test_a_cut_file_is_found_without_deep(tmp_path: Path) -> None:
     assert reasons["coco/train2017/2.jpg"] == f"100 bytes, {len(JPEG):,} when extracted (cut short)"
     assert "changed" in reasons["coco/train2017/3.jpg"]
     assert not report.ok
+    assert started == (["wizard.engine.sizes"] if in_helper else [])
     deep = verify(root, deep=True)  # the deep check reports the same files, for the same reason
     assert dict(deep.results[0].unreadable) == reasons
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Collection, Iterator
 from operator import methodcaller
 from pathlib import Path
 
+from . import helper
 from .journal import state_dir
 from .safefs import open_private_file
 
@@ -150,7 +152,6 @@ def _read(ledger: Path) -> tuple[str, dict[str, str]] | None:
     return folder, recorded
 
 
-
 def size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
     """Why the file at ``path`` (relative to ``dir_fd`` if given) does not have its recorded size,
     or "" when it does."""
@@ -158,7 +159,10 @@ def size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
         actual = os.stat(path, dir_fd=dir_fd).st_size
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
-    size = int(recorded)
+    return _differs(actual, int(recorded))
+
+
+def _differs(actual: int, size: int) -> str:
     if actual == size:
         return ""
     return f"{actual:,} bytes, {size:,} when extracted (" + ("cut short" if actual < size else "changed") + ")"
@@ -173,10 +177,16 @@ def check_folder(folder: str, sizes: dict[str, str]) -> dict[str, str]:
                 bad[name] = problem
         return bad
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    stat = os.stat
     try:
-        for name, size in sizes.items():
-            if problem := size_problem(name, size, fd):
-                bad[name] = problem
+        for name, size in sizes.items():  # the loop of size_problem, inlined: one stat per file
+            try:
+                actual = stat(name, dir_fd=fd).st_size
+            except OSError as exc:
+                bad[name] = f"cannot read: {exc.strerror or exc}"
+                continue
+            if actual != int(size):
+                bad[name] = _differs(actual, int(size))
     finally:
         os.close(fd)
     return bad
@@ -195,3 +205,7 @@ def check_all(root: Path) -> dict[str, dict[str, str]]:
             out[folder] = bad
     return out
 
+
+if __name__ == "__main__":  # verify's helper process (.helper): check_all(ROOT), pickled to stdout
+    helper.send(sys.stdout.buffer, check_all(Path(sys.argv[1])))
+    sys.stdout.flush()

@@ -27,6 +27,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from ..paths import STATE_DIR_NAME
+from . import helper
 from .annotations import (
     OK,
     UNREADABLE,
@@ -281,26 +282,44 @@ def _save_findings(report: VerifyReport) -> None:
 
 
 class _SizeScan:
-    """Stats every file the size ledgers list (:mod:`.sizes`) in a thread that runs while the JSONs
-    are parsed (``stat`` waits without the GIL); the folder loop then only looks results up.
-    (A helper process was faster in the benchmark but left the wizard's verify busy under Qt.)"""
+    """Stats every file the size ledgers list (:mod:`.sizes`) while the JSONs are parsed: in a
+    helper process where one may run (:func:`.helper.allowed`), else in a thread (``stat`` waits
+    without the GIL, but the thread's Python between stats contends with the parse for it); the
+    folder loop then only looks results up."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._problems: dict[str, dict[str, str]] = {}
-        self._thread = threading.Thread(target=self._run, name="verify-sizes", daemon=True)
-        self._thread.start()
+        self._problems: dict[str, dict[str, str]] | None = None
+        self._helper = helper.Helper("wizard.engine.sizes", str(root)) if helper.allowed() else None
+        self._thread = None if self._helper else threading.Thread(target=self._run, name="verify-sizes",
+                                                                  daemon=True)
+        if self._thread is not None:
+            self._thread.start()
 
     def _run(self) -> None:
         self._problems = check_all(self.root)
 
+    def _result(self) -> dict[str, dict[str, str]]:
+        if self._thread is not None:
+            self._thread.join()
+        elif self._problems is None and self._helper is not None:
+            try:
+                self._problems = next(self._helper.values())
+            except (helper.HelperFailed, StopIteration):
+                self._problems = check_all(self.root)
+            finally:
+                self._helper.stop()
+        return self._problems or {}
+
     def problems(self, folder: str) -> dict[str, str]:
         """name -> why, for the files of ``folder`` whose size is not the recorded one."""
-        self._thread.join()
-        return self._problems.get(folder, {})
+        return self._result().get(folder, {})
 
     def stop(self) -> None:
-        self._thread.join()
+        if self._helper is not None:
+            self._helper.stop()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class _Distinct:
