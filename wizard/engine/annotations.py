@@ -2,13 +2,11 @@
 
 The ShareGPT4V JSONs are lists of ``{"id", "image", "conversations"}`` records of up to
 1.5 GB; ``json.load`` would need several GB of RAM. :func:`iter_image_paths` yields one value
-per record, read by :mod:`.jsonfast` (a regular expression of the expected record shapes,
-which hands over to ijson — its C backend, yajl2_c, when installed — at the first record of
-another shape); a large file by two processes at once, one per half (:mod:`.jsonscan`).
-:func:`check_path` says why an ``image`` value can never be a file under the data root,
-:func:`classify` names the image folder a path belongs to, and :func:`check_image` says whether
-the file a record points at is a whole image (``verify --deep``). :func:`find_jsons` lists the
-annotation JSONs present under a data root.
+per record, parsed with ijson (its C backend, yajl2_c, when installed); a large file by two
+processes at once, one per half (:mod:`.jsonscan`). :func:`check_path` says why an ``image``
+value can never be a file under the data root, :func:`classify` names the image folder a path
+belongs to, and :func:`check_image` says whether the file a record points at is a whole image
+(``verify --deep``). :func:`find_jsons` lists the annotation JSONs present under a data root.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from typing import IO, BinaryIO
 
 import ijson
 
-from . import jsonfast, jsonscan
+from . import jsonscan
 from .catalog import Catalog, load_catalog
 from .errors import Code, SetupError
 
@@ -152,17 +150,6 @@ def _parse_error(path: Path, exc: Exception, at: int, records: int) -> SetupErro
     return _corrupt(path, f"is not valid JSON ({where}): {first_line}.")
 
 
-def _never_back(progress: Callable[[int], None]) -> Callable[[int], None]:
-    most = 0
-
-    def report(done: int) -> None:
-        nonlocal most
-        most = max(most, done)
-        progress(most)
-
-    return report
-
-
 def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = None
                      ) -> Iterator[str | None]:
     """Yield each record's ``image`` value, in file order, one per record.
@@ -176,8 +163,6 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
     Raises :class:`SetupError` (``archive-corrupt``) when the file is not a JSON list of
     objects, is truncated or is not valid JSON; ``layout-incomplete`` when it cannot be read.
     """
-    if progress is not None:
-        progress = _never_back(progress)  # a read handed over to ijson starts again at byte 0
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the with below, across yields
     except OSError as exc:
@@ -200,20 +185,6 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
         except OSError as exc:
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
                              "Check the disk and try again.") from exc
-        f.seek(start)
-        given = 0
-        try:
-            for image in jsonfast.images(_CountingReader(f, progress).read):
-                given += 1
-                if given > skip:
-                    yield image
-            return
-        except jsonfast.Unexpected as exc:
-            log.info("%s: read by ijson from record %d on (%s)", path.name, given + 1, exc)
-        except OSError as exc:
-            raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
-                             "Check the disk and try again.") from exc
-        skip = max(skip, given)
         f.seek(start)
         reader = _CountingReader(f, progress)
         records = 0

@@ -1,14 +1,13 @@
-"""Read a large list-of-records JSON with two processes: each parses one half.
+"""Read a large list-of-records JSON with two processes: each parses one half with ijson.
 
 ``verify`` reads every annotation JSON (1.5 GB, 1.25M records) each time it runs, and a full
 JSON parser is the cost. A file from ``PARALLEL_FROM`` bytes on is cut at a candidate record
 boundary past its middle — a ``}``, a comma and a ``{"`` — and a second process (``python -m
 wizard.engine.jsonscan``) parses ``[`` + the second half while this one parses the first half
-+ ``]``, each by :mod:`.jsonfast` (or ijson where that gives up). When both halves are valid
-JSON lists, the file is the same list (after a valid list prefix the parser is outside any
-string, so the cut was a real boundary) and the records are the same; when either half fails (a
-damaged file, or a candidate that was text inside a string) :class:`Fallback` is raised and the
-caller reads the whole file alone, which also words the error.
++ ``]``. When both halves are valid JSON lists, the file is the same list (after a valid list
+prefix the parser is outside any string, so the cut was a real boundary) and the records are
+the same; when either half fails (a damaged file, or a candidate that was text inside a string)
+:class:`Fallback` is raised and the caller reads the whole file alone, which also words the error.
 The values already given are what the whole-file parse gives for the same first records.
 
 Frozen builds, one-core machines and the wizard's process read alone (:func:`.helper.allowed`).
@@ -25,7 +24,7 @@ from typing import IO, Any
 
 import ijson
 
-from . import helper, jsonfast
+from . import helper
 
 #: Files from this size on are read by two processes (when there are two cores).
 PARALLEL_FROM = 64 << 20
@@ -92,20 +91,9 @@ class _Listed:
         return tail
 
 
-def _values(make_reader: Callable[[], Any]) -> Iterator[str | None]:
-    """The image values of the list a new ``make_reader()`` reads: by :mod:`.jsonfast`, and by
-    ijson from the start (the values already given skipped) when that gives up."""
-    given = 0
-    try:
-        for value in jsonfast.images(make_reader().read):
-            given += 1
-            yield value
-        return
-    except jsonfast.Unexpected:
-        pass
-    for i, record in enumerate(ijson.items(make_reader(), "item", buf_size=BUF_SIZE)):
-        if i >= given:
-            yield image_of(record)
+def _values(reader: Any) -> Iterator[str | None]:
+    for record in ijson.items(reader, "item", buf_size=BUF_SIZE):
+        yield image_of(record)
 
 
 def _cut(f: IO[bytes], first: int, size: int) -> tuple[int, int] | None:
@@ -133,7 +121,7 @@ def iter_split(path: str, f: IO[bytes], first: int, size: int,
     second = helper.Helper(__name__, path, str(start))
     try:
         try:
-            yield from _values(lambda: _Listed(f, first, end, progress))
+            yield from _values(_Listed(f, first, end, progress))
         except ijson.JSONError as exc:
             raise Fallback(f"the first half did not parse ({exc})") from None
         try:
@@ -154,7 +142,7 @@ def _child(path: str, start: int) -> int:
     batch: list[str | None] = []
     try:
         with open(path, "rb") as f:
-            for value in _values(lambda: _Listed(f, start, None)):
+            for value in _values(_Listed(f, start, None)):
                 batch.append(value)
                 if len(batch) >= _BATCH:
                     helper.send(out, batch)
