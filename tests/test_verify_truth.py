@@ -94,7 +94,11 @@ def test_streamed_tar_members_are_recorded_too(tmp_path: Path) -> None:
         "sa_1.jpg": str(len(JPEG)), "sa_2.jpg": "50"}
 
 
-def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [1 << 20, 7, 1])
+def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            block: int) -> None:
+    """Also when the ledger is read a few characters at a time (lines across blocks)."""
+    monkeypatch.setattr(sizes_mod, "_BLOCK", block)
     root = tmp_path / "root"
     folder = root / "wikiart/images"
     folder.mkdir(parents=True)
@@ -112,6 +116,11 @@ def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path) -> No
     got = recorded_sizes(root, "wikiart/images", set(names) | {"cut.jpg", "broken line"})
     assert got == {names[0]: "99", names[1]: "2", names[2]: "3", names[3]: "4", names[4]: "5"}
     assert len(list((root / ".sharegpt4v-setup/index/sizes").iterdir())) == 1
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(b"x" * (i + 1))
+    (folder / names[1]).write_bytes(b"x")  # cut short; names[0] has 1 byte, its last line says 99
+    assert sizes_mod.check_all(root) == {"wikiart/images": {
+        names[0]: "1 bytes, 99 when extracted (cut short)", names[1]: "1 bytes, 2 when extracted (cut short)"}}
 
 
 def test_totals_count_each_file_once_over_the_jsons(tmp_path: Path) -> None:
