@@ -6,11 +6,12 @@ Generates a synthetic ShareGPT4V-PT-like JSON (default 1,250,000 records of ~1.2
 missing) and the matching image trees (empty files, with the size ledger the app's extraction
 leaves, so ours also stats every image), then runs the three contenders in turn
 (interleaved, ``--reps`` rounds, the order rotating), each in its own subprocess so that peak RSS
-(the process and, for ours, its helper process) is measured independently. Prints each run, the
-medians, the ratios ours/json.load and ours/ijson, and the machine's load average before and
-after.
+(the process and, for ours, its helper processes) is measured independently. Prints each run
+(wall time, CPU seconds of the process and its children, peak RSS), the medians, the ratios
+ours/json.load and ours/ijson, and the machine's load average before and after. ``--hog`` runs a
+Python busy loop on the side for the whole measurement (a parallel CPU hog).
 
-    .venv/bin/python benchmarks/verify_bench.py [--records N] [--reps 3] [--workdir DIR] [--keep]
+    .venv/bin/python benchmarks/verify_bench.py [--records N] [--reps 3] [--hog] [--workdir DIR] [--keep]
 
 The generated data is reused when the work directory already holds data for the same record
 count (generating 1.25M records takes minutes: use ``--records 200000`` on a busy machine).
@@ -153,6 +154,7 @@ def _record_sizes(root: Path) -> None:
 # The three contenders, each run in a child process: python verify_bench.py --child KIND ROOT
 # ------------------------------------------------------------------------------------------
 CONTENDERS = ("json.load", "ijson", "ours")
+HOG = "while True: pass"
 
 
 def _peak_rss_kb() -> int:
@@ -190,8 +192,9 @@ def _count(root: Path, images: list[str | None] | object) -> dict[str, int]:
 
 
 def _child(kind: str, root: Path) -> None:
-    """Run one contender; print its time (imports excluded), peak RSS and counts as JSON."""
+    """Run one contender; print its time and CPU (imports excluded), peak RSS and counts as JSON."""
     path = root / "sharegpt4v" / JSON_NAME
+    cpu0 = _cpu()
     if kind == "ours":
         sys.path.insert(0, str(REPO))
         from wizard.engine.verify import verify
@@ -221,7 +224,13 @@ def _child(kind: str, root: Path) -> None:
                     missing += 1
         summary = {"referenced": referenced, "missing": missing, "text_only": text_only}
     elapsed = time.perf_counter() - t0
-    print(json.dumps({"seconds": elapsed, "peak_kb": _peak_rss_kb(), **summary}))
+    print(json.dumps({"seconds": elapsed, "cpu": _cpu() - cpu0, "peak_kb": _peak_rss_kb(), **summary}))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _run(kind: str, root: Path) -> dict[str, float]:
@@ -246,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where to generate the data (default: a fresh temp dir, removed after)")
     parser.add_argument("--keep", action="store_true", help="keep a temp work dir afterwards")
+    parser.add_argument("--hog", action="store_true", help="run a Python busy loop on the side")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -255,18 +265,23 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="verify-bench-")) if temp else args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in CONTENDERS}
+    hog: subprocess.Popen[bytes] | None = None
     try:
         root = generate(workdir, args.records)
         print(f"before: {_load()}", flush=True)
+        hog = subprocess.Popen([sys.executable, "-c", HOG]) if args.hog else None
         for rep in range(args.reps):
             order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]
             for kind in order:
                 r = _run(kind, root)
                 runs[kind].append(r)
-                print(f"  rep {rep + 1} {kind:<9}: {r['seconds']:7.2f} s  peak RSS {r['peak_kb'] / 1024:8.1f} MiB",
-                      flush=True)
-        print(f"after:  {_load()}")
+                print(f"  rep {rep + 1} {kind:<9}: {r['seconds']:7.2f} s  CPU {r['cpu']:7.2f} s  "
+                      f"peak RSS {r['peak_kb'] / 1024:8.1f} MiB", flush=True)
+        print(f"after:  {_load()}" + ("  (with a Python busy loop on the side)" if args.hog else ""))
     finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
         if temp and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     first = runs["ours"][0]
@@ -276,13 +291,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"MISMATCH {key}: ours {first[key]:,} vs {kind} {runs[kind][0][key]:,}")
     print(f"records {args.records:,}: {int(first['referenced']):,} images referenced, "
           f"{int(first['missing']):,} missing, {int(first['text_only']):,} text-only")
-    med = {k: (statistics.median(r["seconds"] for r in runs[k]), statistics.median(r["peak_kb"] for r in runs[k]))
-           for k in CONTENDERS}
+    med = {k: (statistics.median(r["seconds"] for r in runs[k]), statistics.median(r["peak_kb"] for r in runs[k]),
+               statistics.median(r["cpu"] for r in runs[k])) for k in CONTENDERS}
     for kind in CONTENDERS:
-        print(f"median {kind:<9}: {med[kind][0]:7.2f} s   peak RSS {med[kind][1] / 1024:8.1f} MiB")
+        print(f"median {kind:<9}: {med[kind][0]:7.2f} s   CPU {med[kind][2]:7.2f} s   "
+              f"peak RSS {med[kind][1] / 1024:8.1f} MiB")
     t_load, m_load = med["ours"][0] / med["json.load"][0], med["ours"][1] / med["json.load"][1]
     t_ijson = med["ours"][0] / med["ijson"][0]
-    print(f"ours/json.load: time {t_load:.3f} (target <= 0.1)   memory {m_load:.3f} (target <= 0.05)")
+    print(f"ours/json.load: time {t_load:.3f} (target <= 0.1)   memory {m_load:.3f} (target <= 0.05)   "
+          f"CPU {med['ours'][2] / med['json.load'][2]:.3f}")
     print(f"ours/ijson+scandir: time {t_ijson:.3f} (target < 1)"
           + ("" if args.records == 1_250_000 else "   [targets are set for 1,250,000 records]"))
     return 0

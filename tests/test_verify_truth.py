@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import make_ctx
 
+from wizard.engine import helper as helper_mod
 from wizard.engine import sizes as sizes_mod
 from wizard.engine.catalog import Layout
 from wizard.engine.errors import SetupError
@@ -46,7 +47,18 @@ def extracted_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_a_cut_file_is_found_without_deep(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_helper", [True, False])
+def test_a_cut_file_is_found_without_deep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_helper: bool) -> None:
+    """The sizes are stat'ed by a helper process (the command line) or a thread (the wizard)."""
+    started: list[str] = []
+    real = helper_mod.Helper.__init__
+
+    def spy(self: helper_mod.Helper, module: str, *args: str) -> None:
+        started.append(module)
+        real(self, module, *args)
+
+    monkeypatch.setattr(helper_mod, "allowed", lambda: in_helper)
+    monkeypatch.setattr(helper_mod.Helper, "__init__", spy)
     root = extracted_root(tmp_path)
     os.truncate(root / "coco/train2017/2.jpg", 100)
     (root / "coco/train2017/3.jpg").write_bytes(JPEG + b"tail")
@@ -57,6 +69,7 @@ def test_a_cut_file_is_found_without_deep(tmp_path: Path) -> None:
     assert reasons["coco/train2017/2.jpg"] == f"100 bytes, {len(JPEG):,} when extracted (cut short)"
     assert "changed" in reasons["coco/train2017/3.jpg"]
     assert not report.ok
+    assert started == (["wizard.engine.sizes"] if in_helper else [])
     deep = verify(root, deep=True)  # the deep check reports the same files, for the same reason
     assert dict(deep.results[0].unreadable) == reasons
 
@@ -81,7 +94,11 @@ def test_streamed_tar_members_are_recorded_too(tmp_path: Path) -> None:
         "sa_1.jpg": str(len(JPEG)), "sa_2.jpg": "50"}
 
 
-def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [1 << 20, 7, 1])
+def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            block: int) -> None:
+    """Also when the ledger is read a few characters at a time (lines across blocks)."""
+    monkeypatch.setattr(sizes_mod, "_BLOCK", block)
     root = tmp_path / "root"
     folder = root / "wikiart/images"
     folder.mkdir(parents=True)
@@ -99,6 +116,11 @@ def test_the_ledger_keeps_odd_names_and_ignores_a_cut_line(tmp_path: Path) -> No
     got = recorded_sizes(root, "wikiart/images", set(names) | {"cut.jpg", "broken line"})
     assert got == {names[0]: "99", names[1]: "2", names[2]: "3", names[3]: "4", names[4]: "5"}
     assert len(list((root / ".sharegpt4v-setup/index/sizes").iterdir())) == 1
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(b"x" * (i + 1))
+    (folder / names[1]).write_bytes(b"x")  # cut short; names[0] has 1 byte, its last line says 99
+    assert sizes_mod.check_all(root) == {"wikiart/images": {
+        names[0]: "1 bytes, 99 when extracted (cut short)", names[1]: "1 bytes, 2 when extracted (cut short)"}}
 
 
 def test_totals_count_each_file_once_over_the_jsons(tmp_path: Path) -> None:

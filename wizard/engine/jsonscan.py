@@ -10,24 +10,21 @@ the same; when either half fails (a damaged file, or a candidate that was text i
 :class:`Fallback` is raised and the caller reads the whole file alone, which also words the error.
 The values already given are what the whole-file parse gives for the same first records.
 
-Frozen builds, one-core machines and the wizard's process read alone. The second half travels pickled, in lists of a
-few thousand values (about the size of the paths), through a pipe a thread keeps drained.
+Frozen builds, one-core machines and the wizard's process read alone (:func:`.helper.allowed`).
+The second half travels pickled, in lists of a few thousand values (about the size of the
+paths), through a pipe a thread keeps drained (:class:`.helper.Helper`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pickle
 import re
-import struct
-import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import ijson
+
+from . import helper
 
 #: Files from this size on are read by two processes (when there are two cores).
 PARALLEL_FROM = 64 << 20
@@ -35,7 +32,6 @@ BUF_SIZE = 64 * 1024
 _BATCH = 4096
 _WINDOW = 16 << 20
 _CUT = re.compile(rb'\}[ \t\n\r]*,[ \t\n\r]*(?=\{[ \t\n\r]*")')
-_FRAME = struct.Struct("<Q")
 
 
 class Fallback(Exception):
@@ -109,50 +105,8 @@ def _cut(f: IO[bytes], first: int, size: int) -> tuple[int, int] | None:
 
 
 def can_split(size: int) -> bool:
-    """Whether to read a file of ``size`` bytes in two processes: not in frozen builds, on one core,
-    or in the wizard's process (a child process there is not proven yet: a helper process left the
-    wizard's verify busy under Qt)."""
-    return (size >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 and not getattr(sys, "frozen", False)
-            and "PySide6.QtCore" not in sys.modules)
-
-
-class _Second:
-    """The second half, parsed by a child process; a thread drains its pipe into memory."""
-
-    def __init__(self, path: str, start: int) -> None:
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p))
-        self.proc = subprocess.Popen([sys.executable, "-m", __name__, path, str(start)], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        self.frames: list[bytes] = []
-        self.thread = threading.Thread(target=self._drain, name="jsonscan-second", daemon=True)
-        self.thread.start()
-
-    def _drain(self) -> None:
-        out = self.proc.stdout
-        assert out is not None
-        with contextlib.suppress(OSError, struct.error):
-            while head := out.read(_FRAME.size):
-                (length,) = _FRAME.unpack(head)
-                self.frames.append(out.read(length))
-
-    def values(self) -> Iterator[list[str | None]]:
-        self.thread.join()
-        if self.proc.wait() != 0 or not self.frames:
-            raise Fallback("the second half did not parse")
-        frames, self.frames = self.frames, []
-        for i, frame in enumerate(frames):
-            frames[i] = b""
-            yield pickle.loads(frame)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.thread.join()
+    """Whether to read a file of ``size`` bytes in two processes (see :func:`.helper.allowed`)."""
+    return size >= PARALLEL_FROM and helper.allowed()
 
 
 def iter_split(path: str, f: IO[bytes], first: int, size: int,
@@ -164,14 +118,17 @@ def iter_split(path: str, f: IO[bytes], first: int, size: int,
     if cut is None:
         raise Fallback("no record boundary near the middle")
     end, start = cut
-    second = _Second(path, start)
+    second = helper.Helper(__name__, path, str(start))
     try:
         try:
             yield from _values(_Listed(f, first, end, progress))
         except ijson.JSONError as exc:
             raise Fallback(f"the first half did not parse ({exc})") from None
-        for batch in second.values():
-            yield from batch
+        try:
+            for batch in second.values():
+                yield from batch
+        except helper.HelperFailed:
+            raise Fallback("the second half did not parse") from None
         if progress is not None:
             progress(size)
     finally:
@@ -188,19 +145,13 @@ def _child(path: str, start: int) -> int:
             for value in _values(_Listed(f, start, None)):
                 batch.append(value)
                 if len(batch) >= _BATCH:
-                    _send(out, batch)
+                    helper.send(out, batch)
                     batch = []
     except (ijson.JSONError, NotAnObject, OSError):
         return 1
-    _send(out, batch)
+    helper.send(out, batch)
     out.flush()
     return 0
-
-
-def _send(out: IO[bytes], batch: list[str | None]) -> None:
-    data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_FRAME.pack(len(data)))
-    out.write(data)
 
 
 if __name__ == "__main__":

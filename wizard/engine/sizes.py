@@ -14,16 +14,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Collection, Iterator
 from operator import methodcaller
 from pathlib import Path
 
+from . import helper
 from .journal import state_dir
 from .safefs import open_private_file
 
 log = logging.getLogger(__name__)
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"))
+_BLOCK = 1 << 20  # characters of a ledger read at a time
 
 
 def _ledger(root: Path | str, folder: str) -> Path:
@@ -113,28 +116,36 @@ def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str
     return {name: recorded[name] for name in recorded.keys() & wanted}
 
 
-def all_recorded(root: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """(folder, {name: size}) of every ledger of the root."""
+def _blocks(ledger: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """(folder, {name: size}) for each block of about a MiB of ``ledger``'s lines, in file order
+    (a name of a later block overrides the earlier one: the last line counts); nothing when the
+    ledger cannot be read or has no folder line."""
     try:
-        ledgers = sorted((state_dir(root) / "index" / "sizes").glob("*.tsv"))
+        with open(ledger, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+            head = f.readline()
+            if not head.startswith("#") or not head.endswith("\n"):
+                return
+            folder = _unescape(head[1:-1])
+            rest = ""
+            while text := f.read(_BLOCK):
+                lines = (rest + text).split("\n")
+                rest = lines.pop()  # "" after the last newline, or a line the next block ends
+                yield folder, _parse(lines)
     except OSError:
-        return
-    for ledger in ledgers:
-        found = _read(ledger)
-        if found is not None and _ledger(root, found[0]) == ledger:
-            yield found
+        return  # (an unterminated last line, a kill mid-write, is left out above)
 
 
 def _read(ledger: Path) -> tuple[str, dict[str, str]] | None:
-    try:
-        with open(ledger, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
-            lines = f.read().split("\n")
-    except OSError:
-        return None
-    if not lines[0].startswith("#"):
-        return None
-    folder = _unescape(lines[0][1:])
-    body = lines[1:-1]  # lines[-1]: "" after the last newline, or an unterminated line
+    found: tuple[str, dict[str, str]] | None = None
+    for folder, block in _blocks(ledger):
+        if found is None:
+            found = folder, block
+        else:
+            found[1].update(block)
+    return found
+
+
+def _parse(body: list[str]) -> dict[str, str]:
     try:  # C-level loops; a damaged line (no tab, not a number) falls to the slow path
         recorded = dict(map(methodcaller("rsplit", "\t", 1), body))
         if not all(map(str.isdigit, recorded.values())):
@@ -147,8 +158,7 @@ def _read(ledger: Path) -> tuple[str, dict[str, str]] | None:
                 recorded[name] = size
     if any("\\" in name for name in recorded):
         recorded = {_unescape(name): size for name, size in recorded.items()}
-    return folder, recorded
-
+    return recorded
 
 
 def size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
@@ -158,7 +168,10 @@ def size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
         actual = os.stat(path, dir_fd=dir_fd).st_size
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
-    size = int(recorded)
+    return _differs(actual, int(recorded))
+
+
+def _differs(actual: int, size: int) -> str:
     if actual == size:
         return ""
     return f"{actual:,} bytes, {size:,} when extracted (" + ("cut short" if actual < size else "changed") + ")"
@@ -173,10 +186,16 @@ def check_folder(folder: str, sizes: dict[str, str]) -> dict[str, str]:
                 bad[name] = problem
         return bad
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    stat = os.stat
     try:
-        for name, size in sizes.items():
-            if problem := size_problem(name, size, fd):
-                bad[name] = problem
+        for name, size in sizes.items():  # the loop of size_problem, inlined: one stat per file
+            try:
+                actual = stat(name, dir_fd=fd).st_size
+            except OSError as exc:
+                bad[name] = f"cannot read: {exc.strerror or exc}"
+                continue
+            if actual != int(size):
+                bad[name] = _differs(actual, int(size))
     finally:
         os.close(fd)
     return bad
@@ -184,14 +203,30 @@ def check_folder(folder: str, sizes: dict[str, str]) -> dict[str, str]:
 
 def check_all(root: Path) -> dict[str, dict[str, str]]:
     """folder -> {name: why} over every ledger of the root (folders that cannot be opened are left
-    out: the folder listing reports them)."""
+    out: the folder listing reports them). Reads each ledger a block at a time: the memory stays
+    small however many files a folder holds."""
     out: dict[str, dict[str, str]] = {}
-    for folder, sizes in all_recorded(root):
+    try:
+        ledgers = sorted((state_dir(root) / "index" / "sizes").glob("*.tsv"))
+    except OSError:
+        return out
+    for ledger in ledgers:
+        bad: dict[str, str] = {}
         try:
-            bad = check_folder(os.path.join(root, folder), sizes)
+            for folder, sizes in _blocks(ledger):
+                if _ledger(root, folder) != ledger:
+                    break  # a hash collision or a foreign file: no facts
+                found = check_folder(os.path.join(root, folder), sizes)
+                for name in (sizes.keys() - found.keys()) & bad.keys():
+                    del bad[name]  # a later line, and the file has that size
+                bad.update(found)
         except OSError:
             continue
         if bad:
             out[folder] = bad
     return out
 
+
+if __name__ == "__main__":  # verify's helper process (.helper): check_all(ROOT), pickled to stdout
+    helper.send(sys.stdout.buffer, check_all(Path(sys.argv[1])))
+    sys.stdout.flush()

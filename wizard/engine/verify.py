@@ -1,15 +1,15 @@
 """Verify a data root against the annotation JSONs themselves: is every referenced image there?
 
 For each JSON the records are streamed (:mod:`.annotations`), each distinct ``image`` path is
-grouped by its folder, and each referenced folder is listed once with ``os.scandir``; names
-are matched against a set, so there is no ``stat`` per record. A file whose size extraction
-recorded (:mod:`.sizes`) is stat'ed — by a thread that runs while the JSONs are parsed — and must
-still have that size: a cut file is "unreadable" without ``--deep``. With ``deep=True`` every
-image found is also opened: it must be non-empty, start with a JPEG/PNG/GIF/WebP signature and
-(JPEG, PNG, WebP) not be truncated. Missing and unreadable paths are written, one per line, to
-``<root>/.sharegpt4v-setup/reports/missing-<json stem>.txt``; the report's totals count each
-file once however many JSONs reference it, and the last verify's findings are kept for
-``repair`` (:func:`last_findings`).
+grouped by its folder, and each referenced folder is listed once (``os.listdir``); names are
+matched against a set, so there is no ``stat`` per record. A file whose size extraction recorded
+(:mod:`.sizes`) is stat'ed — by a helper process (:mod:`.helper`), in the wizard by a thread, while
+the JSONs are parsed — and must still have that size: a cut file is "unreadable" without
+``--deep``. With ``deep=True`` every image found is also opened: it must be non-empty, start with
+a JPEG/PNG/GIF/WebP signature and (JPEG, PNG, WebP) not be truncated. Missing and unreadable
+paths are written, one per line, to ``<root>/.sharegpt4v-setup/reports/missing-<json stem>.txt``;
+the report's totals count each file once however many JSONs reference it, and the last verify's
+findings are kept for ``repair`` (:func:`last_findings`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass
-from operator import attrgetter
 from pathlib import Path
 
 from ..paths import STATE_DIR_NAME
+from . import helper
 from .annotations import (
     OK,
     UNREADABLE,
@@ -45,7 +45,6 @@ from .sizes import check_all, recorded_sizes, size_problem
 
 #: How many missing paths a report keeps in memory (the report file has them all).
 MISSING_SAMPLE = 20
-_NAME = attrgetter("name")
 _DEEP_BATCH = 512
 _SLOW_FILE_SECONDS = 200e-6  # per image; a warm local disk takes ~10 us
 _UNSEEN: set[str] = set()  # sentinel: a folder prefix not met yet
@@ -281,26 +280,44 @@ def _save_findings(report: VerifyReport) -> None:
 
 
 class _SizeScan:
-    """Stats every file the size ledgers list (:mod:`.sizes`) in a thread that runs while the JSONs
-    are parsed (``stat`` waits without the GIL); the folder loop then only looks results up.
-    (A helper process was faster in the benchmark but left the wizard's verify busy under Qt.)"""
+    """Stats every file the size ledgers list (:mod:`.sizes`) while the JSONs are parsed: in a
+    helper process where one may run (:func:`.helper.allowed`), else in a thread (``stat`` waits
+    without the GIL, but the thread's Python between stats contends with the parse for it); the
+    folder loop then only looks results up."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._problems: dict[str, dict[str, str]] = {}
-        self._thread = threading.Thread(target=self._run, name="verify-sizes", daemon=True)
-        self._thread.start()
+        self._problems: dict[str, dict[str, str]] | None = None
+        self._helper = helper.Helper("wizard.engine.sizes", str(root)) if helper.allowed() else None
+        self._thread = None if self._helper else threading.Thread(target=self._run, name="verify-sizes",
+                                                                  daemon=True)
+        if self._thread is not None:
+            self._thread.start()
 
     def _run(self) -> None:
         self._problems = check_all(self.root)
 
+    def _result(self) -> dict[str, dict[str, str]]:
+        if self._thread is not None:
+            self._thread.join()
+        elif self._problems is None and self._helper is not None:
+            try:
+                self._problems = next(self._helper.values())
+            except (helper.HelperFailed, StopIteration):
+                self._problems = check_all(self.root)
+            finally:
+                self._helper.stop()
+        return self._problems or {}
+
     def problems(self, folder: str) -> dict[str, str]:
         """name -> why, for the files of ``folder`` whose size is not the recorded one."""
-        self._thread.join()
-        return self._problems.get(folder, {})
+        return self._result().get(folder, {})
 
     def stop(self) -> None:
-        self._thread.join()
+        if self._helper is not None:
+            self._helper.stop()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class _Distinct:
@@ -418,10 +435,10 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
         sized = scan.problems(folder) if scan is not None else {}
         flagged = sized.keys() & names  # referenced files whose size changed (or that were gone)
         try:
-            with os.scandir(full) as entries:
-                if checker is None:
-                    names.difference_update(map(_NAME, entries))  # what is left is missing
-                else:
+            if checker is None:
+                names.difference_update(os.listdir(full))  # what is left is missing
+            else:
+                with os.scandir(full) as entries:
                     sizes = recorded_sizes(root, folder, names)
                     for status, rel, detail in _deep_check(checker, full, entries, names, prefix,
                                                            advance, sizes):
