@@ -184,7 +184,7 @@ def test_the_child_cancels_when_its_parent_goes_away(world: World, demo_catalog:
 def test_unknown_role_and_broken_frames_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         child.command("nope")
-    assert child.main("nope") == 2
+    assert child.main("nope", []) == 2
     path = tmp_path / "frame"
     path.write_bytes(b"\xff" * 8)  # a length far beyond MAX_FRAME
     with path.open("rb") as f, pytest.raises(child.ChildGone):

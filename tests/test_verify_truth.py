@@ -53,9 +53,9 @@ def test_a_cut_file_is_found_without_deep(tmp_path: Path, monkeypatch: pytest.Mo
     started: list[str] = []
     real = helper_mod.Helper.__init__
 
-    def spy(self: helper_mod.Helper, module: str, *args: str) -> None:
-        started.append(module)
-        real(self, module, *args)
+    def spy(self: helper_mod.Helper, role: str, *args: str) -> None:
+        started.append(role)
+        real(self, role, *args)
 
     monkeypatch.setattr(helper_mod, "allowed", lambda: in_helper)
     monkeypatch.setattr(helper_mod.Helper, "__init__", spy)
@@ -69,7 +69,7 @@ def test_a_cut_file_is_found_without_deep(tmp_path: Path, monkeypatch: pytest.Mo
     assert reasons["coco/train2017/2.jpg"] == f"100 bytes, {len(JPEG):,} when extracted (cut short)"
     assert "changed" in reasons["coco/train2017/3.jpg"]
     assert not report.ok
-    assert started == (["wizard.engine.sizes"] if in_helper else [])
+    assert started == (["sizes"] if in_helper else [])
     deep = verify(root, deep=True)  # the deep check reports the same files, for the same reason
     assert dict(deep.results[0].unreadable) == reasons
 

@@ -25,10 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["--version"]:  # answered before the CLI and the engine are imported: start-up time
         print(f"sharegpt4v-setup {__version__}")
         return 0
-    if len(args) == 2 and args[0] == "--engine-child":  # engine work in a child of ours (engine/child.py)
+    if len(args) >= 2 and args[0] == "--engine-child":  # engine work in a child of ours (engine/child.py)
         from .engine.child import main as child_main
 
-        return child_main(args[1])
+        return child_main(args[1], args[2:])
     from .cli import main as cli_main
 
     return cli_main(argv, self_test=self_test)

@@ -17,10 +17,15 @@ import subprocess
 import sys
 from typing import IO, Any
 
-#: role -> "module:function" run in the child (the function takes no argument, returns an exit code).
-ROLES = {"run": "wizard.engine.runchild:child_main"}
+#: role -> "module:function" run in the child (it gets the arguments after the role, returns an exit code).
+ROLES = {
+    "run": "wizard.engine.runchild:child_main",  # a whole run, for the wizard
+    "json-half": "wizard.engine.jsonscan:child_main",  # verify: the second half of a big JSON
+    "sizes": "wizard.engine.sizes:child_main",  # verify: the recorded sizes against the files
+}
 
-_FRAME = struct.Struct("<Q")
+#: Every frame's header: the length of the pickle that follows.
+FRAME = struct.Struct("<Q")
 #: A frame longer than this is not ours (a corrupt pipe): the reader stops.
 MAX_FRAME = 1 << 30
 
@@ -29,13 +34,13 @@ class ChildGone(Exception):
     """The other end closed the pipe (or sent something that is not a frame)."""
 
 
-def command(role: str) -> list[str]:
-    """The argv that starts the child for ``role``."""
+def command(role: str, *args: str) -> list[str]:
+    """The argv that starts the child for ``role`` with ``args``."""
     if role not in ROLES:
         raise ValueError(f"unknown child role {role!r}")
     if getattr(sys, "frozen", False):
-        return [sys.executable, "--engine-child", role]
-    return [sys.executable, "-m", "wizard", "--engine-child", role]
+        return [sys.executable, "--engine-child", role, *args]
+    return [sys.executable, "-m", "wizard", "--engine-child", role, *args]
 
 
 def environment() -> dict[str, str]:
@@ -47,24 +52,25 @@ def environment() -> dict[str, str]:
     return env
 
 
-def spawn(role: str) -> subprocess.Popen[bytes]:
-    """Start the child for ``role`` with pipes on stdin, stdout and stderr."""
-    return subprocess.Popen(command(role), env=environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, close_fds=True)
+def spawn(role: str, *args: str, stdin: int = subprocess.PIPE,
+          stderr: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    """Start the child for ``role``; its stdout is always a pipe (the frames)."""
+    return subprocess.Popen(command(role, *args), env=environment(), stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=stderr, close_fds=True)
 
 
 def write_frame(stream: IO[bytes], message: object) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_FRAME.pack(len(data)) + data)
+    stream.write(FRAME.pack(len(data)) + data)
     stream.flush()
 
 
 def read_frame(stream: IO[bytes]) -> Any:
     """The next message; raises :class:`ChildGone` at the end of the stream or on a broken frame."""
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
+    head = stream.read(FRAME.size)
+    if len(head) < FRAME.size:
         raise ChildGone("end of stream")
-    (length,) = _FRAME.unpack(head)
+    (length,) = FRAME.unpack(head)
     if length > MAX_FRAME:
         raise ChildGone(f"frame of {length} bytes")
     data = stream.read(length)
@@ -76,12 +82,12 @@ def read_frame(stream: IO[bytes]) -> Any:
         raise ChildGone(f"unreadable frame: {exc}") from exc
 
 
-def main(role: str) -> int:
-    """``--engine-child ROLE``: run the role's function (the child's side)."""
+def main(role: str, args: list[str]) -> int:
+    """``--engine-child ROLE ARGS...``: run the role's function (the child's side)."""
     target = ROLES.get(role)
     if target is None:
         print(f"sharegpt4v-setup: unknown engine child role {role!r}", file=sys.stderr)
         return 2
     module, _, function = target.partition(":")
-    result: int = getattr(importlib.import_module(module), function)()
+    result: int = getattr(importlib.import_module(module), function)(args)
     return result

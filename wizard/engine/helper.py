@@ -1,12 +1,12 @@
-"""A helper process on the second core: ``python -m <module> ARGS``, whose standard output carries
+"""A helper process on the second core (a :mod:`.child` role), whose standard output carries
 length-prefixed pickled values (:func:`send`) that a thread of the parent drains into memory,
 compressed (zlib level 1: a JSON's paths repeat their folders, so the frames the parent holds
 until it gets to them take a fifth of the memory).
 
 ``verify`` uses two: one parses the second half of a large JSON (:mod:`.jsonscan`), one stats the
 files whose size extraction recorded (:mod:`.sizes`), while the parent parses the first half —
-pure-Python work that threads would serialize on the GIL. Not in frozen builds, on one core, or
-in the wizard's process (:func:`allowed`): a helper process left the wizard's verify busy under Qt.
+pure-Python work that threads would serialize on the GIL. Not on one core, or in the wizard's
+process (:func:`allowed`): a helper process left the wizard's verify busy under Qt.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
-_FRAME = struct.Struct("<Q")
+from . import child
+
+_FRAME = child.FRAME
 
 
 class HelperFailed(Exception):
@@ -30,22 +32,17 @@ class HelperFailed(Exception):
 
 
 def allowed() -> bool:
-    """Whether a helper process may be started: not frozen, more than one core, no Qt loaded."""
-    return ((os.cpu_count() or 1) > 1 and not getattr(sys, "frozen", False)
-            and "PySide6.QtCore" not in sys.modules)
+    """Whether a helper process may be started: more than one core, no Qt loaded."""
+    return (os.cpu_count() or 1) > 1 and "PySide6.QtCore" not in sys.modules
 
 
 class Helper:
-    """``python -m module *args`` with this package importable; a thread drains its values."""
+    """The :mod:`.child` ``role`` with ``args``; a thread drains the values it sends."""
 
-    def __init__(self, module: str, *args: str) -> None:
-        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p))
-        self.proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    def __init__(self, role: str, *args: str) -> None:
+        self.proc = child.spawn(role, *args, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.frames: list[bytes] = []
-        self.thread = threading.Thread(target=self._drain, name=f"helper-{module}", daemon=True)
+        self.thread = threading.Thread(target=self._drain, name=f"helper-{role}", daemon=True)
         self.thread.start()
 
     def _drain(self) -> None:

@@ -118,7 +118,7 @@ def iter_split(path: str, f: IO[bytes], first: int, size: int,
     if cut is None:
         raise Fallback("no record boundary near the middle")
     end, start = cut
-    second = helper.Helper(__name__, path, str(start))
+    second = helper.Helper("json-half", path, str(start))
     try:
         try:
             yield from _values(_Listed(f, first, end, progress))
@@ -135,9 +135,10 @@ def iter_split(path: str, f: IO[bytes], first: int, size: int,
         second.stop()
 
 
-def _child(path: str, start: int) -> int:
-    """``python -m wizard.engine.jsonscan PATH START``: parse ``[`` + the file from START on and
-    write length-prefixed pickled lists of image values to stdout; exit 1 if it does not parse."""
+def child_main(args: list[str]) -> int:
+    """Child role ``json-half PATH START``: parse ``[`` + the file from START on and write
+    length-prefixed pickled lists of image values to stdout; exit 1 if it does not parse."""
+    path, start = args[0], int(args[1])
     out = sys.stdout.buffer
     batch: list[str | None] = []
     try:
@@ -153,6 +154,3 @@ def _child(path: str, start: int) -> int:
     out.flush()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1], int(sys.argv[2])))

@@ -231,8 +231,8 @@ def _reply(plan: Plan, catalog: Catalog, settings: Settings, emit: Emit, control
                                    f"log under {plan.root}/.sharegpt4v-setup/logs/."))
 
 
-def child_main() -> int:
-    """``--engine-child run``: read the run from stdin, stream events and the outcome to stdout."""
+def child_main(args: list[str]) -> int:
+    """``--engine-child run`` (no arguments): read the run from stdin, stream events and the outcome to stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle
     # The pipes by descriptor (a windowed frozen build may have no sys.stdout object); our frames
     # alone on the parent's stdout: from here a stray print lands in the stderr pipe.

@@ -227,6 +227,8 @@ def check_all(root: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-if __name__ == "__main__":  # verify's helper process (.helper): check_all(ROOT), pickled to stdout
-    helper.send(sys.stdout.buffer, check_all(Path(sys.argv[1])))
+def child_main(args: list[str]) -> int:
+    """Child role ``sizes ROOT`` (verify's helper process): check_all(ROOT), pickled to stdout."""
+    helper.send(sys.stdout.buffer, check_all(Path(args[0])))
     sys.stdout.flush()
+    return 0

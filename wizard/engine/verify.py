@@ -288,7 +288,7 @@ class _SizeScan:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._problems: dict[str, dict[str, str]] | None = None
-        self._helper = helper.Helper("wizard.engine.sizes", str(root)) if helper.allowed() else None
+        self._helper = helper.Helper("sizes", str(root)) if helper.allowed() else None
         self._thread = None if self._helper else threading.Thread(target=self._run, name="verify-sizes",
                                                                   daemon=True)
         if self._thread is not None:
