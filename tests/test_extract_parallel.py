@@ -26,8 +26,7 @@ class Threads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.names: set[str] = set()
-        for method in ("write", "write_data"):
-            monkeypatch.setattr(extract_mod._Extraction, method, self._spy(getattr(extract_mod._Extraction, method)))
+        monkeypatch.setattr(extract_mod._Extraction, "write", self._spy(extract_mod._Extraction.write))
         monkeypatch.setattr(extract_mod, "PARALLEL_MEMBERS", 100)
 
     def _spy(self, real: Callable[..., None]) -> Callable[..., None]:
