@@ -97,7 +97,7 @@ def test_damage_names_its_member_and_leaves_no_part_of_it(tmp_path: Path, where:
     assert victim not in names and not any(n.endswith(".extracting") for n in names)
 
 
-@pytest.mark.parametrize("damage", ["local-name", "deflate-data", "crc"])
+@pytest.mark.parametrize("damage", ["local-name", "deflate-data", "crc", "size"])
 def test_small_members_read_in_one_go_are_checked_like_zipfile(tmp_path: Path, damage: str) -> None:
     """Small members skip zipfile's reader; the local header's name, the deflate stream and the
     CRC-32 are still checked, and damage is archive-corrupt naming the member."""
@@ -114,9 +114,12 @@ def test_small_members_read_in_one_go_are_checked_like_zipfile(tmp_path: Path, d
         blob[local + 30:local + 37] = b"BAD.jpg"
     elif damage == "deflate-data":
         blob[local + 30 + 7:local + 30 + 7 + 8] = b"\xff" * 8
-    else:  # the central directory's CRC-32 of bad.jpg no longer matches its bytes
+    elif damage == "crc":  # the central directory's CRC-32 of bad.jpg no longer matches its bytes
         central = blob.rindex(b"PK\x01\x02", 0, blob.rindex(b"bad.jpg"))
         blob[central + 16:central + 20] = (info.CRC ^ 0xFFFF).to_bytes(4, "little")
+    else:  # it declares 100 bytes: inflating stops one byte past that, and it is refused
+        central = blob.rindex(b"PK\x01\x02", 0, blob.rindex(b"bad.jpg"))
+        blob[central + 24:central + 28] = (100).to_bytes(4, "little")
     archive.write_bytes(bytes(blob))
     root = tmp_path / "root"
     ctx, _ = make_ctx(root)
@@ -126,3 +129,22 @@ def test_small_members_read_in_one_go_are_checked_like_zipfile(tmp_path: Path, d
     problem = caught.value.problem
     assert problem.code == Code.ARCHIVE_CORRUPT and "bad.jpg" in problem.message
     assert sorted(os.listdir(root / "out")) == ["ok.jpg"]
+
+
+def test_a_name_twice_in_a_new_folder_the_last_one_wins(tmp_path: Path) -> None:
+    """In a folder the extraction created, members skip the completeness check; a name given
+    twice still meets it when its file is created (same size: kept; another size: replaced)."""
+    archive = tmp_path / "a.zip"
+    with pytest.warns(UserWarning), zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("d/same.jpg", b"one")
+        zf.writestr("d/other.jpg", b"short")
+        zf.writestr("d/same.jpg", b"two")
+        zf.writestr("d/other.jpg", b"much longer")
+    root = tmp_path / "root"
+    ctx, _ = make_ctx(root)
+    try:
+        result = extract_archive(ctx, archive, "zip", root / "out", Layout())
+    finally:
+        ctx.journal.close()
+    assert (result.written, result.skipped) == (3, 1)
+    assert on_disk(root / "out/d") == {"same.jpg": b"one", "other.jpg": b"much longer"}

@@ -3,11 +3,12 @@
 Every member goes through the component's :class:`~wizard.engine.catalog.Layout`. Nothing is ever
 written outside the target: absolute paths, ``..``, drive letters, links, devices and paths that
 resolve outside it (a symlinked folder already inside it) are refused, and tar members must pass
-``tarfile``'s ``data`` filter. A member of at most one chunk (the many small images) is created
-straight at its final name, exclusively and never through a link — one directory operation, as
-``unzip`` does; a kill leaves it short, and a later run replaces it. A larger member is written to a
-hidden temp name and renamed into place. A later run skips members already on disk at full size;
-the size ledger (:mod:`wizard.engine.sizes`, appended in batches) records only whole members.
+``tarfile``'s ``data`` filter. A member of at most one chunk (the many small images) is read, then
+created straight at its final name, exclusively and never through a link, and written with one
+``write()`` — one directory operation, as ``unzip`` does; a kill inside that call leaves it short,
+and a later run replaces it. A larger member is written to a hidden temp name and renamed into
+place. A later run skips members already on disk at full size; the size ledger
+(:mod:`wizard.engine.sizes`, appended in batches) records only whole members.
 What an archive may write is bounded (:mod:`wizard.engine.bounds`): bombs, sparse tar members and
 overlapping zip entries are stopped before they fill the disk.
 """
@@ -129,9 +130,13 @@ class _Extraction:
         self.only = only
         self.seen: set[str] = set()  # mapped paths met that are in ``only``
         self.fileobj = fileobj
+        new = not os.path.lexists(dest)
         dest.mkdir(parents=True, exist_ok=True)
         self.dest = os.path.realpath(dest)
         self.dirs: set[str] = {""}  # relative folders known to be real and inside dest
+        #: absolute folders this extraction created: nothing older is in them, so no member there
+        #: needs the completeness check before it is written (a duplicate name still meets it)
+        self.new_dirs: set[str] = {self.dest} if new else set()
         self.refused: list[str] = []
         self.written = self.skipped = self.ignored = self.bytes_written = 0
         self.done = 0  # progress position (uncompressed bytes for zip, archive bytes for tar)
@@ -181,11 +186,14 @@ class _Extraction:
         real = os.path.realpath(os.path.join(self.dest, folder))
         if os.path.commonpath([real, self.dest]) != self.dest:
             return "folder resolves outside the target"
+        new = not os.path.lexists(real)
         try:
             os.makedirs(real, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             return "a file is in the way of its folder"
         self.dirs.add(folder)
+        if new:
+            self.new_dirs.add(os.path.join(self.dest, folder))
         return ""
 
     def complete(self, final: str, size: int) -> bool:
@@ -208,33 +216,51 @@ class _Extraction:
         """Write one member (``size`` bytes declared, ``stored`` in the archive) to ``final`` from
         the chunks ``chunks()`` yields, or skip it when it is already complete on disk.
 
-        A member of at most one chunk is created at its final name (exclusively, never through a
-        link: :func:`~wizard.engine.safefs.create_unless_complete`): a kill leaves it shorter than
-        its size, and the next run replaces it. A larger one is written to a hidden temp name and
-        renamed into place. Either way a failure removes what was written of it.
+        A member of at most one chunk is read first, then created at its final name (exclusively,
+        never through a link: :func:`~wizard.engine.safefs.create_unless_complete`) and written
+        with one ``write()``: a kill leaves it short only within that call, and the next run
+        replaces it. A larger one is written to a hidden temp name and renamed into place. Either
+        way a failure removes what was written of it.
         """
-        direct = size <= self.one_go
-        if direct:
+        if os.path.dirname(final) not in self.new_dirs and self.complete(final, size):
+            return
+        self.budget.admit(self.member, size, stored)
+        if size <= self.one_go:
+            data = self._gather(chunks(), size)
             fd = create_unless_complete(final, size)
-            if fd is None:
+            if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
                 self._skip(final, size)
                 return
-            path = final
+            self._fill(fd, final, final, data, size, mtime)
         else:
-            if self.complete(final, size):
-                return
             folder, base = os.path.split(final)
-            path = os.path.join(folder, _temp_name(base))
-            fd = open_private(Path(path), truncate=True)
+            temp = os.path.join(folder, _temp_name(base))
+            self._fill(open_private(Path(temp), truncate=True), temp, final, chunks(), size, mtime)
+
+    def _gather(self, chunks: Iterable[bytes], size: int) -> list[bytes]:
+        """The chunks of a member of at most one chunk, read before its file exists."""
+        out, left = [], size
+        for chunk in chunks:
+            left -= len(chunk)
+            if left < 0:
+                raise self._too_large(size)
+            out.append(chunk)
+        return out
+
+    def _too_large(self, size: int) -> SetupError:
+        return too_large(self.archive.name, f"member {self.member} gives more than the {size:,} bytes it declares")
+
+    def _fill(self, fd: int, path: str, final: str, chunks: Iterable[bytes], size: int,
+              mtime: float | None) -> None:
+        """Write ``chunks`` to ``fd`` (open on ``path``), set the mtime, rename ``path`` to
+        ``final`` if they differ; on any failure ``path`` is removed."""
         left = size
         try:
             try:
-                self.budget.admit(self.member, size, stored)
-                for chunk in chunks():
+                for chunk in chunks:
                     left -= len(chunk)
                     if left < 0:
-                        raise too_large(self.archive.name, f"member {self.member} gives more than the "
-                                        f"{size:,} bytes it declares")
+                        raise self._too_large(size)
                     self.budget.wrote(len(chunk))
                     written = os.write(fd, chunk)
                     if written < len(chunk):
@@ -249,7 +275,7 @@ class _Extraction:
                         os.utime(fd if _UTIME_FD else path, (mtime, mtime))
             finally:
                 os.close(fd)
-            if not direct:
+            if path != final:
                 os.replace(path, final)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -405,8 +431,11 @@ class _Extraction:
         raw_name = buf[30:30 + name_len]
         if raw_name.decode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437") != info.orig_filename:
             raise zipfile.BadZipFile(f"File name in directory {info.orig_filename!r} and header {raw_name!r} differ.")
-        if info.compress_type == zipfile.ZIP_DEFLATED:
-            data = zlib.decompress(memoryview(buf)[start:start + csize], -15, max(info.file_size, 1))
+        if info.compress_type == zipfile.ZIP_DEFLATED:  # never more than one byte past the declared size
+            inflate = zlib.decompressobj(-15)
+            data = inflate.decompress(memoryview(buf)[start:start + csize], info.file_size + 1)
+            if not inflate.eof and len(data) <= info.file_size:
+                raise zipfile.BadZipFile(f"{info.filename!r}: incomplete or truncated deflate stream")
         else:
             data = buf[start:start + csize]
         if len(data) != info.file_size:
