@@ -79,7 +79,7 @@ def test_kill_9_mid_extraction_then_a_rerun_is_exact(tmp_path: Path) -> None:
     on_disk_before = count_files(folder)
     assert 0 < on_disk_before < COUNT
     short = [p.name for p in folder.iterdir() if p.stat().st_size != len(expected[p.name])]
-    assert len(short) <= 2  # at most the members whose write() the kill interrupted, one per thread
+    assert len(short) <= 1  # at most the member whose write() the kill interrupted
 
     recorded = recorded_sizes(root, FOLDER, expected.keys())
     assert recorded  # the ledger is appended in batches of SizeLedger.FLUSH_EVERY

@@ -26,7 +26,6 @@ import os
 import stat
 import struct
 import tarfile
-import threading
 import time
 import zipfile
 import zlib
@@ -54,8 +53,6 @@ _DAMAGED: tuple[type[BaseException], ...] = (
 )
 _TEMP_SUFFIX = ".extracting"
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
-#: Zips with at least this many members are extracted by two threads, one per half.
-PARALLEL_MEMBERS = 2000
 _SMALL = 1 << 20  # zip members up to this size are read in one go (see _Extraction._small)
 _HEADER_SLACK = 256  # bytes read past a local header for its name and extra field (more: a 2nd pread)
 _UTIME_FD = os.utime in os.supports_fd
@@ -126,7 +123,7 @@ class _Extraction:
 
     def __init__(self, ctx: JobContext, archive: Path, dest: Path, layout: Layout,
                  only: Collection[str] | None = None, fileobj: IO[bytes] | None = None,
-                 expected: int | None = None, shared: _Extraction | None = None) -> None:
+                 expected: int | None = None) -> None:
         self.ctx = ctx
         self.archive = archive
         self.layout = layout
@@ -150,12 +147,6 @@ class _Extraction:
         self.budget = Budget(archive.name, expected, free=self._free)
         self.sizes = SizeLedger(ctx.root)  # what verify compares the files with
         self.one_go = min(_SMALL, ctx.settings.chunk_size)  # members up to this are written with one write()
-        self.stop = threading.Event()  # set when another thread of this extraction failed
-        if shared is not None:  # the second thread of one extraction: one set of bounds, facts, refusals
-            self.budget, self.sizes, self.stop = shared.budget, shared.sizes, shared.stop
-            self.dirs, self.new_dirs = shared.dirs, shared.new_dirs
-            self.refused, self.seen = shared.refused, shared.seen
-            self.tick = lambda final=False: None  # type: ignore[method-assign]  # the first thread reports
 
     def _free(self) -> int:
         disk = self.ctx.disk
@@ -368,57 +359,12 @@ class _Extraction:
             infos = zf.infolist()
             self.total = sum(info.file_size for info in infos)
             ends = self._zip_checks(zf, infos)
-            if self.fileobj is not None or len(infos) < PARALLEL_MEMBERS or (os.cpu_count() or 1) < 2:
-                self._zip_members(zf, infos, ends)
-            else:
-                self._zip_halves(zf, infos, ends)
-
-    def _zip_halves(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
-        """Two threads, one per half of the members, sharing ``zf`` (small members are read with
-        ``pread``, others through zipfile's locked shared file). File creation, zlib and the reads
-        release the GIL; a resume works as with one thread."""
-        middle = len(infos) // 2
-        other = _Extraction(self.ctx, self.archive, Path(self.dest), self.layout, self.only, shared=self)
-        self.position = lambda: self.done + other.done
-        failure: list[BaseException] = []
-
-        def second_half() -> None:
-            try:
-                other._zip_members(zf, infos[middle:], ends)
-            except BaseException as exc:
-                failure.append(exc)
-                self.stop.set()
-
-        worker = threading.Thread(target=second_half, name="extract-second-half", daemon=True)
-        worker.start()
-        try:
-            self._zip_members(zf, infos[:middle], ends)
-        except BaseException:
-            self.stop.set()
-            raise
-        finally:
-            while worker.is_alive():
-                worker.join(_PROGRESS_INTERVAL)
-                self.tick()
-            self.merge(other)
-        if failure:
-            self.member = other.member
-            raise failure[0]
-
-    def merge(self, other: _Extraction) -> None:
-        self.written += other.written
-        self.skipped += other.skipped
-        self.ignored += other.ignored
-        self.bytes_written += other.bytes_written
-        self.done += other.done
-        self.position = lambda: self.done
+            self._zip_members(zf, infos, ends)
 
     def _zip_members(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
-        checkpoint, stop = self.ctx.control.checkpoint, self.stop
+        checkpoint = self.ctx.control.checkpoint
         fd = self._pread_fd(zf)
         for info in infos:
-            if stop.is_set():
-                return
             checkpoint()
             name = self.member = _zip_name(info)
             size = info.file_size
