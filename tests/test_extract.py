@@ -297,29 +297,55 @@ def test_tar_devices_and_fifos_are_refused(tmp_path: Path) -> None:
     assert files_under(dest) == {"ok.jpg"}
 
 
-def test_planted_temp_symlink_is_not_followed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["final", "temp"])
+def test_a_planted_symlink_is_replaced_never_followed(tmp_path: Path, where: str) -> None:
+    """A small member is created at its final name, a larger one (here: over one chunk) through a
+    hidden temp name: a symlink planted at either is removed, and the victim keeps its bytes."""
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"precious")
     dest = tmp_path / "root" / "t"
     dest.mkdir(parents=True)
-    (dest / ".x.jpg.extracting").symlink_to(victim)
+    (dest / ("x.jpg" if where == "final" else ".x.jpg.extracting")).symlink_to(victim)
     archive = make_zip(tmp_path / "a.zip", {"x.jpg": b"new data"})
-    assert extract(tmp_path, archive, "zip", dest, Layout()).written == 1
+    chunk = 1 << 20 if where == "final" else 4
+    assert extract(tmp_path, archive, "zip", dest, Layout(), chunk_size=chunk).written == 1
     assert victim.read_bytes() == b"precious"
-    assert (dest / "x.jpg").read_bytes() == b"new data"
+    assert not (dest / "x.jpg").is_symlink() and (dest / "x.jpg").read_bytes() == b"new data"
     assert files_under(dest) == {"x.jpg"}
 
 
-
-def test_planted_temp_fifo_neither_blocks_nor_survives(tmp_path: Path) -> None:
-    """A FIFO at the temp name would hang a plain open(): it is removed and a file created in its place."""
+@pytest.mark.parametrize("where", ["final", "temp"])
+def test_a_planted_fifo_neither_blocks_nor_survives(tmp_path: Path, where: str) -> None:
+    """A FIFO would hang a plain open(): it is removed and a file created in its place."""
     dest = tmp_path / "root" / "t"
     dest.mkdir(parents=True)
-    os.mkfifo(dest / ".x.jpg.extracting")
+    os.mkfifo(dest / ("x.jpg" if where == "final" else ".x.jpg.extracting"))
     archive = make_zip(tmp_path / "a.zip", {"x.jpg": b"new data"})
-    assert extract(tmp_path, archive, "zip", dest, Layout()).written == 1
+    chunk = 1 << 20 if where == "final" else 4
+    assert extract(tmp_path, archive, "zip", dest, Layout(), chunk_size=chunk).written == 1
     assert (dest / "x.jpg").read_bytes() == b"new data"
     assert files_under(dest) == {"x.jpg"}
+
+
+def test_a_hard_link_at_a_members_name_is_replaced_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    dest = tmp_path / "root" / "t"
+    dest.mkdir(parents=True)
+    os.link(victim, dest / "x.jpg")
+    archive = make_zip(tmp_path / "a.zip", {"x.jpg": b"new data!"})
+    assert extract(tmp_path, archive, "zip", dest, Layout()).written == 1
+    assert victim.read_bytes() == b"precious" and (dest / "x.jpg").read_bytes() == b"new data!"
+
+
+def test_a_folder_at_a_members_name_is_an_os_error_and_stays(tmp_path: Path) -> None:
+    dest = tmp_path / "root" / "t"
+    (dest / "x.jpg").mkdir(parents=True)
+    archive = make_zip(tmp_path / "a.zip", {"x.jpg": b"new data"})
+    with pytest.raises(OSError):
+        extract(tmp_path, archive, "zip", dest, Layout())
+    assert (dest / "x.jpg").is_dir()
+
 
 # ------------------------------------------------------------------------------------------
 # Resume
@@ -335,13 +361,12 @@ def test_resume_rewrites_only_missing_or_short_members(tmp_path: Path) -> None:
     (dest / "000000000001.jpg").unlink()
     with open(dest / "000000000002.jpg", "r+b") as fh:
         fh.truncate(10)
-    (dest / ".000000000001.jpg.extracting").write_bytes(b"stale half-written data")
-    untouched = {n: os.stat(dest / n) for n in ("000000000000.jpg", "000000000003.jpg",
-                                                "000000000004.jpg", "000000000005.jpg")}
+    (dest / "000000000003.jpg").write_bytes(b"stale")  # a member a kill left half-written
+    untouched = {n: os.stat(dest / n) for n in ("000000000000.jpg", "000000000004.jpg", "000000000005.jpg")}
 
     second = extract(tmp_path, archive, "zip", dest, layout)
-    assert (second.written, second.skipped, second.ignored) == (2, 4, 0)
-    assert second.bytes_written == 101 + 102
+    assert (second.written, second.skipped, second.ignored) == (3, 3, 0)
+    assert second.bytes_written == 101 + 102 + 103
     for name, before in untouched.items():
         after = os.stat(dest / name)
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)

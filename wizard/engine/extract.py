@@ -3,8 +3,12 @@
 Every member goes through the component's :class:`~wizard.engine.catalog.Layout`. Nothing is ever
 written outside the target: absolute paths, ``..``, drive letters, links, devices and paths that
 resolve outside it (a symlinked folder already inside it) are refused, and tar members must pass
-``tarfile``'s ``data`` filter. Each member is written to a hidden temp name and renamed into place,
-so a kill leaves no half-written file; a later run skips members already on disk at full size.
+``tarfile``'s ``data`` filter. A member of at most one chunk (the many small images) is read, then
+created straight at its final name, exclusively and never through a link, and written with one
+``write()`` — one directory operation, as ``unzip`` does; a kill inside that call leaves it short,
+and a later run replaces it. A larger member is written to a hidden temp name and renamed into
+place. A later run skips members already on disk at full size; the size ledger
+(:mod:`wizard.engine.sizes`, appended in batches) records only whole members.
 What an archive may write is bounded (:mod:`wizard.engine.bounds`): bombs, sparse tar members and
 overlapping zip entries are stopped before they fill the disk.
 """
@@ -22,11 +26,10 @@ import os
 import stat
 import struct
 import tarfile
-import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -36,7 +39,7 @@ from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .fsinfo import free_bytes
-from .safefs import open_private
+from .safefs import create_unless_complete, open_private
 from .sizes import SizeLedger
 
 
@@ -50,9 +53,9 @@ _DAMAGED: tuple[type[BaseException], ...] = (
 )
 _TEMP_SUFFIX = ".extracting"
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
-#: Zips with at least this many members are extracted by two threads, one per half.
-PARALLEL_MEMBERS = 2000
 _SMALL = 1 << 20  # zip members up to this size are read in one go (see _Extraction._small)
+_HEADER_SLACK = 256  # bytes read past a local header for its name and extra field (more: a 2nd pread)
+_UTIME_FD = os.utime in os.supports_fd
 _UTF8_FLAG = 0x800
 
 
@@ -115,27 +118,25 @@ def _temp_name(base: str) -> str:
     return f".{base}{_TEMP_SUFFIX}"
 
 
-def _open_temp(temp: str) -> int:
-    """The temp file beside a member's final name, created exclusively; a link, FIFO or device
-    planted at that name is removed, never followed or opened (:func:`~wizard.engine.safefs.open_private`)."""
-    return open_private(Path(temp), truncate=True)
-
-
 class _Extraction:
     """The state of one extract_archive call: counters, verified folders, refusals, progress."""
 
     def __init__(self, ctx: JobContext, archive: Path, dest: Path, layout: Layout,
                  only: Collection[str] | None = None, fileobj: IO[bytes] | None = None,
-                 expected: int | None = None, shared: _Extraction | None = None) -> None:
+                 expected: int | None = None) -> None:
         self.ctx = ctx
         self.archive = archive
         self.layout = layout
         self.only = only
         self.seen: set[str] = set()  # mapped paths met that are in ``only``
         self.fileobj = fileobj
+        new = not os.path.lexists(dest)
         dest.mkdir(parents=True, exist_ok=True)
         self.dest = os.path.realpath(dest)
         self.dirs: set[str] = {""}  # relative folders known to be real and inside dest
+        #: absolute folders this extraction created: nothing older is in them, so no member there
+        #: needs the completeness check before it is written (a duplicate name still meets it)
+        self.new_dirs: set[str] = {self.dest} if new else set()
         self.refused: list[str] = []
         self.written = self.skipped = self.ignored = self.bytes_written = 0
         self.done = 0  # progress position (uncompressed bytes for zip, archive bytes for tar)
@@ -145,11 +146,7 @@ class _Extraction:
         self._last_tick = 0.0
         self.budget = Budget(archive.name, expected, free=self._free)
         self.sizes = SizeLedger(ctx.root)  # what verify compares the files with
-        self.stop = threading.Event()  # set when another thread of this extraction failed
-        if shared is not None:  # the second thread of one extraction: one set of bounds, facts, refusals
-            self.budget, self.sizes, self.stop = shared.budget, shared.sizes, shared.stop
-            self.dirs, self.refused, self.seen = shared.dirs, shared.refused, shared.seen
-            self.tick = lambda final=False: None  # type: ignore[method-assign]  # the first thread reports
+        self.one_go = min(_SMALL, ctx.settings.chunk_size)  # members up to this are written with one write()
 
     def _free(self) -> int:
         disk = self.ctx.disk
@@ -189,11 +186,14 @@ class _Extraction:
         real = os.path.realpath(os.path.join(self.dest, folder))
         if os.path.commonpath([real, self.dest]) != self.dest:
             return "folder resolves outside the target"
+        new = not os.path.lexists(real)
         try:
             os.makedirs(real, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             return "a file is in the way of its folder"
         self.dirs.add(folder)
+        if new:
+            self.new_dirs.add(os.path.join(self.dest, folder))
         return ""
 
     def complete(self, final: str, size: int) -> bool:
@@ -203,73 +203,99 @@ class _Extraction:
         except FileNotFoundError:
             return False
         if stat.S_ISREG(st.st_mode) and st.st_size == size:
-            self.skipped += 1
-            self.sizes.record(final, size)
+            self._skip(final, size)
             return True
         return False
 
-    def write(self, src: IO[bytes], final: str, mtime: float | None, size: int) -> None:
-        """Copy ``src`` (``size`` bytes declared) to a temp file beside ``final``, then rename it into place."""
-        folder, base = os.path.split(final)
-        temp = os.path.join(folder, _temp_name(base))
-        fd = _open_temp(temp)
-        checkpoint, chunk_size = self.ctx.control.checkpoint, self.ctx.settings.chunk_size
-        budget, left = self.budget, size
+    def _skip(self, final: str, size: int) -> None:
+        self.skipped += 1
+        self.sizes.record(final, size)
+
+    def write(self, final: str, size: int, mtime: float | None, stored: int | None,
+              chunks: Callable[[], Iterable[bytes]]) -> None:
+        """Write one member (``size`` bytes declared, ``stored`` in the archive) to ``final`` from
+        the chunks ``chunks()`` yields, or skip it when it is already complete on disk.
+
+        A member of at most one chunk is read first, then created at its final name (exclusively,
+        never through a link: :func:`~wizard.engine.safefs.create_unless_complete`) and written
+        with one ``write()``: a kill leaves it short only within that call, and the next run
+        replaces it. A larger one is written to a hidden temp name and renamed into place. Either
+        way a failure removes what was written of it.
+        """
+        if os.path.dirname(final) not in self.new_dirs and self.complete(final, size):
+            return
+        self.budget.admit(self.member, size, stored)
+        if size <= self.one_go:
+            data = self._gather(chunks(), size)
+            fd = create_unless_complete(final, size)
+            if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
+                self._skip(final, size)
+                return
+            self._fill(fd, final, final, data, size, mtime)
+        else:
+            folder, base = os.path.split(final)
+            temp = os.path.join(folder, _temp_name(base))
+            self._fill(open_private(Path(temp), truncate=True), temp, final, chunks(), size, mtime)
+
+    def _gather(self, chunks: Iterable[bytes], size: int) -> list[bytes]:
+        """The chunks of a member of at most one chunk, read before its file exists."""
+        out, left = [], size
+        for chunk in chunks:
+            left -= len(chunk)
+            if left < 0:
+                raise self._too_large(size)
+            out.append(chunk)
+        return out
+
+    def _too_large(self, size: int) -> SetupError:
+        return too_large(self.archive.name, f"member {self.member} gives more than the {size:,} bytes it declares")
+
+    def _fill(self, fd: int, path: str, final: str, chunks: Iterable[bytes], size: int,
+              mtime: float | None) -> None:
+        """Write ``chunks`` to ``fd`` (open on ``path``), set the mtime, rename ``path`` to
+        ``final`` if they differ; on any failure ``path`` is removed."""
+        left = size
         try:
-            with open(fd, "wb") as out:
-                while True:
-                    checkpoint()
-                    try:
-                        chunk = src.read(chunk_size)
-                    except OSError as exc:
-                        raise _Damaged(str(exc)) from exc
-                    if not chunk:
-                        break
+            try:
+                for chunk in chunks:
                     left -= len(chunk)
                     if left < 0:
-                        raise too_large(self.archive.name, f"member {self.member} gives more than the "
-                                        f"{size:,} bytes it declares")
-                    budget.wrote(len(chunk))
-                    out.write(chunk)
+                        raise self._too_large(size)
+                    self.budget.wrote(len(chunk))
+                    written = os.write(fd, chunk)
+                    if written < len(chunk):
+                        view = memoryview(chunk)[written:]
+                        while view:
+                            view = view[os.write(fd, view):]
                     self.bytes_written += len(chunk)
                     self.done += len(chunk)
                     self.tick()
-            if mtime is not None:
-                with contextlib.suppress(OSError, OverflowError, ValueError):
-                    os.utime(temp, (mtime, mtime))
-            os.replace(temp, final)
-            self.sizes.record(final, size - left)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        self.written += 1
-
-    def write_data(self, data: bytes, final: str, mtime: float | None) -> None:
-        """:meth:`write` for a member already in memory (small zip members): fewer calls."""
-        folder, base = os.path.split(final)
-        temp = os.path.join(folder, _temp_name(base))
-        fd = _open_temp(temp)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
                 if mtime is not None:
                     with contextlib.suppress(OSError, OverflowError, ValueError):
-                        os.utime(fd if os.utime in os.supports_fd else temp, (mtime, mtime))
+                        os.utime(fd if _UTIME_FD else path, (mtime, mtime))
             finally:
                 os.close(fd)
-            self.budget.wrote(len(data))
-            os.replace(temp, final)
-            self.sizes.record(final, len(data))
+            if path != final:
+                os.replace(path, final)
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                os.unlink(path)
             raise
-        self.bytes_written += len(data)
-        self.done += len(data)
+        self.sizes.record(final, size - left)
         self.written += 1
+
+    def _read(self, src: IO[bytes]) -> Iterator[bytes]:
+        """``src`` in chunks, a cancel checked between them; read errors mean damage."""
+        checkpoint, chunk_size = self.ctx.control.checkpoint, self.ctx.settings.chunk_size
+        while True:
+            checkpoint()
+            try:
+                chunk = src.read(chunk_size)
+            except OSError as exc:
+                raise _Damaged(str(exc)) from exc
+            if not chunk:
+                return
+            yield chunk
 
     def tar_member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         """Write one tar member (or skip, ignore or refuse it), whatever reads the tar."""
@@ -289,16 +315,19 @@ class _Extraction:
         elif ti.islnk():
             link = f"hard link to {ti.linkname}"
         final = self.target(name, problem, ti.isreg(), link)
-        if final is not None and not self.complete(final, ti.size):
+        if final is not None:
             # a sparse member counts by its real size; it stores only its data blocks
             sparse: list[tuple[int, int]] | None = getattr(ti, "sparse", None)  # typeshed: wrong type
             stored = sum(n for _off, n in sparse) if sparse is not None else ti.size
-            self.budget.admit(name, ti.size, stored)
-            src = tf.extractfile(ti)
-            if src is None:  # pragma: no cover - isreg() members always have data
-                raise tarfile.ReadError(f"no data for {name}")
-            with src:
-                self.write(src, final, float(ti.mtime), ti.size)
+
+            def chunks() -> Iterator[bytes]:
+                src = tf.extractfile(ti)
+                if src is None:  # pragma: no cover - isreg() members always have data
+                    raise tarfile.ReadError(f"no data for {name}")
+                with src:
+                    yield from self._read(src)
+
+            self.write(final, ti.size, float(ti.mtime), stored, chunks)
         self.tick()
 
     def _zip_checks(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> dict[int, int | None]:
@@ -330,112 +359,85 @@ class _Extraction:
             infos = zf.infolist()
             self.total = sum(info.file_size for info in infos)
             ends = self._zip_checks(zf, infos)
-            if self.fileobj is not None or len(infos) < PARALLEL_MEMBERS or (os.cpu_count() or 1) < 2:
-                self._zip_members(zf, infos, ends)
-            else:
-                self._zip_halves(zf, infos, ends)
-
-    def _zip_halves(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
-        """Two threads, one per half of the members (zlib and file creation release the GIL);
-        each member is still written atomically, so a resume works as with one thread."""
-        middle = len(infos) // 2
-        other = _Extraction(self.ctx, self.archive, Path(self.dest), self.layout, self.only, shared=self)
-        self.position = lambda: self.done + other.done
-        failure: list[BaseException] = []
-
-        def second_half() -> None:
-            try:
-                with zipfile.ZipFile(self.archive) as own:
-                    other._zip_members(own, own.infolist()[middle:], ends)
-            except BaseException as exc:
-                failure.append(exc)
-                self.stop.set()
-
-        worker = threading.Thread(target=second_half, name="extract-second-half", daemon=True)
-        worker.start()
-        try:
-            self._zip_members(zf, infos[:middle], ends)
-        except BaseException:
-            self.stop.set()
-            raise
-        finally:
-            while worker.is_alive():
-                worker.join(_PROGRESS_INTERVAL)
-                self.tick()
-            self.merge(other)
-        if failure:
-            self.member = other.member
-            raise failure[0]
-
-    def merge(self, other: _Extraction) -> None:
-        self.written += other.written
-        self.skipped += other.skipped
-        self.ignored += other.ignored
-        self.bytes_written += other.bytes_written
-        self.done += other.done
-        self.position = lambda: self.done
+            self._zip_members(zf, infos, ends)
 
     def _zip_members(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
+        checkpoint = self.ctx.control.checkpoint
+        fd = self._pread_fd(zf)
         for info in infos:
-            if self.stop.is_set():
-                return
-            self.ctx.control.checkpoint()
+            checkpoint()
             name = self.member = _zip_name(info)
+            size = info.file_size
             if info.is_dir():
                 self.ignored += 1
-                self.done += info.file_size
+                self.done += size
                 continue
             ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
             regular = ftype in (0, stat.S_IFREG)
             final = self.target(name, None, regular, "" if regular else "link or special file")
-            if final is None or self.complete(final, info.file_size):
-                self.done += info.file_size
-            else:
+            if final is not None:
                 before = self.done
-                self.budget.admit(name, info.file_size, info.compress_size
-                                  if info.compress_type != zipfile.ZIP_STORED else info.file_size)
-                small = info.file_size <= min(_SMALL, self.ctx.settings.chunk_size)  # one chunk: no cancel inside
-                data = self._small(zf, info, ends) if small else None
-                if data is not None:
-                    self.write_data(data, final, _zip_mtime(info))
-                else:
-                    with zf.open(info) as src:
-                        start = getattr(src, "_orig_compress_start", None)
-                        if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
-                            raise self._overlap(name)
-                        self.write(src, final, _zip_mtime(info), info.file_size)
-                self.done = before + info.file_size
+                stored = info.compress_size if info.compress_type != zipfile.ZIP_STORED else size
+                self.write(final, size, _zip_mtime(info), stored, self._zip_chunks(zf, fd, info, ends))
+                self.done = before + size
+            else:
+                self.done += size
             self.tick()
+
+    def _pread_fd(self, zf: zipfile.ZipFile) -> int | None:
+        """The zip's fd for :meth:`_small`, or None (a remote zip, no ``pread``): zipfile reads."""
+        fp = zf.fp
+        if self.fileobj is not None or fp is None or not hasattr(os, "pread"):
+            return None
+        return fp.fileno()
+
+    def _zip_chunks(self, zf: zipfile.ZipFile, fd: int | None, info: zipfile.ZipInfo,
+                    ends: dict[int, int | None]) -> Callable[[], Iterable[bytes]]:
+        """What :meth:`write` reads the member from: one ``pread`` for a small stored or deflated
+        member (:meth:`_small`), zipfile's reader otherwise."""
+        if (fd is not None and info.compress_size <= _SMALL and info.file_size <= self.one_go
+                and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & 0x1):
+            return lambda: (self._small(fd, info, ends),)
+
+        def chunks() -> Iterator[bytes]:
+            with zf.open(info) as src:
+                start = getattr(src, "_orig_compress_start", None)
+                if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
+                    raise self._overlap(self.member)
+                yield from self._read(src)
+
+        return chunks
 
     def _overlap(self, name: str) -> SetupError:
         return _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
                        "Members before it were kept; report the source.")
 
-    def _small(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, ends: dict[int, int | None]) -> bytes | None:
-        """A small stored/deflated member read with two ``pread`` calls and checked as zipfile would
-        (local header, name, CRC-32, size): zipfile's reader costs more than the data here.
-        None: not such a member (encrypted, another method, a remote zip): use zipfile."""
-        fp = zf.fp
-        if (info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1
-                or info.compress_size > _SMALL or self.fileobj is not None or fp is None
-                or not hasattr(os, "pread")):
-            return None
-        fd = fp.fileno()
-        head = os.pread(fd, 30, info.header_offset)
-        if len(head) != 30 or head[:4] != b"PK\x03\x04":
+    def _small(self, fd: int, info: zipfile.ZipInfo, ends: dict[int, int | None]) -> bytes:
+        """A small stored/deflated member read with one ``pread`` (local header, name and data)
+        and checked as zipfile would (local header, name, CRC-32, size): zipfile's reader costs
+        more than the data here."""
+        offset, csize = info.header_offset, info.compress_size
+        buf = os.pread(fd, 30 + _HEADER_SLACK + csize, offset)
+        if len(buf) < 30 or buf[:4] != b"PK\x03\x04":
             raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename!r}")
-        name_len, extra_len = struct.unpack_from("<HH", head, 26)
-        start = info.header_offset + 30 + name_len + extra_len
-        if data_overlaps(info, start, ends.get(info.header_offset)):
+        name_len, extra_len = struct.unpack_from("<HH", buf, 26)
+        start = 30 + name_len + extra_len
+        if data_overlaps(info, offset + start, ends.get(offset)):
             raise self._overlap(info.filename)
-        raw_name = os.pread(fd, name_len, info.header_offset + 30)
+        if len(buf) < start + csize:  # a long name or extra field: read the rest
+            buf += os.pread(fd, start + csize - len(buf), offset + len(buf))
+            if len(buf) < start + csize:
+                raise zipfile.BadZipFile(f"{info.filename!r} is cut short")
+        raw_name = buf[30:30 + name_len]
         if raw_name.decode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437") != info.orig_filename:
             raise zipfile.BadZipFile(f"File name in directory {info.orig_filename!r} and header {raw_name!r} differ.")
-        data = os.pread(fd, info.compress_size, start)
-        if len(data) != info.compress_size:
-            raise zipfile.BadZipFile(f"{info.filename!r} is cut short")
-        if info.compress_type == zipfile.ZIP_DEFLATED:
-            data = zlib.decompress(data, -15, max(info.file_size, 1))
+        if info.compress_type == zipfile.ZIP_DEFLATED:  # never more than one byte past the declared size
+            inflate = zlib.decompressobj(-15)
+            data = inflate.decompress(memoryview(buf)[start:start + csize], info.file_size + 1)
+            if not inflate.eof and len(data) <= info.file_size:
+                raise zipfile.BadZipFile(f"{info.filename!r}: incomplete or truncated deflate stream")
+        else:
+            data = buf[start:start + csize]
         if len(data) != info.file_size:
             raise zipfile.BadZipFile(f"{info.filename!r} has {len(data):,} bytes, not {info.file_size:,}")
         if zlib.crc32(data) != info.CRC:

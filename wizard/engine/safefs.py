@@ -97,6 +97,33 @@ def open_private(path: Path | str, *, truncate: bool = False, append: bool = Fal
     raise OSError(errno.ELOOP, "cannot open safely (a link or special file keeps reappearing)", str(path))
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY | _CLOEXEC
+
+
+def create_unless_complete(path: str, size: int) -> int | None:
+    """A write fd on a new file at ``path`` (a member's final name), or None when a regular file of
+    ``size`` bytes is already there (a member a finished or interrupted run wrote whole).
+
+    The file is created exclusively (``O_CREAT | O_EXCL``: never through a link, never opening a
+    FIFO; nothing more to check on the fd). Anything else at the name — a shorter file a kill left,
+    a symlink, FIFO or device planted there — is unlinked (never followed) and the file created in
+    its place; a folder there raises ``IsADirectoryError``. One syscall on a fresh name.
+    """
+    for _ in range(3):
+        try:
+            return os.open(path, _CREATE, 0o666)
+        except FileExistsError:
+            pass
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size == size:
+            return None
+        os.unlink(path)  # a folder: IsADirectoryError (EISDIR, or EPERM on macOS)
+    raise OSError(errno.ELOOP, "cannot create safely (something keeps reappearing at the name)", path)
+
+
 def open_private_file(path: Path | str, mode: str = "wb", *, encoding: str | None = None,
                       errors: str | None = None, newline: str | None = None) -> IO[Any]:
     """``open()`` for the app's own files: ``mode`` "wb"/"w" (emptied) or "ab"/"a" (appended)."""

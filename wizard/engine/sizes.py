@@ -67,7 +67,7 @@ class SizeLedger:
         self._pending: dict[str, list[str]] = {}
         self._count = 0
         self._broken = False
-        self._lock = threading.Lock()  # two threads may extract one zip
+        self._lock = threading.Lock()  # any worker thread may record
 
     def record(self, path: str, size: int) -> None:
         """Note that the file at absolute ``path`` (under the root) has ``size`` bytes."""
