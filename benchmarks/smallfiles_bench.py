@@ -145,8 +145,10 @@ def main() -> int:
             for rep in range(args.reps):
                 order = names[rep % len(names):] + names[:rep % len(names)]
                 for name in order:
-                    runs = work / "runs"
-                    shutil.rmtree(runs, ignore_errors=True)
+                    # Every run's output stays until the end: on ext4, creating thousands of files
+                    # right after deleting thousands costs several times the kernel time, which
+                    # would penalise whichever contender runs next (found with extract_bench).
+                    runs = work / f"runs-{rep}-{name}"
                     runs.mkdir()
                     seconds, cpu, files = contenders[name](runs, urls_file)
                     if files != len(keys):
@@ -154,7 +156,6 @@ def main() -> int:
                     results[name].append((seconds, cpu))
                     print(f"  round {rep + 1} {name:<7} {len(keys) / seconds:8.0f} files/s  "
                           f"{cpu / len(keys) * 1000:5.2f} ms CPU/file  (load {load()})", flush=True)
-                    shutil.rmtree(runs, ignore_errors=True)
     finally:
         if hog is not None:
             hog.kill()

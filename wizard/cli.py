@@ -516,9 +516,28 @@ class _demo_if_asked:
             self.session.stop()  # type: ignore[attr-defined]
 
 
+def open_wizard(*, demo: bool, demo_root: Path | None) -> int:
+    """The graphical wizard (``sharegpt4v-setup`` with no subcommand)."""
+    from .syslibs import check_gui, report
+
+    problem = check_gui()
+    if problem is not None:  # say what to install instead of letting Qt abort
+        report(problem)
+        return EXIT_USAGE
+    try:
+        from .gui.app import main as gui_main
+    except ImportError as exc:
+        print(f"The graphical wizard is not available ({exc}).", file=sys.stderr)
+        build_parser().print_help()
+        return EXIT_USAGE
+    return gui_main(demo=demo, demo_root=demo_root)
+
+
 def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:
     """The command line. ``self_test`` runs ``--self-test`` (:mod:`wizard.entry` passes it: the
     self-test drives this CLI, so this module does not import it)."""
+    if not (sys.argv[1:] if argv is None else argv):  # the double-click case: no parser to build first
+        return open_wizard(demo=False, demo_root=None)
     parser = build_parser()
     args = parser.parse_args(argv)  # --version exits here, having imported next to nothing
     from .paths import default_demo_root
@@ -529,19 +548,7 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
                                  "Run 'sharegpt4v-setup --self-test' or 'python -m wizard --self-test'."))
         return self_test()
     if args.command is None:
-        from .syslibs import check_gui, report
-
-        problem = check_gui()
-        if problem is not None:  # say what to install instead of letting Qt abort
-            report(problem)
-            return EXIT_USAGE
-        try:
-            from .gui.app import main as gui_main
-        except ImportError as exc:
-            print(f"The graphical wizard is not available ({exc}).", file=sys.stderr)
-            parser.print_help()
-            return EXIT_USAGE
-        return gui_main(demo=args.demo, demo_root=args.demo_root)
+        return open_wizard(demo=args.demo, demo_root=args.demo_root)
 
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
