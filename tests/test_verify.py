@@ -238,6 +238,8 @@ def test_check_image_reports_unreadable_file(tmp_path: Path) -> None:
     (b'[{"id": "1"} {"id": "2"}]', "not valid JSON"),
     (b'["coco/1.jpg"]', "not an object"),
     (b"", "empty"),
+    # a lone low surrogate: ijson raises UnicodeDecodeError, which once escaped as an internal error
+    (b'[{"id": "1", "image": "coco/\\udc00.jpg"}]', "lone surrogate"),
 ])
 def test_corrupt_json_raises_a_clear_error(tmp_path: Path, content: bytes, says: str) -> None:
     root = tmp_path / "root"

@@ -136,6 +136,8 @@ def _check_start(path: Path, f: IO[bytes]) -> int:
 
 
 def _parse_error(path: Path, exc: Exception, at: int, records: int) -> SetupError:
+    if isinstance(exc, UnicodeDecodeError):
+        exc = ValueError("a string escape is not valid text (a lone surrogate such as \\udc00)")
     message = exc.args[0] if exc.args else str(exc)
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
@@ -198,7 +200,7 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
                 except jsonscan.NotAnObject as exc:
                     raise _corrupt(path, f"has a record #{records:,} that is a "
                                    f"{exc.type_name}, not an object.") from None
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:  # the latter: a lone surrogate escape (\udc00)
             raise _parse_error(path, exc, start + reader.consumed, records) from exc
         except OSError as exc:
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",

@@ -122,7 +122,7 @@ def iter_split(path: str, f: IO[bytes], first: int, size: int,
     try:
         try:
             yield from _values(_Listed(f, first, end, progress))
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise Fallback(f"the first half did not parse ({exc})") from None
         try:
             for batch in second.values():
@@ -148,7 +148,7 @@ def child_main(args: list[str]) -> int:
                 if len(batch) >= _BATCH:
                     helper.send(out, batch)
                     batch = []
-    except (ijson.JSONError, NotAnObject, OSError):
+    except (ijson.JSONError, UnicodeDecodeError, NotAnObject, OSError):
         return 1
     helper.send(out, batch)
     out.flush()

@@ -171,7 +171,7 @@ def _dataset_urls(ctx: JobContext, source: Source, catalog: Catalog) -> dict[str
             for key, record in ijson.kvitems(fh, ""):
                 image = record.get("imageURL") if isinstance(record, dict) else None
                 urls[str(key)] = image if isinstance(image, str) else ""
-    except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
+    except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
         kept = quarantine(ctx, dest, "corrupt")
         raise SetupError(Code.ARCHIVE_CORRUPT, f"OCR-VQA's dataset.json is not valid JSON ({exc}).",
                          f"It was moved to {kept}; the next run downloads it again.") from exc
