@@ -97,9 +97,6 @@ def open_private(path: Path | str, *, truncate: bool = False, append: bool = Fal
     raise OSError(errno.ELOOP, "cannot open safely (a link or special file keeps reappearing)", str(path))
 
 
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY | _CLOEXEC
-
-
 def create_unless_complete(path: str, size: int) -> int | None:
     """A write fd on a new file at ``path`` (a member's final name), or None when a regular file of
     ``size`` bytes is already there (a member a finished or interrupted run wrote whole).
@@ -111,7 +108,7 @@ def create_unless_complete(path: str, size: int) -> int | None:
     """
     for _ in range(3):
         try:
-            return os.open(path, _CREATE, 0o666)
+            return open_nofollow(path, os.O_WRONLY | _CREATE_NEW)  # its cheap path: new, so regular
         except FileExistsError:
             pass
         try:
