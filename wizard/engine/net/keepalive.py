@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import re
+import select
 import socket
 import ssl
 import urllib.request
@@ -353,6 +354,9 @@ class KeepAlive:
             lines.append(_USER_AGENT)
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         conn = self._idle.pop(key, None)
+        if conn is not None and not _quiet(conn):  # bytes nobody asked for, or the server closed it
+            conn.close()
+            conn = None
         if conn is not None:
             try:  # a kept connection the server closed meanwhile: once more on a new one
                 return self._ask(conn, request)
@@ -517,6 +521,21 @@ class KeepAlive:
         if self._tls is None:
             self._tls = ssl.create_default_context(cafile=_ca_file())
         return self._tls
+
+
+def _quiet(conn: _Conn) -> bool:
+    """Whether a kept connection can carry the next request: nothing left over and nothing arrived
+    since (late bytes past an answer, or the server's close) — what urllib3 checks before reusing."""
+    if conn.buf:
+        return False
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(conn.sock, select.POLLIN)
+            return not poller.poll(0)
+        return not select.select([conn.sock], [], [], 0)[0]  # Windows: no poll()
+    except (OSError, ValueError):
+        return False
 
 
 class _Stale(Exception):
