@@ -14,12 +14,12 @@ from wizard.demo import MirrorServer, World
 from wizard.demo.server import Fault
 from wizard.demo.session import tree_of
 from wizard.engine import child
-from wizard.engine.catalog import load_catalog
+from wizard.engine.catalog import Catalog, load_catalog
 from wizard.engine.context import Settings
 from wizard.engine.control import Control
 from wizard.engine.errors import Code, SetupError
 from wizard.engine.events import Event, JobDone, JobQueued, Log, Progress, RunFinished, Stage
-from wizard.engine.plan import build_plan
+from wizard.engine.plan import Plan, build_plan
 from wizard.engine.runchild import Outbox, collapse, run_in_child
 
 COMPS = ["coco-train2017", "gqa", "vg-part1"]
@@ -83,14 +83,19 @@ def test_a_run_in_a_child_lays_out_the_same_tree_and_reports_every_event(
     assert list((root / ".sharegpt4v-setup/logs").glob("run-*.log"))
 
 
-def test_cancel_and_pause_reach_the_child(world: World, demo_catalog: Path, mirror: MirrorServer,
-                                          tmp_path: Path) -> None:
+def slow_coco_plan(demo_catalog: Path, mirror: MirrorServer, tmp_path: Path) -> tuple[Plan, Catalog, Settings, Path]:
+    """A plan for COCO served slowly enough that a run is caught in the middle of its download."""
     catalog = load_catalog(demo_catalog)
     settings = Settings(hf_endpoint=mirror.base_url, full_archives=True, chunk_size=1024)
-    mirror.add_fault("/images.cocodataset.org/", Fault(rate=2000, times=None))  # slow enough to be caught
+    mirror.add_fault("/images.cocodataset.org/", Fault(rate=2000, times=None))
     root = tmp_path / "root"
     root.mkdir()
-    plan = build_plan(root, catalog, catalog.resolve(None, ["coco-train2017"]), settings)
+    return build_plan(root, catalog, catalog.resolve(None, ["coco-train2017"]), settings), catalog, settings, root
+
+
+def test_cancel_and_pause_reach_the_child(world: World, demo_catalog: Path, mirror: MirrorServer,
+                                          tmp_path: Path) -> None:
+    plan, catalog, settings, root = slow_coco_plan(demo_catalog, mirror, tmp_path)
     control = Control()
     seen = threading.Event()
     events: list[Event] = []
@@ -124,12 +129,7 @@ def test_cancel_and_pause_reach_the_child(world: World, demo_catalog: Path, mirr
 
 def test_a_child_that_dies_is_a_coded_problem_not_a_hang(world: World, demo_catalog: Path, mirror: MirrorServer,
                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog = load_catalog(demo_catalog)
-    settings = Settings(hf_endpoint=mirror.base_url, full_archives=True, chunk_size=1024)
-    mirror.add_fault("/images.cocodataset.org/", Fault(rate=2000, times=None))
-    root = tmp_path / "root"
-    root.mkdir()
-    plan = build_plan(root, catalog, catalog.resolve(None, ["coco-train2017"]), settings)
+    plan, catalog, settings, _root = slow_coco_plan(demo_catalog, mirror, tmp_path)
     spawned: list[int] = []
     real_spawn = child.spawn
 
@@ -153,12 +153,7 @@ def test_a_child_that_dies_is_a_coded_problem_not_a_hang(world: World, demo_cata
 
 def test_the_child_cancels_when_its_parent_goes_away(world: World, demo_catalog: Path, mirror: MirrorServer,
                                                      tmp_path: Path) -> None:
-    catalog = load_catalog(demo_catalog)
-    settings = Settings(hf_endpoint=mirror.base_url, full_archives=True, chunk_size=1024)
-    mirror.add_fault("/images.cocodataset.org/", Fault(rate=2000, times=None))
-    root = tmp_path / "root"
-    root.mkdir()
-    plan = build_plan(root, catalog, catalog.resolve(None, ["coco-train2017"]), settings)
+    plan, catalog, settings, root = slow_coco_plan(demo_catalog, mirror, tmp_path)
     proc = child.spawn("run")
     assert proc.stdin is not None and proc.stdout is not None
     child.write_frame(proc.stdin, ("run", plan, catalog, settings))

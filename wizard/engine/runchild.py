@@ -170,14 +170,13 @@ def run_in_child(plan: Plan, catalog: Catalog, settings: Settings, emit: Emit, c
                 raise SetupError.of(message[1])
             elif what == "cancelled":
                 raise Cancelled()
-        code = _finish(proc, drain)
-        last = tail[-1] if tail else gone
-        raise SetupError(Code.INTERNAL, f"The engine process ended unexpectedly (exit code {code}): {last}",
-                         "The work so far is kept: start again to resume. The run log under "
-                         f"{plan.root}/.sharegpt4v-setup/logs/ has what it did until then.")
     finally:
         stop_listening()
-        _finish(proc, drain)
+        code = _finish(proc, drain)
+    last = tail[-1] if tail else gone
+    raise SetupError(Code.INTERNAL, f"The engine process ended unexpectedly (exit code {code}): {last}",
+                     "The work so far is kept: start again to resume. The run log under "
+                     f"{plan.root}/.sharegpt4v-setup/logs/ has what it did until then.")
 
 
 def _finish(proc: subprocess.Popen[bytes], drain: threading.Thread) -> int:
