@@ -54,6 +54,7 @@ class Budget:
     plain: bool = False  # a plain (uncompressed) tar: real sizes fit in archive_size
     free: Callable[[], int] | None = None  # free bytes on the target's filesystem
     written: int = 0
+    pending: int = 0  # reserved bytes (admit(reserve=True)) not yet on disk
     _free_left: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -75,10 +76,27 @@ class Budget:
             parts.append(f"the archive is {_human(self.archive_size)}")
         return f"; {', '.join(parts)}" if parts else ""
 
-    def admit(self, member: str, size: int, stored: int | None = None) -> None:
-        """Before writing ``member`` of real ``size`` bytes (``stored`` bytes in the archive)."""
+    def admit(self, member: str, size: int, stored: int | None = None, *, reserve: bool = False) -> None:
+        """Before writing ``member`` of real ``size`` bytes (``stored`` bytes in the archive).
+
+        ``reserve``: the member is written later (planned ahead with others): its bytes count as
+        written at once and are kept off the free space until :meth:`landed`."""
         with self._lock:
             self._admit(member, size, stored)
+            if reserve:
+                self.written += size
+                self.pending += size
+                if self._free_left is not None:
+                    self._free_left -= size
+
+    def landed(self, n: int, unused: int = 0) -> None:
+        """``n`` reserved bytes are settled: on disk, but for ``unused`` of them that were not
+        written after all (the member was already there)."""
+        with self._lock:
+            self.pending -= n
+            self.written -= unused
+            if self._free_left is not None:
+                self._free_left += unused
 
     def _admit(self, member: str, size: int, stored: int | None) -> None:
         if stored is not None and size >= RATIO_FLOOR and size > MAX_RATIO * max(stored, 1):
@@ -91,7 +109,7 @@ class Budget:
         if self.free is None:
             return
         if self._free_left is None or size > self._free_left:
-            self._free_left = self.free()
+            self._free_left = self.free() - self.pending
             if size > self._free_left:
                 raise SetupError(
                     Code.NO_SPACE,
@@ -141,7 +159,9 @@ def overlapping_zip_entries(zf: zipfile.ZipFile) -> list[str]:
         nxt = infos[i + 1].header_offset if i + 1 < len(infos) else end_of_data
         if nxt is None:
             continue
-        name_len = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace"))
+        name = info.orig_filename
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        name_len = len(name) if name.isascii() else len(name.encode(encoding, "replace"))
         if info.header_offset + _LOCAL_HEADER + name_len + info.compress_size > nxt:
             bad.append(info.filename)
     return bad
