@@ -8,7 +8,12 @@ event loop (the baseline: what the platform and Python give anyway) and while th
 ``--load`` runs one CPU hog process per core for the whole measurement (idle baseline included),
 as on a machine that is busy with something else.
 
-    .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--load] [--workdir DIR]
+The mirror serves from its own process, as a real server would: the demo's ``MirrorServer`` is
+Python threads that copy the file in chunks, and inside the wizard's process they would compete
+with the GUI thread for the interpreter lock (``--mirror-in-process`` measures that case: the
+wizard's offline demo mode, not a real download).
+
+    .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--load] [--workdir DIR] [--mirror-in-process]
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Probe:
 
     def __init__(self, interval_ms: int = 5) -> None:
         self.gaps: list[float] = []
+        self.ends: list[float] = []  # when each gap ended (perf_counter)
         self._last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(interval_ms)
@@ -55,6 +61,7 @@ class Probe:
     def _tick(self) -> None:
         now = time.perf_counter()
         self.gaps.append(now - self._last)
+        self.ends.append(now)
         self._last = now
 
     def start(self) -> None:
@@ -90,11 +97,34 @@ def cpu_hogs(count: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
+MIRROR = """
+import sys
+from pathlib import Path
+from wizard.demo.server import MirrorServer
+server = MirrorServer(Path(sys.argv[1]), port=int(sys.argv[2])).start()
+print("ready", flush=True)
+sys.stdin.read()  # until the benchmark closes the pipe
+server.stop()
+"""
+
+
+def mirror_process(docroot: Path, port: int) -> subprocess.Popen[bytes]:
+    """The demo mirror for ``docroot`` on ``port``, served by a process of its own."""
+    proc = subprocess.Popen([sys.executable, "-c", MIRROR, str(docroot), str(port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        raise SystemExit("the mirror process did not start")
+    return proc
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="400M", help="size of the generated archive (default 400M)")
     parser.add_argument("--load", action="store_true", help="run a CPU hog per core alongside")
     parser.add_argument("--workdir", type=Path, help="where to put the data (default: a temp dir)")
+    parser.add_argument("--mirror-in-process", action="store_true",
+                        help="serve from a thread of the wizard's process (as the offline demo does)")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="gui-stall-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -102,6 +132,13 @@ def main() -> int:
     session = DemoSession(world_dir=work / "world")
     session.start()
     wizard = None
+    mirror: subprocess.Popen[bytes] | None = None
+    base_url = session.base_url
+    if not args.mirror_in_process:  # the same mirror on the same port, from a process of its own
+        assert session.server is not None and session.world is not None
+        port = session.server.port
+        session.stop()
+        mirror = mirror_process(session.world.docroot, port)
     load_before = os.getloadavg()
     hogs = cpu_hogs(os.cpu_count() or 1) if args.load else []
     try:
@@ -111,7 +148,7 @@ def main() -> int:
         size, sha = big_coco_zip(session.world.docroot / zip_rel, parse_rate(args.size))
         data = tomllib.loads(session.catalog_path.read_text())
         coco = next(c for c in data["component"] if c["id"] == "coco-train2017")
-        coco["source"] = [{"kind": "http", "label": "bench", "url": f"{session.base_url}/{zip_rel}",
+        coco["source"] = [{"kind": "http", "label": "bench", "url": f"{base_url}/{zip_rel}",
                            "size": size, "sha256": sha}]
         coco.pop("file_count", None)  # the generated archive holds its own number of images
         catalog_path = work / "catalog.toml"
@@ -125,7 +162,7 @@ def main() -> int:
         idle = list(probe.gaps)
 
         state = build_state(catalog=catalog, prefs_path=work / "prefs.json",
-                            base_settings=Settings(hf_endpoint=session.base_url, full_archives=True))
+                            base_settings=Settings(hf_endpoint=base_url, full_archives=True))
         wizard = build_wizard(state)
         wizard.show()
         wizard.welcome_page.accept_box.setChecked(True)
@@ -136,8 +173,10 @@ def main() -> int:
         wizard.next()
         wizard.next()
         probe.gaps.clear()
+        probe.ends.clear()
         probe.start()
         started = time.perf_counter()
+        gui_cpu = time.thread_time()
         wizard.next()  # the commit page: the plan is worked out off the GUI thread, then the run starts
         assert wizard.currentId() == PageId.PROGRESS
         loop = QEventLoop()
@@ -146,8 +185,10 @@ def main() -> int:
         if wizard.bridge.busy:
             loop.exec()
         elapsed = time.perf_counter() - started
+        gui_cpu = time.thread_time() - gui_cpu
         probe.stop()
         busy = list(probe.gaps)
+        worst = sorted(zip(probe.gaps, probe.ends, strict=True), reverse=True)[:5]
         result = wizard.progress_page.last_result
         ok = result is not None and result.ok
         if not ok:
@@ -161,6 +202,10 @@ def main() -> int:
             wizard.shutdown()
             wizard.close()
         session.stop()
+        if mirror is not None:
+            assert mirror.stdin is not None
+            mirror.stdin.close()
+            mirror.wait(timeout=30)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     ms = 1000.0
@@ -168,12 +213,16 @@ def main() -> int:
         *load_before, *os.getloadavg(), os.cpu_count()))
     if hogs:
         print(f"load: {len(hogs)} CPU hog process(es), one per core, during both measurements")
+    print(f"mirror: {'threads of the wizard process' if mirror is None else 'a process of its own'}")
     print(f"workload: {size / 1e6:.0f} MB zip, {files} members, downloaded + verified + extracted in "
           f"{elapsed:.1f} s ({size / 1e6 / elapsed:.0f} MB/s); run ok: {ok}")
+    print(f"GUI thread CPU during the run: {gui_cpu:.2f} s ({gui_cpu / elapsed:.1%} of the run's time)")
     print(f"baseline (idle event loop, 3 s): longest gap {max(idle) * ms:.1f} ms, "
           f"median {statistics.median(idle) * ms:.1f} ms")
     print(f"during the run:                  longest gap {max(busy) * ms:.1f} ms, "
           f"median {statistics.median(busy) * ms:.1f} ms, p99 {sorted(busy)[int(len(busy) * 0.99)] * ms:.1f} ms")
+    print("longest gaps (ms, ended at s into the run): " + ", ".join(
+        f"{gap * ms:.0f} @ {end - started:.1f}" for gap, end in worst))
     print(f"ratio longest stall run/idle: {max(busy) / max(idle):.2f}; target: longest stall < 50 ms -> "
           f"{'met' if max(busy) * ms < 50 else 'MISSED'}")
     return 0 if ok else 1
