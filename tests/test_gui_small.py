@@ -104,6 +104,7 @@ def test_repair_can_be_stopped(qtbot: QtBot, make_wizard: WizardFactory, tmp_pat
             threading.Event().wait(0.01)
 
     monkeypatch.setattr(verify_module, "verify", slow_verify)
+    wizard.bridge.isolated = False  # the patched check runs in this process (engine child: test_runchild)
     go_next(qtbot, wizard)
     assert panel.busy and panel.stop_button.isVisible() and panel.stop_button.isEnabled()
     with qtbot.waitSignal(panel.busy_changed, timeout=RUN_TIMEOUT_MS):

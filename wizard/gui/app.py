@@ -153,7 +153,7 @@ def main(demo: bool = False, demo_root: Path | None = None) -> int:
         # Then import the engine's HTTP stack in the background (not before: it would hold the GIL).
         wizard.built.connect(_warm_up)
         wizard.show()  # its first paint builds the other pages (Next waits for them)
-        QTimer.singleShot(BUILD_FALLBACK_MS, wizard.finish_build)
+        QTimer.singleShot(BUILD_FALLBACK_MS, wizard, wizard.finish_build)
         app.exec()
         wizard.shutdown()
         return wizard.exit_code

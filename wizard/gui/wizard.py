@@ -163,7 +163,7 @@ class SetupWizard(QWizard):
         super().paintEvent(event)
         if not self._built and not self._build_scheduled:
             self._build_scheduled = True
-            QTimer.singleShot(0, self.finish_build)
+            QTimer.singleShot(0, self, self.finish_build)
 
     def retranslate(self) -> None:
         """The window's own texts (the pages retranslate themselves on the same event)."""
