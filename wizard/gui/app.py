@@ -44,7 +44,7 @@ BUILD_FALLBACK_MS = 500
 def demo_settings(session: DemoSession, base: Settings | None = None) -> Settings:
     """The settings the GUI uses against the demo mirror."""
     return replace(base or Settings(), hf_endpoint=session.base_url, sam_links=session.sam_links,
-                   chunk_size=DEMO_CHUNK)
+                   chunk_size=DEMO_CHUNK, demo=True)
 
 
 def build_state(*, catalog: Catalog | None = None, session: DemoSession | None = None,
