@@ -8,10 +8,11 @@ event loop (the baseline: what the platform and Python give anyway) and while th
 ``--load`` runs one CPU hog process per core for the whole measurement (idle baseline included),
 as on a machine that is busy with something else.
 
-The mirror serves from its own process, as a real server would: the demo's ``MirrorServer`` is
-Python threads that copy the file in chunks, and inside the wizard's process they would compete
-with the GUI thread for the interpreter lock (``--mirror-in-process`` measures that case: the
-wizard's offline demo mode, not a real download).
+The archive is served by nginx (``sendfile``), as a real server would be: elsewhere, costing
+this machine next to no CPU. ``--mirror-in-process`` serves it instead from the demo's
+``MirrorServer``, Python threads inside the wizard's process that copy the file in chunks and
+compete with the GUI thread for the interpreter lock and the cores (the wizard's offline demo
+mode, not a real download).
 
     .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--load] [--workdir DIR] [--mirror-in-process]
 """
@@ -35,8 +36,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
+from servers import NginxServer, launch_nginx, stop_nginx
 
 from wizard.demo.session import DemoSession
 from wizard.demo.world import dumps_toml
@@ -97,27 +100,6 @@ def cpu_hogs(count: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-MIRROR = """
-import sys
-from pathlib import Path
-from wizard.demo.server import MirrorServer
-server = MirrorServer(Path(sys.argv[1]), port=int(sys.argv[2])).start()
-print("ready", flush=True)
-sys.stdin.read()  # until the benchmark closes the pipe
-server.stop()
-"""
-
-
-def mirror_process(docroot: Path, port: int) -> subprocess.Popen[bytes]:
-    """The demo mirror for ``docroot`` on ``port``, served by a process of its own."""
-    proc = subprocess.Popen([sys.executable, "-c", MIRROR, str(docroot), str(port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    if proc.stdout.readline().strip() != b"ready":
-        raise SystemExit("the mirror process did not start")
-    return proc
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="400M", help="size of the generated archive (default 400M)")
@@ -132,13 +114,13 @@ def main() -> int:
     session = DemoSession(world_dir=work / "world")
     session.start()
     wizard = None
-    mirror: subprocess.Popen[bytes] | None = None
+    nginx: NginxServer | None = None
     base_url = session.base_url
-    if not args.mirror_in_process:  # the same mirror on the same port, from a process of its own
-        assert session.server is not None and session.world is not None
-        port = session.server.port
+    if not args.mirror_in_process:  # the same files from nginx
+        assert session.world is not None
         session.stop()
-        mirror = mirror_process(session.world.docroot, port)
+        nginx = launch_nginx(session.world.docroot, work / "nginx")
+        base_url = nginx.base_url
     load_before = os.getloadavg()
     hogs = cpu_hogs(os.cpu_count() or 1) if args.load else []
     try:
@@ -202,10 +184,8 @@ def main() -> int:
             wizard.shutdown()
             wizard.close()
         session.stop()
-        if mirror is not None:
-            assert mirror.stdin is not None
-            mirror.stdin.close()
-            mirror.wait(timeout=30)
+        if nginx is not None:
+            stop_nginx(nginx)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     ms = 1000.0
@@ -213,7 +193,7 @@ def main() -> int:
         *load_before, *os.getloadavg(), os.cpu_count()))
     if hogs:
         print(f"load: {len(hogs)} CPU hog process(es), one per core, during both measurements")
-    print(f"mirror: {'threads of the wizard process' if mirror is None else 'a process of its own'}")
+    print(f"server: {'the demo mirror, threads of the wizard process' if nginx is None else 'nginx'}")
     print(f"workload: {size / 1e6:.0f} MB zip, {files} members, downloaded + verified + extracted in "
           f"{elapsed:.1f} s ({size / 1e6 / elapsed:.0f} MB/s); run ok: {ok}")
     print(f"GUI thread CPU during the run: {gui_cpu:.2f} s ({gui_cpu / elapsed:.1%} of the run's time)")
