@@ -21,7 +21,7 @@ import pytest
 from helpers import make_ctx
 
 import wizard
-import wizard.engine.extract as extract_mod
+import wizard.engine.zipextract as zipextract
 from wizard.engine import child, zipmembers, zipsplit
 from wizard.engine.catalog import Layout
 from wizard.engine.control import Control
@@ -29,7 +29,7 @@ from wizard.engine.errors import Cancelled, Code, SetupError
 from wizard.engine.extract import ExtractResult, extract_archive
 from wizard.engine.sizes import recorded_sizes
 
-COUNT = 2048  # 16 batches of extract._BATCH
+COUNT = 2048  # 16 batches of zipextract.BATCH
 THRESHOLD = 500  # PARALLEL_FROM in these tests: every archive here uses the helper
 FOLDERS = ("a", "b/c")
 WHEN = (2017, 8, 31, 12, 0, 0)
@@ -54,7 +54,7 @@ def on_disk(folder: Path) -> dict[str, bytes]:
 
 
 class Helpers:
-    """The helpers the extractions of a test started (spy on extract.start_helper)."""
+    """The helpers the extractions of a test started (spy on zipextract.start_helper)."""
 
     def __init__(self) -> None:
         self.started: list[zipsplit.MembersHelper] = []
@@ -68,10 +68,10 @@ class Helpers:
 
 @pytest.fixture
 def helpers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Helpers]:
-    monkeypatch.setattr(extract_mod, "PARALLEL_FROM", THRESHOLD)
-    monkeypatch.setattr(extract_mod, "helper_allowed", lambda: True)  # also when Qt is loaded by other tests
+    monkeypatch.setattr(zipextract, "PARALLEL_FROM", THRESHOLD)
+    monkeypatch.setattr(zipextract, "helper_allowed", lambda: True)  # also when Qt is loaded by other tests
     spy = Helpers()
-    monkeypatch.setattr(extract_mod, "start_helper", spy)
+    monkeypatch.setattr(zipextract, "start_helper", spy)
     yield spy
     for helper in spy.started:
         assert helper.proc.poll() is not None, "a helper outlived its extraction"
@@ -100,7 +100,7 @@ def test_two_processes_write_what_one_writes(tmp_path: Path, helpers: Helpers,
     expected = many(archive)
     result = run(tmp_path / "two", archive)
     assert len(helpers.started) == 1 and helpers.started[0].proc.returncode == 0
-    monkeypatch.setattr(extract_mod, "PARALLEL_FROM", 10 * COUNT)
+    monkeypatch.setattr(zipextract, "PARALLEL_FROM", 10 * COUNT)
     alone = run(tmp_path / "one", archive)
     assert len(helpers.started) == 1  # the second run used one process
     total = sum(map(len, expected.values()))
@@ -119,7 +119,7 @@ def test_the_helper_writes_a_share_from_the_far_end(tmp_path: Path, helpers: Hel
                                                     caplog: pytest.LogCaptureFixture) -> None:
     archive = tmp_path / "a.zip"
     many(archive)
-    with caplog.at_level(logging.DEBUG, logger="wizard.engine.extract"):
+    with caplog.at_level(logging.DEBUG, logger="wizard.engine.zipextract"):
         run(tmp_path / "root", archive)
     shares = [r.getMessage() for r in caplog.records if "the helper process wrote" in r.getMessage()]
     assert len(shares) == 1
@@ -178,7 +178,7 @@ def test_a_helper_killed_mid_way_leaves_its_batches_to_the_parent(tmp_path: Path
     archive = tmp_path / "a.zip"
     expected = many(archive)
 
-    first = tmp_path / f"root/out/{FOLDERS[0]}/{COUNT - extract_mod._BATCH:06d}.jpg"  # the helper's first
+    first = tmp_path / f"root/out/{FOLDERS[0]}/{COUNT - zipextract.BATCH:06d}.jpg"  # the helper's first
 
     class KillHelper(Control):
         calls = 0
@@ -195,7 +195,7 @@ def test_a_helper_killed_mid_way_leaves_its_batches_to_the_parent(tmp_path: Path
             super().checkpoint()
 
     root = tmp_path / "root"
-    with caplog.at_level(logging.WARNING, logger="wizard.engine.extract"):
+    with caplog.at_level(logging.WARNING, logger="wizard.engine.zipextract"):
         result = run(root, archive, KillHelper())
     assert helpers.started[0].proc.returncode == -signal.SIGKILL
     assert result.written + result.skipped == COUNT
@@ -219,7 +219,7 @@ def test_a_helper_that_cannot_start_leaves_one_process(tmp_path: Path, helpers: 
 
 def test_pause_reaches_the_helper(tmp_path: Path, helpers: Helpers) -> None:
     """Paused, the parent hands out nothing more: the helper finishes the batches it holds (at
-    most extract._AHEAD) and waits; resumed, everything is written."""
+    most zipextract.AHEAD) and waits; resumed, everything is written."""
     archive = tmp_path / "a.zip"
     expected = many(archive)
     control = Control()
@@ -228,7 +228,7 @@ def test_pause_reaches_the_helper(tmp_path: Path, helpers: Helpers) -> None:
     outcome: list[ExtractResult] = []
     worker = threading.Thread(target=lambda: outcome.append(run(root, archive, control)))
     worker.start()
-    held = extract_mod._AHEAD * extract_mod._BATCH
+    held = zipextract.AHEAD * zipextract.BATCH
     deadline = time.monotonic() + 60  # a bound on waiting, not a timing assertion
     while len(on_disk(root / "out")) < held and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -328,10 +328,11 @@ def test_the_helper_answers_each_batch_and_stops_at_the_first_bad_member(tmp_pat
 CHILD = """
 import sys, time
 from pathlib import Path
-import wizard.engine.extract as extract_mod
+import wizard.engine.zipextract as zipextract
 from wizard.engine.catalog import Layout
 from wizard.engine.context import JobContext, Settings
 from wizard.engine.control import Control
+from wizard.engine.extract import extract_archive
 from wizard.engine.journal import Journal
 
 class Slow(Control):
@@ -339,10 +340,10 @@ class Slow(Control):
         time.sleep(0.001)
         super().checkpoint()
 
-extract_mod.PARALLEL_FROM = 1000
+zipextract.PARALLEL_FROM = 1000
 root, archive = Path(sys.argv[1]), Path(sys.argv[2])
 ctx = JobContext("test", root, Settings(), Journal(root), Slow())
-extract_mod.extract_archive(ctx, archive, "zip", root / "out", Layout(strip="train2017/"))
+extract_archive(ctx, archive, "zip", root / "out", Layout(strip="train2017/"))
 """
 
 
@@ -401,8 +402,8 @@ def test_kill_9_of_the_parent_stops_the_helper_and_a_rerun_is_exact(tmp_path: Pa
     assert recorded and all(partial.get(name) == expected[name] and size == len(expected[name])
                             for name, size in recorded.items())  # what the ledger calls done is whole
 
-    monkeypatch.setattr(extract_mod, "PARALLEL_FROM", THRESHOLD)
-    monkeypatch.setattr(extract_mod, "helper_allowed", lambda: True)
+    monkeypatch.setattr(zipextract, "PARALLEL_FROM", THRESHOLD)
+    monkeypatch.setattr(zipextract, "helper_allowed", lambda: True)
     result = run(root, archive)
     assert result.written + result.skipped == len(expected)
     assert len(partial) - len(short) == result.skipped

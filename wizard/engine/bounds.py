@@ -18,11 +18,13 @@ Past the first two the archive is refused with ``archive-too-large`` and the num
 space the job parks with ``no-space``. Either way before the member is written (a member already
 being written that produces more than its declared size is stopped and its partial file removed).
 Overlapping zip entries (two central-directory entries sharing bytes, the trick of
-non-recursive zip bombs) are refused with ``archive-unsafe`` before anything is written.
+non-recursive zip bombs) are refused with ``archive-unsafe`` before anything is written, and so are
+members whose path would leave the target (:func:`path_problem`; :func:`unsafe` words it).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import zipfile
 from collections.abc import Callable, Iterable
@@ -135,6 +137,33 @@ class Budget:
         if limit is not None and total > limit:
             raise too_large(self.archive, f"its members declare {_human(total)}, over its bound of "
                             f"{_human(limit)}{self._why()}")
+
+
+def path_problem(path: str) -> str | None:
+    """Why a member path is unsafe to join onto the target (absolute, ``..``, NUL), or None."""
+    if (".." not in path and "\x00" not in path and "\\" not in path and ":" not in path
+            and not path.startswith("/")):
+        return None  # the common case, cheaply
+    if "\x00" in path:
+        return "NUL in name"
+    norm = path.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":" and norm[0].isalpha()):
+        return "absolute path"
+    if ".." in norm.split("/"):
+        return "'..' in path"
+    if os.name == "nt" and ":" in norm:
+        return "':' in name"
+    return None
+
+
+def unsafe(name: str, refused: list[str], what_next: str) -> SetupError:
+    """``archive-unsafe`` for the archive ``name`` and the members it ``refused``."""
+    shown = "; ".join(refused[:5]) + ("; …" if len(refused) > 5 else "")
+    return SetupError(
+        Code.ARCHIVE_UNSAFE,
+        f"{name}: refused {len(refused)} unsafe member(s): {shown}",
+        f"The archive is not what the catalog expects; nothing was written outside the target. {what_next}",
+    )
 
 
 def too_large(archive: str, detail: str) -> SetupError:

@@ -7,7 +7,7 @@ resolve outside it (a symlinked folder already inside it) are refused, and tar m
 created straight at its final name, exclusively and never through a link, and written with one
 ``write()`` — one directory operation, as ``unzip`` does; a kill inside that call leaves it short,
 and a later run replaces it (zip members: :mod:`wizard.engine.zipmembers`, for a zip of many of
-them partly in a helper process, :mod:`wizard.engine.zipsplit`). A larger member is written to a
+them partly in a helper process: :mod:`wizard.engine.zipextract`). A larger member is written to a
 hidden temp name and renamed into place. A later run skips members already on disk at full size;
 the size ledger (:mod:`wizard.engine.sizes`, appended in batches) records only whole members.
 What an archive may write is bounded (:mod:`wizard.engine.bounds`): bombs, sparse tar members and
@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import gzip
 import hashlib
-import itertools
-import logging
 import lzma
 import os
 import stat
@@ -35,18 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .bounds import Budget, data_overlaps, overlapping_zip_entries, too_large
+from .bounds import Budget, path_problem, too_large, unsafe
 from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .fsinfo import free_bytes
-from .helper import allowed as helper_allowed
-from .safefs import DIR_FD, create_unless_complete, open_private
+from .safefs import create_unless_complete, open_private
 from .sizes import SizeLedger
-from .zipmembers import MemberWriter, Overlaps, Task, fits
-from .zipsplit import Answer, MembersHelper, start_helper
-
-log = logging.getLogger(__name__)
+from .zipextract import ZipExtraction
 
 
 class _Damaged(Exception):
@@ -59,24 +52,8 @@ _DAMAGED: tuple[type[BaseException], ...] = (
 )
 _TEMP_SUFFIX = ".extracting"
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
-_SMALL = 1 << 20  # members up to this size are read in one go (zip: see zipmembers.fits)
+_SMALL = 1 << 20  # members up to this size are read in one go
 _UTIME_FD = os.utime in os.supports_fd
-_UTF8_FLAG = 0x800
-_BATCH = 128  # zip members planned at a time; the helper process is handed batches of this many
-_AHEAD = 3  # batches the helper holds at once (one being written, the next ones queued)
-#: Small zip members from which a zip is written by two processes (:mod:`.zipsplit`): below, the
-#: helper's start-up (about 0.1 s of CPU) costs about what it gives.
-PARALLEL_FROM = 5000
-
-
-@dataclass
-class _Batch:
-    """Planned zip members of a range of the central directory."""
-
-    tasks: list[Task]  # small members: written by a MemberWriter, here or in the helper
-    names: list[str]  # each task's member name (messages)
-    big: list[tuple[zipfile.ZipInfo, str, str]]  # (info, name, final path): through zipfile's reader
-    error: SetupError | None = None  # the bounds stopped the range here: raised once the rest is written
 
 
 @dataclass(frozen=True)
@@ -88,51 +65,6 @@ class ExtractResult:
     ignored: int  # members the layout does not want (e.g. SAM .json, other folders)
     bytes_written: int
     found: frozenset[str] = frozenset()  # with ``only``: the wanted paths the archive holds
-
-
-def _path_problem(path: str) -> str | None:
-    """Why a member path is unsafe to join onto the target, or None."""
-    if (".." not in path and "\x00" not in path and "\\" not in path and ":" not in path
-            and not path.startswith("/")):
-        return None  # the common case, cheaply
-    if "\x00" in path:
-        return "NUL in name"
-    norm = path.replace("\\", "/")
-    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":" and norm[0].isalpha()):
-        return "absolute path"
-    if ".." in norm.split("/"):
-        return "'..' in path"
-    if os.name == "nt" and ":" in norm:
-        return "':' in name"
-    return None
-
-
-def _zip_name(info: zipfile.ZipInfo) -> str:
-    """The member name as stored: undo zipfile's cp437 decoding when the UTF-8 flag is unset."""
-    name = info.filename
-    if info.flag_bits & _UTF8_FLAG or name.isascii():
-        return name
-    raw = name.encode("cp437")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return os.fsdecode(raw)  # surrogateescape on POSIX: the disk name gets the stored bytes
-    except UnicodeDecodeError:  # pragma: no cover - Windows, where names must be Unicode
-        return name
-
-
-@functools.lru_cache(maxsize=4096)  # the members of a zip share few timestamps
-def _local_time(date_time: tuple[int, int, int, int, int, int]) -> float | None:
-    try:
-        return time.mktime((*date_time, 0, 0, -1))
-    except (OverflowError, ValueError):
-        return None
-
-
-def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
-    return _local_time(info.date_time)
 
 
 def _temp_name(base: str) -> str:
@@ -184,7 +116,7 @@ class _Extraction:
 
     def target(self, name: str, problem: str | None, regular: bool, link: str = "") -> str | None:
         """The absolute path to write ``name`` to, or None (counted as ignored or refused)."""
-        problem = problem or _path_problem(name)
+        problem = problem or path_problem(name)
         placed = self.place(name, None if problem else self.layout.map(name), problem, regular, link)
         return None if placed is None else os.path.join(self.dest, *placed)
 
@@ -202,7 +134,7 @@ class _Extraction:
         if self.only is not None:
             self.seen.add(rel)
         problem = "" if regular else (link or "not a regular file")
-        problem = problem or _path_problem(rel) or ("backslash in name" if "\\" in rel else "")
+        problem = problem or path_problem(rel) or ("backslash in name" if "\\" in rel else "")
         folder, _, base = rel.rpartition("/")
         if not problem and base in ("", ".", ".."):
             problem = "no file name"
@@ -322,7 +254,7 @@ class _Extraction:
         self.sizes.record(final, size - left)
         self.written += 1
 
-    def _read(self, src: IO[bytes]) -> Iterator[bytes]:
+    def read_chunks(self, src: IO[bytes]) -> Iterator[bytes]:
         """``src`` in chunks, a cancel checked between them; read errors mean damage."""
         checkpoint, chunk_size = self.ctx.control.checkpoint, self.ctx.settings.chunk_size
         while True:
@@ -363,264 +295,13 @@ class _Extraction:
                 if src is None:  # pragma: no cover - isreg() members always have data
                     raise tarfile.ReadError(f"no data for {name}")
                 with src:
-                    yield from self._read(src)
+                    yield from self.read_chunks(src)
 
             self.write(final, ti.size, float(ti.mtime), stored, chunks)
         self.tick()
 
-    def _zip_checks(self, zf: zipfile.ZipFile,
-                    infos: list[zipfile.ZipInfo]) -> tuple[list[str], list[str | None], dict[int, int | None]]:
-        """Refuse overlapping entries and over-budget declarations before writing anything.
-        Returns each entry's name, where the layout (and ``only``) puts it (None: nowhere), and
-        where each entry's bytes must end (by header offset)."""
-        overlapping = overlapping_zip_entries(zf)
-        if overlapping:
-            raise _unsafe(self.archive.name, [f"{n} (overlaps another entry)" for n in overlapping],
-                          "Nothing was extracted from it; report the source.")
-        fp = zf.fp
-        if fp is not None:
-            here = fp.tell()
-            self.budget.archive_size = fp.seek(0, os.SEEK_END)
-            fp.seek(here)
-        names = [_zip_name(info) for info in infos]
-        rels: list[str | None] = []
-        wanted = []
-        mapped, only = self.layout.map, self.only
-        for info, name in zip(infos, names, strict=True):
-            rel = None if info.is_dir() else mapped(name)
-            if rel is not None and only is not None and rel not in only:
-                rel = None
-            rels.append(rel)
-            if rel is not None:
-                stored = info.file_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size
-                wanted.append((info.filename, info.file_size, stored))
-        self.budget.check_declared(wanted)
-        offsets = sorted(info.header_offset for info in infos)
-        ends: dict[int, int | None] = dict(itertools.pairwise(offsets))
-        ends[offsets[-1] if offsets else 0] = getattr(zf, "start_dir", None)
-        return names, rels, ends
-
     def run_zip(self) -> None:
-        with zipfile.ZipFile(self.fileobj or self.archive) as zf:
-            infos = zf.infolist()
-            self.total = sum(info.file_size for info in infos)
-            names, rels, ends = self._zip_checks(zf, infos)
-            self._zip_members(zf, infos, names, rels, ends)
-
-    def _zip_members(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], names: list[str],
-                     rels: list[str | None], ends: dict[int, int | None]) -> None:
-        """Plan and write the members a batch at a time: from the front here and, for a zip of
-        many small members, from the back in the helper process (:mod:`.zipsplit`)."""
-        fd = self._pread_fd(zf)
-        writer = MemberWriter(fd, self.dest) if fd is not None else None
-        count = len(infos)
-        ranges = [(start, min(start + _BATCH, count)) for start in range(0, count, _BATCH)]
-        helper = self._start_helper(infos, rels) if writer is not None else None
-        front, back = 0, len(ranges)
-        self.helped = 0  # batches the helper answered
-        sent: dict[int, _Batch] = {}  # batch (its range's index) -> what the helper was given
-        later: list[_Batch] = []  # written here next: the big members of the helper's ranges, a dead helper's batches
-
-        def plan(i: int) -> _Batch:
-            return self._plan(infos, names, rels, ends, *ranges[i], tasks=writer is not None)
-
-        try:
-            while True:
-                if helper is not None:
-                    helper = self._answers(helper, sent, later)
-                while helper is not None and len(sent) < _AHEAD and back - 1 > front:
-                    back -= 1
-                    batch = plan(back)
-                    if batch.error is not None:  # written here, then raised
-                        later.append(batch)
-                        break
-                    if batch.big:
-                        later.append(_Batch([], [], batch.big))
-                    if batch.tasks:
-                        sent[back] = batch
-                        if not helper.send(back, batch.tasks):
-                            break  # gone: seen at the next _answers
-                if later:
-                    self._write(zf, writer, ends, later.pop())
-                elif front < back:
-                    front += 1
-                    self._write(zf, writer, ends, plan(front - 1))
-                elif helper is not None and sent:
-                    self.ctx.control.checkpoint()
-                    helper.wait()
-                    self.tick()
-                else:
-                    break
-        finally:
-            if helper is not None:  # stopped by an error or a cancel: keep the record of what it wrote
-                self._take(helper.close(stop=bool(sent)), sent, later, raise_errors=False)
-                log.debug("%s: the helper process wrote %d of %d batches", self.archive.name, self.helped, len(ranges))
-            if writer is not None:
-                writer.close()
-
-    def _start_helper(self, infos: list[zipfile.ZipInfo], rels: list[str | None]) -> MembersHelper | None:
-        """The helper process for a zip of many small members, or None (one process)."""
-        small = sum(1 for info, rel in zip(infos, rels, strict=True) if rel is not None and fits(info, self.one_go))
-        if small < PARALLEL_FROM or not DIR_FD or not helper_allowed():
-            return None
-        wanted = [rel for rel in rels if rel is not None]
-        if len(set(wanted)) != len(wanted):  # a name given twice: its last copy must win, as in one process
-            return None
-        return start_helper(str(self.archive), self.dest)
-
-    def _plan(self, infos: list[zipfile.ZipInfo], names: list[str], rels: list[str | None],
-              ends: dict[int, int | None], start: int, stop: int, *, tasks: bool) -> _Batch:
-        """Check, place and admit the members ``start`` to ``stop``; with ``tasks``, the small ones
-        become tasks for a :class:`MemberWriter`. Ignored and refused members are counted here."""
-        batch = _Batch([], [], [])
-        for i in range(start, stop):
-            info = infos[i]
-            size = info.file_size
-            if info.is_dir():
-                self.ignored += 1
-                self.done += size
-                continue
-            name = names[i]
-            ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
-            regular = ftype in (0, stat.S_IFREG)
-            placed = self.place(name, rels[i], _path_problem(name), regular, "" if regular else "link or special file")
-            if placed is None:
-                self.done += size
-                continue
-            folder, base = placed
-            if tasks and fits(info, self.one_go):
-                stored = info.compress_size if info.compress_type != zipfile.ZIP_STORED else size
-                try:
-                    self.budget.admit(name, size, stored, reserve=True)
-                except SetupError as exc:
-                    batch.error = exc
-                    break
-                batch.tasks.append((folder, base, self.fresh(folder), info.header_offset, info.compress_size,
-                                    size, info.CRC, info.compress_type, info.flag_bits, info.orig_filename,
-                                    _zip_mtime(info), ends.get(info.header_offset)))
-                batch.names.append(name)
-            else:
-                batch.big.append((info, name, os.path.join(self.dest, folder, base)))
-        return batch
-
-    def _write(self, zf: zipfile.ZipFile, writer: MemberWriter | None, ends: dict[int, int | None],
-               batch: _Batch) -> None:
-        """Write a planned batch in this process, a cancel checked before each member."""
-        checkpoint = self.ctx.control.checkpoint
-        if batch.tasks:
-            assert writer is not None
-            write = writer.write
-            done = bytearray()
-            try:
-                for task, name in zip(batch.tasks, batch.names, strict=True):
-                    checkpoint()
-                    self.member = name
-                    done.append(write(task))
-            except Overlaps as exc:
-                raise self._overlap(exc.name) from None
-            except OSError as exc:
-                self._locate(exc, batch.tasks[len(done)])
-                raise
-            finally:
-                self._record(batch, done)
-        for info, name, final in batch.big:
-            checkpoint()
-            self.member = name
-            before, size = self.done, info.file_size
-            stored = info.compress_size if info.compress_type != zipfile.ZIP_STORED else size
-            self.write(final, size, _zip_mtime(info), stored, self._zip_chunks(zf, info, ends))
-            self.done = before + size
-        self.tick()
-        if batch.error is not None:
-            raise batch.error
-
-    def _locate(self, exc: OSError, task: Task) -> None:
-        """An error on a file made relative to its folder names the file by its full path."""
-        if exc.filename == task[1]:
-            exc.filename = os.path.join(self.dest, task[0], task[1])
-
-    def _record(self, batch: _Batch, done: bytes | bytearray) -> None:
-        """Count the first ``len(done)`` tasks of ``batch`` (1: written, 0: already there) and record
-        their sizes in the ledger."""
-        landed = unused = skipped = 0
-        folders: dict[str, list[tuple[str, int]]] = {}
-        for task, wrote in zip(batch.tasks, done, strict=False):
-            folder, base, size = task[0], task[1], task[5]
-            entries = folders.get(folder)
-            if entries is None:
-                entries = folders[folder] = []
-            entries.append((base, size))
-            landed += size
-            if not wrote:
-                skipped += 1
-                unused += size
-        for folder, entries in folders.items():
-            self.sizes.record_in(os.path.join(self.dest, folder) if folder else self.dest, entries)
-        self.written += len(done) - skipped
-        self.skipped += skipped
-        self.bytes_written += landed - unused
-        self.done += landed
-        self.budget.landed(landed, unused)
-
-    def _answers(self, helper: MembersHelper, sent: dict[int, _Batch], later: list[_Batch]) -> MembersHelper | None:
-        """Take the helper's answers; None once it is gone (its unanswered batches go to ``later``)."""
-        self._take(helper.answers(), sent, later)
-        if not helper.gone:
-            return helper
-        self._take(helper.close(), sent, later)
-        if sent:
-            log.warning("the zip-members helper ended (exit code %s) with %d batches unanswered; "
-                        "writing them in this process", helper.proc.returncode, len(sent))
-            later.extend(sent.values())
-            sent.clear()
-        return None
-
-    def _take(self, answers: list[Answer], sent: dict[int, _Batch], later: list[_Batch], *,
-              raise_errors: bool = True) -> None:
-        """Record answered batches; raise the error that stopped one (a bug of the helper's: its
-        batch's rest goes to ``later``)."""
-        for number, done, error in answers:
-            batch = sent.pop(number)
-            self._record(batch, done)
-            self.helped += 1
-            if error is None:
-                continue
-            rest = _Batch(batch.tasks[len(done):], batch.names[len(done):], [])
-            if isinstance(error, RuntimeError) or not raise_errors:
-                if isinstance(error, RuntimeError):
-                    log.error("the zip-members helper failed; writing its batch here: %s", error)
-                later.append(rest)
-                continue
-            self.member = rest.names[0]
-            if isinstance(error, Overlaps):
-                raise self._overlap(error.name)
-            if isinstance(error, OSError):
-                self._locate(error, rest.tasks[0])
-            raise error
-
-    def _pread_fd(self, zf: zipfile.ZipFile) -> int | None:
-        """The zip's fd for a :class:`MemberWriter`, or None (a remote zip, no ``pread``): zipfile reads."""
-        fp = zf.fp
-        if self.fileobj is not None or fp is None or not hasattr(os, "pread"):
-            return None
-        return fp.fileno()
-
-    def _zip_chunks(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo,
-                    ends: dict[int, int | None]) -> Callable[[], Iterable[bytes]]:
-        """What :meth:`write` reads a member from: zipfile's reader, the data's end checked."""
-
-        def chunks() -> Iterator[bytes]:
-            with zf.open(info) as src:
-                start = getattr(src, "_orig_compress_start", None)
-                if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
-                    raise self._overlap(self.member)
-                yield from self._read(src)
-
-        return chunks
-
-    def _overlap(self, name: str) -> SetupError:
-        return _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
-                       "Members before it were kept; report the source.")
+        ZipExtraction(self).run()
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size
@@ -696,18 +377,9 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
     job.done = job.total
     job.tick(final=True)
     if job.refused:
-        raise _unsafe(archive.name, job.refused,
+        raise unsafe(archive.name, job.refused,
                       f"Delete it from {archive.parent} and retry, or report the source.")
     return ExtractResult(job.written, job.skipped, job.ignored, job.bytes_written, frozenset(job.seen))
-
-
-def _unsafe(name: str, refused: list[str], what_next: str) -> SetupError:
-    shown = "; ".join(refused[:5]) + ("; …" if len(refused) > 5 else "")
-    return SetupError(
-        Code.ARCHIVE_UNSAFE,
-        f"{name}: refused {len(refused)} unsafe member(s): {shown}",
-        f"The archive is not what the catalog expects; nothing was written outside the target. {what_next}",
-    )
 
 
 class StreamedTar:
@@ -777,5 +449,5 @@ class StreamedTar:
         j.sizes.flush()
         j.tick(final=True)
         if j.refused:
-            raise _unsafe(self.name, j.refused, "Nothing of it was kept as finished; report the source.")
+            raise unsafe(self.name, j.refused, "Nothing of it was kept as finished; report the source.")
         return ExtractResult(j.written, j.skipped, j.ignored, j.bytes_written, frozenset(j.seen))
