@@ -287,6 +287,7 @@ def test_the_writer_never_follows_a_link_planted_in_the_target(tmp_path: Path) -
             with pytest.raises(OSError) as caught:
                 writer.write(task_for(zf, "x.jpg", "sub", "victim.jpg"))
             assert caught.value.errno in (errno.ELOOP, errno.ENOTDIR)
+            assert caught.value.filename == str(dest / "sub")
             assert writer.write(task_for(zf, "x.jpg", "", "x.jpg")) is True
         finally:
             writer.close()

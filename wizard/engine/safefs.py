@@ -142,9 +142,15 @@ def open_folder(parent: str, rel: str) -> int:
     ENOTDIR) instead of leading elsewhere. Needs :data:`DIR_FD`."""
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
     fd = os.open(parent, flags)
+    path = parent
     try:
         for name in rel.split("/") if rel else ():
-            inner = os.open(name, flags | _NOFOLLOW, dir_fd=fd)
+            path = os.path.join(path, name)
+            try:
+                inner = os.open(name, flags | _NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                exc.filename = path  # the folder by its full path in messages
+                raise
             os.close(fd)
             fd = inner
     except BaseException:
