@@ -1,12 +1,11 @@
 """A helper process on the second core (a :mod:`.child` role), whose standard output carries
 length-prefixed pickled values (:func:`send`) that a thread of the parent drains into memory,
-compressed (zlib level 1: a JSON's paths repeat their folders, so the frames the parent holds
-until it gets to them take a fifth of the memory).
+compressed (zlib level 1: values with repeated text, such as paths, take a fifth of the memory).
 
-``verify`` uses two: one parses the second half of a large JSON (:mod:`.jsonscan`), one stats the
-files whose size extraction recorded (:mod:`.sizes`), while the parent parses the first half —
-pure-Python work that threads would serialize on the GIL. Not on one core, or in the wizard's
-process (:func:`allowed`): a helper process left the wizard's verify busy under Qt.
+``verify`` uses one: it stats the files whose size extraction recorded (:mod:`.sizes`) while the
+parent parses the JSONs — work that a thread would serialize with the parse on the GIL. Not on
+one core, or in the wizard's process (:func:`allowed`): a helper process left the wizard's verify
+busy under Qt.
 """
 
 from __future__ import annotations
