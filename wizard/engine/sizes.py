@@ -201,34 +201,64 @@ def check_folder(folder: str, sizes: dict[str, str]) -> dict[str, str]:
     return bad
 
 
-def check_all(root: Path) -> dict[str, dict[str, str]]:
-    """folder -> {name: why} over every ledger of the root (folders that cannot be opened are left
-    out: the folder listing reports them). Reads each ledger a block at a time: the memory stays
-    small however many files a folder holds."""
-    out: dict[str, dict[str, str]] = {}
+def ledger_order(root: Path) -> list[str]:
+    """The file names of the root's ledgers, the largest first (verify's helper checks them from the
+    front, its own process from the back, so the two meet at small ones)."""
     try:
-        ledgers = sorted((state_dir(root) / "index" / "sizes").glob("*.tsv"))
+        with os.scandir(_ledger(root, "").parent) as entries:
+            found = [(entry.stat().st_size, entry.name) for entry in entries if entry.name.endswith(".tsv")]
     except OSError:
-        return out
-    for ledger in ledgers:
-        bad: dict[str, str] = {}
-        try:
-            for folder, sizes in _blocks(ledger):
-                if _ledger(root, folder) != ledger:
-                    break  # a hash collision or a foreign file: no facts
-                found = check_folder(os.path.join(root, folder), sizes)
-                for name in (sizes.keys() - found.keys()) & bad.keys():
-                    del bad[name]  # a later line, and the file has that size
-                bad.update(found)
-        except OSError:
-            continue
-        if bad:
-            out[folder] = bad
+        return []
+    return [name for _size, name in sorted(found, key=lambda item: (-item[0], item[1]))]
+
+
+def ledger_name(root: Path, folder: str) -> str:
+    """The file name of ``folder``'s ledger (see :func:`ledger_order`)."""
+    return _ledger(root, folder).name
+
+
+def check_ledger(root: Path, name: str) -> tuple[str, dict[str, str]] | None:
+    """(folder, {name: why}) for the ledger file ``name`` (see :func:`ledger_order`): the files of its
+    folder whose size is not the last recorded one; None when the ledger cannot be read, is not
+    ours (a hash collision or a foreign file) or its folder cannot be opened (the folder listing
+    reports that). Reads the ledger a block at a time: the memory stays small however many files
+    a folder holds."""
+    ledger = _ledger(root, "").parent / os.path.basename(name)
+    bad: dict[str, str] = {}
+    folder = None
+    try:
+        for folder, sizes in _blocks(ledger):
+            if _ledger(root, folder) != ledger:
+                return None
+            found = check_folder(os.path.join(root, folder), sizes)
+            for stale in (sizes.keys() - found.keys()) & bad.keys():
+                del bad[stale]  # a later line, and the file has that size
+            bad.update(found)
+    except OSError:
+        return None
+    return None if folder is None else (folder, bad)
+
+
+def check_all(root: Path) -> dict[str, dict[str, str]]:
+    """folder -> {name: why} over every ledger of the root (see :func:`check_ledger`)."""
+    out: dict[str, dict[str, str]] = {}
+    for name in ledger_order(root):
+        found = check_ledger(root, name)
+        if found is not None and found[1]:
+            out[found[0]] = found[1]
     return out
 
 
 def child_main(args: list[str]) -> int:
-    """Child role ``sizes ROOT`` (verify's helper process): check_all(ROOT), pickled to stdout."""
-    helper.send(sys.stdout.buffer, check_all(Path(args[0])))
-    sys.stdout.flush()
+    """Child role ``sizes ROOT`` (verify's helper process): the ledger order, then ``(position,
+    check_ledger(...))`` for each ledger from the front, one frame each (flushed: the parent takes
+    ledgers from the back meanwhile and stops this process once the two meet)."""
+    root = Path(args[0])
+    out = sys.stdout.buffer
+    order = ledger_order(root)
+    helper.send(out, order)
+    out.flush()
+    for position, name in enumerate(order):
+        helper.send(out, (position, check_ledger(root, name)))
+        out.flush()
     return 0
