@@ -316,3 +316,14 @@ def test_progress_only_advances_and_ends_at_the_size(tmp_path: Path, monkeypatch
             assert content.endswith(b"garbage")
         assert seen == sorted(seen) and len(seen) >= 10
         assert seen[-1] == len(content) or content.endswith(b"garbage")
+
+
+def test_many_braces_in_strings_still_find_the_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Captions of hundreds of ``}``: the last few tried from a chunk's end are all inside strings,
+    so the rest of the chunk is scanned for the boundary (once, not ``}`` by ``}``)."""
+    records = records_of(100, "}" * 300)
+    path = tmp_path / "braces.json"
+    path.write_text(json.dumps(records))
+    fast, reference, watch = both(path, monkeypatch, chunk=4096)
+    assert fast == reference == ("values", [r["image"] for r in records])
+    assert (watch.fell_back, watch.by_ijson) == (0, 0) and watch.chunks >= 8

@@ -42,6 +42,7 @@ CHUNK = 1 << 20
 MAX_CHUNK = 64 << 20
 _WS = rb"[ \t\n\r]*"
 _FIRST_KEY = re.compile(_WS + rb'\{' + _WS + rb'("[^"\\]{1,64}")' + _WS + rb":")
+_TRIES = 64  # "}" tried from a chunk's end before the rest of it is scanned
 _SHAPES = 8  # sets of keys remembered per chunk (records of another set list their keys)
 
 
@@ -84,18 +85,24 @@ def _cut_pattern(head: bytes) -> re.Pattern[bytes]:
 
 
 def _last_cut(buf: bytearray, cut: re.Pattern[bytes], start: int, end: int) -> tuple[int, int] | None:
-    """(end of the chunk, start of the next) at the last candidate in ``buf[start:end]``."""
+    """(end of the chunk, start of the next) at the last candidate in ``buf[start:end]``: the last
+    few ``}`` are tried, then the rest is scanned once (linear, however many ``}`` strings hold)."""
     i = end
-    while (i := buf.rfind(b"}", start, i)) >= 0:
-        m = cut.match(buf, i, end)
-        if m:
+    for _ in range(_TRIES):
+        i = buf.rfind(b"}", start, i)
+        if i < 0:
+            return None
+        if m := cut.match(buf, i, end):
             return i + 1, m.end()
-    return None
+    last = None
+    for m in cut.finditer(buf, start, i):
+        last = m
+    return None if last is None else (last.start() + 1, last.end())
 
 
 def _ijson_values(doc: bytes) -> list[str | None]:
     try:
-        return [image_of(record) for record in ijson.items(doc, "item")]
+        return [image_of(record) for record in ijson.items(io.BytesIO(doc), "item")]
     except (ijson.JSONError, UnicodeDecodeError, NotAnObject) as exc:
         raise Fallback(f"a chunk did not parse ({type(exc).__name__})") from None
 
