@@ -140,3 +140,20 @@ def test_ledger_order_is_largest_first(tmp_path: Path) -> None:
     sizes = [os.stat(folder / name).st_size for name in sizes_mod.ledger_order(root)]
     assert sizes == sorted(sizes, reverse=True) and len(sizes) == 3
     assert sizes_mod.ledger_order(tmp_path / "nothing-here") == []
+
+
+@pytest.mark.parametrize("block", [1 << 20, 5])
+def test_the_last_line_of_a_name_decides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """A file extracted twice has two lines: the later one is checked, in one block or across blocks."""
+    monkeypatch.setattr(sizes_mod, "_BLOCK", block)
+    root = tmp_path / "root"
+    folder = root / "coco/train2017"
+    folder.mkdir(parents=True)
+    ledger = SizeLedger(root)
+    for name, sizes in (("a.jpg", (99, 1)), ("b.jpg", (1, 99)), ("c.jpg", (1, 1))):
+        (folder / name).write_bytes(b"x")
+        for size in sizes:
+            ledger.record(str(folder / name), size)
+            ledger.flush()  # one line each, in this order
+    assert sizes_mod.check_all(root) == {"coco/train2017": {"b.jpg": "1 bytes, 99 when extracted (cut short)"}}
+    assert sizes_mod.recorded_sizes(root, "coco/train2017", {"a.jpg", "b.jpg"}) == {"a.jpg": "1", "b.jpg": "99"}
