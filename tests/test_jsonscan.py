@@ -200,6 +200,7 @@ def test_a_false_boundary_is_not_used(tmp_path: Path, monkeypatch: pytest.Monkey
     is read in one pass, with the same values: "nested" — twenty conversation turns a record that
     start with the records' first key ``"id"``; "string" — the first key spelled with an escape, so any ``}, {"``
     is a candidate, and captions that end with ``}, {``."""
+    monkeypatch.setattr(annotations_mod, "_BATCH", 7)  # the one-pass read yields many short lists
     records = records_of(300, "a}, {" if trap == "string" else "plain text")
     if trap == "nested":
         for r in records:

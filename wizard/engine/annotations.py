@@ -36,6 +36,7 @@ FOLDER_KEYS = (
 ROOT_KEY = "(root)"
 #: ijson read size; 64 KiB measured fastest with the C backend (1 MiB and 4 MiB were not faster).
 BUF_SIZE = 64 * 1024
+_BATCH = 4096  # values a list when ijson reads
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -173,13 +174,20 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
 
     ``None`` means a text-only record (no ``image`` key). A ``null``, number or other
     non-string ``image`` value is yielded as ``""`` so that :func:`check_path` reports it.
-    ``progress(bytes_read)`` is called after every chunk read (4 MiB; 64 KiB when ijson reads the
+    ``progress(bytes_read)`` is called after every chunk read (1 MiB; 64 KiB when ijson reads the
     file), never with less than it had before.
     Memory stays bounded by a chunk (:data:`.jsonscan.CHUNK`) or the largest single record.
 
     Raises :class:`SetupError` (``archive-corrupt``) when the file is not a JSON list of
     objects, is truncated or is not valid JSON; ``layout-incomplete`` when it cannot be read.
     """
+    for batch in iter_image_batches(path, progress=progress):
+        yield from batch
+
+
+def iter_image_batches(path: Path, *, progress: Callable[[int], None] | None = None
+                       ) -> Iterator[list[str | None]]:
+    """:func:`iter_image_paths`' values a list at a time (a chunk's records, or a few thousand)."""
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the with below, across yields
     except OSError as exc:
@@ -190,9 +198,9 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
         skip = 0
         tick = _never_back(progress)
         try:
-            for image in jsonscan.iter_chunks(f, start + 1, tick):
-                skip += 1
-                yield image
+            for chunk in jsonscan.iter_chunks(f, start + 1, tick):
+                skip += len(chunk)
+                yield chunk
             return
         except jsonscan.Fallback as exc:
             log.info("%s: read by ijson after all (%s)", path.name, exc)
@@ -202,21 +210,27 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
         f.seek(start)
         reader = _CountingReader(f, tick)
         records = 0
+        batch: list[str | None] = []
         try:
             for record in ijson.items(reader, "item", buf_size=BUF_SIZE):
                 records += 1
                 if records <= skip:  # already given by the chunked read: the same values
                     continue
                 try:
-                    yield jsonscan.image_of(record)
+                    batch.append(jsonscan.image_of(record))
                 except jsonscan.NotAnObject as exc:
                     raise _corrupt(path, f"has a record #{records:,} that is a "
                                    f"{exc.type_name}, not an object.") from None
+                if len(batch) >= _BATCH:
+                    yield batch
+                    batch = []
         except (ijson.JSONError, UnicodeDecodeError) as exc:  # the latter: a lone surrogate escape (\udc00)
             raise _parse_error(path, exc, start + reader.consumed, records) from exc
         except OSError as exc:
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
                              "Check the disk and try again.") from exc
+        if batch:
+            yield batch
 
 
 # ------------------------------------------------------------------------------------------

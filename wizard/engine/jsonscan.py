@@ -162,10 +162,10 @@ def _simdjson_values(records: Any) -> list[str | None]:
 
 
 def iter_chunks(f: io.BufferedIOBase, first: int,
-                progress: Callable[[int], None] | None = None) -> Iterator[str | None]:
-    """The image value of each record of the list whose first record starts at byte ``first`` of
-    ``f`` (just past its ``[``), in file order; ``progress(offset)`` after each chunk. Raises
-    Fallback (possibly after some values) or an OSError."""
+                progress: Callable[[int], None] | None = None) -> Iterator[list[str | None]]:
+    """The image values of the records of the list whose first record starts at byte ``first`` of
+    ``f`` (just past its ``[``), a chunk's list at a time, in file order; ``progress(offset)`` after
+    each chunk. Raises Fallback (possibly after some values) or an OSError."""
     if simdjson is None:
         raise Fallback("simdjson is not installed")
     parser = simdjson.Parser()
@@ -192,7 +192,7 @@ def iter_chunks(f: io.BufferedIOBase, first: int,
         if found is not None:
             buf[stop] = 0x5D  # "]" over the separator's first byte
             stop += 1
-        yield from _chunk_values(parser, buf, stop)
+        yield _chunk_values(parser, buf, stop)
         pos += resume - 1
         if progress is not None:
             progress(pos)

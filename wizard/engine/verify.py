@@ -34,7 +34,7 @@ from .annotations import (
     check_path,
     classify,
     find_jsons,
-    iter_image_paths,
+    iter_image_batches,
     normalize,
 )
 from .catalog import Catalog
@@ -441,22 +441,23 @@ def _collect(path: Path, tick: Callable[[int], None]
     by_raw: dict[str, set[str] | None] = {}  # folder prefix as written -> its set; None: invalid
     invalid: dict[str, str] = {}
     records = text_only = 0
-    for image in iter_image_paths(path, progress=tick):
-        records += 1
-        if image is None:
-            text_only += 1
-            continue
-        raw, _, name = image.rpartition("/")
-        names = by_raw.get(raw, _UNSEEN)
-        if names is _UNSEEN:  # a folder seen for the first time: check it once
-            bad = check_path(raw + "/x") if raw else None
-            names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
-        if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
-            reason = check_path(image)  # the rare cases get the full check
-            if reason or names is None:
-                invalid[image] = reason or "invalid path"
+    for batch in iter_image_batches(path, progress=tick):
+        records += len(batch)
+        for image in batch:
+            if image is None:
+                text_only += 1
                 continue
-        names.add(name)
+            raw, _, name = image.rpartition("/")
+            names = by_raw.get(raw, _UNSEEN)
+            if names is _UNSEEN:  # a folder seen for the first time: check it once
+                bad = check_path(raw + "/x") if raw else None
+                names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
+            if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
+                reason = check_path(image)  # the rare cases get the full check
+                if reason or names is None:
+                    invalid[image] = reason or "invalid path"
+                    continue
+            names.add(name)
     return by_dir, invalid, records, text_only
 
 
