@@ -175,6 +175,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
         stream_tars=getattr(args, "stream_tars", True), verbose=getattr(args, "verbose", False),
+        demo=getattr(args, "demo", False),
     )
     if getattr(args, "min_free", None) is not None:
         settings.min_free_bytes = args.min_free
@@ -317,6 +318,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import demoroot
     from .engine.control import Control
     from .engine.plan import build_plan, check_root
     from .engine.rebuild import heal
@@ -327,6 +329,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
         root = check_root(args.root, create=True)
+        demoroot.check(root, settings.demo)  # before the journal is opened (healed) below
         components = _select(catalog, args)
         healed = heal(root, catalog)  # a damaged journal: set aside and rebuilt from disk
         if healed:
@@ -496,8 +499,10 @@ class _demo_if_asked:
         if not args.demo:
             return load_catalog(args.catalog.expanduser().absolute() if args.catalog else None)
         from .demo.session import DemoSession
+        from .engine import demoroot
 
         root = check_root(args.root, create=True)
+        demoroot.check(root, demo=True)  # before the demo writes its world into the root's state folder
         session = DemoSession(root)
         self.session = session
         session.start()
