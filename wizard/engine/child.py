@@ -22,6 +22,7 @@ ROLES = {
     "run": "wizard.engine.runchild:child_main",  # a whole run, for the wizard
     "json-half": "wizard.engine.jsonscan:child_main",  # verify: the second half of a big JSON
     "sizes": "wizard.engine.sizes:child_main",  # verify: the recorded sizes against the files
+    "ocr-images": "wizard.engine.sources.ocrsplit:child_main",  # a share of the OCR-VQA images
 }
 
 #: Every frame's header: the length of the pickle that follows.
