@@ -51,7 +51,8 @@ ROLE = "ocr-images"
 MIN_IMAGES = 512
 #: Images given to the second process and not answered yet, at most.
 WINDOW = 128
-#: The second process sends its results in frames of this many, or after this long.
+#: The second process sends its results in frames of this many, or after this long (the run's
+#: values rule: they go to the second process with its start).
 ROWS = 32
 SECONDS = 0.02
 #: How long the run waits for the second process to leave after a cancel before killing it.
@@ -94,9 +95,11 @@ class Partner:
         self.ended = False  # no more images will be given
         self.stopped = False  # cancelled or failed: results that still come are dropped by record
         self.clean = False  # the second process said it finished
+        self.answered = 0  # results it sent
+        self.acked = ""  # the last pause/resume it confirmed
         self.stats: dict[str, Any] = {}
         self._tail: collections.deque[str] = collections.deque(maxlen=10)
-        self._send(("start", settings, str(target), str(tmp), threads, per_host, workers))
+        self._send(("start", settings, str(target), str(tmp), threads, per_host, workers, ROWS, SECONDS))
         self._top_up()
         self._stderr = threading.Thread(target=self._drain, args=(self.proc.stderr,), name="ocr-images-stderr",
                                         daemon=True)
@@ -155,25 +158,38 @@ class Partner:
                 message = child.read_frame(stdout)
             except child.ChildGone:
                 break
-            what = message[0]
-            if what == "results":
-                with self._lock:
-                    for key, *_ in message[1]:
-                        self.outstanding.pop(key, None)
-                for key, status, http, detail in message[1]:
-                    self._record(key, status, http, detail)
-                self._top_up()
-            elif what == "throttled":
-                self._throttled(message[1])
-            elif what == "log":
-                logging.getLogger(message[1]).log(message[2], "[second image process] %s", message[3])
-            elif what == "stats":
-                self.stats = message[1]
-            elif what == "failed":
-                self._fail(SetupError.of(message[1]))
-            elif what == "done":
-                self.clean = True
-        self._gone()
+            try:
+                self._handle(message)
+            except Exception as exc:  # e.g. the journal cannot be written: the batch stops, the pipe is drained
+                self._fail(exc)
+        try:
+            self._gone()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        what = message[0]
+        if what == "results":
+            with self._lock:
+                for key, *_ in message[1]:
+                    self.outstanding.pop(key, None)
+            self.answered += len(message[1])
+            for key, status, http, detail in message[1]:
+                self._record(key, status, http, detail)
+            self._top_up()
+        elif what == "control":
+            self.acked = message[1]
+            log.debug("OCR-VQA: the second image process took the %s", message[1])
+        elif what == "throttled":
+            self._throttled(message[1])
+        elif what == "log":
+            logging.getLogger(message[1]).log(message[2], "[second image process] %s", message[3])
+        elif what == "stats":
+            self.stats = message[1]
+        elif what == "failed":
+            self._fail(SetupError.of(message[1]))
+        elif what == "done":
+            self.clean = True
 
     def _gone(self) -> None:
         """The second process's pipe closed: if it did not finish, its unanswered images come back."""
@@ -211,11 +227,11 @@ class Partner:
             self.proc.kill()
             self._reader.join()
         self._unlisten()
-        for stream in (self.proc.stdin, self.proc.stdout):
+        self._stderr.join(2)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
-        self._stderr.join(2)
 
 
 # ------------------------------------------------------------------------------------------
@@ -224,8 +240,10 @@ class Partner:
 class _Outbox:
     """The second process's results and log lines, sent in frames from a thread of their own."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, out: IO[bytes], rows: int, seconds: float) -> None:
         self._out = out
+        self._rows = rows
+        self._seconds = seconds
         self._lock = threading.Lock()  # one frame at a time on the pipe
         self._cond = threading.Condition()
         self._results: list[tuple[str, str, int | None, str]] = []
@@ -244,7 +262,7 @@ class _Outbox:
                 self._first = time.monotonic()
                 self._cond.notify()
             self._results.append((key, status, http, detail))
-            if len(self._results) == ROWS:
+            if len(self._results) == self._rows:
                 self._cond.notify()
 
     def _loop(self) -> None:
@@ -252,8 +270,8 @@ class _Outbox:
             with self._cond:
                 while not self._results and not self._closed:
                     self._cond.wait()
-                while not self._closed and len(self._results) < ROWS and (
-                        left := self._first + SECONDS - time.monotonic()) > 0:
+                while not self._closed and len(self._results) < self._rows and (
+                        left := self._first + self._seconds - time.monotonic()) > 0:
                     self._cond.wait(left)
                 batch, self._results = self._results, []
                 closed = self._closed
@@ -282,11 +300,13 @@ class _Forward(logging.Handler):
 
 
 class _Inbox:
-    """The images given to the second process, and the run's other messages (read by a thread)."""
+    """The images given to the second process, and the run's other messages (read by a thread);
+    a pause or resume is confirmed once it holds here."""
 
-    def __init__(self, stdin: IO[bytes], control: Control) -> None:
+    def __init__(self, stdin: IO[bytes], control: Control, outbox: _Outbox) -> None:
         self._stdin = stdin
         self.control = control
+        self.outbox = outbox
         self.cond = threading.Condition()
         self.queue: collections.deque[tuple[str, str]] = collections.deque()
         self.ended = False
@@ -317,8 +337,10 @@ class _Inbox:
                 self.net.gate(message[1]).throttled()
             elif what == "pause":
                 self.control.pause()
+                self.outbox.send(("control", "pause"))
             elif what == "resume":
                 self.control.resume()
+                self.outbox.send(("control", "resume"))
             elif what == "cancel":
                 self.control.cancel()
                 with self.cond:
@@ -344,10 +366,10 @@ def child_main(args: list[str]) -> int:
         first = child.read_frame(stdin)
     except child.ChildGone:
         return 2
-    _, settings, target, tmp, threads, per_host, workers = first
+    _, settings, target, tmp, threads, per_host, workers, rows, seconds = first
     control = Control()
-    inbox = _Inbox(stdin, control)
-    outbox = _Outbox(out)
+    outbox = _Outbox(out, rows, seconds)
+    inbox = _Inbox(stdin, control, outbox)
     forward = _Forward(outbox)
     logging.getLogger("wizard").addHandler(forward)
     logging.getLogger("wizard").setLevel(logging.INFO)
