@@ -233,7 +233,8 @@ class _Batch:
         self.partner: ocrsplit.Partner | None = None
         self.crew: Crew | None = None
         self.connections = 0
-        self.answers: collections.Counter[int] = collections.Counter()
+        self.answers: collections.Counter[int] = collections.Counter()  # by HTTP status, both processes
+        self.second = 0  # results the second process sent
 
     def run(self) -> None:
         ctx = self.ctx
@@ -250,6 +251,7 @@ class _Batch:
                 if self.partner is not None:  # the list is done here: the second process finishes its share
                     self.partner.finish()
                     self._tally(self.partner.stats)
+                    self.second += self.partner.answered
                     self.partner = None
                 if self.next >= len(self.todo) or self.stop.is_set():
                     break  # (else it died and gave images back: they are done here, in one process)
@@ -263,9 +265,9 @@ class _Batch:
             self.records.flush()
         shutil.rmtree(self.tmp, ignore_errors=True)
         ctx.progress(self.done, self.total, unit="files")
-        log.info("OCR-VQA: %d images in %d journal commits; answers %s over %d connections; %d workers at the end",
-                 todo, self.records.commits, dict(sorted(self.answers.items())) or "none", self.connections,
-                 self.ramp.target)
+        log.info("OCR-VQA: %d images (%d by the second image process) in %d journal commits; answers %s "
+                 "over %d connections; %d workers at the end", todo, self.second, self.records.commits,
+                 dict(sorted(self.answers.items())) or "none", self.connections, self.ramp.target)
         if self.error is not None:
             raise self.error
 
