@@ -304,6 +304,33 @@ def test_a_cancel_wakes_a_blocked_read(serve: Callable[..., Scripted]) -> None:
     assert isinstance(outcome[0], requests.exceptions.ChunkedEncodingError)
 
 
+@pytest.mark.parametrize("stall", ["head", "body"])
+def test_abort_wakes_a_request_waiting_for_its_answer_and_refuses_the_next(
+        serve: Callable[..., Scripted], stall: str) -> None:
+    srv = serve(lambda r: (b"" if stall == "head" else answer(200, BODY[:1000], length=len(BODY)), "hold"))
+    pool = new_pool(60.0)
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            keepalive.read(pool.get(srv.url("/stall.jpg"), HEADERS), 1 << 20)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    while not srv.requests:  # asked (the answer never comes, or stops after 1000 bytes)
+        threading.Event().wait(0.005)
+    pool.abort()  # what a cancel does (Control.on_cancel)
+    worker.join(timeout=15)  # generous: the read timeout is a minute
+    assert not worker.is_alive()
+    expected = requests.ConnectionError if stall == "head" else requests.exceptions.ChunkedEncodingError
+    assert isinstance(outcome[0], expected)  # (a dropped connection)
+    with pytest.raises(requests.ConnectionError, match="cancelled"):
+        pool.get(srv.url("/next.jpg"), HEADERS)
+    assert len(srv.requests) == 1 and srv.connections == 1
+
+
 def test_a_url_cannot_forge_a_header(serve: Callable[..., Scripted]) -> None:
     srv = serve(lambda r: (answer(200, r.path.encode()), "keep"))
     status, body = fetch(new_pool(), srv.url("/a b.jpg\r\nX-Evil: 1"))

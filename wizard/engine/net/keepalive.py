@@ -294,6 +294,8 @@ class KeepAlive:
         self._routes: dict[str, tuple[tuple[str, str, int, str], str, bool]] = {}  # by origin
         self._proxies = urllib.request.getproxies()
         self._tls: ssl.SSLContext | None = None
+        self._busy: _Conn | None = None  # the connection of the latest request
+        self._aborted = False
         self.connections = 0  # opened so far (for tests and logs)
 
     def get(self, url: str, headers: Mapping[str, str]) -> Response:
@@ -345,8 +347,22 @@ class KeepAlive:
             conn.close()
         self._idle.clear()
 
+    def abort(self) -> None:
+        """From another thread (a cancel, ``Control.on_cancel``): shut the connection of the
+        request under way — a read blocked on a stalled host, waiting for the answer or inside
+        its body, returns at once — and refuse every request after (``ConnectionError``).
+        One hook per worker for all its requests, as :func:`.client.abort_response` is per
+        response (shutting, not closing: see there)."""
+        self._aborted = True
+        conn = self._busy
+        if conn is not None:
+            with contextlib.suppress(OSError):  # (a socket closed meanwhile has no descriptor left)
+                conn.sock.shutdown(socket.SHUT_RDWR)
+
     # -- one request and the head of its answer --------------------------------------------------
     def _exchange(self, url: str, headers: Mapping[str, str]) -> Response:
+        if self._aborted:
+            raise requests.ConnectionError("the transfer was cancelled")
         match = _ORIGIN.match(url)
         route = self._routes.get(match.group()) if match else None
         if route is None or match is None:
@@ -372,7 +388,8 @@ class KeepAlive:
             try:  # a kept connection the server closed meanwhile: once more on a new one
                 return self._ask(conn, request)
             except _Stale:
-                pass
+                if self._aborted:  # (not closed by the server: shut by a cancel)
+                    raise requests.ConnectionError("the transfer was cancelled") from None
         conn = self._connect(key)
         try:
             return self._ask(conn, request)
@@ -403,6 +420,10 @@ class KeepAlive:
 
     def _ask(self, conn: _Conn, request: bytes) -> Response:
         """Send ``request`` on ``conn`` and read the answer's head."""
+        self._busy = conn
+        if self._aborted:  # (cancelled while this connection was being opened)
+            conn.close()
+            raise requests.ConnectionError("the transfer was cancelled")
         try:
             conn.sock.sendall(request)
             head = self._head(conn)

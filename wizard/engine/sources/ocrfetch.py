@@ -29,7 +29,7 @@ import requests
 from ..annotations import sniff
 from ..control import Control
 from ..errors import Cancelled
-from ..net import client, keepalive
+from ..net import keepalive
 from ..net.bounds import MARGIN
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from ..net.ratelimit import HostGate, NetShared
@@ -66,7 +66,7 @@ class Fetcher:
     """
 
     def __init__(self, settings: Settings, control: Control, net: NetShared, target: Path, tmp: Path,
-                 stop: threading.Event, *, per_host: int,
+                 stop: threading.Event, *, per_host: int, threads: int | None = None,
                  on_throttle: Callable[[str], None] = lambda host: None) -> None:
         self.settings = settings
         self.control = control
@@ -75,14 +75,16 @@ class Fetcher:
         self.tmp_dir = os.path.join(tmp, "")
         self.stop = stop
         self.per_host = max(1, per_host)
+        # with no more workers than that (``threads``), the per-host limit can never bind: no semaphore
+        self._bounded = threads is None or self.per_host < threads
         self.on_throttle = on_throttle
-        self._hosts: dict[str, threading.Semaphore] = {}
+        self._hosts: dict[str, threading.Semaphore | contextlib.nullcontext[None]] = {}
         self._lock = threading.Lock()
 
-    def _host(self, host: str) -> threading.Semaphore:
+    def _host(self, host: str) -> threading.Semaphore | contextlib.nullcontext[None]:
         with self._lock:
             if host not in self._hosts:
-                self._hosts[host] = threading.Semaphore(self.per_host)
+                self._hosts[host] = threading.Semaphore(self.per_host) if self._bounded else contextlib.nullcontext()
             return self._hosts[host]
 
     def hosts(self) -> list[str]:
@@ -149,9 +151,8 @@ class Fetcher:
                 return "dead", status, f"unexpected HTTP {status}"
             tmp = f"{self.tmp_dir}{key}.{threading.get_ident()}.tmp"
             bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
-            # a cancel shuts the connection: a stalled image host does not hold the stop up
-            with self.control.on_cancel(lambda: client.abort_response(resp)):
-                size, head, finished, body = self._receive(resp, tmp, bound)
+            # (a cancel shuts the connection: the worker's hook, KeepAlive.abort, see Crew)
+            size, head, finished, body = self._receive(resp, tmp, bound)
         except BaseException:
             resp.close()
             raise
@@ -271,11 +272,12 @@ class Crew:
     def _worker(self, index: int) -> None:
         settings = self.fetcher.settings
         pool = keepalive.KeepAlive(settings.connect_timeout, settings.read_timeout, tally=True)
-        try:
-            while self._my_turn(index) and (item := self.take()) is not None:
-                key, url = item
-                status, http, detail = self.fetcher.one(pool, key, url)
-                self.record(key, status, http, detail)
+        try:  # a cancel shuts the connection in use: a stalled image host does not hold the stop up
+            with self.fetcher.control.on_cancel(pool.abort):
+                while self._my_turn(index) and (item := self.take()) is not None:
+                    key, url = item
+                    status, http, detail = self.fetcher.one(pool, key, url)
+                    self.record(key, status, http, detail)
         except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone
             self.fail(exc)
             self.fetcher.stop.set()

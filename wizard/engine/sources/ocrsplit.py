@@ -376,7 +376,7 @@ def child_main(args: list[str]) -> int:
     net = NetShared(settings.limit_rate)
     stop = threading.Event()
     errors: list[BaseException] = []
-    fetcher = Fetcher(settings, control, net, Path(target), Path(tmp), stop, per_host=per_host,
+    fetcher = Fetcher(settings, control, net, Path(target), Path(tmp), stop, per_host=per_host, threads=threads,
                       on_throttle=lambda host: outbox.send(("throttled", host)))
     crew = Crew(fetcher, inbox.take, outbox.add, inbox.more, errors.append, target=workers)
     inbox.crew, inbox.net = crew, net

@@ -288,10 +288,11 @@ class _Batch:
         settings = self.ctx.settings
         partner = self.partner
         per_host = settings.ocr_per_host if partner is None else ocrsplit.shares(settings.ocr_per_host)[0]
-        fetcher = Fetcher(settings, self.ctx.control, self.ctx.net, self.target, self.tmp, self.stop,
-                          per_host=per_host, on_throttle=partner.throttled if partner is not None else _nobody)
-        crew = self.crew = Crew(fetcher, self._take, self._record, self._more, self._fail, target=self._own_share())
         threads = max(1, min(self.ramp.ceiling, len(self.todo) - self.next))
+        fetcher = Fetcher(settings, self.ctx.control, self.ctx.net, self.target, self.tmp, self.stop,
+                          per_host=per_host, threads=threads,
+                          on_throttle=partner.throttled if partner is not None else _nobody)
+        crew = self.crew = Crew(fetcher, self._take, self._record, self._more, self._fail, target=self._own_share())
         crew.run(threads)
         self._tally({"connections": crew.connections, "answers": crew.answers})
 
