@@ -9,10 +9,11 @@ the journal's ``items`` table, so a run killed among 200K images resumes image b
 Results are committed in batches (``BATCH_ROWS`` images or ``BATCH_SECONDS``, no fsync per
 file): after a kill -9 at most one batch of results is lost, and its saved files are found again
 on disk by ``_reconcile``. Each worker keeps its connections alive (``net.keepalive``); the
-number of workers follows the throughput (``net.ramp``) and the host's gate (429/503).
-Dead links (404/410/403, connection failures and timeouts after retries, non-image answers, tiny
-placeholder images such as a 1x1 GIF)
-are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
+number of workers follows the throughput (``net.ramp``) and the host's gate (429/503). A large
+batch is shared with a second process (:mod:`.ocrsplit`; the fetching itself is :mod:`.ocrfetch`,
+the same in both), whose results this process journals. Dead links (404/410/403, connection
+failures and timeouts after retries, non-image answers, tiny placeholder images such as a 1x1
+GIF) are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
 with a warning, once every image is saved or recorded dead. Progress is images done / total.
 """
 
