@@ -43,7 +43,9 @@ class Settings:
     ocr_max_workers: int = 16  # ... and at most
     ocr_per_host: int = 16  # ... of which at most this many from one host
     ocr_retries: int = 3  # retries per OCR-VQA image (timeouts, 5xx, 429) before it counts as dead
-    ocr_processes: int = 2  # 2: a large batch of OCR-VQA images takes a second process (both cores); 1: never
+    #: Processes that fetch a large batch of OCR-VQA images (2: the run's and a second one, for the
+    #: second core; 1: the run's alone).
+    ocr_processes: int = 2
     #: SA-1B tars: extract members while the tar downloads; the tar itself is never stored.
     stream_tars: bool = True
     #: New work waits while the root's filesystem has less free than this (0: never wait).

@@ -1,25 +1,26 @@
 """OCR-VQA images on both cores: a second process (the :mod:`..child` role ``ocr-images``) with
-its own keep-alive workers takes a share of the images.
+its own keep-alive workers takes a share of the images (``ocr_processes``: 2, the run's included).
 
 One Python process fetching small files spends its core on the interpreter (parsing, the GIL
 handed between workers on every socket call), so a run takes a second one. The run's process
-stays the only one that writes the journal: :class:`Partner` (its side) feeds the second process
+stays the only one that writes the journal: :class:`Partner` (its side) feeds the other process
 images a few at a time (at most :data:`WINDOW` given and not yet answered) and records each
-result the second process sends — in frames of up to :data:`ROWS` results or :data:`SECONDS` —
-through the batch's own ``record``. After a kill -9 of the run the second process sees its stdin
+result the other process sends — in frames of up to :data:`ROWS` results or :data:`SECONDS` —
+through the batch's own ``record``. After a kill -9 of the run the other process sees its stdin
 close and stops; what it saved but had not reported is found on disk by ``_reconcile``, so at
 most one batch of results is redone, as in one process.
 
-Shared across both: the worker count (the run's ramp decides the total; each process gets a
-share), the per-host limit (halved between them), the host gates (a 429 or 503 in either cuts the
-gate of both: the process that got it tells the other), and the control token (pause, resume
-and cancel reach the second process at once). If the second process dies, the images it held
-and had not answered go back to the run's list (those already saved on disk are recorded as
-saved), a warning says so, and the run goes on in one process.
+Shared across the processes: the worker count (the run's ramp decides the total; each process
+gets a share), the per-host limit (split between them), the host gates (a 429 or 503 in any cuts
+the gates of all: the process that got it tells the others, through the run's), and the control
+token (pause, resume and cancel reach every process at once). If another process dies, the
+images it held and had not answered go back to the run's list (those already saved on disk are
+recorded as saved), a warning says so, and the run goes on without it.
 
-Not used (:func:`wanted`) for small batches, on one core, in the wizard's own process (Qt loaded),
-under a bandwidth limit (the limit, not the CPU, bounds the speed then), or when the settings
-leave no room for two (``ocr_processes``, ``ocr_max_workers``/``ocr_per_host`` under 2).
+One process only (:func:`processes`) for small batches, on one core, in the wizard's own process
+(Qt loaded), under a bandwidth limit (the limit, not the CPU, bounds the speed then), or when
+the settings leave no room (``ocr_processes`` 1; ``ocr_max_workers``/``ocr_per_host`` under the
+process count).
 """
 
 from __future__ import annotations
@@ -47,41 +48,47 @@ from .ocrfetch import Crew, Fetcher, Record, Take
 log = logging.getLogger(__name__)
 
 ROLE = "ocr-images"
-#: A batch smaller than this stays in one process (starting the second costs ~0.3 s of CPU).
+#: A batch smaller than this stays in one process (starting another costs ~0.3 s of CPU).
 MIN_IMAGES = 512
-#: Images given to the second process and not answered yet, at most.
+#: Images given to the other process and not answered yet, at most.
 WINDOW = 128
-#: The second process sends its results in frames of this many, or after this long (the run's
-#: values rule: they go to the second process with its start).
+#: The other process sends its results in frames of this many, or after this long (the run's
+#: values rule: they go to the other process with its start).
 ROWS = 32
 SECONDS = 0.02
-#: How long the run waits for the second process to leave after a cancel before killing it.
+#: How long the run waits for the other process to leave after a cancel before killing it.
 EXIT_WAIT = 10.0
 
 
-def wanted(settings: Settings, images: int, limited: bool) -> bool:
-    """Whether a batch of ``images`` takes a second process (see the module docstring)."""
-    return (settings.ocr_processes > 1 and images >= MIN_IMAGES and not limited
-            and settings.ocr_max_workers >= 2 and settings.ocr_per_host >= 2 and helper.allowed())
+def processes(settings: Settings, images: int, limited: bool) -> int:
+    """How many processes fetch a batch of ``images``, the run's included (see the module docstring):
+    ``ocr_processes``, or 1."""
+    count = settings.ocr_processes
+    if (count < 2 or images < MIN_IMAGES or limited or settings.ocr_max_workers < count
+            or settings.ocr_per_host < count or not helper.allowed()):
+        return 1
+    return count
 
 
-def shares(total: int) -> tuple[int, int]:
-    """``total`` workers as (the run's process, the second process): the second gets the smaller half."""
-    return total - total // 2, total // 2
+def shares(total: int, parts: int) -> list[int]:
+    """``total`` (workers, per-host slots) split among ``parts`` processes, the run's first: it
+    gets what does not divide evenly."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if index < extra else 0) for index in range(parts)]
 
 
 class Partner:
-    """The run's side of the second image process (see the module docstring).
+    """The run's side of the other image process (see the module docstring).
 
     ``take`` gives the next image to do (None: none left), ``record`` journals a result,
-    ``give_back`` puts unanswered images back on the list, ``throttled`` cuts the run's gate for a
-    host, ``fail`` stops the batch with an error.
+    ``give_back`` puts unanswered images back on the list, ``throttled(partner, host)`` cuts the
+    run's gate for a host (and tells the other processes), ``fail`` stops the batch with an error.
     """
 
     def __init__(self, settings: Settings, control: Control, target: Path, tmp: Path, *, threads: int,
                  per_host: int, workers: int, take: Take, record: Record,
-                 give_back: Callable[[list[tuple[str, str]]], None], throttled: Callable[[str], None],
-                 fail: Callable[[BaseException], None]) -> None:
+                 give_back: Callable[[list[tuple[str, str]]], None],
+                 throttled: Callable[[Partner, str], None], fail: Callable[[BaseException], None]) -> None:
         self.target = target
         self._take, self._record, self._give_back = take, record, give_back
         self._throttled, self._fail = throttled, fail
@@ -94,7 +101,7 @@ class Partner:
         self.alive = True
         self.ended = False  # no more images will be given
         self.stopped = False  # cancelled or failed: results that still come are dropped by record
-        self.clean = False  # the second process said it finished
+        self.clean = False  # the other process said it finished
         self.answered = 0  # results it sent
         self.acked = ""  # the last pause/resume it confirmed
         self.stats: dict[str, Any] = {}
@@ -112,7 +119,7 @@ class Partner:
         if control.cancelled:
             self.stop()
 
-    # -- to the second process ---------------------------------------------------------------
+    # -- to the other process ---------------------------------------------------------------
     def _send(self, message: tuple[object, ...]) -> None:
         with self._send_lock, contextlib.suppress(OSError, ValueError):  # gone: the reader sees it
             child.write_frame(self._stdin, message)
@@ -134,15 +141,15 @@ class Partner:
         self._send(("workers", workers))
 
     def throttled(self, host: str) -> None:
-        """A 429/503 from ``host`` in the run's process: the second process cuts its gate too."""
+        """A 429/503 from ``host`` in the run's process: the other process cuts its gate too."""
         self._send(("throttled", host))
 
     def stop(self) -> None:
-        """The batch stops (cancel, an error): the second process leaves its images to do."""
+        """The batch stops (cancel, an error): the other process leaves its images to do."""
         self.stopped = True
         self._send(("cancel",))
 
-    # -- from the second process -------------------------------------------------------------
+    # -- from the other process -------------------------------------------------------------
     def _drain(self, stream: IO[bytes]) -> None:
         with contextlib.suppress(OSError, ValueError):
             for raw in stream:
@@ -179,11 +186,11 @@ class Partner:
             self._top_up()
         elif what == "control":
             self.acked = message[1]
-            log.debug("OCR-VQA: the second image process took the %s", message[1])
+            log.debug("OCR-VQA: the other image process took the %s", message[1])
         elif what == "throttled":
-            self._throttled(message[1])
+            self._throttled(self, message[1])
         elif what == "log":
-            logging.getLogger(message[1]).log(message[2], "[second image process] %s", message[3])
+            logging.getLogger(message[1]).log(message[2], "[other image process] %s", message[3])
         elif what == "stats":
             self.stats = message[1]
         elif what == "failed":
@@ -192,7 +199,7 @@ class Partner:
             self.clean = True
 
     def _gone(self) -> None:
-        """The second process's pipe closed: if it did not finish, its unanswered images come back."""
+        """The other process's pipe closed: if it did not finish, its unanswered images come back."""
         code = self.proc.wait()
         with self._lock:
             self.alive = False
@@ -201,7 +208,7 @@ class Partner:
             return
         self._stderr.join(2)
         last = self._tail[-1] if self._tail else "no message"
-        log.warning("OCR-VQA: the second image process ended unexpectedly (exit code %s: %s); its %d "
+        log.warning("OCR-VQA: the other image process ended unexpectedly (exit code %s: %s); its %d "
                     "unfinished images are fetched by the run's process", code, last, len(left))
         redo: list[tuple[str, str]] = []
         for key, url in left:
@@ -216,13 +223,13 @@ class Partner:
 
     # -- the end -------------------------------------------------------------------------------
     def finish(self) -> None:
-        """No more images (or the batch stopped): wait for the second process to leave."""
+        """No more images (or the batch stopped): wait for the other process to leave."""
         with self._lock:
             self.ended = True
         self._send(("end",))
         self._reader.join(EXIT_WAIT if self.stopped else None)
         if self._reader.is_alive():
-            log.warning("OCR-VQA: the second image process did not stop %.0f s after the cancel; killing it",
+            log.warning("OCR-VQA: the other image process did not stop %.0f s after the cancel; killing it",
                         EXIT_WAIT)
             self.proc.kill()
             self._reader.join()
@@ -235,10 +242,10 @@ class Partner:
 
 
 # ------------------------------------------------------------------------------------------
-# The second process
+# The other process
 # ------------------------------------------------------------------------------------------
 class _Outbox:
-    """The second process's results and log lines, sent in frames from a thread of their own."""
+    """The other process's results and log lines, sent in frames from a thread of their own."""
 
     def __init__(self, out: IO[bytes], rows: int, seconds: float) -> None:
         self._out = out
@@ -288,7 +295,7 @@ class _Outbox:
 
 
 class _Forward(logging.Handler):
-    """The second process's log records, sent to the run's process (whose run log has them)."""
+    """The other process's log records, sent to the run's process (whose run log has them)."""
 
     def __init__(self, outbox: _Outbox) -> None:
         super().__init__(logging.INFO)
@@ -300,7 +307,7 @@ class _Forward(logging.Handler):
 
 
 class _Inbox:
-    """The images given to the second process, and the run's other messages (read by a thread);
+    """The images given to the other process, and the run's other messages (read by a thread);
     a pause or resume is confirmed once it holds here."""
 
     def __init__(self, stdin: IO[bytes], control: Control, outbox: _Outbox) -> None:

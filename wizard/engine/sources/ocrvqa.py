@@ -231,11 +231,11 @@ class _Batch:
         self.last_progress = 0.0
         self.ramp = make_ramp(ctx.settings)
         self.records = ctx.journal.items_batch(ctx.job, rows=BATCH_ROWS, seconds=BATCH_SECONDS)
-        self.partner: ocrsplit.Partner | None = None
+        self.partners: list[ocrsplit.Partner] = []  # the other image processes
         self.crew: Crew | None = None
         self.connections = 0
         self.answers: collections.Counter[int] = collections.Counter()  # by HTTP status, both processes
-        self.second = 0  # results the second process sent
+        self.others = 0  # results the other processes sent
 
     def run(self) -> None:
         ctx = self.ctx
@@ -245,54 +245,59 @@ class _Batch:
         ctx.progress(self.done, self.total, unit="files")
         todo = len(self.todo)
         try:
-            if todo and ocrsplit.wanted(ctx.settings, todo, ctx.limiter.rate is not None):
-                self._start_partner()
+            if todo:
+                self._start_partners(ocrsplit.processes(ctx.settings, todo, ctx.limiter.rate is not None))
             while todo:
                 self._work()
-                if self.partner is not None:  # the list is done here: the second process finishes its share
-                    self.partner.finish()
-                    self._tally(self.partner.stats)
-                    self.second += self.partner.answered
-                    self.partner = None
+                while self.partners:  # the list is done here: the other processes finish their shares
+                    partner = self.partners[0]
+                    partner.finish()
+                    self._tally(partner.stats)
+                    self.others += partner.answered
+                    self.partners.pop(0)
                 if self.next >= len(self.todo) or self.stop.is_set():
-                    break  # (else it died and gave images back: they are done here, in one process)
+                    break  # (else one died and gave images back: they are done here, in one process)
         finally:
-            if self.partner is not None:  # an error in this process: the second one stops too
-                self.partner.stop()
-                self.partner.finish()
+            for partner in self.partners:  # an error in this process: the others stop too
+                partner.stop()
+            for partner in self.partners:
+                partner.finish()
             if len(self.net_failures) < BREAKER:  # a streak too short to blame the network: dead links
                 for key, detail in self.net_failures:
                     self.records.add(key, "dead", None, detail)
             self.records.flush()
         shutil.rmtree(self.tmp, ignore_errors=True)
         ctx.progress(self.done, self.total, unit="files")
-        log.info("OCR-VQA: %d images (%d by the second image process) in %d journal commits; answers %s "
-                 "over %d connections; %d workers at the end", todo, self.second, self.records.commits,
+        log.info("OCR-VQA: %d images (%d by other image processes) in %d journal commits; answers %s "
+                 "over %d connections; %d workers at the end", todo, self.others, self.records.commits,
                  dict(sorted(self.answers.items())) or "none", self.connections, self.ramp.target)
         if self.error is not None:
             raise self.error
 
-    def _start_partner(self) -> None:
+    def _start_partners(self, count: int) -> None:
+        """The other ``count - 1`` image processes, each with its share of workers and per-host slots."""
         settings = self.ctx.settings
-        _own, theirs = ocrsplit.shares(self.ramp.target)
-        try:
-            self.partner = ocrsplit.Partner(
-                settings, self.ctx.control, self.target, self.tmp, threads=ocrsplit.shares(self.ramp.ceiling)[1],
-                per_host=ocrsplit.shares(settings.ocr_per_host)[1], workers=theirs, take=self._take,
-                record=self._record, give_back=self._give_back, throttled=lambda host: self._gate_cut(host),
-                fail=self._fail)
-        except OSError as exc:  # could not start it: one process does it all
-            log.warning("OCR-VQA: no second image process (%s); fetching in the run's process", exc)
+        workers = ocrsplit.shares(self.ramp.target, count)
+        threads = ocrsplit.shares(self.ramp.ceiling, count)
+        per_host = ocrsplit.shares(settings.ocr_per_host, count)
+        for index in range(1, count):
+            try:
+                partner = ocrsplit.Partner(
+                    settings, self.ctx.control, self.target, self.tmp, threads=threads[index],
+                    per_host=per_host[index], workers=workers[index], take=self._take, record=self._record,
+                    give_back=self._give_back, throttled=self._throttled, fail=self._fail)
+            except OSError as exc:  # could not start it: fewer processes do it all
+                log.warning("OCR-VQA: no other image process (%s); fetching with %d", exc, len(self.partners) + 1)
+                break
+            self.partners.append(partner)
 
     def _work(self) -> None:
         """One crew of workers in this process, until the list is done (or the batch stops)."""
         settings = self.ctx.settings
-        partner = self.partner
-        per_host = settings.ocr_per_host if partner is None else ocrsplit.shares(settings.ocr_per_host)[0]
+        per_host = ocrsplit.shares(settings.ocr_per_host, len(self.partners) + 1)[0]
         threads = max(1, min(self.ramp.ceiling, len(self.todo) - self.next))
         fetcher = Fetcher(settings, self.ctx.control, self.ctx.net, self.target, self.tmp, self.stop,
-                          per_host=per_host, threads=threads,
-                          on_throttle=partner.throttled if partner is not None else _nobody)
+                          per_host=per_host, threads=threads, on_throttle=self._tell_others)
         crew = self.crew = Crew(fetcher, self._take, self._record, self._more, self._fail, target=self._own_share())
         crew.run(threads)
         self._tally({"connections": crew.connections, "answers": crew.answers})
@@ -301,15 +306,23 @@ class _Batch:
         self.connections += int(stats.get("connections", 0))
         self.answers.update(stats.get("answers", {}))
 
-    def _own_share(self) -> int:
-        partner = self.partner
-        if partner is None or not partner.alive:
-            return self.ramp.target
-        return ocrsplit.shares(self.ramp.target)[0]
+    def _alive(self) -> list[ocrsplit.Partner]:
+        return [p for p in self.partners if p.alive]
 
-    def _gate_cut(self, host: str) -> None:
-        """The second process got a 429/503 from ``host``: this process's gate is cut too."""
+    def _own_share(self) -> int:
+        return ocrsplit.shares(self.ramp.target, len(self._alive()) + 1)[0]
+
+    def _tell_others(self, host: str) -> None:
+        """A 429/503 from ``host`` in this process: the other processes cut their gates too."""
+        for partner in self._alive():
+            partner.throttled(host)
+
+    def _throttled(self, source: ocrsplit.Partner, host: str) -> None:
+        """Another process got a 429/503 from ``host``: this one and the rest cut their gates too."""
         self.ctx.net.gate(host).throttled()
+        for partner in self._alive():
+            if partner is not source:
+                partner.throttled(host)
 
     def _take(self) -> tuple[str, str] | None:
         with self.lock:
@@ -323,12 +336,10 @@ class _Batch:
         return self.next < len(self.todo)
 
     def _give_back(self, items: list[tuple[str, str]]) -> None:
-        """Images the second process took and never answered (it died): done here."""
+        """Images another process took and never answered (it died): back on the list."""
         with self.lock:
             self.todo.extend(items)
-        crew = self.crew
-        if crew is not None:
-            crew.set_target(self._own_share())
+        self._share_out()
 
     def _fail(self, exc: BaseException) -> None:
         """Stop the batch with ``exc`` (the first error wins): every worker leaves its image to do."""
@@ -339,8 +350,8 @@ class _Batch:
 
     def _stop_all(self) -> None:
         self.stop.set()
-        if self.partner is not None:
-            self.partner.stop()
+        for partner in self.partners:
+            partner.stop()
         if self.crew is not None:
             self.crew.wake()
 
@@ -383,16 +394,13 @@ class _Batch:
             ctx.progress(done, self.total, unit="files")
 
     def _share_out(self) -> None:
-        """The ramp changed the worker count: each process gets its share."""
+        """The ramp changed the worker count (or a process died): each process gets its share."""
+        alive = self._alive()
+        shares = ocrsplit.shares(self.ramp.target, len(alive) + 1)
         if self.crew is not None:
-            self.crew.set_target(self._own_share())
-        partner = self.partner
-        if partner is not None and partner.alive:
-            partner.set_workers(ocrsplit.shares(self.ramp.target)[1])
-
-
-def _nobody(host: str) -> None:
-    """No second process to tell of a throttle."""
+            self.crew.set_target(shares[0])
+        for partner, share in zip(alive, shares[1:], strict=True):
+            partner.set_workers(share)
 
 
 def make_ramp(settings: Settings) -> Ramp:
