@@ -48,8 +48,9 @@ from .ocrfetch import Crew, Fetcher, Record, Take
 log = logging.getLogger(__name__)
 
 ROLE = "ocr-images"
-#: A batch smaller than this stays in one process (starting another costs ~0.3 s of CPU).
-MIN_IMAGES = 512
+#: A batch smaller than this stays in one process: another one costs ~0.4 s of CPU to start
+#: (imports), about what one process needs for 600 images; it gets images once it is ready.
+MIN_IMAGES = 2000
 #: Images given to the other process and not answered yet, at most.
 WINDOW = 128
 #: The other process sends its results in frames of this many, or after this long (the run's
@@ -88,10 +89,11 @@ class Partner:
     def __init__(self, settings: Settings, control: Control, target: Path, tmp: Path, *, threads: int,
                  per_host: int, workers: int, take: Take, record: Record,
                  give_back: Callable[[list[tuple[str, str]]], None],
-                 throttled: Callable[[Partner, str], None], fail: Callable[[BaseException], None]) -> None:
+                 throttled: Callable[[Partner, str], None], fail: Callable[[BaseException], None],
+                 changed: Callable[[], None]) -> None:
         self.target = target
         self._take, self._record, self._give_back = take, record, give_back
-        self._throttled, self._fail = throttled, fail
+        self._throttled, self._fail, self._changed = throttled, fail, changed
         self.proc = child.spawn(ROLE)
         assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
         self._stdin: IO[bytes] = self.proc.stdin
@@ -99,6 +101,7 @@ class Partner:
         self._lock = threading.Lock()
         self.outstanding: dict[str, str] = {}  # given and not answered: key -> url
         self.alive = True
+        self.ready = False  # started: it has its first images (it gets none before: none wait for its start-up)
         self.ended = False  # no more images will be given
         self.stopped = False  # cancelled or failed: results that still come are dropped by record
         self.clean = False  # the other process said it finished
@@ -107,7 +110,6 @@ class Partner:
         self.stats: dict[str, Any] = {}
         self._tail: collections.deque[str] = collections.deque(maxlen=10)
         self._send(("start", settings, str(target), str(tmp), threads, per_host, workers, ROWS, SECONDS))
-        self._top_up()
         self._stderr = threading.Thread(target=self._drain, args=(self.proc.stderr,), name="ocr-images-stderr",
                                         daemon=True)
         self._stderr.start()
@@ -184,6 +186,10 @@ class Partner:
             for key, status, http, detail in message[1]:
                 self._record(key, status, http, detail)
             self._top_up()
+        elif what == "ready":
+            self._top_up()
+            self.ready = True
+            self._changed()  # (its share of the workers)
         elif what == "control":
             self.acked = message[1]
             log.debug("OCR-VQA: the other image process took the %s", message[1])
@@ -204,12 +210,17 @@ class Partner:
         with self._lock:
             self.alive = False
             left, self.outstanding = list(self.outstanding.items()), {}
-        if self.clean or self.stopped:
-            return
-        self._stderr.join(2)
-        last = self._tail[-1] if self._tail else "no message"
-        log.warning("OCR-VQA: the other image process ended unexpectedly (exit code %s: %s); its %d "
-                    "unfinished images are fetched by the run's process", code, last, len(left))
+        try:
+            if not (self.clean or self.stopped or (self.ended and not self.ready)):
+                self._stderr.join(2)
+                last = self._tail[-1] if self._tail else "no message"
+                log.warning("OCR-VQA: the other image process ended unexpectedly (exit code %s: %s); its %d "
+                            "unfinished images are fetched by the run's process", code, last, len(left))
+                self._take_back(left)
+        finally:
+            self._changed()  # (its share of the workers goes to the rest)
+
+    def _take_back(self, left: list[tuple[str, str]]) -> None:
         redo: list[tuple[str, str]] = []
         for key, url in left:
             path = self.target / f"{key}.jpg"
@@ -223,9 +234,14 @@ class Partner:
 
     # -- the end -------------------------------------------------------------------------------
     def finish(self) -> None:
-        """No more images (or the batch stopped): wait for the other process to leave."""
+        """No more images (or the batch stopped): wait for the other process to leave (one that is
+        still starting holds no image: it is stopped at once)."""
         with self._lock:
             self.ended = True
+            unused = not self.ready
+        if unused:
+            log.debug("OCR-VQA: the other image process was not needed (still starting)")
+            self.proc.kill()
         self._send(("end",))
         self._reader.join(EXIT_WAIT if self.stopped else None)
         if self._reader.is_alive():
@@ -388,6 +404,7 @@ def child_main(args: list[str]) -> int:
     crew = Crew(fetcher, inbox.take, outbox.add, inbox.more, errors.append, target=workers)
     inbox.crew, inbox.net = crew, net
     threading.Thread(target=inbox.loop, name="ocr-images-inbox", daemon=True).start()
+    outbox.send(("ready",))
     crew.run(threads)
     outbox.close()
     logging.getLogger("wizard").removeHandler(forward)

@@ -285,11 +285,12 @@ class _Batch:
                 partner = ocrsplit.Partner(
                     settings, self.ctx.control, self.target, self.tmp, threads=threads[index],
                     per_host=per_host[index], workers=workers[index], take=self._take, record=self._record,
-                    give_back=self._give_back, throttled=self._throttled, fail=self._fail)
+                    give_back=self._give_back, throttled=self._throttled, fail=self._fail, changed=self._share_out)
             except OSError as exc:  # could not start it: fewer processes do it all
                 log.warning("OCR-VQA: no other image process (%s); fetching with %d", exc, len(self.partners) + 1)
                 break
             self.partners.append(partner)
+            self._share_out()
 
     def _work(self) -> None:
         """One crew of workers in this process, until the list is done (or the batch stops)."""
@@ -307,7 +308,8 @@ class _Batch:
         self.answers.update(stats.get("answers", {}))
 
     def _alive(self) -> list[ocrsplit.Partner]:
-        return [p for p in self.partners if p.alive]
+        """The other processes at work (started, not ended)."""
+        return [p for p in self.partners if p.ready and p.alive]
 
     def _own_share(self) -> int:
         return ocrsplit.shares(self.ramp.target, len(self._alive()) + 1)[0]
@@ -339,7 +341,6 @@ class _Batch:
         """Images another process took and never answered (it died): back on the list."""
         with self.lock:
             self.todo.extend(items)
-        self._share_out()
 
     def _fail(self, exc: BaseException) -> None:
         """Stop the batch with ``exc`` (the first error wins): every worker leaves its image to do."""
