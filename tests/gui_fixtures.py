@@ -41,7 +41,6 @@ def demo_session(tmp_path: Path) -> Iterator[DemoSession]:
 
 @pytest.fixture
 def make_wizard(qtbot: QtBot, demo_session: DemoSession, tmp_path: Path) -> Iterator[WizardFactory]:
-    made: list[SetupWizard] = []
 
     def make(*, catalog: Catalog | None = None, executor: Executor | None = None,
              **settings: object) -> SetupWizard:
@@ -52,16 +51,18 @@ def make_wizard(qtbot: QtBot, demo_session: DemoSession, tmp_path: Path) -> Iter
             state = build_state(catalog=catalog, prefs_path=tmp_path / "prefs.json", base_settings=base)
         wizard = build_wizard(state, executor)
         wizard.confirm_stop = lambda: True  # type: ignore[method-assign]
-        qtbot.addWidget(wizard)
+        # pytest-qt closes and deletes the window after the test: stop its work first (a check the
+        # finish page started runs in the engine child; its answer must reach a bridge that exists).
+        qtbot.addWidget(wizard, before_close_func=settle)
         wizard.show()
-        made.append(wizard)
         return wizard
 
-    yield make
-    for wizard in made:
+    def settle(wizard: SetupWizard) -> None:
         wizard.bridge.cancel()
         wizard.bridge.resume()
-        qtbot.waitUntil(lambda w=wizard: not w.bridge.busy, timeout=RUN_TIMEOUT_MS)  # type: ignore[misc]
+        qtbot.waitUntil(lambda: not wizard.bridge.busy, timeout=RUN_TIMEOUT_MS)
+
+    yield make
 
 
 # -- driving the wizard ------------------------------------------------------------------------

@@ -206,20 +206,22 @@ def test_etag_override_simulates_an_upstream_change(world: World, mirror: Mirror
 
 
 def test_delay_causes_client_timeouts(world: World, mirror: MirrorServer) -> None:
-    mirror.add_fault("/" + COCO, Fault(delay=2.0))
-    started = time.monotonic()
-    with pytest.raises(requests.exceptions.ReadTimeout):
+    mirror.add_fault("/" + COCO, Fault(delay=30.0))
+    with pytest.raises(requests.exceptions.ReadTimeout):  # the answer is held back past the client's timeout
         requests.get(mirror.url(COCO), timeout=0.3)
-    assert time.monotonic() - started < 1.5
 
 
-def test_rate_throttles_the_body(world: World, mirror: MirrorServer) -> None:
+def test_rate_throttles_the_body(world: World) -> None:
     data = _file(world, COCO)
-    mirror.add_fault("/" + COCO, Fault(rate=len(data) * 2))  # about half a second
-    started = time.monotonic()
-    with requests.get(mirror.url(COCO), timeout=10) as r:
-        assert r.content == data
-    assert time.monotonic() - started >= 0.4
+    waits: list[float] = []
+    with MirrorServer(world.docroot) as server:
+        server.clock = lambda: 0.0  # a clock that stands still: every wait is the whole lead so far
+        server.pause = lambda seconds: bool(waits.append(seconds))
+        server.add_fault("/" + COCO, Fault(rate=len(data) * 2))
+        with requests.get(server.url(COCO), timeout=10) as r:
+            assert r.content == data
+    # The body went out in small pieces, each held back until the rate allowed it: half a second in all.
+    assert len(waits) >= 10 and waits == sorted(waits) and waits[-1] == pytest.approx(0.5)
 
 
 def test_stop_interrupts_a_slow_response(world: World) -> None:
@@ -230,10 +232,10 @@ def test_stop_interrupts_a_slow_response(world: World) -> None:
     try:
         sock.sendall(f"GET /{COCO} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         time.sleep(0.1)
-        started = time.monotonic()
         server.stop()
-        assert time.monotonic() - started < 3
-        assert sock.recv(100) == b""  # cut without an answer
+        # Cut without an answer: a handler still in its 30 s delay would leave the socket open
+        # (recv would time out after 10 s instead of reading the end).
+        assert sock.recv(100) == b""
     finally:
         sock.close()
     with pytest.raises(RuntimeError):
@@ -524,10 +526,8 @@ def test_annotation_jsons_reference_what_the_archives_produce(world: World) -> N
     assert {r["image"] for r in pt if r["image"].startswith("sam/")} == world.expected_tree(["sam-tars"])
 
 
-def test_world_is_deterministic_and_fast(world: World, tmp_path: Path) -> None:
-    started = time.monotonic()
+def test_world_is_deterministic(world: World, tmp_path: Path) -> None:
     again = build_world(tmp_path / "again", base_url="http://127.0.0.1:1")
-    assert time.monotonic() - started < 5  # ~0.1 s here; generous for slow CI
     world.bind("http://127.0.0.1:1")
     ours = {p.relative_to(world.docroot): p for p in world.docroot.rglob("*") if p.is_file()}
     theirs = {p.relative_to(again.docroot): p for p in again.docroot.rglob("*") if p.is_file()}

@@ -394,3 +394,47 @@ def test_run_without_selection_resumes_the_last_run(demo_catalog: Path, mirror: 
     assert "already in place; nothing to do" in captured.out
     assert run_cli("run", "--catalog", demo_catalog, "--root", tmp_path / "fresh", "--yes") == 2
     assert "Nothing selected" in capsys.readouterr().err
+
+
+def _snapshot(root: Path) -> dict[str, int]:
+    """Every file and its size, but SQLite's own -wal/-shm files (reading the journal makes them)."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")
+            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+
+
+def test_demo_placeholders_and_real_data_never_share_a_root(
+        world: World, demo_catalog: Path, mirror: MirrorServer, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A demo root is not taken for real data (its COCO would be "in place"), and a real root gets
+    no placeholders: plan, run and repair refuse with demo-root before writing anything."""
+    demo = tmp_path / "demo"
+    assert run_cli("run", "--demo", "--root", demo, "--components", "coco-train2017", "--yes", "--quiet") == 0
+    capsys.readouterr()
+    before = _snapshot(demo)
+    real = ("--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--components", "coco-train2017")
+    for command in ("plan", "run"):
+        assert run_cli(command, "--root", demo, *real, *(("--yes",) if command == "run" else ())) == 2
+        err = capsys.readouterr().err
+        assert "[demo-root]" in err and "placeholder" in err and "Choose another folder" in err
+    assert _snapshot(demo) == before
+    with pytest.raises(SetupError) as caught:
+        Runner(build_plan(demo, load_catalog(demo_catalog), [], Settings(demo=True)), load_catalog(demo_catalog),
+               Settings(hf_endpoint=mirror.base_url), lambda event: None).run()
+    assert caught.value.problem.code == Code.DEMO_ROOT
+
+    real_root = tmp_path / "real"
+    assert run_cli("run", "--root", real_root, *real, "--yes", "--quiet") == 0
+    capsys.readouterr()
+    before = _snapshot(real_root)
+    for command in ("run", "repair"):
+        assert run_cli(command, "--demo", "--root", real_root, *(("--yes",) if command == "run" else ())) == 2
+        err = capsys.readouterr().err
+        assert "[demo-root]" in err and "real sources" in err
+    assert _snapshot(real_root) == before  # not even the demo's world in the state folder
+
+    # A demo root of an earlier version (no marker; the demo's port file) is known too.
+    old = tmp_path / "old"
+    (old / ".sharegpt4v-setup").mkdir(parents=True)
+    (old / ".sharegpt4v-setup" / "demo-port").write_text("8080")
+    assert run_cli("plan", "--root", old, *real) == 2
+    assert "[demo-root]" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from gui_fixtures import (
     make_wizard,
     start_run,
     to_components_page,
+    to_root_page,
     wait_idle,
 )
 from PySide6.QtCore import QTimer
@@ -104,6 +105,7 @@ def test_repair_can_be_stopped(qtbot: QtBot, make_wizard: WizardFactory, tmp_pat
             threading.Event().wait(0.01)
 
     monkeypatch.setattr(verify_module, "verify", slow_verify)
+    wizard.bridge.isolated = False  # the patched check runs in this process (engine child: test_runchild)
     go_next(qtbot, wizard)
     assert panel.busy and panel.stop_button.isVisible() and panel.stop_button.isEnabled()
     with qtbot.waitSignal(panel.busy_changed, timeout=RUN_TIMEOUT_MS):
@@ -196,3 +198,27 @@ def test_nothing_keeps_the_process_alive_after_finish(qtbot: QtBot, platformdirs
                  if t is not threading.main_thread() and t.is_alive() and not t.daemon
                  and not t.name.startswith("pytest_timeout")]  # the test runner's own watchdog
     assert lingering == []
+
+
+def test_the_root_page_keeps_demo_and_real_roots_apart(qtbot: QtBot, make_wizard: WizardFactory,
+                                                       tmp_path: Path) -> None:
+    from wizard.engine import demoroot
+    from wizard.engine.journal import Journal
+
+    real = tmp_path / "real"
+    real.mkdir()
+    Journal(real).close()  # a root a real run used
+    wizard = make_wizard()  # the demo
+    to_root_page(qtbot, wizard, real)
+    assert not wizard.root_page.isComplete()
+    assert "real data" in wizard.root_page.status.text()
+
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    demoroot.mark(demo)
+    real_wizard = make_wizard(catalog=load_catalog())  # not the demo
+    to_root_page(qtbot, real_wizard, demo)
+    assert not real_wizard.root_page.isComplete()
+    assert "placeholder" in real_wizard.root_page.status.text()
+    real_wizard.root_page.path.set_text(str(tmp_path / "elsewhere"))
+    assert real_wizard.root_page.isComplete()

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 from pytestqt.qtbot import QtBot
 
 from wizard.engine.catalog import load_catalog
+from wizard.engine.errors import Code, SetupError
+from wizard.failures import EXIT_USAGE
 from wizard.gui.app import build_state, build_wizard
 from wizard.gui.pageids import PageId
 
@@ -23,7 +26,9 @@ HEAVY = ("requests", "urllib3", "huggingface_hub", "httpx", "gdown")
 LATER = ("wizard.gui.pages.root", "wizard.gui.pages.components", "wizard.gui.pages.options",
          "wizard.gui.pages.summary", "wizard.gui.pages.progress", "wizard.gui.pages.finish",
          "wizard.engine.plan", "wizard.engine.context", "wizard.engine.journal", "wizard.engine.runner",
-         "wizard.failures", "wizard.gui.bridge", "wizard.engine.events")
+         "wizard.failures", "wizard.gui.bridge", "wizard.engine.events",
+         # the catalog (its usage terms fill the welcome page right after the first frame)
+         "wizard.engine.catalog", "tomllib")
 
 # What the command does (wizard.cli.main with no arguments), stopped at the first painted window.
 PROBE = r"""
@@ -95,3 +100,34 @@ def test_the_first_paint_builds_the_rest(qtbot: QtBot, tmp_path: Path) -> None:
     qtbot.mouseClick(wizard.button(QWizard.WizardButton.NextButton), Qt.MouseButton.LeftButton)
     assert wizard.currentId() == PageId.ROOT
 
+
+
+def test_the_usage_terms_come_with_the_rest(qtbot: QtBot, tmp_path: Path) -> None:
+    catalog = load_catalog()
+    wizard = build_wizard(build_state(catalog=catalog, prefs_path=tmp_path / "prefs.json"), complete=False)
+    qtbot.addWidget(wizard)
+    usage = next(c.usage for c in catalog.components if c.usage)
+    assert usage not in wizard.welcome_page.terms.toPlainText()  # the first frame does not read the catalog
+    wizard.finish_build()
+    assert usage in wizard.welcome_page.terms.toPlainText()
+
+
+def test_a_catalog_that_cannot_be_read_closes_the_wizard_with_its_problem(
+        qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(f"{title}: {text}"))
+    state = build_state(prefs_path=tmp_path / "prefs.json")
+
+    def damaged() -> None:
+        raise SetupError(Code.CATALOG_INVALID, "The catalog is not valid TOML.", "Reinstall the application.")
+
+    state.load_catalog = damaged  # type: ignore[assignment]
+    wizard = build_wizard(state, complete=False)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.finish_build()
+    assert len(shown) == 1 and "not valid TOML" in shown[0] and "Reinstall" in shown[0]
+    assert not wizard.isVisible() and wizard.exit_code == EXIT_USAGE
+    assert wizard.pageIds() == [PageId.WELCOME]

@@ -187,7 +187,10 @@ def test_summary_page_names_the_exact_sam_tars_once_a_run_learned_them(
     assert main(["run", "--catalog", str(demo_session.catalog_path), "--hf-endpoint", demo_session.base_url,
                  "--sam-links", str(demo_session.sam_links), "--root", str(root), "--components",
                  "json-cap100k", "--yes", "--quiet"]) == 0
-    wizard = make_wizard()
+    # Not the demo mode: the runs above are real runs against the demo's mirror (a demo-mode wizard
+    # would refuse their root), so the wizard is too.
+    wizard = make_wizard(catalog=demo_session.catalog, hf_endpoint=demo_session.base_url,
+                         sam_links=demo_session.sam_links)
     to_components_page(qtbot, wizard, root)
     wizard.components_page.set_selection(ids)
     go_next(qtbot, wizard)

@@ -212,3 +212,41 @@ def test_repair_fixes_what_the_last_deep_verify_found_and_says_what_it_checked(
     assert victim.read_bytes() == data
     assert "plus 1 damaged file(s) the last verify reported" in out and "Checked " in out
     assert "Restored 1 file(s)." in out
+
+
+def test_check_and_repair_in_the_engine_child_match_the_calls_in_this_process(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
+    """The wizard checks and repairs through engine/runchild.py: same reports as the direct calls."""
+    from wizard.engine.calls import RepairTask, VerifyTask
+    from wizard.engine.control import Control
+    from wizard.engine.events import Event
+    from wizard.engine.runchild import call_in_child
+
+    root = prepared
+    victims = _damage(root)
+    sft = root / MINI
+    catalog = load_catalog(demo_catalog)
+    here = verify(root, [sft], catalog=catalog)
+    there = call_in_child(VerifyTask(root, [sft], catalog), lambda event: None, Control())
+    assert there.to_json() == here.to_json() and not there.ok
+    events: list[Event] = []
+    rep = call_in_child(RepairTask(root, catalog, Settings(hf_endpoint=mirror.base_url), [sft]), events.append,
+                        Control())
+    assert rep.ok and rep.restored == len(victims) and events
+    assert [r.json_path for r in rep.after.results] == [sft]
+    for path, data in victims.items():
+        assert (root / path).read_bytes() == data
+
+
+def test_the_engine_child_refuses_a_first_frame_that_is_not_a_task(tmp_path: Path) -> None:
+    from wizard.engine import child
+
+    for first in (("run", "plan", "catalog", "settings"), ("task", "not a task"), "task"):
+        proc = child.spawn("run")
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        child.write_frame(proc.stdin, first)
+        proc.stdin.close()
+        assert proc.wait(60) == 2
+        assert proc.stdout.read() == b""
+        proc.stdout.close()
+        proc.stderr.close()

@@ -14,6 +14,7 @@ from wizard.demo import MirrorServer, World
 from wizard.demo.server import Fault
 from wizard.demo.session import tree_of
 from wizard.engine import child
+from wizard.engine.calls import RunTask
 from wizard.engine.catalog import Catalog, load_catalog
 from wizard.engine.context import Settings
 from wizard.engine.control import Control
@@ -156,7 +157,7 @@ def test_the_child_cancels_when_its_parent_goes_away(world: World, demo_catalog:
     plan, catalog, settings, root = slow_coco_plan(demo_catalog, mirror, tmp_path)
     proc = child.spawn("run")
     assert proc.stdin is not None and proc.stdout is not None
-    child.write_frame(proc.stdin, ("run", plan, catalog, settings))
+    child.write_frame(proc.stdin, ("task", RunTask(plan, catalog, settings)))
     while True:  # until the download has started
         message = child.read_frame(proc.stdout)
         if message[0] == "events" and any(isinstance(e, Progress) and e.done > 0 for e in message[1]):

@@ -8,7 +8,6 @@ is written to the run log, and one line names that file).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -24,8 +23,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from . import __version__
 from .engine.errors import Cancelled, Code, Problem, SetupError
 
-# Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner).
+# Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner),
+# and the double-click start builds no argument parser (argparse is imported with the parser).
 if TYPE_CHECKING:
+    import argparse
+
     from .engine.catalog import Catalog, Component
     from .engine.context import Settings
     from .engine.control import Control
@@ -77,8 +79,10 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
 
 
 def _rate(text: str) -> int:
+    import argparse
 
     from .engine.net.ratelimit import parse_rate
+
     try:
         return parse_rate(text)
     except ValueError as exc:
@@ -86,8 +90,10 @@ def _rate(text: str) -> int:
 
 
 def _size(text: str) -> int:
+    import argparse
 
     from .engine.net.ratelimit import parse_rate
+
     if text.strip() == "0":
         return 0
     try:
@@ -97,6 +103,8 @@ def _size(text: str) -> int:
 
 
 def _segments(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -107,6 +115,8 @@ def _segments(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="sharegpt4v-setup",
         description="Download, extract and lay out the ShareGPT4V training data, resumably. "
@@ -175,6 +185,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         force=getattr(args, "force", False), full_archives=args.full_archives,
         limit_rate=getattr(args, "limit_rate", None), segments=getattr(args, "segments", None),
         stream_tars=getattr(args, "stream_tars", True), verbose=getattr(args, "verbose", False),
+        demo=getattr(args, "demo", False),
     )
     if getattr(args, "min_free", None) is not None:
         settings.min_free_bytes = args.min_free
@@ -317,6 +328,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import demoroot
     from .engine.control import Control
     from .engine.plan import build_plan, check_root
     from .engine.rebuild import heal
@@ -327,6 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
         root = check_root(args.root, create=True)
+        demoroot.check(root, settings.demo)  # before the journal is opened (healed) below
         components = _select(catalog, args)
         healed = heal(root, catalog)  # a damaged journal: set aside and rebuilt from disk
         if healed:
@@ -496,8 +509,10 @@ class _demo_if_asked:
         if not args.demo:
             return load_catalog(args.catalog.expanduser().absolute() if args.catalog else None)
         from .demo.session import DemoSession
+        from .engine import demoroot
 
         root = check_root(args.root, create=True)
+        demoroot.check(root, demo=True)  # before the demo writes its world into the root's state folder
         session = DemoSession(root)
         self.session = session
         session.start()

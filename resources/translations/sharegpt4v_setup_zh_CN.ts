@@ -174,12 +174,13 @@
 <context>
     <name>App</name>
     <message>
-        <location filename="../../wizard/gui/app.py" line="92"/>
+        <location filename="../../wizard/gui/app.py" line="126"/>
         <source>Problem</source>
+        <extracomment>The rest of the wizard is built after the first paint, or after this many ms if the window is not painted by then (it opened minimised or hidden).</extracomment>
         <translation>问题</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/app.py" line="126"/>
+        <location filename="../../wizard/gui/app.py" line="166"/>
         <source>Cannot start</source>
         <translation>无法启动</translation>
     </message>
@@ -351,12 +352,12 @@
 <context>
     <name>DemoBanner</name>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="183"/>
+        <location filename="../../wizard/gui/widgets.py" line="188"/>
         <source>Offline demo: a miniature copy of the data served from this computer (127.0.0.1). Nothing is downloaded from the internet.</source>
         <translation>离线演示：数据的微缩副本由本机（127.0.0.1）提供，不会从互联网下载任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="188"/>
+        <location filename="../../wizard/gui/widgets.py" line="193"/>
         <source>Demo mode notice</source>
         <translation>演示模式提示</translation>
     </message>
@@ -1089,237 +1090,247 @@
     </message>
     <message>
         <location filename="../../wizard/gui/problems.py" line="33"/>
+        <source>This folder is for the demo, or for real data — not both.</source>
+        <translation>此文件夹只能用于演示或真实数据，不能两者兼用。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/problems.py" line="34"/>
+        <source>Choose another data root.</source>
+        <translation>请选择另一个数据根目录。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/problems.py" line="36"/>
         <source>Not enough free disk space.</source>
         <translation>磁盘可用空间不足。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="34"/>
+        <location filename="../../wizard/gui/problems.py" line="37"/>
         <source>Free some space or choose another root; the work so far is kept.</source>
         <translation>请释放一些空间或选择其他根目录；已完成的工作会保留。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="36"/>
+        <location filename="../../wizard/gui/problems.py" line="39"/>
         <source>The catalog file is not valid.</source>
         <translation>目录文件无效。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="37"/>
+        <location filename="../../wizard/gui/problems.py" line="40"/>
         <source>Fix the catalog file or use the bundled one.</source>
         <translation>请修正目录文件，或使用自带的目录文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="39"/>
+        <location filename="../../wizard/gui/problems.py" line="42"/>
         <source>Unknown component or preset.</source>
         <translation>未知的组件或预设。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="40"/>
+        <location filename="../../wizard/gui/problems.py" line="43"/>
         <source>Check the name.</source>
         <translation>请检查名称。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="42"/>
+        <location filename="../../wizard/gui/problems.py" line="45"/>
         <source>The network failed.</source>
         <translation>网络出错。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="43"/>
+        <location filename="../../wizard/gui/problems.py" line="46"/>
         <source>Check the connection (or a proxy) and retry; downloads resume.</source>
         <translation>请检查网络连接（或代理）后重试；下载会断点续传。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="45"/>
+        <location filename="../../wizard/gui/problems.py" line="48"/>
         <source>The server refused the download.</source>
         <translation>服务器拒绝了下载。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="46"/>
+        <location filename="../../wizard/gui/problems.py" line="49"/>
         <source>Retry later, or enable the community mirrors if there are any.</source>
         <translation>请稍后重试；如有社区镜像，也可以启用它们。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="48"/>
+        <location filename="../../wizard/gui/problems.py" line="51"/>
         <source>The download kept failing.</source>
         <translation>下载多次失败。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="49"/>
+        <location filename="../../wizard/gui/problems.py" line="52"/>
         <source>Retry later; what arrived so far is kept.</source>
         <translation>请稍后重试；已下载的部分会保留。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="51"/>
+        <location filename="../../wizard/gui/problems.py" line="54"/>
         <source>The file has an unexpected size.</source>
         <translation>文件大小与预期不符。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="52"/>
+        <location filename="../../wizard/gui/problems.py" line="55"/>
         <source>Retry; if it persists the source has changed.</source>
         <translation>请重试；如果问题仍然存在，说明来源已发生变化。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="54"/>
+        <location filename="../../wizard/gui/problems.py" line="57"/>
         <source>The file&apos;s checksum does not match.</source>
         <translation>文件校验和不匹配。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="55"/>
+        <location filename="../../wizard/gui/problems.py" line="58"/>
         <source>Retry; the damaged copy is kept aside for inspection.</source>
         <translation>请重试；损坏的副本已另行保存以便检查。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="57"/>
+        <location filename="../../wizard/gui/problems.py" line="60"/>
         <source>The archive is damaged.</source>
         <translation>压缩包已损坏。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="58"/>
+        <location filename="../../wizard/gui/problems.py" line="61"/>
         <source>Retry to download it again.</source>
         <translation>请重试以重新下载。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="60"/>
+        <location filename="../../wizard/gui/problems.py" line="63"/>
         <source>The archive holds unsafe paths and was not extracted.</source>
         <translation>压缩包包含不安全的路径，未予解压。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="61"/>
+        <location filename="../../wizard/gui/problems.py" line="64"/>
         <source>Use the official source.</source>
         <translation>请使用官方来源。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="63"/>
+        <location filename="../../wizard/gui/problems.py" line="66"/>
         <source>An annotation JSON cannot be read.</source>
         <translation>无法读取标注 JSON。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="64"/>
+        <location filename="../../wizard/gui/problems.py" line="67"/>
         <source>Download it again (Retry).</source>
         <translation>请重新下载（重试）。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="66"/>
+        <location filename="../../wizard/gui/problems.py" line="69"/>
         <source>Files are missing after extraction.</source>
         <translation>解压后缺少文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="67"/>
+        <location filename="../../wizard/gui/problems.py" line="70"/>
         <source>Retry; the check on the finish page lists what is missing.</source>
         <translation>请重试；完成页面上的检查会列出缺少的内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="69"/>
+        <location filename="../../wizard/gui/problems.py" line="72"/>
         <source>The Hugging Face Hub did not describe the file.</source>
         <translation>Hugging Face Hub 未返回该文件的信息。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="70"/>
+        <location filename="../../wizard/gui/problems.py" line="73"/>
         <source>Check the network and the token, or use a Hub mirror.</source>
         <translation>请检查网络和令牌，或使用 Hub 镜像。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="72"/>
+        <location filename="../../wizard/gui/problems.py" line="75"/>
         <source>Google Drive&apos;s download quota for this file is used up.</source>
         <translation>Google Drive 上此文件的下载配额已用完。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="73"/>
+        <location filename="../../wizard/gui/problems.py" line="76"/>
         <source>Retry after about 24 hours, or enable the community mirrors.</source>
         <translation>请在约 24 小时后重试，或启用社区镜像。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="75"/>
+        <location filename="../../wizard/gui/problems.py" line="78"/>
         <source>Google Drive refused access to the file.</source>
         <translation>Google Drive 拒绝访问此文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="76"/>
         <location filename="../../wizard/gui/problems.py" line="79"/>
+        <location filename="../../wizard/gui/problems.py" line="82"/>
         <source>Retry later, or enable the community mirrors.</source>
         <translation>请稍后重试，或启用社区镜像。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="78"/>
+        <location filename="../../wizard/gui/problems.py" line="81"/>
         <source>Google Drive sent a web page instead of the file.</source>
         <translation>Google Drive 返回了网页而不是文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="81"/>
+        <location filename="../../wizard/gui/problems.py" line="84"/>
         <source>The SA-1B links file is needed.</source>
         <translation>需要 SA-1B 链接文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="82"/>
+        <location filename="../../wizard/gui/problems.py" line="85"/>
         <source>Get it from Meta&apos;s SA-1B page and choose it on the options page.</source>
         <translation>请从 Meta 的 SA-1B 页面获取，并在选项页面中选择它。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="84"/>
+        <location filename="../../wizard/gui/problems.py" line="87"/>
         <source>The SA-1B links file cannot be used.</source>
         <translation>无法使用此 SA-1B 链接文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="85"/>
+        <location filename="../../wizard/gui/problems.py" line="88"/>
         <source>Save the links file from Meta&apos;s SA-1B page again.</source>
         <translation>请从 Meta 的 SA-1B 页面重新保存链接文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="87"/>
+        <location filename="../../wizard/gui/problems.py" line="90"/>
         <source>The SA-1B links have expired.</source>
         <translation>SA-1B 链接已过期。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="88"/>
+        <location filename="../../wizard/gui/problems.py" line="91"/>
         <source>Get a fresh links file from Meta&apos;s SA-1B page and retry.</source>
         <translation>请从 Meta 的 SA-1B 页面获取新的链接文件后重试。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="90"/>
+        <location filename="../../wizard/gui/problems.py" line="93"/>
         <source>The local copy cannot be used.</source>
         <translation>无法使用此本地副本。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="91"/>
+        <location filename="../../wizard/gui/problems.py" line="94"/>
         <source>Check the path you gave.</source>
         <translation>请检查您提供的路径。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="93"/>
+        <location filename="../../wizard/gui/problems.py" line="96"/>
         <source>No usable source for this part.</source>
         <translation>此部分没有可用的来源。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="94"/>
+        <location filename="../../wizard/gui/problems.py" line="97"/>
         <source>Enable the community mirrors or give a local copy.</source>
         <translation>请启用社区镜像或提供本地副本。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="96"/>
+        <location filename="../../wizard/gui/problems.py" line="99"/>
         <source>Cancelled.</source>
         <translation>已取消。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="97"/>
+        <location filename="../../wizard/gui/problems.py" line="100"/>
         <source>The work done so far is kept.</source>
         <translation>已完成的工作会保留。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="99"/>
+        <location filename="../../wizard/gui/problems.py" line="102"/>
         <source>An unexpected error (a bug).</source>
         <translation>意外错误（程序缺陷）。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="100"/>
+        <location filename="../../wizard/gui/problems.py" line="103"/>
         <source>The work so far is kept. Please report it with the log.</source>
         <translation>已完成的工作会保留。请附上日志报告此问题。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="111"/>
+        <location filename="../../wizard/gui/problems.py" line="114"/>
         <source>{summary} ({detail})</source>
         <translation>{summary}（{detail}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/problems.py" line="121"/>
+        <location filename="../../wizard/gui/problems.py" line="124"/>
         <source>What to do: {hint}</source>
         <translation>处理方法：{hint}</translation>
     </message>
@@ -1487,79 +1498,89 @@
 <context>
     <name>RootPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="59"/>
-        <location filename="../../wizard/gui/pages/root.py" line="63"/>
+        <location filename="../../wizard/gui/pages/root.py" line="60"/>
+        <location filename="../../wizard/gui/pages/root.py" line="64"/>
         <source>Data root</source>
         <translation>数据根目录</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="60"/>
+        <location filename="../../wizard/gui/pages/root.py" line="61"/>
         <source>The folder that will hold the data. Training reads it with --image_folder. It may be empty or not exist yet.</source>
         <translation>存放数据的文件夹。训练时通过 --image_folder 读取它。它可以是空的，也可以尚不存在。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="62"/>
+        <location filename="../../wizard/gui/pages/root.py" line="63"/>
         <source>&amp;Data root:</source>
         <translation>数据根目录(&amp;D)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="63"/>
+        <location filename="../../wizard/gui/pages/root.py" line="64"/>
         <source>Choose the data root</source>
         <translation>选择数据根目录</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="64"/>
+        <location filename="../../wizard/gui/pages/root.py" line="65"/>
         <source>Data root check</source>
         <translation>数据根目录检查</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="65"/>
+        <location filename="../../wizard/gui/pages/root.py" line="66"/>
         <source>Full pretraining needs about 700 GB; the SFT mixture about 120 GB. The next page shows the exact budget for your selection.</source>
         <translation>完整预训练约需 700 GB；SFT 混合数据约需 120 GB。下一页会显示您所选内容的确切空间预算。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="67"/>
         <location filename="../../wizard/gui/pages/root.py" line="68"/>
+        <location filename="../../wizard/gui/pages/root.py" line="69"/>
         <source>Earlier work in this folder</source>
         <translation>此文件夹中之前的工作</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="69"/>
+        <location filename="../../wizard/gui/pages/root.py" line="70"/>
         <source>Res&amp;ume where it stopped</source>
         <translation>从中断处继续(&amp;U)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="70"/>
+        <location filename="../../wizard/gui/pages/root.py" line="71"/>
         <source>Resume the last run</source>
         <translation>继续上一次运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="103"/>
+        <location filename="../../wizard/gui/pages/root.py" line="105"/>
         <source>This is a file, not a folder.</source>
         <translation>这是一个文件，不是文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="104"/>
+        <location filename="../../wizard/gui/pages/root.py" line="106"/>
         <source>Neither this folder nor its parent exists; create the parent first or choose an existing folder.</source>
         <translation>此文件夹及其上级文件夹都不存在；请先创建上级文件夹，或选择一个已存在的文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="106"/>
+        <location filename="../../wizard/gui/pages/root.py" line="108"/>
         <source>You cannot write here; choose a folder you own.</source>
         <translation>您无权写入此处；请选择您拥有的文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="124"/>
+        <location filename="../../wizard/gui/pages/root.py" line="109"/>
+        <source>This folder holds real data; give the demo a folder of its own.</source>
+        <translation>此文件夹包含真实数据；请为演示另选一个文件夹。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/root.py" line="110"/>
+        <source>The offline demo filled this folder with placeholder images; choose another folder for the real data.</source>
+        <translation>离线演示已在此文件夹中放入占位图片；请为真实数据另选一个文件夹。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/root.py" line="130"/>
         <source>{free} free on this disk.</source>
         <translation>此磁盘剩余 {free}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="127"/>
+        <location filename="../../wizard/gui/pages/root.py" line="133"/>
         <source>{free} free on this disk; the folder will be created.</source>
         <translation>此磁盘剩余 {free}；将创建该文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="144"/>
+        <location filename="../../wizard/gui/pages/root.py" line="150"/>
         <source>This folder already holds work from an earlier run: {done} done, {partial} partly done, {failed} failed. Resume to continue exactly where it stopped (downloaded bytes are kept).</source>
         <translation>此文件夹中已有之前运行的成果：{done} 项完成，{partial} 项部分完成，{failed} 项失败。选择继续即可从中断处接着进行（已下载的数据会保留）。</translation>
     </message>
@@ -1567,42 +1588,48 @@
 <context>
     <name>SetupWizard</name>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="71"/>
+        <location filename="../../wizard/gui/wizard.py" line="158"/>
+        <source>Cannot start</source>
+        <extracomment>Made on first use (the bridge module brings the engine&apos;s event types: not needed for the first frame); given by tests that swap its executor. Not 0 when the wizard could not start (the catalog cannot be read): the exit code.</extracomment>
+        <translation>无法启动</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/wizard.py" line="170"/>
         <source>ShareGPT4V data setup</source>
         <translation>ShareGPT4V 数据准备</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="73"/>
+        <location filename="../../wizard/gui/wizard.py" line="172"/>
         <source>{title} — offline demo</source>
         <translation>{title} — 离线演示</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="77"/>
+        <location filename="../../wizard/gui/wizard.py" line="176"/>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="78"/>
+        <location filename="../../wizard/gui/wizard.py" line="177"/>
         <source>Ab&amp;out</source>
         <translation>关于(&amp;O)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="79"/>
+        <location filename="../../wizard/gui/wizard.py" line="178"/>
         <source>About this application</source>
         <translation>关于本程序</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="106"/>
+        <location filename="../../wizard/gui/wizard.py" line="207"/>
         <source>Stop and quit?</source>
         <translation>停止并退出？</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="107"/>
+        <location filename="../../wizard/gui/wizard.py" line="208"/>
         <source>Data is still being prepared. Stop now and quit? Everything downloaded so far is kept; open the wizard on the same folder to resume.</source>
         <translation>数据仍在准备中。现在停止并退出吗？已下载的内容都会保留；在同一文件夹上打开向导即可继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="75"/>
+        <location filename="../../wizard/gui/wizard.py" line="174"/>
         <source>Stopping… (the work so far is kept)</source>
         <translation>正在停止…（已完成的工作会保留）</translation>
     </message>
@@ -1718,74 +1745,74 @@
 <context>
     <name>VerifyPanel</name>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="106"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="103"/>
         <source>Images the annotations reference</source>
         <translation>标注文件引用的图片</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="107"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="104"/>
         <source>C&amp;heck again</source>
         <translation>重新检查(&amp;H)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="108"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="105"/>
         <source>Check the images against the annotations again</source>
         <translation>按标注文件重新检查图片</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="109"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="106"/>
         <source>&amp;Repair</source>
         <translation>修复(&amp;R)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="110"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="107"/>
         <source>Fetch the missing images again</source>
         <translation>重新获取缺失的图片</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="112"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="109"/>
         <source>Fetches only the missing images from the archives that hold them (also of parts not selected in this run), then checks again.</source>
         <translation>只从包含缺失图片的压缩包中取回这些图片（也包括本次未选择的部分），然后重新检查。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="114"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="111"/>
         <source>&amp;Stop</source>
         <translation>停止(&amp;S)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="115"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="112"/>
         <source>Stop the check or repair</source>
         <translation>停止检查或修复</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="116"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="113"/>
         <source>Stops at the next file; what is restored so far is kept.</source>
         <translation>在下一个文件处停止；已恢复的内容会保留。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="117"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="114"/>
         <source>Checking or repairing</source>
         <translation>正在检查或修复</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="118"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="115"/>
         <source>Repair log</source>
         <translation>修复日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="163"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="143"/>
         <source>Repairing the missing images…</source>
         <translation>正在修复缺失的图片…</translation>
     </message>
     <message numerus="yes">
-        <location filename="../../wizard/gui/verifypanel.py" line="222"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="202"/>
         <source>Restored %n image(s).</source>
         <translation>
             <numerusform>已恢复 %n 张图片。</numerusform>
         </translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/verifypanel.py" line="238"/>
+        <location filename="../../wizard/gui/verifypanel.py" line="218"/>
         <source>Stopped. The work done so far is kept.</source>
         <translation>已停止。已完成的工作会保留。</translation>
     </message>
@@ -1907,47 +1934,47 @@
 <context>
     <name>WelcomePage</name>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="40"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="62"/>
         <source>Set up the ShareGPT4V training data</source>
         <translation>设置 ShareGPT4V 训练数据</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="41"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="63"/>
         <source>This wizard downloads, checks, extracts and lays out the images and captions that ShareGPT4V training reads.</source>
         <translation>本向导会下载、校验、解压并整理 ShareGPT4V 训练所需的图像和描述数据。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="44"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="66"/>
         <source>You choose a data root and what to prepare; the wizard fetches each part from its official source, verifies it, extracts it into the folder layout training expects and removes the archives. Everything is resumable: you can pause, quit or lose the network and continue later from where it stopped.</source>
         <translation>您只需选择数据根目录和要准备的内容；向导会从各部分的官方来源获取数据、进行校验、解压到训练所需的文件夹结构中，并删除压缩包。一切都可以续传：您可以暂停、退出，即使断网，之后也能从中断处继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="48"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="70"/>
         <source>&lt;b&gt;Usage terms.&lt;/b&gt; The data comes from several sources, each with its own terms:</source>
         <translation>&lt;b&gt;使用条款。&lt;/b&gt;这些数据来自多个来源，各自有不同的使用条款：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="50"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="72"/>
         <source>Usage terms of the data</source>
         <translation>数据的使用条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="53"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="75"/>
         <source>I h&amp;ave read these terms and will use the data accordingly (research, non-commercial).</source>
         <translation>我已阅读(&amp;A)这些条款，并将按其规定使用数据（研究用途，非商业）。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="54"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="76"/>
         <source>Accept the usage terms</source>
         <translation>接受使用条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="65"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="87"/>
         <source>Applies to: {names}</source>
         <translation>适用于：{names}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/welcome.py" line="67"/>
+        <location filename="../../wizard/gui/pages/welcome.py" line="89"/>
         <source>The ShareGPT4V captions are released under CC BY-NC 4.0; the web images are only for academic usage; SA-1B needs Meta&apos;s license.</source>
         <translation>ShareGPT4V 描述数据以 CC BY-NC 4.0 许可发布；网络图像仅限学术用途；SA-1B 需要接受 Meta 的许可协议。</translation>
     </message>

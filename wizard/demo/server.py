@@ -27,7 +27,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -130,6 +130,9 @@ class MirrorServer:
         self._connections: set[socket.socket] = set()
         self._sha_cache: dict[tuple[str, int, int], str] = {}
         self.stopping = threading.Event()
+        #: The throttle's clock and wait (tests swap them: no test measures wall time).
+        self.clock: Callable[[], float] = time.monotonic
+        self.pause: Callable[[float], bool] = self.stopping.wait  # True: the server is stopping
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> MirrorServer:
@@ -434,7 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, fh: BinaryIO, limit: int, rate: int | None) -> None:
         mirror = self.server.mirror
         chunk = mirror.chunk_size if not rate else max(1, min(mirror.chunk_size, rate // 20))
-        started = time.monotonic()
+        started = mirror.clock()
         sent = 0
         try:
             while sent < limit:
@@ -444,8 +447,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
                 sent += len(data)
                 if rate:
-                    ahead = sent / rate - (time.monotonic() - started)
-                    if ahead > 0 and mirror.stopping.wait(ahead):
+                    ahead = sent / rate - (mirror.clock() - started)
+                    if ahead > 0 and mirror.pause(ahead):
                         self._abort()
                         return
         except (BrokenPipeError, ConnectionResetError, TimeoutError):

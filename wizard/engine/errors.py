@@ -18,6 +18,7 @@ class Code(StrEnum):
     ROOT_NOT_DIR = "root-not-dir"
     ROOT_NOT_WRITABLE = "root-not-writable"
     ROOT_LOCKED = "root-locked"
+    DEMO_ROOT = "demo-root"
     NO_SPACE = "no-space"
     CATALOG_INVALID = "catalog-invalid"
     UNKNOWN_COMPONENT = "unknown-component"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import demoroot
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
@@ -173,6 +174,7 @@ def _target_populated(root: Path, component: Component) -> bool:
 
 def build_plan(root: Path, catalog: Catalog, components: list[Component], settings: Settings) -> Plan:
     """Compute the plan. Touches only the local disk (journal, partial files, free space)."""
+    demoroot.check(root, settings.demo)  # never real data and the demo's placeholders in one root
     records: dict[str, JobRecord] = plan_records(root, catalog) if root.is_dir() else {}
     downloads = state_dir(root) / "downloads"
     items: list[PlanItem] = []

@@ -27,6 +27,7 @@ from typing import IO
 
 import requests
 
+from . import demoroot
 from .annotations import check_path
 from .catalog import Catalog, Component, Layout, Source
 from .context import JobContext, Settings
@@ -138,6 +139,7 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
            deep: bool = False) -> RepairReport:
     """Verify, bring back what is missing (or unreadable, with ``deep``), verify again."""
     root = root.absolute()
+    demoroot.check(root, settings.demo)  # never real images into a demo root, nor placeholders into real data
     damaged = reported_damaged(root)  # before verify below rewrites the reports
     before = verify(root, catalog=catalog, deep=deep)
     report = RepairReport(before, reported=len(damaged))

@@ -1,14 +1,16 @@
-"""A run of the engine in a child process, driven like one in a thread.
+"""The engine's work in a child process, driven like a call in a thread.
 
-The wizard runs the engine this way so that its GUI thread never waits for the interpreter lock
-behind a dozen busy download and extraction threads (on a loaded machine that wait, not the
-work, froze the window for hundreds of milliseconds). :func:`run_in_child` has the signature of
-``Runner(...).run()`` plus the observer and the token: the child's events arrive through
-``emit`` in order (the bytes-progress of a job collapsed to its newest value, at most every
-:data:`INTERVAL` seconds), a pause, resume or cancel of ``control`` reaches the child at once,
-and its :class:`RunResult` — or its :class:`Problem`, or :class:`Cancelled` — comes back as
-if the run had been local. If the parent goes away, the child sees its stdin close and cancels:
-everything on disk stays resumable either way.
+The wizard runs the engine this way — runs, checks and repairs — so that its GUI thread never
+waits for the interpreter lock behind a dozen busy download and extraction threads or a JSON
+parser (on a loaded machine that wait, not the work, froze the window for hundreds of
+milliseconds), and so that the work may use helper processes of its own (:mod:`.helper`, off in
+a process that has Qt loaded). :func:`call_in_child` takes a :class:`~.calls.ChildTask`, the
+observer and the token: the child's events arrive through ``emit`` in order (the bytes-progress
+of a job collapsed to its newest value, at most every :data:`INTERVAL` seconds), a pause, resume
+or cancel of ``control`` reaches the child at once, and the task's return value — or its
+:class:`Problem`, or :class:`Cancelled` — comes back as if the call had been local.
+:func:`run_in_child` is the same for ``Runner(...).run()``. If the parent goes away, the child
+sees its stdin close and cancels: everything on disk stays resumable either way.
 """
 
 from __future__ import annotations
@@ -23,18 +25,19 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from . import child
-from .catalog import Catalog
-from .context import Settings
+from .calls import ChildTask, RunTask
 from .control import Control
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, Event, Progress
-from .plan import Plan
 from .safefs import problem_for_os_error
 
 if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .context import Settings
+    from .plan import Plan
     from .runner import RunResult
 
 log = logging.getLogger(__name__)
@@ -133,6 +136,12 @@ def _drain_stderr(stream: IO[bytes], tail: collections.deque[str]) -> None:
 
 def run_in_child(plan: Plan, catalog: Catalog, settings: Settings, emit: Emit, control: Control) -> RunResult:
     """``Runner(plan, catalog, settings, emit, control).run()``, executed in a child process."""
+    result: RunResult = call_in_child(RunTask(plan, catalog, settings), emit, control)
+    return result
+
+
+def call_in_child(task: ChildTask, emit: Emit, control: Control) -> Any:
+    """``task(emit, control)``, executed in a child process (see the module docstring)."""
     proc = child.spawn("run")
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     stdin, stdout = proc.stdin, proc.stdout
@@ -146,7 +155,7 @@ def run_in_child(plan: Plan, catalog: Catalog, settings: Settings, emit: Emit, c
         with send_lock, contextlib.suppress(OSError, ValueError):  # a child that is gone ends below
             child.write_frame(stdin, message)
 
-    send(("run", plan, catalog, settings))
+    send(("task", task))
     stop_listening = control.listen(lambda change: send((change,)))
     try:
         if control.paused:
@@ -164,8 +173,7 @@ def run_in_child(plan: Plan, catalog: Catalog, settings: Settings, emit: Emit, c
                 for event in message[1]:
                     emit(event)
             elif what == "result":
-                result: RunResult = message[1]
-                return result
+                return message[1]
             elif what == "problem":
                 raise SetupError.of(message[1])
             elif what == "cancelled":
@@ -176,7 +184,7 @@ def run_in_child(plan: Plan, catalog: Catalog, settings: Settings, emit: Emit, c
     last = tail[-1] if tail else gone
     raise SetupError(Code.INTERNAL, f"The engine process ended unexpectedly (exit code {code}): {last}",
                      "The work so far is kept: start again to resume. The run log under "
-                     f"{plan.root}/.sharegpt4v-setup/logs/ has what it did until then.")
+                     f"{task.root}/.sharegpt4v-setup/logs/ has what it did until then.")
 
 
 def _finish(proc: subprocess.Popen[bytes], drain: threading.Thread) -> int:
@@ -212,26 +220,25 @@ def _commands(stdin: IO[bytes], control: Control) -> None:
             action()
 
 
-def _reply(plan: Plan, catalog: Catalog, settings: Settings, emit: Emit, control: Control) -> tuple[object, ...]:
+def _reply(task: ChildTask, emit: Emit, control: Control) -> tuple[object, ...]:
     try:
-        from .runner import Runner
-
-        return ("result", Runner(plan, catalog, settings, emit, control).run())
+        return ("result", task(emit, control))
     except SetupError as exc:
         return ("problem", exc.problem)
     except Cancelled:
         return ("cancelled",)
     except OSError as exc:
-        return ("problem", problem_for_os_error(exc, plan.root))
+        return ("problem", problem_for_os_error(exc, task.root))
     except Exception as exc:  # a bug: the run log has the traceback (RunLog records it)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[0][:200]
         return ("problem", Problem(Code.INTERNAL, f"Unexpected error: {detail}",
                                    "This is a bug; the work so far is kept. Please report it with the run "
-                                   f"log under {plan.root}/.sharegpt4v-setup/logs/."))
+                                   f"log under {task.root}/.sharegpt4v-setup/logs/."))
 
 
 def child_main(args: list[str]) -> int:
-    """``--engine-child run`` (no arguments): read the run from stdin, stream events and the outcome to stdout."""
+    """``--engine-child run`` (no arguments): read a :class:`ChildTask` from stdin, stream its events
+    and its outcome to stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in a terminal is the parent's to handle
     # The pipes by descriptor (a windowed frozen build may have no sys.stdout object); our frames
     # alone on the parent's stdout: from here a stray print lands in the stderr pipe.
@@ -242,11 +249,13 @@ def child_main(args: list[str]) -> int:
         first = child.read_frame(stdin)
     except child.ChildGone:
         return 2
-    _, plan, catalog, settings = first
+    task = first[1] if isinstance(first, tuple) and len(first) == 2 and first[0] == "task" else None
+    if not isinstance(task, ChildTask):
+        return 2
     control = Control()
     threading.Thread(target=_commands, args=(stdin, control), name="engine-child-commands", daemon=True).start()
     outbox = Outbox(lambda batch: child.write_frame(out, ("events", batch)))
-    reply = _reply(plan, catalog, settings, outbox.put, control)
+    reply = _reply(task, outbox.put, control)
     outbox.close()
     with contextlib.suppress(OSError, ValueError):
         child.write_frame(out, reply)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from . import rebuild
+from . import demoroot, rebuild
 from .catalog import Catalog
 from .context import JobContext, Settings
 from .control import Control
@@ -89,6 +89,9 @@ class Runner:
         lock = RootLock(self.root)
         lock.acquire()
         try:
+            demoroot.check(self.root, self.settings.demo)  # the plan checked too; the root may have changed since
+            if self.settings.demo:
+                demoroot.mark(self.root)
             journal = Journal(self.root)
         except BaseException:
             lock.release()

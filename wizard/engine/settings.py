@@ -53,6 +53,8 @@ class Settings:
     space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
     #: The observer also gets DEBUG records (every request); the run log always has them.
     verbose: bool = False
+    #: The offline demo: its root holds placeholder images and is kept apart from real data (demoroot.py).
+    demo: bool = False
 
 
 def hub_endpoint(settings: Settings, default: str) -> str:

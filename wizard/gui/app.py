@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -21,7 +22,6 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
-from ..engine.catalog import Catalog, load_catalog
 from ..engine.settings import Settings
 from ..paths import default_demo_root, resources_dir, user_cache_dir
 from .i18n import resolve_language, switch_language
@@ -31,6 +31,7 @@ from .wizard import SetupWizard
 
 if TYPE_CHECKING:
     from ..demo.session import DemoSession
+    from ..engine.catalog import Catalog
     from .bridge import Executor
 
 # Chunk size for the demo: its files are a few KB, so progress needs small reads to be visible.
@@ -43,31 +44,41 @@ BUILD_FALLBACK_MS = 500
 def demo_settings(session: DemoSession, base: Settings | None = None) -> Settings:
     """The settings the GUI uses against the demo mirror."""
     return replace(base or Settings(), hf_endpoint=session.base_url, sam_links=session.sam_links,
-                   chunk_size=DEMO_CHUNK)
+                   chunk_size=DEMO_CHUNK, demo=True)
 
 
 def build_state(*, catalog: Catalog | None = None, session: DemoSession | None = None,
                 prefs_path: Path | None = None, base_settings: Settings | None = None,
                 demo_root: Path | None = None) -> WizardState:
-    """The shared state, with preferences applied to the run settings."""
+    """The shared state, with preferences applied to the run settings. Without ``catalog`` (and
+    outside the demo) the bundled catalog is read when a page first needs it, after the first paint."""
     prefs = Preferences.load(prefs_path)
     base = base_settings or Settings()
     if session is not None:
         catalog = session.catalog
         base = demo_settings(session, base)
-    elif catalog is None:
-        catalog = load_catalog()
     settings = replace(base, allow_mirrors=prefs.allow_mirrors, keep_archives=prefs.keep_archives,
                        full_archives=prefs.full_archives, concurrency=prefs.concurrency)
     if session is None:
         settings.hf_endpoint = base.hf_endpoint or prefs.hub_endpoint or None
         if base.sam_links is None and prefs.sam_links and Path(prefs.sam_links).is_file():
             settings.sam_links = Path(prefs.sam_links)
-    state = WizardState(catalog=catalog, prefs=prefs, prefs_path=prefs_path, demo=session, base_settings=base)
+    loader = _bundled_catalog if catalog is None else partial(_given, catalog)
+    state = WizardState(load_catalog=loader, prefs=prefs, prefs_path=prefs_path, demo=session, base_settings=base)
     state.settings = settings
     if session is not None and demo_root is not None:
         state.root = demo_root
     return state
+
+
+def _bundled_catalog() -> Catalog:
+    from ..engine.catalog import load_catalog
+
+    return load_catalog()
+
+
+def _given(catalog: Catalog) -> Catalog:
+    return catalog
 
 
 def build_wizard(state: WizardState, executor: Executor | None = None, *, complete: bool = True) -> SetupWizard:
@@ -142,10 +153,10 @@ def main(demo: bool = False, demo_root: Path | None = None) -> int:
         # Then import the engine's HTTP stack in the background (not before: it would hold the GIL).
         wizard.built.connect(_warm_up)
         wizard.show()  # its first paint builds the other pages (Next waits for them)
-        QTimer.singleShot(BUILD_FALLBACK_MS, wizard.finish_build)
+        QTimer.singleShot(BUILD_FALLBACK_MS, wizard, wizard.finish_build)
         app.exec()
         wizard.shutdown()
-        return 0
+        return wizard.exit_code
     except Exception as exc:  # never a traceback: a coded problem (an unexpected one goes to the log)
         from PySide6.QtWidgets import QMessageBox
 

@@ -11,9 +11,10 @@ Never connect a lambda that touches a widget to a :class:`RunWorker` signal: it 
 the worker thread.
 
 :meth:`EngineBridge.call` is the same bridge for any other engine function (``verify``,
-``repair``): it runs ``task(emit, control)`` on the same executor and hands back a :class:`Call`
-whose signals deliver the task's events, its return value or its :class:`Problem` in the GUI
-thread. One piece of work — a run or a call — at a time.
+``repair``): it runs ``task(emit, control)`` on the same executor — a :class:`~wizard.engine.calls.ChildTask`
+in a child process too, when the bridge is isolated — and hands back a :class:`Call` whose
+signals deliver the task's events, its return value or its :class:`Problem` in the GUI thread.
+One piece of work — a run or a call — at a time.
 
 The thread strategy is swappable: :class:`QThreadExecutor` (default, one QThread per run),
 :class:`ThreadPoolExecutor` (a QThreadPool runnable) or :class:`InlineExecutor` (blocking, for
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, QThread, QThreadPool, Signal, Slot
 
+from ..engine.calls import ChildTask
 from ..engine.control import Control
 from ..engine.errors import Cancelled, Code, Problem, SetupError
 from ..engine.events import Emit, Event, Progress
@@ -220,14 +222,20 @@ class CallWorker(_Coalescing):
     returned = Signal(object)  # whatever the task returned
     raised = Signal(object)  # Problem
 
-    def __init__(self, task: Task, control: Control) -> None:
+    def __init__(self, task: Task, control: Control, isolated: bool = True) -> None:
         super().__init__()
         self._task = task
         self._control = control
+        self._isolated = isolated
 
     def run(self) -> None:
         try:
-            value = self._task(self.emit_event, self._control)
+            if self._isolated and isinstance(self._task, ChildTask):  # a check or repair: in a child process
+                from ..engine.runchild import call_in_child
+
+                value = call_in_child(self._task, self.emit_event, self._control)
+            else:
+                value = self._task(self.emit_event, self._control)
         except Exception as exc:  # every failure becomes a Problem for the GUI
             self.raised.emit(problem_of(exc))
             return
@@ -320,7 +328,7 @@ class EngineBridge(QObject):
         if self.busy:
             raise RuntimeError("a run or a call is already in progress")
         self._control = Control()
-        worker = CallWorker(task, self._control)
+        worker = CallWorker(task, self._control, self.isolated)
         handle = Call()  # the caller keeps it as long as it cares; the bridge until the call ends
         queued = _queued()
         worker.events_emitted.connect(self._on_call_worker_events_emitted, queued)

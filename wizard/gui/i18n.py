@@ -22,12 +22,15 @@ calls: lupdate does not see through aliases.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 from PySide6.QtGui import QFontDatabase
 
-from ..engine.catalog import Catalog, Component, Preset, Source, localized
 from ..paths import resources_dir
+
+if TYPE_CHECKING:
+    from ..engine.catalog import Catalog, Component, Preset, Source
 
 CATALOG_NAME = "sharegpt4v_setup"
 # Languages with a shipped translation (English is the source language).
@@ -45,6 +48,8 @@ def current_language() -> str:
 
 def catalog_text(item: Component | Preset | Source, key: str) -> str:
     """A catalog text ("title", "usage", "label") in the current language."""
+    from ..engine.catalog import localized  # not imported for the first window
+
     return localized(item, key, current_language())
 
 

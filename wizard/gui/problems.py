@@ -29,6 +29,9 @@ def _table() -> dict[Code, tuple[str, str]]:
         Code.ROOT_LOCKED: (
             QCoreApplication.translate("Problems", "Another run is using this data root."),
             QCoreApplication.translate("Problems", "Wait for it to finish or stop it, then start again.")),
+        Code.DEMO_ROOT: (
+            QCoreApplication.translate("Problems", "This folder is for the demo, or for real data — not both."),
+            QCoreApplication.translate("Problems", "Choose another data root.")),
         Code.NO_SPACE: (
             QCoreApplication.translate("Problems", "Not enough free disk space."),
             QCoreApplication.translate("Problems", "Free some space or choose another root; the work so far is kept.")),

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..engine.catalog import Catalog, Component, Source
 from ..engine.settings import Settings, hub_endpoint
-from ..engine.sources import SourceKind, is_known, kind_of
 from .prefs import Preferences
 
 if TYPE_CHECKING:
     from ..demo.session import DemoSession
+    from ..engine.catalog import Catalog, Component, Source
     from ..engine.plan import Plan
+    from ..engine.sources import SourceKind
     from .jobmodel import JobBoard
 
 
 @dataclass
 class WizardState:
-    """Shared, mutable state of one wizard window."""
+    """Shared, mutable state of one wizard window.
 
-    catalog: Catalog
+    ``load_catalog`` is called once, when a page first needs the catalog: the first window (the
+    welcome page) is painted before the catalog module is even imported."""
+
+    load_catalog: Callable[[], Catalog]
     prefs: Preferences = field(default_factory=Preferences)
     prefs_path: Path | None = None
     demo: DemoSession | None = None
@@ -33,9 +37,17 @@ class WizardState:
     settings: Settings = field(default_factory=Settings)
     resume: bool = False
     _board: JobBoard | None = field(default=None, repr=False)
+    _catalog: Catalog | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.settings = replace(self.base_settings)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog (read when first asked for; a broken one raises its SetupError here)."""
+        if self._catalog is None:
+            self._catalog = self.load_catalog()
+        return self._catalog
 
     @property
     def board(self) -> JobBoard:
@@ -61,6 +73,8 @@ class WizardState:
 
     def supported(self, component: Component) -> bool:
         """Whether this version of the engine can fetch the component from any of its sources."""
+        from ..engine.sources import is_known
+
         return any(is_known(s.kind) for s in component.sources)
 
     def hub_endpoint(self) -> str:
@@ -82,6 +96,8 @@ class WizardState:
 
 def source_kinds(components: list[Component]) -> list[tuple[SourceKind, Source]]:
     """The kind object of every known source of ``components`` (the GUI asks these, not names)."""
+    from ..engine.sources import is_known, kind_of
+
     return [(kind_of(s.kind), s) for c in components for s in c.sources if is_known(s.kind)]
 
 

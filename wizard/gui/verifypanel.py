@@ -18,21 +18,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.control import Control
+from ..engine.calls import RepairTask, VerifyTask
 from ..engine.errors import Code, Problem
-from ..engine.events import Emit, Event, JobFailed, Log, StageChanged
+from ..engine.events import Event, JobFailed, Log, StageChanged
 from .bridge import Call, EngineBridge, Task
 from .problems import problem_paragraph
 from .state import WizardState
 from .verifyview import VerifyView
 from .widgets import Retranslating
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # repair (and requests with it) loads when a repair starts, in the engine child
     from ..engine.repair import RepairReport
     from ..engine.verify import VerifyReport
-
-if TYPE_CHECKING:  # repair (and requests with it) loads when a repair starts
-    from ..engine.repair import RepairReport
 
 LOG_LINES = 2000
 
@@ -130,13 +127,8 @@ class VerifyPanel(Retranslating, QGroupBox):
         if root is None or self._bridge.busy:
             return
 
-        def task(emit: Emit, control: Control) -> VerifyReport:
-            from ..engine.verify import verify  # the JSON parser: imported when a check runs
-
-            return verify(root, jsons, catalog=catalog, control=control)
-
         self.view.clear()
-        self._start(task, self._on_check_finished)
+        self._start(VerifyTask(root, jsons, catalog), self._on_check_finished)
 
     def start_repair(self) -> None:
         """Repair what the root's JSONs miss, then show the check of the run's JSONs."""
@@ -145,23 +137,11 @@ class VerifyPanel(Retranslating, QGroupBox):
         if root is None or self._bridge.busy:
             return
 
-        def task(emit: Emit, control: Control) -> RepairReport:
-            from ..engine.repair import repair  # the HTTP stack, imported when needed
-
-            report = repair(root, catalog, settings, emit, control)
-            if jsons is not None and report.after is not None:  # show only the run's JSONs
-                after = report.after
-                mine = tuple(r for r in after.results if r.json_path.absolute() in jsons)
-                from ..engine.verify import VerifyReport
-
-                report.after = VerifyReport(after.root, after.deep, mine or after.results)
-            return report
-
         self.log.clear()
         self.log.setVisible(True)
         self.view.show_unrecoverable({})
         self._append(self.tr("Repairing the missing images…"))
-        self._start(task, self._on_repair_finished)
+        self._start(RepairTask(root, catalog, settings, jsons), self._on_repair_finished)
 
     def _start(self, task: Task, on_finished: Callable[[Any], None]) -> None:
         call = self._bridge.call(task)

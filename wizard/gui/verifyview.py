@@ -105,7 +105,7 @@ class VerifyView(QWidget):
         self.lists.setText("\n".join([self.tr("Full lists of the missing images:"), *lists]) if lists else "")
         self.lists.setVisible(bool(lists))
         self.refit()
-        QTimer.singleShot(0, self.refit)  # again once the rows are laid out: their real height
+        QTimer.singleShot(0, self, self.refit)  # again once the rows are laid out: their real height
         self.show_verdict(report)
 
     @Slot()

@@ -144,6 +144,7 @@ class ElidedLabel(QLabel):
 
         painter = QPainter(self)
         painter.drawText(self.contentsRect(), int(self.alignment() | Qt.AlignmentFlag.AlignVCenter), self.elided())
+        painter.end()
 
 
 def fit_rows(tree: QTreeWidget, max_rows: int) -> None:

@@ -58,6 +58,8 @@ class SetupWizard(QWizard):
         if bridge is not None:
             self._adopt(bridge)
         self._close_when_idle = False
+        #: Not 0 when the wizard could not start (the catalog cannot be read): the exit code.
+        self.exit_code = 0
         self._shut_down = False  # shutdown() cancelled the work: closing no longer asks
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
@@ -115,6 +117,13 @@ class SetupWizard(QWizard):
         """
         if self._built:
             return
+        from ..engine.errors import SetupError
+
+        try:
+            self.state.catalog  # noqa: B018 - read now: every later page shows it
+        except SetupError as exc:  # a damaged installation: say so and close, never a traceback
+            self._cannot_start(exc)
+            return
         from .pages.components import ComponentsPage
         from .pages.finish import FinishPage
         from .pages.options import OptionsPage
@@ -139,12 +148,22 @@ class SetupWizard(QWizard):
         self.welcome_page.set_ready()
         self.built.emit()
 
+    def _cannot_start(self, exc: Exception) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        from ..failures import problem_for
+
+        self._built = True  # nothing more to build: the window closes
+        problem, self.exit_code = problem_for(exc, None, "the wizard")
+        QMessageBox.critical(self, self.tr("Cannot start"), problem.render())
+        self.close()
+
     def paintEvent(self, event: QPaintEvent) -> None:
         """After the first frame: build the rest of the wizard (once the frame is on screen)."""
         super().paintEvent(event)
         if not self._built and not self._build_scheduled:
             self._build_scheduled = True
-            QTimer.singleShot(0, self.finish_build)
+            QTimer.singleShot(0, self, self.finish_build)
 
     def retranslate(self) -> None:
         """The window's own texts (the pages retranslate themselves on the same event)."""

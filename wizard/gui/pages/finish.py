@@ -159,7 +159,7 @@ class FinishPage(Retranslating, QWizardPage):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents if any_details
                                     else QHeaderView.ResizeMode.Stretch)
         fit_rows(self.results, RESULT_ROWS)
-        QTimer.singleShot(0, self._refit)  # again once the rows are laid out: their real height
+        QTimer.singleShot(0, self, self._refit)  # again once the rows are laid out: their real height
         self._all_done = all(cid in board.jobs and board.jobs[cid].stage == Stage.DONE
                              for cid in state.selection)
 

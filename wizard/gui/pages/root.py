@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QGroupBox, QLabel, QPushButton, QVBoxLayout, QWizardPage
 
+from ...engine import demoroot
 from ...engine.errors import Code, SetupError
 from ...engine.journal import read_journal
 from ...engine.plan import check_root, existing_ancestor
@@ -83,6 +84,7 @@ class RootPage(Retranslating, QWizardPage):
     def validatePage(self) -> bool:
         try:
             root = check_root(Path(self.path.text()), create=True)
+            demoroot.check(root, self._state.settings.demo)
         except SetupError as exc:
             self._show_error(exc)
             return False
@@ -104,6 +106,9 @@ class RootPage(Retranslating, QWizardPage):
             Code.ROOT_MISSING: self.tr("Neither this folder nor its parent exists; create the parent "
                                        "first or choose an existing folder."),
             Code.ROOT_NOT_WRITABLE: self.tr("You cannot write here; choose a folder you own."),
+            Code.DEMO_ROOT: self.tr("This folder holds real data; give the demo a folder of its own.")
+            if self._state.is_demo else self.tr("The offline demo filled this folder with placeholder images; "
+                                                "choose another folder for the real data."),
         }
         set_status(self.status, messages.get(exc.problem.code, exc.problem.message), "error")
 
@@ -115,6 +120,7 @@ class RootPage(Retranslating, QWizardPage):
         else:
             try:
                 root = check_root(Path(text))
+                demoroot.check(root, self._state.settings.demo)
             except SetupError as exc:
                 self._show_error(exc)
             else:

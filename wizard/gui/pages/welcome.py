@@ -45,8 +45,10 @@ class WelcomePage(Retranslating, QWizardPage):
         self.retranslate()
 
     def set_ready(self) -> None:
-        """The pages after this one exist: Next may work (once the terms are accepted)."""
+        """The pages after this one exist: Next may work (once the terms are accepted). The
+        per-source terms come from the catalog, which is read now, not for the first frame."""
         self._ready = True
+        self.terms.setHtml(self._terms_html())
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
@@ -79,9 +81,9 @@ class WelcomePage(Retranslating, QWizardPage):
         set_status(self.font_note, font_notice(package), "warning")
 
     def _terms_html(self) -> str:
-        """One entry per distinct usage text, with the components it applies to."""
+        """One entry per distinct usage text, with the components it applies to (once ready)."""
         items = []
-        for usage, titles in usage_groups(self._state.catalog).items():
+        for usage, titles in (usage_groups(self._state.catalog) if self._ready else {}).items():
             applies = self.tr("Applies to: {names}").format(names=", ".join(titles))
             items.append(f"<li><b>{_escape(usage)}</b><br><small>{_escape(applies)}</small></li>")
         note = _escape(self.tr("The ShareGPT4V captions are released under CC BY-NC 4.0; the web "

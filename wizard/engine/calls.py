@@ -1,0 +1,87 @@
+"""The engine's work as plain-data objects that another process can run.
+
+A front end that keeps its own process light (the wizard) hands one of these to
+:func:`wizard.engine.runchild.call_in_child`: the object is pickled to a child of ours, called
+there as ``task(emit, control)``, and its return value comes back the same way. So every class
+here is a module-level dataclass of picklable values whose ``__call__`` imports what it needs.
+``root`` names the data root, for the hint of a problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .control import Control
+from .events import Emit
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .plan import Plan
+    from .repair import RepairReport
+    from .runner import RunResult
+    from .settings import Settings
+    from .verify import VerifyReport
+
+
+class ChildTask:
+    """Work that can run in a child process (see the module docstring)."""
+
+    root: Path
+
+    def __call__(self, emit: Emit, control: Control) -> object:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class RunTask(ChildTask):
+    """A run of the plan (``Runner(...).run()``)."""
+
+    plan: Plan
+    catalog: Catalog
+    settings: Settings
+
+    @property
+    def root(self) -> Path:  # type: ignore[override]
+        return self.plan.root
+
+    def __call__(self, emit: Emit, control: Control) -> RunResult:
+        from .runner import Runner
+
+        return Runner(self.plan, self.catalog, self.settings, emit, control).run()
+
+
+@dataclass(frozen=True)
+class VerifyTask(ChildTask):
+    """``verify`` of ``jsons`` (None: every JSON of the catalog found under the root)."""
+
+    root: Path
+    jsons: list[Path] | None
+    catalog: Catalog
+
+    def __call__(self, emit: Emit, control: Control) -> VerifyReport:
+        from .verify import verify
+
+        return verify(self.root, self.jsons, catalog=self.catalog, control=control)
+
+
+@dataclass(frozen=True)
+class RepairTask(ChildTask):
+    """``repair`` of the root; the check after it shows only ``jsons`` when given (and found)."""
+
+    root: Path
+    catalog: Catalog
+    settings: Settings
+    jsons: list[Path] | None
+
+    def __call__(self, emit: Emit, control: Control) -> RepairReport:
+        from .repair import repair
+        from .verify import VerifyReport
+
+        report = repair(self.root, self.catalog, self.settings, emit, control)
+        if self.jsons is not None and report.after is not None:
+            after = report.after
+            mine = tuple(r for r in after.results if r.json_path.absolute() in self.jsons)
+            report.after = VerifyReport(after.root, after.deep, mine or after.results)
+        return report
