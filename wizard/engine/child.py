@@ -21,6 +21,7 @@ from typing import IO, Any
 ROLES = {
     "run": "wizard.engine.runchild:child_main",  # a whole run, for the wizard
     "sizes": "wizard.engine.sizes:child_main",  # verify: the recorded sizes against the files
+    "ocr-images": "wizard.engine.sources.ocrsplit:child_main",  # a share of the OCR-VQA images
 }
 
 #: Every frame's header: the length of the pickle that follows.
