@@ -47,6 +47,7 @@ from wizard.engine.catalog import load_catalog
 from wizard.engine.context import Settings
 from wizard.engine.net.ratelimit import parse_rate
 from wizard.gui.app import build_state, build_wizard
+from wizard.gui.bridge import warm_up
 from wizard.gui.pageids import PageId
 
 
@@ -146,6 +147,7 @@ def main() -> int:
         state = build_state(catalog=catalog, prefs_path=work / "prefs.json",
                             base_settings=Settings(hf_endpoint=base_url, full_archives=True))
         wizard = build_wizard(state)
+        warm_up().join()  # as the application does once its first window is up
         wizard.show()
         wizard.welcome_page.accept_box.setChecked(True)
         wizard.next()

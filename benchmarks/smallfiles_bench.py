@@ -4,24 +4,27 @@ Generates ``--files`` files (default 10,000) of 10–60 KB (a JPEG header, then 
 serves them with nginx on 127.0.0.1 (``tests/servers.py``). Then, interleaved for ``--reps``
 rounds (the order rotates each round), each contender downloads every file into an empty folder:
 
-* ``ours``  — the OCR-VQA image batch (``wizard.engine.sources.ocrvqa``), in a child process that
-  fills the journal's items table and times only the batch (interpreter start-up excluded), and
-  reports its own CPU time;
+* ``ours``  — the OCR-VQA image batch (``wizard.engine.sources.ocrvqa``, with the run log on as
+  in a real run), in a child process that fills the journal's items table and times only the
+  batch (interpreter start-up excluded; the batch's own second image process is included), and
+  reports its CPU time and its second process's;
 * ``curl``  — ``xargs -P16 -n64 curl -s --remote-name-all`` (16 processes, each keeps its
   connection alive over its 64 URLs);
 * ``aria2c`` — ``aria2c -i URLS -j16``.
 
 Prints files/s per contender (median over the rounds, and every round), the ratios
 ours/curl and ours/aria2c (of speeds: above 1 = ours is faster), the CPU per file (ours: the
-batch's own process CPU; curl/aria2c: all their processes'), and the load average before and
+batch's processes' CPU; curl/aria2c: all their processes'), and the load average before and
 after. ``--hog`` runs a Python busy loop on the side for the whole measurement (a parallel CPU hog).
 
     .venv/bin/python benchmarks/smallfiles_bench.py [--files 10000] [--reps 3] [--hog] [--workdir DIR]
+        [--no-aria2c] [--processes N [--processes M]]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,31 +62,39 @@ def generate(docroot: Path, count: int) -> list[str]:
     return keys
 
 
-def child(root: Path, urls_file: Path) -> None:
+def child(root: Path, urls_file: Path, processes: int | None) -> None:
     """Run the engine's OCR-VQA image batch over the URLs; print {"seconds", "cpu"} as JSON."""
     from wizard.engine.context import JobContext, Settings
     from wizard.engine.control import Control
     from wizard.engine.journal import Journal
+    from wizard.engine.runlog import RunLog
     from wizard.engine.sources import ocrvqa
 
     urls = urls_file.read_text().split()
-    ctx = JobContext("ocr-vqa", root, Settings(), Journal(root), Control())
+    settings = Settings() if processes is None else Settings(ocr_processes=processes)
+    ctx = JobContext("ocr-vqa", root, settings, Journal(root), Control())
     ctx.journal.items_add("ocr-vqa", [(Path(u).stem, u) for u in urls])
     target = root / ocrvqa.IMAGE_PREFIX
     target.mkdir(parents=True, exist_ok=True)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = _cpu()
     started = time.perf_counter()
-    ocrvqa._Batch(ctx, target).run()
+    with RunLog(root, lambda event: None):  # as in a real run: the run log is on
+        ocrvqa._Batch(ctx, target).run()
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+    cpu = _cpu() - usage
     saved = ctx.journal.items_counts("ocr-vqa").get("saved", 0)
     print(json.dumps({"seconds": seconds, "cpu": cpu, "saved": saved}))
 
 
-def run_ours(work: Path, urls_file: Path) -> tuple[float, float, int]:
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that ended (the second image process)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_ours(work: Path, urls_file: Path, processes: int | None = None) -> tuple[float, float, int]:
     root = work / "ours"
-    proc = subprocess.run([sys.executable, __file__, "--child", str(root), str(urls_file)],
+    proc = subprocess.run([sys.executable, __file__, "--child", str(root), str(urls_file), str(processes or 0)],
                           capture_output=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"ours failed: {proc.stderr.decode()[-2000:]}")
@@ -110,8 +122,8 @@ def load() -> str:
 
 
 def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child(Path(sys.argv[2]), Path(sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]) or None)
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=10_000)
@@ -119,6 +131,8 @@ def main() -> int:
     parser.add_argument("--hog", action="store_true", help="run a Python busy loop on the side")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--no-aria2c", action="store_true")
+    parser.add_argument("--processes", type=int, action="append", metavar="N",
+                        help="ours with ocr_processes=N (repeat to compare several: ours-N each)")
     args = parser.parse_args()
     for tool in ("curl", "xargs", *(() if args.no_aria2c else ("aria2c",))):
         if shutil.which(tool) is None:
@@ -131,7 +145,10 @@ def main() -> int:
     started = time.perf_counter()
     keys = generate(docroot, args.files)
     print(f"generated {len(keys):,} files of 10-60 KB in {time.perf_counter() - started:.1f} s under {work}")
-    contenders = {"ours": run_ours, "curl": run_curl}
+    contenders: dict[str, Callable[[Path, Path], tuple[float, float, int]]] = {"ours": run_ours}
+    if args.processes:
+        contenders = {f"ours-{n}": functools.partial(run_ours, processes=n) for n in args.processes}
+    contenders["curl"] = run_curl
     if not args.no_aria2c:
         contenders["aria2c"] = run_aria2c
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
@@ -172,9 +189,10 @@ def main() -> int:
         cpu = statistics.median(c for _, c in runs_) / len(keys) * 1000
         speed[name] = len(keys) / median
         print(f"{name:<8} {speed[name]:9.0f} {cpu:12.2f}   " + " ".join(f"{s:.2f}" for s, _ in runs_))
-    for peer in ("curl", "aria2c"):
-        if peer in speed:
-            print(f"ours / {peer}: {speed['ours'] / speed[peer]:.2f}x (speed; goal vs curl >= 1.0)")
+    for ours in (name for name in speed if name.startswith("ours")):
+        for peer in ("curl", "aria2c"):
+            if peer in speed:
+                print(f"{ours} / {peer}: {speed[ours] / speed[peer]:.2f}x (speed; goal vs curl >= 1.0)")
     return 0
 
 

@@ -27,7 +27,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 def test_constraints_pin_every_runtime_dependency_to_its_floor() -> None:
     floors = _floors()
-    assert set(floors) == {"requests", "gdown", "huggingface_hub", "platformdirs", "ijson"}
+    assert set(floors) == {"requests", "gdown", "huggingface_hub", "platformdirs", "ijson", "pysimdjson"}
     assert _version(floors["gdown"]) >= (6, 4, 0)  # download(cancel=, hasher=, timeout=, cookies_file=)
 
 

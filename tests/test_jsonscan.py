@@ -1,7 +1,8 @@
-"""The two-process reader (wizard.engine.jsonscan) against one ijson pass over the whole file: on
-generated JSONs with hostile content — escapes, \\/ and \\u, non-ASCII, "image" inside strings and
-nested elsewhere, duplicate keys, odd whitespace, "}, {" inside strings — and on broken ones,
-verify's reader gives exactly the single pass's values or its error, and the split is really used."""
+"""The chunked simdjson reader (wizard.engine.jsonscan) against one ijson pass over the whole file:
+on generated JSONs with hostile content — escapes, \\/ and \\u, non-ASCII, "image" inside strings
+and nested elsewhere, duplicate keys, odd whitespace, "}, {" inside strings — and on broken ones,
+cut into chunks of a few hundred bytes, verify's reader gives exactly the single pass's values or
+its error, and the chunked read is really what answers."""
 
 from __future__ import annotations
 
@@ -96,34 +97,55 @@ def outcome(path: Path) -> tuple[str, Any]:
         return "error", exc.problem.message
 
 
-class Split:
-    """Makes every file take the two-process read and notes whether it worked out."""
+class Watch:
+    """Makes the chunks small and counts what the chunked read did: chunks parsed, chunks that
+    went to ijson, whole-file fallbacks."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.used = self.fell_back = 0
-        real = jsonscan.iter_split
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+        self.chunks = self.by_ijson = self.fell_back = 0
+        chunk_values, ijson_values, iter_chunks = jsonscan._chunk_values, jsonscan._ijson_values, jsonscan.iter_chunks
+
+        def counted_chunk(*args: Any) -> list[str | None]:
+            self.chunks += 1
+            return chunk_values(*args)
+
+        def counted_ijson(doc: bytes) -> list[str | None]:
+            self.by_ijson += 1
+            return ijson_values(doc)
 
         def watched(*args: Any, **kwargs: Any) -> Iterator[str | None]:
-            self.used += 1
             try:
-                yield from real(*args, **kwargs)
+                yield from iter_chunks(*args, **kwargs)
             except jsonscan.Fallback:
                 self.fell_back += 1
                 raise
 
-        monkeypatch.setattr(annotations_mod.jsonscan, "can_split", lambda _size: True)
-        monkeypatch.setattr(annotations_mod.jsonscan, "iter_split", watched)
+        monkeypatch.setattr(jsonscan, "CHUNK", chunk)
+        monkeypatch.setattr(jsonscan, "_chunk_values", counted_chunk)
+        monkeypatch.setattr(jsonscan, "_ijson_values", counted_ijson)
+        monkeypatch.setattr(annotations_mod.jsonscan, "iter_chunks", watched)
 
 
-def both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[str, Any], tuple[str, Any], Split]:
-    """(the split read's outcome, one ijson pass's outcome, what the split did)."""
+def one_pass(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Any]:
+    """What ijson alone gives (the chunked reader never runs)."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Iterator[str | None]:
+        raise jsonscan.Fallback("reference")
+        yield None  # a generator, like the real one
+
     with monkeypatch.context() as patch:
-        patch.setattr(annotations_mod.jsonscan, "can_split", lambda _size: False)
-        reference = outcome(path)
+        patch.setattr(annotations_mod.jsonscan, "iter_chunks", refuse)
+        return outcome(path)
+
+
+def both(path: Path, monkeypatch: pytest.MonkeyPatch,
+         chunk: int = 256) -> tuple[tuple[str, Any], tuple[str, Any], Watch]:
+    """(the chunked read's outcome, one ijson pass's outcome, what the chunked read did)."""
+    reference = one_pass(path, monkeypatch)
     with monkeypatch.context() as patch:
-        split = Split(patch)
+        watch = Watch(patch, chunk)
         fast = outcome(path)
-    return fast, reference, split
+    return fast, reference, watch
 
 
 def generated(seed: int) -> tuple[random.Random, bytes]:
@@ -140,7 +162,7 @@ def test_hostile_jsons_read_exactly_like_one_pass(tmp_path: Path, monkeypatch: p
     rng, data = generated(seed)
     path = tmp_path / "a.json"
     path.write_bytes(data)
-    fast, reference, _ = both(path, monkeypatch)
+    fast, reference, _ = both(path, monkeypatch, chunk=rng.choice([64, 256, 1024, 1 << 20]))
     assert fast == reference
     assert reference[0] == "values"
     path.write_bytes(broken(rng, data))
@@ -148,40 +170,161 @@ def test_hostile_jsons_read_exactly_like_one_pass(tmp_path: Path, monkeypatch: p
     assert fast == reference
 
 
-def test_most_valid_files_are_really_read_in_two_halves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The comparison above is only worth something if the split read answers most files."""
-    worked = 0
+def test_most_valid_files_are_really_read_by_simdjson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison above is only worth something if simdjson answers most chunks."""
+    chunks = by_simdjson = whole = 0
     for seed in SEEDS:
         _, data = generated(seed)
         path = tmp_path / "a.json"
         path.write_bytes(data)
-        fast, reference, split = both(path, monkeypatch)
+        fast, reference, watch = both(path, monkeypatch)
         assert fast == reference
-        worked += split.used - split.fell_back
-    assert worked >= len(SEEDS) // 3  # the others: a "}, {" ending a string, or no cut past the middle
+        chunks += watch.chunks
+        by_simdjson += watch.chunks - watch.by_ijson
+        whole += watch.fell_back == 0
+    assert chunks >= 3 * len(SEEDS)  # really cut into several chunks
+    assert by_simdjson >= chunks // 2  # the others: a duplicate key, "}, {" ending a string...
+    assert whole >= len(SEEDS) // 2
 
 
-@pytest.mark.parametrize("trap", [False, True])
-def test_a_cut_inside_a_string_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trap: bool) -> None:
-    """With ``trap`` every caption ends with ``}, {`` so the first cut candidate past the middle
-    lies inside a string: the halves do not parse and the file is read in one pass."""
-    rng = random.Random(5)
-    caption = "a}, {" if trap else "plain text"
-    records = [{"id": str(i), "image": f"sam/images/sa_{i}.jpg",
-                "conversations": [{"from": "gpt", "value": hostile_text(rng, 20) + caption}]}
-               for i in range(3000)]
+def records_of(n: int, caption: str = "plain text") -> list[dict[str, Any]]:
+    """Records of varied lengths (so chunks end at varied places in them)."""
+    return [{"id": str(i), "image": f"sam/images/sa_{i}.jpg", "conversations": [
+        {"from": "human", "value": "<image>" + "?" * (i * 7 % 31)}, {"from": "gpt", "value": caption}]}
+        for i in range(n)]
+
+
+@pytest.mark.parametrize("trap", ["none", "nested", "string"])
+def test_a_false_boundary_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trap: str) -> None:
+    """A candidate boundary that is not between two records makes its chunk invalid, and the file
+    is read in one pass, with the same values: "nested" — twenty conversation turns a record that
+    start with the records' first key ``"id"``; "string" — the first key spelled with an escape, so any ``}, {"``
+    is a candidate, and captions that end with ``}, {``."""
+    monkeypatch.setattr(annotations_mod, "_BATCH", 7)  # the one-pass read yields many short lists
+    records = records_of(300, "a}, {" if trap == "string" else "plain text")
+    if trap == "nested":
+        for r in records:
+            r["conversations"] = [{"id": "t", **turn} for turn in r["conversations"] * 10]
+    text = json.dumps(records)
+    if trap == "string":
+        text = text.replace('{"id"', '{"\\u0069d"', 1)
     path = tmp_path / "big.json"
-    path.write_bytes(json.dumps(records).encode())
-    fast, reference, split = both(path, monkeypatch)
+    path.write_text(text)
+    fast, reference, watch = both(path, monkeypatch, chunk=4096)
     assert fast == reference == ("values", [r["image"] for r in records])
-    assert (split.used, split.fell_back) == (1, 1 if trap else 0)
+    assert watch.fell_back == (0 if trap == "none" else 1)
+    assert watch.chunks >= (10 if trap == "none" else 1)
 
 
-def test_a_broken_second_half_gives_the_one_pass_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    records = [{"id": str(i), "image": f"coco/{i}.jpg", "conversations": []} for i in range(4000)]
-    data = json.dumps(records).encode()
+def test_the_cut_skips_boundaries_between_conversation_turns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a record, turns are separated by ``}, {"from"``: only ``}, {"id"`` (the first record's
+    first key) is taken as a record boundary, so every chunk parses."""
+    records = records_of(500)
+    path = tmp_path / "turns.json"
+    path.write_bytes(json.dumps(records, indent=1).encode())
+    fast, reference, watch = both(path, monkeypatch, chunk=2048)
+    assert fast == reference == ("values", [r["image"] for r in records])
+    assert (watch.fell_back, watch.by_ijson) == (0, 0) and watch.chunks >= 20
+
+
+def test_a_broken_later_chunk_gives_the_one_pass_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = json.dumps(records_of(400)).encode()
     path = tmp_path / "cut.json"
     path.write_bytes(data[: len(data) * 3 // 4])
-    fast, reference, split = both(path, monkeypatch)
+    fast, reference, watch = both(path, monkeypatch, chunk=4096)
     assert fast == reference and fast[0] == "error" and "truncated" in fast[1]
-    assert (split.used, split.fell_back) == (1, 1)
+    assert watch.fell_back == 1 and watch.chunks >= 5
+
+
+def test_a_duplicate_image_key_keeps_the_last_value_like_a_dict(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """simdjson's get() gives the first of two keys, a dict (ijson, json.load) the last: that
+    chunk is read by ijson, the others by simdjson."""
+    records = records_of(200)
+    text = json.dumps(records).replace('"id": "150"', '"image": "first.jpg", "id": "150"')
+    text = text.replace('"id": "20", "image": "sam/images/sa_20.jpg"',
+                        '"id": "20", "\\u0069mage": "x.jpg", "image": "y.jpg"')
+    assert json.loads(text)[150]["image"] == "sam/images/sa_150.jpg" and json.loads(text)[20]["image"] == "y.jpg"
+    path = tmp_path / "dup.json"
+    path.write_text(text)
+    fast, reference, watch = both(path, monkeypatch, chunk=2048)
+    expected = [r["image"] for r in json.loads(text)]
+    assert fast == reference == ("values", expected)
+    assert watch.fell_back == 0 and watch.by_ijson == 2 and watch.chunks >= 10
+
+
+def test_what_simdjson_cannot_hold_is_read_by_ijson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Valid JSON that simdjson refuses (a 100-digit number, deep nesting, a lone high surrogate
+    that ijson takes) costs that chunk an ijson read, not the file a fallback."""
+    records = records_of(100)
+    records[30]["n"] = 10 ** 100
+    text = json.dumps(records).replace('"id": "60"', '"id": "60", "deep": ' + "[" * 1100 + "]" * 1100)
+    path = tmp_path / "odd.json"
+    path.write_text(text.replace('"id": "90"', '"id": "90", "c": "x\\ud800y"'))
+    fast, reference, watch = both(path, monkeypatch, chunk=2048)
+    assert fast == reference and fast[0] == "values" and len(fast[1]) == 100
+    assert watch.fell_back == 0 and watch.by_ijson == 3
+
+
+@pytest.mark.parametrize("content, says", [
+    (b'[{"image": "a.jpg"}, {"image": "b\\udc00.jpg"}]', "not valid text"),
+    (b'[{"image": "a.jpg"}, [1], {"image": "b.jpg"}]', "record #2 that is a list"),
+    (b'[{"image": "a.jpg"}, "text", {"image": "b.jpg"}]', "record #2 that is a str"),
+])
+def test_errors_are_worded_as_by_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes,
+                                          says: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    fast, reference, watch = both(path, monkeypatch)
+    assert fast == reference and fast[0] == "error" and says in fast[1]
+    assert watch.fell_back == 1
+
+
+@pytest.mark.parametrize("text", ["[]", " [ ] \n", '[{"image": "a.jpg"}]', '\ufeff[{"id": 1}]',
+                                  '[{"id": "0", "image": "coco/x.jpg", "conversations": []}]\n'])
+def test_small_files_one_record_and_empty_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    path = tmp_path / "small.json"
+    path.write_bytes(text.encode())
+    fast, reference, watch = both(path, monkeypatch)
+    assert fast == reference and fast[0] == "values"
+    assert (watch.fell_back, watch.by_ijson, watch.chunks) == (0, 0, 1)
+
+
+def test_a_record_longer_than_a_chunk_grows_the_buffer_up_to_a_bound(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    records = records_of(20)
+    records[5]["conversations"][1]["value"] = "long " * 2000  # 10 KB: more than a 1 KiB chunk
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(records))
+    fast, reference, watch = both(path, monkeypatch, chunk=1024)
+    assert fast == reference and fast[0] == "values" and watch.fell_back == 0
+    monkeypatch.setattr(jsonscan, "MAX_CHUNK", 4096)  # past the bound: the whole file by ijson
+    fast, reference, watch = both(path, monkeypatch, chunk=1024)
+    assert fast == reference and fast[0] == "values" and watch.fell_back == 1
+
+
+def test_progress_only_advances_and_ends_at_the_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also across a fallback: ijson re-reading the start does not move the progress back."""
+    data = json.dumps(records_of(300)).encode()
+    path = tmp_path / "p.json"
+    for content in (data, data + b" garbage"):
+        path.write_bytes(content)
+        seen: list[int] = []
+        monkeypatch.setattr(jsonscan, "CHUNK", 2048)
+        try:
+            list(iter_image_paths(path, progress=seen.append))
+        except SetupError:
+            assert content.endswith(b"garbage")
+        assert seen == sorted(seen) and len(seen) >= 10
+        assert seen[-1] == len(content) or content.endswith(b"garbage")
+
+
+def test_many_braces_in_strings_still_find_the_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Captions of hundreds of ``}``: the last few tried from a chunk's end are all inside strings,
+    so the rest of the chunk is scanned for the boundary (once, not ``}`` by ``}``)."""
+    records = records_of(100, "}" * 300)
+    path = tmp_path / "braces.json"
+    path.write_text(json.dumps(records))
+    fast, reference, watch = both(path, monkeypatch, chunk=4096)
+    assert fast == reference == ("values", [r["image"] for r in records])
+    assert (watch.fell_back, watch.by_ijson) == (0, 0) and watch.chunks >= 8

@@ -304,8 +304,55 @@ def test_a_cancel_wakes_a_blocked_read(serve: Callable[..., Scripted]) -> None:
     assert isinstance(outcome[0], requests.exceptions.ChunkedEncodingError)
 
 
+@pytest.mark.parametrize("stall", ["head", "body"])
+def test_abort_wakes_a_request_waiting_for_its_answer_and_refuses_the_next(
+        serve: Callable[..., Scripted], stall: str) -> None:
+    srv = serve(lambda r: (b"" if stall == "head" else answer(200, BODY[:1000], length=len(BODY)), "hold"))
+    pool = new_pool(60.0)
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            keepalive.read(pool.get(srv.url("/stall.jpg"), HEADERS), 1 << 20)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    while not srv.requests:  # asked (the answer never comes, or stops after 1000 bytes)
+        threading.Event().wait(0.005)
+    pool.abort()  # what a cancel does (Control.on_cancel)
+    worker.join(timeout=15)  # generous: the read timeout is a minute
+    assert not worker.is_alive()
+    expected = requests.ConnectionError if stall == "head" else requests.exceptions.ChunkedEncodingError
+    assert isinstance(outcome[0], expected)  # (a dropped connection)
+    with pytest.raises(requests.ConnectionError, match="cancelled"):
+        pool.get(srv.url("/next.jpg"), HEADERS)
+    assert len(srv.requests) == 1 and srv.connections == 1
+
+
 def test_a_url_cannot_forge_a_header(serve: Callable[..., Scripted]) -> None:
     srv = serve(lambda r: (answer(200, r.path.encode()), "keep"))
     status, body = fetch(new_pool(), srv.url("/a b.jpg\r\nX-Evil: 1"))
     assert status == 200 and body == b"/a%20b.jpg%0D%0AX-Evil:%201"
     assert "X-Evil" not in srv.requests[0].headers
+
+
+def test_header_fields_are_read_as_a_lenient_client_reads_them() -> None:
+    head = ("Content-Length : 42\r\nX-Twice: a\r\nx-twice:  b \r\n folded continuation\r\n"
+            "no colon here\r\n: no name\r\nBare-LF: yes\nCache-Control:\r\nBad\rName: x\r\n")
+    assert keepalive._fields(head) == {"content-length": "42", "x-twice": "a, b", "bare-lf": "yes",
+                                       "cache-control": ""}
+
+
+def test_image_gets_can_be_tallied_instead_of_logged(serve: Callable[..., Scripted],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    srv = serve(lambda r: (answer(302, b"", "Location: /b.jpg"), "keep") if r.path == "/a.jpg"
+                else (answer(200, BODY), "keep"))
+    pool = keepalive.KeepAlive(5.0, 5.0, tally=True)
+    _POOLS.append(pool)
+    with caplog.at_level("INFO", logger=client.log.name):
+        assert fetch(pool, srv.url("/a.jpg")) == (200, BODY)
+        assert fetch(pool, srv.url("/b.jpg")) == (200, BODY)
+    assert pool.answers == {302: 1, 200: 2}
+    assert not [r for r in caplog.records if r.name == client.log.name]  # no line per request

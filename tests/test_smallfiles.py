@@ -50,6 +50,8 @@ class _Counting(ThreadingHTTPServer):
         self.active = 0
         self.started: list[int] = []  # requests in flight as each GET arrives (itself included)
         self.delay = 0.0
+        self.hold: threading.Event | None = None  # when set here: every GET waits for it
+        self.waiting = 0  # GETs waiting for ``hold`` now
 
     @property
     def base_url(self) -> str:
@@ -76,6 +78,12 @@ class _CountingHandler(BaseHTTPRequestHandler):
             srv.started.append(srv.active)
             throttled = srv.gets <= srv.throttle
         try:
+            if srv.hold is not None:
+                with srv.lock:
+                    srv.waiting += 1
+                srv.hold.wait()
+                with srv.lock:
+                    srv.waiting -= 1
             if srv.delay:
                 time.sleep(srv.delay)  # a slow host, so that workers overlap
             self._answer(srv, throttled)

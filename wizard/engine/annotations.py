@@ -2,8 +2,8 @@
 
 The ShareGPT4V JSONs are lists of ``{"id", "image", "conversations"}`` records of up to
 1.5 GB; ``json.load`` would need several GB of RAM. :func:`iter_image_paths` yields one value
-per record, parsed with ijson (its C backend, yajl2_c, when installed); a large file by two
-processes at once, one per half (:mod:`.jsonscan`). :func:`check_path` says why an ``image``
+per record, read a chunk at a time by simdjson (:mod:`.jsonscan`), or by ijson (its C backend,
+yajl2_c, when installed) where simdjson cannot be trusted with the file. :func:`check_path` says why an ``image``
 value can never be a file under the data root, :func:`classify` names the image folder a path
 belongs to, and :func:`check_image` says whether the file a record points at is a whole image
 (``verify --deep``). :func:`find_jsons` lists the annotation JSONs present under a data root.
@@ -36,6 +36,7 @@ FOLDER_KEYS = (
 ROOT_KEY = "(root)"
 #: ijson read size; 64 KiB measured fastest with the C backend (1 MiB and 4 MiB were not faster).
 BUF_SIZE = 64 * 1024
+_BATCH = 4096  # values a list when ijson reads
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -106,6 +107,21 @@ class _CountingReader:
         return data
 
 
+def _never_back(progress: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """``progress`` called with at least the largest value it had (ijson re-reading the part the
+    chunked read had reported)."""
+    if progress is None:
+        return None
+    most = 0
+
+    def tick(done: int) -> None:
+        nonlocal most
+        most = max(most, done)
+        progress(most)
+
+    return tick
+
+
 def _corrupt(path: Path, what: str) -> SetupError:
     return SetupError(
         Code.ANNOTATIONS_INVALID,
@@ -158,13 +174,20 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
 
     ``None`` means a text-only record (no ``image`` key). A ``null``, number or other
     non-string ``image`` value is yielded as ``""`` so that :func:`check_path` reports it.
-    ``progress(bytes_read)`` is called after every chunk read (about every 64 KiB).
-    Memory stays bounded by the largest single record (and, for a large file, the second
-    half's values while the first half is read).
+    ``progress(bytes_read)`` is called after every chunk read (1 MiB; 64 KiB when ijson reads the
+    file), never with less than it had before.
+    Memory stays bounded by a chunk (:data:`.jsonscan.CHUNK`) or the largest single record.
 
     Raises :class:`SetupError` (``archive-corrupt``) when the file is not a JSON list of
     objects, is truncated or is not valid JSON; ``layout-incomplete`` when it cannot be read.
     """
+    for batch in iter_image_batches(path, progress=progress):
+        yield from batch
+
+
+def iter_image_batches(path: Path, *, progress: Callable[[int], None] | None = None
+                       ) -> Iterator[list[str | None]]:
+    """:func:`iter_image_paths`' values a list at a time (a chunk's records, or a few thousand)."""
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the with below, across yields
     except OSError as exc:
@@ -173,38 +196,41 @@ def iter_image_paths(path: Path, *, progress: Callable[[int], None] | None = Non
     with f:
         start = _check_start(path, f)
         skip = 0
+        tick = _never_back(progress)
         try:
-            size = os.fstat(f.fileno()).st_size
-            if jsonscan.can_split(size):
-                for image in jsonscan.iter_split(str(path), f, start + 1, size, progress):
-                    skip += 1
-                    yield image
-                return
+            for chunk in jsonscan.iter_chunks(f, start + 1, tick):
+                skip += len(chunk)
+                yield chunk
+            return
         except jsonscan.Fallback as exc:
-            log.info("%s: read by one process after all (%s)", path.name, exc)
-        except jsonscan.NotAnObject as exc:
-            raise _corrupt(path, f"has a record #{skip + 1:,} that is a {exc.type_name}, not an object.") from None
+            log.info("%s: read by ijson after all (%s)", path.name, exc)
         except OSError as exc:
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
                              "Check the disk and try again.") from exc
         f.seek(start)
-        reader = _CountingReader(f, progress)
+        reader = _CountingReader(f, tick)
         records = 0
+        batch: list[str | None] = []
         try:
             for record in ijson.items(reader, "item", buf_size=BUF_SIZE):
                 records += 1
-                if records <= skip:  # already given by the two-process read: the same values
+                if records <= skip:  # already given by the chunked read: the same values
                     continue
                 try:
-                    yield jsonscan.image_of(record)
+                    batch.append(jsonscan.image_of(record))
                 except jsonscan.NotAnObject as exc:
                     raise _corrupt(path, f"has a record #{records:,} that is a "
                                    f"{exc.type_name}, not an object.") from None
+                if len(batch) >= _BATCH:
+                    yield batch
+                    batch = []
         except (ijson.JSONError, UnicodeDecodeError) as exc:  # the latter: a lone surrogate escape (\udc00)
             raise _parse_error(path, exc, start + reader.consumed, records) from exc
         except OSError as exc:
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
                              "Check the disk and try again.") from exc
+        if batch:
+            yield batch
 
 
 # ------------------------------------------------------------------------------------------

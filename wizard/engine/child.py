@@ -20,8 +20,8 @@ from typing import IO, Any
 #: role -> "module:function" run in the child (it gets the arguments after the role, returns an exit code).
 ROLES = {
     "run": "wizard.engine.runchild:child_main",  # a whole run, for the wizard
-    "json-half": "wizard.engine.jsonscan:child_main",  # verify: the second half of a big JSON
     "sizes": "wizard.engine.sizes:child_main",  # verify: the recorded sizes against the files
+    "ocr-images": "wizard.engine.sources.ocrsplit:child_main",  # a share of the OCR-VQA images
     "zip-members": "wizard.engine.zipmembers:child_main",  # extract: small zip members on the 2nd core
 }
 

@@ -1,12 +1,12 @@
 """A helper process on the second core (a :mod:`.child` role), whose standard output carries
 length-prefixed pickled values (:func:`send`) that a thread of the parent drains into memory,
-compressed (zlib level 1: a JSON's paths repeat their folders, so the frames the parent holds
-until it gets to them take a fifth of the memory).
+compressed (zlib level 1: values with repeated text, such as paths, take a fifth of the memory).
 
-``verify`` uses two: one parses the second half of a large JSON (:mod:`.jsonscan`), one stats the
-files whose size extraction recorded (:mod:`.sizes`), while the parent parses the first half —
-pure-Python work that threads would serialize on the GIL. Not on one core, or in the wizard's
-process (:func:`allowed`): a helper process left the wizard's verify busy under Qt.
+``verify`` uses one: it stats the files whose size extraction recorded (:mod:`.sizes`) while the
+parent parses the JSONs — work that a thread would serialize with the parse on the GIL — and
+sends each folder's result as it has it, so that the parent, its parse done, can take folders
+from the other end. Not on one core, or in the wizard's process (:func:`allowed`): a helper
+process left the wizard's verify busy under Qt.
 """
 
 from __future__ import annotations
@@ -19,16 +19,11 @@ import subprocess
 import sys
 import threading
 import zlib
-from collections.abc import Iterator
 from typing import IO, Any
 
 from . import child
 
 _FRAME = child.FRAME
-
-
-class HelperFailed(Exception):
-    """The helper exited with an error (or was stopped): do its work here instead."""
 
 
 def allowed() -> bool:
@@ -37,31 +32,54 @@ def allowed() -> bool:
 
 
 class Helper:
-    """The :mod:`.child` ``role`` with ``args``; a thread drains the values it sends."""
+    """The :mod:`.child` ``role`` with ``args``; a thread drains the values it sends, which
+    :meth:`take` hands over as they come."""
 
     def __init__(self, role: str, *args: str) -> None:
         self.proc = child.spawn(role, *args, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.frames: list[bytes] = []
+        self._frames: list[bytes] = []
+        self._arrived = threading.Condition()
+        self._ended = False
         self.thread = threading.Thread(target=self._drain, name=f"helper-{role}", daemon=True)
         self.thread.start()
 
     def _drain(self) -> None:
         out = self.proc.stdout
         assert out is not None
-        with contextlib.suppress(OSError, struct.error):
-            while head := out.read(_FRAME.size):
-                (length,) = _FRAME.unpack(head)
-                self.frames.append(out.read(length))
+        try:
+            with contextlib.suppress(OSError, ValueError, struct.error):
+                while head := out.read(_FRAME.size):
+                    (length,) = _FRAME.unpack(head)
+                    frame = out.read(length)
+                    if len(frame) < length:
+                        break  # cut short: the helper died mid-frame
+                    with self._arrived:
+                        self._frames.append(frame)
+                        self._arrived.notify_all()
+        finally:
+            with self._arrived:
+                self._ended = True
+                self._arrived.notify_all()
 
-    def values(self) -> Iterator[Any]:
-        """Each value the helper sent, once it has exited with status 0; else HelperFailed."""
-        self.thread.join()
-        if self.proc.wait() != 0 or not self.frames:
-            raise HelperFailed(f"helper exited with status {self.proc.returncode}")
-        frames, self.frames = self.frames, []
-        for i, frame in enumerate(frames):
-            frames[i] = b""
-            yield pickle.loads(zlib.decompress(frame))
+    @property
+    def ended(self) -> bool:
+        """Whether the helper's output has ended (it exited, finished or not): nothing more will come."""
+        return self._ended
+
+    def take(self, wait: bool = False) -> list[Any]:
+        """The values the helper sent since the last call, in order; with ``wait``, first waits until
+        there is one or the output has ended. A value the helper could not finish never appears."""
+        with self._arrived:
+            if wait:
+                self._arrived.wait_for(lambda: self._frames or self._ended)
+            frames, self._frames = self._frames, []
+        values = []
+        for frame in frames:
+            try:
+                values.append(pickle.loads(zlib.decompress(frame)))
+            except (zlib.error, pickle.UnpicklingError, EOFError, ValueError):
+                break  # not ours after all: what came before still counts
+        return values
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -73,7 +91,7 @@ class Helper:
 
 
 def send(out: IO[bytes], value: Any) -> None:
-    """Write one value for the parent's :meth:`Helper.values` (the helper's side)."""
+    """Write one value for the parent's :meth:`Helper.take` (the helper's side)."""
     data = zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
     out.write(_FRAME.pack(len(data)))
     out.write(data)

@@ -1,41 +1,53 @@
-"""Read a large list-of-records JSON with two processes: each parses one half with ijson.
+"""Read a large list-of-records JSON a chunk at a time with simdjson; ijson where it cannot be trusted.
 
-``verify`` reads every annotation JSON (1.5 GB, 1.25M records) each time it runs, and a full
-JSON parser is the cost. A file from ``PARALLEL_FROM`` bytes on is cut at a candidate record
-boundary past its middle — a ``}``, a comma and a ``{"`` — and a second process (``python -m
-wizard.engine.jsonscan``) parses ``[`` + the second half while this one parses the first half
-+ ``]``. When both halves are valid JSON lists, the file is the same list (after a valid list
-prefix the parser is outside any string, so the cut was a real boundary) and the records are
-the same; when either half fails (a damaged file, or a candidate that was text inside a string)
-:class:`Fallback` is raised and the caller reads the whole file alone, which also words the error.
-The values already given are what the whole-file parse gives for the same first records.
+``verify`` reads every annotation JSON (1.5 GB, 1.25M records) each time it runs, and a full JSON
+parser is the cost: ijson's C backend builds every record (1.5 GB of captions) as Python objects.
+simdjson (``pysimdjson``) validates a whole chunk in C and builds nothing until asked, so only each
+record's ``image`` value becomes a Python string.
 
-Frozen builds, one-core machines and the wizard's process read alone (:func:`.helper.allowed`).
-The second half travels pickled, in lists of a few thousand values (about the size of the
-paths), through a pipe a thread keeps drained (:class:`.helper.Helper`).
+The file is read a :data:`CHUNK` at a time into one reused buffer, cut at the last candidate
+record boundary in it — a ``}``, a comma and a ``{`` starting with the first record's first key
+(``{"id"``) — and ``[`` + the chunk + ``]`` is parsed. When every chunk is a valid JSON list, the
+file is the same list and the records are the same: after a valid list prefix a parser is outside
+any string, so each cut was a real record boundary (by induction from the file's ``[``); the last
+chunk runs to the end of the file, its own ``]`` and anything after it included.
+
+Where simdjson and a Python ``dict`` could disagree, the chunk is read by ijson instead (the
+values are exactly the dict's): simdjson rejects what it cannot represent (integers past 64 bits,
+nesting past 1024, a lone ``\\ud800``) though ijson accepts it, and its ``get`` returns the
+*first* of duplicate keys where a dict keeps the last — so each record's keys are checked to be
+distinct (cheaply: its field count and a known set of keys, see :func:`_simdjson_values`), and a
+chunk with a repeated ``"image"`` goes to ijson. A chunk neither accepts, a non-object record or a
+file without a cut raise :class:`Fallback`: the caller reads the whole file with ijson, which
+words the error. The values already given are what that read gives for the same first records.
 """
 
 from __future__ import annotations
 
+import io
 import re
-import sys
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import Any
 
 import ijson
 
-from . import helper
+try:
+    import simdjson
+except (ImportError, RuntimeError):  # pragma: no cover - a platform without its wheel: ijson alone
+    simdjson = None  # type: ignore[assignment]
 
-#: Files from this size on are read by two processes (when there are two cores).
-PARALLEL_FROM = 64 << 20
-BUF_SIZE = 64 * 1024
-_BATCH = 4096
-_WINDOW = 16 << 20
-_CUT = re.compile(rb'\}[ \t\n\r]*,[ \t\n\r]*(?=\{[ \t\n\r]*")')
+#: Bytes of JSON parsed at a time (the parser keeps about three times this).
+CHUNK = 1 << 20
+#: A chunk grows up to this while it holds no record boundary; past it the file is read by ijson.
+MAX_CHUNK = 64 << 20
+_WS = rb"[ \t\n\r]*"
+_FIRST_KEY = re.compile(_WS + rb'\{' + _WS + rb'("[^"\\]{1,64}")' + _WS + rb":")
+_TRIES = 64  # "}" tried from a chunk's end before the rest of it is scanned
+_SHAPES = 8  # sets of keys remembered per chunk (records of another set list their keys)
 
 
 class Fallback(Exception):
-    """The two-process read did not work out: read the whole file alone."""
+    """The chunked read did not work out: read the whole file with ijson."""
 
 
 class NotAnObject(Exception):
@@ -59,98 +71,132 @@ def image_of(record: Any) -> str | None:
     return ""
 
 
-class _Listed:
-    """Bytes ``[start, stop)`` of a file read as ``[`` + those bytes + ``]``."""
-
-    def __init__(self, f: IO[bytes], start: int, stop: int | None,
-                 progress: Callable[[int], None] | None = None) -> None:
-        self._f = f
-        self._left = None if stop is None else stop - start
-        self._head = b"["
-        self._tail = b"]" if stop is not None else b""  # the file's own "]" ends the second half
-        self._progress = progress
-        self._pos = start
-        f.seek(start)
-
-    def read(self, n: int = -1) -> bytes:
-        if n == 0:  # ijson's probe of the file's type
-            return b""
-        if self._head:
-            head, self._head = self._head, b""
-            return head
-        want = n if self._left is None else min(n, self._left)
-        data = self._f.read(want) if want > 0 else b""
-        if self._left is not None:
-            self._left -= len(data)
-        if data:
-            self._pos += len(data)
-            if self._progress is not None:
-                self._progress(self._pos)
-            return data
-        tail, self._tail = self._tail, b""
-        return tail
+def available() -> bool:
+    """Whether the chunked reader can run (simdjson is installed)."""
+    return simdjson is not None
 
 
-def _values(reader: Any) -> Iterator[str | None]:
-    for record in ijson.items(reader, "item", buf_size=BUF_SIZE):
-        yield image_of(record)
+def _cut_pattern(head: bytes) -> re.Pattern[bytes]:
+    """Candidate boundaries: ``}``, ``,`` then ``{`` and the first record's first key when it has
+    a plain one (a boundary inside a record, between two conversation turns, rarely matches)."""
+    m = _FIRST_KEY.match(head)
+    key = re.escape(m.group(1)) + _WS + rb":" if m else rb'"'
+    return re.compile(rb"\}" + _WS + rb"," + _WS + rb"(?=\{" + _WS + key + rb")")
 
 
-def _cut(f: IO[bytes], first: int, size: int) -> tuple[int, int] | None:
-    """(end of the first half, start of the second) at a candidate boundary past the middle."""
-    near = first + (size - first) // 2
-    f.seek(near)
-    m = _CUT.search(f.read(_WINDOW))
-    return (near + m.start() + 1, near + m.end()) if m else None
+def _last_cut(buf: bytearray, cut: re.Pattern[bytes], start: int, end: int) -> tuple[int, int] | None:
+    """(end of the chunk, start of the next) at the last candidate in ``buf[start:end]``: the last
+    few ``}`` are tried, then the rest is scanned once (linear, however many ``}`` strings hold)."""
+    i = end
+    for _ in range(_TRIES):
+        i = buf.rfind(b"}", start, i)
+        if i < 0:
+            return None
+        if m := cut.match(buf, i, end):
+            return i + 1, m.end()
+    last = None
+    for m in cut.finditer(buf, start, i):
+        last = m
+    return None if last is None else (last.start() + 1, last.end())
 
 
-def can_split(size: int) -> bool:
-    """Whether to read a file of ``size`` bytes in two processes (see :func:`.helper.allowed`)."""
-    return size >= PARALLEL_FROM and helper.allowed()
-
-
-def iter_split(path: str, f: IO[bytes], first: int, size: int,
-               progress: Callable[[int], None] | None = None) -> Iterator[str | None]:
-    """The image value of each record of the list whose first record starts at ``first``, read
-    by two processes (see the module docstring). Raises Fallback (possibly after some values),
-    NotAnObject, or an OSError."""
-    cut = _cut(f, first, size)
-    if cut is None:
-        raise Fallback("no record boundary near the middle")
-    end, start = cut
-    second = helper.Helper("json-half", path, str(start))
+def _ijson_values(doc: bytes) -> list[str | None]:
     try:
+        return [image_of(record) for record in ijson.items(io.BytesIO(doc), "item")]
+    except (ijson.JSONError, UnicodeDecodeError, NotAnObject) as exc:
+        raise Fallback(f"a chunk did not parse ({type(exc).__name__})") from None
+
+
+def _chunk_values(parser: Any, buf: bytearray, stop: int) -> list[str | None]:
+    """The image values of the list ``buf[:stop]`` (see the module docstring for who reads it)."""
+    with memoryview(buf)[:stop] as view:
         try:
-            yield from _values(_Listed(f, first, end, progress))
-        except (ijson.JSONError, UnicodeDecodeError) as exc:
-            raise Fallback(f"the first half did not parse ({exc})") from None
+            records = parser.parse(view)
+        except (ValueError, RuntimeError):  # not valid, or not representable by simdjson
+            return _ijson_values(bytes(view))
         try:
-            for batch in second.values():
-                yield from batch
-        except helper.HelperFailed:
-            raise Fallback("the second half did not parse") from None
+            return _simdjson_values(records)
+        except _Duplicate:
+            return _ijson_values(bytes(view))
+        finally:
+            del records  # the parser is reused only once no proxy of this chunk is left
+
+
+class _Duplicate(Exception):
+    """A record has the key "image" twice: simdjson would give the first value, a dict the last."""
+
+
+def _simdjson_values(records: Any) -> list[str | None]:
+    """Each record's image value (as :func:`image_of` gives it from a dict), checking that no
+    record repeats a key: a record of ``n`` fields that has each key of a known set of ``n``
+    distinct keys has each just once; other records list their keys (rare: text-only ones)."""
+    values: list[str | None] = []
+    shapes: list[tuple[int, tuple[str, ...]]] = []
+    for record in records:
+        try:
+            image = record.get("image")
+        except AttributeError:
+            raise Fallback("a record is not an object") from None
+        size = len(record)
+        for count, keys in shapes:
+            if count == size:
+                for key in keys:
+                    if key not in record:
+                        break
+                else:
+                    break
+        else:
+            keys = tuple(record.keys())
+            if len(set(keys)) != size:
+                if keys.count("image") > 1:
+                    raise _Duplicate
+            elif len(shapes) < _SHAPES:
+                shapes.append((size, keys))
+        if image.__class__ is str:
+            values.append(image)
+        elif image is None and "image" not in record:
+            values.append(None)
+        else:
+            values.append("")
+    return values
+
+
+def iter_chunks(f: io.BufferedIOBase, first: int,
+                progress: Callable[[int], None] | None = None) -> Iterator[list[str | None]]:
+    """The image values of the records of the list whose first record starts at byte ``first`` of
+    ``f`` (just past its ``[``), a chunk's list at a time, in file order; ``progress(offset)`` after
+    each chunk. Raises Fallback (possibly after some values) or an OSError."""
+    if simdjson is None:
+        raise Fallback("simdjson is not installed")
+    parser = simdjson.Parser()
+    f.seek(first)
+    buf = bytearray(CHUNK + 2)
+    buf[0:1] = b"["
+    have = 1  # buf[1:have] holds the bytes after the last cut, not parsed yet
+    pos = first  # file offset of buf[1]
+    cut: re.Pattern[bytes] | None = None
+    while True:
+        while have < len(buf) - 1 and (got := f.readinto(memoryview(buf)[have:len(buf) - 1])):
+            have += got
+        at_end = have < len(buf) - 1
+        if cut is None:
+            cut = _cut_pattern(bytes(buf[1:min(have, 4097)]))
+        found = None if at_end else _last_cut(buf, cut, 1, have)
+        if found is None and not at_end:
+            if len(buf) - 2 >= MAX_CHUNK:
+                raise Fallback(f"no record boundary in {MAX_CHUNK >> 20} MiB")
+            buf.extend(bytes(len(buf) - 2))  # one record longer than a chunk: read twice as much
+            continue
+        stop, resume = found if found is not None else (have, have)
+        tail = bytes(buf[resume:have])
+        if found is not None:
+            buf[stop] = 0x5D  # "]" over the separator's first byte
+            stop += 1
+        yield _chunk_values(parser, buf, stop)
+        pos += resume - 1
         if progress is not None:
-            progress(size)
-    finally:
-        second.stop()
-
-
-def child_main(args: list[str]) -> int:
-    """Child role ``json-half PATH START``: parse ``[`` + the file from START on and write
-    length-prefixed pickled lists of image values to stdout; exit 1 if it does not parse."""
-    path, start = args[0], int(args[1])
-    out = sys.stdout.buffer
-    batch: list[str | None] = []
-    try:
-        with open(path, "rb") as f:
-            for value in _values(_Listed(f, start, None)):
-                batch.append(value)
-                if len(batch) >= _BATCH:
-                    helper.send(out, batch)
-                    batch = []
-    except (ijson.JSONError, UnicodeDecodeError, NotAnObject, OSError):
-        return 1
-    helper.send(out, batch)
-    out.flush()
-    return 0
-
+            progress(pos)
+        if at_end:
+            return
+        buf[1:1 + len(tail)] = tail
+        have = 1 + len(tail)

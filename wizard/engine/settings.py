@@ -39,10 +39,13 @@ class Settings:
     limit_rate: int | None = None  # bytes/s over all transfers (None: unlimited)
     segments: int | None = None  # connections per large file (None: by size; 1: never split)
     min_segment_size: int = 32 << 20  # bytes; no piece of a split download is smaller
-    ocr_workers: int = 8  # OCR-VQA images fetched at once to begin with (more while throughput rises)
+    ocr_workers: int = 4  # OCR-VQA images fetched at once to begin with (more while throughput rises)
     ocr_max_workers: int = 16  # ... and at most
     ocr_per_host: int = 16  # ... of which at most this many from one host
     ocr_retries: int = 3  # retries per OCR-VQA image (timeouts, 5xx, 429) before it counts as dead
+    #: Processes that fetch a large batch of OCR-VQA images (2: the run's and a second one, for the
+    #: second core; 1: the run's alone).
+    ocr_processes: int = 2
     #: SA-1B tars: extract members while the tar downloads; the tar itself is never stored.
     stream_tars: bool = True
     #: New work waits while the root's filesystem has less free than this (0: never wait).

@@ -17,7 +17,6 @@ import os
 import sys
 import threading
 from collections.abc import Collection, Iterable, Iterator
-from operator import methodcaller
 from pathlib import Path
 
 from . import helper
@@ -126,10 +125,10 @@ def recorded_sizes(root: Path, folder: str, wanted: Collection[str]) -> dict[str
     return {name: recorded[name] for name in recorded.keys() & wanted}
 
 
-def _blocks(ledger: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """(folder, {name: size}) for each block of about a MiB of ``ledger``'s lines, in file order
-    (a name of a later block overrides the earlier one: the last line counts); nothing when the
-    ledger cannot be read or has no folder line."""
+def _blocks(ledger: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """(folder, names, sizes) for each block of about a MiB of ``ledger``'s lines, in file order (a
+    name may come again later: the last line counts); nothing when the ledger cannot be read or
+    has no folder line."""
     try:
         with open(ledger, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
             head = f.readline()
@@ -138,37 +137,38 @@ def _blocks(ledger: Path) -> Iterator[tuple[str, dict[str, str]]]:
             folder = _unescape(head[1:-1])
             rest = ""
             while text := f.read(_BLOCK):
-                lines = (rest + text).split("\n")
-                rest = lines.pop()  # "" after the last newline, or a line the next block ends
-                yield folder, _parse(lines)
+                body, _, rest = (rest + text).rpartition("\n")  # rest: a line the next block ends
+                if body:
+                    yield folder, *_pairs(body)
     except OSError:
         return  # (an unterminated last line, a kill mid-write, is left out above)
 
 
 def _read(ledger: Path) -> tuple[str, dict[str, str]] | None:
     found: tuple[str, dict[str, str]] | None = None
-    for folder, block in _blocks(ledger):
+    for folder, names, sizes in _blocks(ledger):
         if found is None:
-            found = folder, block
-        else:
-            found[1].update(block)
+            found = folder, {}
+        found[1].update(zip(names, sizes, strict=True))
     return found
 
 
-def _parse(body: list[str]) -> dict[str, str]:
-    try:  # C-level loops; a damaged line (no tab, not a number) falls to the slow path
-        recorded = dict(map(methodcaller("rsplit", "\t", 1), body))
-        if not all(map(str.isdigit, recorded.values())):
-            raise ValueError("a size is not a number")
-    except ValueError:
-        recorded = {}
-        for line in body:
+def _pairs(body: str) -> tuple[list[str], list[str]]:
+    """The names and sizes of ``body``'s lines, in order."""
+    parts = body.replace("\n", "\t").split("\t")
+    names, sizes = parts[0::2], parts[1::2]
+    # C-level loops: exactly one tab a line (joining the pairs back gives the text) and digits only
+    if len(names) != len(sizes) or not all(map(str.isdigit, sizes)) or \
+            "\n".join(map("\t".join, zip(names, sizes, strict=True))) != body:
+        names, sizes = [], []  # a damaged line (no tab, not a number): line by line, leaving it out
+        for line in body.split("\n"):
             name, tab, size = line.rpartition("\t")
             if tab and size.isdigit():
-                recorded[name] = size
-    if any("\\" in name for name in recorded):
-        recorded = {_unescape(name): size for name, size in recorded.items()}
-    return recorded
+                names.append(name)
+                sizes.append(size)
+    if "\\" in body:
+        names = [_unescape(name) for name in names]
+    return names, sizes
 
 
 def size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
@@ -187,18 +187,20 @@ def _differs(actual: int, size: int) -> str:
     return f"{actual:,} bytes, {size:,} when extracted (" + ("cut short" if actual < size else "changed") + ")"
 
 
-def check_folder(folder: str, sizes: dict[str, str]) -> dict[str, str]:
-    """name -> why, for the files of ``folder`` (absolute) whose size is not the recorded one."""
-    bad: dict[str, str] = {}
+def check_folder(folder: str, names: list[str], sizes: list[str], bad: dict[str, str]) -> None:
+    """Update ``bad`` (name -> why) with the files of ``folder`` (absolute) whose size is not the
+    recorded one, line by line in order (a later line of a name replaces its earlier verdict)."""
     if os.stat not in os.supports_dir_fd:  # pragma: no cover - Windows
-        for name, size in sizes.items():
+        for name, size in zip(names, sizes, strict=True):
             if problem := size_problem(os.path.join(folder, name), size):
                 bad[name] = problem
-        return bad
+            elif bad:
+                bad.pop(name, None)
+        return
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     stat = os.stat
     try:
-        for name, size in sizes.items():  # the loop of size_problem, inlined: one stat per file
+        for name, size in zip(names, sizes, strict=True):  # size_problem inlined: one stat per file
             try:
                 actual = stat(name, dir_fd=fd).st_size
             except OSError as exc:
@@ -206,39 +208,67 @@ def check_folder(folder: str, sizes: dict[str, str]) -> dict[str, str]:
                 continue
             if actual != int(size):
                 bad[name] = _differs(actual, int(size))
+            elif bad:
+                bad.pop(name, None)  # an earlier line said otherwise; this one counts
     finally:
         os.close(fd)
-    return bad
+
+
+def ledger_order(root: Path) -> list[str]:
+    """The file names of the root's ledgers, the largest first (verify's helper checks them from the
+    front, its own process from the back, so the two meet at small ones)."""
+    try:
+        with os.scandir(_ledger(root, "").parent) as entries:
+            found = [(entry.stat().st_size, entry.name) for entry in entries if entry.name.endswith(".tsv")]
+    except OSError:
+        return []
+    return [name for _size, name in sorted(found, key=lambda item: (-item[0], item[1]))]
+
+
+def ledger_name(root: Path, folder: str) -> str:
+    """The file name of ``folder``'s ledger (see :func:`ledger_order`)."""
+    return _ledger(root, folder).name
+
+
+def check_ledger(root: Path, name: str) -> tuple[str, dict[str, str]] | None:
+    """(folder, {name: why}) for the ledger file ``name`` (see :func:`ledger_order`): the files of its
+    folder whose size is not the last recorded one; None when the ledger cannot be read, is not
+    ours (a hash collision or a foreign file) or its folder cannot be opened (the folder listing
+    reports that). Reads the ledger a block at a time: the memory stays small however many files
+    a folder holds."""
+    ledger = _ledger(root, "").parent / os.path.basename(name)
+    bad: dict[str, str] = {}
+    folder = None
+    try:
+        for folder, names, sizes in _blocks(ledger):
+            if _ledger(root, folder) != ledger:
+                return None
+            check_folder(os.path.join(root, folder), names, sizes, bad)
+    except OSError:
+        return None
+    return None if folder is None else (folder, bad)
 
 
 def check_all(root: Path) -> dict[str, dict[str, str]]:
-    """folder -> {name: why} over every ledger of the root (folders that cannot be opened are left
-    out: the folder listing reports them). Reads each ledger a block at a time: the memory stays
-    small however many files a folder holds."""
+    """folder -> {name: why} over every ledger of the root (see :func:`check_ledger`)."""
     out: dict[str, dict[str, str]] = {}
-    try:
-        ledgers = sorted((state_dir(root) / "index" / "sizes").glob("*.tsv"))
-    except OSError:
-        return out
-    for ledger in ledgers:
-        bad: dict[str, str] = {}
-        try:
-            for folder, sizes in _blocks(ledger):
-                if _ledger(root, folder) != ledger:
-                    break  # a hash collision or a foreign file: no facts
-                found = check_folder(os.path.join(root, folder), sizes)
-                for name in (sizes.keys() - found.keys()) & bad.keys():
-                    del bad[name]  # a later line, and the file has that size
-                bad.update(found)
-        except OSError:
-            continue
-        if bad:
-            out[folder] = bad
+    for name in ledger_order(root):
+        found = check_ledger(root, name)
+        if found is not None and found[1]:
+            out[found[0]] = found[1]
     return out
 
 
 def child_main(args: list[str]) -> int:
-    """Child role ``sizes ROOT`` (verify's helper process): check_all(ROOT), pickled to stdout."""
-    helper.send(sys.stdout.buffer, check_all(Path(args[0])))
-    sys.stdout.flush()
+    """Child role ``sizes ROOT`` (verify's helper process): the ledger order, then ``(position,
+    check_ledger(...))`` for each ledger from the front, one frame each (flushed: the parent takes
+    ledgers from the back meanwhile and stops this process once the two meet)."""
+    root = Path(args[0])
+    out = sys.stdout.buffer
+    order = ledger_order(root)
+    helper.send(out, order)
+    out.flush()
+    for position, name in enumerate(order):
+        helper.send(out, (position, check_ledger(root, name)))
+        out.flush()
     return 0

@@ -34,14 +34,14 @@ from .annotations import (
     check_path,
     classify,
     find_jsons,
-    iter_image_paths,
+    iter_image_batches,
     normalize,
 )
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
 from .safefs import open_private_file, write_text_atomic
-from .sizes import check_all, recorded_sizes, size_problem
+from .sizes import check_all, check_ledger, ledger_name, ledger_order, recorded_sizes, size_problem
 
 #: How many missing paths a report keeps in memory (the report file has them all).
 MISSING_SAMPLE = 20
@@ -282,36 +282,90 @@ def _save_findings(report: VerifyReport) -> None:
 class _SizeScan:
     """Stats every file the size ledgers list (:mod:`.sizes`) while the JSONs are parsed: in a
     helper process where one may run (:func:`.helper.allowed`), else in a thread (``stat`` waits
-    without the GIL, but the thread's Python between stats contends with the parse for it); the
-    folder loop then only looks results up."""
+    without the GIL, but the thread's Python between stats contends with the parse for it).
+
+    The helper checks the ledgers largest first and sends each folder's result as it has it; once
+    the parse is done, :meth:`step` checks ledgers here from the other end (the smallest), so both
+    cores work until the two meet, and then stops the helper."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._problems: dict[str, dict[str, str]] | None = None
+        self._all: dict[str, dict[str, str]] | None = None  # the thread's answer
         self._helper = helper.Helper("sizes", str(root)) if helper.allowed() else None
         self._thread = None if self._helper else threading.Thread(target=self._run, name="verify-sizes",
                                                                   daemon=True)
         if self._thread is not None:
             self._thread.start()
+        self._order: list[str] | None = None  # ledger file names, the helper's order
+        self._position: dict[str, int] = {}
+        self._results: dict[int, tuple[str, dict[str, str]] | None] = {}
+        self._helper_next = 0  # the position the helper is checking now
+        self._back = -1  # every position past this one has its result
 
     def _run(self) -> None:
-        self._problems = check_all(self.root)
+        self._all = check_all(self.root)
 
-    def _result(self) -> dict[str, dict[str, str]]:
+    def ledger(self, folder: str) -> str:
+        """The name :meth:`step` gives when ``folder``'s result comes in."""
+        return ledger_name(self.root, folder)
+
+    def problems(self, folder: str) -> dict[str, str] | None:
+        """name -> why, for the files of ``folder`` whose size is not the recorded one; None while
+        that is not known yet (:meth:`step` until it is)."""
+        if self._thread is not None:
+            return None if self._thread.is_alive() else (self._all or {}).get(folder, {})
+        if self._order is None:
+            return None
+        position = self._position.get(self.ledger(folder))
+        if position is None:
+            return {}  # no ledger: no size facts
+        if position not in self._results:
+            return None
+        found = self._results[position]
+        return found[1] if found is not None and found[0] == folder else {}
+
+    def step(self) -> list[str] | None:
+        """Advance: take the helper's news, check one ledger here, or wait for the helper. Returns
+        the ledger names whose results came in, or None when any folder's may have (the ledger
+        order arrived, or the thread finished)."""
         if self._thread is not None:
             self._thread.join()
-        elif self._problems is None and self._helper is not None:
-            try:
-                self._problems = next(self._helper.values())
-            except (helper.HelperFailed, StopIteration):
-                self._problems = check_all(self.root)
-            finally:
-                self._helper.stop()
-        return self._problems or {}
+            return None
+        assert self._helper is not None
+        if self._order is None:
+            arrived = self._take(wait=True)
+            if self._order is None and self._helper.ended:  # the helper failed early: all here
+                self._start(ledger_order(self.root))
+            return None if self._order is not None else arrived
+        while self._back >= 0 and self._back in self._results:
+            self._back -= 1
+        if self._back < 0:
+            self._helper.stop()
+            return None
+        if self._back <= self._helper_next and not self._helper.ended:
+            return self._take(wait=True)  # the helper is on it
+        name = self._order[self._back]
+        self._results[self._back] = check_ledger(self.root, name)
+        self._back -= 1
+        return [name, *self._take(wait=False)]
 
-    def problems(self, folder: str) -> dict[str, str]:
-        """name -> why, for the files of ``folder`` whose size is not the recorded one."""
-        return self._result().get(folder, {})
+    def _start(self, order: list[str]) -> None:
+        self._order = order
+        self._position = {name: i for i, name in enumerate(order)}
+        self._back = len(order) - 1
+
+    def _take(self, wait: bool) -> list[str]:
+        assert self._helper is not None
+        arrived = []
+        for value in self._helper.take(wait):
+            if self._order is None:
+                self._start([str(name) for name in value])
+            else:
+                position, found = value
+                self._results[position] = found
+                self._helper_next = position + 1
+                arrived.append(self._order[position])
+        return arrived
 
     def stop(self) -> None:
         if self._helper is not None:
@@ -387,22 +441,23 @@ def _collect(path: Path, tick: Callable[[int], None]
     by_raw: dict[str, set[str] | None] = {}  # folder prefix as written -> its set; None: invalid
     invalid: dict[str, str] = {}
     records = text_only = 0
-    for image in iter_image_paths(path, progress=tick):
-        records += 1
-        if image is None:
-            text_only += 1
-            continue
-        raw, _, name = image.rpartition("/")
-        names = by_raw.get(raw, _UNSEEN)
-        if names is _UNSEEN:  # a folder seen for the first time: check it once
-            bad = check_path(raw + "/x") if raw else None
-            names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
-        if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
-            reason = check_path(image)  # the rare cases get the full check
-            if reason or names is None:
-                invalid[image] = reason or "invalid path"
+    for batch in iter_image_batches(path, progress=tick):
+        records += len(batch)
+        for image in batch:
+            if image is None:
+                text_only += 1
                 continue
-        names.add(name)
+            raw, _, name = image.rpartition("/")
+            names = by_raw.get(raw, _UNSEEN)
+            if names is _UNSEEN:  # a folder seen for the first time: check it once
+                bad = check_path(raw + "/x") if raw else None
+                names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
+            if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
+                reason = check_path(image)  # the rare cases get the full check
+                if reason or names is None:
+                    invalid[image] = reason or "invalid path"
+                    continue
+            names.add(name)
     return by_dir, invalid, records, text_only
 
 
@@ -426,17 +481,19 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
         checked += files
         tick(span // 2 + span // 2 * checked // max(distinct, 1))
 
-    for folder in sorted(by_dir):
+    listing_notes: dict[str, str] = {}
+
+    def count(folder: str, sized: dict[str, str]) -> None:  # list the folder, count what it has
         names = by_dir[folder]
         referenced = len(names)
         prefix = folder + "/" if folder else ""
         bad_before, wrong_before = len(unreadable), len(wrong)
         full = os.path.join(root, folder)
-        sized = scan.problems(folder) if scan is not None else {}
         flagged = sized.keys() & names  # referenced files whose size changed (or that were gone)
         try:
             if checker is None:
-                names.difference_update(os.listdir(full))  # what is left is missing
+                with os.scandir(full) as entries:
+                    names.difference_update(entry.name for entry in entries)  # what is left is missing
             else:
                 with os.scandir(full) as entries:
                     sizes = recorded_sizes(root, folder, names)
@@ -444,15 +501,36 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
                                                            advance, sizes):
                         (unreadable if status == UNREADABLE else wrong).append((rel, detail))
             flagged -= names  # present ones only; a missing file is missing
-            unreadable += [(prefix + name, sized[name]) for name in sorted(flagged)]
+            unreadable.extend((prefix + name, sized[name]) for name in sorted(flagged))
         except (FileNotFoundError, NotADirectoryError):
             pass  # every name in it is missing
         except OSError as exc:
-            notes.append(f"Cannot list {prefix or './'}: {exc.strerror}; its images count as missing.")
+            listing_notes[folder] = f"Cannot list {prefix or './'}: {exc.strerror}; its images count as missing."
         n_bad, n_wrong = len(unreadable) - bad_before, len(wrong) - wrong_before
         key = classify(prefix + "x")
         folders[key] = folders.get(key, FolderCounts(key)) + FolderCounts(
             key, referenced, referenced - len(names) - n_bad - n_wrong, len(names), n_bad, n_wrong)
+
+    waiting = sorted(by_dir)  # a folder is listed once its size check is known (the check runs meanwhile)
+    while waiting:
+        later: dict[str, list[str]] = {}  # ledger name -> the folders waiting for it
+        for folder in waiting:
+            sized = scan.problems(folder) if scan is not None else {}
+            if sized is None:
+                assert scan is not None
+                later.setdefault(scan.ledger(folder), []).append(folder)
+            else:
+                count(folder, sized)
+        while later:
+            assert scan is not None
+            arrived = scan.step()
+            if arrived is None:
+                break  # look at every waiting folder again
+            for name in arrived:
+                for folder in later.pop(name, []):
+                    count(folder, scan.problems(folder) or {})
+        waiting = sorted(folder for group in later.values() for folder in group)
+    notes += [listing_notes[folder] for folder in sorted(listing_notes)]
     unreadable.sort()
     wrong.sort()
     if seen is not None:

@@ -193,15 +193,21 @@ class RunWorker(_Coalescing):
         self.finished.emit(result)
 
 
-def warm_up() -> None:
-    """Import what runs need on a background thread, once the first window is up."""
+def warm_up() -> threading.Thread:
+    """Import what runs need in this process on a background thread, once the first window is up:
+    the code that drives the engine child, and the modules of what comes back from it pickled (a
+    run's result, a check's or a repair's report) — not at the start or end of a run, where an
+    import would hold the interpreter lock the GUI thread is waiting for."""
     def work() -> None:
         import importlib
 
-        for name in ("wizard.engine.runner", "wizard.engine.verify", "wizard.engine.repair"):
+        for name in ("wizard.engine.runchild", "wizard.engine.runner", "wizard.engine.verify",
+                     "wizard.engine.repair"):
             importlib.import_module(name)
 
-    threading.Thread(target=work, name="sharegpt4v-warm-up", daemon=True).start()
+    thread = threading.Thread(target=work, name="sharegpt4v-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def problem_of(exc: BaseException) -> Problem:

@@ -214,6 +214,9 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
     different validator or size means it changed upstream.
     """
     new_etag, new_modified = headers.get("ETag"), headers.get("Last-Modified")
+    if status == 200 and not offset:  # the usual answer (many per second for small files): no detour
+        length = _int(headers.get("Content-Length"))
+        return Answer(Kind.FRESH, status, total=length, length=length, etag=new_etag, last_modified=new_modified)
     base = Answer(Kind.REFUSED, status, etag=new_etag, last_modified=new_modified)
     if status in RETRYABLE_STATUSES:
         return replace(base, kind=Kind.RETRY, reason=f"server answered {status}", throttled=status in THROTTLE_STATUSES,

@@ -134,6 +134,8 @@ class HostGate:
         self._limit: int | None = None
         self._calm_since = 0.0
         self._last_cut = float("-inf")
+        #: How often the host said "too many" (each :meth:`throttled`), for logs and tests.
+        self.throttles = 0
 
     @property
     def active(self) -> int:
@@ -190,6 +192,7 @@ class HostGate:
     def throttled(self) -> int | None:
         """The host said "too many": cut the limit (once per second at most); the new limit."""
         with self._cond:
+            self.throttles += 1
             now = self._clock()
             current = self._current_limit()
             if now - self._last_cut >= 1.0:
@@ -202,7 +205,7 @@ class HostGate:
 
 class NetShared:
     """What the transfers of one run share: the bandwidth limiter, one gate per host, and the
-    wall clock and random source the retry policy uses (injectable: tests run on fake time).
+    clocks and random source they and the retry policy use (injectable: tests run on fake time).
 
     The :class:`~wizard.engine.runner.Runner` owns one and hands it to every job's context; a
     context made without one (a test, ``repair``) gets its own.
@@ -211,6 +214,7 @@ class NetShared:
     def __init__(self, limit_rate: int | None = None, *, wall: Clock = time.time,
                  rand: Callable[[], float] = random.random, clock: Clock = time.monotonic) -> None:
         self.limiter = RateLimiter(limit_rate, clock=clock)
+        self.clock = clock
         self.wall = wall
         self.rand = rand
         self._gates: dict[str, HostGate] = {}
@@ -227,5 +231,5 @@ class NetShared:
         with self._lock:
             gate = self._gates.get(host)
             if gate is None:
-                gate = self._gates[host] = HostGate()
+                gate = self._gates[host] = HostGate(clock=self.clock)
             return gate

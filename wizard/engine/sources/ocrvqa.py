@@ -9,67 +9,53 @@ the journal's ``items`` table, so a run killed among 200K images resumes image b
 Results are committed in batches (``BATCH_ROWS`` images or ``BATCH_SECONDS``, no fsync per
 file): after a kill -9 at most one batch of results is lost, and its saved files are found again
 on disk by ``_reconcile``. Each worker keeps its connections alive (``net.keepalive``); the
-number of workers follows the throughput (``net.ramp``) and the host's gate (429/503).
-Dead links (404/410/403, connection failures and timeouts after retries, non-image answers, tiny
-placeholder images such as a 1x1 GIF)
-are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
+number of workers follows the throughput (``net.ramp``) and the host's gate (429/503). A large
+batch is shared with a second process (:mod:`.ocrsplit`; the fetching itself is :mod:`.ocrfetch`,
+the same in both), whose results this process journals. Dead links (404/410/403, connection
+failures and timeouts after retries, non-image answers, tiny placeholder images such as a 1x1
+GIF) are recorded with their status and listed in ``reports/ocr-vqa-missing.tsv``; the job is done,
 with a warning, once every image is saved or recorded dead. Progress is images done / total.
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import hashlib
 import logging
 import os
-import re
 import shutil
 import threading
 import time
 from collections.abc import Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import ijson
-import requests
 
 from ..annotations import find_jsons, iter_image_paths, normalize, sniff
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
-from ..errors import Cancelled, Code, SetupError
+from ..errors import Code, SetupError
 from ..events import Stage
 from ..journal import Journal, state_dir
-from ..net import client, keepalive
-from ..net.bounds import MARGIN, quarantine
-from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
+from ..net.bounds import quarantine
 from ..net.ramp import Ramp
-from ..net.ratelimit import HostGate
-from ..safefs import file_kind_nofollow, open_private, open_private_file
-from . import drive
+from ..safefs import file_kind_nofollow, open_private_file
+from . import drive, ocrsplit
 from .drive_folder import folder_file_url
+from .ocrfetch import PLACEHOLDER, Crew, Fetcher
 from .registry import SourceKind
 
 IMAGE_PREFIX = "ocr_vqa/images/"
 REPORT_NAME = "ocr-vqa-missing.tsv"
 DATASET_NAME = "ocr-vqa-dataset.json"
-_DEAD_STATUSES = {400, 401, 403, 404, 410, 451}
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ORIGIN = re.compile(r"(?i:https?)://([^/?#]*)")
-_MAX_IMAGE = 64 * 1024 * 1024
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
-#: Image hosts answer 200 with a tiny placeholder (Amazon: a 1x1 GIF, 43 bytes) for a missing image.
-PLACEHOLDER = "placeholder image"
-_PLACEHOLDER_BYTES = 100
 #: Consecutive connection failures (no HTTP answer at all) after which the network is taken to be down.
 BREAKER = 40
 #: Image results are journaled in one transaction per this many images or this many seconds.
 BATCH_ROWS = 256
 BATCH_SECONDS = 0.2
-_HEADERS = {"Accept-Encoding": "identity"}
-_CHUNK = 64 * 1024
-_SPILL = 1 << 20  # bodies up to this size are gathered in memory and written at once
 
 log = logging.getLogger(__name__)
 
@@ -219,26 +205,24 @@ def _reconcile(ctx: JobContext, target: Path) -> None:
 # Fetching
 # ------------------------------------------------------------------------------------------
 class _Batch:
-    """The images still to do, fetched by a pool of workers, each over its own kept-alive
-    connections (:class:`~wizard.engine.net.keepalive.KeepAlive`). How many work at once follows
-    the throughput (:class:`~wizard.engine.net.ramp.Ramp`: more while more is faster) and the
-    host's gate (fewer after 429/503). Results are journaled in batches
-    (:meth:`~wizard.engine.journal.Journal.items_batch`: one transaction per ``BATCH_ROWS`` images
-    or ``BATCH_SECONDS``)."""
+    """The images still to do, fetched by a :class:`~.ocrfetch.Crew` of workers (each over its
+    own kept-alive connections) in this process and, for a large batch on a machine with a
+    second core, by a second process too (:class:`~.ocrsplit.Partner`: it takes a share of the
+    list; this process journals its results). How many work at once follows the throughput
+    (:class:`~wizard.engine.net.ramp.Ramp`: more while more is faster; split between the two
+    processes) and the host's gate (fewer after 429/503). Results are journaled in batches
+    (:meth:`~wizard.engine.journal.Journal.items_batch`: one transaction per ``BATCH_ROWS``
+    images or ``BATCH_SECONDS``)."""
 
     def __init__(self, ctx: JobContext, target: Path) -> None:
         self.ctx = ctx
         self.target = target
-        self.target_dir = os.path.join(target, "")  # the folder as a string ending in a separator
         self.tmp = ctx.downloads / "ocr-vqa-tmp"
-        self.tmp_dir = os.path.join(self.tmp, "")
         self.todo = [(k, u) for k, u, _s, _h, _d in ctx.journal.items(ctx.job, "todo")]
         counts = ctx.journal.items_counts(ctx.job)
         self.total = sum(counts.values())
         self.done = self.total - len(self.todo)
         self.lock = threading.Lock()
-        self.turn = threading.Condition(self.lock)  # workers above the ramp's target wait on it
-        self.hosts: dict[str, threading.Semaphore] = {}
         self.next = 0
         self.stop = threading.Event()
         self.error: BaseException | None = None
@@ -247,6 +231,11 @@ class _Batch:
         self.last_progress = 0.0
         self.ramp = make_ramp(ctx.settings)
         self.records = ctx.journal.items_batch(ctx.job, rows=BATCH_ROWS, seconds=BATCH_SECONDS)
+        self.partners: list[ocrsplit.Partner] = []  # the other image processes
+        self.crew: Crew | None = None
+        self.connections = 0
+        self.answers: collections.Counter[int] = collections.Counter()  # by HTTP status, both processes
+        self.others = 0  # results the other processes sent
 
     def run(self) -> None:
         ctx = self.ctx
@@ -254,23 +243,88 @@ class _Batch:
         self.tmp.mkdir(parents=True, exist_ok=True)
         ctx.stage(Stage.DOWNLOADING, f"OCR-VQA images ({len(self.todo):,} to fetch)")
         ctx.progress(self.done, self.total, unit="files")
-        threads = max(1, min(self.ramp.ceiling, len(self.todo)))
+        todo = len(self.todo)
         try:
-            if self.todo:
-                with ThreadPoolExecutor(threads, thread_name_prefix="ocr-vqa") as pool:
-                    for index in range(threads):
-                        pool.submit(self._worker, index)
+            if todo:
+                self._start_partners(ocrsplit.processes(ctx.settings, todo, ctx.limiter.rate is not None))
+            while todo:
+                self._work()
+                while self.partners:  # the list is done here: the other processes finish their shares
+                    partner = self.partners[0]
+                    partner.finish()
+                    self._tally(partner.stats)
+                    self.others += partner.answered
+                    self.partners.pop(0)
+                if self.next >= len(self.todo) or self.stop.is_set():
+                    break  # (else one died and gave images back: they are done here, in one process)
         finally:
+            for partner in self.partners:  # an error in this process: the others stop too
+                partner.stop()
+            for partner in self.partners:
+                partner.finish()
             if len(self.net_failures) < BREAKER:  # a streak too short to blame the network: dead links
                 for key, detail in self.net_failures:
                     self.records.add(key, "dead", None, detail)
             self.records.flush()
         shutil.rmtree(self.tmp, ignore_errors=True)
         ctx.progress(self.done, self.total, unit="files")
-        log.info("OCR-VQA: %d journal commits for %d images; %d workers at the end",
-                 self.records.commits, len(self.todo), self.ramp.target)
+        log.info("OCR-VQA: %d images (%d by other image processes) in %d journal commits; answers %s "
+                 "over %d connections; %d workers at the end", todo, self.others, self.records.commits,
+                 dict(sorted(self.answers.items())) or "none", self.connections, self.ramp.target)
         if self.error is not None:
             raise self.error
+
+    def _start_partners(self, count: int) -> None:
+        """The other ``count - 1`` image processes, each with its share of workers and per-host slots."""
+        settings = self.ctx.settings
+        workers = ocrsplit.shares(self.ramp.target, count)
+        threads = ocrsplit.shares(self.ramp.ceiling, count)
+        per_host = ocrsplit.shares(settings.ocr_per_host, count)
+        for index in range(1, count):
+            try:
+                partner = ocrsplit.Partner(
+                    settings, self.ctx.control, self.target, self.tmp, threads=threads[index],
+                    per_host=per_host[index], workers=workers[index], take=self._take, record=self._record,
+                    give_back=self._give_back, throttled=self._throttled, fail=self._fail, changed=self._share_out)
+            except OSError as exc:  # could not start it: fewer processes do it all
+                log.warning("OCR-VQA: no other image process (%s); fetching with %d", exc, len(self.partners) + 1)
+                break
+            self.partners.append(partner)
+            self._share_out()
+
+    def _work(self) -> None:
+        """One crew of workers in this process, until the list is done (or the batch stops)."""
+        settings = self.ctx.settings
+        per_host = ocrsplit.shares(settings.ocr_per_host, len(self.partners) + 1)[0]
+        threads = max(1, min(self.ramp.ceiling, len(self.todo) - self.next))
+        fetcher = Fetcher(settings, self.ctx.control, self.ctx.net, self.target, self.tmp, self.stop,
+                          per_host=per_host, threads=threads, on_throttle=self._tell_others)
+        crew = self.crew = Crew(fetcher, self._take, self._record, self._more, self._fail, target=self._own_share())
+        crew.run(threads)
+        self._tally({"connections": crew.connections, "answers": crew.answers})
+
+    def _tally(self, stats: dict[str, Any]) -> None:
+        self.connections += int(stats.get("connections", 0))
+        self.answers.update(stats.get("answers", {}))
+
+    def _alive(self) -> list[ocrsplit.Partner]:
+        """The other processes at work (started, not ended)."""
+        return [p for p in self.partners if p.ready and p.alive]
+
+    def _own_share(self) -> int:
+        return ocrsplit.shares(self.ramp.target, len(self._alive()) + 1)[0]
+
+    def _tell_others(self, host: str) -> None:
+        """A 429/503 from ``host`` in this process: the other processes cut their gates too."""
+        for partner in self._alive():
+            partner.throttled(host)
+
+    def _throttled(self, source: ocrsplit.Partner, host: str) -> None:
+        """Another process got a 429/503 from ``host``: this one and the rest cut their gates too."""
+        self.ctx.net.gate(host).throttled()
+        for partner in self._alive():
+            if partner is not source:
+                partner.throttled(host)
 
     def _take(self) -> tuple[str, str] | None:
         with self.lock:
@@ -280,38 +334,32 @@ class _Batch:
             self.next += 1
             return item
 
-    def _my_turn(self, index: int) -> bool:
-        """Wait while worker ``index`` is above the ramp's target; False once the batch stops."""
-        with self.turn:  # a waiting worker also leaves once every image is taken (nothing left to do)
-            while index >= self.ramp.target and not self.stop.is_set() and self.next < len(self.todo):
-                self.turn.wait(0.2)
-            return not self.stop.is_set()
+    def _more(self) -> bool:
+        return self.next < len(self.todo)
 
-    def _host(self, host: str) -> threading.Semaphore:
+    def _give_back(self, items: list[tuple[str, str]]) -> None:
+        """Images another process took and never answered (it died): back on the list."""
         with self.lock:
-            if host not in self.hosts:
-                self.hosts[host] = threading.Semaphore(max(1, self.ctx.settings.ocr_per_host))
-            return self.hosts[host]
+            self.todo.extend(items)
 
-    def _worker(self, index: int) -> None:
-        settings = self.ctx.settings
-        pool = keepalive.KeepAlive(settings.connect_timeout, settings.read_timeout)
-        try:
-            while self._my_turn(index) and (item := self._take()) is not None:
-                key, url = item
-                status, http, detail = self._one(pool, key, url)
-                self._record(key, status, http, detail)
-        except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone, re-raise in run()
-            with self.lock:
-                if self.error is None:
-                    self.error = exc
-            self.stop.set()
-        finally:
-            pool.close()
+    def _fail(self, exc: BaseException) -> None:
+        """Stop the batch with ``exc`` (the first error wins): every worker leaves its image to do."""
+        with self.lock:
+            if self.error is None:
+                self.error = exc
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        self.stop.set()
+        for partner in self.partners:
+            partner.stop()
+        if self.crew is not None:
+            self.crew.wake()
 
     def _record(self, key: str, status: str, http: int | None, detail: str) -> None:
         ctx = self.ctx
         network = status == "dead" and http is None and detail.startswith("network:")
+        tripped = False
         with self.lock:  # no journal write in here: a batch commit never holds up the other workers
             if self.stop.is_set() and self.error is not None:
                 return  # the batch is stopping: this image stays to do
@@ -323,16 +371,20 @@ class _Batch:
                         f"OCR-VQA: {len(self.net_failures)} images in a row got no answer at all "
                         f"({detail[9:]}); the network or the image host seems to be down.",
                         "Check the connection and run again; images saved so far are kept.")
-                    self.stop.set()
-                    return  # those images were never journaled: they stay to do
+                    tripped = True
                 streak: list[tuple[str, str]] = []
             else:
                 streak, self.net_failures = self.net_failures, []
-            self.done += 1
+            if not tripped:
+                self.done += 1
             done = self.done
             before = self.ramp.target
-            if self.ramp.update(done) > before:
-                self.turn.notify_all()
+            raised = not tripped and self.ramp.update(done) != before
+        if tripped:
+            self._stop_all()
+            return  # those images were never journaled: they stay to do
+        if raised:
+            self._share_out()
         for dead_key, dead_detail in streak:  # the network is fine: those were dead links after all
             self.records.add(dead_key, "dead", None, dead_detail)
         if not network:
@@ -342,103 +394,14 @@ class _Batch:
             self.last_progress = now
             ctx.progress(done, self.total, unit="files")
 
-    def _one(self, pool: keepalive.KeepAlive, key: str, url: str) -> tuple[str, int | None, str]:
-        """("saved" | "dead", HTTP status or None, detail) for one image."""
-        ctx = self.ctx
-        if not url:
-            return "dead", None, "no imageURL in dataset.json"
-        origin = _ORIGIN.match(url)
-        if not _SAFE_KEY.match(key) or origin is None:
-            return "dead", None, "unusable key or URL"
-        host = origin.group(1)  # what urlsplit calls the netloc (a gate per host)
-        attempt = 0
-        while True:
-            if self.stop.is_set():
-                raise _Stopped()
-            ctx.control.checkpoint()
-            wait: float | None = None
-            gate = ctx.net.gate(host)
-            try:
-                with self._host(host):
-                    if not gate.acquire(self.stop):
-                        raise _Stopped()
-                    try:
-                        return self._get(pool, key, url, gate)
-                    finally:
-                        gate.release()
-            except RetryLater as exc:
-                problem, wait = str(exc), exc.wait
-            except requests.RequestException as exc:
-                ctx.control.checkpoint()  # cut by a cancel: not a dead link
-                if not is_retryable(exc):
-                    return "dead", None, describe(exc)
-                problem = "network: " + describe(exc)
-            attempt += 1
-            if attempt > ctx.settings.ocr_retries:
-                if problem.startswith("network:"):
-                    return "dead", None, problem
-                return "dead", _status_of(problem), problem
-            delay = wait if wait is not None else backoff(attempt, ctx.settings.backoff, ctx.settings.backoff_cap,
-                                                          ctx.net.rand)
-            log_retry(f"OCR-VQA image {key}", problem, delay, attempt, ctx.settings.ocr_retries, wait is not None)
-            ctx.control.sleep(delay)
-
-    def _get(self, pool: keepalive.KeepAlive, key: str, url: str, gate: HostGate) -> tuple[str, int | None, str]:
-        ctx = self.ctx
-        # identity: keep the bytes exactly as served, and let Content-Length count them
-        resp = pool.get(url, _HEADERS)
-        finished = False
-        try:
-            status = resp.status
-            answer = classify(status, resp.headers, cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
-            if answer.kind is Kind.RETRY:
-                if answer.throttled:
-                    gate.throttled()  # fewer connections to this host for a while
-                raise RetryLater(f"HTTP {status}", answer.wait, throttled=answer.throttled)
-            if status in _DEAD_STATUSES or status >= 400:
-                return "dead", status, f"HTTP {status}"
-            if status != 200:
-                return "dead", status, f"unexpected HTTP {status}"
-            tmp = f"{self.tmp_dir}{key}.{threading.get_ident()}.tmp"
-            bound = _MAX_IMAGE if answer.length is None else min(_MAX_IMAGE, answer.length + MARGIN)
-            # a cancel shuts the connection: a stalled image host does not hold the stop up
-            with ctx.control.on_cancel(lambda: client.abort_response(resp)):
-                size, head, finished, body = _receive(ctx, resp, tmp, bound)
-        except BaseException:
-            resp.close()
-            raise
-        finally:
-            keepalive.done(resp, complete=finished)
-        if size > bound:  # runs on: nothing past the bound was written
-            return "dead", 200, f"body-too-long (over {bound:,} bytes)"
-        try:
-            verdict = self._judge(resp, size, head)
-        except requests.RequestException:
-            if body is None:
-                _discard(tmp)
-            raise
-        if verdict is not None:  # not kept (a body that went to disk is removed)
-            if body is None:
-                _discard(tmp)
-            return verdict
-        if body is not None:  # the usual small image: written now, in one go
-            _write_new(tmp, body)
-        os.replace(tmp, f"{self.target_dir}{key}.jpg")
-        return "saved", 200, sniff(head) or "unknown"
-
-    @staticmethod
-    def _judge(resp: keepalive.Response, size: int, head: bytes) -> tuple[str, int | None, str] | None:
-        """Why a complete body is not an image to keep (None: it is one). Raises for a short body."""
-        length = resp.headers.get("Content-Length")
-        encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
-        if length is not None and length.isdigit() and int(length) != size and not encoded:
-            raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
-        if size < _PLACEHOLDER_BYTES or _one_pixel_gif(head):  # the host's "no such image" answer
-            return "dead", None, PLACEHOLDER
-        if sniff(head) is None:
-            what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
-            return "dead", 200, what
-        return None
+    def _share_out(self) -> None:
+        """The ramp changed the worker count (or a process died): each process gets its share."""
+        alive = self._alive()
+        shares = ocrsplit.shares(self.ramp.target, len(alive) + 1)
+        if self.crew is not None:
+            self.crew.set_target(shares[0])
+        for partner, share in zip(alive, shares[1:], strict=True):
+            partner.set_workers(share)
 
 
 def make_ramp(settings: Settings) -> Ramp:
@@ -446,85 +409,6 @@ def make_ramp(settings: Settings) -> Ramp:
     ``ocr_max_workers`` (tests swap this for a scripted ramp)."""
     ceiling = max(1, settings.ocr_workers, settings.ocr_max_workers)
     return Ramp(max(1, settings.ocr_workers), ceiling)
-
-
-def _receive(ctx: JobContext, resp: keepalive.Response, tmp: str,
-             bound: int) -> tuple[int, bytes, bool, bytes | None]:
-    """Read one image: (size, its first 16 bytes, whether the body was read to its end, the body
-    when it is held in memory — None when it went to ``tmp``).
-
-    Small bodies are gathered in memory (the caller writes them once it knows they are worth
-    keeping: a placeholder or an error page costs no file). A body that turns out large goes to
-    ``tmp`` as it comes. A body that runs past ``bound`` is cut there (size > bound, nothing kept).
-    """
-    limiter = ctx.limiter
-    size, head = 0, b""
-    parts: list[bytes] = []
-    out: IO[bytes] | None = None
-    length = resp.headers.get("Content-Length", "")
-    if limiter.rate is None and length.isdigit() and int(length) <= min(_SPILL, bound):
-        chunks: Iterator[bytes] = iter((keepalive.read(resp, bound + 1),))  # the usual image: one read
-    else:
-        chunks = keepalive.stream(resp, limiter.chunk_size(_CHUNK))
-    try:
-        for chunk in chunks:
-            if len(head) < 16:
-                head += chunk[: 16 - len(head)]
-            size += len(chunk)
-            if size > bound:
-                keepalive.abandon(resp)
-                if out is not None:
-                    out.close()
-                    out = None
-                    _discard(tmp)
-                return size, head, False, None
-            if out is not None:
-                out.write(chunk)
-            else:
-                parts.append(chunk)
-                if size > _SPILL:
-                    out = open_private_file(tmp, "wb")
-                    out.writelines(parts)
-                    parts = []
-            limiter.consume(len(chunk), ctx.control.sleep)
-    finally:
-        if out is not None:
-            out.close()
-    if out is not None or size > _SPILL:
-        return size, head, True, None
-    return size, head, True, parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _write_new(path: str, data: bytes) -> None:
-    """``data`` into the app's own file ``path`` with one open, write and close (created
-    exclusively by :func:`~wizard.engine.safefs.open_private`; no fsync: the journal's batch commit
-    is the durability point, and a file the journal does not know yet is found by ``_reconcile``)."""
-    fd = open_private(path, truncate=True)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-
-
-def _discard(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-class _Stopped(Cancelled):
-    """Another worker stopped the batch; this one leaves its image to do."""
-
-
-def _one_pixel_gif(head: bytes) -> bool:
-    """A GIF whose logical screen is 1x1 pixels (little-endian width/height after the signature)."""
-    return head[:6] in (b"GIF87a", b"GIF89a") and head[6:10] == b"\x01\x00\x01\x00"
-
-
-def _status_of(problem: str) -> int | None:
-    match = re.match(r"HTTP (\d+)", problem)
-    return int(match.group(1)) if match else None
 
 
 # ------------------------------------------------------------------------------------------
