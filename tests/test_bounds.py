@@ -298,3 +298,21 @@ def test_budget_limit_follows_the_documented_rules() -> None:
     expected = bounds.Budget("x", expected=50 * MIB, archive_size=10 * MIB)
     assert expected.limit == int(bounds.EXPANSION_FACTOR * 50 * MIB)
 
+
+
+def test_reserved_bytes_stay_off_the_free_space_until_they_land() -> None:
+    """Members planned ahead (a batch, or the helper process's share) reserve their bytes: a fresh
+    free-space reading does not count them as free again before they are on disk."""
+    disk = {"free": 10_000}  # what the filesystem reports: nothing written yet
+    budget = bounds.Budget("x", free=lambda: disk["free"])
+    budget.admit("a.jpg", 6_000, reserve=True)
+    with pytest.raises(SetupError) as caught:  # a re-reading still shows 10,000; 6,000 are promised
+        budget.admit("b.jpg", 5_000, reserve=True)
+    assert caught.value.problem.code == Code.NO_SPACE and "b.jpg needs" in caught.value.problem.message
+    disk["free"] = 4_000  # a.jpg is on disk now
+    budget.landed(6_000)
+    budget.admit("b.jpg", 4_000, reserve=True)
+    disk["free"] = 4_000  # b.jpg was already there (skipped): its reservation comes back
+    budget.landed(4_000, unused=4_000)
+    budget.admit("c.jpg", 4_000)
+    assert budget.written == 6_000 and budget.pending == 0

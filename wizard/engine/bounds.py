@@ -18,11 +18,13 @@ Past the first two the archive is refused with ``archive-too-large`` and the num
 space the job parks with ``no-space``. Either way before the member is written (a member already
 being written that produces more than its declared size is stopped and its partial file removed).
 Overlapping zip entries (two central-directory entries sharing bytes, the trick of
-non-recursive zip bombs) are refused with ``archive-unsafe`` before anything is written.
+non-recursive zip bombs) are refused with ``archive-unsafe`` before anything is written, and so are
+members whose path would leave the target (:func:`path_problem`; :func:`unsafe` words it).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import zipfile
 from collections.abc import Callable, Iterable
@@ -54,6 +56,7 @@ class Budget:
     plain: bool = False  # a plain (uncompressed) tar: real sizes fit in archive_size
     free: Callable[[], int] | None = None  # free bytes on the target's filesystem
     written: int = 0
+    pending: int = 0  # reserved bytes (admit(reserve=True)) not yet on disk
     _free_left: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -75,10 +78,27 @@ class Budget:
             parts.append(f"the archive is {_human(self.archive_size)}")
         return f"; {', '.join(parts)}" if parts else ""
 
-    def admit(self, member: str, size: int, stored: int | None = None) -> None:
-        """Before writing ``member`` of real ``size`` bytes (``stored`` bytes in the archive)."""
+    def admit(self, member: str, size: int, stored: int | None = None, *, reserve: bool = False) -> None:
+        """Before writing ``member`` of real ``size`` bytes (``stored`` bytes in the archive).
+
+        ``reserve``: the member is written later (planned ahead with others): its bytes count as
+        written at once and are kept off the free space until :meth:`landed`."""
         with self._lock:
             self._admit(member, size, stored)
+            if reserve:
+                self.written += size
+                self.pending += size
+                if self._free_left is not None:
+                    self._free_left -= size
+
+    def landed(self, n: int, unused: int = 0) -> None:
+        """``n`` reserved bytes are settled: on disk, but for ``unused`` of them that were not
+        written after all (the member was already there)."""
+        with self._lock:
+            self.pending -= n
+            self.written -= unused
+            if self._free_left is not None:
+                self._free_left += unused
 
     def _admit(self, member: str, size: int, stored: int | None) -> None:
         if stored is not None and size >= RATIO_FLOOR and size > MAX_RATIO * max(stored, 1):
@@ -91,7 +111,7 @@ class Budget:
         if self.free is None:
             return
         if self._free_left is None or size > self._free_left:
-            self._free_left = self.free()
+            self._free_left = self.free() - self.pending
             if size > self._free_left:
                 raise SetupError(
                     Code.NO_SPACE,
@@ -119,6 +139,33 @@ class Budget:
                             f"{_human(limit)}{self._why()}")
 
 
+def path_problem(path: str) -> str | None:
+    """Why a member path is unsafe to join onto the target (absolute, ``..``, NUL), or None."""
+    if (".." not in path and "\x00" not in path and "\\" not in path and ":" not in path
+            and not path.startswith("/")):
+        return None  # the common case, cheaply
+    if "\x00" in path:
+        return "NUL in name"
+    norm = path.replace("\\", "/")
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":" and norm[0].isalpha()):
+        return "absolute path"
+    if ".." in norm.split("/"):
+        return "'..' in path"
+    if os.name == "nt" and ":" in norm:
+        return "':' in name"
+    return None
+
+
+def unsafe(name: str, refused: list[str], what_next: str) -> SetupError:
+    """``archive-unsafe`` for the archive ``name`` and the members it ``refused``."""
+    shown = "; ".join(refused[:5]) + ("; …" if len(refused) > 5 else "")
+    return SetupError(
+        Code.ARCHIVE_UNSAFE,
+        f"{name}: refused {len(refused)} unsafe member(s): {shown}",
+        f"The archive is not what the catalog expects; nothing was written outside the target. {what_next}",
+    )
+
+
 def too_large(archive: str, detail: str) -> SetupError:
     return SetupError(
         Code.ARCHIVE_TOO_LARGE,
@@ -141,7 +188,9 @@ def overlapping_zip_entries(zf: zipfile.ZipFile) -> list[str]:
         nxt = infos[i + 1].header_offset if i + 1 < len(infos) else end_of_data
         if nxt is None:
             continue
-        name_len = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace"))
+        name = info.orig_filename
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        name_len = len(name) if name.isascii() else len(name.encode(encoding, "replace"))
         if info.header_offset + _LOCAL_HEADER + name_len + info.compress_size > nxt:
             bad.append(info.filename)
     return bad

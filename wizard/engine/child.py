@@ -22,6 +22,7 @@ ROLES = {
     "run": "wizard.engine.runchild:child_main",  # a whole run, for the wizard
     "sizes": "wizard.engine.sizes:child_main",  # verify: the recorded sizes against the files
     "ocr-images": "wizard.engine.sources.ocrsplit:child_main",  # a share of the OCR-VQA images
+    "zip-members": "wizard.engine.zipmembers:child_main",  # extract: small zip members on the 2nd core
 }
 
 #: Every frame's header: the length of the pickle that follows.

@@ -6,9 +6,10 @@ resolve outside it (a symlinked folder already inside it) are refused, and tar m
 ``tarfile``'s ``data`` filter. A member of at most one chunk (the many small images) is read, then
 created straight at its final name, exclusively and never through a link, and written with one
 ``write()`` — one directory operation, as ``unzip`` does; a kill inside that call leaves it short,
-and a later run replaces it. A larger member is written to a hidden temp name and renamed into
-place. A later run skips members already on disk at full size; the size ledger
-(:mod:`wizard.engine.sizes`, appended in batches) records only whole members.
+and a later run replaces it (zip members: :mod:`wizard.engine.zipmembers`, for a zip of many of
+them partly in a helper process: :mod:`wizard.engine.zipextract`). A larger member is written to a
+hidden temp name and renamed into place. A later run skips members already on disk at full size;
+the size ledger (:mod:`wizard.engine.sizes`, appended in batches) records only whole members.
 What an archive may write is bounded (:mod:`wizard.engine.bounds`): bombs, sparse tar members and
 overlapping zip entries are stopped before they fill the disk.
 """
@@ -17,14 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import gzip
 import hashlib
-import itertools
 import lzma
 import os
 import stat
-import struct
 import tarfile
 import time
 import zipfile
@@ -34,13 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .bounds import Budget, data_overlaps, overlapping_zip_entries, too_large
+from .bounds import Budget, path_problem, too_large, unsafe
 from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .fsinfo import free_bytes
 from .safefs import create_unless_complete, open_private
 from .sizes import SizeLedger
+from .zipextract import ZipExtraction
 
 
 class _Damaged(Exception):
@@ -53,10 +52,8 @@ _DAMAGED: tuple[type[BaseException], ...] = (
 )
 _TEMP_SUFFIX = ".extracting"
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
-_SMALL = 1 << 20  # zip members up to this size are read in one go (see _Extraction._small)
-_HEADER_SLACK = 256  # bytes read past a local header for its name and extra field (more: a 2nd pread)
+_SMALL = 1 << 20  # members up to this size are read in one go
 _UTIME_FD = os.utime in os.supports_fd
-_UTF8_FLAG = 0x800
 
 
 @dataclass(frozen=True)
@@ -68,48 +65,6 @@ class ExtractResult:
     ignored: int  # members the layout does not want (e.g. SAM .json, other folders)
     bytes_written: int
     found: frozenset[str] = frozenset()  # with ``only``: the wanted paths the archive holds
-
-
-def _path_problem(path: str) -> str | None:
-    """Why a member path is unsafe to join onto the target, or None."""
-    if "\x00" in path:
-        return "NUL in name"
-    norm = path.replace("\\", "/")
-    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":" and norm[0].isalpha()):
-        return "absolute path"
-    if ".." in norm.split("/"):
-        return "'..' in path"
-    if os.name == "nt" and ":" in norm:
-        return "':' in name"
-    return None
-
-
-def _zip_name(info: zipfile.ZipInfo) -> str:
-    """The member name as stored: undo zipfile's cp437 decoding when the UTF-8 flag is unset."""
-    name = info.filename
-    if info.flag_bits & _UTF8_FLAG or name.isascii():
-        return name
-    raw = name.encode("cp437")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return os.fsdecode(raw)  # surrogateescape on POSIX: the disk name gets the stored bytes
-    except UnicodeDecodeError:  # pragma: no cover - Windows, where names must be Unicode
-        return name
-
-
-@functools.lru_cache(maxsize=4096)  # the members of a zip share few timestamps
-def _local_time(date_time: tuple[int, int, int, int, int, int]) -> float | None:
-    try:
-        return time.mktime((*date_time, 0, 0, -1))
-    except (OverflowError, ValueError):
-        return None
-
-
-def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
-    return _local_time(info.date_time)
 
 
 def _temp_name(base: str) -> str:
@@ -137,6 +92,7 @@ class _Extraction:
         #: absolute folders this extraction created: nothing older is in them, so no member there
         #: needs the completeness check before it is written (a duplicate name still meets it)
         self.new_dirs: set[str] = {self.dest} if new else set()
+        self._fresh: dict[str, bool] = {}  # relative folder -> in new_dirs
         self.refused: list[str] = []
         self.written = self.skipped = self.ignored = self.bytes_written = 0
         self.done = 0  # progress position (uncompressed bytes for zip, archive bytes for tar)
@@ -160,18 +116,25 @@ class _Extraction:
 
     def target(self, name: str, problem: str | None, regular: bool, link: str = "") -> str | None:
         """The absolute path to write ``name`` to, or None (counted as ignored or refused)."""
-        problem = problem or _path_problem(name)
+        problem = problem or path_problem(name)
+        placed = self.place(name, None if problem else self.layout.map(name), problem, regular, link)
+        return None if placed is None else os.path.join(self.dest, *placed)
+
+    def place(self, name: str, rel: str | None, problem: str | None, regular: bool,
+              link: str = "") -> tuple[str, str] | None:
+        """Where member ``name`` goes, given what the layout maps it to (``rel``) and what is wrong
+        with its name (``problem``): (folder, file name) relative to the target, the folder made
+        and checked; or None (counted as ignored or refused)."""
         if problem:
             self.refused.append(f"{name} ({problem})")
             return None
-        rel = self.layout.map(name)
         if rel is None or (self.only is not None and rel not in self.only):
             self.ignored += 1
             return None
         if self.only is not None:
             self.seen.add(rel)
         problem = "" if regular else (link or "not a regular file")
-        problem = problem or _path_problem(rel) or ("backslash in name" if "\\" in rel else "")
+        problem = problem or path_problem(rel) or ("backslash in name" if "\\" in rel else "")
         folder, _, base = rel.rpartition("/")
         if not problem and base in ("", ".", ".."):
             problem = "no file name"
@@ -180,7 +143,14 @@ class _Extraction:
         if problem:
             self.refused.append(f"{name} ({problem})")
             return None
-        return os.path.join(self.dest, rel)
+        return folder, base
+
+    def fresh(self, folder: str) -> bool:
+        """Whether this extraction made the relative ``folder`` (nothing older is in it)."""
+        known = self._fresh.get(folder)
+        if known is None:
+            known = self._fresh[folder] = (os.path.join(self.dest, folder) if folder else self.dest) in self.new_dirs
+        return known
 
     def _make_folder(self, folder: str) -> str:
         real = os.path.realpath(os.path.join(self.dest, folder))
@@ -284,7 +254,7 @@ class _Extraction:
         self.sizes.record(final, size - left)
         self.written += 1
 
-    def _read(self, src: IO[bytes]) -> Iterator[bytes]:
+    def read_chunks(self, src: IO[bytes]) -> Iterator[bytes]:
         """``src`` in chunks, a cancel checked between them; read errors mean damage."""
         checkpoint, chunk_size = self.ctx.control.checkpoint, self.ctx.settings.chunk_size
         while True:
@@ -325,124 +295,13 @@ class _Extraction:
                 if src is None:  # pragma: no cover - isreg() members always have data
                     raise tarfile.ReadError(f"no data for {name}")
                 with src:
-                    yield from self._read(src)
+                    yield from self.read_chunks(src)
 
             self.write(final, ti.size, float(ti.mtime), stored, chunks)
         self.tick()
 
-    def _zip_checks(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> dict[int, int | None]:
-        """Refuse overlapping entries and over-budget declarations before writing anything.
-        Returns where each entry's bytes must end (by header offset)."""
-        overlapping = overlapping_zip_entries(zf)
-        if overlapping:
-            raise _unsafe(self.archive.name, [f"{n} (overlaps another entry)" for n in overlapping],
-                          "Nothing was extracted from it; report the source.")
-        fp = zf.fp
-        if fp is not None:
-            here = fp.tell()
-            self.budget.archive_size = fp.seek(0, os.SEEK_END)
-            fp.seek(here)
-        wanted = []
-        for info in infos:
-            rel = None if info.is_dir() else self.layout.map(_zip_name(info))
-            if rel is not None and (self.only is None or rel in self.only):
-                stored = info.file_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size
-                wanted.append((info.filename, info.file_size, stored))
-        self.budget.check_declared(wanted)
-        offsets = sorted(info.header_offset for info in infos)
-        ends: dict[int, int | None] = dict(itertools.pairwise(offsets))
-        ends[offsets[-1] if offsets else 0] = getattr(zf, "start_dir", None)
-        return ends
-
     def run_zip(self) -> None:
-        with zipfile.ZipFile(self.fileobj or self.archive) as zf:
-            infos = zf.infolist()
-            self.total = sum(info.file_size for info in infos)
-            ends = self._zip_checks(zf, infos)
-            self._zip_members(zf, infos, ends)
-
-    def _zip_members(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], ends: dict[int, int | None]) -> None:
-        checkpoint = self.ctx.control.checkpoint
-        fd = self._pread_fd(zf)
-        for info in infos:
-            checkpoint()
-            name = self.member = _zip_name(info)
-            size = info.file_size
-            if info.is_dir():
-                self.ignored += 1
-                self.done += size
-                continue
-            ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
-            regular = ftype in (0, stat.S_IFREG)
-            final = self.target(name, None, regular, "" if regular else "link or special file")
-            if final is not None:
-                before = self.done
-                stored = info.compress_size if info.compress_type != zipfile.ZIP_STORED else size
-                self.write(final, size, _zip_mtime(info), stored, self._zip_chunks(zf, fd, info, ends))
-                self.done = before + size
-            else:
-                self.done += size
-            self.tick()
-
-    def _pread_fd(self, zf: zipfile.ZipFile) -> int | None:
-        """The zip's fd for :meth:`_small`, or None (a remote zip, no ``pread``): zipfile reads."""
-        fp = zf.fp
-        if self.fileobj is not None or fp is None or not hasattr(os, "pread"):
-            return None
-        return fp.fileno()
-
-    def _zip_chunks(self, zf: zipfile.ZipFile, fd: int | None, info: zipfile.ZipInfo,
-                    ends: dict[int, int | None]) -> Callable[[], Iterable[bytes]]:
-        """What :meth:`write` reads the member from: one ``pread`` for a small stored or deflated
-        member (:meth:`_small`), zipfile's reader otherwise."""
-        if (fd is not None and info.compress_size <= _SMALL and info.file_size <= self.one_go
-                and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & 0x1):
-            return lambda: (self._small(fd, info, ends),)
-
-        def chunks() -> Iterator[bytes]:
-            with zf.open(info) as src:
-                start = getattr(src, "_orig_compress_start", None)
-                if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
-                    raise self._overlap(self.member)
-                yield from self._read(src)
-
-        return chunks
-
-    def _overlap(self, name: str) -> SetupError:
-        return _unsafe(self.archive.name, [f"{name} (overlaps another entry)"],
-                       "Members before it were kept; report the source.")
-
-    def _small(self, fd: int, info: zipfile.ZipInfo, ends: dict[int, int | None]) -> bytes:
-        """A small stored/deflated member read with one ``pread`` (local header, name and data)
-        and checked as zipfile would (local header, name, CRC-32, size): zipfile's reader costs
-        more than the data here."""
-        offset, csize = info.header_offset, info.compress_size
-        buf = os.pread(fd, 30 + _HEADER_SLACK + csize, offset)
-        if len(buf) < 30 or buf[:4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename!r}")
-        name_len, extra_len = struct.unpack_from("<HH", buf, 26)
-        start = 30 + name_len + extra_len
-        if data_overlaps(info, offset + start, ends.get(offset)):
-            raise self._overlap(info.filename)
-        if len(buf) < start + csize:  # a long name or extra field: read the rest
-            buf += os.pread(fd, start + csize - len(buf), offset + len(buf))
-            if len(buf) < start + csize:
-                raise zipfile.BadZipFile(f"{info.filename!r} is cut short")
-        raw_name = buf[30:30 + name_len]
-        if raw_name.decode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437") != info.orig_filename:
-            raise zipfile.BadZipFile(f"File name in directory {info.orig_filename!r} and header {raw_name!r} differ.")
-        if info.compress_type == zipfile.ZIP_DEFLATED:  # never more than one byte past the declared size
-            inflate = zlib.decompressobj(-15)
-            data = inflate.decompress(memoryview(buf)[start:start + csize], info.file_size + 1)
-            if not inflate.eof and len(data) <= info.file_size:
-                raise zipfile.BadZipFile(f"{info.filename!r}: incomplete or truncated deflate stream")
-        else:
-            data = buf[start:start + csize]
-        if len(data) != info.file_size:
-            raise zipfile.BadZipFile(f"{info.filename!r} has {len(data):,} bytes, not {info.file_size:,}")
-        if zlib.crc32(data) != info.CRC:
-            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
-        return data
+        ZipExtraction(self).run()
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size
@@ -518,18 +377,9 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
     job.done = job.total
     job.tick(final=True)
     if job.refused:
-        raise _unsafe(archive.name, job.refused,
+        raise unsafe(archive.name, job.refused,
                       f"Delete it from {archive.parent} and retry, or report the source.")
     return ExtractResult(job.written, job.skipped, job.ignored, job.bytes_written, frozenset(job.seen))
-
-
-def _unsafe(name: str, refused: list[str], what_next: str) -> SetupError:
-    shown = "; ".join(refused[:5]) + ("; …" if len(refused) > 5 else "")
-    return SetupError(
-        Code.ARCHIVE_UNSAFE,
-        f"{name}: refused {len(refused)} unsafe member(s): {shown}",
-        f"The archive is not what the catalog expects; nothing was written outside the target. {what_next}",
-    )
 
 
 class StreamedTar:
@@ -599,5 +449,5 @@ class StreamedTar:
         j.sizes.flush()
         j.tick(final=True)
         if j.refused:
-            raise _unsafe(self.name, j.refused, "Nothing of it was kept as finished; report the source.")
+            raise unsafe(self.name, j.refused, "Nothing of it was kept as finished; report the source.")
         return ExtractResult(j.written, j.skipped, j.ignored, j.bytes_written, frozenset(j.seen))

@@ -46,17 +46,18 @@ def _check_regular(fd: int, path: os.PathLike[str] | str) -> None:
         os.set_blocking(fd, True)
 
 
-def open_nofollow(path: os.PathLike[str] | str, flags: int, mode: int = 0o666) -> int:
+def open_nofollow(path: os.PathLike[str] | str, flags: int, mode: int = 0o666, *, dir_fd: int | None = None) -> int:
     """``os.open`` that refuses symlinks, FIFOs and devices; returns a blocking fd on a regular file.
 
     ``flags`` may contain ``O_CREAT``/``O_EXCL``/``O_TRUNC``; ``O_NOFOLLOW`` and ``O_NONBLOCK`` (so a
     FIFO never hangs the open) are added here. A file created with ``O_CREAT | O_EXCL`` is new and
     regular by definition (the open fails on any existing name, a link included): no check, no
-    ``O_NONBLOCK`` — the cheap path for the many small files of an image batch.
+    ``O_NONBLOCK`` — the cheap path for the many small files of an image batch. ``dir_fd``: ``path``
+    is a name in that open folder (``openat``: no path walk, see :data:`DIR_FD`).
     """
     if flags & _CREATE_NEW == _CREATE_NEW:
-        return os.open(path, flags | _NOFOLLOW | _BINARY | _CLOEXEC, mode)
-    fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _BINARY | _CLOEXEC, mode)
+        return os.open(path, flags | _NOFOLLOW | _BINARY | _CLOEXEC, mode, dir_fd=dir_fd)
+    fd = os.open(path, flags | _NOFOLLOW | _NONBLOCK | _BINARY | _CLOEXEC, mode, dir_fd=dir_fd)
     _check_regular(fd, path)
     return fd
 
@@ -97,7 +98,16 @@ def open_private(path: Path | str, *, truncate: bool = False, append: bool = Fal
     raise OSError(errno.ELOOP, "cannot open safely (a link or special file keeps reappearing)", str(path))
 
 
-def create_unless_complete(path: str, size: int) -> int | None:
+def is_complete(path: str, size: int, *, dir_fd: int | None = None) -> bool:
+    """Whether a regular file of ``size`` bytes is at ``path`` (a link there is not followed)."""
+    try:
+        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
+
+
+def create_unless_complete(path: str, size: int, *, dir_fd: int | None = None) -> int | None:
     """A write fd on a new file at ``path`` (a member's final name), or None when a regular file of
     ``size`` bytes is already there (a member a finished or interrupted run wrote whole).
 
@@ -105,20 +115,48 @@ def create_unless_complete(path: str, size: int) -> int | None:
     FIFO; nothing more to check on the fd). Anything else at the name — a shorter file a kill left,
     a symlink, FIFO or device planted there — is unlinked (never followed) and the file created in
     its place; a folder there raises ``IsADirectoryError``. One syscall on a fresh name.
+    ``dir_fd``: ``path`` is a name in that open folder.
     """
     for _ in range(3):
-        try:
-            return open_nofollow(path, os.O_WRONLY | _CREATE_NEW)  # its cheap path: new, so regular
+        try:  # open_nofollow's cheap path: new, so regular
+            return open_nofollow(path, os.O_WRONLY | _CREATE_NEW, dir_fd=dir_fd)
         except FileExistsError:
             pass
         try:
-            st = os.lstat(path)
+            st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             continue
         if stat.S_ISREG(st.st_mode) and st.st_size == size:
             return None
-        os.unlink(path)  # a folder: IsADirectoryError (EISDIR, or EPERM on macOS)
+        os.unlink(path, dir_fd=dir_fd)  # a folder: IsADirectoryError (EISDIR, or EPERM on macOS)
     raise OSError(errno.ELOOP, "cannot create safely (something keeps reappearing at the name)", path)
+
+
+#: Whether files can be opened, checked and removed relative to an open folder (POSIX, not Windows).
+DIR_FD = {os.open, os.stat, os.unlink} <= os.supports_dir_fd
+
+
+def open_folder(parent: str, rel: str) -> int:
+    """An fd on the folder ``rel`` (``/``-separated) under the folder ``parent``, walked one name at
+    a time without following a link: a link planted inside ``parent`` raises ``OSError`` (ELOOP or
+    ENOTDIR) instead of leading elsewhere. Needs :data:`DIR_FD`."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+    fd = os.open(parent, flags)
+    path = parent
+    try:
+        for name in rel.split("/") if rel else ():
+            path = os.path.join(path, name)
+            try:
+                inner = os.open(name, flags | _NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                exc.filename = path  # the folder by its full path in messages
+                raise
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def open_private_file(path: Path | str, mode: str = "wb", *, encoding: str | None = None,

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from . import helper
@@ -74,6 +74,16 @@ class SizeLedger:
         with self._lock:
             self._pending.setdefault(folder_abs, []).append(f"{_escape(name)}\t{size}\n")
             self._count += 1
+            full = self._count >= self.FLUSH_EVERY
+        if full:
+            self.flush()
+
+    def record_in(self, folder: str, entries: Iterable[tuple[str, int]]) -> None:
+        """Like :meth:`record` for the (name, size) ``entries`` of the absolute ``folder``."""
+        lines = [f"{_escape(name)}\t{size}\n" for name, size in entries]
+        with self._lock:
+            self._pending.setdefault(folder, []).extend(lines)
+            self._count += len(lines)
             full = self._count >= self.FLUSH_EVERY
         if full:
             self.flush()
