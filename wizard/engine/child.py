@@ -9,13 +9,17 @@ the pipe joins two processes of this program only (nothing from outside is unpic
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
 import pickle
 import struct
 import subprocess
 import sys
 from typing import IO, Any
+
+log = logging.getLogger(__name__)
 
 #: role -> "module:function" run in the child (it gets the arguments after the role, returns an exit code).
 ROLES = {
@@ -58,6 +62,21 @@ def spawn(role: str, *args: str, stdin: int = subprocess.PIPE,
     """Start the child for ``role``; its stdout is always a pipe (the frames)."""
     return subprocess.Popen(command(role, *args), env=environment(), stdin=stdin, stdout=subprocess.PIPE,
                             stderr=stderr, close_fds=True)
+
+
+def end(proc: subprocess.Popen[bytes], wait: float, what: str) -> int:
+    """Close our end of ``proc``'s stdin (a child of ours reads the end and leaves), wait up to
+    ``wait`` seconds for it to exit, else kill it; returns its exit code. Its other pipes stay open
+    for the threads that drain them."""
+    with contextlib.suppress(OSError, ValueError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+    try:
+        return proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not exit %.0f s after its pipe closed; killing it", what, wait)
+        proc.kill()
+        return proc.wait()
 
 
 def write_frame(stream: IO[bytes], message: object) -> None:

@@ -189,15 +189,7 @@ def call_in_child(task: ChildTask, emit: Emit, control: Control) -> Any:
 
 def _finish(proc: subprocess.Popen[bytes], drain: threading.Thread) -> int:
     """Close our end (a child still running sees it and cancels), then wait for it to exit."""
-    if proc.stdin is not None:
-        with contextlib.suppress(OSError, ValueError):
-            proc.stdin.close()
-    try:
-        code = proc.wait(EXIT_WAIT)
-    except subprocess.TimeoutExpired:
-        log.warning("the engine child did not exit %.0f s after its pipe closed; killing it", EXIT_WAIT)
-        proc.kill()
-        code = proc.wait()
+    code = child.end(proc, EXIT_WAIT, "the engine child")
     drain.join(5)
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:

@@ -97,15 +97,7 @@ class MembersHelper:
         if stop and self.proc.poll() is None:
             with contextlib.suppress(OSError):
                 self.proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(OSError, ValueError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()  # an idle helper reads the end and exits
-        try:
-            self.proc.wait(EXIT_WAIT)
-        except subprocess.TimeoutExpired:
-            log.warning("the zip-members helper did not exit %.0f s after it was told to; killing it", EXIT_WAIT)
-            self.proc.kill()
-            self.proc.wait()
+        child.end(self.proc, EXIT_WAIT, "the zip-members helper")  # an idle helper reads the end and exits
         self._thread.join()
         if self.proc.stdout is not None:
             with contextlib.suppress(OSError, ValueError):
