@@ -6,7 +6,8 @@ event loop (the baseline: what the platform and Python give anyway) and while th
 (offscreen) downloads and extracts a generated COCO-like zip (`--size`, default 400 MB of
 100–300 KB stored members) from the loopback demo mirror at full speed. Target: under 50 ms.
 ``--load`` runs one CPU hog process per core for the whole measurement (idle baseline included),
-as on a machine that is busy with something else.
+as on a machine that is busy with something else; ``--hog`` runs one (the issue's "a parallel CPU
+hog": a Python busy loop).
 
 The archive is served by nginx (``sendfile``), as a real server would be: elsewhere, costing
 this machine next to no CPU. ``--mirror-in-process`` serves it instead from the demo's
@@ -14,7 +15,7 @@ this machine next to no CPU. ``--mirror-in-process`` serves it instead from the 
 compete with the GUI thread for the interpreter lock and the cores (the wizard's offline demo
 mode, not a real download).
 
-    .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--load] [--workdir DIR] [--mirror-in-process]
+    .venv/bin/python benchmarks/gui_stall_bench.py [--size 400M] [--load | --hog] [--workdir DIR] [--mirror-in-process]
 """
 
 from __future__ import annotations
@@ -57,19 +58,25 @@ class Probe:
     def __init__(self, interval_ms: int = 5) -> None:
         self.gaps: list[float] = []
         self.ends: list[float] = []  # when each gap ended (perf_counter)
+        self.cpu: list[float] = []  # the GUI thread's CPU time within each gap
         self._last = time.perf_counter()
+        self._last_cpu = time.thread_time()
         self.timer = QTimer()
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._tick)
 
     def _tick(self) -> None:
         now = time.perf_counter()
+        cpu = time.thread_time()
         self.gaps.append(now - self._last)
         self.ends.append(now)
+        self.cpu.append(cpu - self._last_cpu)
         self._last = now
+        self._last_cpu = cpu
 
     def start(self) -> None:
         self._last = time.perf_counter()
+        self._last_cpu = time.thread_time()
         self.timer.start()
 
     def stop(self) -> None:
@@ -104,7 +111,9 @@ def cpu_hogs(count: int) -> list[subprocess.Popen[bytes]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="400M", help="size of the generated archive (default 400M)")
-    parser.add_argument("--load", action="store_true", help="run a CPU hog per core alongside")
+    load = parser.add_mutually_exclusive_group()
+    load.add_argument("--load", action="store_true", help="run a CPU hog per core alongside")
+    load.add_argument("--hog", action="store_true", help="run one CPU hog (a Python busy loop) alongside")
     parser.add_argument("--workdir", type=Path, help="where to put the data (default: a temp dir)")
     parser.add_argument("--mirror-in-process", action="store_true",
                         help="serve from a thread of the wizard's process (as the offline demo does)")
@@ -123,7 +132,7 @@ def main() -> int:
         nginx = launch_nginx(session.world.docroot, work / "nginx")
         base_url = nginx.base_url
     load_before = os.getloadavg()
-    hogs = cpu_hogs(os.cpu_count() or 1) if args.load else []
+    hogs = cpu_hogs((os.cpu_count() or 1) if args.load else 1 if args.hog else 0)
     try:
         assert session.world is not None
         zip_rel = "bench/train2017.zip"
@@ -158,6 +167,7 @@ def main() -> int:
         wizard.next()
         probe.gaps.clear()
         probe.ends.clear()
+        probe.cpu.clear()
         probe.start()
         started = time.perf_counter()
         gui_cpu = time.thread_time()
@@ -172,7 +182,8 @@ def main() -> int:
         gui_cpu = time.thread_time() - gui_cpu
         probe.stop()
         busy = list(probe.gaps)
-        worst = sorted(zip(probe.gaps, probe.ends, strict=True), reverse=True)[:5]
+        worst = sorted(zip(probe.gaps, probe.ends, probe.cpu, strict=True), reverse=True)[:5]
+        bursts = sorted(zip(probe.cpu, probe.ends, strict=True), reverse=True)[:5]
         result = wizard.progress_page.last_result
         ok = result is not None and result.ok
         if not ok:
@@ -194,7 +205,7 @@ def main() -> int:
     print("load average before: {:.2f} {:.2f} {:.2f}, after: {:.2f} {:.2f} {:.2f} ({} CPUs)".format(
         *load_before, *os.getloadavg(), os.cpu_count()))
     if hogs:
-        print(f"load: {len(hogs)} CPU hog process(es), one per core, during both measurements")
+        print(f"load: {len(hogs)} CPU hog process(es) ({os.cpu_count()} cores), during both measurements")
     print(f"server: {'the demo mirror, threads of the wizard process' if nginx is None else 'nginx'}")
     print(f"workload: {size / 1e6:.0f} MB zip, {files} members, downloaded + verified + extracted in "
           f"{elapsed:.1f} s ({size / 1e6 / elapsed:.0f} MB/s); run ok: {ok}")
@@ -203,8 +214,10 @@ def main() -> int:
           f"median {statistics.median(idle) * ms:.1f} ms")
     print(f"during the run:                  longest gap {max(busy) * ms:.1f} ms, "
           f"median {statistics.median(busy) * ms:.1f} ms, p99 {sorted(busy)[int(len(busy) * 0.99)] * ms:.1f} ms")
-    print("longest gaps (ms, ended at s into the run): " + ", ".join(
-        f"{gap * ms:.0f} @ {end - started:.1f}" for gap, end in worst))
+    print("longest gaps (ms, ended at s into the run, GUI thread CPU within): " + ", ".join(
+        f"{gap * ms:.0f} @ {end - started:.1f} (cpu {cpu * ms:.0f})" for gap, end, cpu in worst))
+    print("longest GUI thread CPU bursts between two ticks (ms @ s): " + ", ".join(
+        f"{cpu * ms:.0f} @ {end - started:.1f}" for cpu, end in bursts))
     print(f"ratio longest stall run/idle: {max(busy) / max(idle):.2f}; target: longest stall < 50 ms -> "
           f"{'met' if max(busy) * ms < 50 else 'MISSED'}")
     return 0 if ok else 1
