@@ -200,9 +200,11 @@ class ZipExtraction:
 
     def _start_helper(self, rels: list[str | None]) -> MembersHelper | None:
         """The helper process for a zip of many small members, or None (one process)."""
+        if len(self.entries) < PARALLEL_FROM or not DIR_FD or not helper_allowed():
+            return None
         one_go = self.job.one_go
         small = sum(1 for entry, rel in zip(self.entries, rels, strict=True) if rel is not None and fits(entry, one_go))
-        if small < PARALLEL_FROM or not DIR_FD or not helper_allowed():
+        if small < PARALLEL_FROM:
             return None
         wanted = [rel for rel in rels if rel is not None]
         if len(set(wanted)) != len(wanted):  # a name given twice: its last copy must win, as in one process
