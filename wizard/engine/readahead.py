@@ -13,6 +13,12 @@ being consumed, so at most ``ahead × piece`` bytes are held in memory (nothing 
 Nothing is retried here: a failed piece is raised to the consumer when it reaches that piece (the
 bytes before it are still delivered in order), and the caller resumes as it would after a dropped
 single stream. :meth:`close` stops the fetchers.
+
+How many connections work follows the consumer (``initial``, up to ``connections``): each time it
+finds no bytes of its piece waiting, one more fetcher joins. Behind a per-connection cap it waits
+at once and all connections are at work within a few chunks; on a link faster than the consumer
+(a tar extracted as it streams is limited by the writes) it waits only at the start, and the few
+connections spare the process the lock hand-offs of fetchers it could not keep up with.
 """
 
 from __future__ import annotations
@@ -58,7 +64,8 @@ class ReadAhead:
     read up to the first piece's end only)."""
 
     def __init__(self, fetch: Fetch, start: int, end: int, *, connections: int, piece: int = PIECE,
-                 ahead: int | None = None, first: Iterator[bytes] | None = None) -> None:
+                 ahead: int | None = None, first: Iterator[bytes] | None = None,
+                 initial: int | None = None) -> None:
         self._fetch = fetch
         self.start, self.end = start, end
         self.piece = max(1, piece)
@@ -72,8 +79,10 @@ class ReadAhead:
         self._next = 0  # the next piece to hand to a fetcher
         self._reading = 0  # the piece the consumer is in
         self._closed = False
-        self._threads = [threading.Thread(target=self._worker, name=f"readahead-{i}", daemon=True)
+        self._threads = [threading.Thread(target=self._worker, args=(i,), name=f"readahead-{i}", daemon=True)
                          for i in range(min(self.connections, len(self._pieces)))]
+        #: Fetchers allowed to claim pieces: ``initial``, then one more each time the consumer waits.
+        self.active = max(1, min(len(self._threads), initial if initial is not None else self.connections))
         for thread in self._threads:
             thread.start()
 
@@ -84,6 +93,9 @@ class ReadAhead:
             while True:
                 with self._data:
                     while not piece.chunks and not piece.done and not self._closed:
+                        if self.active < len(self._threads):  # the link is slower than we read: one more
+                            self.active += 1
+                            self._room.notify_all()
                         self._data.wait()
                     if self._closed:
                         raise Closed("the reader was closed")
@@ -123,20 +135,20 @@ class ReadAhead:
             return sum(sum(len(c) for c in p.chunks) for p in self._pieces)
 
     # -- fetchers ------------------------------------------------------------------------------
-    def _claim(self) -> int | None:
+    def _claim(self, worker: int) -> int | None:
         with self._room:
             while not self._closed:
                 if self._next >= len(self._pieces):
                     return None
-                if self._next < self._reading + self.ahead:
+                if worker < self.active and self._next < self._reading + self.ahead:
                     index = self._next
                     self._next += 1
                     return index
                 self._room.wait()
             return None
 
-    def _worker(self) -> None:
-        while (index := self._claim()) is not None:
+    def _worker(self, worker: int) -> None:
+        while (index := self._claim(worker)) is not None:
             piece = self._pieces[index]
             try:
                 source = self._first if index == 0 and self._first is not None else None

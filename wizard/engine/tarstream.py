@@ -446,7 +446,7 @@ class _TarStream:
             return None
         first = resp.iter_content(chunk_size=self.ctx.limiter.chunk_size(_PIECE_CHUNK))
         return ReadAhead(self._fetch_piece, start, total, connections=self._connections(total - start),
-                         piece=got[1] + 1 - start, first=self._paced(first))
+                         piece=got[1] + 1 - start, first=self._paced(first), initial=1)
 
     def _paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         limiter, sleep = self.ctx.limiter, self.ctx.control.sleep
