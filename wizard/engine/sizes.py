@@ -19,8 +19,8 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
+from ..paths import STATE_DIR_NAME
 from . import helper
-from .journal import state_dir
 from .safefs import open_private_file
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ _BLOCK = 1 << 20  # characters of a ledger read at a time
 
 def _ledger(root: Path | str, folder: str) -> Path:
     digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
-    return state_dir(Path(root)) / "index" / "sizes" / f"{digest}.tsv"
+    return Path(root) / STATE_DIR_NAME / "index" / "sizes" / f"{digest}.tsv"
 
 
 def _escape(name: str) -> str:

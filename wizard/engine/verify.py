@@ -51,6 +51,7 @@ _DEEP_BATCH = 512
 _SLOW_FILE_SECONDS = 200e-6  # per image; a warm local disk takes ~10 us
 _UNSEEN: set[str] = set()  # sentinel: a folder prefix not met yet
 _NAME = operator.attrgetter("name")
+_LIST_AT_ONCE = 1 << 20  # a folder whose st_size is below this (~40,000 names on ext4) is listed in one list
 
 
 @dataclass(frozen=True)
@@ -513,9 +514,11 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
         full = os.path.join(root, folder)
         flagged = sized.keys() & names  # referenced files whose size changed (or that were gone)
         try:
-            if checker is None:
+            if checker is None and os.stat(full).st_size < _LIST_AT_ONCE:
+                names.difference_update(os.listdir(full))  # what is left is missing
+            elif checker is None:  # a large folder: its names streamed (memory), at ~2x the CPU
                 with os.scandir(full) as entries:
-                    names.difference_update(map(_NAME, entries))  # what is left is missing
+                    names.difference_update(map(_NAME, entries))
             else:
                 with os.scandir(full) as entries:
                     sizes = recorded_sizes(root, folder, names)
