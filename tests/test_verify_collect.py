@@ -221,3 +221,16 @@ def make_root_json(root: Path, values: list[Any]) -> None:
     records = [{"id": str(i), "image": value, "conversations": []} for i, value in enumerate(values)]
     (root / "sharegpt4v" / PT).write_text(json.dumps(records), encoding="utf-8")
 
+
+
+@pytest.mark.parametrize("at_once", [0, 1 << 40])
+def test_folders_listed_at_once_or_streamed_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  at_once: int) -> None:
+    """A small folder is listed by one ``os.listdir``, a large one streamed by ``os.scandir``."""
+    from wizard.engine import verify as verify_mod
+
+    root = make_root(tmp_path, VALUES)
+    expected = seen(root)
+    monkeypatch.setattr(verify_mod, "_LIST_AT_ONCE", at_once)
+    assert seen(root) == expected
+    assert expected["missing"] == model(root, VALUES)["missing"]
