@@ -29,8 +29,7 @@ _BLOCK = 1 << 20  # characters of a ledger read at a time
 
 
 def _ledger(root: Path | str, folder: str) -> Path:
-    digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
-    return Path(root) / STATE_DIR_NAME / "index" / "sizes" / f"{digest}.tsv"
+    return Path(root) / STATE_DIR_NAME / "index" / "sizes" / ledger_name(root, folder)
 
 
 def _escape(name: str) -> str:
@@ -237,9 +236,10 @@ def ledger_order(root: Path) -> list[str]:
     return [name for _size, name in sorted(found, key=lambda item: (-item[0], item[1]))]
 
 
-def ledger_name(root: Path, folder: str) -> str:
+def ledger_name(root: Path | str, folder: str) -> str:
     """The file name of ``folder``'s ledger (see :func:`ledger_order`)."""
-    return _ledger(root, folder).name
+    digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
+    return f"{digest}.tsv"
 
 
 def check_ledger(root: Path, name: str) -> tuple[str, dict[str, str]] | None:
