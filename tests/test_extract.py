@@ -282,6 +282,33 @@ def test_tar_data_filter_sees_the_stored_path(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []
 
 
+def test_tar_stored_paths_through_links_are_refused_per_member(tmp_path: Path) -> None:
+    """The cheap verdict for plain regular members (folder resolved once, one lstat) refuses what
+    tarfile's data_filter refuses: every member under a linked folder, and a member whose own
+    stored path is a planted link — the others are written."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.jpg").write_bytes(b"keep me")
+    dest = tmp_path / "root" / "sam" / "images"
+    dest.mkdir(parents=True)
+    (dest / "link").symlink_to(outside, target_is_directory=True)
+    (dest / "planted.jpg").symlink_to(outside / "victim.jpg")
+    archive = tmp_path / "sa.tar"
+    with new_tar(archive) as tf:
+        add_file(tf, "link/sa_1.jpg", b"through the link")
+        add_file(tf, "sa_2.jpg", b"fine")
+        add_file(tf, "link/sa_3.jpg", b"through the link again")
+        add_file(tf, "planted.jpg", b"over the planted link")
+        add_file(tf, "sub/sa_4.jpg", b"fine too")
+    with pytest.raises(SetupError) as info:
+        extract(tmp_path, archive, "tar", dest, Layout(include=("*.jpg",), flatten=True))
+    assert "refused 3" in info.value.problem.message
+    assert "outside the destination" in info.value.problem.message
+    assert files_under(dest) == {"link", "planted.jpg", "sa_2.jpg", "sa_4.jpg"}
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.jpg"]
+    assert (outside / "victim.jpg").read_bytes() == b"keep me"
+
+
 def test_tar_devices_and_fifos_are_refused(tmp_path: Path) -> None:
     archive = tmp_path / "dev.tar"
     with new_tar(archive) as tf:

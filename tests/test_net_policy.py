@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +22,16 @@ from wizard.engine.errors import Code, SetupError
 from wizard.engine.net import policy
 from wizard.engine.net.bounds import MARGIN, limit_for, quarantine
 from wizard.engine.net.client import redact_url
-from wizard.engine.net.durable import Flusher, WrittenLog, boot_id, marker_for, unsettled, wait_for_syncs
+from wizard.engine.net.durable import (
+    Flusher,
+    WrittenLog,
+    boot_id,
+    libc_sync_file_range,
+    marker_for,
+    start_writeback,
+    unsettled,
+    wait_for_syncs,
+)
 from wizard.engine.net.policy import Attempts, Kind, RetryLater, backoff, classify, describe, if_range, retry_after
 from wizard.engine.net.ramp import Ramp
 from wizard.engine.net.transfer import download
@@ -183,6 +194,41 @@ def test_flusher_journals_only_what_was_synced(tmp_path: Path) -> None:
         flusher.close()  # the closing sync records what was written before it
         os.close(fd)
     assert recorded == [1000] and flusher.syncs == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_early_writeback_reaches_the_kernel(tmp_path: Path) -> None:
+    """CPython's os has no sync_file_range: the C library's is called, and the kernel answers."""
+    assert libc_sync_file_range() is not None
+    fd = os.open(tmp_path / "f.part", os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, b"x" * 65536)
+        assert start_writeback(fd) is True
+    finally:
+        os.close(fd)
+    assert start_writeback(fd) is False  # EBADF: the call reached the kernel, which refused it
+    read_end, write_end = os.pipe()
+    try:
+        assert start_writeback(read_end) is False  # ESPIPE
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_flusher_starts_writeback_once_enough_was_written(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "f.part", os.O_RDWR | os.O_CREAT)
+    flusher = Flusher(fd, lambda: 0, lambda _: None, sync_seconds=3600, writeback_bytes=4096).start()
+    try:
+        os.write(fd, b"x" * 4096)
+        flusher.wrote(4096)
+        deadline = time.monotonic() + 30  # a hang guard only
+        while flusher.writebacks == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert flusher.writebacks >= 1
+    finally:
+        flusher.close()
+        os.close(fd)
 
 
 def test_written_log_is_trusted_on_the_same_boot_only(tmp_path: Path) -> None:

@@ -53,6 +53,47 @@ class FakeSource:
                 self.active -= 1
 
 
+def test_connections_join_while_the_consumer_waits_for_bytes() -> None:
+    """Behind a per-connection cap the consumer keeps finding its piece empty: each time, one
+    more fetcher joins, up to ``connections``."""
+    tick = threading.Semaphore(0)
+
+    def slow(start: int, end: int) -> Iterator[bytes]:
+        for at in range(start, end, 1000):
+            tick.acquire()
+            yield DATA[at:min(at + 1000, end)]
+
+    reader = ReadAhead(slow, 0, 40_000, connections=4, piece=10_000, initial=1)
+    out: list[bytes] = []
+    consumer = threading.Thread(target=lambda: out.append(b"".join(reader.chunks())))
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 30  # a hang guard only
+        while reader.active < 4 and time.monotonic() < deadline:
+            tick.release()  # one chunk for one waiting fetcher: the consumer wakes, finds little, waits
+            time.sleep(0.01)
+        assert reader.active == 4
+    finally:
+        for _ in range(40):
+            tick.release()
+        consumer.join(30)
+        reader.close()
+    assert out == [DATA[:40_000]]
+
+
+def test_a_link_faster_than_the_consumer_keeps_one_connection() -> None:
+    source = FakeSource()
+    reader = ReadAhead(source, 0, 40_000, connections=4, piece=10_000, initial=1)
+    try:
+        deadline = time.monotonic() + 30  # a hang guard only
+        while reader.buffered < 40_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert b"".join(reader.chunks()) == DATA[:40_000]  # never waited: every byte was there
+        assert reader.active == 1 and source.most_active == 1
+    finally:
+        reader.close()
+
+
 def test_bytes_come_in_order_from_several_connections() -> None:
     source = FakeSource()
     with ReadAhead(source, 1000, len(DATA), connections=4, piece=10_000) as reader:

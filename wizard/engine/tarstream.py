@@ -89,6 +89,10 @@ STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
 _JOURNAL_SECONDS = 1.0
 _PIECE_CHUNK = 256 * 1024  # read size of the read-ahead connections
+#: tarfile's read size in stream mode. Its reader keeps what it read in one bytes object and
+#: slices off the rest on every read — a 512-byte header read copies the whole buffer — so the
+#: buffer stays small (with 1 MiB, a 300 KB member cost ~5 MB of copying).
+_TAR_BUFSIZE = 64 * 1024
 #: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
 _MAX_PADDING = 1 << 20
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
@@ -191,8 +195,10 @@ class _Body:
         self.ahead = ahead  # the bytes come from several connections (it paces them itself)
         self._chunks: Iterator[bytes] = ahead.chunks() if ahead is not None else resp.iter_content(
             chunk_size=read_size(ctx))
-        self._buf = b""
+        self._buf = b""  # the chunk being handed out, from ``_off`` on (never copied whole again)
+        self._off = 0
         self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
+        self.received = start  # absolute offset of the end of the bytes received
         self.end = end
         #: The most bytes this body may bring (the tar's size plus the margin, else the budget).
         self.bound = limit_for(ctx, declared=end) if end is not None else limit_for(ctx, approx=approx)
@@ -209,7 +215,7 @@ class _Body:
             if isinstance(exc, requests.RequestException) and not is_retryable(exc):
                 raise
             raise RetryLater(describe(exc)) from exc
-        got = self.pos + len(self._buf)
+        got = self.received
         if not chunk:
             self.eof = True
             if self.end is not None and got < self.end:
@@ -217,6 +223,7 @@ class _Body:
             return b""
         if got + len(chunk) > self.bound:
             raise too_long(self.name, self.bound)
+        self.received = got + len(chunk)
         if self.ahead is None:
             self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
         self._window_bytes += len(chunk)
@@ -233,19 +240,31 @@ class _Body:
             self.ahead.close()
 
     def peek(self, n: int) -> bytes:
-        while len(self._buf) < n and not self.eof:
-            self._buf += self._more()
-        return self._buf[:n]
+        while len(self._buf) - self._off < n and not self.eof:
+            self._buf, self._off = self._buf[self._off:] + self._more(), 0
+        return self._buf[self._off:self._off + n]
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left with -1), fewer only at the end. Each byte is copied
+        once: tarfile asks for a header block or a member at a time, and slicing the rest of a
+        256 KiB chunk on every such read made the copying grow with the square of the chunk."""
         want = n if n is not None and n >= 0 else 1 << 62
-        while len(self._buf) < want and not self.eof:
-            chunk = self._more()
-            self._buf = chunk if not self._buf else self._buf + chunk
-        if len(self._buf) <= want:
-            out, self._buf = self._buf, b""
+        buf, off = self._buf, self._off
+        if len(buf) - off >= want:
+            self._off = off + want
+            out = buf[off:off + want]
         else:
-            out, self._buf = self._buf[:want], self._buf[want:]
+            parts = [buf[off:]] if off < len(buf) else []
+            have = len(buf) - off
+            self._buf, self._off = b"", 0
+            while have < want and not self.eof:
+                chunk = self._more()
+                if len(chunk) > want - have:  # keep the rest of this chunk for the next read
+                    self._buf, self._off = chunk, want - have
+                    chunk = chunk[:want - have]
+                parts.append(chunk)
+                have += len(chunk)
+            out = parts[0] if len(parts) == 1 else b"".join(parts)
         self.pos += len(out)
         return out
 
@@ -427,7 +446,7 @@ class _TarStream:
             return None
         first = resp.iter_content(chunk_size=self.ctx.limiter.chunk_size(_PIECE_CHUNK))
         return ReadAhead(self._fetch_piece, start, total, connections=self._connections(total - start),
-                         piece=got[1] + 1 - start, first=self._paced(first))
+                         piece=got[1] + 1 - start, first=self._paced(first), initial=1)
 
     def _paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         limiter, sleep = self.ctx.limiter, self.ctx.control.sleep
@@ -495,7 +514,7 @@ class _TarStream:
                 else:
                     self.state.gzip = False
             self._save(force=True)  # the validators, before any member is written
-            with tarfile.open(fileobj=body, mode=mode, bufsize=ctx.settings.chunk_size,  # type: ignore[call-overload]
+            with tarfile.open(fileobj=body, mode=mode, bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
                               tarinfo=_Member) as tf:
                 self._members(tf, start)
                 self._end(tf, start)

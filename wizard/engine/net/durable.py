@@ -2,7 +2,8 @@
 
 Receiving threads only *write* (``os.write``/``os.pwrite`` into the page cache). A
 :class:`Flusher` thread per open ``.part`` starts the kernel's write-back early
-(``os.sync_file_range(..., SYNC_FILE_RANGE_WRITE)`` where it exists: non-blocking) and every
+(``sync_file_range(..., SYNC_FILE_RANGE_WRITE)`` from the C library on Linux — CPython's ``os``
+has no such function — so the write-back runs while the download goes on) and every
 ``sync_seconds`` takes a snapshot of what was written, ``fdatasync``-s the file and only then
 hands the snapshot to ``on_durable`` — the sidecar journal therefore records a range as done
 only once it is on disk, even across a power loss. The closing sync finds little left to do.
@@ -29,6 +30,7 @@ import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +48,11 @@ SYNC_SECONDS = 1.0
 #: Start write-back once this much was written since the last start.
 WRITEBACK_BYTES = 8 << 20
 _TICK = 0.05
-_HAS_SYNC_FILE_RANGE = hasattr(os, "sync_file_range")
+#: ``SYNC_FILE_RANGE_WRITE`` (linux/fs.h): start write-out of the range's dirty pages, do not wait.
+_SYNC_FILE_RANGE_WRITE = 2
+_SyncFileRange = Callable[[int, int, int, int], int]
+_sync_file_range: _SyncFileRange | None = None
+_looked_up = False
 
 
 def boot_id() -> str | None:
@@ -63,11 +69,38 @@ def datasync(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
 
 
-def start_writeback(fd: int) -> None:
-    """Ask the kernel to start writing the file's dirty pages now, without waiting for them."""
-    if _HAS_SYNC_FILE_RANGE:
-        with contextlib.suppress(OSError):
-            os.sync_file_range(fd, 0, 0, os.SYNC_FILE_RANGE_WRITE)  # type: ignore[attr-defined,unused-ignore]
+def libc_sync_file_range() -> _SyncFileRange | None:
+    """The C library's ``sync_file_range`` (Linux), looked up once; None elsewhere. Called through
+    ctypes, which lets go of the interpreter lock for the call."""
+    global _sync_file_range, _looked_up
+    if not _looked_up:
+        _looked_up = True
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                function = ctypes.CDLL(None, use_errno=True).sync_file_range
+            except (OSError, AttributeError):
+                log.debug("no sync_file_range in the C library: write-back starts at each sync")
+            else:
+                function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+                function.restype = ctypes.c_int
+                _sync_file_range = function
+    return _sync_file_range
+
+
+def start_writeback(fd: int) -> bool:
+    """Ask the kernel to start writing the file's dirty pages now, without waiting for them.
+    False where it cannot (no ``sync_file_range``, or the kernel refused: the next sync does it)."""
+    function = libc_sync_file_range()
+    if function is None:
+        return False
+    if function(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0:
+        import ctypes
+
+        log.debug("sync_file_range: %s", os.strerror(ctypes.get_errno()))
+        return False
+    return True
 
 
 class Flusher:
@@ -88,6 +121,7 @@ class Flusher:
         self.writeback_bytes = writeback_bytes
         self.clock = clock
         self.syncs = 0
+        self.writebacks = 0  # write-backs started early (sync_file_range calls that succeeded)
         self.error: BaseException | None = None
         self._unstarted = 0
         self._dirty = False
@@ -114,7 +148,7 @@ class Flusher:
                 self._wake.clear()
                 if self._unstarted:
                     self._unstarted = 0
-                    start_writeback(self.fd)
+                    self.writebacks += start_writeback(self.fd)
                 if self._dirty and self.clock() - last_sync >= self.sync_seconds:
                     last_sync = self.clock()
                     self.sync()
