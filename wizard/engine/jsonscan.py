@@ -44,6 +44,7 @@ _WS = rb"[ \t\n\r]*"
 _FIRST_KEY = re.compile(_WS + rb'\{' + _WS + rb'("[^"\\]{1,64}")' + _WS + rb":")
 _TRIES = 64  # "}" tried from a chunk's end before the rest of it is scanned
 _SHAPES = 8  # sets of keys remembered per chunk (records of another set list their keys)
+_IMAGE = b"image"
 
 
 class Fallback(Exception):
@@ -129,12 +130,13 @@ class _Duplicate(Exception):
 def _simdjson_values(records: Any) -> list[str | None]:
     """Each record's image value (as :func:`image_of` gives it from a dict), checking that no
     record repeats a key: a record of ``n`` fields that has each key of a known set of ``n``
-    distinct keys has each just once; other records list their keys (rare: text-only ones)."""
+    distinct keys has each just once; other records list their keys (rare: text-only ones).
+    Keys are looked up as bytes (simdjson encodes a ``str`` key on every lookup)."""
     values: list[str | None] = []
-    shapes: list[tuple[int, tuple[str, ...]]] = []
+    shapes: list[tuple[int, tuple[bytes, ...]]] = []
     for record in records:
         try:
-            image = record.get("image")
+            image = record.get(_IMAGE)
         except AttributeError:
             raise Fallback("a record is not an object") from None
         size = len(record)
@@ -146,15 +148,15 @@ def _simdjson_values(records: Any) -> list[str | None]:
                 else:
                     break
         else:
-            keys = tuple(record.keys())
-            if len(set(keys)) != size:
-                if keys.count("image") > 1:
+            names = tuple(record.keys())
+            if len(set(names)) != size:
+                if names.count("image") > 1:
                     raise _Duplicate
             elif len(shapes) < _SHAPES:
-                shapes.append((size, keys))
+                shapes.append((size, tuple(name.encode("utf-8") for name in names)))
         if image.__class__ is str:
             values.append(image)
-        elif image is None and "image" not in record:
+        elif image is None and _IMAGE not in record:
             values.append(None)
         else:
             values.append("")

@@ -19,8 +19,8 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
+from ..paths import STATE_DIR_NAME
 from . import helper
-from .journal import state_dir
 from .safefs import open_private_file
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,7 @@ _BLOCK = 1 << 20  # characters of a ledger read at a time
 
 
 def _ledger(root: Path | str, folder: str) -> Path:
-    digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
-    return state_dir(Path(root)) / "index" / "sizes" / f"{digest}.tsv"
+    return Path(root) / STATE_DIR_NAME / "index" / "sizes" / ledger_name(root, folder)
 
 
 def _escape(name: str) -> str:
@@ -190,28 +189,40 @@ def _differs(actual: int, size: int) -> str:
 def check_folder(folder: str, names: list[str], sizes: list[str], bad: dict[str, str]) -> None:
     """Update ``bad`` (name -> why) with the files of ``folder`` (absolute) whose size is not the
     recorded one, line by line in order (a later line of a name replaces its earlier verdict)."""
-    if os.stat not in os.supports_dir_fd:  # pragma: no cover - Windows
-        for name, size in zip(names, sizes, strict=True):
-            if problem := size_problem(os.path.join(folder, name), size):
-                bad[name] = problem
-            elif bad:
-                bad.pop(name, None)
+    if os.stat in os.supports_dir_fd:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            actual = _stat_sizes(names, fd)
+        finally:
+            os.close(fd)
+    else:  # pragma: no cover - Windows
+        actual = _stat_sizes([os.path.join(folder, name) for name in names], None)
+    recorded = list(map(int, sizes))
+    if actual == recorded:  # every size as recorded (the usual case: no Python per line)
+        if bad:
+            for name in names:
+                bad.pop(name, None)  # an earlier line said otherwise; these count
         return
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    stat = os.stat
-    try:
-        for name, size in zip(names, sizes, strict=True):  # size_problem inlined: one stat per file
-            try:
-                actual = stat(name, dir_fd=fd).st_size
-            except OSError as exc:
-                bad[name] = f"cannot read: {exc.strerror or exc}"
-                continue
-            if actual != int(size):
-                bad[name] = _differs(actual, int(size))
-            elif bad:
-                bad.pop(name, None)  # an earlier line said otherwise; this one counts
-    finally:
-        os.close(fd)
+    for name, got, size in zip(names, actual, recorded, strict=True):
+        if isinstance(got, str):
+            bad[name] = got
+        elif got != size:
+            bad[name] = _differs(got, size)
+        elif bad:
+            bad.pop(name, None)
+
+
+def _stat_sizes(names: list[str], fd: int | None) -> list[int | str]:
+    """The size of each of ``names`` (relative to ``fd``, if given), or why it could not be had
+    ("cannot read: ..."): one ``stat`` a file and nothing else in the loop."""
+    out: list[int | str] = []
+    append, stat = out.append, os.stat
+    for name in names:
+        try:
+            append(stat(name, dir_fd=fd).st_size)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in a foreign line
+            append(f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+    return out
 
 
 def ledger_order(root: Path) -> list[str]:
@@ -225,9 +236,10 @@ def ledger_order(root: Path) -> list[str]:
     return [name for _size, name in sorted(found, key=lambda item: (-item[0], item[1]))]
 
 
-def ledger_name(root: Path, folder: str) -> str:
+def ledger_name(root: Path | str, folder: str) -> str:
     """The file name of ``folder``'s ledger (see :func:`ledger_order`)."""
-    return _ledger(root, folder).name
+    digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
+    return f"{digest}.tsv"
 
 
 def check_ledger(root: Path, name: str) -> tuple[str, dict[str, str]] | None:

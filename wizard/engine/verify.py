@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import heapq
 import json
+import operator
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass
+from itertools import repeat
 from pathlib import Path
 
 from ..paths import STATE_DIR_NAME
@@ -48,6 +50,8 @@ MISSING_SAMPLE = 20
 _DEEP_BATCH = 512
 _SLOW_FILE_SECONDS = 200e-6  # per image; a warm local disk takes ~10 us
 _UNSEEN: set[str] = set()  # sentinel: a folder prefix not met yet
+_NAME = operator.attrgetter("name")
+_LIST_AT_ONCE = 1 << 20  # a folder whose st_size is below this (~40,000 names on ext4) is listed in one list
 
 
 @dataclass(frozen=True)
@@ -439,25 +443,44 @@ def _collect(path: Path, tick: Callable[[int], None]
     records, text-only records)."""
     by_dir: dict[str, set[str]] = {}
     by_raw: dict[str, set[str] | None] = {}  # folder prefix as written -> its set; None: invalid
+    fast: dict[str, set[str]] = {}  # the valid, non-empty prefixes of by_raw
     invalid: dict[str, str] = {}
     records = text_only = 0
+
+    def add(image: str) -> None:  # one value, every check
+        raw, _, name = image.rpartition("/")
+        names = by_raw.get(raw, _UNSEEN)
+        if names is _UNSEEN:  # a folder seen for the first time: check it once
+            bad = check_path(raw + "/x") if raw else None
+            names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
+            if names is not None and raw:
+                fast[raw] = names
+        if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
+            reason = check_path(image)  # the rare cases get the full check
+            if reason or names is None:
+                invalid[image] = reason or "invalid path"
+                return
+        names.add(name)
+
     for batch in iter_image_batches(path, progress=tick):
         records += len(batch)
-        for image in batch:
-            if image is None:
-                text_only += 1
-                continue
+        text_only += batch.count(None)
+        if "" in batch:
+            add("")
+        images = list(filter(None, batch))  # the image values ("" and None left out)
+        text = "\n".join(images)
+        if "/." in text or "/\n" in text or text.endswith("/") or "\\" in text or "\0" in text:
+            for image in images:  # a name that is empty, starts with "." or holds \\ or NUL: check each
+                add(image)
+            continue
+        get = fast.get  # every name of this batch passes add()'s name checks: only the folder's
+        for image in images:
             raw, _, name = image.rpartition("/")
-            names = by_raw.get(raw, _UNSEEN)
-            if names is _UNSEEN:  # a folder seen for the first time: check it once
-                bad = check_path(raw + "/x") if raw else None
-                names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
-            if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
-                reason = check_path(image)  # the rare cases get the full check
-                if reason or names is None:
-                    invalid[image] = reason or "invalid path"
-                    continue
-            names.add(name)
+            names = get(raw)
+            if names is None:
+                add(image)
+            else:
+                names.add(name)
     return by_dir, invalid, records, text_only
 
 
@@ -468,7 +491,7 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
     if seen is not None:
         seen.invalid.update(map(hash, invalid))
         for folder, names in by_dir.items():
-            seen.referenced.update(hash((folder, name)) for name in names)
+            seen.referenced.update(map(hash, zip(repeat(folder), names)))  # hash((folder, name))
     distinct = sum(len(names) for names in by_dir.values())
     folders: dict[str, FolderCounts] = {}
     unreadable: list[tuple[str, str]] = []
@@ -491,9 +514,11 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
         full = os.path.join(root, folder)
         flagged = sized.keys() & names  # referenced files whose size changed (or that were gone)
         try:
-            if checker is None:
+            if checker is None and os.stat(full).st_size < _LIST_AT_ONCE:
+                names.difference_update(os.listdir(full))  # what is left is missing
+            elif checker is None:  # a large folder: its names streamed (memory), at ~2x the CPU
                 with os.scandir(full) as entries:
-                    names.difference_update(entry.name for entry in entries)  # what is left is missing
+                    names.difference_update(map(_NAME, entries))
             else:
                 with os.scandir(full) as entries:
                     sizes = recorded_sizes(root, folder, names)
@@ -535,7 +560,7 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
     wrong.sort()
     if seen is not None:
         for folder, names in by_dir.items():
-            seen.missing.update(hash((folder, name)) for name in names)
+            seen.missing.update(map(hash, zip(repeat(folder), names)))
         for group, items in ((seen.unreadable, unreadable), (seen.wrong, wrong)):
             group.update(hash(tuple(rel.rsplit("/", 1)) if "/" in rel else ("", rel)) for rel, _ in items)
     counts = tuple(sorted(folders.values(), key=lambda f: f.key))
