@@ -316,3 +316,35 @@ def test_reserved_bytes_stay_off_the_free_space_until_they_land() -> None:
     budget.landed(4_000, unused=4_000)
     budget.admit("c.jpg", 4_000)
     assert budget.written == 6_000 and budget.pending == 0
+
+
+def test_room_lets_through_what_admitting_one_by_one_would() -> None:
+    """A batch of small members reserves its bytes together while they fit the room; past it,
+    each is admitted by itself (and the free space read again)."""
+    disk = {"free": 10_000}
+    budget = bounds.Budget("x", free=lambda: disk["free"])
+    assert budget.room() == 0  # the free space was never read: the first member is admitted by itself
+    budget.admit("a.jpg", 1_000, reserve=True)
+    assert budget.room() == 9_000
+    budget.reserve(8_500)  # the batch's next members
+    assert budget.room() == 500 and (budget.written, budget.pending) == (9_500, 9_500)
+    with pytest.raises(SetupError) as caught:  # past the room: one by one, and it does not fit
+        budget.admit("k.jpg", 600, reserve=True)
+    assert caught.value.problem.code == Code.NO_SPACE and "k.jpg needs" in caught.value.problem.message
+    limited = bounds.Budget("y", expected=0)  # no free-space reading: the limit alone bounds the room
+    assert limited.room() == limited.limit == int(bounds.EXPANSION_FACTOR * bounds.RATIO_FLOOR)
+    limited.reserve(1_000)
+    assert limited.room() == int(bounds.EXPANSION_FACTOR * bounds.RATIO_FLOOR) - 1_000
+
+
+def test_many_small_members_past_the_free_space_park_at_the_first_that_does_not_fit(
+        world: dict[str, Path]) -> None:
+    (world["root"].parent / "archives").mkdir()
+    members = {f"{i:03d}.jpg": bytes([i % 256]) * 1_000 for i in range(300)}  # three batches of small members
+    archive = stored_zip(world["root"].parent / "archives/many.zip", members)
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx_for(world["root"], free=200_500), archive, "zip", world["dest"], Layout())
+    problem = caught.value.problem
+    assert problem.code == Code.NO_SPACE and problem.parked and "200.jpg needs" in problem.message
+    assert sorted(p.name for p in world["dest"].iterdir()) == sorted(members)[:200]
+    assert_canary(world)

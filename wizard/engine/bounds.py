@@ -18,15 +18,15 @@ Past the first two the archive is refused with ``archive-too-large`` and the num
 space the job parks with ``no-space``. Either way before the member is written (a member already
 being written that produces more than its declared size is stopped and its partial file removed).
 Overlapping zip entries (two central-directory entries sharing bytes, the trick of
-non-recursive zip bombs) are refused with ``archive-unsafe`` before anything is written, and so are
-members whose path would leave the target (:func:`path_problem`; :func:`unsafe` words it).
+non-recursive zip bombs: :func:`wizard.engine.zipdir.overlaps`) are refused with ``archive-unsafe``
+before anything is written, and so are members whose path would leave the target
+(:func:`path_problem`; :func:`unsafe` words it).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -39,7 +39,6 @@ EXPANSION_FACTOR = 2.0
 MAX_RATIO = 100
 #: Members smaller than this are not ratio-checked one by one (the whole-archive bound still holds).
 RATIO_FLOOR = 1 << 20
-_LOCAL_HEADER = 30  # fixed part of a zip local file header
 
 
 def _human(n: int) -> str:
@@ -91,6 +90,27 @@ class Budget:
                 if self._free_left is not None:
                     self._free_left -= size
 
+    def room(self) -> int:
+        """Bytes that members under :data:`RATIO_FLOOR` may :meth:`reserve` without an
+        :meth:`admit` each: what admitting them one by one would let through without a check of the
+        free space. 0 until the free space was asked once."""
+        with self._lock:
+            room = 1 << 62
+            limit = self.limit
+            if limit is not None:
+                room = limit - self.written
+            if self.free is not None:
+                room = min(room, self._free_left or 0)
+            return max(room, 0)
+
+    def reserve(self, n: int) -> None:
+        """Reserve ``n`` bytes of members admitted through :meth:`room` (as ``admit(reserve=True)``)."""
+        with self._lock:
+            self.written += n
+            self.pending += n
+            if self._free_left is not None:
+                self._free_left -= n
+
     def landed(self, n: int, unused: int = 0) -> None:
         """``n`` reserved bytes are settled: on disk, but for ``unused`` of them that were not
         written after all (the member was already there)."""
@@ -126,13 +146,12 @@ class Budget:
             if self._free_left is not None:
                 self._free_left -= n
 
-    def check_declared(self, members: Iterable[tuple[str, int, int | None]]) -> None:
-        """Before extracting anything: the declared (name, size, stored) of the members to write."""
-        total = 0
-        for name, size, stored in members:
+    def check_declared(self, total: int, large: Iterable[tuple[str, int, int | None]] = ()) -> None:
+        """Before extracting anything: the ``total`` size the members to write declare, and the
+        (name, size, stored) of those of at least :data:`RATIO_FLOOR` bytes."""
+        for name, size, stored in large:
             if stored is not None and size >= RATIO_FLOOR and size > MAX_RATIO * max(stored, 1):
                 self._admit(name, size, stored)
-            total += size
         limit = self.limit
         if limit is not None and total > limit:
             raise too_large(self.archive, f"its members declare {_human(total)}, over its bound of "
@@ -173,29 +192,3 @@ def too_large(archive: str, detail: str) -> SetupError:
         "The archive is not what the catalog expects (a damaged or hostile file): nothing more of it "
         "is written and a partial member was removed. Use another source or report this one.",
     )
-
-
-def overlapping_zip_entries(zf: zipfile.ZipFile) -> list[str]:
-    """Members whose bytes overlap another's or the central directory (CVE-2024-0450); [] if none.
-
-    Uses the central directory only (no read per member): each entry's local header (30 bytes plus
-    its name) and compressed data must end before the next entry starts.
-    """
-    infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
-    end_of_data = getattr(zf, "start_dir", None)
-    bad: list[str] = []
-    for i, info in enumerate(infos):
-        nxt = infos[i + 1].header_offset if i + 1 < len(infos) else end_of_data
-        if nxt is None:
-            continue
-        name = info.orig_filename
-        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-        name_len = len(name) if name.isascii() else len(name.encode(encoding, "replace"))
-        if info.header_offset + _LOCAL_HEADER + name_len + info.compress_size > nxt:
-            bad.append(info.filename)
-    return bad
-
-
-def data_overlaps(info: zipfile.ZipInfo, data_start: int, end: int | None) -> bool:
-    """With the local header read (``data_start``): whether the member's data runs past ``end``."""
-    return end is not None and data_start + info.compress_size > end

@@ -1,33 +1,45 @@
 """The zip side of an extraction (:mod:`wizard.engine.extract`): checks, plan, and the writes.
 
-Before anything is written, the central directory is checked (overlapping entries, what the
-members declare against the bounds). Then the members are planned and written a batch of
-:data:`BATCH` at a time: each member's path checked and placed, its folder made, its bytes admitted
-by the bounds. A small member (at most one chunk, stored or deflated) becomes a
-:data:`~wizard.engine.zipmembers.Task` for a :class:`~wizard.engine.zipmembers.MemberWriter`; a
-larger one goes through zipfile's reader to a temp name renamed into place. From
-:data:`PARALLEL_FROM` small members on, a helper process writes batches taken from the far end while
-this process writes from the near end (:mod:`wizard.engine.zipsplit`); a member is counted and
-recorded in the size ledger only once it is known to be whole on disk.
+The central directory is read into plain tuples (:mod:`wizard.engine.zipdir`; zipfile reads the
+zips that reader leaves to it, and zips read through a file object). Before anything is written,
+it is checked (overlapping entries, what the members declare against the bounds). Then the members
+are planned and written a batch of :data:`BATCH` at a time: each member's path checked and placed,
+its folder made, its bytes admitted by the bounds. A small member (at most one chunk, stored or
+deflated) becomes a :data:`~wizard.engine.zipmembers.Task` for a
+:class:`~wizard.engine.zipmembers.MemberWriter`; a larger one goes through zipfile's reader to a
+temp name renamed into place. From :data:`PARALLEL_FROM` small members on, a helper process writes
+batches taken from the far end while this process writes from the near end
+(:mod:`wizard.engine.zipsplit`); a member is counted and recorded in the size ledger only once it
+is known to be whole on disk.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
+import contextlib
 import logging
 import os
-import stat
-import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .bounds import data_overlaps, overlapping_zip_entries, path_problem, unsafe
+from .bounds import RATIO_FLOOR, path_problem, unsafe
 from .errors import SetupError
 from .helper import allowed as helper_allowed
 from .safefs import DIR_FD
+from .zipdir import (
+    CSIZE,
+    METHOD,
+    MTIME,
+    NAME,
+    OFFSET,
+    SIZE,
+    Directory,
+    Entry,
+    entries_from_zipfile,
+    overlaps,
+    read_directory,
+)
 from .zipmembers import MemberWriter, Overlaps, Task, fits
 from .zipsplit import Answer, MembersHelper, start_helper
 
@@ -36,40 +48,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_UTF8_FLAG = 0x800
 BATCH = 128  # members planned at a time; the helper process is handed batches of this many
 AHEAD = 3  # batches the helper holds at once (one being written, the next ones queued)
 #: Small members from which a zip is written by two processes: below, the helper's start-up
 #: (about 0.1 s of CPU) costs about what it gives.
 PARALLEL_FROM = 5000
-
-
-def zip_name(info: zipfile.ZipInfo) -> str:
-    """The member name as stored: undo zipfile's cp437 decoding when the UTF-8 flag is unset."""
-    name = info.filename
-    if info.flag_bits & _UTF8_FLAG or name.isascii():
-        return name
-    raw = name.encode("cp437")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return os.fsdecode(raw)  # surrogateescape on POSIX: the disk name gets the stored bytes
-    except UnicodeDecodeError:  # pragma: no cover - Windows, where names must be Unicode
-        return name
-
-
-@functools.lru_cache(maxsize=4096)  # the members of a zip share few timestamps
-def _local_time(date_time: tuple[int, int, int, int, int, int]) -> float | None:
-    try:
-        return time.mktime((*date_time, 0, 0, -1))
-    except (OverflowError, ValueError):
-        return None
-
-
-def zip_mtime(info: zipfile.ZipInfo) -> float | None:
-    return _local_time(info.date_time)
+_IFREG = 0o100000  # stat.S_IFREG
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass
@@ -78,7 +63,7 @@ class Batch:
 
     tasks: list[Task]  # small members: written by a MemberWriter, here or in the helper
     names: list[str]  # each task's member name (messages)
-    big: list[tuple[zipfile.ZipInfo, str, str]]  # (info, name, final path): through zipfile's reader
+    big: list[tuple[int, str, str]]  # (entry index, name, final path): through zipfile's reader
     error: SetupError | None = None  # the bounds stopped the range here: raised once the rest is written
 
 
@@ -88,63 +73,95 @@ class ZipExtraction:
     def __init__(self, job: _Extraction) -> None:
         self.job = job
         self.helped = 0  # batches the helper answered
+        self.entries: list[Entry] = []
+        self._zf: zipfile.ZipFile | None = None  # zipfile's reading of the zip, once a member needs it
+        self._infos: list[zipfile.ZipInfo] = []
+        self._stack = contextlib.ExitStack()
 
     def run(self) -> None:
         job = self.job
-        with zipfile.ZipFile(job.fileobj or job.archive) as zf:
-            infos = zf.infolist()
-            job.total = sum(info.file_size for info in infos)
-            names, rels, ends = self._checks(zf, infos)
-            self._members(zf, infos, names, rels, ends)
+        with self._stack:
+            fd: int | None = None
+            directory = None
+            if job.fileobj is None and hasattr(os, "pread"):
+                fd = os.open(job.archive, _OPEN_FLAGS)
+                self._stack.callback(os.close, fd)
+                job.budget.archive_size = os.fstat(fd).st_size
+                directory = read_directory(fd, job.budget.archive_size)
+            if directory is None:
+                zf = self._open_zipfile()
+                directory = entries_from_zipfile(zf)
+                if zf.fp is not None and fd is None:
+                    here = zf.fp.tell()
+                    job.budget.archive_size = zf.fp.seek(0, os.SEEK_END)
+                    zf.fp.seek(here)
+            self.entries = directory.entries
+            job.total = sum(entry[SIZE] for entry in self.entries)
+            rels, ends = self._checks(directory)
+            self._members(fd, rels, ends)
 
-    def _checks(self, zf: zipfile.ZipFile,
-                infos: list[zipfile.ZipInfo]) -> tuple[list[str], list[str | None], dict[int, int | None]]:
+    def _open_zipfile(self) -> zipfile.ZipFile:
+        """zipfile's reading of the zip (for the members :class:`MemberWriter` does not write)."""
+        if self._zf is None:
+            job = self.job
+            self._zf = self._stack.enter_context(zipfile.ZipFile(job.fileobj or job.archive))
+            self._infos = self._zf.infolist()
+        return self._zf
+
+    def _info(self, index: int) -> zipfile.ZipInfo:
+        """zipfile's ZipInfo of the entry ``index`` (the zip read again: it must not have changed)."""
+        self._open_zipfile()
+        entry = self.entries[index]
+        info = self._infos[index] if len(self._infos) == len(self.entries) else None
+        if info is None or (info.header_offset, info.compress_size, info.file_size) != (
+                entry[OFFSET], entry[CSIZE], entry[SIZE]):
+            raise zipfile.BadZipFile("the central directory changed while it was read")
+        return info
+
+    def _checks(self, directory: Directory) -> tuple[list[str | None], dict[int, int]]:
         """Refuse overlapping entries and over-budget declarations before writing anything.
-        Returns each entry's name, where the layout (and ``only``) puts it (None: nowhere), and
-        where each entry's bytes must end (by header offset)."""
+        Returns where the layout (and ``only``) puts each entry (None: nowhere) and where each
+        entry's bytes must end (by local header offset)."""
         job = self.job
-        overlapping = overlapping_zip_entries(zf)
+        overlapping, ends = overlaps(directory)
         if overlapping:
             raise unsafe(job.archive.name, [f"{n} (overlaps another entry)" for n in overlapping],
                          "Nothing was extracted from it; report the source.")
-        fp = zf.fp
-        if fp is not None:
-            here = fp.tell()
-            job.budget.archive_size = fp.seek(0, os.SEEK_END)
-            fp.seek(here)
-        names = [zip_name(info) for info in infos]
         rels: list[str | None] = []
-        wanted = []
+        append = rels.append
         mapped, only = job.layout.map, job.only
-        for info, name in zip(infos, names, strict=True):
-            rel = None if info.is_dir() else mapped(name)
+        declared = 0
+        ratio_checked: list[tuple[str, int, int | None]] = []
+        for entry in self.entries:
+            name = entry[NAME]
+            if name[-1:] == "/":
+                append(None)
+                continue
+            rel = mapped(name)
             if rel is not None and only is not None and rel not in only:
                 rel = None
-            rels.append(rel)
+            append(rel)
             if rel is not None:
-                stored = info.file_size if info.compress_type == zipfile.ZIP_STORED else info.compress_size
-                wanted.append((info.filename, info.file_size, stored))
-        job.budget.check_declared(wanted)
-        offsets = sorted(info.header_offset for info in infos)
-        ends: dict[int, int | None] = dict(itertools.pairwise(offsets))
-        ends[offsets[-1] if offsets else 0] = getattr(zf, "start_dir", None)
-        return names, rels, ends
+                size = entry[SIZE]
+                declared += size
+                if size >= RATIO_FLOOR:
+                    ratio_checked.append((name, size, size if entry[METHOD] == zipfile.ZIP_STORED else entry[CSIZE]))
+        job.budget.check_declared(declared, ratio_checked)
+        return rels, ends
 
-    def _members(self, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], names: list[str],
-                 rels: list[str | None], ends: dict[int, int | None]) -> None:
+    def _members(self, fd: int | None, rels: list[str | None], ends: dict[int, int]) -> None:
         """Plan and write the members a batch at a time: from the front here and, for a zip of
         many small members, from the back in the helper process."""
-        fd = self._pread_fd(zf)
         writer = MemberWriter(fd, self.job.dest) if fd is not None else None
-        count = len(infos)
+        count = len(self.entries)
         ranges = [(start, min(start + BATCH, count)) for start in range(0, count, BATCH)]
-        helper = self._start_helper(infos, rels) if writer is not None else None
+        helper = self._start_helper(rels) if writer is not None else None
         front, back = 0, len(ranges)
         sent: dict[int, Batch] = {}  # batch (its range's index) -> what the helper was given
         later: list[Batch] = []  # written here next: the big members of the helper's ranges, a dead helper's batches
 
         def plan(i: int) -> Batch:
-            return self._plan(infos, names, rels, ends, *ranges[i], tasks=writer is not None)
+            return self._plan(rels, ends, *ranges[i], tasks=writer is not None)
 
         try:
             while True:
@@ -163,10 +180,10 @@ class ZipExtraction:
                         if not helper.send(back, batch.tasks):
                             break  # gone: seen at the next _answers
                 if later:
-                    self._write(zf, writer, ends, later.pop())
+                    self._write(writer, ends, later.pop())
                 elif front < back:
                     front += 1
-                    self._write(zf, writer, ends, plan(front - 1))
+                    self._write(writer, ends, plan(front - 1))
                 elif helper is not None and sent:
                     self.job.ctx.control.checkpoint()
                     helper.wait()
@@ -181,55 +198,66 @@ class ZipExtraction:
             if writer is not None:
                 writer.close()
 
-    def _start_helper(self, infos: list[zipfile.ZipInfo], rels: list[str | None]) -> MembersHelper | None:
+    def _start_helper(self, rels: list[str | None]) -> MembersHelper | None:
         """The helper process for a zip of many small members, or None (one process)."""
+        if len(self.entries) < PARALLEL_FROM or not DIR_FD or not helper_allowed():
+            return None
         one_go = self.job.one_go
-        small = sum(1 for info, rel in zip(infos, rels, strict=True) if rel is not None and fits(info, one_go))
-        if small < PARALLEL_FROM or not DIR_FD or not helper_allowed():
+        small = sum(1 for entry, rel in zip(self.entries, rels, strict=True) if rel is not None and fits(entry, one_go))
+        if small < PARALLEL_FROM:
             return None
         wanted = [rel for rel in rels if rel is not None]
         if len(set(wanted)) != len(wanted):  # a name given twice: its last copy must win, as in one process
             return None
         return start_helper(str(self.job.archive), self.job.dest)
 
-    def _plan(self, infos: list[zipfile.ZipInfo], names: list[str], rels: list[str | None],
-              ends: dict[int, int | None], start: int, stop: int, *, tasks: bool) -> Batch:
+    def _plan(self, rels: list[str | None], ends: dict[int, int], start: int, stop: int, *, tasks: bool) -> Batch:
         """Check, place and admit the members ``start`` to ``stop``; with ``tasks``, the small ones
-        become tasks for a :class:`MemberWriter`. Ignored and refused members are counted here."""
+        become tasks for a :class:`MemberWriter`. Ignored and refused members are counted here.
+        Small members' bytes are reserved against the bounds together while they fit the room
+        the bounds leave (:meth:`~wizard.engine.bounds.Budget.room`), one by one past it."""
         job = self.job
+        budget, one_go, place, fresh = job.budget, job.one_go, job.place, job.fresh
         batch = Batch([], [], [])
+        task, names, big = batch.tasks.append, batch.names.append, batch.big.append
+        entries = self.entries
+        room = budget.room() if tasks else 0
+        reserved = skipped = 0
         for i in range(start, stop):
-            info = infos[i]
-            size = info.file_size
-            if info.is_dir():
+            entry = entries[i]
+            name, raw, _flags, method, mtime, crc, csize, size, offset, ftype = entry
+            if name[-1:] == "/":
                 job.ignored += 1
-                job.done += size
+                skipped += size
                 continue
-            name = names[i]
-            ftype = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
-            regular = ftype in (0, stat.S_IFREG)
-            placed = job.place(name, rels[i], path_problem(name), regular, "" if regular else "link or special file")
+            regular = ftype == 0 or ftype == _IFREG
+            placed = place(name, rels[i], path_problem(name), regular, "" if regular else "link or special file")
             if placed is None:
-                job.done += size
+                skipped += size
                 continue
             folder, base = placed
-            if tasks and fits(info, job.one_go):
-                stored = info.compress_size if info.compress_type != zipfile.ZIP_STORED else size
-                try:
-                    job.budget.admit(name, size, stored, reserve=True)
-                except SetupError as exc:
-                    batch.error = exc
-                    break
-                batch.tasks.append((folder, base, job.fresh(folder), info.header_offset, info.compress_size,
-                                    size, info.CRC, info.compress_type, info.flag_bits, info.orig_filename,
-                                    zip_mtime(info), ends.get(info.header_offset)))
-                batch.names.append(name)
+            if tasks and fits(entry, one_go):
+                if size <= room and size < RATIO_FLOOR:
+                    room -= size
+                    reserved += size
+                else:
+                    budget.reserve(reserved)
+                    reserved = 0
+                    try:
+                        budget.admit(name, size, csize if method != zipfile.ZIP_STORED else size, reserve=True)
+                    except SetupError as exc:
+                        batch.error = exc
+                        break
+                    room = budget.room()
+                task((folder, base, fresh(folder), offset, csize, size, crc, method, raw, mtime, ends[offset]))
+                names(name)
             else:
-                batch.big.append((info, name, os.path.join(job.dest, folder, base)))
+                big((i, name, os.path.join(job.dest, folder, base)))
+        budget.reserve(reserved)
+        job.done += skipped
         return batch
 
-    def _write(self, zf: zipfile.ZipFile, writer: MemberWriter | None, ends: dict[int, int | None],
-               batch: Batch) -> None:
+    def _write(self, writer: MemberWriter | None, ends: dict[int, int], batch: Batch) -> None:
         """Write a planned batch in this process, a cancel checked before each member."""
         job = self.job
         checkpoint = job.ctx.control.checkpoint
@@ -242,19 +270,20 @@ class ZipExtraction:
                     checkpoint()
                     job.member = name
                     done.append(write(task))
-            except Overlaps as exc:
-                raise self._overlap(exc.name) from None
+            except Overlaps:
+                raise self._overlap(job.member) from None
             except OSError as exc:
                 self._locate(exc, batch.tasks[len(done)])
                 raise
             finally:
                 self._record(batch, done)
-        for info, name, final in batch.big:
+        for index, name, final in batch.big:
             checkpoint()
             job.member = name
-            before, size = job.done, info.file_size
-            stored = info.compress_size if info.compress_type != zipfile.ZIP_STORED else size
-            job.write(final, size, zip_mtime(info), stored, self._chunks(zf, info, ends))
+            entry = self.entries[index]
+            before, size = job.done, entry[SIZE]
+            stored = entry[CSIZE] if entry[METHOD] != zipfile.ZIP_STORED else size
+            job.write(final, size, entry[MTIME], stored, self._chunks(index, ends))
             job.done = before + size
         job.tick()
         if batch.error is not None:
@@ -320,26 +349,21 @@ class ZipExtraction:
                 continue
             self.job.member = rest.names[0]
             if isinstance(error, Overlaps):
-                raise self._overlap(error.name)
+                raise self._overlap(self.job.member)
             if isinstance(error, OSError):
                 self._locate(error, rest.tasks[0])
             raise error
 
-    def _pread_fd(self, zf: zipfile.ZipFile) -> int | None:
-        """The zip's fd for a :class:`MemberWriter`, or None (a remote zip, no ``pread``): zipfile reads."""
-        fp = zf.fp
-        if self.job.fileobj is not None or fp is None or not hasattr(os, "pread"):
-            return None
-        return fp.fileno()
-
-    def _chunks(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo,
-                ends: dict[int, int | None]) -> Callable[[], Iterable[bytes]]:
-        """What the job's ``write`` reads a member from: zipfile's reader, the data's end checked."""
+    def _chunks(self, index: int, ends: dict[int, int]) -> Callable[[], Iterable[bytes]]:
+        """What the job's ``write`` reads the entry ``index`` from: zipfile's reader, the data's
+        end checked."""
 
         def chunks() -> Iterator[bytes]:
+            info = self._info(index)
+            zf = self._open_zipfile()
             with zf.open(info) as src:
                 start = getattr(src, "_orig_compress_start", None)
-                if start is not None and data_overlaps(info, start, ends.get(info.header_offset)):
+                if start is not None and start + info.compress_size > ends[info.header_offset]:
                     raise self._overlap(self.job.member)
                 yield from self.job.read_chunks(src)
 

@@ -28,15 +28,17 @@ from typing import Any
 
 from . import child
 from .safefs import DIR_FD, create_unless_complete, is_complete, open_folder
+from .zipdir import CSIZE, ENCRYPTED, FLAGS, METHOD, SIZE, Entry
 
 #: (folder relative to the target, "" for the target itself, ``/``-separated; file name; whether the
 #: extraction created the folder (nothing older is in it: no completeness check first); local
-#: header offset; compressed size; size; CRC-32; method; flag bits; name as in the central
+#: header offset; compressed size; size; CRC-32; method; the name's bytes in the central
 #: directory; mtime or None; offset the member's bytes must end by, or None)
-Task = tuple[str, str, bool, int, int, int, int, int, int, str, float | None, int | None]
+Task = tuple[str, str, bool, int, int, int, int, int, bytes, float | None, int | None]
 
 HEADER_SLACK = 256  # bytes read past a local header for its name and extra field (more: a 2nd pread)
-_UTF8_FLAG = 0x800
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # what is inflated here
+_LENGTHS = struct.Struct("<HH")  # a local header's name and extra field lengths
 _UTIME_FD = os.utime in os.supports_fd
 _MAX_FOLDERS = 64  # open folder fds kept
 
@@ -49,43 +51,48 @@ class Overlaps(Exception):
         self.name = name
 
 
-def fits(info: zipfile.ZipInfo, one_go: int) -> bool:
-    """Whether ``info`` is written as a task: stored or deflated, unencrypted, at most ``one_go``
+def fits(entry: Entry, one_go: int) -> bool:
+    """Whether ``entry`` is written as a task: stored or deflated, unencrypted, at most ``one_go``
     bytes and as many stored."""
-    return (info.file_size <= one_go and info.compress_size <= one_go
-            and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not info.flag_bits & 0x1)
+    return (entry[SIZE] <= one_go and entry[CSIZE] <= one_go and entry[METHOD] in _METHODS
+            and not entry[FLAGS] & ENCRYPTED)
+
+
+def _shown(raw: bytes) -> str:
+    """A member's name in a message."""
+    return repr(raw.decode("utf-8", "replace"))
 
 
 def read(fd: int, task: Task) -> bytes:
     """The bytes of the member ``task`` from the zip open on ``fd``, checked as zipfile would."""
-    _folder, _base, _fresh, offset, csize, size, crc, method, flags, name, _mtime, end = task
+    _folder, _base, _fresh, offset, csize, size, crc, method, raw, _mtime, end = task
     buf = os.pread(fd, 30 + HEADER_SLACK + csize, offset)
     if len(buf) < 30 or buf[:4] != b"PK\x03\x04":
-        raise zipfile.BadZipFile(f"Bad magic number for file header of {name!r}")
-    name_len, extra_len = struct.unpack_from("<HH", buf, 26)
+        raise zipfile.BadZipFile(f"Bad magic number for file header of {_shown(raw)}")
+    name_len, extra_len = _LENGTHS.unpack_from(buf, 26)
     start = 30 + name_len + extra_len
     if end is not None and offset + start + csize > end:
-        raise Overlaps(name)
+        raise Overlaps(raw.decode("utf-8", "replace"))
     if len(buf) < start + csize:  # a long name or extra field: read the rest
         buf += os.pread(fd, start + csize - len(buf), offset + len(buf))
         if len(buf) < start + csize:
-            raise zipfile.BadZipFile(f"{name!r} is cut short")
-    if buf[30:30 + name_len] != name.encode("utf-8" if flags & _UTF8_FLAG or name.isascii() else "cp437"):
-        raise zipfile.BadZipFile(f"File name in directory {name!r} and header {buf[30:30 + name_len]!r} differ.")
+            raise zipfile.BadZipFile(f"{_shown(raw)} is cut short")
+    if buf[30:30 + name_len] != raw:
+        raise zipfile.BadZipFile(f"File name in directory {_shown(raw)} and header {buf[30:30 + name_len]!r} differ.")
     if method == zipfile.ZIP_DEFLATED:  # never more than one byte past the declared size
         inflate = zlib.decompressobj(-15)
         try:
             data = inflate.decompress(memoryview(buf)[start:start + csize], size + 1)
         except zlib.error as exc:
-            raise zipfile.BadZipFile(f"{name!r}: {exc}") from exc
+            raise zipfile.BadZipFile(f"{_shown(raw)}: {exc}") from exc
         if not inflate.eof and len(data) <= size:
-            raise zipfile.BadZipFile(f"{name!r}: incomplete or truncated deflate stream")
+            raise zipfile.BadZipFile(f"{_shown(raw)}: incomplete or truncated deflate stream")
     else:
         data = buf[start:start + csize]
     if len(data) != size:
-        raise zipfile.BadZipFile(f"{name!r} has {len(data):,} bytes, not {size:,}")
+        raise zipfile.BadZipFile(f"{_shown(raw)} has {len(data):,} bytes, not {size:,}")
     if zlib.crc32(data) != crc:
-        raise zipfile.BadZipFile(f"Bad CRC-32 for file {name!r}")
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {_shown(raw)}")
     return data
 
 
@@ -109,9 +116,6 @@ class MemberWriter:
         self._folders.clear()
 
     def _folder(self, rel: str) -> int | None:
-        fd = self._folders.get(rel, -1)
-        if fd != -1:
-            return fd
         if len(self._folders) >= _MAX_FOLDERS:
             self.close()
         fd = open_folder(self.dest, rel) if DIR_FD else None
@@ -121,8 +125,10 @@ class MemberWriter:
     def write(self, task: Task) -> bool:
         """Write ``task``'s member; False (nothing written) when a regular file of its size is
         already there. A failure removes what was written of it."""
-        folder, base, fresh, _off, _csize, size, _crc, _method, _flags, _name, mtime, _end = task
-        dir_fd = self._folder(folder)
+        folder, base, fresh, _off, _csize, size, _crc, _method, _raw, mtime, _end = task
+        dir_fd = self._folders.get(folder, -1)
+        if dir_fd == -1:
+            dir_fd = self._folder(folder)
         path = base if dir_fd is not None else os.path.join(self.dest, folder, base)
         if not fresh and is_complete(path, size, dir_fd=dir_fd):
             return False
@@ -138,11 +144,13 @@ class MemberWriter:
                     while view:
                         view = view[os.write(fd, view):]
                 if mtime is not None:
-                    with contextlib.suppress(OSError, OverflowError, ValueError):
+                    try:
                         if _UTIME_FD:
                             os.utime(fd, (mtime, mtime))
                         else:  # pragma: no cover - Windows
                             os.utime(os.path.join(self.dest, folder, base), (mtime, mtime))
+                    except (OSError, OverflowError, ValueError):
+                        pass  # a time the filesystem cannot hold: the file is still whole
             finally:
                 os.close(fd)
         except BaseException:
