@@ -85,10 +85,7 @@ class Budget:
         with self._lock:
             self._admit(member, size, stored)
             if reserve:
-                self.written += size
-                self.pending += size
-                if self._free_left is not None:
-                    self._free_left -= size
+                self._reserve(size)
 
     def room(self) -> int:
         """Bytes that members under :data:`RATIO_FLOOR` may :meth:`reserve` without an
@@ -106,10 +103,13 @@ class Budget:
     def reserve(self, n: int) -> None:
         """Reserve ``n`` bytes of members admitted through :meth:`room` (as ``admit(reserve=True)``)."""
         with self._lock:
-            self.written += n
-            self.pending += n
-            if self._free_left is not None:
-                self._free_left -= n
+            self._reserve(n)
+
+    def _reserve(self, n: int) -> None:
+        self.written += n
+        self.pending += n
+        if self._free_left is not None:
+            self._free_left -= n
 
     def landed(self, n: int, unused: int = 0) -> None:
         """``n`` reserved bytes are settled: on disk, but for ``unused`` of them that were not

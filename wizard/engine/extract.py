@@ -153,9 +153,14 @@ class _Extraction:
             known = self._fresh[folder] = (os.path.join(self.dest, folder) if folder else self.dest) in self.new_dirs
         return known
 
+    def _resolved_inside(self, folder: str) -> str | None:
+        """The real path of the relative ``folder`` when it resolves inside the target, else None."""
+        real = os.path.realpath(os.path.join(self.dest, folder)) if folder else self.dest
+        return real if os.path.commonpath([real, self.dest]) == self.dest else None
+
     def _make_folder(self, folder: str) -> str:
-        real = os.path.realpath(os.path.join(self.dest, folder))
-        if os.path.commonpath([real, self.dest]) != self.dest:
+        real = self._resolved_inside(folder)
+        if real is None:
             return "folder resolves outside the target"
         new = not os.path.lexists(real)
         try:
@@ -308,8 +313,7 @@ class _Extraction:
             parent = name.rpartition("/")[0]
             inside = self._inside.get(parent)
             if inside is None:
-                real = os.path.realpath(os.path.join(self.dest, parent)) if parent else self.dest
-                inside = self._inside[parent] = os.path.commonpath([real, self.dest]) == self.dest
+                inside = self._inside[parent] = self._resolved_inside(parent) is not None
             if inside and not os.path.islink(os.path.join(self.dest, name)):
                 return None
         try:

@@ -29,7 +29,7 @@ _BLOCK = 1 << 20  # characters of a ledger read at a time
 
 
 def _ledger(root: Path | str, folder: str) -> Path:
-    return Path(root) / STATE_DIR_NAME / "index" / "sizes" / ledger_name(root, folder)
+    return Path(root) / STATE_DIR_NAME / "index" / "sizes" / ledger_name(folder)
 
 
 def _escape(name: str) -> str:
@@ -170,11 +170,10 @@ def _pairs(body: str) -> tuple[list[str], list[str]]:
     return names, sizes
 
 
-def size_problem(path: str, recorded: str, dir_fd: int | None = None) -> str:
-    """Why the file at ``path`` (relative to ``dir_fd`` if given) does not have its recorded size,
-    or "" when it does."""
+def size_problem(path: str, recorded: str) -> str:
+    """Why the file at ``path`` does not have its recorded size, or "" when it does."""
     try:
-        actual = os.stat(path, dir_fd=dir_fd).st_size
+        actual = os.stat(path).st_size
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
     return _differs(actual, int(recorded))
@@ -236,7 +235,7 @@ def ledger_order(root: Path) -> list[str]:
     return [name for _size, name in sorted(found, key=lambda item: (-item[0], item[1]))]
 
 
-def ledger_name(root: Path | str, folder: str) -> str:
+def ledger_name(folder: str) -> str:
     """The file name of ``folder``'s ledger (see :func:`ledger_order`)."""
     digest = hashlib.sha1(folder.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()[:20]
     return f"{digest}.tsv"

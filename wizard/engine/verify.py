@@ -311,7 +311,7 @@ class _SizeScan:
 
     def ledger(self, folder: str) -> str:
         """The name :meth:`step` gives when ``folder``'s result comes in."""
-        return ledger_name(self.root, folder)
+        return ledger_name(folder)
 
     def problems(self, folder: str) -> dict[str, str] | None:
         """name -> why, for the files of ``folder`` whose size is not the recorded one; None while

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import queue
@@ -35,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..safefs import open_nofollow, open_private, write_text_atomic
 
@@ -51,8 +53,6 @@ _TICK = 0.05
 #: ``SYNC_FILE_RANGE_WRITE`` (linux/fs.h): start write-out of the range's dirty pages, do not wait.
 _SYNC_FILE_RANGE_WRITE = 2
 _SyncFileRange = Callable[[int, int, int, int], int]
-_sync_file_range: _SyncFileRange | None = None
-_looked_up = False
 
 
 def boot_id() -> str | None:
@@ -69,24 +69,20 @@ def datasync(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
 
 
+@functools.cache
 def libc_sync_file_range() -> _SyncFileRange | None:
     """The C library's ``sync_file_range`` (Linux), looked up once; None elsewhere. Called through
     ctypes, which lets go of the interpreter lock for the call."""
-    global _sync_file_range, _looked_up
-    if not _looked_up:
-        _looked_up = True
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            try:
-                function = ctypes.CDLL(None, use_errno=True).sync_file_range
-            except (OSError, AttributeError):
-                log.debug("no sync_file_range in the C library: write-back starts at each sync")
-            else:
-                function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-                function.restype = ctypes.c_int
-                _sync_file_range = function
-    return _sync_file_range
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        log.debug("no sync_file_range in the C library: write-back starts at each sync")
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return cast(_SyncFileRange, function)
 
 
 def start_writeback(fd: int) -> bool:
@@ -96,8 +92,6 @@ def start_writeback(fd: int) -> bool:
     if function is None:
         return False
     if function(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0:
-        import ctypes
-
         log.debug("sync_file_range: %s", os.strerror(ctypes.get_errno()))
         return False
     return True
