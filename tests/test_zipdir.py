@@ -4,6 +4,7 @@ an extraction of a hostile zip is a coded problem that writes nothing outside th
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import struct
@@ -265,6 +266,10 @@ HOSTILE = {
                                       {"name": b"/tmp/evil.jpg", "data": b"x"},
                                       {"name": b"ok/../../../evil.jpg", "data": b"x"},
                                       {"name": b"ok.jpg", "data": b"fine"}]), Code.ARCHIVE_UNSAFE),
+    # a name flagged UTF-8 that is not (zipfile: UnicodeDecodeError), in the directory or only in
+    # its local header (small: written by MemberWriter, big: through zipfile's reader)
+    "utf8-flag-name-not-utf8": (build([*members(2), {"name": b"train/\xff\xfe.jpg", "data": b"x", "flags": 0x800}]),
+                                Code.ARCHIVE_CORRUPT),
     "backslash-traversal": (build([{"name": b"..\\..\\evil.jpg", "data": b"x"}]), Code.ARCHIVE_UNSAFE),
     "symlink-member": (build([{"name": b"link.jpg", "data": b"/etc/passwd", "external": 0o120777 << 16}]),
                        Code.ARCHIVE_UNSAFE),
@@ -281,6 +286,38 @@ def test_a_hostile_directory_is_a_coded_problem(tmp_path: Path, case: str) -> No
     out = tmp_path / "root" / "out"
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} if out.exists() else set()
     assert written <= {"ok.jpg"}
+
+
+@pytest.mark.parametrize("size", [1, 3 << 20])
+def test_a_local_header_name_flagged_utf8_that_is_not_is_a_coded_problem(tmp_path: Path, size: int) -> None:
+    good = {"name": "train/\u00e9.jpg".encode(), "data": b"y" * size, "flags": 0x800}
+    blob = build([*members(1), good])
+    at = blob.index(b"\xc3\xa9")  # the local header's copy comes first
+    blob = blob[:at] + b"\xff\xfe" + blob[at + 2:]
+    with pytest.raises(SetupError) as caught:
+        run(tmp_path, blob)
+    problem = caught.value.problem
+    assert problem.code == Code.ARCHIVE_CORRUPT and "hostile.zip" in problem.message and problem.hint
+    assert "\\xff\\xfe" in problem.message or "differ" in problem.message, problem.message
+    assert outside(tmp_path) == set()
+    assert not (tmp_path / "root/out/train/\u00e9.jpg").exists()
+
+
+def test_a_name_flagged_utf8_that_is_not_read_through_a_file_object_is_a_coded_problem(tmp_path: Path) -> None:
+    """zipfile's path alone (a remote zip read with ranges): the same coded problem, naming the bytes."""
+    blob = build([*members(2), {"name": b"train/\xff\xfe.jpg", "data": b"x", "flags": 0x800}])
+    ctx, _ = make_ctx(tmp_path / "root")
+    try:
+        with pytest.raises(SetupError) as caught:
+            extract_archive(ctx, Path("remote.zip"), "zip", tmp_path / "root" / "out", Layout(),
+                            fileobj=io.BytesIO(blob))
+    finally:
+        ctx.journal.close()
+    problem = caught.value.problem
+    assert problem.code == Code.ARCHIVE_CORRUPT and "remote.zip is damaged" in problem.message, problem.message
+    assert "b'train/\\xff\\xfe.jpg' is marked UTF-8 but is not UTF-8" in problem.message
+    assert "download again" in problem.hint
+    assert outside(tmp_path) == set() and not any((tmp_path / "root" / "out").rglob("*.jpg"))
 
 
 def test_a_lying_count_is_read_as_zipfile_reads_it(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from .net.policy import RetryLater
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .safefs import write_text_atomic
 from .sources import kind_of
+from .zipdir import open_zip
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def check_local(ctx: JobContext, component: Component, path: Path) -> Component:
     """Check a downloaded zip's members against the layout (adapting it) before extracting, and
     keep its member list (``index/<archive>.zip-members``: repair then knows what it holds)."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        with open_zip(path) as zf:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return component  # extraction reports a damaged archive properly
@@ -148,7 +149,7 @@ def remote_names(session: requests.Session, url: str, headers: dict[str, str],
     reports it properly)."""
     try:
         remote = HttpRangeFile(session, url, headers=headers, timeout=timeout, tail=tail)
-        with zipfile.ZipFile(io.BufferedReader(remote, 64 * 1024)) as zf:
+        with open_zip(io.BufferedReader(remote, 64 * 1024)) as zf:
             return [info.filename for info in zf.infolist()], remote.requests_made
     except RangeNotSupported as exc:
         raise NoRange(str(exc)) from exc

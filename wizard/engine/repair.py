@@ -45,6 +45,7 @@ from .runlog import RunLog
 from .sources import kind_of
 from .tarstream import Streamed
 from .verify import VerifyReport, last_findings, verify
+from .zipdir import open_zip
 
 log = logging.getLogger(__name__)
 
@@ -296,9 +297,13 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
 
 def _zip_layout(component: Component, name: str, archive: Path | IO[bytes]) -> Layout:
     """The layout to read this zip with: the catalog's, or the single other prefix its members
-    sit under (:func:`~wizard.engine.layoutprobe.check_layout`)."""
-    with zipfile.ZipFile(archive) as zf:
-        names = zf.namelist()
+    sit under (:func:`~wizard.engine.layoutprobe.check_layout`). A zip that cannot be read keeps
+    the catalog's: the extraction then reports the damage as a coded problem."""
+    try:
+        with open_zip(archive) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return component.layout
     return check_layout(names, component.layout, name).layout
 
 

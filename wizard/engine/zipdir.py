@@ -10,7 +10,9 @@ does — a directory that does not parse to its end, a count that disagrees with
 ZIP64 record that is missing or damaged, spanned archives, a NUL in a name, a UTF-8-flagged name
 that is not UTF-8, a damaged extra field or two ZIP64 fields, a member needing a newer version, a
 directory that would not fit in memory — makes it return None, and the caller reads the zip with
-``zipfile`` (whose error, if any, is the one the user sees). The extraction leaves to zipfile's
+``zipfile`` (whose error, if any, is the one the user sees; :func:`open_zip` and
+:func:`open_member` make its ``UnicodeDecodeError`` for a UTF-8-flagged name that is not UTF-8
+a ``BadZipFile`` naming the bytes: the archive is damaged, nothing of it is written). The extraction leaves to zipfile's
 reader the members it does not write itself (encrypted, other methods, large). Names without the
 UTF-8 flag keep their bytes: UTF-8 when they are, else the bytes as the disk name
 (:func:`stored_name`), not zipfile's cp437 reading of them. Offsets are checked by
@@ -27,7 +29,7 @@ import os
 import struct
 import time
 import zipfile
-from typing import Final
+from typing import IO, Final
 
 #: One member of the central directory: (name as stored — see :func:`stored_name` —, its bytes
 #: as in the local header, flag bits, compression method, mtime (seconds, local time) or None,
@@ -89,6 +91,28 @@ def stored_name(raw: bytes, flags: int) -> str:
         return os.fsdecode(raw)
     except UnicodeDecodeError:  # pragma: no cover - Windows, where names must be Unicode
         return raw.decode("cp437")
+
+
+def open_zip(file: str | os.PathLike[str] | IO[bytes]) -> zipfile.ZipFile:
+    """zipfile's reading of a zip. A member name flagged UTF-8 whose bytes are not UTF-8 is
+    damage: ``BadZipFile`` naming its bytes, not zipfile's ``UnicodeDecodeError`` (``unzip``
+    writes such a name mangled, ``bsdtar`` skips the member; the archive is not the one expected)."""
+    try:
+        return zipfile.ZipFile(file)
+    except UnicodeDecodeError as exc:
+        raise zipfile.BadZipFile(not_utf8(exc)) from None
+
+
+def open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    """``zf.open(info)``; a local header whose UTF-8-flagged name is not UTF-8 is ``BadZipFile``."""
+    try:
+        return zf.open(info)
+    except UnicodeDecodeError as exc:
+        raise zipfile.BadZipFile(not_utf8(exc)) from None
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    return f"the member name {bytes(exc.object)!r} is marked UTF-8 but is not UTF-8"
 
 
 def dos_mtime(date: int, clock: int) -> float | None:

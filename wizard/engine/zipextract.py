@@ -37,6 +37,8 @@ from .zipdir import (
     Directory,
     Entry,
     entries_from_zipfile,
+    open_member,
+    open_zip,
     overlaps,
     read_directory,
 )
@@ -104,7 +106,7 @@ class ZipExtraction:
         """zipfile's reading of the zip (for the members :class:`MemberWriter` does not write)."""
         if self._zf is None:
             job = self.job
-            self._zf = self._stack.enter_context(zipfile.ZipFile(job.fileobj or job.archive))
+            self._zf = self._stack.enter_context(open_zip(job.fileobj or job.archive))
             self._infos = self._zf.infolist()
         return self._zf
 
@@ -361,7 +363,7 @@ class ZipExtraction:
         def chunks() -> Iterator[bytes]:
             info = self._info(index)
             zf = self._open_zipfile()
-            with zf.open(info) as src:
+            with open_member(zf, info) as src:
                 start = getattr(src, "_orig_compress_start", None)
                 if start is not None and start + info.compress_size > ends[info.header_offset]:
                     raise self._overlap(self.job.member)
