@@ -409,7 +409,7 @@ class SegmentedDownload:
         attempts = Attempts(f"{self.name} (a segment)", settings.retries, settings.backoff, settings.backoff_cap,
                             rand=self.ctx.net.rand)
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self.ctx.control.cancelled:
                 if first is not None:
                     seg, call = first
                     first = None
@@ -444,6 +444,9 @@ class SegmentedDownload:
                     self.gate.release()
                 if retry is None:
                     continue
+                if self.ctx.control.cancelled:  # the cancel cut the connection: no failure to retry
+                    self._stop.set()
+                    return
                 delay = attempts.failed(retry, progressed=seg.done > before)
                 self.ctx.log(f"{self.name}: {retry}; retrying this segment in {delay:.1f} s "
                              f"(attempt {attempts.failures}/{settings.retries})", "warning")
