@@ -4,7 +4,11 @@ nothing written outside the root (robust6's sweep; the helpers are test_hostile'
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from test_hostile import JPEG, Sandbox, box, cli, own_server, serve_coco  # noqa: F401 - fixtures
@@ -47,3 +51,66 @@ def test_a_zip_name_flagged_utf8_that_is_not_is_a_coded_problem(
     assert f"[{Code.INTERNAL}]" not in err
     assert repr(BAD_NAME) in err or "\\xff\\xfe" in err, err  # the member's bytes, as stored
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# The state folder: a FIFO or a symlink planted at one of its files is never waited on nor
+# followed (a FIFO hung verify and repair at the size ledger; the demo's port file was written
+# through a link, outside the root)
+# ------------------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parent.parent
+STATE = ".sharegpt4v-setup"
+
+
+@pytest.fixture(scope="module")
+def filled_demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo root after a run of the SFT preset (verified once: its findings are saved)."""
+    top = tmp_path_factory.mktemp("demo")
+    root = top / "root"
+    root.mkdir()
+    for args in (["run", "--demo", "--preset", "sft", "--yes", "--quiet",
+                  "--keep-archives"], ["verify"]):
+        proc = wizard_cli(top, root, args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root
+
+
+def wizard_cli(top: Path, root: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m wizard`` in a child (a hang ends it, and fails the test, after 120 s)."""
+    user = top / "user"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen", "HOME": str(user),
+           "XDG_CACHE_HOME": str(user / "cache"), "XDG_STATE_HOME": str(user / "state"),
+           "XDG_CONFIG_HOME": str(user / "config"), "XDG_DATA_HOME": str(user / "data")}
+    return subprocess.run([sys.executable, "-m", "wizard", *args, "--root", str(root)], capture_output=True,
+                          text=True, timeout=120, env=env, stdin=subprocess.DEVNULL, check=False)
+
+
+def state_file(root: Path, which: str) -> Path:
+    state = root / STATE
+    if which == "sizes-ledger":
+        return next((state / "index" / "sizes").glob("*.tsv"))
+    return state / {"zip-members": "index/train2017.zip.zip-members", "demo-port": "demo-port",
+                    "last-verify": "reports/last-verify.json"}[which]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+@pytest.mark.parametrize("which", ["sizes-ledger", "zip-members", "demo-port", "last-verify"])
+def test_a_fifo_or_link_in_the_state_folder_is_neither_waited_on_nor_followed(
+        which: str, kind: str, filled_demo_root: Path, box: Sandbox, tmp_path: Path) -> None:  # noqa: F811
+    import shutil
+
+    shutil.copytree(filled_demo_root, box.root, symlinks=True)
+    planted = state_file(box.root, which)
+    planted.unlink()
+    if kind == "fifo":
+        os.mkfifo(planted)
+    else:
+        planted.symlink_to(box.canary / "victim.txt")
+    box.refresh()
+    for args in (["plan", "--demo", "--preset", "sft"], ["verify"], ["repair", "--demo"],
+                 ["status"]):
+        proc = wizard_cli(tmp_path, box.root, args)
+        out = proc.stdout + proc.stderr
+        assert "Traceback" not in out and f"[{Code.INTERNAL}]" not in out, (args, out)
+        assert proc.returncode == 0, (args, out)
+        box.assert_outside_unchanged()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..engine.catalog import Catalog, Component, load_catalog
+from ..engine.safefs import read_state_text, write_text_atomic
 from ..engine.sources import is_known
 from ..paths import STATE_DIR_NAME
 from .server import MirrorServer
@@ -38,7 +39,9 @@ class DemoSession:
         self._catalog: Catalog | None = None
 
     def start(self) -> None:
-        if self.world_dir.exists():
+        if self.world_dir.is_symlink() or (self.world_dir.exists() and not self.world_dir.is_dir()):
+            self.world_dir.unlink()  # planted in the state folder: removed, never followed
+        elif self.world_dir.exists():
             shutil.rmtree(self.world_dir)  # always the same deterministic world, freshly built
         self.world_dir.mkdir(parents=True)
         self.world = build_world(self.world_dir / "docroot")
@@ -54,7 +57,7 @@ class DemoSession:
         port = 0
         if port_file is not None:
             try:
-                port = int(port_file.read_text().strip())
+                port = int(read_state_text(port_file, encoding="ascii").strip())
             except (OSError, ValueError):
                 port = 0
         try:
@@ -63,7 +66,7 @@ class DemoSession:
             server = MirrorServer(docroot).start()
         if port_file is not None:
             port_file.parent.mkdir(parents=True, exist_ok=True)
-            port_file.write_text(str(server.port))
+            write_text_atomic(port_file, str(server.port))  # never through a link planted there
         return server
 
     def stop(self) -> None:

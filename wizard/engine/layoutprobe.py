@@ -28,7 +28,7 @@ from .errors import Code, SetupError
 from .journal import state_dir
 from .net.policy import RetryLater
 from .net.rangefile import HttpRangeFile, RangeNotSupported
-from .safefs import write_text_atomic
+from .safefs import read_state_text, write_text_atomic
 from .sources import kind_of
 from .zipdir import open_zip
 
@@ -128,7 +128,7 @@ def zip_members(root: Path, component: Component, layout: Layout) -> set[str] | 
     no member list was kept."""
     for source in component.sources:
         try:
-            text = _members_file(root, source.file_name).read_text(encoding="utf-8", errors="surrogateescape")
+            text = read_state_text(_members_file(root, source.file_name), errors="surrogateescape")
         except OSError:
             continue
         return {rel for name in text.splitlines() if (rel := layout.map(name)) is not None}

@@ -168,6 +168,23 @@ def open_private_file(path: Path | str, mode: str = "wb", *, encoding: str | Non
     return os.fdopen(fd, mode, encoding=encoding, errors=errors, newline=newline)
 
 
+def open_state(path: Path | str, *, encoding: str | None = "utf-8", errors: str | None = None,
+               newline: str | None = None) -> IO[Any]:
+    """``open()`` for reading one of the app's own files (a ledger, a cache, a sidecar, a report):
+    a symlink, FIFO or device at its name is an ``OSError`` (:class:`NotRegularFile`), never
+    followed nor waited on (a FIFO would hang the read). ``encoding`` None: binary."""
+    fd = open_nofollow(path, os.O_RDONLY)
+    if encoding is None:
+        return os.fdopen(fd, "rb")
+    return os.fdopen(fd, "r", encoding=encoding, errors=errors, newline=newline)
+
+
+def read_state_text(path: Path | str, *, encoding: str = "utf-8", errors: str | None = None) -> str:
+    """The text of one of the app's own files, read as :func:`open_state` opens it."""
+    with open_state(path, encoding=encoding, errors=errors) as fh:
+        return str(fh.read())
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a private temp file and ``os.replace`` (never via a link)."""
     tmp = path.with_name(path.name + ".tmp")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..paths import STATE_DIR_NAME
 from . import helper
-from .safefs import open_private_file
+from .safefs import open_private_file, open_state
 
 log = logging.getLogger(__name__)
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"))
@@ -129,7 +129,7 @@ def _blocks(ledger: Path) -> Iterator[tuple[str, list[str], list[str]]]:
     name may come again later: the last line counts); nothing when the ledger cannot be read or
     has no folder line."""
     try:
-        with open(ledger, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+        with open_state(ledger, errors="surrogateescape", newline="\n") as f:
             head = f.readline()
             if not head.startswith("#") or not head.endswith("\n"):
                 return

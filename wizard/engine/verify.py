@@ -42,7 +42,7 @@ from .annotations import (
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
-from .safefs import open_private_file, write_text_atomic
+from .safefs import open_private_file, open_state, read_state_text, write_text_atomic
 from .sizes import check_all, check_ledger, ledger_name, ledger_order, recorded_sizes, size_problem
 
 #: How many missing paths a report keeps in memory (the report file has them all).
@@ -245,13 +245,13 @@ def last_findings(root: Path) -> Findings | None:
     the missing lists. This is what ``repair`` should repair, all of it."""
     folder = root / STATE_DIR_NAME / "reports"
     try:
-        data = json.loads((folder / FINDINGS_FILE).read_text(encoding="utf-8"))
+        data = json.loads(read_state_text(folder / FINDINGS_FILE))
         unreadable = tuple(sorted({(str(p), str(r)) for p, r in data["unreadable"]}))
         wrong = tuple(sorted({(str(p), str(r)) for p, r in data["wrong_format"]}))
         bad = {p for p, _ in unreadable}
         missing: set[str] = set()
         for name in data["reports"]:
-            with open(folder / Path(name).name, encoding="utf-8", errors="surrogateescape") as f:
+            with open_state(folder / Path(name).name, errors="surrogateescape") as f:
                 missing.update(line.rstrip("\n") for line in f)
         missing -= bad
         return Findings(float(data["time"]), bool(data["deep"]), tuple(Path(p) for p in data["jsons"]),

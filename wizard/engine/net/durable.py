@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from ..safefs import open_nofollow, open_private, write_text_atomic
+from ..safefs import open_nofollow, open_private, read_state_text, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class WrittenLog:
     def read(path: Path) -> dict[int, int]:
         """start -> the furthest ``done`` recorded for it (empty: no log, or another boot)."""
         try:
-            lines = path.read_text(encoding="ascii", errors="replace").splitlines()
+            lines = read_state_text(path, encoding="ascii", errors="replace").splitlines()
         except OSError:
             return {}
         if not lines or lines[0] != f"boot {boot_id()}" or boot_id() is None:
@@ -245,7 +245,7 @@ def unsettled(dest: Path) -> bool | None:
     """None: ``dest`` is settled (no marker); False: its last sync is pending in this boot (the page
     cache holds it); True: the marker is from another boot — a power cut may have lost its tail."""
     try:
-        recorded = marker_for(dest).read_text(encoding="ascii").strip()
+        recorded = read_state_text(marker_for(dest), encoding="ascii").strip()
     except OSError:
         return None
     return not recorded or recorded != (boot_id() or "")

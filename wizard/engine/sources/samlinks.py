@@ -35,7 +35,7 @@ from ..extract import StreamedTar
 from ..journal import JobRecord, Journal, state_dir
 from ..net import client
 from ..net.transfer import download
-from ..safefs import NotRegularFile, file_kind, read_regular
+from ..safefs import NotRegularFile, file_kind, open_private_file, read_regular, read_state_text, write_text_atomic
 from ..units import human
 from .registry import SourceKind
 
@@ -380,7 +380,7 @@ class _Wanted:
         if brought:
             with contextlib.suppress(OSError):
                 self.elsewhere_file.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.elsewhere_file, "a", encoding="utf-8") as fh:
+                with open_private_file(self.elsewhere_file, "a", encoding="utf-8") as fh:
                     fh.writelines(p + "\n" for p in sorted(brought))
 
     def _refresh(self) -> None:
@@ -519,7 +519,7 @@ def referenced(root: Path, component: Component, jsons: Collection[Path]) -> set
         cache = state_dir(root) / "index" / f"{path.name}.{component.id}.paths"
         key = f"{st.st_size} {st.st_mtime_ns}"
         try:
-            lines = cache.read_text(encoding="utf-8").split("\n")
+            lines = read_state_text(cache).split("\n")
             if lines[0] == key:
                 out.update(line for line in lines[1:] if line)
                 continue
@@ -529,9 +529,7 @@ def referenced(root: Path, component: Component, jsons: Collection[Path]) -> set
         out.update(found)
         with contextlib.suppress(OSError):
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(cache.name + ".tmp")
-            tmp.write_text(key + "\n" + "\n".join(found) + "\n", encoding="utf-8")
-            os.replace(tmp, cache)
+            write_text_atomic(cache, key + "\n" + "\n".join(found) + "\n")
     return out
 
 
@@ -543,7 +541,7 @@ def elsewhere_path(root: Path, component: Component) -> Path:
 def elsewhere(root: Path, component: Component) -> set[str]:
     """Wanted images an earlier pass found in place before reading any tar (e.g. from the 9K zip)."""
     try:
-        return {line for line in elsewhere_path(root, component).read_text(encoding="utf-8").split("\n") if line}
+        return {line for line in read_state_text(elsewhere_path(root, component)).split("\n") if line}
     except (OSError, UnicodeDecodeError):
         return set()
 
