@@ -114,3 +114,27 @@ def test_a_fifo_or_link_in_the_state_folder_is_neither_waited_on_nor_followed(
         assert "Traceback" not in out and f"[{Code.INTERNAL}]" not in out, (args, out)
         assert proc.returncode == 0, (args, out)
         box.assert_outside_unchanged()
+
+
+@pytest.mark.parametrize("planted", ["cache", "temp"])
+def test_sams_path_cache_is_never_written_through_a_planted_link(planted: str, demo_catalog: Path,
+                                                                 box: Sandbox) -> None:  # noqa: F811
+    import json
+
+    from wizard.engine.catalog import load_catalog
+    from wizard.engine.sources.samlinks import referenced
+
+    component = load_catalog(demo_catalog).component("sam-tars")
+    box.root.mkdir()
+    annotations = box.root / "pt.json"
+    annotations.write_text(json.dumps([{"id": "1", "image": "sam/images/sa_1.jpg"},
+                                       {"id": "2", "image": "coco/train2017/1.jpg"}]))
+    index = box.root / STATE / "index"
+    index.mkdir(parents=True)
+    cache = index / f"pt.json.{component.id}.paths"
+    (cache if planted == "cache" else cache.with_name(cache.name + ".tmp")).symlink_to(box.canary / "victim.txt")
+    box.refresh()
+    assert referenced(box.root, component, [annotations]) == {"sa_1.jpg"}
+    assert referenced(box.root, component, [annotations]) == {"sa_1.jpg"}  # from the cache now
+    assert cache.is_file() and not cache.is_symlink()
+    box.assert_outside_unchanged()
