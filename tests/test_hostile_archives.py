@@ -138,3 +138,85 @@ def test_sams_path_cache_is_never_written_through_a_planted_link(planted: str, d
     assert referenced(box.root, component, [annotations]) == {"sa_1.jpg"}  # from the cache now
     assert cache.is_file() and not cache.is_symlink()
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# Damaged zips through run (layout probe, download, layout check, extraction) and repair
+# ------------------------------------------------------------------------------------------
+def damaged_zip(case: str) -> bytes:
+    from test_zipdir import build
+
+    if case == "overlapping":
+        return build([{"name": GOOD.encode(), "data": JPEG}, {"name": b"train2017/000000000025.jpg", "data": JPEG,
+                                                              "offset": 0}])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(GOOD, JPEG)
+        zf.writestr("train2017/000000000025.jpg", JPEG)
+    data = bytearray(buf.getvalue())
+    if case == "bad-crc":
+        at = data.index(JPEG) + 50
+        data[at] ^= 0xFF
+    elif case == "truncated-directory":
+        del data[-40:]
+    elif case == "needs-a-newer-version":  # zipfile: NotImplementedError("zip file version 10.0")
+        at = data.index(b"PK\x01\x02")
+        data[at + 6] = 100
+    return bytes(data)
+
+
+@pytest.mark.parametrize("case", ["bad-crc", "truncated-directory", "needs-a-newer-version", "overlapping"])
+def test_a_damaged_zip_is_a_coded_problem(
+        case: str, box: Sandbox, world: World, own_server: MirrorServer,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cat = serve_coco(world, own_server, box.top / "cat.toml", damaged_zip(case))
+    box.refresh()
+    expected = Code.ARCHIVE_UNSAFE if case == "overlapping" else Code.ARCHIVE_CORRUPT
+    code, _out, err = cli(capsys, "run", "--catalog", cat, "--root", box.root, "--components", "coco-train2017",
+                          "--yes", "--quiet", "--full-archives")
+    assert code == 1, err
+    assert f"[{expected}]" in err and "coco.zip" in err and "hint:" in err and f"[{Code.INTERNAL}]" not in err, err
+    box.assert_outside_unchanged()
+
+
+def damage(data: bytes, name: str, case: str) -> bytes:
+    """``data`` (a zip) damaged at the member ``name`` as :func:`damaged_zip` damages its zips."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    info = next(i for i in infos if i.filename == name)
+    out = bytearray(data)
+    entry = out.index(name.encode(), out.index(b"PK\x01\x02")) - 46  # this member's central header
+    if case == "bad-crc":
+        start = info.header_offset + 30 + len(name) + int.from_bytes(out[info.header_offset + 28:][:2], "little")
+        out[start] ^= 0xFF
+    elif case == "truncated-directory":
+        del out[-40:]
+    elif case == "needs-a-newer-version":
+        out[entry + 6] = 100
+    elif case == "overlapping":  # its local header offset: another member's
+        other = next(i for i in infos if i.filename != name and not i.is_dir())
+        out[entry + 42:entry + 46] = other.header_offset.to_bytes(4, "little")
+    return bytes(out)
+
+
+@pytest.mark.parametrize("case", ["bad-crc", "truncated-directory", "needs-a-newer-version", "overlapping"])
+def test_repair_with_a_damaged_kept_zip_is_a_coded_problem(
+        case: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", box.root]
+    code, _out, err = cli(capsys, "run", *args, "--preset", "sft", "--yes", "--quiet", "--keep-archives")
+    assert code == 0, err
+    victim = next((box.root / "coco/train2017").iterdir())
+    victim.unlink()
+    kept = box.root / STATE / "downloads" / "train2017.zip"
+    assert kept.is_file()
+    kept.write_bytes(damage(kept.read_bytes(), f"train2017/{victim.name}", case))
+    box.refresh()
+    code, out, err = cli(capsys, "repair", *args)
+    err += out  # the repair's report is on stdout
+    assert f"[{Code.INTERNAL}]" not in err, err
+    assert code == 1, err  # the member it needs is the damaged one, or the whole zip is unreadable
+    assert f"[{Code.ARCHIVE_UNSAFE if case == 'overlapping' else Code.ARCHIVE_CORRUPT}]" in err, err
+    assert "train2017.zip" in err and "hint:" in err, err
+    assert not victim.exists()
+    box.assert_outside_unchanged()

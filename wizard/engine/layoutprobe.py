@@ -110,8 +110,8 @@ def check_local(ctx: JobContext, component: Component, path: Path) -> Component:
     try:
         with open_zip(path) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return component  # extraction reports a damaged archive properly
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError):
+        return component  # extraction reports a damaged or unsupported archive properly
     with contextlib.suppress(OSError, UnicodeError):
         target = _members_file(ctx.root, path.name)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def remote_names(session: requests.Session, url: str, headers: dict[str, str],
             return [info.filename for info in zf.infolist()], remote.requests_made
     except RangeNotSupported as exc:
         raise NoRange(str(exc)) from exc
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
         raise NoRange(f"its central directory could not be read ({exc})") from exc
     except (requests.RequestException, SetupError, RetryLater) as exc:
         raise NoRange(f"the range request failed ({type(exc).__name__})") from exc

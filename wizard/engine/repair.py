@@ -302,7 +302,7 @@ def _zip_layout(component: Component, name: str, archive: Path | IO[bytes]) -> L
     try:
         with open_zip(archive) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, OSError, EOFError):
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError):
         return component.layout
     return check_layout(names, component.layout, name).layout
 
