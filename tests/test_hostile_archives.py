@@ -220,3 +220,73 @@ def test_repair_with_a_damaged_kept_zip_is_a_coded_problem(
     assert "train2017.zip" in err and "hint:" in err, err
     assert not victim.exists()
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# Hostile tars through run (an http source of a tar: downloaded, then extracted)
+# ------------------------------------------------------------------------------------------
+def tar_of(case: str) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        def add(name: str, data: bytes = JPEG, **fields: object) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data) if not fields.get("type") else 0
+            for key, value in fields.items():
+                setattr(info, key, value)
+            tf.addfile(info, io.BytesIO(data) if info.type in (tarfile.REGTYPE, tarfile.AREGTYPE) else None)
+        add(GOOD)
+        if case == "dotdot":
+            add("train2017/../../../canary/evil.jpg")
+        elif case == "absolute":
+            add("/tmp/robust6-evil.jpg")
+        elif case == "symlink":
+            add("train2017/000000000025.jpg", type=tarfile.SYMTYPE, linkname="../../canary/victim.txt")
+        elif case == "hardlink":
+            add("train2017/000000000025.jpg", type=tarfile.LNKTYPE, linkname="../../canary/victim.txt")
+        elif case == "device":
+            add("train2017/000000000025.jpg", type=tarfile.CHRTYPE, devmajor=1, devminor=3)
+        elif case == "fifo":
+            add("train2017/000000000025.jpg", type=tarfile.FIFOTYPE)
+    data = buf.getvalue()
+    if case == "huge-declared-size":  # a header saying 8 GiB, then the file ends
+        info = tarfile.TarInfo("train2017/000000000025.jpg")
+        info.size = 8 << 30
+        data = data.rstrip(b"\0") + bytes(-len(data.rstrip(b"\0")) % 512) + info.tobuf(tarfile.GNU_FORMAT) + JPEG
+    return data
+
+
+TAR_CASES = {"dotdot": Code.ARCHIVE_UNSAFE, "absolute": Code.ARCHIVE_UNSAFE, "symlink": Code.ARCHIVE_UNSAFE,
+             "hardlink": Code.ARCHIVE_UNSAFE, "device": Code.ARCHIVE_UNSAFE, "fifo": Code.ARCHIVE_UNSAFE,
+             "huge-declared-size": Code.ARCHIVE_TOO_LARGE}
+
+
+@pytest.mark.parametrize("case", sorted(TAR_CASES))
+def test_a_hostile_tar_is_a_coded_problem_and_writes_nothing_outside(
+        case: str, box: Sandbox, world: World, own_server: MirrorServer,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+    import tomllib
+
+    from test_hostile import component, dumps_toml
+
+    data = tar_of(case)
+    (own_server.docroot / "coco.tar").write_bytes(data)
+    raw = tomllib.loads(world.catalog_text(own_server.base_url))
+    comp = component(raw, "coco-train2017")
+    comp["archive"] = "tar"
+    comp["file_count"] = 2
+    comp["source"] = [{"kind": "http", "label": "test", "url": own_server.url("/coco.tar"), "size": len(data),
+                       "sha256": hashlib.sha256(data).hexdigest()}]
+    cat = box.top / "cat.toml"
+    cat.write_text(dumps_toml(raw), encoding="utf-8")
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--catalog", cat, "--root", box.root, "--components", "coco-train2017",
+                          "--yes", "--quiet", "--full-archives")
+    assert code == 1, err
+    assert f"[{TAR_CASES[case]}]" in err and "coco.tar" in err and "hint:" in err, err
+    assert f"[{Code.INTERNAL}]" not in err, err
+    assert (box.root / "coco/train2017/000000000009.jpg").read_bytes() == JPEG  # the safe member is kept
+    assert not Path("/tmp/robust6-evil.jpg").exists()
+    box.assert_outside_unchanged()
