@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from test_hostile import JPEG, Sandbox, box, cli, own_server, serve_coco  # noqa: F401 - fixtures
+from test_hostile import JPEG, Sandbox, box, cli, component, edited_catalog, own_server, serve_coco  # noqa: F401
 
 from wizard.demo import MirrorServer, World
 from wizard.engine.errors import Code
@@ -269,7 +271,7 @@ def test_a_hostile_tar_is_a_coded_problem_and_writes_nothing_outside(
     import hashlib
     import tomllib
 
-    from test_hostile import component, dumps_toml
+    from test_hostile import dumps_toml
 
     data = tar_of(case)
     (own_server.docroot / "coco.tar").write_bytes(data)
@@ -289,4 +291,33 @@ def test_a_hostile_tar_is_a_coded_problem_and_writes_nothing_outside(
     assert f"[{Code.INTERNAL}]" not in err, err
     assert (box.root / "coco/train2017/000000000009.jpg").read_bytes() == JPEG  # the safe member is kept
     assert not Path("/tmp/robust6-evil.jpg").exists()
+    box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# A catalog whose values have the wrong type (found by a seeded fuzz of the demo catalog)
+# ------------------------------------------------------------------------------------------
+WRONG_TYPES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "file_count-text": (lambda raw: component(raw, "coco-train2017").update(file_count="many"), "'file_count'"),
+    "approx_extracted-list": (lambda raw: component(raw, "coco-train2017").update(approx_extracted=[]),
+                              "'approx_extracted'"),
+    "title-number": (lambda raw: component(raw, "gqa").update(title=5), "'title'"),
+    "usage-bool": (lambda raw: component(raw, "gqa").update(usage=True), "'usage'"),
+    "label-list": (lambda raw: component(raw, "gqa")["source"][0].update(label=[1]), "'label'"),
+    "filename-float": (lambda raw: component(raw, "gqa")["source"][0].update(filename=1.5), "'filename'"),
+    "community-text": (lambda raw: component(raw, "gqa")["source"][0].update(community="yes"), "'community'"),
+    "preset-member-table": (lambda raw: raw["preset"][0].update(components=[{"a": 1}]), "'components'"),
+    "preset-text": (lambda raw: raw.update(preset="sft"), "'preset'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_TYPES))
+def test_a_catalog_value_of_the_wrong_type_is_a_coded_problem(case: str, box: Sandbox, world: World,  # noqa: F811
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    edit, named = WRONG_TYPES[case]
+    cat = edited_catalog(world, "http://127.0.0.1:9/", box.top / "cat.toml", edit)
+    box.refresh()
+    code, _out, err = cli(capsys, "plan", "--catalog", cat, "--root", box.root, "--preset", "sft")
+    assert code == 2, err
+    assert f"[{Code.CATALOG_INVALID}]" in err and named in err and "hint:" in err, err
     box.assert_outside_unchanged()

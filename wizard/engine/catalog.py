@@ -268,6 +268,11 @@ _COMPONENT_KEYS = {
 }
 _LAYOUT_KEYS = {"strip", "include", "flatten"}
 _SOURCE_KEYS = set(Source.__dataclass_fields__)
+#: The type each source key must have in the TOML (from the dataclass's annotations).
+_SOURCE_TYPES: dict[str, type] = {
+    name: {"str": str, "str | None": str, "int": int, "int | None": int, "bool": bool}[str(field.type)]
+    for name, field in Source.__dataclass_fields__.items() if name != "texts"
+}
 
 
 # Translated texts: "title_zh_CN", "usage_zh_CN", "label_zh_CN" next to the English key.
@@ -335,15 +340,17 @@ class _Checker:
                             "Use an http:// or https:// address.", line=self.line_of(key, value))
 
     def number(self, where: str, table: dict[str, Any], key: str, low: int, high: int | None = None) -> None:
-        value = table.get(key)
+        value = self.typed(where, table, key, int)
         if value is None:
             return
         if value < low or (high is not None and value > high):
             bound = f"at least {low}" if high is None else f"between {low} and {high}"
             raise self.fail(where, f"'{key}' = {value} must be {bound}", line=self.line_of(key, value))
 
-    def text(self, where: str, key: str, value: str | None) -> None:
-        """Refuse control characters in text shown to the user (terminal escapes)."""
+    def text(self, where: str, key: str, value: object) -> None:
+        """Refuse text that is not a string, or has control characters (terminal escapes)."""
+        if value is not None and not isinstance(value, str):
+            raise self.fail(where, f"'{key}' must be str, found {value!r}")
         if value and any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
             raise self.fail(where, f"'{key}' contains control characters",
                             line=self.line_of(key, value[:20]))
@@ -464,8 +471,8 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
                 raise ck.fail(swhere, f"unknown kind '{kind}'" + (f" ({hint})" if hint else ""))
             for req in required_keys(kind):
                 ck.typed(swhere, rsrc, req, str, required=True)
-            for intkey in ("size", "approx_size", "first", "last"):
-                ck.typed(swhere, rsrc, intkey, int)
+            for key, kind in _SOURCE_TYPES.items():
+                ck.typed(swhere, rsrc, key, kind)
             sha = ck.typed(swhere, rsrc, "sha256", str)
             if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
                 raise ck.fail(swhere, "'sha256' must be 64 lowercase hex digits")
@@ -496,13 +503,18 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
             )
         )
     presets: list[Preset] = []
-    for index, raw in enumerate(data.get("preset", [])):
+    raw_presets = data.get("preset", [])
+    if not isinstance(raw_presets, list):
+        raise ck.fail("top level", f"'preset' must be [[preset]] tables, found {type(raw_presets).__name__}")
+    for index, raw in enumerate(raw_presets):
         where = f"preset[{index}]"
         raw, texts = _split_texts(ck, where, raw)
         ck.keys(where, raw, _PRESET_KEYS)
         pid = ck.typed(where, raw, "id", str, required=True)
         members = ck.typed(where, raw, "components", list, required=True)
         for cid in members:
+            if not isinstance(cid, str):
+                raise ck.fail(f"preset '{pid}'", f"'components' must list component ids, found {cid!r}")
             if cid not in seen:
                 hint = _suggest(str(cid), seen)
                 raise ck.fail(f"preset '{pid}'", f"names unknown component '{cid}'"
