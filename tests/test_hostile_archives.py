@@ -321,3 +321,21 @@ def test_a_catalog_value_of_the_wrong_type_is_a_coded_problem(case: str, box: Sa
     assert code == 2, err
     assert f"[{Code.CATALOG_INVALID}]" in err and named in err and "hint:" in err, err
     box.assert_outside_unchanged()
+
+
+@pytest.mark.parametrize("bad_url", ["http://[::1/sam/sa_000000.tar?oe=6B352D69", "http://127.0.0.1:99999/sa.tar"])
+def test_a_links_file_with_an_unparsable_url_is_a_coded_problem(
+        bad_url: str, box: Sandbox, demo_catalog: Path, sam_links: Path, mirror: MirrorServer,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    lines = sam_links.read_text(encoding="utf-8").splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("sa_000000.tar\t"))
+    lines[row] = f"sa_000000.tar\t{bad_url}"
+    links = box.top / "links.tsv"
+    links.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root",
+                          box.root, "--components", "sam-tars", "--sam-links", links, "--yes", "--quiet")
+    assert code in (1, 2), err
+    assert f"[{Code.SAM_LINKS_INVALID}]" in err and f"line {row + 1}" in err and "hint:" in err, err
+    assert f"[{Code.INTERNAL}]" not in err
+    box.assert_outside_unchanged()
