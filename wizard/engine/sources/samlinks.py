@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from .. import tarstream
-from ..catalog import Catalog, Component, Source
+from ..catalog import Catalog, Component, Source, check_url
 from ..context import JobContext, Settings
 from ..errors import Code, HttpStatusError, Problem, SetupError
 from ..extract import StreamedTar
@@ -217,13 +217,10 @@ def _row(path: Path, number: int, fields: list[str], line: str) -> Link:
         raise LinksFileError(path, number, "the file_name field is empty.")
     if not _NAME.match(name):
         raise LinksFileError(path, number, f"'{name[:60]}' is not a SA-1B tar name like sa_000020.tar.")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
-    except ValueError:  # e.g. "Invalid IPv6 URL": an unclosed [ in the host
-        raise LinksFileError(path, number, f"the link for {name} is not a valid URL: {url[:60]!r}.") from None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise LinksFileError(path, number, f"the link for {name} is not an http(s) URL: {url[:60]!r}.")
+    why = check_url(url)  # also a URL urlsplit cannot parse (an unclosed [ in the host, a bad port)
+    if why:
+        raise LinksFileError(path, number, f"the link for {name} is not an http(s) URL ({why}): {url[:60]!r}.")
+    parts = urlsplit(url)
     values = parse_qs(parts.query).get("oe")
     expires: int | None = None
     if values:
