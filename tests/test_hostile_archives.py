@@ -339,3 +339,35 @@ def test_a_links_file_with_an_unparsable_url_is_a_coded_problem(
     assert f"[{Code.SAM_LINKS_INVALID}]" in err and f"line {row + 1}" in err and "hint:" in err, err
     assert f"[{Code.INTERNAL}]" not in err
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------------------------------
+# The last run's options, as the journal recorded them, are outside input when a run resumes
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("recorded", [{"concurrency": 0}, {"per_host": -2}, {"concurrency": True},
+                                      {"local_mode": "shred"}])
+def test_a_recorded_option_out_of_range_is_not_restored(recorded: dict[str, object], box: Sandbox,  # noqa: F811
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import sqlite3
+
+    from wizard.engine.journal import journal_path
+
+    args = ["run", "--demo", "--root", box.root, "--components", "coco-train2017", "--yes", "--quiet"]
+    box.root.mkdir()
+    assert cli(capsys, *args)[0] == 0
+    db = sqlite3.connect(journal_path(box.root))
+    try:
+        rowid, raw = db.execute("SELECT rowid, args FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
+        last = json.loads(raw)
+        last["options"].update(recorded)
+        db.execute("UPDATE runs SET args = ? WHERE rowid = ?", (json.dumps(last), rowid))
+        db.commit()
+    finally:
+        db.close()
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--demo", "--root", box.root, "--yes", "--quiet")  # resumes the last run
+    assert code == 0, err
+    (key, value), = recorded.items()
+    assert f"--{key.replace('_', '-')} {value}" not in err and "[" not in err.split("resuming with:")[0], err
+    box.assert_outside_unchanged()

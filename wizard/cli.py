@@ -175,7 +175,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     concurrency = 3 if args.concurrency is None else args.concurrency
     per_host = 2 if args.per_host is None else args.per_host
     if concurrency < 1 or per_host < 1:
-        raise SetupError(Code.CATALOG_INVALID, "--concurrency and --per-host must be at least 1.", "")
+        raise SetupError(Code.CATALOG_INVALID, "--concurrency and --per-host must be at least 1.",
+                         "Give each a whole number of 1 or more, or leave them out (3 and 2).")
     settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,
@@ -270,7 +271,7 @@ def _resume(args: argparse.Namespace) -> None:
         if cid not in given:
             args.local.append(f"{cid}={existing('--local', path)}")
             said.append(f"--local {cid}={path}")
-    if args.local_mode is None and opts.get("local_mode") not in (None, "hardlink"):
+    if args.local_mode is None and opts.get("local_mode") in ("copy", "move"):  # the journal is outside input
         args.local_mode = str(opts["local_mode"])
         said.append(f"--local-mode {args.local_mode}")
     for flag in ("allow_mirrors", "keep_archives", "full_archives"):
@@ -278,7 +279,8 @@ def _resume(args: argparse.Namespace) -> None:
             setattr(args, flag, True)
             said.append("--" + flag.replace("_", "-"))
     for flag in ("concurrency", "per_host"):
-        if getattr(args, flag) is None and isinstance(opts.get(flag), int):
+        value = opts.get(flag)
+        if getattr(args, flag) is None and isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             setattr(args, flag, opts[flag])
             said.append(f"--{flag.replace('_', '-')} {opts[flag]}")
     if said:
