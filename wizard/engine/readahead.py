@@ -50,7 +50,7 @@ AHEAD_PER_CONNECTION = 2
 #: :class:`Stream` measures the consumer's waiting over windows this long (clock seconds) ...
 WINDOW = 0.25
 #: ... and starts the read-ahead after a window it spent at least this share of waiting for bytes.
-WAITING = 0.5
+WAITING = 0.75
 
 Fetch = Callable[[int, int], Iterator[bytes]]
 
