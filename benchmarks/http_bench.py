@@ -18,10 +18,11 @@ itself (interpreter start-up is excluded; it is ~0.2 s); curl and aria2c are tim
 exit. Every line shows the median and the best run in MB/s (10^6 bytes/s), all runs, and the
 median CPU seconds (user + system, interpreter start-up included); the ratios compare medians and
 best runs. Targets (default settings): unthrottled ours/curl >= 0.9; throttled ours/aria2c >= 1.0.
-The load average is printed before and after: figures taken on a busy machine say so.
+The load average is printed before and after: figures taken on a busy machine say so. ``--hog`` runs
+a Python busy loop beside every contender (a parallel CPU hog).
 
     .venv/bin/python benchmarks/http_bench.py [--size 1G] [--reps 3] [--slow-reps 3]
-        [--rate 20m] [--workdir DIR] [--skip-throttled] [--curl-throttled]
+        [--rate 20m] [--workdir DIR] [--skip-throttled] [--curl-throttled] [--hog]
 """
 
 from __future__ import annotations
@@ -220,6 +221,7 @@ def main() -> None:
     parser.add_argument("--skip-throttled", action="store_true")
     parser.add_argument("--curl-throttled", action="store_true",
                         help="also time curl on the throttled file (1 GiB at 20 MiB/s take ~51 s)")
+    parser.add_argument("--hog", action="store_true", help="run a Python busy loop on the side (all contenders)")
     parser.add_argument("--child", nargs=2, metavar=("URL", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--segments", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sha256", help=argparse.SUPPRESS)
@@ -243,6 +245,7 @@ def main() -> None:
         proc, base = start_nginx(www, workdir / "nginx", args.rate)
         out = workdir / "out" / "file.bin"
         out.parent.mkdir()
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.hog else None
         try:
             fast, slow = f"{base}/fast/file.bin", f"{base}/slow/file.bin"
             subprocess.run(["curl", "-s", "-o", "/dev/null", fast], check=True)  # warm the page cache
@@ -270,9 +273,13 @@ def main() -> None:
                     measure(slow_results, [("curl -s -o", lambda: ["curl", "-s", "-o", str(out), slow], False)],
                             1, out, size)
         finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
             proc.terminate()
             proc.wait(timeout=10)
-        print(f"\nfile: {size:,} bytes; nginx {args.rate} per connection on the throttled URL")
+        print(f"\nfile: {size:,} bytes; nginx {args.rate} per connection on the throttled URL"
+              f"{'; a Python busy loop ran beside every contender' if args.hog else ''}")
         print(f"after: {load()}")
         print("unthrottled:")
         for result in fast_results.values():

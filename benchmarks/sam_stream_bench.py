@@ -22,7 +22,8 @@ unless ``--curl``: it is eight times slower there).
 The contenders run interleaved for ``--reps`` rounds (the order rotates each round); each line
 is the median of the rounds. The load average is printed before and after; ``--hog`` runs a
 Python busy loop on the side for the whole measurement.
-Wall time and peak disk use are measured; disk use is sampled every 50 ms with ``statvfs`` of
+Wall time, CPU seconds (this process and its children: nginx is not counted) and peak disk use
+are measured; disk use is sampled every 50 ms with ``statvfs`` of
 the target filesystem (used bytes above the level before the run). As root, the targets live on
 a dedicated loop-mounted ext4 image so the samples see nothing else (``--fs plain``: the workdir's
 own filesystem, noisier). Prints each contender and the ratios stream / curl+tar.
@@ -39,6 +40,7 @@ import contextlib
 import io
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -123,6 +125,12 @@ class Outcome:
     seconds: float
     peak: int
     files: int
+    cpu: float = 0.0  # user + system seconds of this process and its waited-for children
+
+
+def cpu_seconds() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def write_catalog(work: Path, base_url: str, names: list[str], total: int) -> tuple[Path, Path]:
@@ -208,12 +216,12 @@ def measure(name: str, fs: Path, job: Callable[[Path], int]) -> Outcome:
     subprocess.run(["sync"], check=False)
     root.mkdir()
     with PeakSampler(fs) as sampler:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         files = job(root)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     shutil.rmtree(root, ignore_errors=True)
     subprocess.run(["sync"], check=False)
-    return Outcome(name, seconds, sampler.peak, files)
+    return Outcome(name, seconds, sampler.peak, files, cpu)
 
 
 @contextlib.contextmanager
@@ -301,7 +309,8 @@ def main() -> int:
                 for name in order[rep % len(order):] + order[:rep % len(order)]:
                     outcome = measure(name, fs, contenders[name])
                     results.setdefault(name, []).append(outcome)
-                    print(f"  round {rep + 1} {name:<16} {outcome.seconds:7.2f}s  peak {mb(outcome.peak)}  "
+                    print(f"  round {rep + 1} {name:<16} {outcome.seconds:7.2f}s  cpu {outcome.cpu:5.2f}s  "
+                          f"peak {mb(outcome.peak)}  "
                           f"(load {load()})", flush=True)
     finally:
         if hog is not None:
@@ -312,12 +321,13 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{args.reps} interleaved rounds{', with a Python busy loop' if args.hog else ''}; load average "
           f"before: {loads[0]}, after: {loads[1]} ({os.cpu_count()} CPUs)")
-    print(f"{'contender':<16} {'wall':>9} {'MB/s':>8} {'peak disk':>11} {'jpgs':>7}   rounds (s)")
+    print(f"{'contender':<16} {'wall':>9} {'cpu':>7} {'MB/s':>8} {'peak disk':>11} {'jpgs':>7}   rounds (s)")
     median: dict[str, float] = {}
     for name, runs in results.items():
         median[name] = statistics.median(o.seconds for o in runs)
         peak = max(o.peak for o in runs)
-        print(f"{name:<16} {median[name]:8.2f}s {total / median[name] / 1e6:8.0f} {mb(peak):>11} "
+        cpu = statistics.median(o.cpu for o in runs)
+        print(f"{name:<16} {median[name]:8.2f}s {cpu:6.2f}s {total / median[name] / 1e6:8.0f} {mb(peak):>11} "
               f"{runs[0].files:>7,}   " + " ".join(f"{o.seconds:.2f}" for o in runs))
     if any(o.files != jpgs for runs in results.values() for o in runs):
         print(f"MISMATCH: expected {jpgs} jpgs")

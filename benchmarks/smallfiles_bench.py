@@ -18,12 +18,13 @@ batch's processes' CPU; curl/aria2c: all their processes'), and the load average
 after. ``--hog`` runs a Python busy loop on the side for the whole measurement (a parallel CPU hog).
 
     .venv/bin/python benchmarks/smallfiles_bench.py [--files 10000] [--reps 3] [--hog] [--workdir DIR]
-        [--no-aria2c] [--processes N [--processes M]]
+        [--no-aria2c] [--processes N [--processes M]] [--workers N [--workers M]]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -62,7 +63,7 @@ def generate(docroot: Path, count: int) -> list[str]:
     return keys
 
 
-def child(root: Path, urls_file: Path, processes: int | None) -> None:
+def child(root: Path, urls_file: Path, processes: int | None, workers: int | None = None) -> None:
     """Run the engine's OCR-VQA image batch over the URLs; print {"seconds", "cpu"} as JSON."""
     from wizard.engine.context import JobContext, Settings
     from wizard.engine.control import Control
@@ -71,7 +72,11 @@ def child(root: Path, urls_file: Path, processes: int | None) -> None:
     from wizard.engine.sources import ocrvqa
 
     urls = urls_file.read_text().split()
-    settings = Settings() if processes is None else Settings(ocr_processes=processes)
+    settings = Settings()
+    if processes is not None:
+        settings = dataclasses.replace(settings, ocr_processes=processes)
+    if workers is not None:
+        settings = dataclasses.replace(settings, ocr_workers=workers)
     ctx = JobContext("ocr-vqa", root, settings, Journal(root), Control())
     ctx.journal.items_add("ocr-vqa", [(Path(u).stem, u) for u in urls])
     target = root / ocrvqa.IMAGE_PREFIX
@@ -92,9 +97,11 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_ours(work: Path, urls_file: Path, processes: int | None = None) -> tuple[float, float, int]:
+def run_ours(work: Path, urls_file: Path, processes: int | None = None,
+             workers: int | None = None) -> tuple[float, float, int]:
     root = work / "ours"
-    proc = subprocess.run([sys.executable, __file__, "--child", str(root), str(urls_file), str(processes or 0)],
+    proc = subprocess.run([sys.executable, __file__, "--child", str(root), str(urls_file), str(processes or 0),
+                           str(workers or 0)],
                           capture_output=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"ours failed: {proc.stderr.decode()[-2000:]}")
@@ -122,8 +129,8 @@ def load() -> str:
 
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
-        child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]) or None)
+    if len(sys.argv) == 6 and sys.argv[1] == "--child":
+        child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]) or None, int(sys.argv[5]) or None)
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=10_000)
@@ -133,6 +140,8 @@ def main() -> int:
     parser.add_argument("--no-aria2c", action="store_true")
     parser.add_argument("--processes", type=int, action="append", metavar="N",
                         help="ours with ocr_processes=N (repeat to compare several: ours-N each)")
+    parser.add_argument("--workers", type=int, action="append", metavar="N",
+                        help="ours starting with ocr_workers=N (repeat to compare several: ours-wN each)")
     args = parser.parse_args()
     for tool in ("curl", "xargs", *(() if args.no_aria2c else ("aria2c",))):
         if shutil.which(tool) is None:
@@ -148,6 +157,8 @@ def main() -> int:
     contenders: dict[str, Callable[[Path, Path], tuple[float, float, int]]] = {"ours": run_ours}
     if args.processes:
         contenders = {f"ours-{n}": functools.partial(run_ours, processes=n) for n in args.processes}
+    if args.workers:
+        contenders = {f"ours-w{n}": functools.partial(run_ours, workers=n) for n in args.workers}
     contenders["curl"] = run_curl
     if not args.no_aria2c:
         contenders["aria2c"] = run_aria2c

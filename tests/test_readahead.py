@@ -1,6 +1,8 @@
 """Read-ahead (wizard.engine.readahead): the bytes in order from several connections, a bounded
-window, a failed piece raised where it sits; and SA-1B tars streamed through it (tarstream):
-every member extracted once, no tar on disk, a dropped piece resumed from a member boundary."""
+window, a failed piece raised where it sits; one open stream read by the consumer until it waits
+on the link (fake clock), then the read-ahead from one piece further; and SA-1B tars streamed
+through it (tarstream): every member extracted once, no tar on disk, a dropped piece resumed from
+a member boundary, a cancel that stops a consumer waiting for a stalled piece."""
 
 from __future__ import annotations
 
@@ -21,8 +23,10 @@ from test_tarstream import SAM, _links, _sam_catalog, boundaries, jpgs, on_disk,
 from wizard.demo import MirrorServer
 from wizard.demo.server import Fault
 from wizard.engine import readahead, tarstream
+from wizard.engine.control import Control
+from wizard.engine.errors import Cancelled
 from wizard.engine.journal import read_status
-from wizard.engine.readahead import ReadAhead
+from wizard.engine.readahead import Closed, ReadAhead, Stream
 from wizard.engine.tarstream import STATE_KEY, stream_tar
 
 DATA = bytes(range(256)) * 1000  # 256,000 bytes
@@ -128,12 +132,125 @@ def test_a_failed_piece_is_raised_after_the_bytes_before_it() -> None:
     assert bytes(got) == DATA[:55_000]  # everything up to the failed chunk, in order
 
 
-def test_a_first_stream_serves_the_first_piece_only() -> None:
-    source = FakeSource()
-    first = iter([DATA[:30_000], DATA[30_000:]])  # an open stream runs past the first piece
-    with ReadAhead(source, 0, len(DATA), connections=2, piece=20_000, first=first) as reader:
-        assert b"".join(reader.chunks()) == DATA
-    assert 0 not in source.started
+def test_stop_wakes_a_consumer_waiting_for_a_stalled_piece() -> None:
+    """A cancel must not wait for a stalled connection's read timeout: stop() raises Closed in
+    the consumer while the fetcher is still blocked on its link."""
+    stalled, release = threading.Event(), threading.Event()
+
+    def stall(start: int, end: int) -> Iterator[bytes]:
+        stalled.set()
+        release.wait(60)  # a link that sends nothing (hang guard: 60 s)
+        yield DATA[start:end]
+
+    reader = ReadAhead(stall, 0, 20_000, connections=2, piece=10_000)
+    raised: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            b"".join(reader.chunks())
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    try:
+        assert stalled.wait(30)
+        reader.stop()
+        consumer.join(30)  # a hang guard only
+        assert not consumer.is_alive() and not release.is_set()
+        assert len(raised) == 1 and isinstance(raised[0], Closed)
+    finally:
+        release.set()
+        reader.close()
+
+
+# -- one stream read by the consumer, the read-ahead once it waits (fake clock) ------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _first(clock: FakeClock, start: int, wait: float, read: list[int]) -> Iterator[bytes]:
+    """An open stream from ``start`` in 1,000-byte chunks; each read waits ``wait`` clock seconds."""
+    for at in range(start, len(DATA), 1000):
+        clock.now += wait
+        read.append(at)
+        yield DATA[at:at + 1000]
+
+
+def _consume(stream: Stream, clock: FakeClock, work: float) -> bytes:
+    """Take every chunk, spending ``work`` clock seconds on each (the extraction)."""
+    out = bytearray()
+    for chunk in stream.chunks():
+        out += chunk
+        clock.now += work
+    return bytes(out)
+
+
+def test_a_consumer_that_does_not_wait_reads_one_stream_alone() -> None:
+    clock, source, read, aborted = FakeClock(), FakeSource(), [], []
+    stream = Stream(_first(clock, 1000, 0.001, read), 1000, len(DATA), fetch=source, connections=4,
+                    piece=10_000, abort=lambda: aborted.append(1), clock=clock)
+    assert _consume(stream, clock, 0.01) == DATA[1000:]  # ~9 % of the time in reads: the consumer is the limit
+    assert source.started == [] and stream.ahead is None and stream.direct and aborted == []
+    assert len(read) == 255  # every byte from the one stream
+
+
+def test_a_consumer_waiting_on_the_link_starts_the_read_ahead_one_piece_on() -> None:
+    clock, source, read, aborted = FakeClock(), FakeSource(), [], []
+    window = readahead.WINDOW
+    stream = Stream(_first(clock, 0, 0.01, read), 0, len(DATA), fetch=source, connections=4,
+                    piece=10_000, abort=lambda: aborted.append(len(read)), clock=clock)
+    assert _consume(stream, clock, 0.001) == DATA  # ~91 % of the time waiting: the link is the limit
+    assert stream.ahead is not None and not stream.direct
+    switched = round(window / 0.011) * 1000 + 1000  # bytes read when the first window closed (± a chunk)
+    cut = sorted(source.started)[0]
+    assert abs(cut - 10_000 - switched) <= 1000  # the open stream ran on for one piece ...
+    assert read[-1] == cut - 1000 and aborted == [len(read)]  # ... and was cut right there
+    assert sorted(source.started) == list(range(cut, len(DATA), 10_000))  # the rest in pieces, once each
+    assert stream.ahead.active >= 3  # the open stream's connection and the others at once
+
+
+def test_a_link_that_slows_down_later_still_gets_the_read_ahead() -> None:
+    clock, source, read = FakeClock(), FakeSource(), []
+
+    def first() -> Iterator[bytes]:
+        for at in range(0, len(DATA), 1000):
+            clock.now += 0.001 if at < 100_000 else 0.05  # fast, then a capped link
+            read.append(at)
+            yield DATA[at:at + 1000]
+
+    stream = Stream(first(), 0, len(DATA), fetch=source, connections=2, piece=10_000, clock=clock)
+    assert _consume(stream, clock, 0.01) == DATA
+    assert source.started and min(source.started) > 100_000 + 10_000
+
+
+def test_no_read_ahead_near_the_end_or_without_a_size() -> None:
+    clock, source, read = FakeClock(), FakeSource(), []
+    stream = Stream(_first(clock, 0, 0.01, read), 0, len(DATA), fetch=source, connections=4,
+                    piece=200_000, clock=clock)  # less than two pieces left when it would start
+    assert _consume(stream, clock, 0.0) == DATA and source.started == []
+    clock, read = FakeClock(), []
+    stream = Stream(_first(clock, 0, 0.01, read), 0, None, fetch=source, connections=4, piece=10_000, clock=clock)
+    assert _consume(stream, clock, 0.0) == DATA and source.started == []
+
+
+def test_an_open_stream_that_ends_before_the_cut_ends_the_bytes_there() -> None:
+    """The read-ahead's bytes never follow a gap: the caller sees the short body and resumes."""
+    clock, source = FakeClock(), FakeSource()
+
+    def first() -> Iterator[bytes]:
+        for at in range(0, 60_000, 1000):
+            clock.now += 0.05
+            yield DATA[at:at + 1000]
+
+    stream = Stream(first(), 0, len(DATA), fetch=source, connections=2, piece=100_000, clock=clock)
+    assert _consume(stream, clock, 0.0) == DATA[:60_000]
+    assert stream.ahead is not None and stream.direct  # it had started, and was never handed over
+    stream.close()
 
 
 def test_close_stops_the_fetchers() -> None:
@@ -152,40 +269,69 @@ def small_pieces(monkeypatch: pytest.MonkeyPatch) -> int:
     return 64 * 1024
 
 
-def _stream(root: Path, url: str, size: int, **overrides: Any) -> Any:
+@pytest.fixture
+def eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer counts as waiting on the link from its first chunk (when it does is decided by
+    the fake-clock tests above): these tests are about what the read-ahead fetches."""
+    monkeypatch.setattr(readahead, "WINDOW", 0.0)
+    monkeypatch.setattr(readahead, "WAITING", 0.0)
+
+
+def _stream(root: Path, url: str, size: int, control: Control | None = None, **overrides: Any) -> Any:
     settings = fast_settings(min_free_bytes=0, segments=4, min_segment_size=64 * 1024, **overrides)
-    ctx, _ = make_ctx(root, settings)
+    ctx, _ = make_ctx(root, settings, control=control)
     try:
         return stream_tar(ctx, url, "t.tar", root / "sam/images", SAM, size=size)
     finally:
         ctx.journal.close()
 
 
-def _ranges(server: MirrorServer) -> list[tuple[int, int]]:
-    out = []
-    for r in server.requests:
-        if r.method == "GET" and r.path == "/t.tar":
-            first, last = r.headers["Range"].removeprefix("bytes=").split("-")
-            out.append((int(first), int(last)))
-    return out
+def _range(record: Any) -> tuple[int, int | None]:
+    """(first byte, last byte or None for an open-ended request) of a GET."""
+    first, _, last = record.headers.get("Range", "bytes=0-").removeprefix("bytes=").partition("-")
+    return int(first), int(last) if last else None
 
 
-def test_a_tar_streams_over_several_ranges_at_once(tmp_path: Path, small_pieces: int) -> None:
+def _ranges(server: MirrorServer) -> list[tuple[int, int | None]]:
+    return [_range(r) for r in server.requests if r.method == "GET" and r.path == "/t.tar"]
+
+
+def test_a_tar_streams_over_several_ranges_at_once(tmp_path: Path, small_pieces: int, eager: None) -> None:
     docroot = tmp_path / "doc"
     members = sam_members(30, 40_000)
     size = write_tar(docroot / "t.tar", members).stat().st_size
     root = tmp_path / "root"
     with MirrorServer(docroot) as server:
         result = _stream(root, server.url("t.tar"), size)
-        ranges = sorted(_ranges(server))
+        ranges = sorted(_ranges(server), key=lambda r: r[0])
     assert on_disk(root / "sam/images") == jpgs(members)
     assert (result.written, result.skipped) == (30, 0)
-    assert ranges == [(a, min(a + small_pieces, size) - 1) for a in range(0, size, small_pieces)]
+    assert ranges[0] == (0, None)  # one open request, read by the extracting thread ...
+    cut = ranges[1][0]  # ... up to one piece past where it was seen waiting, then pieces
+    assert small_pieces < cut <= 2 * small_pieces  # (its first chunk, then one piece)
+    assert ranges[1:] == [(a, min(a + small_pieces, size) - 1) for a in range(cut, size, small_pieces)]
     downloads = root / ".sharegpt4v-setup/downloads"
     assert not downloads.exists() or not list(downloads.iterdir())  # no tar stored
 
 
-def test_a_dropped_range_resumes_from_a_member_boundary(tmp_path: Path, small_pieces: int) -> None:
+def test_a_consumer_that_never_waits_keeps_one_open_request(tmp_path: Path, small_pieces: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, a known size and four connections always meant ranges; now the read-ahead waits
+    for the consumer to wait (here: never)."""
+    monkeypatch.setattr(readahead, "WINDOW", 0.0)
+    monkeypatch.setattr(readahead, "WAITING", 2.0)  # more than all of the time: never
+    docroot = tmp_path / "doc"
+    members = sam_members(30, 40_000)
+    size = write_tar(docroot / "t.tar", members).stat().st_size
+    root = tmp_path / "root"
+    with MirrorServer(docroot) as server:
+        result = _stream(root, server.url("t.tar"), size)
+        gets = [r for r in server.requests if r.method == "GET"]
+    assert on_disk(root / "sam/images") == jpgs(members) and result.written == 30
+    assert [r.headers.get("Range") for r in gets] == [None] and gets[0].sent == size
+
+
+def test_a_dropped_range_resumes_from_a_member_boundary(tmp_path: Path, small_pieces: int, eager: None) -> None:
     docroot = tmp_path / "doc"
     members = sam_members(30, 40_000)
     tar = write_tar(docroot / "t.tar", members)
@@ -193,22 +339,26 @@ def test_a_dropped_range_resumes_from_a_member_boundary(tmp_path: Path, small_pi
     root = tmp_path / "root"
     with MirrorServer(docroot) as server:
         for _ in range(4):
-            server.add_fault("/t.tar", Fault(delay=0.0))  # four ranges as usual ...
+            server.add_fault("/t.tar", Fault(delay=0.0))  # the open request and three ranges as usual ...
         server.add_fault("/t.tar", Fault(drop_after=1000))  # ... then one cut short
         result = _stream(root, server.url("t.tar"), size)
         records = settled_requests(server, 0)
     assert on_disk(root / "sam/images") == jpgs(members)
     assert (result.written, result.skipped) == (30, 0)  # no member written twice
     dropped = next(r for r in records if r.faulted and r.sent < small_pieces)
-    starts = [int(r.headers["Range"].removeprefix("bytes=").split("-")[0]) for r in records]
-    cut = int(dropped.headers["Range"].removeprefix("bytes=").split("-")[0])
-    resumed = sorted(s for s in starts if s not in range(0, size, small_pieces))
-    resume = resumed[0]  # the second attempt starts at the last member boundary before the cut
+    cut = _range(dropped)[0]
+    opened = [_range(r)[0] for r in records if _range(r)[1] is None]
+    assert len(opened) == 2 and opened[0] == 0  # the first attempt, then ...
+    resume = opened[1]  # ... the second from the last member boundary before the cut
     assert resume in boundaries(tar) and 0 < resume <= cut
-    assert resumed == list(range(resume, size, small_pieces))  # then its pieces follow from there
+    pieces = sorted(_range(r)[0] for r in records if _range(r)[1] is not None)
+    second = [a for a in pieces if (a - pieces[0]) % small_pieces]  # off the first attempt's grid
+    if resume % small_pieces:  # (else the two grids coincide)
+        assert second == list(range(second[0], size, small_pieces))  # then its pieces follow from there
+        assert resume < second[0] <= resume + 2 * small_pieces
 
 
-def test_a_429_on_a_range_waits_and_completes(tmp_path: Path, small_pieces: int) -> None:
+def test_a_429_on_a_range_waits_and_completes(tmp_path: Path, small_pieces: int, eager: None) -> None:
     docroot = tmp_path / "doc"
     members = sam_members(12, 40_000)
     size = write_tar(docroot / "t.tar", members).stat().st_size
@@ -222,10 +372,59 @@ def test_a_429_on_a_range_waits_and_completes(tmp_path: Path, small_pieces: int)
     assert result.written == 12 and 429 in statuses
 
 
+def test_cancel_stops_a_consumer_waiting_for_a_stalled_piece(tmp_path: Path, small_pieces: int, eager: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-ahead has taken over and its first piece's link sends nothing: a cancel ends the
+    stream at once (not after the read timeout), with the resume point at a member boundary."""
+    docroot = tmp_path / "doc"
+    members = sam_members(30, 40_000)
+    tar = write_tar(docroot / "t.tar", members)
+    size = tar.stat().st_size
+    root = tmp_path / "root"
+    control, release = Control(), threading.Event()
+    real = tarstream._TarStream._fetch_piece
+
+    def stalled(self: Any, start: int, end: int) -> Iterator[bytes]:
+        deadline = time.monotonic() + 30  # a hang guard only
+        while self.body is None or self.body.reader.direct:  # until the consumer reads the pieces
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        control.cancel()
+        release.wait(60)  # the stalled link
+        yield from real(self, start, end)
+
+    monkeypatch.setattr(tarstream._TarStream, "_fetch_piece", stalled)
+    outcome: list[BaseException] = []
+
+    url: list[str] = []
+
+    def run() -> None:
+        try:
+            _stream(root, url[0], size, control=control, read_timeout=120)
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    with MirrorServer(docroot) as server:
+        url.append(server.url("t.tar"))
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join(30)  # a hang guard only: without the stop it waits for the stalled piece
+        try:
+            assert not worker.is_alive() and not release.is_set()
+            assert len(outcome) == 1 and isinstance(outcome[0], Cancelled)
+        finally:
+            release.set()
+            worker.join(60)
+    rec = (read_status(root) or [])[0]
+    offset = rec.info[STATE_KEY]["offset"]
+    assert offset in boundaries(tar) and 0 < offset < size
+
+
 _CHILD = """
 import sys
 from wizard.engine import readahead, tarstream
 readahead.PIECE = 1 << 20
+readahead.WINDOW = readahead.WAITING = 0.0  # the read-ahead from the first chunk on
 tarstream.connections_for = lambda total, wanted, smallest: 4
 tarstream.AUTO_THRESHOLD = 0
 from wizard.cli import main
@@ -281,11 +480,16 @@ def test_kill_9_while_reading_ahead_then_rerun_resumes_at_the_journaled_boundary
         monkeypatch.setattr(readahead, "PIECE", 1 << 20)
         monkeypatch.setattr(tarstream, "connections_for", lambda total, wanted, smallest: 4)
         monkeypatch.setattr(tarstream, "AUTO_THRESHOLD", 0)
+        monkeypatch.setattr(readahead, "WINDOW", 0.0)
+        monkeypatch.setattr(readahead, "WAITING", 0.0)
         assert run_sam(catalog, root, links).ok
         got = settled_requests(server, 1)
-    first = min(int(r.headers["Range"].removeprefix("bytes=").split("-")[0]) for r in got)
-    assert first == offset  # the rerun starts at the journaled boundary ...
-    assert len(got) > 1 and sum(r.sent for r in got) == size - offset  # ... and fetches the rest once
+    ranges = sorted(_range(r) for r in got)
+    assert ranges[0] == (offset, None)  # the rerun starts at the journaled boundary ...
+    pieces = [r for r in got if _range(r)[1] is not None]
+    cut = min(_range(r)[0] for r in pieces)  # ... reads its open request up to here ...
+    assert offset < cut and ranges[1:] == [(a, min(a + (1 << 20), size) - 1) for a in range(cut, size, 1 << 20)]
+    assert sum(r.sent for r in pieces) == size - cut  # ... and fetches the rest once
     after = {p.name: p.stat().st_ino for p in target.iterdir()}
     assert all(after[name] == ino for name, ino in before.items())  # finished members untouched
     assert on_disk(target) == jpgs(members)

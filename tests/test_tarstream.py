@@ -415,23 +415,11 @@ def test_kill_9_mid_stream_then_rerun_resumes_at_the_journaled_boundary(served: 
     assert not list((root / ".sharegpt4v-setup/downloads").iterdir())
 
 
-class _Chunks:
-    """Stands in for a ReadAhead: hands out fixed chunks in order."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    def chunks(self) -> Any:
-        return iter(self._chunks)
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize("sizes", [[7, 7, 7, 7, 7, 7], [1, 2, 3, 1], [512, 10_000, 3], [5000]])
 def test_the_body_hands_tarfile_every_byte_once_in_order(tmp_path: Path, sizes: list[int]) -> None:
     """Reads of any size across chunk boundaries give the stream back exactly (the reader keeps an
     offset into its chunk instead of re-slicing it), and the position counts what was handed out."""
+    from wizard.engine.readahead import Stream
     from wizard.engine.tarstream import _Body
 
     data = random.Random(len(sizes)).randbytes(15_000)
@@ -443,7 +431,7 @@ def test_the_body_hands_tarfile_every_byte_once_in_order(tmp_path: Path, sizes: 
         if at >= len(data):
             break
     ctx, _ = make_ctx(tmp_path / "root")
-    body = _Body(ctx, None, 100, 100 + len(data), "sa_000000.tar", ahead=_Chunks(chunks))  # type: ignore[arg-type]
+    body = _Body(ctx, Stream(iter(chunks), 100, 100 + len(data)), 100, 100 + len(data), "sa_000000.tar")
     assert body.peek(600) == data[:600]
     got, reads = [], [1, 511, 512, 9_000, 3, 0, 40_000]
     for n in reads:
@@ -455,10 +443,11 @@ def test_the_body_hands_tarfile_every_byte_once_in_order(tmp_path: Path, sizes: 
 
 
 def test_a_body_that_ends_early_says_where(tmp_path: Path) -> None:
+    from wizard.engine.readahead import Stream
     from wizard.engine.tarstream import _Body
 
     ctx, _ = make_ctx(tmp_path / "root")
-    body = _Body(ctx, None, 0, 1000, "sa_000000.tar", ahead=_Chunks([b"x" * 300, b"y" * 300]))  # type: ignore[arg-type]
+    body = _Body(ctx, Stream(iter([b"x" * 300, b"y" * 300]), 0, 1000), 0, 1000, "sa_000000.tar")
     assert body.read(250) == b"x" * 250
     with pytest.raises(Exception, match="ended at byte 600 of 1,000"):
         body.read(1000)

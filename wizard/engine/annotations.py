@@ -22,6 +22,7 @@ import ijson
 from . import jsonscan
 from .catalog import Catalog, load_catalog
 from .errors import Code, SetupError
+from .imagesig import sniff
 
 log = logging.getLogger(__name__)
 
@@ -271,19 +272,6 @@ def find_jsons(root: Path, catalog: Catalog | None = None) -> list[Path]:
 OK, UNREADABLE, WRONG_FORMAT = 0, 1, 2
 _EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".webp": "WebP"}
 _END_MARKER = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}
-
-
-def sniff(head: bytes) -> str | None:
-    """The image format the first bytes announce: "JPEG", "PNG", "GIF", "WebP" or None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    return None
 
 
 def check_image(path: str) -> tuple[int, str]:

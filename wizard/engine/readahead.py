@@ -19,6 +19,14 @@ finds no bytes of its piece waiting, one more fetcher joins. Behind a per-connec
 at once and all connections are at work within a few chunks; on a link faster than the consumer
 (a tar extracted as it streams is limited by the writes) it waits only at the start, and the few
 connections spare the process the lock hand-offs of fetchers it could not keep up with.
+
+:class:`Stream` puts the read-ahead off until it pays: the consumer reads one open stream itself,
+in its own thread (no fetcher thread, no lock), and measures how long it waits inside that
+stream's reads. Only when a window of :data:`WINDOW` seconds was at least :data:`WAITING` spent
+waiting — the link, not the consumer, is the limit, as behind a per-connection cap — does it go on
+reading the open stream to one piece further and start a :class:`ReadAhead` there; the open stream
+is then cut. On a link faster than the consumer (a tar extracted as it streams on a fast link) it
+never starts, and the bytes cost no thread hand-off at all.
 """
 
 from __future__ import annotations
@@ -39,6 +47,10 @@ PIECE = 8 << 20  # at 20 MiB/s a piece takes 0.4 s, so one round trip per piece 
 CONNECTIONS = 8
 #: Pieces in memory at most, per connection.
 AHEAD_PER_CONNECTION = 2
+#: :class:`Stream` measures the consumer's waiting over windows this long (clock seconds) ...
+WINDOW = 0.25
+#: ... and starts the read-ahead after a window it spent at least this share of waiting for bytes.
+WAITING = 0.75
 
 Fetch = Callable[[int, int], Iterator[bytes]]
 
@@ -58,21 +70,16 @@ class _Piece:
 
 
 class ReadAhead:
-    """Bytes ``[start, end)`` in order, fetched ``connections`` pieces at a time (module docstring).
-
-    ``first``: the bytes of a request already open at ``start`` (used for the first piece, and
-    read up to the first piece's end only)."""
+    """Bytes ``[start, end)`` in order, fetched ``connections`` pieces at a time (module docstring)."""
 
     def __init__(self, fetch: Fetch, start: int, end: int, *, connections: int, piece: int = PIECE,
-                 ahead: int | None = None, first: Iterator[bytes] | None = None,
-                 initial: int | None = None) -> None:
+                 ahead: int | None = None, initial: int | None = None) -> None:
         self._fetch = fetch
         self.start, self.end = start, end
         self.piece = max(1, piece)
         self.connections = max(1, connections)
         self.ahead = max(self.connections, ahead if ahead is not None else self.connections * AHEAD_PER_CONNECTION)
         self._pieces = [_Piece(a, min(a + self.piece, end)) for a in range(start, end, self.piece)]
-        self._first = first
         lock = threading.Lock()
         self._data = threading.Condition(lock)  # the consumer waits here for bytes of its piece
         self._room = threading.Condition(lock)  # fetchers wait here for the window to move on
@@ -110,13 +117,18 @@ class ReadAhead:
                         break
                 yield chunk
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Stop the fetchers (each stops at its next chunk) and wait for them up to ``timeout`` in
-        all (a fetcher blocked on a stalled link ends with its read timeout; it is a daemon)."""
+    def stop(self) -> None:
+        """Stop at once, from any thread (a cancel): a consumer waiting for bytes raises
+        :class:`Closed`, each fetcher stops at its next chunk. Does not wait for them."""
         with self._data:
             self._closed = True
             self._data.notify_all()
             self._room.notify_all()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """:meth:`stop`, then wait for the fetchers up to ``timeout`` in all (a fetcher blocked on
+        a stalled link ends with its read timeout; it is a daemon)."""
+        self.stop()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread is not threading.current_thread():
@@ -151,8 +163,7 @@ class ReadAhead:
         while (index := self._claim(worker)) is not None:
             piece = self._pieces[index]
             try:
-                source = self._first if index == 0 and self._first is not None else None
-                self._fill(index, piece, source if source is not None else self._fetch(piece.start, piece.end))
+                self._fill(index, piece, self._fetch(piece.start, piece.end))
             except BaseException as exc:  # handed to the consumer at this piece
                 with self._data:
                     piece.error = exc
@@ -167,7 +178,7 @@ class ReadAhead:
         for chunk in source:
             if not chunk:
                 continue
-            take = chunk[: want - piece.received]  # a first stream may run past the piece
+            take = chunk[: want - piece.received]  # never past the piece
             with self._data:
                 if self._closed:
                     raise Closed("the reader was closed")
@@ -184,3 +195,79 @@ class ReadAhead:
             piece.done = True
             if index == self._reading:
                 self._data.notify()
+
+
+class Stream:
+    """Bytes ``[start, end)`` from ``first`` (a request open at ``start``), read in the consumer's
+    thread; a :class:`ReadAhead` of ``connections`` takes over once the consumer waits on the link
+    (module docstring). ``end`` None, ``fetch`` None or one connection: ``first`` alone, as is.
+
+    ``abort`` cuts the open stream when the read-ahead takes over (it would run on past its last
+    piece); ``clock`` times the consumer's waits (injectable: tests decide what waiting is)."""
+
+    def __init__(self, first: Iterator[bytes], start: int, end: int | None, *, fetch: Fetch | None = None,
+                 connections: int = 1, piece: int | None = None, abort: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._first = first
+        self._fetch = fetch
+        self.start, self.end = start, end
+        self.connections = max(1, connections)
+        self.piece = max(1, piece if piece is not None else PIECE)
+        self._abort = abort
+        self._clock = clock
+        #: The read-ahead, once it took over (None while the consumer reads ``first`` alone).
+        self.ahead: ReadAhead | None = None
+        #: True while the bytes handed out come from ``first`` (the caller paces those itself).
+        self.direct = True
+        self._stopped = False
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes in order; errors of ``first`` or of a piece are raised where they occur."""
+        first, end = self._first, self.end
+        if self._fetch is None or end is None or self.connections <= 1:
+            yield from first
+            return
+        clock, piece = self._clock, self.piece
+        pos, waited, since = self.start, 0.0, clock()
+        while True:
+            before = clock()
+            chunk = next(first, None)
+            now = clock()
+            if chunk is None:
+                return  # the caller sees where the stream ended
+            waited += now - before
+            pos += len(chunk)
+            yield chunk
+            now = clock()
+            if now - since < WINDOW:
+                continue
+            if waited >= WAITING * (now - since) and end - pos >= 2 * piece:
+                break  # the link is the limit: more connections
+            waited, since = 0.0, now
+        cut = pos + piece  # ``first`` runs on to here while the read-ahead fetches what follows
+        log.debug("read-ahead from byte %d on %d connections (waited %.0f%% of %.2f s)", cut,
+                  self.connections, 100 * waited / max(now - since, 1e-9), now - since)
+        self.ahead = ReadAhead(self._fetch, cut, end, connections=self.connections, piece=piece,
+                               initial=self.connections - 1)
+        if self._stopped:
+            self.ahead.stop()
+        while pos < cut:
+            chunk = next(first, None)
+            if chunk is None:
+                return
+            chunk = chunk[:cut - pos]
+            pos += len(chunk)
+            yield chunk
+        self._abort()
+        self.direct = False
+        yield from self.ahead.chunks()
+
+    def stop(self) -> None:
+        """Wake a consumer waiting on the read-ahead (a cancel; see :meth:`ReadAhead.stop`)."""
+        self._stopped = True
+        if self.ahead is not None:
+            self.ahead.stop()
+
+    def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()

@@ -44,13 +44,16 @@ Member index. Each regular member is noted in ``index/<tar>.members.tsv`` as
 ``name<TAB>start<TAB>end`` (``-1 -1`` for a compressed tar); a pass that reaches the end of the
 tar appends the line :data:`INDEX_COMPLETE`, so repair and the plan know the tar holds nothing else.
 
-Several connections. A CDN may cap each connection (20 MiB/s, say). When the tar's size is known
-(the journal, or the caller's ``size``) and the segment policy (``Settings.segments``,
-:func:`~wizard.engine.net.segments.connections_for`) gives it more than one connection, the
-first request asks for one piece only and :class:`~wizard.engine.readahead.ReadAhead` fetches
-the next pieces on the other connections into a bounded in-memory window that ``tarfile`` reads
-in order. Nothing else changes: the resume point is still the last member boundary, and a failed
-piece is a drop like any other.
+Several connections. A CDN may cap each connection (20 MiB/s, say). Every attempt is one
+open-ended request, read by the extracting thread itself. When the tar's size is known (the
+journal, or the caller's ``size``), the server takes ranges, and the segment policy
+(``Settings.segments``, :func:`~wizard.engine.net.segments.connections_for`) gives it more than
+one connection, :class:`~wizard.engine.readahead.Stream` watches how long that thread waits for
+bytes; once it mostly waits (the link, not the extraction, is the limit) the open request runs on
+for one more piece and :class:`~wizard.engine.readahead.ReadAhead` fetches the pieces after it on
+the other connections into a bounded in-memory window that ``tarfile`` reads in order. On a fast
+link the read-ahead never starts. Nothing else changes: the resume point is still the last member
+boundary, and a failed piece is a drop like any other.
 """
 
 from __future__ import annotations
@@ -79,10 +82,10 @@ from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
 from .net.bounds import limit_for, too_long
-from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, content_range, describe, if_range, is_retryable
+from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
 from .net.segments import AUTO_THRESHOLD, connections_for
 from .net.transfer import read_size
-from .readahead import ReadAhead
+from .readahead import Closed, Stream
 from .safefs import open_private_file
 
 STATE_KEY = "tar_stream"
@@ -187,14 +190,13 @@ class _Member(tarfile.TarInfo):
 class _Body:
     """The response body as a file for tarfile: absolute position, pacing, stalls, cancel."""
 
-    def __init__(self, ctx: JobContext, resp: requests.Response, start: int, end: int | None, name: str,
-                 approx: int | None = None, ahead: ReadAhead | None = None) -> None:
+    def __init__(self, ctx: JobContext, reader: Stream, start: int, end: int | None, name: str,
+                 approx: int | None = None) -> None:
         self.name = name
         self.ctx = ctx
         self.limiter = ctx.limiter
-        self.ahead = ahead  # the bytes come from several connections (it paces them itself)
-        self._chunks: Iterator[bytes] = ahead.chunks() if ahead is not None else resp.iter_content(
-            chunk_size=read_size(ctx))
+        self.reader = reader  # paced here while direct; its read-ahead paces its pieces itself
+        self._chunks: Iterator[bytes] = reader.chunks()
         self._buf = b""  # the chunk being handed out, from ``_off`` on (never copied whole again)
         self._off = 0
         self.pos = start  # absolute offset in the tar of the next byte handed to tarfile
@@ -211,6 +213,9 @@ class _Body:
         self.ctx.control.checkpoint()
         try:
             chunk = next(self._chunks, b"")
+        except Closed as exc:  # stopped by a cancel while waiting for a piece
+            self.ctx.control.checkpoint()
+            raise RetryLater("the read-ahead was stopped") from exc
         except (requests.RequestException, OSError) as exc:
             if isinstance(exc, requests.RequestException) and not is_retryable(exc):
                 raise
@@ -224,7 +229,7 @@ class _Body:
         if got + len(chunk) > self.bound:
             raise too_long(self.name, self.bound)
         self.received = got + len(chunk)
-        if self.ahead is None:
+        if self.reader.direct:
             self._window_start += self.limiter.consume(len(chunk), self.ctx.control.sleep)
         self._window_bytes += len(chunk)
         now = time.monotonic()
@@ -236,8 +241,7 @@ class _Body:
         return chunk
 
     def close(self) -> None:
-        if self.ahead is not None:
-            self.ahead.close()
+        self.reader.close()
 
     def peek(self, n: int) -> bytes:
         while len(self._buf) - self._off < n and not self.eof:
@@ -407,11 +411,11 @@ class _TarStream:
         raise SetupError(Code.RETRIES_EXHAUSTED, f"Gave up on {self.name} after {failures} failed attempts: "
                          f"{problem}", "Members extracted so far are kept; run again later to resume.")
 
-    def _request_headers(self, upto: int | None = None) -> dict[str, str]:
-        """Headers of a request from the resume point (to ``upto``: the first read-ahead piece)."""
+    def _request_headers(self) -> dict[str, str]:
+        """Headers of a request from the resume point to the end."""
         headers, st = {"Accept-Encoding": "identity"}, self.state
-        if st.offset or upto is not None:
-            headers["Range"] = f"bytes={st.offset}-{'' if upto is None else upto - 1}"
+        if st.offset:
+            headers["Range"] = f"bytes={st.offset}-"
         if st.offset:
             validator = if_range(st.etag, st.last_modified)
             if validator:
@@ -429,24 +433,18 @@ class _TarStream:
         limit = self.ctx.net.gate(urlsplit(self.url).netloc).limit
         return max(1, min(count, limit)) if limit is not None else count
 
-    def _first_piece(self) -> int | None:
-        """Where the first request should stop when the rest will come over several connections
-        (None: one open-ended stream, as for a tar of unknown or small size)."""
-        known = self.state.total or self.size
-        if not known or known - self.state.offset <= readahead.PIECE:
-            return None
-        if self._connections(known - self.state.offset) <= 1:
-            return None
-        return self.state.offset + readahead.PIECE
-
-    def _read_ahead(self, resp: requests.Response, start: int, total: int | None) -> ReadAhead | None:
-        """A reader for the rest of the tar when the first answer is one piece of it, else None."""
-        got = content_range(resp.headers.get("Content-Range"))
-        if resp.status_code != 206 or got is None or total is None or got[1] + 1 >= total:
-            return None
-        first = resp.iter_content(chunk_size=self.ctx.limiter.chunk_size(_PIECE_CHUNK))
-        return ReadAhead(self._fetch_piece, start, total, connections=self._connections(total - start),
-                         piece=got[1] + 1 - start, first=self._paced(first), initial=1)
+    def _reader(self, resp: requests.Response, start: int, total: int | None) -> Stream:
+        """The body's bytes: ``resp`` read by the consumer, with a read-ahead on the other
+        connections once the link turns out to be the limit (when the size is known and the
+        server takes ranges; else ``resp`` alone)."""
+        chunks = resp.iter_content(chunk_size=read_size(self.ctx))
+        ranges = resp.status_code == 206 or (
+            "bytes" in [v.strip().lower() for v in resp.headers.get("Accept-Ranges", "").split(",")]
+            and if_range(self.state.etag, self.state.last_modified) is not None)
+        if total is None or not ranges or total - start <= 2 * readahead.PIECE:
+            return Stream(chunks, start, total)
+        return Stream(chunks, start, total, fetch=self._fetch_piece, connections=self._connections(total - start),
+                      piece=readahead.PIECE, abort=lambda: client.abort_response(resp), clock=self.ctx.net.clock)
 
     def _paced(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         limiter, sleep = self.ctx.limiter, self.ctx.control.sleep
@@ -482,18 +480,26 @@ class _TarStream:
         ctx = self.ctx
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
         try:
-            resp = client.get(ctx.session, self.url, headers=self._request_headers(self._first_piece()),
-                              timeout=timeout)
+            resp = client.get(ctx.session, self.url, headers=self._request_headers(), timeout=timeout)
         except requests.RequestException as exc:
             if not is_retryable(exc):
                 raise
             raise RetryLater(describe(exc)) from exc
-        with resp, ctx.control.on_cancel(lambda: client.abort_response(resp)):  # a stalled read ends on cancel
+        reader: Stream | None = None
+
+        def cancel() -> None:  # a stalled read, or a wait for a read-ahead piece, ends on cancel
+            client.abort_response(resp)
+            if reader is not None:
+                reader.stop()
+
+        with resp, ctx.control.on_cancel(cancel):
             start, total = self._answer(resp)
             if resp.status_code == 416:
                 return True
-            self.body = body = _Body(ctx, resp, start, total, self.name, approx=self.size,
-                                     ahead=self._read_ahead(resp, start, total))
+            reader = self._reader(resp, start, total)
+            if ctx.control.cancelled:  # the hook ran before the reader existed
+                reader.stop()
+            self.body = body = _Body(ctx, reader, start, total, self.name, approx=self.size)
             mode = "r|"
             if start == 0:
                 self._close_index()

@@ -12,10 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
+from . import httperrors
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("wizard.engine.net.requests")
 
@@ -43,7 +48,7 @@ def get(session: requests.Session, url: str, *, headers: Mapping[str, str] | Non
     sent = dict(headers or {})
     try:
         resp = session.get(url, headers=sent, timeout=timeout, stream=stream)
-    except requests.RequestException as exc:
+    except httperrors.RequestException as exc:
         log.info("GET %s range=%s -> %s", redact_url(url), sent.get("Range", "-"), type(exc).__name__)
         raise
     log_response("GET", url, resp, sent.get("Range"))
@@ -63,7 +68,8 @@ def abort_response(resp: object) -> None:
     from another thread (``Control.on_cancel``): a read blocked on a stalled link returns at once
     with a clean "connection ended" error. Closing the socket or the response instead does not
     wake a blocked ``recv`` on Linux, and races with the reading thread."""
-    raw = resp.raw if isinstance(resp, requests.Response) else resp
+    requests = sys.modules.get("requests")  # not imported: ``resp`` is not one of its responses
+    raw = resp.raw if requests is not None and isinstance(resp, requests.Response) else resp
     conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
     sock = getattr(conn, "sock", None)
     if sock is not None:

@@ -40,9 +40,8 @@ from collections.abc import Iterator, Mapping
 from typing import TypeVar, overload
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-import requests
-import requests.utils
-
+from ... import __version__
+from . import httperrors
 from .client import log as request_log
 from .client import redact_url
 
@@ -56,7 +55,7 @@ _RECV = 256 * 1024
 _T = TypeVar("_T")
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")  # scheme://authority
 _CLEAN = re.compile(r"[!-~]*")  # printable ASCII, no space
-_USER_AGENT = f"User-Agent: {requests.utils.default_user_agent()}"
+_USER_AGENT = f"User-Agent: sharegpt4v-setup/{__version__}"
 _PORTS = {"http": 80, "https": 443}
 
 
@@ -277,8 +276,12 @@ def _decoder(encoding: str) -> zlib._Decompress | None:
 
 
 def _ca_file() -> str:
-    return (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            or requests.utils.DEFAULT_CA_BUNDLE_PATH)
+    ca_file = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if ca_file:
+        return ca_file
+    import certifi  # what requests.utils.DEFAULT_CA_BUNDLE_PATH is (requests depends on certifi)
+
+    return certifi.where()
 
 
 class KeepAlive:
@@ -308,7 +311,7 @@ class KeepAlive:
         while True:
             try:
                 resp = self._exchange(url, sent)
-            except requests.RequestException as exc:
+            except httperrors.RequestException as exc:
                 request_log.info("GET %s range=%s -> %s", redact_url(url), sent.get("Range", "-"),
                                  type(exc).__name__)
                 raise
@@ -322,7 +325,7 @@ class KeepAlive:
             done(resp, complete=False)
             hops += 1
             if hops > MAX_REDIRECTS:
-                raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+                raise httperrors.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
             target = urljoin(url, location)
             if urlsplit(target).hostname != urlsplit(url).hostname:
                 sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
@@ -362,7 +365,7 @@ class KeepAlive:
     # -- one request and the head of its answer --------------------------------------------------
     def _exchange(self, url: str, headers: Mapping[str, str]) -> Response:
         if self._aborted:
-            raise requests.ConnectionError("the transfer was cancelled")
+            raise httperrors.ConnectionError("the transfer was cancelled")
         match = _ORIGIN.match(url)
         route = self._routes.get(match.group()) if match else None
         if route is None or match is None:
@@ -389,12 +392,12 @@ class KeepAlive:
                 return self._ask(conn, request)
             except _Stale:
                 if self._aborted:  # (not closed by the server: shut by a cancel)
-                    raise requests.ConnectionError("the transfer was cancelled") from None
+                    raise httperrors.ConnectionError("the transfer was cancelled") from None
         conn = self._connect(key)
         try:
             return self._ask(conn, request)
         except _Stale as exc:
-            raise requests.ConnectionError(f"the connection ended before an answer: {exc}") from None
+            raise httperrors.ConnectionError(f"the connection ended before an answer: {exc}") from None
 
     def _route(self, url: str) -> tuple[tuple[str, str, int, str], str, bool]:
         """Where the requests for ``url``'s origin go: (connection key, the Host line and any
@@ -402,14 +405,14 @@ class KeepAlive:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _PORTS or not _ORIGIN.match(url):
-            raise requests.exceptions.InvalidSchema(f"not an http(s) URL: {redact_url(url)}")
+            raise httperrors.InvalidSchema(f"not an http(s) URL: {redact_url(url)}")
         host = parts.hostname
         if not host or not _CLEAN.fullmatch(parts.netloc):
-            raise requests.exceptions.InvalidURL(f"no usable host in {redact_url(url)}")
+            raise httperrors.InvalidURL(f"no usable host in {redact_url(url)}")
         try:
             port = parts.port or _PORTS[scheme]
         except ValueError as exc:
-            raise requests.exceptions.InvalidURL(str(exc)) from exc
+            raise httperrors.InvalidURL(str(exc)) from exc
         proxy = self._proxy_for(scheme, host)
         name = f"[{host}]" if ":" in host else host
         host_line = f"Host: {name if port == _PORTS[scheme] else f'{name}:{port}'}"
@@ -423,24 +426,24 @@ class KeepAlive:
         self._busy = conn
         if self._aborted:  # (cancelled while this connection was being opened)
             conn.close()
-            raise requests.ConnectionError("the transfer was cancelled")
+            raise httperrors.ConnectionError("the transfer was cancelled")
         try:
             conn.sock.sendall(request)
             head = self._head(conn)
         except TimeoutError as exc:
             conn.close()
-            raise requests.ReadTimeout(f"no answer in {self.read_timeout} s") from exc
+            raise httperrors.ReadTimeout(f"no answer in {self.read_timeout} s") from exc
         except ssl.SSLError as exc:
             conn.close()
-            raise requests.exceptions.SSLError(str(exc)) from exc
-        except requests.RequestException:
+            raise httperrors.SSLError(str(exc)) from exc
+        except httperrors.RequestException:
             conn.close()
             raise
         except (OSError, _Dropped) as exc:
             conn.close()
             if not conn.buf:
                 raise _Stale(str(exc)) from None
-            raise requests.ConnectionError(f"the connection ended before an answer: {exc}") from exc
+            raise httperrors.ConnectionError(f"the connection ended before an answer: {exc}") from exc
         status, version, fields = head
         length: int | None = None
         chunked = "chunked" in fields.get("transfer-encoding", "").lower()
@@ -450,7 +453,7 @@ class KeepAlive:
                 declared = declared.split(",")[0].strip()
                 if not declared.isdigit():
                     conn.close()
-                    raise requests.ConnectionError(f"a malformed Content-Length: {declared!r}")
+                    raise httperrors.ConnectionError(f"a malformed Content-Length: {declared!r}")
                 length = int(declared)
             elif status in (204, 304):
                 length = 0
@@ -468,7 +471,7 @@ class KeepAlive:
                 if end >= 0:
                     break
                 if len(buf) > _HEAD_LIMIT:
-                    raise requests.ConnectionError("an answer's headers too long")
+                    raise httperrors.ConnectionError("an answer's headers too long")
                 start = max(0, len(buf) - 3)
                 if not conn.recv():
                     raise _Dropped("the connection ended before an answer")
@@ -478,7 +481,7 @@ class KeepAlive:
             version, _, tail = status_line.partition(" ")
             code = tail[:3]
             if not version.startswith("HTTP/") or not code.isdigit():
-                raise requests.ConnectionError(f"not an HTTP answer: {status_line[:60]!r}")
+                raise httperrors.ConnectionError(f"not an HTTP answer: {status_line[:60]!r}")
             status = int(code)
             if 100 <= status < 200 and status != 101:
                 continue  # 100 Continue and the like: the real answer follows
@@ -497,17 +500,17 @@ class KeepAlive:
         if proxy:
             p = urlsplit(proxy)
             if p.scheme != "http" or not p.hostname:
-                raise requests.exceptions.ProxyError(f"unsupported proxy {redact_url(proxy)} (http:// proxies only)")
+                raise httperrors.ProxyError(f"unsupported proxy {redact_url(proxy)} (http:// proxies only)")
             where = (p.hostname, p.port or 80)
         try:
             sock = socket.create_connection(where, timeout=self.connect_timeout)
         except TimeoutError as exc:
-            raise requests.ConnectTimeout(f"no connection to {where[0]}:{where[1]} in "
+            raise httperrors.ConnectTimeout(f"no connection to {where[0]}:{where[1]} in "
                                           f"{self.connect_timeout} s") from exc
         except socket.gaierror as exc:
-            raise requests.ConnectionError(f"NameResolutionError: {where[0]}: {exc}") from exc
+            raise httperrors.ConnectionError(f"NameResolutionError: {where[0]}: {exc}") from exc
         except OSError as exc:
-            raise requests.ConnectionError(f"cannot connect to {where[0]}:{where[1]}: {exc}") from exc
+            raise httperrors.ConnectionError(f"cannot connect to {where[0]}:{where[1]}: {exc}") from exc
         conn = _Conn(sock, key)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -519,16 +522,16 @@ class KeepAlive:
             conn.sock.settimeout(self.read_timeout)
         except ssl.SSLError as exc:
             conn.close()
-            raise requests.exceptions.SSLError(str(exc)) from exc
-        except requests.RequestException:
+            raise httperrors.SSLError(str(exc)) from exc
+        except httperrors.RequestException:
             conn.close()
             raise
         except TimeoutError as exc:
             conn.close()
-            raise requests.ConnectTimeout(f"no TLS handshake with {host} in {self.connect_timeout} s") from exc
+            raise httperrors.ConnectTimeout(f"no TLS handshake with {host} in {self.connect_timeout} s") from exc
         except OSError as exc:
             conn.close()
-            raise requests.ConnectionError(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise httperrors.ConnectionError(f"cannot connect to {host}:{port}: {exc}") from exc
         self.connections += 1
         return conn
 
@@ -541,9 +544,9 @@ class KeepAlive:
         try:
             status, _version, _fields = self._head(conn)
         except _Dropped as exc:
-            raise requests.exceptions.ProxyError(f"the proxy ended the connection: {exc}") from exc
+            raise httperrors.ProxyError(f"the proxy ended the connection: {exc}") from exc
         if status != 200 or conn.buf:
-            raise requests.exceptions.ProxyError(f"the proxy refused the tunnel (HTTP {status})")
+            raise httperrors.ProxyError(f"the proxy refused the tunnel (HTTP {status})")
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -613,13 +616,13 @@ def stream(resp: Response, chunk_size: int) -> Iterator[bytes]:
 def _raise_body_error(resp: Response, exc: BaseException) -> None:
     if isinstance(exc, TimeoutError):
         resp.close()
-        raise requests.ReadTimeout("the server stopped sending the body") from exc
+        raise httperrors.ReadTimeout("the server stopped sending the body") from exc
     if isinstance(exc, zlib.error):
         resp.close()
-        raise requests.exceptions.ContentDecodingError(str(exc)) from exc
+        raise httperrors.ContentDecodingError(str(exc)) from exc
     if isinstance(exc, OSError | _Dropped):
         resp.close()
-        raise requests.exceptions.ChunkedEncodingError(f"the connection dropped mid-body: {exc}") from exc
+        raise httperrors.ChunkedEncodingError(f"the connection dropped mid-body: {exc}") from exc
 
 
 def done(resp: Response, *, complete: bool) -> None:

@@ -25,6 +25,7 @@ for the back-off; ``throttled`` on 429/503).
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import random
 import re
@@ -33,9 +34,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-import requests
-
 from ..errors import Code, SetupError
+from . import httperrors
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +68,17 @@ class Stalled(Exception):
     """Under ``Settings.stall_bytes`` arrived in ``Settings.stall_seconds``: reconnect."""
 
 
-#: Exceptions a transfer retries (the connection, not the answer, went wrong).
-RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-    requests.TooManyRedirects,
-    requests.exceptions.InvalidSchema,
-    Stalled,
-)
+@functools.cache
+def retryable_exceptions() -> tuple[type[BaseException], ...]:
+    """Exceptions a transfer retries (the connection, not the answer, went wrong). A function, not
+    a constant: the first call imports ``requests`` (:mod:`.httperrors`)."""
+    return (httperrors.ConnectionError, httperrors.Timeout, httperrors.ChunkedEncodingError,
+            httperrors.ContentDecodingError, httperrors.TooManyRedirects, httperrors.InvalidSchema, Stalled)
 
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether a transfer exception deserves another try."""
-    return isinstance(exc, RETRYABLE_EXCEPTIONS)
+    return isinstance(exc, retryable_exceptions())
 
 
 def as_retry(exc: BaseException) -> RetryLater:
@@ -96,18 +92,18 @@ def describe(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, Stalled):
         return f"the transfer stalled ({exc})"
-    if isinstance(exc, requests.TooManyRedirects):
+    if isinstance(exc, httperrors.TooManyRedirects):
         return "too many redirects (a redirect loop)"
-    if isinstance(exc, requests.exceptions.InvalidSchema):
+    if isinstance(exc, httperrors.InvalidSchema):
         return "redirected to a URL that is not http(s)"
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, httperrors.Timeout):
         return "the server stopped answering (timeout)"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+    if isinstance(exc, httperrors.ChunkedEncodingError | httperrors.ContentDecodingError):
         return "the connection dropped mid-file"
     text = str(exc)
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
         return "DNS lookup failed"
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, httperrors.ConnectionError):
         return "connection failed"
     if "Timeout" in type(exc).__name__:  # other clients' timeouts (the Hub library uses httpx)
         return "the server stopped answering (timeout)"

@@ -32,6 +32,7 @@ from ..context import JobContext
 from ..control import Control
 from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
+from ..imagesig import looks_like_html
 from ..net.bounds import limit_for, quarantine, too_long
 from ..net.client import log as requests_log
 from ..net.client import redact_url
@@ -42,9 +43,6 @@ from .drive_folder import folder_file_url
 from .registry import SourceKind, is_known, kind_of
 
 _REFUSALS = (Code.DRIVE_QUOTA, Code.DRIVE_PERMISSION, Code.DRIVE_HTML)
-_HTML_HEADS = (b"<!doctype html", b"<html", b"<head", b"<!--")
-
-
 def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalog) -> Iterator[Path]:
     """Source module entry point for ``kind = "drive"``: one Drive file (by id or folder + name)."""
     if ctx.item_done(source.file_name):
@@ -296,11 +294,6 @@ class _CancelBridge:
 # ------------------------------------------------------------------------------------------
 # Checking what arrived
 # ------------------------------------------------------------------------------------------
-def looks_like_html(head: bytes) -> bool:
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return text.startswith(_HTML_HEADS)
-
-
 def _check(ctx: JobContext, dest: Path, size: int | None, sha256: str | None,
            hasher: _CountingHasher | None, component: Component | None) -> Path:
     with open(dest, "rb") as fh:

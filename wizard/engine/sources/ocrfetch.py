@@ -24,18 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-import requests
-
-from ..annotations import sniff
 from ..control import Control
 from ..errors import Cancelled
-from ..net import keepalive
+from ..imagesig import looks_like_html, sniff
+from ..net import httperrors, keepalive
 from ..net.bounds import MARGIN
 from ..net.policy import Kind, RetryLater, backoff, classify, describe, is_retryable, log_retry
 from ..net.ratelimit import HostGate, NetShared
 from ..safefs import open_private, open_private_file
 from ..settings import Settings
-from . import drive
 
 #: ("saved" | "dead", HTTP status or None, detail): what became of one image.
 Result = tuple[str, int | None, str]
@@ -118,7 +115,7 @@ class Fetcher:
                         gate.release()
             except RetryLater as exc:
                 problem, wait = str(exc), exc.wait
-            except requests.RequestException as exc:
+            except httperrors.RequestException as exc:
                 control.checkpoint()  # cut by a cancel: not a dead link
                 if not is_retryable(exc):
                     return "dead", None, describe(exc)
@@ -162,7 +159,7 @@ class Fetcher:
             return "dead", 200, f"body-too-long (over {bound:,} bytes)"
         try:
             verdict = _judge(resp, size, head)
-        except requests.RequestException:
+        except httperrors.RequestException:
             if body is None:
                 _discard(tmp)
             raise
@@ -294,11 +291,11 @@ def _judge(resp: keepalive.Response, size: int, head: bytes) -> Result | None:
     length = resp.headers.get("Content-Length")
     encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
     if length is not None and length.isdigit() and int(length) != size and not encoded:
-        raise requests.exceptions.ChunkedEncodingError(f"got {size} of {length} bytes")
+        raise httperrors.ChunkedEncodingError(f"got {size} of {length} bytes")
     if size < _PLACEHOLDER_BYTES or _one_pixel_gif(head):  # the host's "no such image" answer
         return "dead", None, PLACEHOLDER
     if sniff(head) is None:
-        what = "an HTML page" if drive.looks_like_html(head) else ("empty" if not size else "not an image")
+        what = "an HTML page" if looks_like_html(head) else ("empty" if not size else "not an image")
         return "dead", 200, what
     return None
 

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import child, helper
-from ..annotations import sniff
 from ..control import Control
 from ..errors import Cancelled, Code, Problem, SetupError
+from ..imagesig import sniff
 from ..net.ratelimit import NetShared
 from ..safefs import problem_for_os_error
 from ..settings import Settings

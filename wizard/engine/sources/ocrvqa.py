@@ -33,11 +33,12 @@ from urllib.parse import urlsplit
 
 import ijson
 
-from ..annotations import find_jsons, iter_image_paths, normalize, sniff
+from ..annotations import find_jsons, iter_image_paths, normalize
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
 from ..errors import Code, SetupError
 from ..events import Stage
+from ..imagesig import sniff
 from ..journal import Journal, state_dir
 from ..net.bounds import quarantine
 from ..net.ramp import Ramp
