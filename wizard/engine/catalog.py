@@ -471,8 +471,8 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
                 raise ck.fail(swhere, f"unknown kind '{kind}'" + (f" ({hint})" if hint else ""))
             for req in required_keys(kind):
                 ck.typed(swhere, rsrc, req, str, required=True)
-            for key, kind in _SOURCE_TYPES.items():
-                ck.typed(swhere, rsrc, key, kind)
+            for key, key_type in _SOURCE_TYPES.items():
+                ck.typed(swhere, rsrc, key, key_type)
             sha = ck.typed(swhere, rsrc, "sha256", str)
             if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
                 raise ck.fail(swhere, "'sha256' must be 64 lowercase hex digits")
