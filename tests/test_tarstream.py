@@ -34,7 +34,7 @@ from wizard.engine.extract import extract_archive
 from wizard.engine.journal import Journal, read_status
 from wizard.engine.plan import build_plan
 from wizard.engine.runner import Runner, RunResult
-from wizard.engine.tarstream import STATE_KEY, NotStreamable, stream_tar
+from wizard.engine.tarstream import STATE_KEY, NotStreamable, read_member_index, stream_tar
 
 SAM = Layout(include=("*.jpg",), flatten=True)
 LONG = "x" * 120  # longer than a ustar name: GNU longname / pax path headers
@@ -161,6 +161,31 @@ def test_a_gzip_tar_streams_through_gzip_without_a_tar_on_disk(tmp_path: Path) -
     assert not list((tmp_path / "root/.sharegpt4v-setup/downloads").iterdir())
     index = (tmp_path / "root/.sharegpt4v-setup/index/sa_000003.tar.members.tsv").read_text().splitlines()
     assert index[-1] == "#complete" and all(line.endswith("\t-1\t-1") for line in index[:-1])
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_a_fifo_or_link_at_a_member_index_is_neither_waited_on_nor_followed(kind: str, tmp_path: Path) -> None:
+    """A FIFO planted at ``index/sa_NNNNNN.tar.members.tsv`` hung every plan that read the index."""
+    import threading
+
+    index = tmp_path / "root/.sharegpt4v-setup/index"
+    index.mkdir(parents=True)
+    (index / "sa_000001.tar.members.tsv").write_text("sa_1.jpg\t0\t10\n#complete\n")
+    planted = index / "sa_000002.tar.members.tsv"
+    outside = tmp_path / "outside.tsv"
+    outside.write_text("sa_2.jpg\t0\t10\n#complete\n")
+    if kind == "fifo":
+        os.mkfifo(planted)
+    else:
+        planted.symlink_to(outside)
+    found: list[Any] = []
+    reader = threading.Thread(target=lambda: found.append(read_member_index(tmp_path / "root", Layout())),
+                              daemon=True)
+    reader.start()
+    reader.join(30)  # a hang guard, not a timing threshold: the read must not wait on the FIFO at all
+    assert found, "reading the member index waited on the planted FIFO"
+    assert found[0].complete == {"sa_000001.tar"}  # the planted file is skipped, the real one read
+    assert outside.read_text() == "sa_2.jpg\t0\t10\n#complete\n"
 
 
 def test_a_bzip2_tar_falls_back_to_download_then_extract(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ downloaded again. Paths no source can provide are listed with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import zipfile
@@ -42,6 +43,7 @@ from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .plan import choose_source
 from .rootlock import RootLock
 from .runlog import RunLog
+from .safefs import read_state_text
 from .sources import kind_of
 from .tarstream import Streamed
 from .verify import VerifyReport, last_findings, verify
@@ -100,7 +102,8 @@ def bad_paths(report: VerifyReport) -> set[str]:
     bad: set[str] = set()
     for result in report.results:
         if result.missing_report is not None and result.missing_report.exists():
-            bad.update(line for line in result.missing_report.read_text(encoding="utf-8").splitlines() if line)
+            with contextlib.suppress(OSError):  # not a regular file any more: the sample below still counts
+                bad.update(line for line in read_state_text(result.missing_report).splitlines() if line)
         bad.update(result.missing_sample)
         bad.update(path for path, _ in result.unreadable)
     return bad

@@ -86,7 +86,7 @@ from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe,
 from .net.segments import AUTO_THRESHOLD, connections_for
 from .net.transfer import read_size
 from .readahead import Closed, Stream
-from .safefs import open_private_file
+from .safefs import open_private_file, read_state_text
 
 STATE_KEY = "tar_stream"
 _JOURNAL_MEMBERS = 256
@@ -643,7 +643,7 @@ def read_member_index(root: Path, layout: Layout) -> MemberIndex:
     for path in sorted(folder.glob("*.members.tsv")) if folder.is_dir() else []:
         tar = path.name.removesuffix(".members.tsv")
         try:
-            lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+            lines = read_state_text(path, errors="surrogateescape").splitlines()
         except OSError:
             continue
         for line in lines:
