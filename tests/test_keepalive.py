@@ -365,13 +365,30 @@ def test_image_gets_can_be_tallied_instead_of_logged(serve: Callable[..., Script
 
 
 _LEAN = """
-import socket, sys
+import socket, sys, threading
 import wizard.engine.sources.ocrsplit
 from wizard.engine.net import keepalive
 from wizard.engine.net.policy import describe, is_retryable
 heavy = [m for m in ("requests", "urllib3", "simdjson", "wizard.engine.annotations", "wizard.engine.catalog")
          if m in sys.modules]
 print("heavy:", heavy)
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(2)
+def answer_once_per_connection():
+    for _ in range(2):
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nabc")
+        conn.recv(65536)  # the next request on the kept connection ...
+        conn.close()  # ... gets no answer: a stale connection, replaced once
+threading.Thread(target=answer_once_per_connection, daemon=True).start()
+pool = keepalive.KeepAlive(2.0, 2.0)
+for _ in range(2):
+    resp = pool.get(f"http://127.0.0.1:{server.getsockname()[1]}/a.jpg", {})
+    assert keepalive.read(resp, 10) == b"abc"
+    keepalive.done(resp, complete=True)
+print("after a kept connection the server closed:", pool.connections, "requests" in sys.modules)
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 port = sock.getsockname()[1]
@@ -392,4 +409,5 @@ def test_the_image_process_starts_without_requests_and_still_reports_its_errors(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", _LEAN], capture_output=True, text=True, env=env, check=True).stdout
     assert "heavy: []" in out
+    assert "after a kept connection the server closed: 2 False" in out
     assert "error: True True connection failed" in out

@@ -11,6 +11,7 @@ reaches it, and the first lookup imports ``requests`` (under the import lock, so
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,3 +42,12 @@ def __getattr__(name: str) -> type[Exception]:
     value: type[Exception] = getattr(requests.exceptions, name)
     globals()[name] = value
     return value
+
+
+def is_request_exception(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of requests' exceptions, without importing requests: none can exist
+    before it is imported. For handlers that also catch ``OSError`` (requests' exceptions are
+    ``OSError``s): ``except httperrors.RequestException`` ahead of them would import requests at
+    the first dropped connection."""
+    exceptions = sys.modules.get("requests.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.RequestException)

@@ -436,11 +436,10 @@ class KeepAlive:
         except ssl.SSLError as exc:
             conn.close()
             raise httperrors.SSLError(str(exc)) from exc
-        except httperrors.RequestException:
-            conn.close()
-            raise
         except (OSError, _Dropped) as exc:
             conn.close()
+            if httperrors.is_request_exception(exc):  # already judged by _head
+                raise
             if not conn.buf:
                 raise _Stale(str(exc)) from None
             raise httperrors.ConnectionError(f"the connection ended before an answer: {exc}") from exc
@@ -523,14 +522,13 @@ class KeepAlive:
         except ssl.SSLError as exc:
             conn.close()
             raise httperrors.SSLError(str(exc)) from exc
-        except httperrors.RequestException:
-            conn.close()
-            raise
         except TimeoutError as exc:
             conn.close()
             raise httperrors.ConnectTimeout(f"no TLS handshake with {host} in {self.connect_timeout} s") from exc
         except OSError as exc:
             conn.close()
+            if httperrors.is_request_exception(exc):  # the proxy's refusal (_tunnel)
+                raise
             raise httperrors.ConnectionError(f"cannot connect to {host}:{port}: {exc}") from exc
         self.connections += 1
         return conn
