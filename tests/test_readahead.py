@@ -292,18 +292,26 @@ def _range(record: Any) -> tuple[int, int | None]:
     return int(first), int(last) if last else None
 
 
-def _ranges(server: MirrorServer) -> list[tuple[int, int | None]]:
-    return [_range(r) for r in server.requests if r.method == "GET" and r.path == "/t.tar"]
+def _ranges(requests: list[Any]) -> list[tuple[int, int | None]]:
+    """The (first, last) byte of each GET of the tar, in the order sent."""
+    return [_range(r) for r in requests if r.method == "GET" and r.path == "/t.tar"]
 
 
-def test_a_tar_streams_over_several_ranges_at_once(tmp_path: Path, small_pieces: int, eager: None) -> None:
+def _stream_thirty(tmp_path: Path) -> tuple[Path, list[Any], int, Any, list[Any]]:
+    """A tar of 30 SAM images of 40 KB streamed from a mirror into ``tmp_path/root``:
+    (root, the members, the tar's size, the result, the mirror's requests)."""
     docroot = tmp_path / "doc"
     members = sam_members(30, 40_000)
     size = write_tar(docroot / "t.tar", members).stat().st_size
     root = tmp_path / "root"
     with MirrorServer(docroot) as server:
         result = _stream(root, server.url("t.tar"), size)
-        ranges = sorted(_ranges(server), key=lambda r: r[0])
+        return root, members, size, result, list(server.requests)
+
+
+def test_a_tar_streams_over_several_ranges_at_once(tmp_path: Path, small_pieces: int, eager: None) -> None:
+    root, members, size, result, requests = _stream_thirty(tmp_path)
+    ranges = sorted(_ranges(requests), key=lambda r: r[0])
     assert on_disk(root / "sam/images") == jpgs(members)
     assert (result.written, result.skipped) == (30, 0)
     assert ranges[0] == (0, None)  # one open request, read by the extracting thread ...
@@ -320,13 +328,8 @@ def test_a_consumer_that_never_waits_keeps_one_open_request(tmp_path: Path, smal
     for the consumer to wait (here: never)."""
     monkeypatch.setattr(readahead, "WINDOW", 0.0)
     monkeypatch.setattr(readahead, "WAITING", 2.0)  # more than all of the time: never
-    docroot = tmp_path / "doc"
-    members = sam_members(30, 40_000)
-    size = write_tar(docroot / "t.tar", members).stat().st_size
-    root = tmp_path / "root"
-    with MirrorServer(docroot) as server:
-        result = _stream(root, server.url("t.tar"), size)
-        gets = [r for r in server.requests if r.method == "GET"]
+    root, members, size, result, requests = _stream_thirty(tmp_path)
+    gets = [r for r in requests if r.method == "GET"]
     assert on_disk(root / "sam/images") == jpgs(members) and result.written == 30
     assert [r.headers.get("Range") for r in gets] == [None] and gets[0].sent == size
 

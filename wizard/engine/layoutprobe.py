@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from .net.policy import RetryLater
 from .net.rangefile import HttpRangeFile, RangeNotSupported
 from .safefs import read_state_text, write_text_atomic
 from .sources import kind_of
-from .zipdir import open_zip
+from .zipdir import UNREADABLE, open_zip
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ def check_local(ctx: JobContext, component: Component, path: Path) -> Component:
     try:
         with open_zip(path) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError):
+    except UNREADABLE:
         return component  # extraction reports a damaged or unsupported archive properly
     with contextlib.suppress(OSError, UnicodeError):
         target = _members_file(ctx.root, path.name)
@@ -153,7 +152,7 @@ def remote_names(session: requests.Session, url: str, headers: dict[str, str],
             return [info.filename for info in zf.infolist()], remote.requests_made
     except RangeNotSupported as exc:
         raise NoRange(str(exc)) from exc
-    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
+    except (*UNREADABLE, ValueError) as exc:
         raise NoRange(f"its central directory could not be read ({exc})") from exc
     except (requests.RequestException, SetupError, RetryLater) as exc:
         raise NoRange(f"the range request failed ({type(exc).__name__})") from exc

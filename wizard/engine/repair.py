@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,7 +46,7 @@ from .safefs import read_state_text
 from .sources import kind_of
 from .tarstream import Streamed
 from .verify import VerifyReport, last_findings, verify
-from .zipdir import open_zip
+from .zipdir import UNREADABLE, open_zip
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +304,7 @@ def _zip_layout(component: Component, name: str, archive: Path | IO[bytes]) -> L
     try:
         with open_zip(archive) as zf:
             names = zf.namelist()
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError):
+    except UNREADABLE:
         return component.layout
     return check_layout(names, component.layout, name).layout
 

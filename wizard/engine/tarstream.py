@@ -82,7 +82,17 @@ from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
 from .net.bounds import limit_for, too_long
-from .net.policy import Attempts, Kind, RetryLater, Stalled, classify, describe, if_range, is_retryable
+from .net.policy import (
+    Attempts,
+    Kind,
+    RetryLater,
+    Stalled,
+    accepts_ranges,
+    classify,
+    describe,
+    if_range,
+    is_retryable,
+)
 from .net.segments import AUTO_THRESHOLD, connections_for
 from .net.transfer import read_size
 from .readahead import Closed, Stream
@@ -416,7 +426,6 @@ class _TarStream:
         headers, st = {"Accept-Encoding": "identity"}, self.state
         if st.offset:
             headers["Range"] = f"bytes={st.offset}-"
-        if st.offset:
             validator = if_range(st.etag, st.last_modified)
             if validator:
                 headers["If-Range"] = validator
@@ -439,8 +448,7 @@ class _TarStream:
         server takes ranges; else ``resp`` alone)."""
         chunks = resp.iter_content(chunk_size=read_size(self.ctx))
         ranges = resp.status_code == 206 or (
-            "bytes" in [v.strip().lower() for v in resp.headers.get("Accept-Ranges", "").split(",")]
-            and if_range(self.state.etag, self.state.last_modified) is not None)
+            accepts_ranges(resp.headers) and if_range(self.state.etag, self.state.last_modified) is not None)
         if total is None or not ranges or total - start <= 2 * readahead.PIECE:
             return Stream(chunks, start, total)
         return Stream(chunks, start, total, fetch=self._fetch_piece, connections=self._connections(total - start),

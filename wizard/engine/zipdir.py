@@ -93,6 +93,11 @@ def stored_name(raw: bytes, flags: int) -> str:
         return raw.decode("cp437")
 
 
+#: What zipfile raises for a zip it cannot read (damaged, truncated, needing a newer version; a
+#: name flagged UTF-8 that is not UTF-8 through :func:`open_zip`).
+UNREADABLE = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError)
+
+
 def open_zip(file: str | os.PathLike[str] | IO[bytes]) -> zipfile.ZipFile:
     """zipfile's reading of a zip. A member name flagged UTF-8 whose bytes are not UTF-8 is
     damage: ``BadZipFile`` naming its bytes, not zipfile's ``UnicodeDecodeError`` (``unzip``

@@ -147,6 +147,11 @@ def strong(etag: str | None) -> bool:
     return bool(etag) and not str(etag).startswith("W/")
 
 
+def accepts_ranges(headers: Mapping[str, str]) -> bool:
+    """Whether an answer says its server takes byte ranges (``Accept-Ranges: bytes``)."""
+    return "bytes" in [v.strip().lower() for v in headers.get("Accept-Ranges", "").split(",")]
+
+
 def if_range(etag: str | None, last_modified: str | None) -> str | None:
     """What to send in If-Range: a strong ETag, else the Last-Modified date, else nothing."""
     return etag if etag and strong(etag) else last_modified or None

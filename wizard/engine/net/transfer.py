@@ -47,7 +47,7 @@ from ..safefs import open_private, open_private_file, read_state_text, write_tex
 from . import client
 from .bounds import limit_for, quarantine, too_long
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id, marker_for, settle_later, unsettled
-from .policy import Attempts, Kind, RetryLater, Stalled, as_retry, classify, if_range, is_retryable
+from .policy import Attempts, Kind, RetryLater, Stalled, accepts_ranges, as_retry, classify, if_range, is_retryable
 from .segments import (
     MAX_CONNECTIONS,
     Segment,
@@ -322,9 +322,8 @@ class _Transfer:
         settings = self.ctx.settings
         if not self.segmentable or total is None:
             return None
-        accept = [v.strip().lower() for v in resp.headers.get("Accept-Ranges", "").split(",")]
         etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-        if "bytes" not in accept or if_range(etag, modified) is None:
+        if not accepts_ranges(resp.headers) or if_range(etag, modified) is None:
             return None
         if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
             return None
