@@ -21,6 +21,7 @@ mode, not a real download).
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
 import json
 import os
@@ -147,12 +148,9 @@ class StealWatch:
             self.samples = [(t, list(v)) for t, v in json.loads(out or b"[]")]
 
     def _at(self, when: float) -> list[int]:
-        value: list[int] = self.samples[0][1] if self.samples else []
-        for t, vals in self.samples:
-            if t > when:
-                break
-            value = vals
-        return value
+        """The counters as last sampled at or before ``when`` (the first sample before any)."""
+        index = bisect.bisect_right(self.samples, when, key=lambda sample: sample[0])
+        return self.samples[max(index - 1, 0)][1] if self.samples else []
 
     def within(self, start: float, end: float) -> list[float]:
         """Milliseconds stolen from each CPU between ``start`` and ``end`` (perf_counter); the
