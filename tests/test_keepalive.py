@@ -316,10 +316,13 @@ def test_abort_wakes_a_request_waiting_for_its_answer_and_refuses_the_next(
     srv = serve(lambda r: (b"" if stall == "head" else answer(200, BODY[:1000], length=len(BODY)), "hold"))
     pool = new_pool(60.0)
     outcome: list[BaseException] = []
+    headed = threading.Event()
 
     def work() -> None:
         try:
-            keepalive.read(pool.get(srv.url("/stall.jpg"), HEADERS), 1 << 20)
+            resp = pool.get(srv.url("/stall.jpg"), HEADERS)
+            headed.set()
+            keepalive.read(resp, 1 << 20)
         except BaseException as exc:
             outcome.append(exc)
 
@@ -327,6 +330,8 @@ def test_abort_wakes_a_request_waiting_for_its_answer_and_refuses_the_next(
     worker.start()
     while not srv.requests:  # asked (the answer never comes, or stops after 1000 bytes)
         threading.Event().wait(0.005)
+    if stall == "body":  # (on a busy machine the cancel could otherwise come before the head is read)
+        assert headed.wait(15)
     pool.abort()  # what a cancel does (Control.on_cancel)
     worker.join(timeout=15)  # generous: the read timeout is a minute
     assert not worker.is_alive()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from helpers import Recorder, fast_settings, make_ctx
-from test_smallfiles import _Counting
+from test_smallfiles import CountingCondition, _Counting
 from test_sources_ocrvqa import _bind, _ocr_catalog, _ocr_world, image_gets
 
 from wizard.demo import MirrorServer
@@ -115,6 +115,51 @@ def test_how_many_processes_fetch() -> None:
     assert ocrsplit.processes(Settings(ocr_per_host=1), many, False) == 1  # no slot left for the second
     assert ocrsplit.shares(8, 2) == [4, 4] and ocrsplit.shares(5, 2) == [3, 2] and ocrsplit.shares(1, 1) == [1]
     assert ocrsplit.shares(16, 3) == [6, 5, 5] and sum(ocrsplit.shares(7, 3)) == 7
+
+
+def test_near_the_end_the_other_process_holds_few_images() -> None:
+    assert ocrsplit.give_at_most(100_000) == ocrsplit.WINDOW
+    assert ocrsplit.give_at_most(2 * ocrsplit.WINDOW) == ocrsplit.WINDOW
+    assert ocrsplit.give_at_most(ocrsplit.WINDOW) == max(ocrsplit.LOW_WINDOW, ocrsplit.WINDOW // 2)
+    assert ocrsplit.give_at_most(10) == ocrsplit.give_at_most(0) == ocrsplit.LOW_WINDOW
+
+
+def test_the_end_of_the_list_wakes_the_other_process_workers_waiting_their_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's "end" reaches the other process's workers that wait their turn (above the
+    target) at once, not a look (``Crew.LOOK``) later: with the look made an hour, they still end."""
+    from wizard.engine import child
+    from wizard.engine.sources.ocrfetch import Crew, Fetcher
+
+    monkeypatch.setattr(Crew, "LOOK", 3600.0)
+    read_end, write_end = os.pipe()
+    sink_r, sink_w = os.pipe()
+    stdin, feed, out, sink = (os.fdopen(read_end, "rb"), os.fdopen(write_end, "wb"), os.fdopen(sink_w, "wb"),
+                              os.fdopen(sink_r, "rb"))
+    threading.Thread(target=sink.read, daemon=True).start()  # what the run's process reads
+    control = Control()
+    outbox = ocrsplit._Outbox(out, 32, 0.02)
+    inbox = ocrsplit._Inbox(stdin, control, outbox)
+    fetcher = Fetcher(fast_settings(), control, NetShared(None), tmp_path / "t", tmp_path / "tmp",
+                      threading.Event(), per_host=4)
+    crew = Crew(fetcher, inbox.take, outbox.add, inbox.more, lambda exc: None, target=1)
+    crew.turn = CountingCondition()
+    inbox.crew = crew
+    reader = threading.Thread(target=inbox.loop, daemon=True)
+    reader.start()
+    runner = threading.Thread(target=crew.run, args=(3,), daemon=True)
+    runner.start()
+    child.write_frame(feed, ("work", [("k1", ""), ("k2", "")]))  # no URL: dead links at once
+    _wait_for(lambda: not inbox.queue and crew.turn.waiting == 2)  # both others wait their turn
+    child.write_frame(feed, ("end",))
+    runner.join(60)  # a hang guard: without the wake-up the two waiting workers wait an hour
+    assert not runner.is_alive()
+    outbox.close()
+    feed.close()  # the run's side goes: the reader ends
+    reader.join(60)
+    assert not reader.is_alive()
+    for stream in (stdin, out, sink):
+        stream.close()
 
 
 @pytest.mark.parametrize("count", [2, 3])

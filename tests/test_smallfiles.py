@@ -293,3 +293,58 @@ def test_workers_above_a_lowered_target_end_with_the_batch(tmp_path: Path, count
     ctx, keys = _fetch_all(tmp_path, counting, 60)  # returns: the four idle workers did not wait forever
     assert ctx.journal.items_counts("ocr-vqa") == {"saved": len(keys)}
     assert max(counting.started[30:]) <= 2
+
+
+def test_workers_waiting_their_turn_leave_as_soon_as_the_list_is_done(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker that finds the list empty wakes the others: the batch does not end a look
+    (``Crew.LOOK``) later. With the look made an hour, the crew still ends at once."""
+    from wizard.engine.control import Control
+    from wizard.engine.net.ratelimit import NetShared
+    from wizard.engine.sources.ocrfetch import Crew, Fetcher
+
+    monkeypatch.setattr(Crew, "LOOK", 3600.0)
+    settings = fast_settings()
+    stop = threading.Event()
+    fetcher = Fetcher(settings, Control(), NetShared(None), tmp_path / "t", tmp_path / "tmp", stop, per_host=4)
+    items = [(f"k{n}", "") for n in range(5)]  # no URL: a dead link at once, no network
+    lock = threading.Lock()
+    crew: Crew
+
+    def take() -> tuple[str, str] | None:
+        if len(items) == 5:  # the first image goes once the three others wait their turn
+            _wait_until(lambda: crew.turn.waiting >= 3)
+        with lock:
+            return items.pop(0) if items else None
+
+    results: list[tuple[str, str]] = []
+    crew = Crew(fetcher, take, lambda key, status, http, detail: results.append((key, status)),
+                lambda: bool(items), lambda exc: None, target=1)  # one works, three wait their turn
+    crew.turn = CountingCondition()
+    runner = threading.Thread(target=crew.run, args=(4,), daemon=True)
+    runner.start()
+    runner.join(60)  # a hang guard: without the wake-up the three wait an hour
+    assert not runner.is_alive()
+    assert sorted(results) == [(f"k{n}", "dead") for n in range(5)]
+
+
+class CountingCondition(threading.Condition):
+    """A condition that counts the threads waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting += 1  # (the lock is held here)
+        try:
+            return super().wait(timeout)
+        finally:
+            self.waiting -= 1
+
+
+def _wait_until(condition: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout  # a hang guard, not a measurement
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)

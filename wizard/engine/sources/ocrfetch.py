@@ -228,6 +228,9 @@ class Crew:
     what the workers' connections did, for the run log.
     """
 
+    #: How often a worker above the target looks again without being woken (seconds).
+    LOOK = 0.2
+
     def __init__(self, fetcher: Fetcher, take: Take, record: Record, more: Callable[[], bool],
                  fail: Callable[[BaseException], None], target: int = 1) -> None:
         self.fetcher = fetcher
@@ -263,7 +266,7 @@ class Crew:
         stop = self.fetcher.stop
         with self.turn:  # a waiting worker also leaves once every image is taken (nothing left to do)
             while index >= self.target and not stop.is_set() and self.more():
-                self.turn.wait(0.2)
+                self.turn.wait(self.LOOK)
             return not stop.is_set()
 
     def _worker(self, index: int) -> None:
@@ -275,6 +278,7 @@ class Crew:
                     key, url = item
                     status, http, detail = self.fetcher.one(pool, key, url)
                     self.record(key, status, http, detail)
+            self.wake()  # none left: the workers waiting their turn leave now, not at their next look
         except BaseException as exc:  # Cancelled, a full disk, a bug: stop everyone
             self.fail(exc)
             self.fetcher.stop.set()

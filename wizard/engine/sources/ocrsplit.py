@@ -51,8 +51,12 @@ ROLE = "ocr-images"
 #: A batch smaller than this stays in one process: another one costs ~0.4 s of CPU to start
 #: (imports), about what one process needs for 600 images; it gets images once it is ready.
 MIN_IMAGES = 2000
-#: Images given to the other process and not answered yet, at most.
+#: Images given to the other process and not answered yet, at most ...
 WINDOW = 128
+#: ... and at most half of those left on the run's list, but never fewer than this: near the end
+#: the other process holds few, so the run's own workers do not sit idle while it works through
+#: a long queue (the list's last images are shared out, not left to one process).
+LOW_WINDOW = 32
 #: The other process sends its results in frames of this many, or after this long (the run's
 #: values rule: they go to the other process with its start).
 ROWS = 32
@@ -71,6 +75,11 @@ def processes(settings: Settings, images: int, limited: bool) -> int:
     return count
 
 
+def give_at_most(left: int) -> int:
+    """Images another process may hold unanswered while ``left`` are still on the run's list."""
+    return max(LOW_WINDOW, min(WINDOW, left // 2))
+
+
 def shares(total: int, parts: int) -> list[int]:
     """``total`` (workers, per-host slots) split among ``parts`` processes, the run's first: it
     gets what does not divide evenly."""
@@ -87,12 +96,12 @@ class Partner:
     """
 
     def __init__(self, settings: Settings, control: Control, target: Path, tmp: Path, *, threads: int,
-                 per_host: int, workers: int, take: Take, record: Record,
+                 per_host: int, workers: int, take: Take, record: Record, left: Callable[[], int],
                  give_back: Callable[[list[tuple[str, str]]], None],
                  throttled: Callable[[Partner, str], None], fail: Callable[[BaseException], None],
                  changed: Callable[[], None]) -> None:
         self.target = target
-        self._take, self._record, self._give_back = take, record, give_back
+        self._take, self._record, self._give_back, self._left = take, record, give_back, left
         self._throttled, self._fail, self._changed = throttled, fail, changed
         self.proc = child.spawn(ROLE)
         assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
@@ -127,10 +136,12 @@ class Partner:
             child.write_frame(self._stdin, message)
 
     def _top_up(self) -> None:
-        """Give images until :data:`WINDOW` are out (none once the list is done)."""
+        """Give images until :data:`WINDOW` are out, or half of those left (at least
+        :data:`LOW_WINDOW`); none once the list is done."""
         items: list[tuple[str, str]] = []
+        window = give_at_most(self._left())
         with self._lock:
-            while not self.ended and self.alive and len(self.outstanding) < WINDOW:
+            while not self.ended and self.alive and len(self.outstanding) < window:
                 item = self._take()
                 if item is None:
                     break
@@ -352,6 +363,8 @@ class _Inbox:
                 with self.cond:
                     self.ended = True
                     self.cond.notify_all()
+                if self.crew is not None:  # workers waiting their turn leave now
+                    self.crew.wake()
                 if self.control.cancelled:
                     return
             elif what == "workers" and self.crew is not None:

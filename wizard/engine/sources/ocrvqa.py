@@ -286,7 +286,8 @@ class _Batch:
                 partner = ocrsplit.Partner(
                     settings, self.ctx.control, self.target, self.tmp, threads=threads[index],
                     per_host=per_host[index], workers=workers[index], take=self._take, record=self._record,
-                    give_back=self._give_back, throttled=self._throttled, fail=self._fail, changed=self._share_out)
+                    left=self._left, give_back=self._give_back, throttled=self._throttled, fail=self._fail,
+                    changed=self._share_out)
             except OSError as exc:  # could not start it: fewer processes do it all
                 log.warning("OCR-VQA: no other image process (%s); fetching with %d", exc, len(self.partners) + 1)
                 break
@@ -337,6 +338,10 @@ class _Batch:
 
     def _more(self) -> bool:
         return self.next < len(self.todo)
+
+    def _left(self) -> int:
+        """Images on the list not given out yet."""
+        return len(self.todo) - self.next
 
     def _give_back(self, items: list[tuple[str, str]]) -> None:
         """Images another process took and never answered (it died): back on the list."""
