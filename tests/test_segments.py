@@ -412,3 +412,68 @@ def test_the_ramp_stays_within_the_host_gate(tmp_path: Path) -> None:
         gate.release()
     download, workers = _run_scripted(tmp_path, [2, 16], gate, 3)
     assert download.peak <= 3 and len(workers) <= 3
+
+
+class LoweringRamp(Ramp):
+    """Four connections until workers 0 and 1 have ended (nothing left to claim: 2 and 3 hold the
+    last segments), then two."""
+
+    def __init__(self) -> None:
+        super().__init__(4, MAX_CONNECTIONS)
+        self.download: SegmentedDownload | None = None
+        self.lowered = threading.Event()
+
+    def update(self, done: int) -> int:
+        download = self.download
+        if not self.lowered.is_set() and download is not None and len(download._threads) == 4 \
+                and not any(t.is_alive() for t in download._threads[:2]):
+            self.target = 2
+            self.lowered.set()
+        return self.target
+
+
+def test_segments_left_by_workers_above_a_lowered_count_are_finished(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The http_bench found it: workers 2 and 3, above a lowered count, leave their segments
+    unfinished; when they end just after the coordinator looked for unclaimed segments (none
+    yet), no worker was left and the download ended in "segments were left unfinished" (an
+    internal error). Workers within the count now take those segments."""
+    total = 4 * 256 * 1024
+    data = os.urandom(total)
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(min_segment_size=256 * 1024))
+    part = ctx.downloads / "f.bin.part"
+    preallocate(part, total)
+    journal = SegmentJournal("http://x/f.bin", '"e"', None, total, plan_segments(total, None, 256 * 1024))
+    assert len(journal.segments) == 4
+    ramp = LoweringRamp()
+    owners: list[int | None] = []
+    claimed = threading.Barrier(4)
+    release = threading.Event()
+
+    def fetch(seg: Segment, sink: SegmentedDownload) -> None:
+        owners.append(seg.owner)
+        if len(owners) <= 4:
+            claimed.wait(60)  # each of the four workers holds one segment first
+        if seg.owner in (2, 3) and not release.is_set():  # hold on until the count is lowered
+            sink.write(seg, data[seg.done:seg.done + 65536])
+            assert release.wait(60)  # (a hang guard)
+        while sink.write(seg, data[seg.done:seg.done + 65536]):
+            pass
+
+    download = SegmentedDownload(ctx, part, ctx.downloads / "f.bin.part.json", journal, connections=None,
+                                 gate=HostGate(), ramp=ramp)
+    ramp.download = download
+    looked = download._pending_work
+
+    def pending_work() -> bool:
+        found = looked()
+        if ramp.lowered.is_set() and not release.is_set():  # 2 and 3 end right after this look
+            release.set()
+            for thread in download._threads[2:]:
+                thread.join(60)
+        return found
+
+    monkeypatch.setattr(download, "_pending_work", pending_work)
+    download.run(fetch)
+    assert ramp.lowered.is_set() and part.read_bytes() == data
+    assert sorted(owners[:4]) == [0, 1, 2, 3] and set(owners[4:]) <= {0, 1} and len(owners) == 6

@@ -314,15 +314,25 @@ class SegmentedDownload:
             log.info("%s: %d connection(s) now (was %d)", self.name, target, self.connections)
             self.connections = target
             self.peak = max(self.peak, target)
+        self._staff(fetch)
+
+    def _staff(self, fetch: Fetch) -> bool:
+        """Start a worker for each of the ``connections`` wanted that has none alive, while a
+        segment waits for one; whether any did."""
         if not self._pending_work():
-            return
-        for index in range(target):
+            return False
+        started = False
+        for index in range(self.connections):
             if index >= len(self._threads):
                 self._start_worker(index, fetch, None)
             elif not self._threads[index].is_alive():
                 self._threads[index] = threading.Thread(target=self._worker, args=(index, fetch, None),
                                                         name=f"sharegpt4v-segment-{index}", daemon=True)
                 self._threads[index].start()
+            else:
+                continue
+            started = True
+        return started
 
     def _pending_work(self) -> bool:
         with self._lock:
@@ -336,8 +346,12 @@ class SegmentedDownload:
                 self._start_worker(index, fetch, first if index == 0 else None)
             while True:
                 alive = [t for t in self._threads if t.is_alive()]
-                if not alive:
+                # All gone with a segment left: those above a lowered count left theirs unfinished
+                # after the others had found nothing to claim. Workers within the count take them.
+                if not alive and (self._stop.is_set() or self.ctx.control.cancelled or not self._staff(fetch)):
                     break
+                if not alive:
+                    continue
                 alive[0].join(_PROGRESS_SECONDS)
                 if self.ctx.control.cancelled:
                     self._stop.set()
