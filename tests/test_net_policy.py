@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -194,6 +195,39 @@ def test_flusher_journals_only_what_was_synced(tmp_path: Path) -> None:
         flusher.close()  # the closing sync records what was written before it
         os.close(fd)
     assert recorded == [1000] and flusher.syncs == 1
+
+
+def test_closing_a_complete_file_does_not_wait_for_a_sync_under_way(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """http_bench found a 1 GiB download ending ~1.4 s after its last byte: close() joined the
+    flusher while its fdatasync wrote back a second's worth of a link faster than the disk.
+    Without ``final_sync`` close returns at once; the sync ends alone, records nothing, and the
+    flusher closes its own descriptor (the owner's is already closed)."""
+    from wizard.engine.net import durable
+
+    in_sync, release = threading.Event(), threading.Event()
+
+    def slow_datasync(fd: int) -> None:
+        in_sync.set()
+        assert release.wait(60)  # (a hang guard)
+        os.fdatasync(fd)
+
+    monkeypatch.setattr(durable, "datasync", slow_datasync)
+    fd = os.open(tmp_path / "f.part", os.O_RDWR | os.O_CREAT)
+    recorded: list[int] = []
+    flusher = Flusher(fd, lambda: 1000, recorded.append, sync_seconds=0.0).start()
+    os.write(fd, b"x" * 1000)
+    flusher.wrote(1000)
+    assert in_sync.wait(60)
+    flusher.close(final_sync=False)  # returns with the sync still under way
+    os.close(fd)
+    assert flusher._thread is not None and flusher._thread.is_alive()
+    release.set()
+    flusher._thread.join(60)
+    assert not flusher._thread.is_alive()
+    assert recorded == [] and flusher.syncs == 1  # synced, but not recorded once closed
+    with pytest.raises(OSError):
+        os.fstat(flusher.fd)  # its duplicate is closed too
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")

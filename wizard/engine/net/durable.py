@@ -103,12 +103,18 @@ class Flusher:
     ``snapshot()`` is called just *before* each sync and its result handed to ``on_durable``
     just after it: whatever the snapshot counts was written before the sync, so it is on disk.
     ``wrote(n)`` is the receiving threads' only duty (a counter, no system call).
+
+    The flusher works on its own duplicate of the descriptor. ``close(final_sync=False)`` (a
+    complete file: :func:`settle_later` syncs it after the rename) does not wait for a sync under
+    way — on a disk slower than the link that sync can take seconds, and the download would wait
+    for it at its very end; the thread finishes it alone, records nothing more and closes its
+    descriptor.
     """
 
     def __init__(self, fd: int, snapshot: Callable[[], Any], on_durable: Callable[[Any], None], *,
                  sync_seconds: float = SYNC_SECONDS, writeback_bytes: int = WRITEBACK_BYTES,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.fd = fd
+        self.fd = os.dup(fd)  # its own: the owner may close its descriptor before a sync under way ends
         self.snapshot = snapshot
         self.on_durable = on_durable
         self.sync_seconds = sync_seconds
@@ -122,6 +128,9 @@ class Flusher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # ``on_durable`` against ``close``, and who closes ``fd``
+        self._closed = False  # closed: nothing more is recorded
+        self._ended = False  # the thread has ended (or never started)
 
     def wrote(self, n: int) -> None:
         self._dirty = True
@@ -149,23 +158,35 @@ class Flusher:
         except Exception as exc:  # e.g. the disk is full: the owner sees it in close()
             log.warning("background sync failed: %s", exc)
             self.error = exc
+        finally:
+            with self._lock:
+                self._ended = True
+                if self._closed:  # closed without waiting for this thread: its descriptor is its to close
+                    os.close(self.fd)
 
     def sync(self) -> None:
-        """Snapshot, fdatasync, then record the snapshot as durable."""
+        """Snapshot, fdatasync, then record the snapshot as durable (not once closed)."""
         self._dirty = False
         state = self.snapshot()
         datasync(self.fd)
         self.syncs += 1
-        self.on_durable(state)
+        with self._lock:
+            if not self._closed:
+                self.on_durable(state)
 
     def close(self, *, final_sync: bool = True) -> None:
-        """Stop the thread; with ``final_sync`` make everything durable and record it."""
+        """Stop the thread; with ``final_sync`` wait for it, make everything durable and record
+        it; without, return at once (see the class docstring)."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
         if final_sync:
+            if self._thread is not None:
+                self._thread.join()
             self.sync()
+        with self._lock:
+            self._closed = True
+            if self._ended or self._thread is None:
+                os.close(self.fd)
         if self.error is not None:
             raise self.error
 
