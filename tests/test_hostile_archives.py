@@ -345,7 +345,7 @@ def test_a_links_file_with_an_unparsable_url_is_a_coded_problem(
 # The last run's options, as the journal recorded them, are outside input when a run resumes
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("recorded", [{"concurrency": 0}, {"per_host": -2}, {"concurrency": True},
-                                      {"local_mode": "shred"}])
+                                      {"concurrency": 1_000_000}, {"per_host": 17}, {"local_mode": "shred"}])
 def test_a_recorded_option_out_of_range_is_not_restored(recorded: dict[str, object], box: Sandbox,  # noqa: F811
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     import json

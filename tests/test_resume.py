@@ -84,3 +84,17 @@ def test_a_recorded_file_that_is_gone_is_an_error_naming_it(mirror_only_catalog:
     mirror_only_catalog.rename(tmp_path / "moved.toml")
     assert cli("plan", "--root", root) == 2
     assert f"used --catalog {mirror_only_catalog}, which no longer exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--concurrency", "0"), ("--concurrency", "17"), ("--per-host", "-1"),
+                                         ("--per-host", "many"), ("--concurrency", "1000000")])
+def test_a_job_count_out_of_range_is_a_usage_error_naming_it(tmp_path: Path, flag: str, value: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a "catalog-invalid" problem (the catalog is fine): argparse's usage error, exit 2, nothing written."""
+    root = tmp_path / "root"
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan", "--demo", "--root", str(root), "--components", "gqa", flag, value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{flag} wants a whole number from 1 to 16, not {value!r}" in err and "catalog-invalid" not in err
+    assert not root.exists()

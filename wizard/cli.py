@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .engine.errors import Cancelled, Code, Problem, SetupError
+from .engine.settings import MAX_JOBS
 
 # Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner),
 # and the double-click start builds no argument parser (argparse is imported with the parser).
@@ -71,8 +72,10 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
     p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default=None,
                    help="how --local copies are put in place: hardlink (default; copies across "
                    "filesystems), copy, or move (consumes your copy)")
-    p.add_argument("--concurrency", type=int, default=None, help="jobs at once (default 3)")
-    p.add_argument("--per-host", type=int, default=None, help="jobs at once per host (default 2)")
+    p.add_argument("--concurrency", type=_count("--concurrency"), default=None,
+                   help=f"jobs at once, 1 to {MAX_JOBS} (default 3)")
+    p.add_argument("--per-host", type=_count("--per-host"), default=None,
+                   help=f"jobs at once per host, 1 to {MAX_JOBS} (default 2)")
     p.add_argument("--demo", action="store_true",
                    help="use the offline demo mirror on 127.0.0.1 instead of the internet")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -100,6 +103,20 @@ def _size(text: str) -> int:
         return parse_rate(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"--min-free wants a size such as 2G or 500M, not {text!r}") from exc
+
+
+def _count(flag: str) -> Callable[[str], int]:
+    """An argument type: a whole number from 1 to ``MAX_JOBS`` (else a usage error naming ``flag``)."""
+
+    def parse(text: str) -> int:
+        import argparse
+
+        value = int(text) if text.strip().isdigit() else 0
+        if not 1 <= value <= MAX_JOBS:
+            raise argparse.ArgumentTypeError(f"{flag} wants a whole number from 1 to {MAX_JOBS}, not {text!r}")
+        return value
+
+    return parse
 
 
 def _segments(text: str) -> int:
@@ -172,11 +189,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
         local[cid] = expand_path(Path(path), f"--local {cid}")
-    concurrency = 3 if args.concurrency is None else args.concurrency
-    per_host = 2 if args.per_host is None else args.per_host
-    if concurrency < 1 or per_host < 1:
-        raise SetupError(Code.CATALOG_INVALID, "--concurrency and --per-host must be at least 1.",
-                         "Give each a whole number of 1 or more, or leave them out (3 and 2).")
+    concurrency = 3 if args.concurrency is None else args.concurrency  # (both checked as they were read:
+    per_host = 2 if args.per_host is None else args.per_host  # _count, and _resume for the recorded ones)
     settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,
@@ -280,7 +294,8 @@ def _resume(args: argparse.Namespace) -> None:
             said.append("--" + flag.replace("_", "-"))
     for flag in ("concurrency", "per_host"):
         value = opts.get(flag)
-        if getattr(args, flag) is None and isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        if getattr(args, flag) is None and isinstance(value, int) and not isinstance(value, bool) \
+                and 1 <= value <= MAX_JOBS:
             setattr(args, flag, opts[flag])
             said.append(f"--{flag.replace('_', '-')} {opts[flag]}")
     if said:

@@ -10,6 +10,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The most jobs a run takes at once, and per host (the command line's and the wizard's bound).
+MAX_JOBS = 16
+
 
 @dataclass
 class Settings:

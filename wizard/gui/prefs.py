@@ -16,6 +16,7 @@ from typing import Any
 
 from platformdirs import PlatformDirs
 
+from ..engine.settings import MAX_JOBS
 from ..paths import APP_NAME
 
 LANGUAGES = ("system", "en", "zh_CN")
@@ -60,7 +61,7 @@ class Preferences:
                 setattr(prefs, f.name, value)
         if prefs.language not in LANGUAGES:
             prefs.language = "system"
-        prefs.concurrency = min(16, max(1, prefs.concurrency))
+        prefs.concurrency = min(MAX_JOBS, max(1, prefs.concurrency))
         return prefs
 
     def save(self, path: Path | None) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from ...engine.catalog import Component
 from ...engine.context import hub_endpoint
 from ...engine.errors import SetupError
+from ...engine.settings import MAX_JOBS
 from ...engine.sources import SourceKind
 from ..i18n import font_notice, missing_font, resolve_language, switch_language
 from ..localcopies import LocalCopies
@@ -85,7 +86,7 @@ class OptionsPage(Retranslating, QWizardPage):
         self.keep = QCheckBox()
         self.full = QCheckBox()
         self.concurrency = QSpinBox()
-        self.concurrency.setRange(1, 8)
+        self.concurrency.setRange(1, MAX_JOBS)
         self.concurrency.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.concurrency_label = QLabel()
         self.concurrency_label.setBuddy(self.concurrency)
