@@ -228,6 +228,12 @@ def test_closing_a_complete_file_does_not_wait_for_a_sync_under_way(tmp_path: Pa
     assert recorded == [] and flusher.syncs == 1  # synced, but not recorded once closed
     with pytest.raises(OSError):
         os.fstat(flusher.fd)  # its duplicate is closed too
+    other = os.open(tmp_path / "other", os.O_RDWR | os.O_CREAT)  # (may reuse the duplicate's number)
+    try:
+        flusher.close(final_sync=False)  # a second close closes nothing
+        os.fstat(other)
+    finally:
+        os.close(other)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")

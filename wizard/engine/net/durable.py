@@ -176,7 +176,9 @@ class Flusher:
 
     def close(self, *, final_sync: bool = True) -> None:
         """Stop the thread; with ``final_sync`` wait for it, make everything durable and record
-        it; without, return at once (see the class docstring)."""
+        it; without, return at once (see the class docstring). A second close does nothing."""
+        if self._closed:
+            return
         self._stop.set()
         self._wake.set()
         if final_sync:
