@@ -380,3 +380,25 @@ def test_a_finished_file_is_renamed_at_once_and_synced_in_the_background(tmp_pat
         assert any("restarted before it was synced" in t for t in rec.logs())
         wait_for_syncs()
         assert not marker_for(dest).exists()
+
+
+def test_a_failed_final_sync_is_raised_and_still_closes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from wizard.engine.net import durable
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(durable, "datasync", full)
+    fd = os.open(tmp_path / "f.part", os.O_RDWR | os.O_CREAT)
+    recorded: list[int] = []
+    flusher = Flusher(fd, lambda: 0, recorded.append, sync_seconds=3600).start()
+    try:
+        with pytest.raises(OSError, match="No space"):
+            flusher.close()
+    finally:
+        os.close(fd)
+    assert recorded == []
+    with pytest.raises(OSError):
+        os.fstat(flusher.fd)  # the flusher's duplicate did not leak

@@ -111,7 +111,10 @@ def _count(flag: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         import argparse
 
-        value = int(text) if text.strip().isdigit() else 0
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
         if not 1 <= value <= MAX_JOBS:
             raise argparse.ArgumentTypeError(f"{flag} wants a whole number from 1 to {MAX_JOBS}, not {text!r}")
         return value

@@ -181,14 +181,16 @@ class Flusher:
             return
         self._stop.set()
         self._wake.set()
-        if final_sync:
-            if self._thread is not None:
-                self._thread.join()
-            self.sync()
-        with self._lock:
-            self._closed = True
-            if self._ended or self._thread is None:
-                os.close(self.fd)
+        try:
+            if final_sync:
+                if self._thread is not None:
+                    self._thread.join()
+                self.sync()
+        finally:  # (a failed final sync still closes)
+            with self._lock:
+                self._closed = True
+                if self._ended or self._thread is None:
+                    os.close(self.fd)
         if self.error is not None:
             raise self.error
 
