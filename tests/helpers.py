@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,26 @@ def settled_requests(server: Any, count: int, timeout: float = 5.0) -> list[Any]
     while len(server.requests) < count and time.monotonic() < deadline:
         time.sleep(0.01)
     return list(server.requests)
+
+
+def wait_for(condition: Any, timeout: float = 60.0) -> None:
+    """Wait until ``condition()`` holds (the deadline only keeps a broken test from hanging)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+class CountingCondition(threading.Condition):
+    """A condition that counts the threads waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting += 1  # (the lock is held here)
+        try:
+            return super().wait(timeout)
+        finally:
+            self.waiting -= 1

@@ -12,14 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Recorder, fast_settings, make_ctx
-from test_smallfiles import CountingCondition, _Counting
+from helpers import CountingCondition, Recorder, fast_settings, make_ctx, wait_for
+from test_smallfiles import _Counting
 from test_sources_ocrvqa import _bind, _ocr_catalog, _ocr_world, image_gets
 
 from wizard.demo import MirrorServer
@@ -55,7 +54,7 @@ def partners(monkeypatch: pytest.MonkeyPatch) -> list[ocrsplit.Partner]:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             made.append(self)
-            _wait_for(lambda: self.ready or not self.alive)
+            wait_for(lambda: self.ready or not self.alive)
 
     monkeypatch.setattr(ocrsplit, "Partner", Spy)
     monkeypatch.setattr(ocrsplit, "MIN_IMAGES", 1)
@@ -150,7 +149,7 @@ def test_the_end_of_the_list_wakes_the_other_process_workers_waiting_their_turn(
     runner = threading.Thread(target=crew.run, args=(3,), daemon=True)
     runner.start()
     child.write_frame(feed, ("work", [("k1", ""), ("k2", "")]))  # no URL: dead links at once
-    _wait_for(lambda: not inbox.queue and crew.turn.waiting == 2)  # both others wait their turn
+    wait_for(lambda: not inbox.queue and crew.turn.waiting == 2)  # both others wait their turn
     child.write_frame(feed, ("end",))
     runner.join(60)  # a hang guard: without the wake-up the two waiting workers wait an hour
     assert not runner.is_alive()
@@ -201,7 +200,7 @@ def test_a_429_to_any_process_cuts_every_gate(tmp_path: Path, partners: list[ocr
             _bind(docroot, keys, counting.base_url)
             thread = threading.Thread(target=lambda: done.append(_fetch(tmp_path, drive, "root", settings, net=net)))
             thread.start()
-            _wait_for(lambda: len(partners) == count - 1 and counting.waiting == 4)
+            wait_for(lambda: len(partners) == count - 1 and counting.waiting == 4)
             counting.hold.set()
             thread.join(60)
     finally:
@@ -236,7 +235,7 @@ def test_cancel_reaches_the_second_process_and_the_next_run_finishes(
 
         thread = threading.Thread(target=first)
         thread.start()
-        _wait_for(lambda: bool(partners) and partners[0].answered > 0)  # the second process is at work
+        wait_for(lambda: bool(partners) and partners[0].answered > 0)  # the second process is at work
         control.cancel()
         thread.join(60)
         assert not thread.is_alive()
@@ -274,12 +273,12 @@ def test_pause_reaches_the_second_process(tmp_path: Path, partners: list[ocrspli
 
             thread = threading.Thread(target=run)
             thread.start()
-            _wait_for(lambda: counting.waiting == 4)  # both processes' workers (2 + 2) hold a GET each
+            wait_for(lambda: counting.waiting == 4)  # both processes' workers (2 + 2) hold a GET each
             control.pause()
-            _wait_for(lambda: partners[0].acked == "pause")
+            wait_for(lambda: partners[0].acked == "pause")
             counting.hold.set()  # the four held images finish; then every worker stops at its checkpoint
             images = tmp_path / "root/ocr_vqa/images"
-            _wait_for(lambda: len(os.listdir(images)) == 4 and partners[0].answered == 2)
+            wait_for(lambda: len(os.listdir(images)) == 4 and partners[0].answered == 2)
             assert counting.gets == 4  # no new GET from either process while paused
             control.resume()
             thread.join(60)
@@ -314,7 +313,7 @@ def test_a_second_process_that_dies_loses_nothing(tmp_path: Path, partners: list
         thread = threading.Thread(target=run)
         thread.start()
         if how == "killed":
-            _wait_for(lambda: bool(partners) and partners[0].answered > 0)  # it is at work
+            wait_for(lambda: bool(partners) and partners[0].answered > 0)  # it is at work
             partners[0].proc.send_signal(signal.SIGKILL)
         thread.join(120)
         assert not thread.is_alive() and not errors
@@ -322,14 +321,6 @@ def test_a_second_process_that_dies_loses_nothing(tmp_path: Path, partners: list
     assert ctx.journal.items_counts("ocr-vqa") == {"saved": len(keys)}
     assert sorted(_files(tmp_path / "root")) == sorted(f"{k}.jpg" for k in keys)
     assert not partners[0].clean and partners[0].proc.returncode != 0
-
-
-def _wait_for(condition: Any, timeout: float = 60.0) -> None:
-    """Wait until ``condition()`` holds (the deadline only keeps a broken test from hanging)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
 
 
 # -- kill -9 of the run's process -----------------------------------------------------------------
@@ -384,10 +375,10 @@ def test_kill_9_of_the_run_stops_the_second_process_and_resumes(tmp_path: Path) 
             second.update(_children(proc.pid))
             return len(image_gets(srv)) >= 150 and bool(second)
 
-        _wait_for(far_enough)
+        wait_for(far_enough)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        _wait_for(lambda: all(_ended(pid) for pid in second))  # it saw its stdin close and left
+        wait_for(lambda: all(_ended(pid) for pid in second))  # it saw its stdin close and left
         first = set(image_gets(srv))
         srv.clear_faults()
         srv.clear_requests()

@@ -19,6 +19,7 @@ from helpers import fast_settings, make_ctx, settled_requests, sha256
 from servers import nginx_server
 
 from wizard.demo.server import Fault, MirrorServer
+from wizard.engine.context import JobContext
 from wizard.engine.control import Control
 from wizard.engine.errors import Cancelled, Code, SetupError
 from wizard.engine.events import Progress, Stage, StageChanged
@@ -372,14 +373,20 @@ class ScriptedRamp(Ramp):
         return self.target
 
 
-def _run_scripted(tmp_path: Path, script: list[int], gate: HostGate,
-                  expect: int) -> tuple[SegmentedDownload, set[int]]:
-    total = 64 * 256 * 1024
-    data = os.urandom(total)
+def _pieces(tmp_path: Path, pieces: int) -> tuple[bytes, JobContext, Path, SegmentJournal]:
+    """A download of ``pieces`` segments of 256 KiB planned over a preallocated part: (its data,
+    the job context, the part, the journal)."""
+    total = pieces * 256 * 1024
     ctx, _ = make_ctx(tmp_path / "root", fast_settings(min_segment_size=256 * 1024))
     part = ctx.downloads / "f.bin.part"
     preallocate(part, total)
     journal = SegmentJournal("http://x/f.bin", '"e"', None, total, plan_segments(total, None, 256 * 1024))
+    return os.urandom(total), ctx, part, journal
+
+
+def _run_scripted(tmp_path: Path, script: list[int], gate: HostGate,
+                  expect: int) -> tuple[SegmentedDownload, set[int]]:
+    data, ctx, part, journal = _pieces(tmp_path, 64)
     workers: set[int] = set()
     started = threading.Event()
 
@@ -438,12 +445,7 @@ def test_segments_left_by_workers_above_a_lowered_count_are_finished(tmp_path: P
     unfinished; when they end just after the coordinator looked for unclaimed segments (none
     yet), no worker was left and the download ended in "segments were left unfinished" (an
     internal error). Workers within the count now take those segments."""
-    total = 4 * 256 * 1024
-    data = os.urandom(total)
-    ctx, _ = make_ctx(tmp_path / "root", fast_settings(min_segment_size=256 * 1024))
-    part = ctx.downloads / "f.bin.part"
-    preallocate(part, total)
-    journal = SegmentJournal("http://x/f.bin", '"e"', None, total, plan_segments(total, None, 256 * 1024))
+    data, ctx, part, journal = _pieces(tmp_path, 4)
     assert len(journal.segments) == 4
     ramp = LoweringRamp()
     owners: list[int | None] = []

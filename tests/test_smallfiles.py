@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import fast_settings, make_ctx
+from helpers import CountingCondition, fast_settings, make_ctx, wait_for
 from test_sources_ocrvqa import _bind, _ocr_catalog, _ocr_world, image_gets
 
 from wizard.demo import MirrorServer
@@ -313,7 +313,7 @@ def test_workers_waiting_their_turn_leave_as_soon_as_the_list_is_done(tmp_path: 
 
     def take() -> tuple[str, str] | None:
         if len(items) == 5:  # the first image goes once the three others wait their turn
-            _wait_until(lambda: crew.turn.waiting >= 3)
+            wait_for(lambda: crew.turn.waiting >= 3)
         with lock:
             return items.pop(0) if items else None
 
@@ -327,24 +327,3 @@ def test_workers_waiting_their_turn_leave_as_soon_as_the_list_is_done(tmp_path: 
     assert not runner.is_alive()
     assert sorted(results) == [(f"k{n}", "dead") for n in range(5)]
 
-
-class CountingCondition(threading.Condition):
-    """A condition that counts the threads waiting on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting = 0
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.waiting += 1  # (the lock is held here)
-        try:
-            return super().wait(timeout)
-        finally:
-            self.waiting -= 1
-
-
-def _wait_until(condition: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout  # a hang guard, not a measurement
-    while not condition():
-        assert time.monotonic() < deadline
-        time.sleep(0.001)

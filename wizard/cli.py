@@ -72,9 +72,9 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
     p.add_argument("--local-mode", choices=("hardlink", "copy", "move"), default=None,
                    help="how --local copies are put in place: hardlink (default; copies across "
                    "filesystems), copy, or move (consumes your copy)")
-    p.add_argument("--concurrency", type=_count("--concurrency"), default=None,
+    p.add_argument("--concurrency", type=_count("--concurrency", MAX_JOBS), default=None,
                    help=f"jobs at once, 1 to {MAX_JOBS} (default 3)")
-    p.add_argument("--per-host", type=_count("--per-host"), default=None,
+    p.add_argument("--per-host", type=_count("--per-host", MAX_JOBS), default=None,
                    help=f"jobs at once per host, 1 to {MAX_JOBS} (default 2)")
     p.add_argument("--demo", action="store_true",
                    help="use the offline demo mirror on 127.0.0.1 instead of the internet")
@@ -105,8 +105,10 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--min-free wants a size such as 2G or 500M, not {text!r}") from exc
 
 
-def _count(flag: str) -> Callable[[str], int]:
-    """An argument type: a whole number from 1 to ``MAX_JOBS`` (else a usage error naming ``flag``)."""
+def _count(flag: str, most: int | None = None) -> Callable[[str], int]:
+    """An argument type: a whole number of at least 1 (and at most ``most``), else a usage error
+    naming ``flag``."""
+    wanted = "of at least 1" if most is None else f"from 1 to {most}"
 
     def parse(text: str) -> int:
         import argparse
@@ -115,23 +117,11 @@ def _count(flag: str) -> Callable[[str], int]:
             value = int(text)
         except ValueError:
             value = 0
-        if not 1 <= value <= MAX_JOBS:
-            raise argparse.ArgumentTypeError(f"{flag} wants a whole number from 1 to {MAX_JOBS}, not {text!r}")
+        if value < 1 or (most is not None and value > most):
+            raise argparse.ArgumentTypeError(f"{flag} wants a whole number {wanted}, not {text!r}")
         return value
 
     return parse
-
-
-def _segments(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--segments wants a whole number of at least 1, not {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "always has)")
     p_run.add_argument("--limit-rate", type=_rate, metavar="RATE",
                        help="bandwidth limit over all downloads, bytes/s; K/M/G suffixes (20M, 500K)")
-    p_run.add_argument("--segments", type=_segments, metavar="N",
+    p_run.add_argument("--segments", type=_count("--segments"), metavar="N",
                        help="connections per large file (default: by size, up to 8; 1 = one stream)")
     p_verify = sub.add_parser("verify", help="check every image the annotation JSONs reference")
     p_verify.add_argument("--root", type=Path, required=True)
@@ -192,8 +182,9 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
         local[cid] = expand_path(Path(path), f"--local {cid}")
-    concurrency = 3 if args.concurrency is None else args.concurrency  # (both checked as they were read:
-    per_host = 2 if args.per_host is None else args.per_host  # _count, and _resume for the recorded ones)
+    # (both were checked as they were read: by _count, and by _resume for the recorded ones)
+    concurrency = 3 if args.concurrency is None else args.concurrency
+    per_host = 2 if args.per_host is None else args.per_host
     settings = Settings(
         hf_endpoint=args.hf_endpoint, hf_token=args.hf_token or os.environ.get("HF_TOKEN"),
         keep_archives=args.keep_archives, allow_mirrors=args.allow_mirrors, concurrency=concurrency,

@@ -130,7 +130,7 @@ class Flusher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # ``on_durable`` against ``close``, and who closes ``fd``
         self._closed = False  # closed: nothing more is recorded
-        self._ended = False  # the thread has ended (or never started)
+        self._ended = True  # no thread at work (not started yet, or ended)
 
     def wrote(self, n: int) -> None:
         self._dirty = True
@@ -139,6 +139,7 @@ class Flusher:
             self._wake.set()
 
     def start(self) -> Flusher:
+        self._ended = False
         self._thread = threading.Thread(target=self._run, name="sharegpt4v-flusher", daemon=True)
         self._thread.start()
         return self
@@ -189,7 +190,7 @@ class Flusher:
         finally:  # (a failed final sync still closes)
             with self._lock:
                 self._closed = True
-                if self._ended or self._thread is None:
+                if self._ended:
                     os.close(self.fd)
         if self.error is not None:
             raise self.error

@@ -346,11 +346,12 @@ class SegmentedDownload:
                 self._start_worker(index, fetch, first if index == 0 else None)
             while True:
                 alive = [t for t in self._threads if t.is_alive()]
-                # All gone with a segment left: those above a lowered count left theirs unfinished
-                # after the others had found nothing to claim. Workers within the count take them.
-                if not alive and (self._stop.is_set() or self.ctx.control.cancelled or not self._staff(fetch)):
-                    break
                 if not alive:
+                    # A segment may be left: those above a lowered count leave theirs unfinished, and
+                    # the others may have left already with nothing to claim. Workers within the count
+                    # take it.
+                    if self._stop.is_set() or self.ctx.control.cancelled or not self._staff(fetch):
+                        break
                     continue
                 alive[0].join(_PROGRESS_SECONDS)
                 if self.ctx.control.cancelled:

@@ -360,11 +360,9 @@ class _Inbox:
                     self.queue.extend(message[1])
                     self.cond.notify_all()
             elif what == "end":
-                with self.cond:
+                with self.cond:  # (the worker whose take then finds nothing wakes those waiting their turn)
                     self.ended = True
                     self.cond.notify_all()
-                if self.crew is not None:  # workers waiting their turn leave now
-                    self.crew.wake()
                 if self.control.cancelled:
                     return
             elif what == "workers" and self.crew is not None:
