@@ -87,6 +87,34 @@ def test_repair_falls_back_to_the_whole_archive_when_range_is_ignored(
     assert not list((root / ".sharegpt4v-setup/downloads").glob("train2017.zip*"))  # removed again
 
 
+def test_a_503_while_reading_the_zip_remotely_is_retried_not_a_crash(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
+    root = prepared
+    victim = root / "coco/train2017/000000000009.jpg"
+    data = victim.read_bytes()
+    victim.unlink()
+    mirror.add_fault("images.cocodataset.org", Fault(status=503, retry_after="0"))  # the probe, once
+    mirror.add_fault("images.cocodataset.org", Fault())  # its second try goes through
+    mirror.add_fault("images.cocodataset.org", Fault(status=503, retry_after="0"))  # then a range read
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, backoff=0.01))
+    assert rep.restored == 1 and victim.read_bytes() == data
+    gets = [r for r in mirror.requests if r.method == "GET"]
+    assert [r.status for r in gets].count(503) == 2
+    assert all("Range" in r.headers for r in gets)  # retried as a range read, not the whole archive
+
+
+def test_a_server_that_stops_taking_ranges_mid_read_falls_back_to_the_whole_archive(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
+    root = prepared
+    victim = root / "coco/train2017/000000000009.jpg"
+    data = victim.read_bytes()
+    victim.unlink()
+    mirror.add_fault("images.cocodataset.org", Fault())  # the probe gets its 206
+    mirror.add_fault("images.cocodataset.org", Fault(ignore_range=True, times=None))  # then the whole file
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url))
+    assert rep.restored == 1 and victim.read_bytes() == data
+
+
 def test_images_no_source_has_are_listed_with_a_reason(prepared: Path, demo_catalog: Path,
                                                        mirror: MirrorServer) -> None:
     root = prepared
