@@ -179,6 +179,27 @@ def test_sam_images_come_back_with_one_range_request_each(
     assert sum(r.sent for r in gets) < 2 * max(len(d) for d in victims.values()) + 4 * 1024
 
 
+@pytest.mark.parametrize("fault", [Fault(status=503, retry_after="0"), Fault(drop_after=100),
+                                   Fault(ignore_range=True, times=None)], ids=["503", "dropped", "range-ignored"])
+def test_a_failed_range_read_of_a_sam_image_is_retried_or_read_from_its_tar(
+        fault: Fault, world: World, demo_catalog: Path, mirror: MirrorServer, sam_links: Path,
+        tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert main(["run", "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url, "--root", str(root),
+                 "--components", "sam-tars", "--sam-links", str(sam_links), "--yes", "--quiet"]) == 0
+    images = sorted((root / "sam/images").iterdir())
+    victim = images[0]
+    data = victim.read_bytes()
+    victim.unlink()
+    (root / "sharegpt4v").mkdir()
+    (root / "sharegpt4v/mini.json").write_text(json.dumps(
+        [{"id": p.name, "image": f"sam/images/{p.name}", "conversations": []} for p in images]))
+    mirror.add_fault("/sam/", fault)
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, sam_links=sam_links,
+                                                            backoff=0.01))
+    assert rep.restored == 1 and rep.unrecoverable == {} and victim.read_bytes() == data
+
+
 # -- repair picks the archive that holds the file ------------------------------------------------
 @pytest.fixture
 def cap100k_root(world: World, demo_catalog: Path, mirror: MirrorServer, sam_links: Path, tmp_path: Path) -> Path:
