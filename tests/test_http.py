@@ -254,3 +254,15 @@ def test_a_single_stream_resumes_exactly_after_kill_9(server: MirrorServer, tmp_
     ctx, _ = make_ctx(root)
     assert download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA)).read_bytes() == DATA
     assert [h.get("Range") for h in gets(server)] == [f"bytes={kept}-"]  # nothing on disk fetched again
+
+
+def test_a_body_compressed_against_identity_is_taken_whole_not_cut_off(tmp_path: Path) -> None:
+    from faultserver import FaultRule, FaultServer
+
+    text = b'{"id": "000000000009", "conversations": []},\n' * 20_000  # ~900 KB that gzip makes ~3 KB
+    with FaultServer({"/sharegpt4v.json": text}) as server:
+        server.add("/sharegpt4v.json", FaultRule(gzip=True, times=None))  # ignores Accept-Encoding: identity
+        ctx, _ = make_ctx(tmp_path / "root")
+        dest = download(ctx, server.url("/sharegpt4v.json"), ctx.downloads / "sharegpt4v.json", sha256=sha256(text))
+        assert dest.read_bytes() == text
+        assert len([s for s in server.seen if s.method == "GET"]) == 1

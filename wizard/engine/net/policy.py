@@ -215,8 +215,11 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
     different validator or size means it changed upstream.
     """
     new_etag, new_modified = headers.get("ETag"), headers.get("Last-Modified")
+    # A body the server compressed although asked for ``identity`` reaches us decoded: its
+    # Content-Length and Content-Range count the compressed bytes, not the file's.
+    encoded = headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
     if status == 200 and not offset:  # the usual answer (many per second for small files): no detour
-        length = _int(headers.get("Content-Length"))
+        length = None if encoded else _int(headers.get("Content-Length"))
         return Answer(Kind.FRESH, status, total=length, length=length, etag=new_etag, last_modified=new_modified)
     base = Answer(Kind.REFUSED, status, etag=new_etag, last_modified=new_modified)
     if status in RETRYABLE_STATUSES:
@@ -230,8 +233,11 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
                       body=False)
     if status >= 400:
         return replace(base, kind=Kind.REFUSED, reason=f"server answered {status}", body=False)
-    length = _int(headers.get("Content-Length"))
+    length = None if encoded else _int(headers.get("Content-Length"))
     if status == 206:
+        if encoded:
+            return replace(base, kind=Kind.RESTART, body=False,
+                           reason="the server compressed the range (Content-Encoding), which cannot be appended")
         got = content_range(headers.get("Content-Range"))
         if got is None or got[0] != offset:
             return replace(base, kind=Kind.RESTART, reason="the server sent a different range than asked", body=False)
