@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -102,6 +103,24 @@ def test_etag_change_between_runs_restarts(server: MirrorServer, tmp_path: Path)
     (server.docroot / "big.bin").write_bytes(new)  # the file changed upstream
     ctx2, rec = make_ctx(tmp_path / "root")
     out = download(ctx2, server.url("big.bin"), dest, sha256=sha256(new))
+    assert out.read_bytes() == new
+    assert any("changed upstream" in t for t in rec.logs())
+
+
+def test_a_206_for_a_file_of_another_size_restarts_even_when_the_validator_still_matches(
+        server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=900_000, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest)
+    server.clear_faults()
+    old_etag = json.loads(dest.with_name("big.bin.part.json").read_text())["etag"]
+    new = os.urandom(len(DATA) + 5000)
+    (server.docroot / "big.bin").write_bytes(new)  # replaced upstream, but the server still says the old ETag
+    server.add_fault("big.bin", Fault(etag=old_etag, times=None))
+    ctx2, rec = make_ctx(tmp_path / "root")
+    out = download(ctx2, server.url("big.bin"), dest)  # no sha256 in the catalog: the size must tell
     assert out.read_bytes() == new
     assert any("changed upstream" in t for t in rec.logs())
 

@@ -219,9 +219,11 @@ class _Transfer:
             if validator:
                 headers["If-Range"] = validator
         with self._request(headers) as resp:
+            known = meta.get("total")  # the size the first answer gave: another one means another file
             answer = classify(resp.status_code, resp.headers, offset, etag=meta.get("etag"),
-                              last_modified=meta.get("last_modified"), cap=ctx.settings.backoff_cap * 10,
-                              now=ctx.net.wall)
+                              last_modified=meta.get("last_modified"),
+                              total=known if isinstance(known, int) and offset else None,
+                              cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
             answer.raise_for(self.url, self.dest.name)
             if answer.kind is Kind.COMPLETE:
                 self.total = offset
