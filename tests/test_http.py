@@ -125,6 +125,29 @@ def test_a_206_for_a_file_of_another_size_restarts_even_when_the_validator_still
     assert any("changed upstream" in t for t in rec.logs())
 
 
+def test_a_sign_in_page_answering_a_resume_keeps_the_part_and_says_what_came(
+        server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest)
+    part = dest.with_name("big.bin.part")
+    kept = part.stat().st_size
+    assert kept >= 1_000_000 - 64 * 1024
+    server.clear_faults()
+    portal = b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>Accept the terms</body></html>"
+    server.add_fault("big.bin", Fault(status=200, body=portal, content_type="text/html; charset=utf-8"))
+    with pytest.raises(SetupError) as caught:
+        download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
+    problem = caught.value.problem
+    assert problem.code == Code.NETWORK and "web page" in problem.message and "sign in" in problem.hint
+    assert part.stat().st_size == kept and part.read_bytes() == DATA[:kept]  # nothing lost, nothing added
+    server.clear_requests()
+    assert download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA)).read_bytes() == DATA
+    assert gets(server)[0]["Range"] == f"bytes={kept}-"  # the next run resumes
+
+
 def test_retry_after_is_honoured(server: MirrorServer, tmp_path: Path) -> None:
     server.add_fault("big.bin", Fault(status=429, retry_after="0.2", times=2))
     ctx, rec = make_ctx(tmp_path / "root")
