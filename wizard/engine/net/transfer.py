@@ -32,7 +32,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,7 +47,19 @@ from ..safefs import open_private, open_private_file, read_state_text, write_tex
 from . import client
 from .bounds import limit_for, quarantine, too_long
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id, marker_for, settle_later, unsettled
-from .policy import Attempts, Kind, RetryLater, Stalled, accepts_ranges, as_retry, classify, if_range, is_retryable
+from .policy import (
+    Attempts,
+    Kind,
+    RetryLater,
+    Stalled,
+    accepts_ranges,
+    as_retry,
+    classify,
+    if_range,
+    is_retryable,
+    web_page,
+    web_page_error,
+)
 from .segments import (
     MAX_CONNECTIONS,
     Segment,
@@ -228,8 +240,8 @@ class _Transfer:
             if answer.kind is Kind.COMPLETE:
                 self.total = offset
                 return True
-            if answer.body and _web_page(resp.headers, self.dest.name):  # before the part is touched
-                raise _web_page_error(self.url, self.dest.name, offset)
+            if answer.body and web_page(resp.headers, self.dest.name):  # before the part is touched
+                raise web_page_error(self.url, self.dest.name)
             if answer.kind is Kind.RESTART:
                 self._restart(answer.reason)
                 if not answer.body:
@@ -478,24 +490,6 @@ def _enough_connections(session: requests.Session, url: str) -> None:
     if isinstance(adapter, requests.adapters.HTTPAdapter) and getattr(adapter, "_pool_maxsize", 0) < MAX_CONNECTIONS:
         parts = urlsplit(url)
         session.mount(f"{parts.scheme}://{parts.netloc}", requests.adapters.HTTPAdapter(pool_maxsize=MAX_CONNECTIONS))
-
-
-def _web_page(headers: Mapping[str, str], name: str) -> bool:
-    """Whether an answer is an HTML page where a file that is no page was asked for (a network's
-    sign-in page, a proxy's or the server's error page, all with status 200)."""
-    kind = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-    return kind in ("text/html", "application/xhtml+xml") and not name.lower().endswith((".html", ".htm"))
-
-
-def _web_page_error(url: str, name: str, kept: int) -> SetupError:
-    where = client.redact_url(url)
-    return SetupError(
-        Code.NETWORK,
-        f"{urlsplit(url).netloc or 'The server'} answered with a web page instead of {name} ({where}).",
-        "A network sign-in page (hotel or office Wi-Fi, a proxy) or an error page came back instead of "
-        "the file. Open the link in a browser: if the network asks you to sign in, do so and run again"
-        + (f"; the {kept:,} bytes downloaded so far are kept" if kept else "")
-        + ". If the browser shows an error page, the link is dead: point the catalog at a mirror (--catalog).")
 
 
 def pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]) -> None:
