@@ -431,6 +431,8 @@ class _Transfer:
                                   last_modified=journal.last_modified, total=journal.total,
                                   cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
                 answer.raise_for(self.url, self.dest.name)
+                if answer.kind is not Kind.RESUMED and answer.body and web_page(resp.headers, self.dest.name):
+                    raise web_page_error(self.url, self.dest.name)  # not a reason to drop the segments
                 if answer.kind is Kind.COMPLETE or (answer.kind is Kind.RESTART and not answer.body):
                     raise _Abandon(answer.reason or "the server sent a different range than asked", restart=True)
                 if answer.kind is not Kind.RESUMED:  # a 200: the whole file
