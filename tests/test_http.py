@@ -207,6 +207,23 @@ def test_complete_part_is_finished_by_a_416(server: MirrorServer, tmp_path: Path
     assert settled_statuses(server, 1) == [416]
 
 
+def test_a_416_without_content_range_finishes_a_part_of_the_recorded_size(server: MirrorServer,
+                                                                          tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root")
+    dest = ctx.downloads / "big.bin"
+    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
+    ctx.settings.retries = 0
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest)  # no sha256 (GQA, TextVQA, VG): nothing else to go by
+    server.clear_faults()
+    dest.with_name("big.bin.part").write_bytes(DATA)  # a crash between the last byte and the rename
+    server.add_fault("big.bin", Fault(status=416))  # a server that names no size in its 416
+    server.clear_requests()
+    out = download(ctx, server.url("big.bin"), dest)
+    assert out.read_bytes() == DATA
+    assert settled_statuses(server, 1) == [416]  # not downloaded again
+
+
 def test_finished_file_is_not_downloaded_again(server: MirrorServer, tmp_path: Path) -> None:
     ctx, _ = make_ctx(tmp_path / "root")
     dest = ctx.downloads / "big.bin"

@@ -231,7 +231,8 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
                       wait=retry_after(headers.get("Retry-After"), cap=cap, now=now), body=False)
     if status == 416:
         match = _UNSATISFIABLE.match(headers.get("Content-Range", ""))
-        if offset and match and int(match.group(1)) == offset:
+        size = int(match.group(1)) if match else total  # no Content-Range: the size an earlier answer gave
+        if offset and size == offset:
             return replace(base, kind=Kind.COMPLETE, start=offset, total=offset, body=False)
         return replace(base, kind=Kind.RESTART, reason="the server no longer has the range we were resuming from",
                       body=False)
