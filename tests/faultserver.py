@@ -9,12 +9,15 @@ prefix and used in order, each for ``times`` requests of the given methods:
 date from the test's fake clock), ``redirect_loop`` (redirect to itself this many times in all,
 then answer normally), ``redirect_to`` (e.g. ``file:///etc/passwd``), ``stall`` (headers and half
 the body, then silence), ``extra`` (the declared ``Content-Length`` and the body, then this many
-more bytes) and ``endless`` (no length, the body, then zeros until the client goes away).
+more bytes), ``endless`` (no length, the body, then zeros until the client goes away) and
+``gzip`` (the body gzip-compressed with ``Content-Encoding: gzip`` although the client asked for
+``identity``; ``Content-Length`` counts the compressed bytes).
 """
 
 from __future__ import annotations
 
 import email.utils
+import gzip
 import hashlib
 import json
 import threading
@@ -38,6 +41,7 @@ class FaultRule:
     stall: float = 0.0
     extra: int = 0
     endless: bool = False
+    gzip: bool = False
     times: int | None = 1
     methods: tuple[str, ...] = ("GET",)
     hops: int = field(default=0, repr=False)
@@ -167,6 +171,9 @@ class _Handler(BaseHTTPRequestHandler):
                    "Content-Type": "application/octet-stream"}
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        if rule is not None and rule.gzip:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
         owner.record(Seen(method, path, rng, status))
         self.send_response(status)
         for key, value in headers.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -106,6 +107,47 @@ def test_etag_change_between_runs_restarts(server: MirrorServer, tmp_path: Path)
     assert any("changed upstream" in t for t in rec.logs())
 
 
+def test_a_206_for_a_file_of_another_size_restarts_even_when_the_validator_still_matches(
+        server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=900_000, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest)
+    server.clear_faults()
+    old_etag = json.loads(dest.with_name("big.bin.part.json").read_text())["etag"]
+    new = os.urandom(len(DATA) + 5000)
+    (server.docroot / "big.bin").write_bytes(new)  # replaced upstream, but the server still says the old ETag
+    server.add_fault("big.bin", Fault(etag=old_etag, times=None))
+    ctx2, rec = make_ctx(tmp_path / "root")
+    out = download(ctx2, server.url("big.bin"), dest)  # no sha256 in the catalog: the size must tell
+    assert out.read_bytes() == new
+    assert any("changed upstream" in t for t in rec.logs())
+
+
+def test_a_sign_in_page_answering_a_resume_keeps_the_part_and_says_what_came(
+        server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest)
+    part = dest.with_name("big.bin.part")
+    kept = part.stat().st_size
+    assert kept >= 1_000_000 - 64 * 1024
+    server.clear_faults()
+    portal = b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>Accept the terms</body></html>"
+    server.add_fault("big.bin", Fault(status=200, body=portal, content_type="text/html; charset=utf-8"))
+    with pytest.raises(SetupError) as caught:
+        download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
+    problem = caught.value.problem
+    assert problem.code == Code.NETWORK and "web page" in problem.message and "sign in" in problem.hint
+    assert part.stat().st_size == kept and part.read_bytes() == DATA[:kept]  # nothing lost, nothing added
+    server.clear_requests()
+    assert download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA)).read_bytes() == DATA
+    assert gets(server)[0]["Range"] == f"bytes={kept}-"  # the next run resumes
+
+
 def test_retry_after_is_honoured(server: MirrorServer, tmp_path: Path) -> None:
     server.add_fault("big.bin", Fault(status=429, retry_after="0.2", times=2))
     ctx, rec = make_ctx(tmp_path / "root")
@@ -163,6 +205,23 @@ def test_complete_part_is_finished_by_a_416(server: MirrorServer, tmp_path: Path
     out = download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
     assert out.read_bytes() == DATA
     assert settled_statuses(server, 1) == [416]
+
+
+def test_a_416_without_content_range_finishes_a_part_of_the_recorded_size(server: MirrorServer,
+                                                                          tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root")
+    dest = ctx.downloads / "big.bin"
+    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
+    ctx.settings.retries = 0
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest)  # no sha256 (GQA, TextVQA, VG): nothing else to go by
+    server.clear_faults()
+    dest.with_name("big.bin.part").write_bytes(DATA)  # a crash between the last byte and the rename
+    server.add_fault("big.bin", Fault(status=416))  # a server that names no size in its 416
+    server.clear_requests()
+    out = download(ctx, server.url("big.bin"), dest)
+    assert out.read_bytes() == DATA
+    assert settled_statuses(server, 1) == [416]  # not downloaded again
 
 
 def test_finished_file_is_not_downloaded_again(server: MirrorServer, tmp_path: Path) -> None:
@@ -254,3 +313,15 @@ def test_a_single_stream_resumes_exactly_after_kill_9(server: MirrorServer, tmp_
     ctx, _ = make_ctx(root)
     assert download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", sha256=sha256(DATA)).read_bytes() == DATA
     assert [h.get("Range") for h in gets(server)] == [f"bytes={kept}-"]  # nothing on disk fetched again
+
+
+def test_a_body_compressed_against_identity_is_taken_whole_not_cut_off(tmp_path: Path) -> None:
+    from faultserver import FaultRule, FaultServer
+
+    text = b'{"id": "000000000009", "conversations": []},\n' * 20_000  # ~900 KB that gzip makes ~3 KB
+    with FaultServer({"/sharegpt4v.json": text}) as server:
+        server.add("/sharegpt4v.json", FaultRule(gzip=True, times=None))  # ignores Accept-Encoding: identity
+        ctx, _ = make_ctx(tmp_path / "root")
+        dest = download(ctx, server.url("/sharegpt4v.json"), ctx.downloads / "sharegpt4v.json", sha256=sha256(text))
+        assert dest.read_bytes() == text
+        assert len([s for s in server.seen if s.method == "GET"]) == 1

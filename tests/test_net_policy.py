@@ -99,9 +99,13 @@ def test_if_range_prefers_a_strong_etag() -> None:
     (200, {"Content-Length": "10", "ETag": '"a"'}, 5, Kind.RESTART, 0, 10),  # range ignored
     (416, {"Content-Range": "bytes */10"}, 10, Kind.COMPLETE, 10, 10),
     (416, {"Content-Range": "bytes */12"}, 10, Kind.RESTART, 0, None),
+    (416, {}, 10, Kind.RESTART, 0, None),  # no size named, none known
     (429, {"Retry-After": "3"}, 0, Kind.RETRY, 0, None),
     (503, {}, 5, Kind.RETRY, 0, None),
     (404, {}, 0, Kind.REFUSED, 0, None),
+    # compressed although asked for identity: the lengths count compressed bytes, not the file's
+    (200, {"Content-Length": "10", "Content-Encoding": "gzip"}, 0, Kind.FRESH, 0, None),
+    (206, {"Content-Range": "bytes 5-9/10", "Content-Encoding": "gzip"}, 5, Kind.RESTART, 0, None),
 ])
 def test_classify(status: int, headers: dict[str, str], offset: int, kind: Kind, start: int,
                   total: int | None) -> None:

@@ -87,6 +87,34 @@ def test_repair_falls_back_to_the_whole_archive_when_range_is_ignored(
     assert not list((root / ".sharegpt4v-setup/downloads").glob("train2017.zip*"))  # removed again
 
 
+def test_a_503_while_reading_the_zip_remotely_is_retried_not_a_crash(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
+    root = prepared
+    victim = root / "coco/train2017/000000000009.jpg"
+    data = victim.read_bytes()
+    victim.unlink()
+    mirror.add_fault("images.cocodataset.org", Fault(status=503, retry_after="0"))  # the probe, once
+    mirror.add_fault("images.cocodataset.org", Fault())  # its second try goes through
+    mirror.add_fault("images.cocodataset.org", Fault(status=503, retry_after="0"))  # then a range read
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, backoff=0.01))
+    assert rep.restored == 1 and victim.read_bytes() == data
+    gets = [r for r in mirror.requests if r.method == "GET"]
+    assert [r.status for r in gets].count(503) == 2
+    assert all("Range" in r.headers for r in gets)  # retried as a range read, not the whole archive
+
+
+def test_a_server_that_stops_taking_ranges_mid_read_falls_back_to_the_whole_archive(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
+    root = prepared
+    victim = root / "coco/train2017/000000000009.jpg"
+    data = victim.read_bytes()
+    victim.unlink()
+    mirror.add_fault("images.cocodataset.org", Fault())  # the probe gets its 206
+    mirror.add_fault("images.cocodataset.org", Fault(ignore_range=True, times=None))  # then the whole file
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url))
+    assert rep.restored == 1 and victim.read_bytes() == data
+
+
 def test_images_no_source_has_are_listed_with_a_reason(prepared: Path, demo_catalog: Path,
                                                        mirror: MirrorServer) -> None:
     root = prepared
@@ -149,6 +177,27 @@ def test_sam_images_come_back_with_one_range_request_each(
     gets = [r for r in mirror.requests if r.method == "GET"]
     assert len(gets) == 2 and all(r.status == 206 for r in gets)  # no whole tar was downloaded
     assert sum(r.sent for r in gets) < 2 * max(len(d) for d in victims.values()) + 4 * 1024
+
+
+@pytest.mark.parametrize("fault", [Fault(status=503, retry_after="0"), Fault(drop_after=100),
+                                   Fault(ignore_range=True, times=None)], ids=["503", "dropped", "range-ignored"])
+def test_a_failed_range_read_of_a_sam_image_is_retried_or_read_from_its_tar(
+        fault: Fault, world: World, demo_catalog: Path, mirror: MirrorServer, sam_links: Path,
+        tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert main(["run", "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url, "--root", str(root),
+                 "--components", "sam-tars", "--sam-links", str(sam_links), "--yes", "--quiet"]) == 0
+    images = sorted((root / "sam/images").iterdir())
+    victim = images[0]
+    data = victim.read_bytes()
+    victim.unlink()
+    (root / "sharegpt4v").mkdir()
+    (root / "sharegpt4v/mini.json").write_text(json.dumps(
+        [{"id": p.name, "image": f"sam/images/{p.name}", "conversations": []} for p in images]))
+    mirror.add_fault("/sam/", fault)
+    rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, sam_links=sam_links,
+                                                            backoff=0.01))
+    assert rep.restored == 1 and rep.unrecoverable == {} and victim.read_bytes() == data
 
 
 # -- repair picks the archive that holds the file ------------------------------------------------

@@ -267,6 +267,22 @@ def test_404_on_a_segment_is_final(server: MirrorServer, tmp_path: Path) -> None
     assert "segments" in json.loads(dest.with_name("big.bin.part.json").read_text())  # kept for later
 
 
+def test_a_sign_in_page_answering_segments_keeps_them(server: MirrorServer, tmp_path: Path) -> None:
+    server.add_fault("big.bin", Fault(times=1))  # the plain GET goes through, then the network wants a sign-in
+    portal = b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>Accept the terms</body></html>"
+    server.add_fault("big.bin", Fault(status=200, body=portal, content_type="text/html", times=None))
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(**SPLIT))
+    dest = ctx.downloads / "big.bin"
+    with pytest.raises(SetupError) as err:
+        download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
+    assert err.value.problem.code == Code.NETWORK and "web page" in err.value.problem.message
+    journal = SegmentJournal.from_json(json.loads(dest.with_name("big.bin.part.json").read_text()))
+    assert journal is not None and journal.total == len(DATA)  # the segments are kept for the next run
+    assert dest.with_name("big.bin.part").stat().st_size == len(DATA)
+    server.clear_faults()
+    assert download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA)).read_bytes() == DATA
+
+
 # -- against nginx -----------------------------------------------------------------------------
 @pytest.mark.nginx
 def test_segmented_download_from_nginx(tmp_path: Path) -> None:

@@ -233,6 +233,27 @@ def test_partials_gdown_cannot_resume_are_handled(world: World, demo_catalog: Pa
     assert restarted is (case == "range-ignored")
 
 
+def test_a_sign_in_page_answering_the_resume_does_not_cost_the_partial(
+        world: World, demo_catalog: Path, mirror: MirrorServer, tmp_path: Path) -> None:
+    data = (world.docroot / "drive" / CELEB_ID).read_bytes()
+    root = tmp_path / "root"
+    part = root / ".sharegpt4v-setup/downloads/web-celebrity.zipAbCd1234.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[:4000])  # an earlier run's bytes
+    portal = b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>Accept the terms</body></html>"
+    mirror.add_fault(f"/drive/{CELEB_ID}", Fault(status=200, body=portal, content_type="text/html", times=None))
+    result, _ = run(demo_catalog, root, ["web-celebrity"])
+    assert not result.ok
+    mirror.clear_faults()  # signed in to the network
+    mirror.clear_requests()
+    result, _ = run(demo_catalog, root, ["web-celebrity"])
+    assert result.ok, result.failed
+    assert tree_of(root) == world.expected_tree(["web-celebrity"])
+    ranged = [(r.headers.get("Range"), r.status) for r in drive_gets(mirror) if r.headers.get("Range")]
+    assert ranged == [("bytes=4000-", 206)]  # resumed, not started over
+    assert not list(part.parent.glob("web-celebrity.zip*"))  # nothing set aside is left behind
+
+
 def test_cancel_during_a_drive_download_keeps_the_partial(tmp_path: Path) -> None:
     data = _webdata_zip("web-celebrity", 12, 200_000)
     _docroot, srv = _big_drive_world(tmp_path, data)

@@ -228,6 +228,29 @@ def test_network_down_is_not_a_pile_of_dead_links(tmp_path: Path, monkeypatch: p
     assert counts.get("todo", 0) >= 25 and counts.get("saved", 0) == 0  # kept to do, not written off
 
 
+def test_a_sign_in_page_answering_every_image_is_not_a_pile_of_dead_links(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ocrvqa, "BREAKER", 5)
+    docroot, keys = _ocr_world(tmp_path, 30)
+    portal = (b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>"
+              + b"<p>Accept the terms of use to continue.</p>" * 20 + b"</body></html>")
+    with MirrorServer(docroot) as srv:
+        _bind(docroot, keys, srv.base_url)
+        srv.add_fault("/amazon/", Fault(status=200, body=portal, content_type="text/html", times=None))
+        catalog = load_catalog(_ocr_catalog(tmp_path, srv.base_url))
+        comp = catalog.component("ocr-vqa")
+        ctx, _ = make_ctx(tmp_path / "root", fast_settings(ocr_retries=0, ocr_workers=2), job="ocr-vqa")
+        with pytest.raises(SetupError) as caught:
+            list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog))
+        problem = caught.value.problem
+        assert problem.code == Code.NETWORK and "web page" in problem.message and "sign in" in problem.hint
+        counts = ctx.journal.items_counts("ocr-vqa")
+        assert counts.get("todo", 0) >= 25 and counts.get("dead", 0) == 0  # kept to do, not written off
+        srv.clear_faults()  # signed in: the next run fetches them
+        list(ocrvqa.fetch(ctx, comp, comp.sources[0], catalog))
+        assert ctx.journal.items_counts("ocr-vqa").get("saved", 0) == len(keys)
+
+
 @pytest.mark.slow
 def test_kill_9_during_the_image_batch_then_rerun_continues(tmp_path: Path) -> None:
     docroot, keys = _ocr_world(tmp_path, 160)

@@ -265,6 +265,28 @@ def test_a_later_call_resumes_from_the_journal_and_keeps_finished_members(served
     assert (read_status(root) or [])[0].info[STATE_KEY] is None  # done: no resume point left behind
 
 
+def test_a_sign_in_page_answering_the_resume_keeps_the_resume_point_and_says_what_came(
+        served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(20, 30_000)
+    tar = write_tar(docroot / "t.tar", members)
+    server.add_fault("/t.tar", Fault(drop_after=tar.stat().st_size * 2 // 3))
+    root = tmp_path / "root"
+    with pytest.raises(SetupError):
+        stream(root, server.url("t.tar"), retries=0)
+    state = saved_state(root)
+    portal = b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>Accept the terms</body></html>"
+    server.add_fault("/t.tar", Fault(status=200, body=portal, content_type="text/html"))
+    with pytest.raises(SetupError) as caught:
+        stream(root, server.url("t.tar"))
+    assert caught.value.problem.code == Code.NETWORK and "web page" in caught.value.problem.message
+    assert saved_state(root)["offset"] == state["offset"]  # the resume point is not given up
+    server.clear_requests()
+    stream(root, server.url("t.tar"))
+    assert [r.headers.get("Range") for r in gets(server, "/t.tar")] == [f"bytes={state['offset']}-"]
+    assert on_disk(root / "sam/images") == jpgs(members)
+
+
 def test_cancel_mid_stream_keeps_the_resume_point(served: Any, tmp_path: Path) -> None:
     docroot, server = served
     members = sam_members(20, 30_000)

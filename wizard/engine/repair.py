@@ -38,7 +38,7 @@ from .extract import extract_archive
 from .journal import Journal
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net.durable import wait_for_syncs
-from .net.rangefile import HttpRangeFile, RangeNotSupported
+from .net.rangefile import HttpRangeFile, RangeNotSupported, policy_retry
 from .plan import choose_source
 from .rootlock import RootLock
 from .runlog import RunLog
@@ -285,13 +285,15 @@ def _repair_component(ctx: JobContext, component: Component, catalog: Catalog, w
     if remote_file is not None:
         url, headers = remote_file
         try:
-            remote = HttpRangeFile(ctx.session, url, headers=headers)
-        except RangeNotSupported as exc:
-            ctx.log(f"{source.label}: {exc}; downloading the whole archive instead", "warning")
-        else:
+            remote = HttpRangeFile(ctx.session, url, headers=headers,
+                                   timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout),
+                                   retry=policy_retry(ctx, f"reading {source.file_name} remotely"))
             reader = io.BufferedReader(remote, 256 * 1024)
             layout = _zip_layout(component, source.file_name, reader)
             result = extract_archive(ctx, Path(source.file_name), "zip", dest, layout, only=only, fileobj=reader)
+        except RangeNotSupported as exc:  # at the start, or mid-way (the file changed upstream)
+            ctx.log(f"{source.label}: {exc}; downloading the whole archive instead", "warning")
+        else:
             ctx.log(f"read {len(result.found)} member(s) remotely with {remote.requests_made} range requests")
             return {prefix + p for p in found | result.found}
     return {prefix + p for p in found} | _refetch(ctx, component, source, catalog, only, prefix)

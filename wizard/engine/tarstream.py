@@ -92,6 +92,8 @@ from .net.policy import (
     describe,
     if_range,
     is_retryable,
+    web_page,
+    web_page_error,
 )
 from .net.segments import AUTO_THRESHOLD, connections_for
 from .net.transfer import read_size
@@ -540,6 +542,8 @@ class _TarStream:
         answer = classify(resp.status_code, resp.headers, st.offset, etag=st.etag, last_modified=st.last_modified,
                           total=st.total, cap=self.ctx.settings.backoff_cap * 10, now=self.ctx.net.wall)
         answer.raise_for(self.url, self.name)
+        if answer.body and answer.kind is not Kind.RESUMED and web_page(resp.headers, self.name):
+            raise web_page_error(self.url, self.name)  # before the resume point is given up
         if answer.kind is Kind.COMPLETE and st.offset == st.total:
             return st.offset, st.total  # the last attempt ended exactly after the last member
         if answer.kind in (Kind.COMPLETE, Kind.RESTART) and not answer.body:

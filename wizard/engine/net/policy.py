@@ -16,7 +16,9 @@ asks this module, so a 429 is treated the same wherever it comes from:
   (:func:`if_range`); a weak ETag is never sent.
 * **Reading an answer**: :func:`classify` says whether a response is a fresh body, the resumed
   range, a reason to start again, already complete, worth a retry or a refusal.
-* **Saying what happened**: :func:`describe` turns a transfer exception into one short phrase.
+* **Saying what happened**: :func:`describe` turns a transfer exception into one short phrase;
+  :func:`web_page` spots a sign-in or error page (200, text/html) answering for a file, and
+  :func:`web_page_error` says so (``network``), before anything already downloaded is touched.
 
 One exception says "try again later": :class:`RetryLater` (``wait`` from Retry-After, or None
 for the back-off; ``throttled`` on 429/503).
@@ -33,9 +35,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from ..errors import Code, SetupError
 from . import httperrors
+from .client import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +219,11 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
     different validator or size means it changed upstream.
     """
     new_etag, new_modified = headers.get("ETag"), headers.get("Last-Modified")
+    # A body the server compressed although asked for ``identity`` reaches us decoded: its
+    # Content-Length and Content-Range count the compressed bytes, not the file's.
+    encoded = headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
     if status == 200 and not offset:  # the usual answer (many per second for small files): no detour
-        length = _int(headers.get("Content-Length"))
+        length = None if encoded else _int(headers.get("Content-Length"))
         return Answer(Kind.FRESH, status, total=length, length=length, etag=new_etag, last_modified=new_modified)
     base = Answer(Kind.REFUSED, status, etag=new_etag, last_modified=new_modified)
     if status in RETRYABLE_STATUSES:
@@ -224,14 +231,18 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
                       wait=retry_after(headers.get("Retry-After"), cap=cap, now=now), body=False)
     if status == 416:
         match = _UNSATISFIABLE.match(headers.get("Content-Range", ""))
-        if offset and match and int(match.group(1)) == offset:
+        size = int(match.group(1)) if match else total  # no Content-Range: the size an earlier answer gave
+        if offset and size == offset:
             return replace(base, kind=Kind.COMPLETE, start=offset, total=offset, body=False)
         return replace(base, kind=Kind.RESTART, reason="the server no longer has the range we were resuming from",
                       body=False)
     if status >= 400:
         return replace(base, kind=Kind.REFUSED, reason=f"server answered {status}", body=False)
-    length = _int(headers.get("Content-Length"))
+    length = None if encoded else _int(headers.get("Content-Length"))
     if status == 206:
+        if encoded:
+            return replace(base, kind=Kind.RESTART, body=False,
+                           reason="the server compressed the range (Content-Encoding), which cannot be appended")
         got = content_range(headers.get("Content-Range"))
         if got is None or got[0] != offset:
             return replace(base, kind=Kind.RESTART, reason="the server sent a different range than asked", body=False)
@@ -246,6 +257,24 @@ def classify(status: int, headers: Mapping[str, str], offset: int = 0, *,
     reason = (f"the file changed upstream (validator {old} -> {new})" if changed
               else "the server ignored the Range request")
     return replace(base, kind=Kind.RESTART, total=length, length=length, reason=reason)
+
+
+def web_page(headers: Mapping[str, str], name: str) -> bool:
+    """Whether an answer is an HTML page where a file that is no page was asked for (a network's
+    sign-in page, a proxy's or the server's error page, all with status 200)."""
+    kind = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    return kind in ("text/html", "application/xhtml+xml") and not name.lower().endswith((".html", ".htm"))
+
+
+def web_page_error(url: str, name: str) -> SetupError:
+    """``network``: a web page came instead of ``name`` (nothing of it is kept, nothing before it lost)."""
+    return SetupError(
+        Code.NETWORK,
+        f"{urlsplit(url).netloc or 'The server'} answered with a web page instead of {name} ({redact_url(url)}).",
+        "A network sign-in page (hotel or office Wi-Fi, a proxy) or an error page came back instead of "
+        "the file. Open the link in a browser: if the network asks you to sign in, do so and run again "
+        "(nothing downloaded so far is lost). If the browser shows an error page, the link is dead: "
+        "point the catalog at a mirror (--catalog).")
 
 
 def log_retry(what: str, reason: str, delay: float, attempt: int, limit: int, server_said: bool) -> None:

@@ -3,17 +3,40 @@
 ``zipfile`` needs only ``seek``/``tell``/``read``; this class answers them with ``Range``
 requests (one read-ahead block cached), so repair can fetch five missing COCO images out of a
 19 GB archive with a handful of small requests. ``If-Range`` pins the validator seen first: if
-the file changes upstream mid-way, reading fails rather than mixing two versions.
+the file changes upstream mid-way, reading fails rather than mixing two versions. A 429/5xx, a
+timeout or a dropped connection is retried as the network policy says when a ``retry`` hook is
+given (it waits, or raises ``retries-exhausted``); without one it is raised.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
 
 from . import client
-from .policy import Kind, classify, content_range, if_range
+from .policy import (
+    RETRYABLE_STATUSES,
+    Answer,
+    Attempts,
+    Kind,
+    RetryLater,
+    classify,
+    content_range,
+    describe,
+    if_range,
+    is_retryable,
+)
+
+if TYPE_CHECKING:
+    from ..context import JobContext
+
+T = TypeVar("T")
+#: Called with a retryable failure and whether a request succeeded since the last one: waits
+#: before the next try, or raises (the budget is spent).
+Retry = Callable[[BaseException, bool], None]
 
 
 class RangeNotSupported(Exception):
@@ -25,7 +48,7 @@ class HttpRangeFile(io.RawIOBase):
 
     def __init__(self, session: requests.Session, url: str, *, headers: dict[str, str] | None = None,
                  block: int = 256 * 1024, timeout: tuple[float, float] = (20.0, 60.0),
-                 tail: int | None = None) -> None:
+                 tail: int | None = None, retry: Retry | None = None) -> None:
         """``tail``: open with one request for the last ``tail`` bytes (a zip's central directory
         sits there: its listing then costs one request, or two when the directory is longer),
         instead of a one-byte probe."""
@@ -40,35 +63,30 @@ class HttpRangeFile(io.RawIOBase):
         self.requests_made = 0
         self._cache_start = 0
         self._cache = b""
-        self.size = self._probe() if tail is None else self._open_tail(tail)
+        self.retry = retry
+        self._succeeded = False
+        self.size = self._again(self._probe) if tail is None else self._again(lambda: self._open_tail(tail))
+
+    def _again(self, send: Callable[[], T]) -> T:
+        result = again(send, self.retry, self._succeeded, reached=self._succeeded)
+        self._succeeded = True
+        return result
 
     def _get(self, start: int, end: int) -> bytes:
-        headers = {**self.headers, "Range": f"bytes={start}-{end}"}
-        if self.validator:
-            headers["If-Range"] = self.validator
-        self.requests_made += 1
-        with client.get(self.session, self.url, headers=headers, timeout=self.timeout) as resp:
-            answer = classify(resp.status_code, resp.headers, start)
-            if answer.kind in (Kind.RETRY, Kind.REFUSED):
-                answer.raise_for(self.url, client.redact_url(self.url))
-            if answer.kind is Kind.RESUMED:
-                if self.validator is None:
-                    self.validator = if_range(answer.etag, answer.last_modified)
-                want = end - start + 1  # bounded: a body that runs on is not read past the range
-                data = bytearray()
-                for chunk in resp.iter_content(64 * 1024):
-                    data += chunk
-                    if len(data) >= want:
-                        break
-                return bytes(data[:want])
-            if resp.status_code == 200:
-                raise RangeNotSupported("the server ignores Range or the file changed")
-            raise RangeNotSupported(f"unexpected Content-Range {resp.headers.get('Content-Range')}")
+        def send() -> tuple[bytes, Answer]:
+            self.requests_made += 1
+            return _read(self.session, self.url, self.headers, start, end, self.validator, self.timeout)
+
+        data, answer = self._again(send)
+        if self.validator is None:
+            self.validator = if_range(answer.etag, answer.last_modified)
+        return data
 
     def _probe(self) -> int:
         headers = {**self.headers, "Range": "bytes=0-0"}
         self.requests_made += 1
         with client.get(self.session, self.url, headers=headers, timeout=self.timeout) as resp:
+            _raise_retryable(resp, self.url)
             if resp.status_code != 206:
                 raise RangeNotSupported(f"answered {resp.status_code} to a range request")
             answer = classify(resp.status_code, resp.headers, 0)
@@ -81,6 +99,7 @@ class HttpRangeFile(io.RawIOBase):
         headers = {**self.headers, "Range": f"bytes=-{max(1, tail)}"}
         self.requests_made += 1
         with client.get(self.session, self.url, headers=headers, timeout=self.timeout) as resp:
+            _raise_retryable(resp, self.url)
             if resp.status_code != 206:
                 raise RangeNotSupported(f"answered {resp.status_code} to a range request")
             span = content_range(resp.headers.get("Content-Range"))
@@ -137,3 +156,74 @@ class HttpRangeFile(io.RawIOBase):
         buffer[: len(data)] = data
         self.pos += len(data)
         return len(data)
+
+
+def again(send: Callable[[], T], retry: Retry | None, progressed: bool = False, *, reached: bool = True) -> T:
+    """``send()``, sent again after each retryable failure (429/5xx, a timeout, a dropped
+    connection) while ``retry`` allows; ``progressed``: a request succeeded just before.
+    ``reached=False`` (no request to this server succeeded yet): a connection that cannot be
+    made is raised at once (the source is down: said now, not after the whole back-off)."""
+    while True:
+        try:
+            return send()
+        except (RetryLater, requests.RequestException) as exc:
+            if retry is None or not (isinstance(exc, RetryLater) or is_retryable(exc)):
+                raise
+            if not reached and isinstance(exc, requests.ConnectionError):
+                raise
+            reached = reached or isinstance(exc, RetryLater)  # (the server answered, with a 429/5xx)
+            retry(exc, progressed)
+            progressed = False
+
+
+def read_range(session: requests.Session, url: str, start: int, end: int, *, headers: dict[str, str] | None = None,
+               timeout: tuple[float, float] = (20.0, 60.0), retry: Retry | None = None, reached: bool = True) -> bytes:
+    """Bytes ``start``..``end`` (inclusive) of ``url`` with one Range request (again as ``retry``
+    allows; ``reached``: see :func:`again`). Raises RangeNotSupported when the answer is not that
+    range, HttpStatusError for a final status."""
+    sent = {"Accept-Encoding": "identity", **(headers or {})}
+    return again(lambda: _read(session, url, sent, start, end, None, timeout)[0], retry, reached=reached)
+
+
+def _read(session: requests.Session, url: str, headers: dict[str, str], start: int, end: int,
+          validator: str | None, timeout: tuple[float, float]) -> tuple[bytes, Answer]:
+    headers = {**headers, "Range": f"bytes={start}-{end}"}
+    if validator:
+        headers["If-Range"] = validator
+    with client.get(session, url, headers=headers, timeout=timeout) as resp:
+        answer = classify(resp.status_code, resp.headers, start)
+        if answer.kind in (Kind.RETRY, Kind.REFUSED):
+            answer.raise_for(url, client.redact_url(url))
+        if answer.kind is Kind.RESUMED:
+            want = end - start + 1  # bounded: a body that runs on is not read past the range
+            data = bytearray()
+            for chunk in resp.iter_content(64 * 1024):
+                data += chunk
+                if len(data) >= want:
+                    break
+            return bytes(data[:want]), answer
+        if resp.status_code == 200:
+            raise RangeNotSupported("the server ignores Range or the file changed")
+        raise RangeNotSupported(f"unexpected Content-Range {resp.headers.get('Content-Range')}")
+
+
+def policy_retry(ctx: JobContext, what: str) -> Retry:
+    """A retry hook with the network policy's budget and waits (Retry-After, else back-off),
+    cancellable and logged; it raises ``retries-exhausted`` when the budget is spent."""
+    st = ctx.settings
+    attempts = Attempts(what, st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
+
+    def retry(exc: BaseException, progressed: bool) -> None:
+        ctx.control.checkpoint()  # a cancel that cut the connection is not a failure to retry
+        if isinstance(exc, RetryLater) and exc.wait is not None and exc.wait > st.backoff_cap * 10:
+            exc = RetryLater(str(exc), st.backoff_cap * 10, throttled=exc.throttled)  # the transfers' cap
+        delay = attempts.failed(exc, progressed)
+        ctx.log(f"{what}: {describe(exc)}; {attempts.note(delay)}", "warning")
+        ctx.control.sleep(delay)
+    return retry
+
+
+def _raise_retryable(resp: requests.Response, url: str) -> None:
+    """RetryLater for a 429/5xx answer (worth another try, not "no ranges here")."""
+    if resp.status_code in RETRYABLE_STATUSES:
+        classify(resp.status_code, resp.headers).raise_for(url, client.redact_url(url))

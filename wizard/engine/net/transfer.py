@@ -47,7 +47,19 @@ from ..safefs import open_private, open_private_file, read_state_text, write_tex
 from . import client
 from .bounds import limit_for, quarantine, too_long
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id, marker_for, settle_later, unsettled
-from .policy import Attempts, Kind, RetryLater, Stalled, accepts_ranges, as_retry, classify, if_range, is_retryable
+from .policy import (
+    Attempts,
+    Kind,
+    RetryLater,
+    Stalled,
+    accepts_ranges,
+    as_retry,
+    classify,
+    if_range,
+    is_retryable,
+    web_page,
+    web_page_error,
+)
 from .segments import (
     MAX_CONNECTIONS,
     Segment,
@@ -219,13 +231,17 @@ class _Transfer:
             if validator:
                 headers["If-Range"] = validator
         with self._request(headers) as resp:
+            known = meta.get("total")  # the size the first answer gave: another one means another file
             answer = classify(resp.status_code, resp.headers, offset, etag=meta.get("etag"),
-                              last_modified=meta.get("last_modified"), cap=ctx.settings.backoff_cap * 10,
-                              now=ctx.net.wall)
+                              last_modified=meta.get("last_modified"),
+                              total=known if isinstance(known, int) and offset else None,
+                              cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
             answer.raise_for(self.url, self.dest.name)
             if answer.kind is Kind.COMPLETE:
                 self.total = offset
                 return True
+            if answer.body and web_page(resp.headers, self.dest.name):  # before the part is touched
+                raise web_page_error(self.url, self.dest.name)
             if answer.kind is Kind.RESTART:
                 self._restart(answer.reason)
                 if not answer.body:
@@ -415,6 +431,8 @@ class _Transfer:
                                   last_modified=journal.last_modified, total=journal.total,
                                   cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
                 answer.raise_for(self.url, self.dest.name)
+                if answer.kind is not Kind.RESUMED and answer.body and web_page(resp.headers, self.dest.name):
+                    raise web_page_error(self.url, self.dest.name)  # not a reason to drop the segments
                 if answer.kind is Kind.COMPLETE or (answer.kind is Kind.RESTART and not answer.body):
                     raise _Abandon(answer.reason or "the server sent a different range than asked", restart=True)
                 if answer.kind is not Kind.RESUMED:  # a 200: the whole file

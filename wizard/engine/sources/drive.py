@@ -87,11 +87,15 @@ def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = N
     """Bring a Drive (or plain) ``url`` to ``dest`` with gdown, resumably, then check the bytes."""
     if dest.exists():
         try:
-            return _check(ctx, dest, size, sha256, None, component)
+            checked = _check(ctx, dest, size, sha256, None, component)
         except SetupError as exc:
             ctx.log(f"{dest.name}: the file already downloaded is not usable ({exc.problem.message}); "
                     "downloading it again", "warning")
+        else:
+            _held(dest).unlink(missing_ok=True)
+            return checked
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _restore_held(ctx, dest)
     _tidy_partials(ctx, dest)
     ctx.stage(Stage.DOWNLOADING, dest.name)
     st = ctx.settings
@@ -107,7 +111,9 @@ def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = N
             delay = attempts.failed(exc, progressed=partial_size(dest) > before)
             ctx.log(f"{dest.name}: {exc}; {attempts.note(delay)}", "warning")
         ctx.control.sleep(delay)
-    return _check(ctx, dest, size, sha256, hasher, component)
+    checked = _check(ctx, dest, size, sha256, hasher, component)
+    _held(dest).unlink(missing_ok=True)
+    return checked
 
 
 #: A browser's cookies.txt is a few KB; anything far larger is not that file.
@@ -144,12 +150,16 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
     seen = -1
     limiter = ctx.limiter
     bound = limit_for(ctx, size=size)
+    held_size = _size(_held(dest))
 
     def on_progress(done: int, total: int | None) -> None:
-        nonlocal last, seen
+        nonlocal last, seen, held_size
         ctx.control.checkpoint()  # blocks while paused, raises Cancelled
         if done > bound or (total is not None and size is None and done > limit_for(ctx, declared=total)):
             raise _TooLong(done)
+        if held_size and done > held_size:  # the new download got further than the partial set aside
+            _held(dest).unlink(missing_ok=True)
+            held_size = 0
         if seen >= 0:
             limiter.consume(done - seen, ctx.control.sleep)  # --limit-rate: a slower read slows the sender
         seen = done
@@ -210,16 +220,49 @@ def _cut_off(ctx: JobContext, dest: Path, bound: int) -> None:
 
 def _unresumable(ctx: JobContext, dest: Path, size: int | None) -> bool:
     """The server would not continue the partial file. True when the partial is in fact complete
-    (a crash came just before gdown renamed it) and is now ``dest``; else it is dropped, since
-    gdown would refuse to resume it forever."""
+    (a crash came just before gdown renamed it) and is now ``dest``; else it is set aside (gdown
+    would refuse to resume it forever) and gdown starts again from byte 0. The answer may have been
+    a sign-in or quota page rather than a changed file: the partial set aside is resumed by the
+    next run unless the new download gets further or completes (:func:`_restore_held`)."""
     for part in partials(dest):
         if size is not None and part.stat().st_size == size:
             os.replace(part, dest)
             return True
         ctx.log(f"{dest.name}: the server did not continue the partial download; starting again from "
-                "byte 0", "warning")
-        part.unlink(missing_ok=True)
+                f"byte 0 (the {part.stat().st_size:,} bytes so far are set aside until then)", "warning")
+        if part.stat().st_size > _size(_held(dest)):
+            os.replace(part, _held(dest))
+        else:
+            part.unlink(missing_ok=True)
     return False
+
+
+def _held(dest: Path) -> Path:
+    """Where a partial gdown would not resume waits (a name gdown does not take for a partial)."""
+    return dest.with_name(dest.name + ".set-aside")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _restore_held(ctx: JobContext, dest: Path) -> None:
+    """At the start of a run: a partial set aside that is longer than gdown's partial becomes the
+    partial again (the next attempt resumes it); a shorter one is dropped."""
+    held = _held(dest)
+    if file_kind_nofollow(held) == "missing":
+        return
+    if file_kind_nofollow(held) != "file" or _size(held) <= partial_size(dest):
+        held.unlink(missing_ok=True)
+        return
+    for part in partials(dest):
+        part.unlink(missing_ok=True)
+    os.replace(held, dest.with_name(dest.name + "setaside.part"))  # the name pattern gdown resumes
+    ctx.log(f"{dest.name}: resuming the {_size(dest.with_name(dest.name + 'setaside.part')):,} bytes set aside "
+            "when the server last would not continue them")
 
 
 def partials(dest: Path) -> list[Path]:

@@ -45,6 +45,8 @@ _ORIGIN = re.compile(r"(?i:https?)://([^/?#]*)")
 _MAX_IMAGE = 64 * 1024 * 1024
 #: Image hosts answer 200 with a tiny placeholder (Amazon: a 1x1 GIF, 43 bytes) for a missing image.
 PLACEHOLDER = "placeholder image"
+#: An image URL answered with a web page (200): a dead link's error page, or a network's sign-in page.
+WEB_PAGE = "an HTML page"
 _PLACEHOLDER_BYTES = 100
 _HEADERS = {"Accept-Encoding": "identity"}
 _CHUNK = 64 * 1024
@@ -299,7 +301,7 @@ def _judge(resp: keepalive.Response, size: int, head: bytes) -> Result | None:
     if size < _PLACEHOLDER_BYTES or _one_pixel_gif(head):  # the host's "no such image" answer
         return "dead", None, PLACEHOLDER
     if sniff(head) is None:
-        what = "an HTML page" if looks_like_html(head) else ("empty" if not size else "not an image")
+        what = WEB_PAGE if looks_like_html(head) else ("empty" if not size else "not an image")
         return "dead", 200, what
     return None
 

@@ -45,14 +45,15 @@ from ..net.ramp import Ramp
 from ..safefs import file_kind_nofollow, open_private_file
 from . import drive, ocrsplit
 from .drive_folder import folder_file_url
-from .ocrfetch import PLACEHOLDER, Crew, Fetcher
+from .ocrfetch import PLACEHOLDER, WEB_PAGE, Crew, Fetcher
 from .registry import SourceKind
 
 IMAGE_PREFIX = "ocr_vqa/images/"
 REPORT_NAME = "ocr-vqa-missing.tsv"
 DATASET_NAME = "ocr-vqa-dataset.json"
 _SETTLED = {"done", "failed", "waiting", "cancelled"}
-#: Consecutive connection failures (no HTTP answer at all) after which the network is taken to be down.
+#: Consecutive connection failures (no HTTP answer at all) or web pages instead of images after
+#: which the network is taken to be down (or behind a sign-in page).
 BREAKER = 40
 #: Image results are journaled in one transaction per this many images or this many seconds.
 BATCH_ROWS = 256
@@ -227,8 +228,9 @@ class _Batch:
         self.next = 0
         self.stop = threading.Event()
         self.error: BaseException | None = None
-        #: keys failed for want of any answer, in a row: journaled only once the streak ends
-        self.net_failures: list[tuple[str, str]] = []
+        #: keys failed for want of any answer (or with a web page), in a row: journaled only once
+        #: the streak ends, as (key, HTTP status, detail)
+        self.net_failures: list[tuple[str, int | None, str]] = []
         self.last_progress = 0.0
         self.ramp = make_ramp(ctx.settings)
         self.records = ctx.journal.items_batch(ctx.job, rows=BATCH_ROWS, seconds=BATCH_SECONDS)
@@ -264,8 +266,8 @@ class _Batch:
             for partner in self.partners:
                 partner.finish()
             if len(self.net_failures) < BREAKER:  # a streak too short to blame the network: dead links
-                for key, detail in self.net_failures:
-                    self.records.add(key, "dead", None, detail)
+                for key, http, detail in self.net_failures:
+                    self.records.add(key, "dead", http, detail)
             self.records.flush()
         shutil.rmtree(self.tmp, ignore_errors=True)
         ctx.progress(self.done, self.total, unit="files")
@@ -364,21 +366,18 @@ class _Batch:
 
     def _record(self, key: str, status: str, http: int | None, detail: str) -> None:
         ctx = self.ctx
-        network = status == "dead" and http is None and detail.startswith("network:")
+        page = status == "dead" and detail == WEB_PAGE  # a sign-in page answers every URL alike
+        network = page or (status == "dead" and http is None and detail.startswith("network:"))
         tripped = False
         with self.lock:  # no journal write in here: a batch commit never holds up the other workers
             if self.stop.is_set() and self.error is not None:
                 return  # the batch is stopping: this image stays to do
             if network:
-                self.net_failures.append((key, detail))
+                self.net_failures.append((key, http, detail))
                 if len(self.net_failures) >= BREAKER:
-                    self.error = SetupError(
-                        Code.NETWORK,
-                        f"OCR-VQA: {len(self.net_failures)} images in a row got no answer at all "
-                        f"({detail[9:]}); the network or the image host seems to be down.",
-                        "Check the connection and run again; images saved so far are kept.")
+                    self.error = _streak_error(self.net_failures, detail)
                     tripped = True
-                streak: list[tuple[str, str]] = []
+                streak: list[tuple[str, int | None, str]] = []
             else:
                 streak, self.net_failures = self.net_failures, []
             if not tripped:
@@ -391,8 +390,8 @@ class _Batch:
             return  # those images were never journaled: they stay to do
         if raised:
             self._share_out()
-        for dead_key, dead_detail in streak:  # the network is fine: those were dead links after all
-            self.records.add(dead_key, "dead", None, dead_detail)
+        for dead_key, dead_http, dead_detail in streak:  # the network is fine: those were dead links after all
+            self.records.add(dead_key, "dead", dead_http, dead_detail)
         if not network:
             self.records.add(key, status, http, detail)
         now = time.monotonic()
@@ -408,6 +407,22 @@ class _Batch:
             self.crew.set_target(shares[0])
         for partner, share in zip(alive, shares[1:], strict=True):
             partner.set_workers(share)
+
+
+def _streak_error(streak: list[tuple[str, int | None, str]], last: str) -> SetupError:
+    """``network``: BREAKER images in a row got no answer, or a web page instead of an image."""
+    if sum(detail == WEB_PAGE for _key, _http, detail in streak) * 2 > len(streak):
+        return SetupError(
+            Code.NETWORK,
+            f"OCR-VQA: {len(streak)} images in a row came back as a web page, not an image; a network "
+            "sign-in page (hotel or office Wi-Fi, a proxy) seems to answer in their place.",
+            "Open one of the image links in a browser; if the network asks you to sign in, do so and run "
+            "again. Those images stay to do; images saved so far are kept.")
+    return SetupError(
+        Code.NETWORK,
+        f"OCR-VQA: {len(streak)} images in a row got no answer at all ({last.removeprefix('network: ')}); "
+        "the network or the image host seems to be down.",
+        "Check the connection and run again; images saved so far are kept.")
 
 
 def make_ramp(settings: Settings) -> Ramp:

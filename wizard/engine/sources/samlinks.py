@@ -15,6 +15,7 @@ while it downloads instead, so no tar is ever stored.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sqlite3
@@ -33,7 +34,7 @@ from ..context import JobContext, Settings
 from ..errors import Code, HttpStatusError, Problem, SetupError
 from ..extract import StreamedTar
 from ..journal import JobRecord, Journal, state_dir
-from ..net import client
+from ..net.rangefile import RangeNotSupported, policy_retry, read_range
 from ..net.transfer import download
 from ..safefs import NotRegularFile, file_kind, open_private_file, read_regular, read_state_text, write_text_atomic
 from ..units import human
@@ -472,20 +473,25 @@ def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source
         if start < 0:
             whole.setdefault(tar, set()).add(rel)
             continue
-        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
         timeout = (ctx.settings.connect_timeout, ctx.settings.read_timeout)
-        with client.get(ctx.session, link.url, headers=headers, timeout=timeout) as resp:
-            if resp.status_code in (401, 403, 410):
-                raise SetupError(Code.SAM_LINKS_EXPIRED, "The SA-1B links have expired.",
-                                 "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
-                                 parked=True)
-            if resp.status_code != 206:
-                break  # no ranges here: the caller downloads the tars instead
-            streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
-            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
+        try:
+            data = read_range(ctx.session, link.url, start, end - 1, timeout=timeout,
+                              retry=policy_retry(ctx, f"{rel} from {tar}"), reached=bool(found))
+        except HttpStatusError as exc:
+            raise _refused(tar, exc) from exc
+        except RangeNotSupported as exc:
+            ctx.log(f"{tar}: {exc}; reading the tars instead", "warning")
+            break  # no ranges here: the caller streams the tars instead
+        streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tf:
                 for ti in tf:
                     streamed.member(tf, ti)
-            found |= streamed.finish().found
+        except tarfile.TarError as exc:  # not the member the index says (the tar changed upstream)
+            ctx.log(f"{tar}: the bytes at {rel}'s place are not that member ({exc}); reading the tars instead",
+                    "warning")
+            break
+        found |= streamed.finish().found
     ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
     for tar, rels in sorted(whole.items()):
         ctx.log(f"{tar} is compressed: reading it again for the {len(rels)} image(s) it holds")
@@ -667,7 +673,9 @@ class SamLinksKind(SourceKind):
     def repair(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog,
                only: set[str]) -> tuple[set[str], set[str]] | None:
         found, rest = _repair_from_tar_index(ctx, component, source, only)
-        if not rest or _every_tar_indexed(ctx, component, source):  # the rest is in no tar
+        indexed = tarstream.read_member_index(ctx.root, component.layout).where
+        if not rest or (_every_tar_indexed(ctx, component, source)
+                        and not any(rel in indexed for rel in rest)):  # the rest is in no tar
             return found, set()
         return found | _stream_tars(ctx, component, source, catalog, rest), set()
 
