@@ -4,12 +4,20 @@ test_hostile_archives.py)."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
+import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from helpers import make_ctx
 
 from wizard.engine.catalog import Layout
+from wizard.engine.errors import Code, SetupError
 from wizard.engine.extract import extract_archive
 
 
@@ -28,3 +36,42 @@ def test_a_zip_member_with_an_empty_or_dot_path_component_lands_at_its_plain_pat
     found = {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
     assert found == {"000000000009.jpg": b"nine", "sub/000000000025.jpg": b"twenty-five",
                      "000000000030.jpg": b"thirty"}
+
+
+def _sa1b_tar(count: int) -> bytes:
+    """An SA-1B-like tar (flat sa_N.jpg and sa_N.json) of ``count`` images."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        for i in range(count):
+            for name, data in ((f"sa_{i}.jpg", bytes([i]) * 3000), (f"sa_{i}.json", b"{}")):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), 1_600_000_000
+                tf.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress, lambda b: b],
+                         ids=["gzip", "bzip2", "xz", "plain"])
+@pytest.mark.parametrize("damage", ["garbled header", "cut inside a header"])
+def test_a_compressed_tar_whose_members_end_at_a_bad_header_is_damaged(
+        tmp_path: Path, compress: Callable[[bytes], bytes], damage: str) -> None:
+    """``tar cf - | gzip`` with tar killed mid-way gives a valid gzip stream holding a tar cut
+    inside a header; tarfile ends its member list there quietly (it also does at a header whose
+    checksum is wrong). A plain tar was checked for this; a compressed one was taken as complete
+    with the members before the bad header only."""
+    whole = _sa1b_tar(4)
+    third = 2 * (512 + 3072 + 512 + 512)  # the header of sa_2.jpg
+    if damage == "garbled header":
+        tar = bytearray(whole)
+        tar[third + 148:third + 156] = b"garbage!"  # its checksum
+    else:
+        tar = bytearray(whole[:third + 100])
+    archive = tmp_path / "sa_000000.tar"
+    archive.write_bytes(compress(bytes(tar)))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "sam" / "images"
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "tar", dest, Layout(include=("*.jpg",), flatten=True))
+    assert caught.value.problem.code is Code.ARCHIVE_CORRUPT
+    assert f"byte {third}" in str(caught.value).replace(",", "")
+    assert sorted(p.name for p in dest.iterdir()) == ["sa_0.jpg", "sa_1.jpg"]  # whole members are kept

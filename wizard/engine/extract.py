@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from .bounds import Budget, path_problem, too_large, unsafe
 from .catalog import Layout
@@ -54,6 +54,31 @@ _TEMP_SUFFIX = ".extracting"
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
 _SMALL = 1 << 20  # members up to this size are read in one go
 _UTIME_FD = os.utime in os.supports_fd
+
+
+#: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
+END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
+NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
+
+
+class TarMember(tarfile.TarInfo):
+    """TarInfo that notes why the member list ended (tarfile ends it quietly on header errors):
+    read it back with :func:`tar_end`."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.HeaderError as exc:
+            setattr(tarfile_, "_stream_end", exc)  # noqa: B010 - read back in tar_end
+            raise
+
+
+def tar_end(tf: tarfile.TarFile) -> Exception | None:
+    """Why the member list of ``tf`` (opened with ``tarinfo=TarMember``) ended: an all-zero block
+    (``END_BLOCK``), the end of the data at a header (``NO_BLOCK``), a bad or cut header."""
+    end: Exception | None = getattr(tf, "_stream_end", None)
+    return end
 
 
 @dataclass(frozen=True)
@@ -327,7 +352,7 @@ class _Extraction:
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size
-        with open(self.archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tf:
+        with open(self.archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*", tarinfo=TarMember) as tf:
             self.budget.archive_size, self.budget.plain = self.total, tf.fileobj is raw
             self.position = raw.tell
             try:
@@ -340,11 +365,10 @@ class _Extraction:
         for ti in tf:
             self.tar_member(tf, ti)
         self.member = ""
-        if tf.fileobj is raw:  # plain tar: a cut or garbled header ends tarfile's loop quietly
-            raw.seek(tf.offset)
-            block = raw.read(tarfile.BLOCKSIZE)
-            if block and block != tarfile.NUL * tarfile.BLOCKSIZE:
-                raise tarfile.ReadError(f"bad or truncated header at byte {tf.offset}")
+        end = tar_end(tf)  # a cut or garbled header ends tarfile's loop quietly
+        if not isinstance(end, END_BLOCK | NO_BLOCK):
+            at = "byte" if tf.fileobj is raw else "uncompressed byte"
+            raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
 
 
 def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layout: Layout, *,

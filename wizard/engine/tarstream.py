@@ -67,7 +67,7 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Self
+from typing import IO
 from urllib.parse import urlsplit
 
 import requests
@@ -77,7 +77,7 @@ from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .events import Stage
-from .extract import ExtractResult, StreamedTar
+from .extract import END_BLOCK, NO_BLOCK, ExtractResult, StreamedTar, TarMember, tar_end
 from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
@@ -108,9 +108,6 @@ _PIECE_CHUNK = 256 * 1024  # read size of the read-ahead connections
 _TAR_BUFSIZE = 64 * 1024
 #: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
 _MAX_PADDING = 1 << 20
-#: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
-_END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
-_NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
 _GZIP = b"\x1f\x8b"
 _COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 #: The last line of a member index written by a pass that read the whole tar.
@@ -183,18 +180,6 @@ class _Bad(Exception):
 
 class _Restart(Exception):
     """Read the tar again from byte 0 (the file changed, or the range answer was unusable)."""
-
-
-class _Member(tarfile.TarInfo):
-    """TarInfo that notes why the member list ended (tarfile ends it quietly on header errors)."""
-
-    @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
-        try:
-            return super().fromtarfile(tarfile_)
-        except tarfile.HeaderError as exc:
-            setattr(tarfile_, "_stream_end", exc)  # noqa: B010 - read back in _TarStream._end
-            raise
 
 
 class _Body:
@@ -529,7 +514,7 @@ class _TarStream:
                     self.state.gzip = False
             self._save(force=True)  # the validators, before any member is written
             with tarfile.open(fileobj=body, mode=mode, bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
-                              tarinfo=_Member) as tf:
+                              tarinfo=TarMember) as tf:
                 self._members(tf, start)
                 self._end(tf, start)
         return True
@@ -578,13 +563,13 @@ class _TarStream:
 
     def _end(self, tf: tarfile.TarFile, base: int) -> None:
         """Check that the stream ended cleanly after the last member (see the module docstring)."""
-        end = getattr(tf, "_stream_end", None)
+        end = tar_end(tf)
         at = base + tf.offset
         st = self.state
         if st.gzip:
             self._end_gzip(tf, end)
             return
-        if isinstance(end, _END_BLOCK):
+        if isinstance(end, END_BLOCK):
             stream = tf.fileobj
             assert stream is not None
             while block := stream.read(self.ctx.settings.chunk_size):
@@ -596,17 +581,17 @@ class _TarStream:
                 raise RetryLater(f"the body ended at byte {self._position():,} of {st.total:,}")
             st.offset = at
             return
-        if isinstance(end, _NO_BLOCK) and st.total is not None and at == st.total:
+        if isinstance(end, NO_BLOCK) and st.total is not None and at == st.total:
             st.offset = at  # no end-of-archive blocks, but the body ends exactly after a member
             return
-        if isinstance(end, _NO_BLOCK):
+        if isinstance(end, NO_BLOCK):
             raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
         raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
 
     def _end_gzip(self, tf: tarfile.TarFile, end: object) -> None:
         """A gzip tar: after the end-of-archive block only zeros, and the whole body arrived."""
         at = tf.offset
-        if not isinstance(end, _END_BLOCK | _NO_BLOCK):
+        if not isinstance(end, END_BLOCK | NO_BLOCK):
             raise _Bad(f"bad or truncated header at uncompressed byte {at:,}" + (f" ({end})" if end else ""))
         stream = tf.fileobj
         assert stream is not None and self.body is not None
@@ -619,7 +604,7 @@ class _TarStream:
                 raise too_long(self.name, at + _MAX_PADDING)
         while self.body.read(self.ctx.settings.chunk_size):  # the gzip trailer; a short body raises
             pass
-        if isinstance(end, _NO_BLOCK) and self.state.total is None:
+        if isinstance(end, NO_BLOCK) and self.state.total is None:
             raise _Bad(f"the tar ends at uncompressed byte {at:,} without its end-of-archive marker")
 
 
