@@ -75,3 +75,25 @@ def test_a_compressed_tar_whose_members_end_at_a_bad_header_is_damaged(
     assert caught.value.problem.code is Code.ARCHIVE_CORRUPT
     assert f"byte {third}" in str(caught.value).replace(",", "")
     assert sorted(p.name for p in dest.iterdir()) == ["sa_0.jpg", "sa_1.jpg"]  # whole members are kept
+
+
+def zstd_frame(data: bytes) -> bytes:
+    """``data`` as a zstd frame of raw (stored) blocks: what ``zstd -d`` reads, made without zstd."""
+    out = bytearray(b"\x28\xb5\x2f\xfd" + bytes([0xA0]) + len(data).to_bytes(4, "little"))  # one segment, size
+    pieces = [data[i:i + (1 << 17)] for i in range(0, len(data), 1 << 17)]
+    for n, piece in enumerate(pieces):
+        out += (len(piece) << 3 | (n == len(pieces) - 1)).to_bytes(3, "little") + piece  # raw block
+    return bytes(out)
+
+
+def test_a_zstd_tar_is_unsupported_not_damaged(tmp_path: Path) -> None:
+    """Python 3.11's tarfile cannot read zstd: that is no damage (the pipeline would set the tar
+    aside and download it again, to fail the same way), it is ``archive-unsupported``."""
+    archive = tmp_path / "sa_000000.tar"
+    archive.write_bytes(zstd_frame(_sa1b_tar(2)))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "tar", tmp_path / "root" / "sam" / "images",
+                        Layout(include=("*.jpg",), flatten=True))
+    assert caught.value.problem.code is Code.ARCHIVE_UNSUPPORTED
+    assert "zstd" in str(caught.value) and "--local" in caught.value.problem.hint

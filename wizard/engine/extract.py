@@ -56,6 +56,8 @@ _SMALL = 1 << 20  # members up to this size are read in one go
 _UTIME_FD = os.utime in os.supports_fd
 
 
+#: Compressions of tars that tarfile (Python 3.11) cannot read, by their magic bytes.
+UNREADABLE_TARS = {b"\x28\xb5\x2f\xfd": "zstd", b"\x04\x22\x4d\x18": "lz4"}
 #: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
 END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
 NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
@@ -352,7 +354,7 @@ class _Extraction:
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size
-        with open(self.archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*", tarinfo=TarMember) as tf:
+        with open(self.archive, "rb") as raw, _open_tar(raw) as tf:
             self.budget.archive_size, self.budget.plain = self.total, tf.fileobj is raw
             self.position = raw.tell
             try:
@@ -369,6 +371,20 @@ class _Extraction:
         if not isinstance(end, END_BLOCK | NO_BLOCK):
             at = "byte" if tf.fileobj is raw else "uncompressed byte"
             raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
+
+
+def _open_tar(raw: IO[bytes]) -> tarfile.TarFile:
+    """tarfile's reading of the tar on ``raw`` (plain, gzip, bzip2 or xz); a compression tarfile
+    does not read is NotImplementedError (the tar is not damaged)."""
+    try:
+        return tarfile.open(fileobj=raw, mode="r:*", tarinfo=TarMember)
+    except tarfile.ReadError:
+        raw.seek(0)
+        magic = raw.read(8)
+        for signature, kind in UNREADABLE_TARS.items():
+            if magic.startswith(signature):
+                raise NotImplementedError(f"it is a {kind}-compressed tar, which this app cannot read") from None
+        raise
 
 
 def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layout: Layout, *,
@@ -403,12 +419,13 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
             "Delete it and download again (the next run does this automatically); if it keeps "
             "happening, the source itself is bad: try another source or report it.",
         ) from exc
-    except (NotImplementedError, RuntimeError) as exc:  # zip: unsupported method, encryption
+    except (NotImplementedError, RuntimeError) as exc:  # zip: unsupported method, encryption; zstd tar
         at = f" (member {job.member})" if job.member else ""
-        raise SetupError(
-            Code.ARCHIVE_CORRUPT,
+        raise SetupError(  # not damaged: downloading it again would not help
+            Code.ARCHIVE_UNSUPPORTED,
             f"{archive.name} cannot be extracted here: {exc}{at}",
-            "Extract it with another tool into the target folder and run again, or report the source.",
+            f"Extract it with another tool (7-Zip, bsdtar) and give the extracted folder as a local copy "
+            f"(--local COMPONENT=FOLDER), or report the source. It is kept in {archive.parent}.",
         ) from exc
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):

@@ -77,7 +77,7 @@ from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .events import Stage
-from .extract import END_BLOCK, NO_BLOCK, ExtractResult, StreamedTar, TarMember, tar_end
+from .extract import END_BLOCK, NO_BLOCK, UNREADABLE_TARS, ExtractResult, StreamedTar, TarMember, tar_end
 from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
@@ -109,7 +109,7 @@ _TAR_BUFSIZE = 64 * 1024
 #: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
 _MAX_PADDING = 1 << 20
 _GZIP = b"\x1f\x8b"
-_COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+_COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", **UNREADABLE_TARS}
 #: The last line of a member index written by a pass that read the whole tar.
 INDEX_COMPLETE = "#complete"
 
