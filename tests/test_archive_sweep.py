@@ -97,3 +97,20 @@ def test_a_zstd_tar_is_unsupported_not_damaged(tmp_path: Path) -> None:
                         Layout(include=("*.jpg",), flatten=True))
     assert caught.value.problem.code is Code.ARCHIVE_UNSUPPORTED
     assert "zstd" in str(caught.value) and "--local" in caught.value.problem.hint
+
+
+def test_a_member_nested_thousands_of_folders_deep_is_refused(tmp_path: Path) -> None:
+    """Making its folders recursed past Python's limit (os.makedirs): a RecursionError, reported
+    as 'cannot be extracted here: maximum recursion depth exceeded' with no member named."""
+    archive = tmp_path / "train2017.zip"
+    deep = "train2017/" + "d/" * 2100 + "000000000009.jpg"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("train2017/000000000025.jpg", b"twenty-five")
+        zf.writestr(deep, b"nine")
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "coco" / "train2017"
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "zip", dest, Layout(strip="train2017/"))
+    assert caught.value.problem.code is Code.ARCHIVE_UNSAFE
+    assert "folders deep" in str(caught.value)
+    assert [p.name for p in dest.iterdir()] == ["000000000025.jpg"]

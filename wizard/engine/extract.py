@@ -54,6 +54,7 @@ _TEMP_SUFFIX = ".extracting"
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
 _SMALL = 1 << 20  # members up to this size are read in one go
 _UTIME_FD = os.utime in os.supports_fd
+_MAX_DEPTH = 64  # folder levels of a member's path (the real archives have 0 to 2)
 
 
 #: Compressions of tars that tarfile (Python 3.11) cannot read, by their magic bytes.
@@ -166,6 +167,8 @@ class _Extraction:
         folder, _, base = rel.rpartition("/")
         if not problem and base in ("", ".", ".."):
             problem = "no file name"
+        if not problem and folder.count("/") >= _MAX_DEPTH:
+            problem = f"more than {_MAX_DEPTH} folders deep"
         if not problem and folder not in self.dirs:
             problem = self._make_folder(folder)
         if problem:
@@ -419,7 +422,7 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
             "Delete it and download again (the next run does this automatically); if it keeps "
             "happening, the source itself is bad: try another source or report it.",
         ) from exc
-    except (NotImplementedError, RuntimeError) as exc:  # zip: unsupported method, encryption; zstd tar
+    except NotImplementedError as exc:  # zip: unsupported method, encryption (zipdir.open_member); zstd tar
         at = f" (member {job.member})" if job.member else ""
         raise SetupError(  # not damaged: downloading it again would not help
             Code.ARCHIVE_UNSUPPORTED,
