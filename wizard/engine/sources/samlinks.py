@@ -452,15 +452,17 @@ def _stream_tars(ctx: JobContext, component: Component, source: Source, catalog:
 
 
 def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source,
-                           only: set[str]) -> tuple[set[str], set[str]]:
+                           only: set[str]) -> tuple[set[str], set[str], bool]:
     """SA-1B images whose place in a tar is indexed: one range request each, no whole tar.
 
-    Returns (found, still wanted). Needs a links file whose links have not expired.
+    Returns (found, still wanted, whether the index held): False when the server answered a
+    range with something else than that member (no range support, or the tar changed since it
+    was indexed): the tars are then read whole. Needs a links file whose links have not expired.
     """
     index = tarstream.read_member_index(ctx.root, component.layout).where
     wanted = {rel: index[rel] for rel in only if rel in index}
     if not wanted or ctx.settings.sam_links is None:
-        return set(), set(only)
+        return set(), set(only), True
     links = parse_links_file(ctx.settings.sam_links, tar_names(source)).links
     found: set[str] = set()
     dest = ctx.root / component.target
@@ -480,17 +482,28 @@ def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source
                                  "Get a fresh links file from Meta's SA-1B page and pass --sam-links.",
                                  parked=True)
             if resp.status_code != 206:
-                break  # no ranges here: the caller downloads the tars instead
+                ctx.log(f"{tar}: no range answer (HTTP {resp.status_code}); reading the tars whole", "warning")
+                return found, set(only) - found, False
             streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
-            with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
-                for ti in tf:
-                    streamed.member(tf, ti)
-            found |= streamed.finish().found
+            try:
+                with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
+                    for ti in tf:
+                        streamed.member(tf, ti)
+                got = streamed.finish().found
+            except (tarfile.TarError, EOFError) as exc:  # the range holds no tar member now
+                got, why = frozenset(), str(exc)
+            else:
+                why = f"{rel} is not there"
+            if rel not in got:
+                ctx.log(f"{tar}: bytes {start:,}-{end - 1:,} no longer hold {rel} ({why}): the tar changed "
+                        "since it was indexed; reading the tars whole", "warning")
+                return found, set(only) - found, False
+            found |= got
     ctx.log(f"restored {len(found)} SA-1B image(s) with one range request each (member index)")
     for tar, rels in sorted(whole.items()):
         ctx.log(f"{tar} is compressed: reading it again for the {len(rels)} image(s) it holds")
         found |= tarstream.stream_tar(ctx, links[tar].url, tar, dest, component.layout, only=rels).found
-    return found, set(only) - found
+    return found, set(only) - found, True
 
 
 # ------------------------------------------------------------------------------------------
@@ -666,8 +679,8 @@ class SamLinksKind(SourceKind):
 
     def repair(self, ctx: JobContext, component: Component, source: Source, catalog: Catalog,
                only: set[str]) -> tuple[set[str], set[str]] | None:
-        found, rest = _repair_from_tar_index(ctx, component, source, only)
-        if not rest or _every_tar_indexed(ctx, component, source):  # the rest is in no tar
+        found, rest, held = _repair_from_tar_index(ctx, component, source, only)
+        if not rest or (held and _every_tar_indexed(ctx, component, source)):  # the rest is in no tar
             return found, set()
         return found | _stream_tars(ctx, component, source, catalog, rest), set()
 
