@@ -114,3 +114,35 @@ def test_a_member_nested_thousands_of_folders_deep_is_refused(tmp_path: Path) ->
     assert caught.value.problem.code is Code.ARCHIVE_UNSAFE
     assert "folders deep" in str(caught.value)
     assert [p.name for p in dest.iterdir()] == ["000000000025.jpg"]
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_file_of_the_members_size_but_not_its_content_is_replaced(tmp_path: Path, kind: str) -> None:
+    """A file already at a member's name with the member's size was taken as the member
+    (resume skips by size), whatever its content: the user's own copy, another version. An
+    extraction sets each file's mtime to the member's: size and mtime together (rsync's quick
+    check) tell a file this extraction wrote from another; a rerun still skips every member."""
+    small, big = b"s" * 3000, bytes(range(256)) * 8192  # big: past one chunk, a temp name renamed
+    members = {"train2017/000000000009.jpg": small, "train2017/000000000025.jpg": big}
+    archive = tmp_path / f"train2017.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name, data in members.items():
+                zf.writestr(zipfile.ZipInfo(name, (2017, 9, 1, 12, 0, 0)), data)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), 1_504_267_200
+                tf.addfile(info, io.BytesIO(data))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "coco" / "train2017"
+    dest.mkdir(parents=True)
+    for name, data in members.items():  # same sizes, other bytes, the time they were copied
+        (dest / name.split("/")[1]).write_bytes(b"u" * len(data))
+    layout = Layout(strip="train2017/")
+    first = extract_archive(ctx, archive, kind, dest, layout)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == {n.split("/")[1]: d for n, d in members.items()}
+    assert (first.written, first.skipped) == (2, 0)
+    again = extract_archive(ctx, archive, kind, dest, layout)
+    assert (again.written, again.skipped) == (0, 2)

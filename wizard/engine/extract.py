@@ -22,7 +22,6 @@ import gzip
 import hashlib
 import lzma
 import os
-import stat
 import tarfile
 import time
 import zipfile
@@ -37,7 +36,7 @@ from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .fsinfo import free_bytes
-from .safefs import create_unless_complete, open_private
+from .safefs import create_unless_complete, is_whole, open_private
 from .sizes import SizeLedger
 from .zipextract import ZipExtraction
 
@@ -202,13 +201,14 @@ class _Extraction:
             self.new_dirs.add(os.path.join(self.dest, folder))
         return ""
 
-    def complete(self, final: str, size: int) -> bool:
-        """True (and counted as skipped) when ``final`` is already a regular file of ``size``."""
+    def complete(self, final: str, size: int, mtime: float | None) -> bool:
+        """True (and counted as skipped) when the member of ``size`` bytes and ``mtime`` is already
+        whole at ``final`` (:func:`~wizard.engine.safefs.is_whole`)."""
         try:
             st = os.lstat(final)
         except FileNotFoundError:
             return False
-        if stat.S_ISREG(st.st_mode) and st.st_size == size:
+        if is_whole(st, size, mtime):
             self._skip(final, size)
             return True
         return False
@@ -228,12 +228,12 @@ class _Extraction:
         replaces it. A larger one is written to a hidden temp name and renamed into place. Either
         way a failure removes what was written of it.
         """
-        if os.path.dirname(final) not in self.new_dirs and self.complete(final, size):
+        if os.path.dirname(final) not in self.new_dirs and self.complete(final, size, mtime):
             return
         self.budget.admit(self.member, size, stored)
         if size <= self.one_go:
             data = self._gather(chunks(), size)
-            fd = create_unless_complete(final, size)
+            fd = create_unless_complete(final, size, mtime)
             if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
                 self._skip(final, size)
                 return
