@@ -8,6 +8,7 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from helpers import make_ctx
 from wizard.engine.catalog import Layout
 from wizard.engine.errors import Code, SetupError
 from wizard.engine.extract import extract_archive
+from wizard.engine.sizes import recorded_sizes
 
 
 def test_a_zip_member_with_an_empty_or_dot_path_component_lands_at_its_plain_path(tmp_path: Path) -> None:
@@ -146,3 +148,22 @@ def test_a_file_of_the_members_size_but_not_its_content_is_replaced(tmp_path: Pa
     assert (first.written, first.skipped) == (2, 0)
     again = extract_archive(ctx, archive, kind, dest, layout)
     assert (again.written, again.skipped) == (0, 2)
+
+
+def test_a_target_folder_linked_to_another_disk_keeps_its_size_ledger(tmp_path: Path) -> None:
+    """A user who links ``coco/train2017`` to a bigger disk gets the files there (the link is
+    theirs); the sizes verify compares them with were dropped as 'outside the root', so verify lost
+    its size check for that folder without a word."""
+    archive = tmp_path / "train2017.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("train2017/000000000009.jpg", b"nine" * 100)
+        zf.writestr("train2017/000000000025.jpg", b"twenty-five")
+    root = tmp_path / "root"
+    ctx, _rec = make_ctx(root)
+    (root / "coco").mkdir()
+    (tmp_path / "bigdisk").mkdir()
+    (root / "coco" / "train2017").symlink_to(tmp_path / "bigdisk")
+    result = extract_archive(ctx, archive, "zip", root / "coco" / "train2017", Layout(strip="train2017/"))
+    assert result.written == 2 and sorted(os.listdir(tmp_path / "bigdisk")) == ["000000000009.jpg", "000000000025.jpg"]
+    assert recorded_sizes(root, "coco/train2017", {"000000000009.jpg", "000000000025.jpg"}) == {
+        "000000000009.jpg": "400", "000000000025.jpg": "11"}

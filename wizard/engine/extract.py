@@ -129,7 +129,13 @@ class _Extraction:
         self.member = ""
         self._last_tick = 0.0
         self.budget = Budget(archive.name, expected, free=self._free)
-        self.sizes = SizeLedger(ctx.root)  # what verify compares the files with
+        # what verify compares the files with, under the target's name in the root (it may be a link)
+        try:
+            named = os.path.normpath(os.path.join(os.path.realpath(ctx.root), os.path.relpath(
+                os.path.abspath(dest), os.path.abspath(ctx.root))))
+        except ValueError:  # pragma: no cover - Windows: another drive than the root's
+            named = self.dest
+        self.sizes = SizeLedger(ctx.root, alias=(self.dest, named) if named != self.dest else None)
         self.one_go = min(_SMALL, ctx.settings.chunk_size)  # members up to this are written with one write()
 
     def _free(self) -> int:
