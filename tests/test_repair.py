@@ -193,6 +193,29 @@ def test_sam_images_whose_indexed_range_fails_come_back_from_the_whole_tar(case:
     assert rep.restored == 1 and rep.unrecoverable == {} and rep.ok
 
 
+@pytest.mark.usefixtures("platformdirs_isolated")  # a crash log (on main) goes under tmp_path
+def test_a_connection_dropped_during_an_indexed_range_is_a_network_problem(
+        world: World, demo_catalog: Path, mirror: MirrorServer, sam_links: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The range's body was handed to tarfile as the raw urllib3 stream: a dropped connection was
+    urllib3's ProtocolError, no requests exception, and ended the repair as '[internal]'."""
+    root = tmp_path / "root"
+    args = ["--catalog", str(demo_catalog), "--root", str(root), "--sam-links", str(sam_links)]
+    assert main(["run", *args, "--components", "sam-tars", "--yes", "--quiet"]) == 0
+    images = sorted((root / "sam/images").iterdir())
+    (root / "sam/images/sa_1.jpg").unlink()
+    (root / "sharegpt4v").mkdir()
+    (root / "sharegpt4v/mini.json").write_text(json.dumps(
+        [{"id": p.name, "image": f"sam/images/{p.name}", "conversations": []} for p in images]))
+    capsys.readouterr()
+    mirror.add_fault("/sam/", Fault(drop_after=700))
+    assert main(["repair", *args]) != 0
+    err = capsys.readouterr().err
+    assert "[network]" in err and "hint:" in err and "[internal]" not in err, err
+    assert main(["repair", *args]) == 0  # the next try restores it
+    assert (root / "sam/images/sa_1.jpg").is_file()
+
+
 # -- repair picks the archive that holds the file ------------------------------------------------
 @pytest.fixture
 def cap100k_root(world: World, demo_catalog: Path, mirror: MirrorServer, sam_links: Path, tmp_path: Path) -> Path:

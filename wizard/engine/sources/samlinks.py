@@ -15,6 +15,7 @@ while it downloads instead, so no tar is ever stored.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import sqlite3
@@ -484,9 +485,16 @@ def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source
             if resp.status_code != 206:
                 ctx.log(f"{tar}: no range answer (HTTP {resp.status_code}); reading the tars whole", "warning")
                 return found, set(only) - found, False
+            # read through requests (a dropped connection is its ChunkedEncodingError: a coded
+            # network problem), at most the bytes asked for
+            body = bytearray()
+            for chunk in resp.iter_content(256 * 1024):
+                body += chunk
+                if len(body) >= end - start:
+                    break
             streamed = StreamedTar(ctx, tar, dest, component.layout, only={rel})
             try:
-                with tarfile.open(fileobj=resp.raw, mode="r|") as tf:
+                with tarfile.open(fileobj=io.BytesIO(body[:end - start]), mode="r|") as tf:
                     for ti in tf:
                         streamed.member(tf, ti)
                 got = streamed.finish().found
