@@ -34,7 +34,8 @@ server announced. A tar whose bytes fail (1) or (4) even when the body arrived i
 and then reported ``archive-corrupt``.
 
 Compression. Some SA-1B tars may be gzip-compressed under a ``.tar`` name: the first bytes
-(``1f 8b``) are sniffed and such a tar is streamed through gzip (``mode="r|gz"``). A compressed
+(``1f 8b``) are sniffed and such a tar is streamed through gzip (:class:`_Gunzip`: every gzip
+member, where tarfile's ``mode="r|gz"`` reads only the first). A compressed
 stream cannot be resumed mid-way, so a dropped gzip tar is read again from byte 0 and the members
 already on disk are skipped, not rewritten; its member index names the tar but no byte range.
 A tar with a bzip2/xz/zstd signature raises :class:`NotStreamable`: the caller downloads it and
@@ -64,6 +65,7 @@ import sqlite3
 import tarfile
 import threading
 import time
+import zlib
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +111,7 @@ _TAR_BUFSIZE = 64 * 1024
 #: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
 _MAX_PADDING = 1 << 20
 _GZIP = b"\x1f\x8b"
+_GZIP_CHUNK = 256 * 1024  # compressed bytes read at a time
 _COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", **UNREADABLE_TARS}
 #: The last line of a member index written by a pass that read the whole tar.
 INDEX_COMPLETE = "#complete"
@@ -180,6 +183,42 @@ class _Bad(Exception):
 
 class _Restart(Exception):
     """Read the tar again from byte 0 (the file changed, or the range answer was unusable)."""
+
+
+class _Gunzip:
+    """The gzip members of the body decompressed one after the other, for tarfile's stream mode:
+    its own gzip reader (``mode="r|gz"``) stops at the end of the first member, and a gzip file
+    may hold several (parallel compressors write them, ``cat a.gz b.gz`` makes them; ``gzip -d``
+    and ``GzipFile`` read them all). Zero padding after a member is skipped, as ``GzipFile`` does;
+    anything else that is not gzip is damage (``tarfile.ReadError``)."""
+
+    def __init__(self, body: _Body) -> None:
+        self._body = body
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def read(self, size: int) -> bytes:
+        out = bytearray()
+        while len(out) < size:
+            z = self._z
+            if z.eof:  # a member ended: the next one, or the end of the body
+                data = z.unused_data.lstrip(b"\0")
+                while not data:
+                    more = self._body.read(_GZIP_CHUNK)
+                    if not more:
+                        return bytes(out)
+                    data = more.lstrip(b"\0")
+                self._z = z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            else:
+                data = z.unconsumed_tail or self._body.read(_GZIP_CHUNK)
+                if not data:
+                    if out:  # the members in it are whole: tarfile writes them, the next read raises
+                        return bytes(out)
+                    raise EOFError("the gzip stream ends inside a member")
+            try:
+                out += z.decompress(data, size - len(out))  # bounded: a bomb never fills the memory
+            except zlib.error as exc:
+                raise tarfile.ReadError(f"invalid gzip data: {exc}") from None
+        return bytes(out)
 
 
 class _Body:
@@ -493,7 +532,6 @@ class _TarStream:
             if ctx.control.cancelled:  # the hook ran before the reader existed
                 reader.stop()
             self.body = body = _Body(ctx, reader, start, total, self.name, approx=self.size)
-            mode = "r|"
             if start == 0:
                 self._close_index()
                 self._index_mode = "w"  # a pass from byte 0 writes the member index afresh
@@ -509,11 +547,11 @@ class _TarStream:
                                 "byte 0 (members already on disk are kept, not written again)", "warning")
                         self.tar.restore({}, [])
                     self.state.gzip, self.state.members = True, 0
-                    mode = "r|gz"
                 else:
                     self.state.gzip = False
             self._save(force=True)  # the validators, before any member is written
-            with tarfile.open(fileobj=body, mode=mode, bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
+            source: _Body | _Gunzip = _Gunzip(body) if self.state.gzip else body
+            with tarfile.open(fileobj=source, mode="r|", bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
                               tarinfo=TarMember) as tf:
                 self._members(tf, start)
                 self._end(tf, start)
