@@ -24,8 +24,10 @@ from wizard.engine.sizes import recorded_sizes
 
 
 def test_a_zip_member_with_an_empty_or_dot_path_component_lands_at_its_plain_path(tmp_path: Path) -> None:
-    """``unzip`` writes ``train2017//1.jpg`` to ``train2017/1.jpg``; so does the extraction
-    (the small-member writer opened the folder ``1/`` name by name and met an empty one)."""
+    """``unzip`` writes ``train2017//1.jpg`` to ``train2017/1.jpg``; so does the extraction. (It
+    refused ``train2017//…`` as an absolute path once ``train2017/`` was stripped, and stopped at
+    ``train2017/./sub//./…`` with FileNotFoundError: the small-member writer opens folders name by
+    name and met an empty one.)"""
     archive = tmp_path / "train2017.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("train2017//000000000009.jpg", b"nine")
