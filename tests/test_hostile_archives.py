@@ -371,3 +371,43 @@ def test_a_recorded_option_out_of_range_is_not_restored(recorded: dict[str, obje
     (key, value), = recorded.items()
     assert f"--{key.replace('_', '-')} {value}" not in err and "[" not in err.split("resuming with:")[0], err
     box.assert_outside_unchanged()
+
+
+def zip_the_app_cannot_read(case: str) -> bytes:
+    """A well-formed coco zip whose second member needs what zipfile lacks: Deflate64 (method 9,
+    what Windows' own zip writes for large files) or a password."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(GOOD, JPEG)
+        zf.writestr("train2017/000000000025.jpg", JPEG)
+    data = bytearray(out.getvalue())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the second member's headers
+        at = data.index(signature, data.index(signature) + 1)
+        if case == "deflate64":
+            data[at + flags_at + 2:at + flags_at + 4] = (9).to_bytes(2, "little")
+        else:
+            data[at + flags_at] |= 1
+    return bytes(data)
+
+
+@pytest.mark.parametrize("case", ["deflate64", "encrypted"])
+def test_a_zip_the_app_cannot_read_is_kept_and_not_downloaded_again(
+        case: str, box: Sandbox, world: World, own_server: MirrorServer,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing is wrong with such a zip (its checksum matched): it was reported as damaged, moved
+    to the quarantine and downloaded again by every run, to fail the same way."""
+    cat = serve_coco(world, own_server, box.top / "cat.toml", zip_the_app_cannot_read(case))
+    box.refresh()
+    args = ["run", "--catalog", cat, "--root", box.root, "--components", "coco-train2017", "--yes", "--quiet",
+            "--full-archives"]
+    served = []
+    for _ in range(2):
+        code, _out, err = cli(capsys, *args)
+        assert code == 1, err
+        assert f"[{Code.ARCHIVE_UNSUPPORTED}]" in err and "000000000025.jpg" in err and "--local" in err, err
+        served.append(sum(r.sent for r in own_server.requests if r.path == "/coco.zip"))
+    assert served[0] >= len(zip_the_app_cannot_read(case)) and served[1] == served[0]  # not fetched again
+    assert not (box.root / ".sharegpt4v-setup" / "quarantine").exists() or not any(
+        (box.root / ".sharegpt4v-setup" / "quarantine").iterdir())
+    assert [p.name for p in (box.root / "coco/train2017").iterdir()] == [GOOD.split("/")[1]]  # the readable one
+    box.assert_outside_unchanged()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from wizard.cli import main
-from wizard.demo import MirrorServer, World
+from wizard.demo import MirrorServer, World, build_world
 from wizard.demo.server import Fault
 from wizard.engine.catalog import load_catalog
 from wizard.engine.context import Settings
@@ -198,6 +200,46 @@ def test_a_failed_range_read_of_a_sam_image_is_retried_or_read_from_its_tar(
     rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url, sam_links=sam_links,
                                                             backoff=0.01))
     assert rep.restored == 1 and rep.unrecoverable == {} and victim.read_bytes() == data
+
+
+def _reorder_tar(path: Path) -> None:
+    """The tar at ``path`` rebuilt with its members in the opposite order (upstream repacked it)."""
+    members = []
+    with tarfile.open(path) as src:
+        for ti in src.getmembers():
+            body = src.extractfile(ti)
+            members.append((ti, body.read() if body is not None else None))
+    with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as out:
+        for ti, data in reversed(members):
+            out.addfile(ti, io.BytesIO(data) if data is not None else None)
+
+
+@pytest.mark.parametrize("case", ["range-ignored", "tar-repacked-upstream"])
+def test_sam_images_whose_indexed_range_fails_come_back_from_the_whole_tar(case: str, tmp_path: Path) -> None:
+    """The member index says where an image sat in its tar; a server that answers the range with
+    the whole tar left the image 'not in any of the SA-1B tars', and a tar repacked since it was
+    indexed gave tarfile a header that is not one: an internal error (ReadError)."""
+    world = build_world(tmp_path / "docroot")  # a private world: its tars are changed below
+    with MirrorServer(world.docroot) as mirror:
+        catalog_path = world.write_catalog(mirror.base_url, tmp_path / "catalog.toml")
+        links = world.sam_links_file(mirror.base_url, tmp_path / "links.tsv")
+        root = tmp_path / "root"
+        assert main(["run", "--catalog", str(catalog_path), "--root", str(root), "--components", "sam-tars",
+                     "--sam-links", str(links), "--yes", "--quiet"]) == 0
+        images = sorted((root / "sam/images").iterdir())
+        victim = root / "sam/images/sa_1.jpg"  # the first member of sa_000000.tar
+        data = victim.read_bytes()
+        victim.unlink()
+        (root / "sharegpt4v").mkdir()
+        (root / "sharegpt4v/mini.json").write_text(json.dumps(
+            [{"id": p.name, "image": f"sam/images/{p.name}", "conversations": []} for p in images]))
+        if case == "range-ignored":
+            mirror.add_fault("/sam/", Fault(ignore_range=True, times=None))
+        else:
+            _reorder_tar(world.docroot / "sam/sa_000000.tar")
+        rep = repair(root, load_catalog(catalog_path), Settings(sam_links=links))
+    assert victim.read_bytes() == data
+    assert rep.restored == 1 and rep.unrecoverable == {} and rep.ok
 
 
 # -- repair picks the archive that holds the file ------------------------------------------------

@@ -163,6 +163,46 @@ def test_a_gzip_tar_streams_through_gzip_without_a_tar_on_disk(tmp_path: Path) -
     assert index[-1] == "#complete" and all(line.endswith("\t-1\t-1") for line in index[:-1])
 
 
+@pytest.mark.parametrize("padding", [b"", bytes(1000)], ids=["", "zero-padded"])
+def test_a_tar_gzipped_in_several_members_streams_every_member(tmp_path: Path, served: Any, padding: bytes) -> None:
+    """A gzip file may hold several members one after another (parallel compressors such as
+    bgzip or mgzip write them, ``cat a.gz b.gz`` makes them; gzip -d and tar read them all).
+    tarfile's stream mode reads only the first: the tar ended there, the body's rest was read as
+    'the gzip trailer', and the pass finished with the later members missing, without a word."""
+    docroot, server = served
+    members = sam_members(8, 3000)
+    tar = write_tar(tmp_path / "plain.tar", members).read_bytes()
+    cut = sorted(boundaries(tmp_path / "plain.tar"))[5]  # a member boundary: each half a gzip member
+    (docroot / "t.tar").write_bytes(gzip.compress(tar[:cut]) + gzip.compress(tar[cut:]) + padding)
+    result, _rec = stream(tmp_path / "root", server.url("/t.tar"))
+    assert on_disk(tmp_path / "root/sam/images") == jpgs(members)
+    assert result.written == 8
+
+
+def test_a_cut_gzip_tar_keeps_the_members_before_the_cut(tmp_path: Path, served: Any) -> None:
+    docroot, server = served
+    members = sam_members(6, 3000)
+    tar = write_tar(tmp_path / "plain.tar", members).read_bytes()
+    packed = gzip.compress(tar)
+    (docroot / "t.tar").write_bytes(packed[: len(packed) * 2 // 3])
+    with pytest.raises(SetupError) as caught:
+        stream(tmp_path / "root", server.url("/t.tar"), retries=1)
+    assert caught.value.problem.code is Code.ARCHIVE_CORRUPT and "ends inside" in caught.value.problem.message
+    kept = on_disk(tmp_path / "root/sam/images")
+    assert kept and all(jpgs(members)[name] == data for name, data in kept.items())
+    assert len(kept) < len(jpgs(members))
+
+
+def test_garbage_after_the_gzip_members_is_damage(tmp_path: Path, served: Any) -> None:
+    docroot, server = served
+    members = sam_members(3, 3000)
+    tar = write_tar(tmp_path / "plain.tar", members).read_bytes()
+    (docroot / "t.tar").write_bytes(gzip.compress(tar) + b"not gzip at all")
+    with pytest.raises(SetupError) as caught:
+        stream(tmp_path / "root", server.url("/t.tar"), retries=1)
+    assert caught.value.problem.code is Code.ARCHIVE_CORRUPT
+
+
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
 def test_a_fifo_or_link_at_a_member_index_is_neither_waited_on_nor_followed(kind: str, tmp_path: Path) -> None:
     """A FIFO planted at ``index/sa_NNNNNN.tar.members.tsv`` hung every plan that read the index."""

@@ -28,6 +28,7 @@ from .safefs import file_kind, read_regular
 from .sources.registry import KIND_NAMES, required_keys
 
 ARCHIVE_KINDS = ("none", "zip", "tar")
+_EMPTY_OR_DOT = re.compile(r"/(?:\.?/)+")  # empty and "." components of a member path
 DRIVE_FILE_URL = "https://drive.google.com/uc?id={id}"
 DRIVE_FOLDER_URL = "https://drive.google.com/drive/folders/{id}"
 #: A catalog is a few KB of TOML; anything this large is not one.
@@ -115,6 +116,8 @@ class Layout:
     def map(self, member: str) -> str | None:
         """The member's path relative to the target, or None when the layout skips it."""
         name = member.replace("\\", "/")
+        if "//" in name or "/./" in name:  # "a//b", "a/./b" are "a/b" (as unzip and tar write them)
+            name = _EMPTY_OR_DOT.sub("/", name)
         while name.startswith("./"):
             name = name[2:]
         if self.strip:

@@ -31,6 +31,7 @@ class Code(StrEnum):
     ARCHIVE_CORRUPT = "archive-corrupt"
     ARCHIVE_UNSAFE = "archive-unsafe"
     ARCHIVE_TOO_LARGE = "archive-too-large"
+    ARCHIVE_UNSUPPORTED = "archive-unsupported"
     ANNOTATIONS_INVALID = "annotations-invalid"
     LAYOUT_INCOMPLETE = "layout-incomplete"
     HUB_METADATA = "hub-metadata"

@@ -22,7 +22,6 @@ import gzip
 import hashlib
 import lzma
 import os
-import stat
 import tarfile
 import time
 import zipfile
@@ -30,14 +29,14 @@ import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from .bounds import Budget, path_problem, too_large, unsafe
 from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .fsinfo import free_bytes
-from .safefs import create_unless_complete, open_private
+from .safefs import create_unless_complete, is_whole, open_private
 from .sizes import SizeLedger
 from .zipextract import ZipExtraction
 
@@ -54,6 +53,34 @@ _TEMP_SUFFIX = ".extracting"
 _PROGRESS_INTERVAL = 0.1  # seconds between progress events
 _SMALL = 1 << 20  # members up to this size are read in one go
 _UTIME_FD = os.utime in os.supports_fd
+_MAX_DEPTH = 64  # folder levels of a member's path (the real archives have 0 to 2)
+
+
+#: Compressions of tars that tarfile (Python 3.11) cannot read, by their magic bytes.
+UNREADABLE_TARS = {b"\x28\xb5\x2f\xfd": "zstd", b"\x04\x22\x4d\x18": "lz4"}
+#: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
+END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
+NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
+
+
+class TarMember(tarfile.TarInfo):
+    """TarInfo that notes why the member list ended (tarfile ends it quietly on header errors):
+    read it back with :func:`tar_end`."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.HeaderError as exc:
+            setattr(tarfile_, "_stream_end", exc)  # noqa: B010 - read back in tar_end
+            raise
+
+
+def tar_end(tf: tarfile.TarFile) -> Exception | None:
+    """Why the member list of ``tf`` (opened with ``tarinfo=TarMember``) ended: an all-zero block
+    (``END_BLOCK``), the end of the data at a header (``NO_BLOCK``), a bad or cut header."""
+    end: Exception | None = getattr(tf, "_stream_end", None)
+    return end
 
 
 @dataclass(frozen=True)
@@ -102,7 +129,13 @@ class _Extraction:
         self.member = ""
         self._last_tick = 0.0
         self.budget = Budget(archive.name, expected, free=self._free)
-        self.sizes = SizeLedger(ctx.root)  # what verify compares the files with
+        # what verify compares the files with, under the target's name in the root (it may be a link)
+        try:
+            named = os.path.normpath(os.path.join(os.path.realpath(ctx.root), os.path.relpath(
+                os.path.abspath(dest), os.path.abspath(ctx.root))))
+        except ValueError:  # pragma: no cover - Windows: another drive than the root's
+            named = self.dest
+        self.sizes = SizeLedger(ctx.root, alias=(self.dest, named) if named != self.dest else None)
         self.one_go = min(_SMALL, ctx.settings.chunk_size)  # members up to this are written with one write()
 
     def _free(self) -> int:
@@ -139,6 +172,8 @@ class _Extraction:
         folder, _, base = rel.rpartition("/")
         if not problem and base in ("", ".", ".."):
             problem = "no file name"
+        if not problem and folder.count("/") >= _MAX_DEPTH:
+            problem = f"more than {_MAX_DEPTH} folders deep"
         if not problem and folder not in self.dirs:
             problem = self._make_folder(folder)
         if problem:
@@ -172,13 +207,14 @@ class _Extraction:
             self.new_dirs.add(os.path.join(self.dest, folder))
         return ""
 
-    def complete(self, final: str, size: int) -> bool:
-        """True (and counted as skipped) when ``final`` is already a regular file of ``size``."""
+    def complete(self, final: str, size: int, mtime: float | None) -> bool:
+        """True (and counted as skipped) when the member of ``size`` bytes and ``mtime`` is already
+        whole at ``final`` (:func:`~wizard.engine.safefs.is_whole`)."""
         try:
             st = os.lstat(final)
         except FileNotFoundError:
             return False
-        if stat.S_ISREG(st.st_mode) and st.st_size == size:
+        if is_whole(st, size, mtime):
             self._skip(final, size)
             return True
         return False
@@ -198,12 +234,12 @@ class _Extraction:
         replaces it. A larger one is written to a hidden temp name and renamed into place. Either
         way a failure removes what was written of it.
         """
-        if os.path.dirname(final) not in self.new_dirs and self.complete(final, size):
+        if os.path.dirname(final) not in self.new_dirs and self.complete(final, size, mtime):
             return
         self.budget.admit(self.member, size, stored)
         if size <= self.one_go:
             data = self._gather(chunks(), size)
-            fd = create_unless_complete(final, size)
+            fd = create_unless_complete(final, size, mtime)
             if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
                 self._skip(final, size)
                 return
@@ -327,7 +363,7 @@ class _Extraction:
 
     def run_tar(self) -> None:
         self.total = self.archive.stat().st_size
-        with open(self.archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tf:
+        with open(self.archive, "rb") as raw, _open_tar(raw) as tf:
             self.budget.archive_size, self.budget.plain = self.total, tf.fileobj is raw
             self.position = raw.tell
             try:
@@ -340,11 +376,24 @@ class _Extraction:
         for ti in tf:
             self.tar_member(tf, ti)
         self.member = ""
-        if tf.fileobj is raw:  # plain tar: a cut or garbled header ends tarfile's loop quietly
-            raw.seek(tf.offset)
-            block = raw.read(tarfile.BLOCKSIZE)
-            if block and block != tarfile.NUL * tarfile.BLOCKSIZE:
-                raise tarfile.ReadError(f"bad or truncated header at byte {tf.offset}")
+        end = tar_end(tf)  # a cut or garbled header ends tarfile's loop quietly
+        if not isinstance(end, END_BLOCK | NO_BLOCK):
+            at = "byte" if tf.fileobj is raw else "uncompressed byte"
+            raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
+
+
+def _open_tar(raw: IO[bytes]) -> tarfile.TarFile:
+    """tarfile's reading of the tar on ``raw`` (plain, gzip, bzip2 or xz); a compression tarfile
+    does not read is NotImplementedError (the tar is not damaged)."""
+    try:
+        return tarfile.open(fileobj=raw, mode="r:*", tarinfo=TarMember)
+    except tarfile.ReadError:
+        raw.seek(0)
+        magic = raw.read(8)
+        for signature, kind in UNREADABLE_TARS.items():
+            if magic.startswith(signature):
+                raise NotImplementedError(f"it is a {kind}-compressed tar, which this app cannot read") from None
+        raise
 
 
 def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layout: Layout, *,
@@ -379,12 +428,13 @@ def extract_archive(ctx: JobContext, archive: Path, kind: str, dest: Path, layou
             "Delete it and download again (the next run does this automatically); if it keeps "
             "happening, the source itself is bad: try another source or report it.",
         ) from exc
-    except (NotImplementedError, RuntimeError) as exc:  # zip: unsupported method, encryption
+    except NotImplementedError as exc:  # zip: unsupported method, encryption (zipdir.open_member); zstd tar
         at = f" (member {job.member})" if job.member else ""
-        raise SetupError(
-            Code.ARCHIVE_CORRUPT,
+        raise SetupError(  # not damaged: downloading it again would not help
+            Code.ARCHIVE_UNSUPPORTED,
             f"{archive.name} cannot be extracted here: {exc}{at}",
-            "Extract it with another tool into the target folder and run again, or report the source.",
+            f"Extract it with another tool (7-Zip, bsdtar) and give the extracted folder as a local copy "
+            f"(--local COMPONENT=FOLDER), or report the source. It is kept in {archive.parent}.",
         ) from exc
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):

@@ -98,23 +98,41 @@ def open_private(path: Path | str, *, truncate: bool = False, append: bool = Fal
     raise OSError(errno.ELOOP, "cannot open safely (a link or special file keeps reappearing)", str(path))
 
 
-def is_complete(path: str, size: int, *, dir_fd: int | None = None) -> bool:
-    """Whether a regular file of ``size`` bytes is at ``path`` (a link there is not followed)."""
+#: Seconds a file's mtime may differ from its member's and still be the member written (zip
+#: times have 2 s steps; FAT rounds to 2 s).
+MTIME_SLACK = 2.0
+
+
+def is_whole(st: os.stat_result, size: int, mtime: float | None) -> bool:
+    """Whether ``st`` is a member an extraction wrote whole: a regular file of ``size`` bytes whose
+    mtime is the member's ``mtime`` (when known; extractions set it) — rsync's quick check, so a
+    file of the same size with other content (the user's own, another version) is not taken for
+    the member."""
+    return (stat.S_ISREG(st.st_mode) and st.st_size == size
+            and (mtime is None or abs(st.st_mtime - mtime) < MTIME_SLACK))
+
+
+def is_complete(path: str, size: int, mtime: float | None = None, *, dir_fd: int | None = None) -> bool:
+    """Whether the member of ``size`` bytes and ``mtime`` is whole at ``path`` (:func:`is_whole`;
+    a link there is not followed)."""
     try:
         st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    return stat.S_ISREG(st.st_mode) and st.st_size == size
+    return is_whole(st, size, mtime)
 
 
-def create_unless_complete(path: str, size: int, *, dir_fd: int | None = None) -> int | None:
-    """A write fd on a new file at ``path`` (a member's final name), or None when a regular file of
-    ``size`` bytes is already there (a member a finished or interrupted run wrote whole).
+def create_unless_complete(path: str, size: int, mtime: float | None = None, *,
+                           dir_fd: int | None = None) -> int | None:
+    """A write fd on a new file at ``path`` (a member's final name), or None when the member of
+    ``size`` bytes and ``mtime`` is already there whole (:func:`is_whole`: a finished or
+    interrupted run wrote it).
 
     The file is created exclusively (``O_CREAT | O_EXCL``: never through a link, never opening a
     FIFO; nothing more to check on the fd). Anything else at the name — a shorter file a kill left,
-    a symlink, FIFO or device planted there — is unlinked (never followed) and the file created in
-    its place; a folder there raises ``IsADirectoryError``. One syscall on a fresh name.
+    a file of other content, a symlink, FIFO or device planted there — is unlinked (never followed)
+    and the file created in its place; a folder there raises ``IsADirectoryError``. One syscall on
+    a fresh name.
     ``dir_fd``: ``path`` is a name in that open folder.
     """
     for _ in range(3):
@@ -126,7 +144,7 @@ def create_unless_complete(path: str, size: int, *, dir_fd: int | None = None) -
             st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             continue
-        if stat.S_ISREG(st.st_mode) and st.st_size == size:
+        if is_whole(st, size, mtime):
             return None
         os.unlink(path, dir_fd=dir_fd)  # a folder: IsADirectoryError (EISDIR, or EPERM on macOS)
     raise OSError(errno.ELOOP, "cannot create safely (something keeps reappearing at the name)", path)

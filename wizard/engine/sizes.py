@@ -60,8 +60,11 @@ class SizeLedger:
 
     FLUSH_EVERY = 2048
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, alias: tuple[str, str] | None = None) -> None:
+        """``alias``: (a folder's real path, its path through the root): a target folder the user
+        linked to another disk is recorded under the name verify looks it up by."""
         self.root = os.path.realpath(root)
+        self._alias = alias
         self._pending: dict[str, list[str]] = {}
         self._count = 0
         self._broken = False
@@ -96,6 +99,10 @@ class SizeLedger:
         if self._broken:
             return
         for folder_abs, lines in pending.items():
+            if self._alias is not None:
+                real, named = self._alias
+                if folder_abs == real or folder_abs.startswith(real + os.sep):
+                    folder_abs = named + folder_abs[len(real):]
             rel = os.path.relpath(folder_abs, self.root)
             if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
                 continue

@@ -34,7 +34,8 @@ server announced. A tar whose bytes fail (1) or (4) even when the body arrived i
 and then reported ``archive-corrupt``.
 
 Compression. Some SA-1B tars may be gzip-compressed under a ``.tar`` name: the first bytes
-(``1f 8b``) are sniffed and such a tar is streamed through gzip (``mode="r|gz"``). A compressed
+(``1f 8b``) are sniffed and such a tar is streamed through gzip (:class:`_Gunzip`: every gzip
+member, where tarfile's ``mode="r|gz"`` reads only the first). A compressed
 stream cannot be resumed mid-way, so a dropped gzip tar is read again from byte 0 and the members
 already on disk are skipped, not rewritten; its member index names the tar but no byte range.
 A tar with a bzip2/xz/zstd signature raises :class:`NotStreamable`: the caller downloads it and
@@ -64,10 +65,11 @@ import sqlite3
 import tarfile
 import threading
 import time
+import zlib
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Self
+from typing import IO
 from urllib.parse import urlsplit
 
 import requests
@@ -77,7 +79,7 @@ from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .events import Stage
-from .extract import ExtractResult, StreamedTar
+from .extract import END_BLOCK, NO_BLOCK, UNREADABLE_TARS, ExtractResult, StreamedTar, TarMember, tar_end
 from .fsinfo import is_disk_full
 from .journal import state_dir
 from .net import client
@@ -110,11 +112,9 @@ _PIECE_CHUNK = 256 * 1024  # read size of the read-ahead connections
 _TAR_BUFSIZE = 64 * 1024
 #: Zero padding accepted after the end-of-archive marker (tar pads to its record size, 10 KiB).
 _MAX_PADDING = 1 << 20
-#: Why tarfile stopped reading headers (private classes, stable since Python 3.2).
-_END_BLOCK: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]  # an all-zero block
-_NO_BLOCK: type[Exception] = tarfile.EmptyHeaderError  # type: ignore[attr-defined]  # EOF at a header
 _GZIP = b"\x1f\x8b"
-_COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+_GZIP_CHUNK = 256 * 1024  # compressed bytes read at a time
+_COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", **UNREADABLE_TARS}
 #: The last line of a member index written by a pass that read the whole tar.
 INDEX_COMPLETE = "#complete"
 
@@ -187,16 +187,40 @@ class _Restart(Exception):
     """Read the tar again from byte 0 (the file changed, or the range answer was unusable)."""
 
 
-class _Member(tarfile.TarInfo):
-    """TarInfo that notes why the member list ended (tarfile ends it quietly on header errors)."""
+class _Gunzip:
+    """The gzip members of the body decompressed one after the other, for tarfile's stream mode:
+    its own gzip reader (``mode="r|gz"``) stops at the end of the first member, and a gzip file
+    may hold several (parallel compressors write them, ``cat a.gz b.gz`` makes them; ``gzip -d``
+    and ``GzipFile`` read them all). Zero padding after a member is skipped, as ``GzipFile`` does;
+    anything else that is not gzip is damage (``tarfile.ReadError``)."""
 
-    @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> Self:
-        try:
-            return super().fromtarfile(tarfile_)
-        except tarfile.HeaderError as exc:
-            setattr(tarfile_, "_stream_end", exc)  # noqa: B010 - read back in _TarStream._end
-            raise
+    def __init__(self, body: _Body) -> None:
+        self._body = body
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def read(self, size: int) -> bytes:
+        out = bytearray()
+        while len(out) < size:
+            z = self._z
+            if z.eof:  # a member ended: the next one, or the end of the body
+                data = z.unused_data.lstrip(b"\0")
+                while not data:
+                    more = self._body.read(_GZIP_CHUNK)
+                    if not more:
+                        return bytes(out)
+                    data = more.lstrip(b"\0")
+                self._z = z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            else:
+                data = z.unconsumed_tail or self._body.read(_GZIP_CHUNK)
+                if not data:
+                    if out:  # the members in it are whole: tarfile writes them, the next read raises
+                        return bytes(out)
+                    raise EOFError("the gzip stream ends inside a member")
+            try:
+                out += z.decompress(data, size - len(out))  # bounded: a bomb never fills the memory
+            except zlib.error as exc:
+                raise tarfile.ReadError(f"invalid gzip data: {exc}") from None
+        return bytes(out)
 
 
 class _Body:
@@ -510,7 +534,6 @@ class _TarStream:
             if ctx.control.cancelled:  # the hook ran before the reader existed
                 reader.stop()
             self.body = body = _Body(ctx, reader, start, total, self.name, approx=self.size)
-            mode = "r|"
             if start == 0:
                 self._close_index()
                 self._index_mode = "w"  # a pass from byte 0 writes the member index afresh
@@ -526,12 +549,12 @@ class _TarStream:
                                 "byte 0 (members already on disk are kept, not written again)", "warning")
                         self.tar.restore({}, [])
                     self.state.gzip, self.state.members = True, 0
-                    mode = "r|gz"
                 else:
                     self.state.gzip = False
             self._save(force=True)  # the validators, before any member is written
-            with tarfile.open(fileobj=body, mode=mode, bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
-                              tarinfo=_Member) as tf:
+            source: _Body | _Gunzip = _Gunzip(body) if self.state.gzip else body
+            with tarfile.open(fileobj=source, mode="r|", bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
+                              tarinfo=TarMember) as tf:
                 self._members(tf, start)
                 self._end(tf, start)
         return True
@@ -582,13 +605,13 @@ class _TarStream:
 
     def _end(self, tf: tarfile.TarFile, base: int) -> None:
         """Check that the stream ended cleanly after the last member (see the module docstring)."""
-        end = getattr(tf, "_stream_end", None)
+        end = tar_end(tf)
         at = base + tf.offset
         st = self.state
         if st.gzip:
             self._end_gzip(tf, end)
             return
-        if isinstance(end, _END_BLOCK):
+        if isinstance(end, END_BLOCK):
             stream = tf.fileobj
             assert stream is not None
             while block := stream.read(self.ctx.settings.chunk_size):
@@ -600,17 +623,17 @@ class _TarStream:
                 raise RetryLater(f"the body ended at byte {self._position():,} of {st.total:,}")
             st.offset = at
             return
-        if isinstance(end, _NO_BLOCK) and st.total is not None and at == st.total:
+        if isinstance(end, NO_BLOCK) and st.total is not None and at == st.total:
             st.offset = at  # no end-of-archive blocks, but the body ends exactly after a member
             return
-        if isinstance(end, _NO_BLOCK):
+        if isinstance(end, NO_BLOCK):
             raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
         raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
 
     def _end_gzip(self, tf: tarfile.TarFile, end: object) -> None:
         """A gzip tar: after the end-of-archive block only zeros, and the whole body arrived."""
         at = tf.offset
-        if not isinstance(end, _END_BLOCK | _NO_BLOCK):
+        if not isinstance(end, END_BLOCK | NO_BLOCK):
             raise _Bad(f"bad or truncated header at uncompressed byte {at:,}" + (f" ({end})" if end else ""))
         stream = tf.fileobj
         assert stream is not None and self.body is not None
@@ -623,7 +646,7 @@ class _TarStream:
                 raise too_long(self.name, at + _MAX_PADDING)
         while self.body.read(self.ctx.settings.chunk_size):  # the gzip trailer; a short body raises
             pass
-        if isinstance(end, _NO_BLOCK) and self.state.total is None:
+        if isinstance(end, NO_BLOCK) and self.state.total is None:
             raise _Bad(f"the tar ends at uncompressed byte {at:,} without its end-of-archive marker")
 
 

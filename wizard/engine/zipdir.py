@@ -99,21 +99,29 @@ UNREADABLE = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError)
 
 
 def open_zip(file: str | os.PathLike[str] | IO[bytes]) -> zipfile.ZipFile:
-    """zipfile's reading of a zip. A member name flagged UTF-8 whose bytes are not UTF-8 is
+    """zipfile's reading of a zip. A member needing a zip version past 6.3 is damage
+    (``BadZipFile``; a method or encryption zipfile lacks is not: ``NotImplementedError`` when
+    the member is opened, :func:`open_member`). A member name flagged UTF-8 whose bytes are not UTF-8 is
     damage: ``BadZipFile`` naming its bytes, not zipfile's ``UnicodeDecodeError`` (``unzip``
     writes such a name mangled, ``bsdtar`` skips the member; the archive is not the one expected)."""
     try:
         return zipfile.ZipFile(file)
     except UnicodeDecodeError as exc:
         raise zipfile.BadZipFile(not_utf8(exc)) from None
+    except NotImplementedError as exc:  # "zip file version 10.0": past any version of the format (6.3)
+        raise zipfile.BadZipFile(f"{exc}: a damaged directory") from None
 
 
 def open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
-    """``zf.open(info)``; a local header whose UTF-8-flagged name is not UTF-8 is ``BadZipFile``."""
+    """``zf.open(info)``; a local header whose UTF-8-flagged name is not UTF-8 is ``BadZipFile``,
+    an encrypted member (zipfile's ``RuntimeError``) ``NotImplementedError`` as an unsupported
+    method is."""
     try:
         return zf.open(info)
     except UnicodeDecodeError as exc:
         raise zipfile.BadZipFile(not_utf8(exc)) from None
+    except RuntimeError as exc:  # "File ... is encrypted, password required for extraction"
+        raise NotImplementedError(str(exc)) from None
 
 
 def not_utf8(exc: UnicodeDecodeError) -> str:

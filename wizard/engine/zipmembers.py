@@ -123,17 +123,17 @@ class MemberWriter:
         return fd
 
     def write(self, task: Task) -> bool:
-        """Write ``task``'s member; False (nothing written) when a regular file of its size is
-        already there. A failure removes what was written of it."""
+        """Write ``task``'s member; False (nothing written) when it is already there whole (its
+        size and mtime: :func:`~wizard.engine.safefs.is_whole`). A failure removes what was written of it."""
         folder, base, fresh, _off, _csize, size, _crc, _method, _raw, mtime, _end = task
         dir_fd = self._folders.get(folder, -1)
         if dir_fd == -1:
             dir_fd = self._folder(folder)
         path = base if dir_fd is not None else os.path.join(self.dest, folder, base)
-        if not fresh and is_complete(path, size, dir_fd=dir_fd):
+        if not fresh and is_complete(path, size, mtime, dir_fd=dir_fd):
             return False
         data = read(self.fd, task)
-        fd = create_unless_complete(path, size, dir_fd=dir_fd)
+        fd = create_unless_complete(path, size, mtime, dir_fd=dir_fd)
         if fd is None:  # a name given twice (or an interrupted run's whole file)
             return False
         try:

@@ -487,7 +487,7 @@ def _repair_from_tar_index(ctx: JobContext, component: Component, source: Source
             with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tf:
                 for ti in tf:
                     streamed.member(tf, ti)
-        except tarfile.TarError as exc:  # not the member the index says (the tar changed upstream)
+        except (tarfile.TarError, EOFError) as exc:  # not the member the index says (the tar changed upstream)
             ctx.log(f"{tar}: the bytes at {rel}'s place are not that member ({exc}); reading the tars instead",
                     "warning")
             break
