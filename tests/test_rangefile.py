@@ -60,3 +60,26 @@ def test_file_changing_upstream_midway_is_detected(tmp_path: Path) -> None:
         remote.seek(100_000)
         with pytest.raises(RangeNotSupported):
             remote.read(10)
+
+
+def test_a_central_directory_too_large_to_hold_is_not_read_remotely(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """zipfile reads a zip's central directory in one read of the size the zip declares: a hostile or
+    broken server could name any size and the app would ask for it and hold it in memory. A read
+    over ``MAX_READ`` (here lowered to 64 KiB) is refused before it is requested; the layout probe
+    then leaves the check to the downloaded file."""
+    from wizard.engine.layoutprobe import NoRange, remote_names
+    from wizard.engine.net import rangefile
+
+    path = tmp_path / "doc" / "images.zip"
+    path.parent.mkdir()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for n in range(2000):  # ~2000 x 110 bytes of directory: ~220 KB
+            zf.writestr(f"llava/llava_pretrain/images/{n // 1000:05d}/{n:09d}_with_a_longish_name.jpg", b"x")
+    monkeypatch.setattr(rangefile, "MAX_READ", 64 * 1024)
+    with MirrorServer(path.parent) as srv, requests.Session() as session:
+        with pytest.raises(NoRange, match="not made remotely"):
+            remote_names(session, srv.url("images.zip"), {}, tail=16 * 1024)
+        asked = [r.headers.get("Range", "") for r in srv.requests]
+    spans = [int(b) - int(a) + 1 for a, b in (r.removeprefix("bytes=").split("-") for r in asked if "=-" not in r)]
+    assert asked and all(span <= 64 * 1024 for span in spans), asked

@@ -39,6 +39,12 @@ T = TypeVar("T")
 Retry = Callable[[BaseException, bool], None]
 
 
+#: The most one read asks of the server (a zip's central directory is read whole: LLaVA's 558K
+#: members take ~50 MB). A zip claiming more is not read remotely: a hostile or broken server could
+#: otherwise make the app hold any size it names in memory.
+MAX_READ = 256 << 20
+
+
 class RangeNotSupported(Exception):
     """The server answered a range request with the whole file (or not at all)."""
 
@@ -142,6 +148,8 @@ class HttpRangeFile(io.RawIOBase):
         want = min(len(buffer), self.size - self.pos)
         if want <= 0:
             return 0
+        if want > MAX_READ:
+            raise RangeNotSupported(f"a single read of {want:,} bytes (over {MAX_READ >> 20} MiB) is not made remotely")
         cached_end = self._cache_start + len(self._cache)
         if self._cache and self.pos < self._cache_start < self.pos + max(want, self.block) \
                 and self.pos + want <= cached_end:  # just before the cache (a zip's long directory)
