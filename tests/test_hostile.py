@@ -558,6 +558,47 @@ def test_a_tree_in_the_way_is_a_coded_problem(case: str, box: Sandbox, world: Wo
     box.assert_outside_unchanged()
 
 
+def test_an_answer_that_is_not_valid_http_is_named_as_such(box: Sandbox, world: World, own_server: MirrorServer,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A server whose every answer carries two different Content-Lengths (requests: InvalidHeader)
+    was reported as "Cannot reach <host>: InvalidHeader." — a class name, not what happened."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Length: 20\r\n"
+                             b"Connection: close\r\n\r\n0123456789")
+
+    threading.Thread(target=serve, daemon=True).start()
+    data = zip_of({"train2017/000000000009.jpg": JPEG})
+
+    def edit(raw: dict[str, Any]) -> None:
+        component(raw, "coco-train2017")["source"] = [{"kind": "http", "label": "test", "size": len(data),
+                                                       "url": f"http://127.0.0.1:{port}/coco.zip"}]
+    cat = edited_catalog(world, own_server.base_url, box.top / "cat.toml", edit)
+    box.refresh()
+    try:
+        code, _out, err = cli(capsys, "run", "--catalog", cat, "--root", box.root, "--components", "coco-train2017",
+                              "--yes", "--quiet")
+    finally:
+        listener.close()
+    assert code == 1, err
+    assert f"[{Code.NETWORK}]" in err and "The answer from 127.0.0.1" in err and "not valid HTTP" in err, err
+    assert "multiple unmatching values" in err and "Cannot reach" not in err, err
+    assert "hint:" in err and f"[{Code.INTERNAL}]" not in err, err
+    box.assert_outside_unchanged()
+
+
 def test_repair_with_the_source_down_is_a_coded_problem(box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(capsys, *run_args(demo_catalog, mirror, box.root, CHEAP))[0] == 0

@@ -249,17 +249,18 @@ def file_kind(path: Path) -> str:
 
 
 def _network_problem(exc: OSError, requests: Any) -> Problem:
+    from .net.policy import describe  # requests is imported already: one of its errors came
+
     request = getattr(exc, "request", None)
     url = getattr(request, "url", None) if request is not None else None
     host = urlsplit(str(url)).netloc if url else "the server"  # never the query (signed links)
-    if isinstance(exc, requests.Timeout):
-        why = "it did not answer in time"
-    elif isinstance(exc, requests.exceptions.SSLError):
-        why = "the TLS connection failed"
-    elif isinstance(exc, requests.ConnectionError):
-        why = "the connection failed or was refused"
-    else:
-        why = type(exc).__name__
+    why = describe(exc)
+    bad = requests.exceptions
+    if isinstance(exc, bad.InvalidHeader | bad.ContentDecodingError | bad.TooManyRedirects | bad.InvalidSchema):
+        return Problem(Code.NETWORK, f"The answer from {host} could not be used: {why}.",
+                       "The server (or a proxy in between) sent something the app cannot read; run the same "
+                       "command again later, or point the catalog at a mirror (--catalog). Nothing downloaded "
+                       "so far is lost.")
     return Problem(Code.NETWORK, f"Cannot reach {host}: {why}.",
                    "Check the network connection (and proxy settings); the source may be down. Run the "
                    "same command again later: nothing downloaded so far is lost.")

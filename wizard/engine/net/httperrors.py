@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         ConnectionError,
         ConnectTimeout,
         ContentDecodingError,
+        InvalidHeader,
         InvalidSchema,
         InvalidURL,
         ProxyError,
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
         TooManyRedirects,
     )
 
-__all__ = ["ChunkedEncodingError", "ConnectTimeout", "ConnectionError", "ContentDecodingError", "InvalidSchema",
-           "InvalidURL", "ProxyError", "ReadTimeout", "RequestException", "SSLError", "Timeout", "TooManyRedirects"]
+__all__ = ["ChunkedEncodingError", "ConnectTimeout", "ConnectionError", "ContentDecodingError", "InvalidHeader",
+           "InvalidSchema", "InvalidURL", "ProxyError", "ReadTimeout", "RequestException", "SSLError", "Timeout",
+           "TooManyRedirects"]
 
 
 def __getattr__(name: str) -> type[Exception]:

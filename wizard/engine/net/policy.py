@@ -104,9 +104,13 @@ def describe(exc: BaseException) -> str:
         return "the server stopped answering (timeout)"
     if isinstance(exc, httperrors.ChunkedEncodingError | httperrors.ContentDecodingError):
         return "the connection dropped mid-file"
+    if isinstance(exc, httperrors.InvalidHeader) or type(exc).__name__ in ("HeaderParsingError", "InvalidHeader"):
+        return f"the server's answer is not valid HTTP ({exc})"[:300]  # e.g. two different Content-Lengths
     text = str(exc)
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
         return "DNS lookup failed"
+    if isinstance(exc, httperrors.SSLError):
+        return "the TLS connection failed"
     if isinstance(exc, httperrors.ConnectionError):
         return "connection failed"
     if "Timeout" in type(exc).__name__:  # other clients' timeouts (the Hub library uses httpx)
