@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
@@ -105,6 +106,36 @@ def test_an_unwritable_log_folder_does_not_stop_the_run(tmp_path: Path) -> None:
     assert runlog.path is None
     assert any(isinstance(e, Log) and "cannot write the run log" in e.text for e in rec.events)
     assert any(isinstance(e, Log) and e.text == "still running" for e in rec.events)
+
+
+class _FullDisk(io.StringIO):
+    """A stream on a disk that has just filled: every write and flush fails with ENOSPC."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_log_file_on_a_disk_that_fills_is_dropped_with_one_warning_and_no_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = Recorder()
+    engine_log = logging.getLogger("wizard.engine.sometest")
+    with RunLog(tmp_path, rec) as runlog:
+        assert runlog._file is not None
+        runlog._file.stream.close()
+        runlog._file.stream = _FullDisk()  # the disk fills while the run goes on
+        for n in range(3):
+            engine_log.warning("record %d", n)
+            runlog.emit(Log("info", f"still running {n}"))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err
+    dropped = [e for e in rec.events if isinstance(e, Log) and "run log" in e.text]
+    assert len(dropped) == 1 and "No space left on device" in dropped[0].text
+    assert [e.text for e in rec.events if isinstance(e, Log) and e.text.startswith("still running")] == [
+        "still running 0", "still running 1", "still running 2"]
+    assert not logging.getLogger("wizard").handlers  # detached afterwards, the close did not raise
 
 
 # -- a demo run ------------------------------------------------------------------------------------
