@@ -708,6 +708,32 @@ def test_a_state_folder_that_is_a_symlink_is_refused(command: str, box: Sandbox,
     box.assert_outside_unchanged()
 
 
+@pytest.mark.parametrize("command", ["run", "verify"])
+@pytest.mark.parametrize("folder", ["", "downloads", "reports", "logs", "index"])
+def test_a_state_folder_or_subfolder_that_is_a_symlink_is_never_written_through(
+        folder: str, command: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, _err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["json-sft", "coco-train2017"],
+                                             "--keep-archives"))
+    assert code == 0
+    for image in (box.root / "coco" / "train2017").iterdir():
+        image.unlink()  # work for the next run (archive, members index, log) and a report for verify
+    state = box.root / ".sharegpt4v-setup"
+    link = state / folder if folder else state
+    link.mkdir(exist_ok=True)
+    os.rename(link, box.top / "moved")
+    link.symlink_to(box.canary, target_is_directory=True)
+    box.refresh()
+    if command == "run":
+        args: list[Any] = run_args(demo_catalog, mirror, box.root, ["json-sft", "coco-train2017"], "--keep-archives")
+    else:
+        args = ["verify", "--catalog", demo_catalog, "--root", box.root]
+    code, _out, err = cli(capsys, *args)
+    assert code == 2
+    assert f"[{Code.PATH_BLOCKED}] {link} is a symbolic link" in err
+    box.assert_outside_unchanged()
+
+
 # ------------------------------------------------------------------------------------------
 # Other owners' bullets whose fix is in place: a body that never ends
 # ------------------------------------------------------------------------------------------

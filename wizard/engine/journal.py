@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import STATE_DIR_NAME
-from .errors import Code, Problem
+from .errors import Code, Problem, SetupError
 from .events import Stage
 from .rootlock import RootLock  # noqa: F401 - the lock lives beside the journal it guards
 
@@ -82,6 +82,22 @@ REBUILD_KEY = "rebuild_pending"
 
 def state_dir(root: Path) -> Path:
     return root / STATE_DIR_NAME
+
+
+#: The state folder's own subfolders: the app writes into them, so none may be a link.
+STATE_FOLDERS = ("downloads", "quarantine", "reports", "logs", "index", "index/sizes")
+
+
+def check_state_folder(root: Path) -> None:
+    """Raise ``path-blocked`` when the state folder is a link or not a folder, or one of its own
+    subfolders (:data:`STATE_FOLDERS`) is a link: the app's writes would land wherever it points."""
+    state = state_dir(root)
+    for path in (state, *(state / name for name in STATE_FOLDERS)):
+        if path.is_symlink() or (path == state and path.exists() and not path.is_dir()):
+            what = "a symbolic link" if path.is_symlink() else "not a folder"
+            raise SetupError(Code.PATH_BLOCKED, f"{path} is {what}; the app keeps its state only in real "
+                             "folders inside the data root (a link could point its writes anywhere).",
+                             "Move it aside and run again.")
 
 
 def journal_path(root: Path) -> Path:
