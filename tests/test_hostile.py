@@ -283,6 +283,8 @@ def damage_journal(root: Path, kind: str) -> None:
         path.write_bytes(data[: len(data) // 2])
     elif kind == "random":
         path.write_bytes(os.urandom(len(path.read_bytes())))
+    elif kind == "empty":  # zero bytes: what a crash can leave of a file on some filesystems
+        path.write_bytes(b"")
     else:
         db = sqlite3.connect(path)
         statement = {"unknown-code": "UPDATE jobs SET error_code='from-the-future' WHERE rowid=1",
@@ -301,7 +303,7 @@ def source_paths(catalog: Path) -> dict[str, str]:
             if c["source"][0].get("url")}
 
 
-@pytest.mark.parametrize("kind", ["truncated", "random", "unknown-code", "unknown-stage", "bad-info",
+@pytest.mark.parametrize("kind", ["truncated", "random", "empty", "unknown-code", "unknown-stage", "bad-info",
                                   "newer-schema"])
 def test_a_damaged_journal_is_set_aside_and_rebuilt_and_nothing_is_fetched_again(
         kind: str, box: Sandbox, world: World, demo_catalog: Path, mirror: MirrorServer,

@@ -236,7 +236,7 @@ class Journal:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = self._open_checked()
+            self._db = self._open_checked(existing=self.path.exists())
         except JournalUnreadable as exc:
             self.healed = str(exc)
             fresh = self._fresh(self.healed)  # first: a full disk keeps the damaged one in place
@@ -262,7 +262,9 @@ class Journal:
         db.close()
         return fresh
 
-    def _open_checked(self) -> sqlite3.Connection:
+    def _open_checked(self, *, existing: bool = False) -> sqlite3.Connection:
+        """``existing``: the file was there before this open, so a database without a single table
+        is what a crash left of it (zero bytes), not a new journal."""
         if self.path.is_symlink():
             raise JournalUnreadable("it is a symbolic link (never followed)")
         try:
@@ -271,6 +273,8 @@ class Journal:
             raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
         try:
             check_journal(db)
+            if existing and db.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone() is None:
+                raise JournalUnreadable("it is empty (no tables; a crash can leave a file with zero bytes)")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
