@@ -736,6 +736,36 @@ def test_a_state_folder_or_subfolder_that_is_a_symlink_is_never_written_through(
     box.assert_outside_unchanged()
 
 
+class ClosedPipe(io.StringIO):
+    """An output whose reader went away (``| head -1``): every write fails with EPIPE."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stdout-and-stderr"])
+def test_output_to_a_closed_pipe_neither_fails_the_jobs_nor_the_exit_code(
+        closed: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    box.refresh()
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    if closed == "stdout-and-stderr":
+        monkeypatch.setattr("sys.stderr", ClosedPipe())
+    args = run_args(demo_catalog, mirror, box.root, CHEAP)
+    args.remove("--quiet")  # a line per stage and per job: each one written to the closed pipe
+    assert main([str(a) for a in args]) == 0
+    assert main(["plan", "--catalog", str(demo_catalog), "--root", str(box.root), "--preset", "all"]) == 0
+    monkeypatch.undo()
+    assert "Traceback" not in capsys.readouterr().err  # stdout-only: the run's lines went to stderr
+    code, out, err = cli(capsys, "status", "--root", box.root)
+    assert code == 0 and err == ""
+    assert sorted(line.split()[:2] for line in out.splitlines()) == sorted([cid, "done"] for cid in CHEAP)
+    box.assert_outside_unchanged()
+
+
 # ------------------------------------------------------------------------------------------
 # Other owners' bullets whose fix is in place: a body that never ends
 # ------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ is written to the run log, and one line names that file).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -559,6 +560,54 @@ def open_wizard(*, demo: bool, demo_root: Path | None) -> int:
     return gui_main(demo=demo, demo_root=demo_root)
 
 
+class _Output:
+    """``sys.stdout``/``sys.stderr`` while a command runs: when the reader goes away (``| head -1``,
+    a log collector that died, a closed terminal), the rest of the output is dropped. The work
+    goes on and the command ends with its own exit code, instead of the reporter's next line
+    failing the jobs with a disk error (``io-error``) about a broken pipe."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except OSError as exc:
+                self._gone(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self._gone(exc)
+
+    def _gone(self, exc: OSError) -> None:
+        if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EIO:
+            raise exc
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # the buffered rest: nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _guarded_output() -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:
     """The command line. ``self_test`` runs ``--self-test`` (:mod:`wizard.entry` passes it: the
     self-test drives this CLI, so this module does not import it)."""
@@ -566,8 +615,6 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
         return open_wizard(demo=False, demo_root=None)
     parser = build_parser()
     args = parser.parse_args(argv)  # --version exits here, having imported next to nothing
-    from .paths import default_demo_root
-
     if args.self_test:
         if self_test is None:
             return _fail(Problem(Code.INTERNAL, "--self-test is run by the sharegpt4v-setup command.",
@@ -576,11 +623,18 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
     if args.command is None:
         return open_wizard(demo=args.demo, demo_root=args.demo_root)
 
+    if hasattr(args, "root") and args.root is None and not getattr(args, "demo", False):
+        parser.error("the following arguments are required: --root")
+    with _guarded_output():
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from .paths import default_demo_root
+
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
     root: Path | None = None
-    if hasattr(args, "root") and args.root is None and not getattr(args, "demo", False):
-        parser.error("the following arguments are required: --root")
     try:
         if hasattr(args, "root") and args.root is None:  # --demo: in the user's cache folder
             args.root = default_demo_root()
