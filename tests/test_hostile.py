@@ -290,6 +290,7 @@ def damage_journal(root: Path, kind: str) -> None:
         statement = {"unknown-code": "UPDATE jobs SET error_code='from-the-future' WHERE rowid=1",
                      "unknown-stage": "UPDATE jobs SET stage='teleporting' WHERE rowid=1",
                      "bad-info": "UPDATE jobs SET info='[1, 2' WHERE rowid=1",
+                     "deep-info": f"UPDATE jobs SET info='{'[' * 100_000}{']' * 100_000}' WHERE rowid=1",
                      "newer-schema": "PRAGMA user_version=99"}[kind]
         db.execute(statement)
         db.commit()
@@ -304,7 +305,7 @@ def source_paths(catalog: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("kind", ["truncated", "random", "empty", "unknown-code", "unknown-stage", "bad-info",
-                                  "newer-schema"])
+                                  "deep-info", "newer-schema"])
 def test_a_damaged_journal_is_set_aside_and_rebuilt_and_nothing_is_fetched_again(
         kind: str, box: Sandbox, world: World, demo_catalog: Path, mirror: MirrorServer,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -763,6 +764,43 @@ def test_output_to_a_closed_pipe_neither_fails_the_jobs_nor_the_exit_code(
     code, out, err = cli(capsys, "status", "--root", box.root)
     assert code == 0 and err == ""
     assert sorted(line.split()[:2] for line in out.splitlines()) == sorted([cid, "done"] for cid in CHEAP)
+    box.assert_outside_unchanged()
+
+
+#: A JSON document nested deeper than Python's parser goes (RecursionError), a few hundred KB.
+JSON_BOMB = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("where", ["last-verify", "counts-cache", "part-sidecar"])
+def test_a_state_file_nested_too_deeply_is_treated_like_any_damaged_one(
+        where: str, box: Sandbox, world: World, demo_catalog: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(capsys, *run_args(demo_catalog, mirror, box.root, CHEAP))[0] == 0
+    plan = ["plan", "--catalog", demo_catalog, "--root", box.root, "--components", ",".join(CHEAP)]
+    assert cli(capsys, *plan)[0] == 0  # the first plan with the JSON in place caches its counts
+    verified = cli(capsys, "verify", "--root", box.root)[:2]
+    state = box.root / ".sharegpt4v-setup"
+    box.refresh()
+    if where == "last-verify":
+        (state / "reports").mkdir(exist_ok=True)
+        (state / "reports" / "last-verify.json").write_text(JSON_BOMB)
+        args: list[Any] = ["repair", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", box.root]
+    elif where == "counts-cache":
+        [cache] = (state / "index").glob("*.counts.json")
+        cache.write_text(JSON_BOMB)
+        args = plan
+    else:  # a download cut half-way whose resume record is the bomb
+        for image in (box.root / "coco" / "train2017").iterdir():
+            image.unlink()
+        archive = (world.docroot / source_paths(demo_catalog)["coco-train2017"].lstrip("/")).read_bytes()
+        (state / "downloads" / "train2017.zip.part").write_bytes(archive[: len(archive) // 2])
+        (state / "downloads" / "train2017.zip.part.json").write_text(JSON_BOMB)
+        args = run_args(demo_catalog, mirror, box.root, CHEAP)
+    code, _out, err = cli(capsys, *args)
+    assert code == 0, err
+    assert f"[{Code.INTERNAL}]" not in err
+    if where != "last-verify":  # (repair fetched what verify found missing: 0 said all is in place)
+        assert cli(capsys, "verify", "--root", box.root)[:2] == verified  # the same images in place
     box.assert_outside_unchanged()
 
 

@@ -30,6 +30,7 @@ from ..paths import STATE_DIR_NAME
 from .errors import Code, Problem, SetupError
 from .events import Stage
 from .rootlock import RootLock  # noqa: F401 - the lock lives beside the journal it guards
+from .safefs import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def check_journal(db: sqlite3.Connection) -> None:
             _record(row)
         if "runs" in tables:
             for (args,) in db.execute("SELECT args FROM runs"):
-                if not isinstance(json.loads(args), dict):
+                if not isinstance(loads_json(args), dict):
                     raise JournalUnreadable("a run's arguments are not a JSON object")
         if "items" in tables:
             for (status,) in db.execute("SELECT DISTINCT status FROM items"):
@@ -348,7 +349,7 @@ class Journal:
         """Merge keys into the job's JSON info (validators, counts, report paths)."""
         with self._mutex:
             row = self._db.execute("SELECT info FROM jobs WHERE id=?", (job,)).fetchone()
-            info = json.loads(row[0]) if row else {}
+            info = loads_json(row[0]) if row else {}
             info.update(values)
             if row is None:
                 self._db.execute("INSERT INTO jobs(id, stage, info, updated) VALUES(?,?,?,?)",
@@ -377,7 +378,7 @@ class Journal:
     def last_run_args(self) -> dict[str, Any] | None:
         with self._mutex:
             row = self._db.execute("SELECT args FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
-        return json.loads(row[0]) if row else None
+        return loads_json(row[0]) if row else None
 
     # -- per-item records (OCR-VQA images: one row per image, so 200K images resume one by one)
     def _items_table(self) -> None:
@@ -510,7 +511,7 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
         raise ValueError(f"job {jid!r} has the unknown error code {code!r}")
     if not isinstance(done, int) or not (total is None or isinstance(total, int)):
         raise TypeError(f"job {jid!r} has byte counts that are not integers")
-    details = json.loads(info or "{}")
+    details = loads_json(info or "{}")
     if not isinstance(details, dict):
         raise TypeError(f"job {jid!r} has info that is not a JSON object")
     problem = Problem(Code(code), message or "", hint or "") if code else None

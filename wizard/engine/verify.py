@@ -43,7 +43,7 @@ from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
 from .journal import check_state_folder
-from .safefs import open_private_file, open_state, read_state_text, write_text_atomic
+from .safefs import loads_json, open_private_file, open_state, read_state_text, write_text_atomic
 from .sizes import check_all, check_ledger, ledger_name, ledger_order, recorded_sizes, size_problem
 
 #: How many missing paths a report keeps in memory (the report file has them all).
@@ -247,7 +247,7 @@ def last_findings(root: Path) -> Findings | None:
     the missing lists. This is what ``repair`` should repair, all of it."""
     folder = root / STATE_DIR_NAME / "reports"
     try:
-        data = json.loads(read_state_text(folder / FINDINGS_FILE))
+        data = loads_json(read_state_text(folder / FINDINGS_FILE))
         unreadable = tuple(sorted({(str(p), str(r)) for p, r in data["unreadable"]}))
         wrong = tuple(sorted({(str(p), str(r)) for p, r in data["wrong_format"]}))
         bad = {p for p, _ in unreadable}
