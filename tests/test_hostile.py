@@ -693,6 +693,18 @@ def test_a_catalog_that_is_no_text_file_is_a_coded_problem(kind: str, box: Sandb
     box.assert_outside_unchanged()
 
 
+@pytest.mark.parametrize("bomb", ["x = " + "[" * 50_000 + "]" * 50_000, "x = " + "{a=" * 5_000 + "1" + "}" * 5_000])
+def test_a_catalog_nested_too_deeply_is_a_coded_problem(bomb: str, box: Sandbox, world: World, mirror: MirrorServer,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cat = box.top / "cat.toml"
+    cat.write_text(bomb + "\n" + world.catalog_text(mirror.base_url), encoding="utf-8")
+    box.refresh()
+    code, _out, err = cli(capsys, "plan", "--catalog", cat, "--root", box.root, "--preset", "sft")
+    assert code == 2
+    assert f"[{Code.CATALOG_INVALID}]" in err and "nested too deeply" in err
+    box.assert_outside_unchanged()
+
+
 @pytest.mark.parametrize("command", ["run", "plan", "demo-run"])
 def test_a_state_folder_that_is_a_symlink_is_refused(command: str, box: Sandbox, demo_catalog: Path,
                                                      mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
