@@ -238,6 +238,10 @@ def test_check_image_reports_unreadable_file(tmp_path: Path) -> None:
     (b'[{"id": "1"} {"id": "2"}]', "not valid JSON"),
     (b'["coco/1.jpg"]', "not an object"),
     (b"", "empty"),
+    # nested past jsonscan.MAX_DEPTH: never handed to ijson, whose cost grows with the square of
+    # the depth (a few hundred KB of "[" took it 24 GB)
+    (b'[{"id": "1", "image": "coco/1.jpg", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}]", "4096 levels"),
+    (b"[" * 5000 + b"]" * 5000, "4096 levels"),
     # a lone low surrogate: ijson raises UnicodeDecodeError, which once escaped as an internal error
     (b'[{"id": "1", "image": "coco/\\udc00.jpg"}]', "lone surrogate"),
 ])

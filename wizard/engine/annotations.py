@@ -205,6 +205,9 @@ def iter_image_batches(path: Path, *, progress: Callable[[int], None] | None = N
             return
         except jsonscan.Fallback as exc:
             log.info("%s: read by ijson after all (%s)", path.name, exc)
+        except jsonscan.TooDeep:
+            raise _corrupt(path, f"nests arrays or objects more than {jsonscan.MAX_DEPTH} levels deep (a "
+                           "record of the ShareGPT4V JSON nests 3).") from None
         except OSError as exc:
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
                              "Check the disk and try again.") from exc
