@@ -816,6 +816,28 @@ def test_a_state_file_nested_too_deeply_is_treated_like_any_damaged_one(
     box.assert_outside_unchanged()
 
 
+@pytest.mark.parametrize("linked", ["coco", "coco/train2017"])
+def test_an_image_folder_linked_to_another_disk_is_filled_there_and_the_demo_check_follows_it(
+        linked: str, box: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = box.top / "other-disk" / "coco"
+    elsewhere.mkdir(parents=True)
+    (box.root / linked).parent.mkdir(parents=True)
+    if linked == "coco/train2017":
+        elsewhere = elsewhere / "train2017"
+        elsewhere.mkdir()
+    (box.root / linked).symlink_to(elsewhere, target_is_directory=True)  # legit: spreading the data
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--demo", "--root", box.root, "--components", "json-sft,coco-train2017",
+                          "--yes", "--quiet")
+    assert code == 0, err
+    assert "Demo check FAILED" not in err
+    now = snapshot(box.top, box.root)
+    assert {k: v for k, v in now.items() if k in box.before} == box.before
+    added = set(now) - set(box.before)  # only the images, only where the user pointed
+    assert added and all(k.startswith("other-disk/coco/train2017") for k in added)
+    assert any(k.endswith(".jpg") for k in added)
+
+
 # ------------------------------------------------------------------------------------------
 # Other owners' bullets whose fix is in place: a body that never ends
 # ------------------------------------------------------------------------------------------
