@@ -285,6 +285,10 @@ def damage_journal(root: Path, kind: str) -> None:
         path.write_bytes(os.urandom(len(path.read_bytes())))
     elif kind == "empty":  # zero bytes: what a crash can leave of a file on some filesystems
         path.write_bytes(b"")
+    elif kind in ("folder", "fifo", "link"):  # no file at all where the journal should be
+        path.unlink()
+        {"folder": path.mkdir, "fifo": lambda: os.mkfifo(path),
+         "link": lambda: path.symlink_to(root.parent / "canary" / "victim.txt")}[kind]()
     else:
         db = sqlite3.connect(path)
         statement = {"unknown-code": "UPDATE jobs SET error_code='from-the-future' WHERE rowid=1",
@@ -304,8 +308,8 @@ def source_paths(catalog: Path) -> dict[str, str]:
             if c["source"][0].get("url")}
 
 
-@pytest.mark.parametrize("kind", ["truncated", "random", "empty", "unknown-code", "unknown-stage", "bad-info",
-                                  "deep-info", "newer-schema"])
+@pytest.mark.parametrize("kind", ["truncated", "random", "empty", "folder", "fifo", "link", "unknown-code",
+                                  "unknown-stage", "bad-info", "deep-info", "newer-schema"])
 def test_a_damaged_journal_is_set_aside_and_rebuilt_and_nothing_is_fetched_again(
         kind: str, box: Sandbox, world: World, demo_catalog: Path, mirror: MirrorServer,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -383,7 +387,8 @@ def test_a_journal_that_is_a_symlink_is_never_followed(box: Sandbox, demo_catalo
     state.mkdir(parents=True)
     (state / "journal.sqlite").symlink_to(box.canary / "victim.txt")
     box.refresh()
-    assert cli(capsys, "status", "--root", box.root)[0] == 2  # a link is no journal
+    code, _out, err = cli(capsys, "status", "--root", box.root)
+    assert code == 0 and "unreadable (it is a symbolic link (never followed))" in err  # not read through
     code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"]))
     assert code == 0, err
     assert not (state / "journal.sqlite").is_symlink()

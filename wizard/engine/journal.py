@@ -30,7 +30,7 @@ from ..paths import STATE_DIR_NAME
 from .errors import Code, Problem, SetupError
 from .events import Stage
 from .rootlock import RootLock  # noqa: F401 - the lock lives beside the journal it guards
-from .safefs import loads_json
+from .safefs import file_kind_nofollow, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,11 @@ def check_journal(db: sqlite3.Connection) -> None:
         raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _odd_file(kind: str) -> str:
+    """Why a journal that is no regular file cannot be used."""
+    return "it is a symbolic link (never followed)" if kind == "link" else f"it is a {kind}, not a file"
+
+
 def set_aside(path: Path, reason: str) -> Path:
     """Rename a journal that cannot be used (and its WAL files) to ``*.broken-<UTC time>``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -218,8 +223,11 @@ class Journal:
         self.healed: str | None = None
         self.set_aside_as: Path | None = None
         self._mutex = threading.Lock()
-        if (readonly or not create) and (not self.path.is_file() or self.path.is_symlink()):
-            raise FileNotFoundError(self.path)
+        kind = file_kind_nofollow(self.path)
+        if (readonly or not create) and kind != "file":
+            if kind == "missing":
+                raise FileNotFoundError(self.path)
+            raise JournalUnreadable(_odd_file(kind))  # the writing open sets it aside
         if readonly:
             try:
                 self._db = _connect_readonly(self.path)
@@ -266,8 +274,9 @@ class Journal:
     def _open_checked(self, *, existing: bool = False) -> sqlite3.Connection:
         """``existing``: the file was there before this open, so a database without a single table
         is what a crash left of it (zero bytes), not a new journal."""
-        if self.path.is_symlink():
-            raise JournalUnreadable("it is a symbolic link (never followed)")
+        kind = file_kind_nofollow(self.path)
+        if kind not in ("file", "missing"):
+            raise JournalUnreadable(_odd_file(kind))
         try:
             db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         except sqlite3.DatabaseError as exc:
