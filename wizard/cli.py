@@ -42,7 +42,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 
 
 
 def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
-    p.add_argument("--root", type=Path, help="the data root (training's --image_folder); with --demo "
+    p.add_argument("--root", type=_root, help="the data root (training's --image_folder); with --demo "
                    "it defaults to demo-root in the user's cache folder")
     if select:
         p.add_argument("--preset", help="pt | sft | cap100k | all")
@@ -106,6 +106,17 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--min-free wants a size such as 2G or 500M, not {text!r}") from exc
 
 
+def _root(text: str) -> Path:
+    """``--root``: a path; an empty one (an unset shell variable, ``--root "$DATA"``) is a usage
+    error, not the current folder."""
+    if not text.strip():
+        import argparse
+
+        raise argparse.ArgumentTypeError("--root is empty (an unset variable?); pass the data root's path, "
+                                         "or '.' for the current folder")
+    return Path(text)
+
+
 def _count(flag: str, most: int | None = None) -> Callable[[str], int]:
     """An argument type: a whole number of at least 1 (and at most ``most``), else a usage error
     naming ``flag``."""
@@ -155,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--segments", type=_count("--segments"), metavar="N",
                        help="connections per large file (default: by size, up to 8; 1 = one stream)")
     p_verify = sub.add_parser("verify", help="check every image the annotation JSONs reference")
-    p_verify.add_argument("--root", type=Path, required=True)
+    p_verify.add_argument("--root", type=_root, required=True)
     p_verify.add_argument("jsons", nargs="*", type=Path, metavar="JSON",
                           help="annotation JSONs (default: the ones in <root>/sharegpt4v/)")
     p_verify.add_argument("--deep", action="store_true",
@@ -167,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_repair.add_argument("--deep", action="store_true", help="also replace damaged images (reads every image)")
     p_repair.add_argument("--verbose", "-v", action="store_true", help="also show every request and retry")
     p_status = sub.add_parser("status", help="what the journal of a root says")
-    p_status.add_argument("--root", type=Path, required=True)
+    p_status.add_argument("--root", type=_root, required=True)
     p_status.add_argument("--json", action="store_true")
     return parser
 
