@@ -71,13 +71,15 @@ def report_lines(root: Path, stem: str = Path(PT).stem) -> list[str]:
     ("", "empty"),
     ("coco/train2017/", "folder"),
     ("coco/\x00.jpg", "NUL"),
+    (".sharegpt4v-setup/journal.sqlite", "state folder"),
+    ("./.ShareGPT4V-Setup/downloads/x.jpg", "state folder"),
 ])
 def test_check_path_rejects(image: str, reason: str) -> None:
     found = check_path(image)
     assert found is not None and reason in found
 
 
-@pytest.mark.parametrize("image", ["coco/train2017/000000000009.jpg", "x.jpg", "a..b/c...jpg",
+@pytest.mark.parametrize("image", ["coco/train2017/000000000009.jpg", "x.jpg", "a..b/c...jpg", "coco/.sharegpt4v-setup",
                                    "wikiart/images/adriaen-brouwer_inn-with-drunken-peasants.jpg"])
 def test_check_path_accepts(image: str) -> None:
     assert check_path(image) is None
