@@ -843,6 +843,26 @@ def test_an_image_folder_linked_to_another_disk_is_filled_there_and_the_demo_che
     assert any(k.endswith(".jpg") for k in added)
 
 
+@pytest.mark.parametrize(("given", "endpoint"), [("flag", "hf-mirror.com"), ("env", "hf-mirror.com"),
+                                                  ("flag", "file:///etc"), ("env", "javascript:alert(1)")])
+def test_a_hub_endpoint_that_is_no_http_url_is_a_coded_problem_before_any_request(
+        given: str, endpoint: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "--catalog", demo_catalog, "--root", box.root, "--components", "json-sft", "--yes", "--quiet"]
+    if given == "flag":
+        args += ["--hf-endpoint", endpoint]
+    else:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    box.refresh()
+    code, _out, err = cli(capsys, *args)
+    assert code == 2
+    named = "--hf-endpoint" if given == "flag" else "HF_ENDPOINT"
+    assert f"[{Code.HUB_METADATA}] The Hub endpoint {named} '{endpoint}' is not usable" in err
+    assert "https://hf-mirror.com" in err  # the hint shows the full form
+    assert mirror.requests == []
+    box.assert_outside_unchanged()
+
+
 # ------------------------------------------------------------------------------------------
 # Other owners' bullets whose fix is in place: a body that never ends
 # ------------------------------------------------------------------------------------------

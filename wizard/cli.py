@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .engine.catalog import check_url
     from .engine.context import Settings
     from .engine.errors import Code, SetupError
 
@@ -194,6 +195,11 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
         local[cid] = expand_path(Path(path), f"--local {cid}")
+    endpoint = args.hf_endpoint or os.environ.get("HF_ENDPOINT")
+    if endpoint and (why := check_url(endpoint)) is not None:  # "hf-mirror.com": no request could work
+        named = "--hf-endpoint" if args.hf_endpoint else "HF_ENDPOINT"
+        raise SetupError(Code.HUB_METADATA, f"The Hub endpoint {named} {endpoint!r} is not usable: {why}.",
+                         "Give it as a full URL, e.g. https://hf-mirror.com (or leave it out for huggingface.co).")
     # (both were checked as they were read: by _count, and by _resume for the recorded ones)
     concurrency = 3 if args.concurrency is None else args.concurrency
     per_host = 2 if args.per_host is None else args.per_host
