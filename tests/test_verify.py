@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from wizard.engine import annotations as annotations_mod
+from wizard.engine import jsonscan
 from wizard.engine import verify as verify_mod
 from wizard.engine.annotations import (
     ROOT_KEY,
@@ -257,6 +258,23 @@ def test_corrupt_json_raises_a_clear_error(tmp_path: Path, content: bytes, says:
     assert problem.code == Code.ANNOTATIONS_INVALID
     assert PT in problem.message and says in problem.message
     assert "download it again" in problem.hint
+
+
+def test_a_record_nested_deeper_than_a_chunk_can_grow_is_refused_too(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """No record boundary within MAX_CHUNK: the chunk is not handed to ijson whole when it nests
+    past MAX_DEPTH (here all three are made small: the real ones are 1 MiB, 64 MiB and 4096)."""
+    monkeypatch.setattr(jsonscan, "CHUNK", 256)
+    monkeypatch.setattr(jsonscan, "MAX_CHUNK", 1024)
+    monkeypatch.setattr(jsonscan, "MAX_DEPTH", 100, raising=False)
+    root = tmp_path / "root"
+    (root / "sharegpt4v").mkdir(parents=True)
+    deep = b'{"id": "2", "image": "coco/2.jpg", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    (root / "sharegpt4v" / PT).write_bytes(b'[{"id": "1", "image": "coco/1.jpg"}, ' + deep + b"]")
+    with pytest.raises(SetupError) as info:
+        verify(root)
+    assert info.value.problem.code == Code.ANNOTATIONS_INVALID
+    assert "more than 100 levels deep" in info.value.problem.message
 
 
 def test_missing_root_and_missing_jsons(tmp_path: Path) -> None:

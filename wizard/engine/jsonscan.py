@@ -24,7 +24,9 @@ words the error. The values already given are what that read gives for the same 
 
 from __future__ import annotations
 
+import array
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -51,6 +53,7 @@ _IMAGE = b"image"
 MAX_DEPTH = 4096
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1 in, -1 out
 
 
 class Fallback(Exception):
@@ -136,15 +139,10 @@ def _chunk_values(parser: Any, buf: bytearray, stop: int) -> list[str | None]:
 
 
 def _depth(doc: bytes) -> int:
-    """How deep ``doc`` nests its arrays and objects (brackets inside strings left out)."""
-    depth = most = 0
-    for byte in _STRING.sub(b"", doc).translate(None, _NOT_BRACKET):
-        if byte in b"[{":
-            depth += 1
-            most = max(most, depth)
-        else:
-            depth -= 1
-    return most
+    """How deep ``doc`` nests its arrays and objects (brackets inside strings left out); at C
+    speed, for the 64 MiB a chunk may grow to."""
+    steps = array.array("b", _STRING.sub(b"", doc).translate(_STEP, _NOT_BRACKET))
+    return max(itertools.accumulate(steps), default=0)
 
 
 class _Duplicate(Exception):
@@ -210,6 +208,8 @@ def iter_chunks(f: io.BufferedIOBase, first: int,
         found = None if at_end else _last_cut(buf, cut, 1, have)
         if found is None and not at_end:
             if len(buf) - 2 >= MAX_CHUNK:
+                if _depth(bytes(buf[1:have])) > MAX_DEPTH:  # not for ijson either (see MAX_DEPTH)
+                    raise TooDeep
                 raise Fallback(f"no record boundary in {MAX_CHUNK >> 20} MiB")
             buf.extend(bytes(len(buf) - 2))  # one record longer than a chunk: read twice as much
             continue
