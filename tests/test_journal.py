@@ -143,3 +143,19 @@ def test_a_journal_this_user_cannot_write_is_a_permission_problem_not_damage(tmp
     problem, code = problem_for(caught.value, tmp_path)
     assert problem.code == Code.ROOT_NOT_WRITABLE and code == EXIT_FAILED
     assert "permissions" in problem.hint and "sets a damaged journal aside" not in problem.hint
+
+
+def test_a_journal_another_program_holds_is_a_lock_problem_not_damage(tmp_path: Path) -> None:
+    make_journal(tmp_path)
+    holder = sqlite3.connect(journal_path(tmp_path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # e.g. a SQLite browser with a write pending
+    db = sqlite3.connect(journal_path(tmp_path), timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            db.execute("INSERT INTO meta(key, value) VALUES('k', 'v')")
+    finally:
+        db.close()
+        holder.close()
+    problem, code = problem_for(caught.value, tmp_path)
+    assert problem.code == Code.ROOT_LOCKED and code == EXIT_FAILED
+    assert "Close the program" in problem.hint and "damaged" not in problem.hint
