@@ -19,6 +19,7 @@ reach a handler: :func:`redact` rewrites every record first.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -31,6 +32,7 @@ from types import TracebackType
 
 from .events import Emit, Event, JobDone, JobFailed, JobQueued, Log, Progress, RunFinished, StageChanged
 from .journal import state_dir
+from .safefs import open_private
 
 log = logging.getLogger(__name__)
 #: The logger the run's events are written to.
@@ -127,6 +129,10 @@ class _LogFile(logging.FileHandler):
         super().__init__(path, encoding="utf-8", delay=False)
         self._on_drop = dropped
         self.failed = False
+
+    def _open(self) -> io.TextIOWrapper:
+        # as every file of the app's own: never through a link (or a FIFO) planted at the name
+        return os.fdopen(open_private(self.baseFilename, append=True), "a", encoding="utf-8")
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.failed:
