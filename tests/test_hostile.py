@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sqlite3
 import stat
@@ -861,6 +862,30 @@ def test_a_hub_endpoint_that_is_no_http_url_is_a_coded_problem_before_any_reques
     assert "https://hf-mirror.com" in err  # the hint shows the full form
     assert mirror.requests == []
     box.assert_outside_unchanged()
+
+
+def test_a_resumed_run_never_restores_local_mode_move(box: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    """The journal says the last run moved --local files into the root: a resume (here with a
+    journal edited to point that at any folder) must not take files out of a folder outside."""
+    box.root.mkdir()
+    assert cli(capsys, "run", "--demo", "--root", box.root, "--components", "coco-train2017", "--yes",
+               "--quiet")[0] == 0
+    db = sqlite3.connect(journal_path(box.root))
+    try:
+        rowid, raw = db.execute("SELECT rowid, args FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
+        last = json.loads(raw)
+        last["options"].update(local={"coco-train2017": str(box.canary)}, local_mode="move")
+        db.execute("UPDATE runs SET args = ? WHERE rowid = ?", (json.dumps(last), rowid))
+        db.commit()
+    finally:
+        db.close()
+    for image in (box.root / "coco" / "train2017").iterdir():
+        image.unlink()  # work for the resumed run
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--demo", "--root", box.root, "--yes", "--quiet")  # resumes the last run
+    box.assert_outside_unchanged()  # nothing taken from the folder the journal named
+    assert code in (0, 1), err  # (the canary is no COCO copy: the demo check may say so)
+    assert "not resumed: --local-mode move" in err and "--local-mode move --" not in err
 
 
 # ------------------------------------------------------------------------------------------

@@ -297,9 +297,13 @@ def _resume(args: argparse.Namespace) -> None:
         if cid not in given:
             args.local.append(f"{cid}={existing('--local', path)}")
             said.append(f"--local {cid}={path}")
-    if args.local_mode is None and opts.get("local_mode") in ("copy", "move"):  # the journal is outside input
-        args.local_mode = str(opts["local_mode"])
-        said.append(f"--local-mode {args.local_mode}")
+    if args.local_mode is None and opts.get("local_mode") == "copy":  # the journal is outside input
+        args.local_mode = "copy"
+        said.append("--local-mode copy")
+    elif args.local_mode is None and opts.get("local_mode") == "move" and args.local:
+        # never from the journal: it would take (delete) files from folders outside the root
+        print("not resumed: --local-mode move (it consumes your copies); the copies are hardlinked or "
+              "copied now, or give --local-mode move again", file=sys.stderr)
     for flag in ("allow_mirrors", "keep_archives", "full_archives"):
         if not getattr(args, flag) and opts.get(flag) is True:
             setattr(args, flag, True)
