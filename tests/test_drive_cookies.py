@@ -42,3 +42,23 @@ def test_without_the_option_no_cookie_file_is_made(demo_catalog: Path, mirror: M
                  "--yes", "--quiet"]) == 0
     assert all("Cookie" not in h for h in drive_gets(mirror))
     assert not (root / ".sharegpt4v-setup/drive-cookies.txt").exists()
+
+
+@pytest.mark.parametrize("content", [
+    '[{"domain": ".google.com", "name": "NID", "value": "x"}]',  # a browser extension's JSON export
+    "NID=signed-in-user; SID=abc\n",  # a Cookie header pasted into a file
+])
+def test_cookies_not_in_netscape_format_are_a_coded_problem(
+        content: str, demo_catalog: Path, mirror: MirrorServer, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(content)
+    root = tmp_path / "root"
+    code = main(["run", "--catalog", str(demo_catalog), "--root", str(root), "--components", "web-celebrity",
+                 "--drive-cookies", str(cookies), "--yes", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "[local-invalid]" in err and "Netscape format" in err and "--drive-cookies" in err
+    assert "Warning" not in err  # not gdown's Python warning, with its source line
+    assert drive_gets(mirror) == []  # nothing asked of Drive without the cookies the user meant to give
+    assert cookies.read_text() == content

@@ -3,6 +3,8 @@ the translation, the PySide6 refcount guard and ``app.main`` in demo mode."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -98,6 +100,20 @@ def test_preferences_round_trip_and_survive_a_broken_file(tmp_path: Path) -> Non
     path.write_text('{"language": "klingon", "concurrency": "many"}', encoding="utf-8")
     loaded = Preferences.load(path)
     assert loaded.language == "system" and loaded.concurrency == 3
+
+
+def test_preferences_that_are_no_settings_file_fall_back_to_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")  # nested past the parser's depth
+    assert Preferences.load(path) == Preferences()
+    path.write_text('{"last_root": "/data"}' + " " * (4 << 20), encoding="utf-8")  # 4 MB: not a settings file
+    assert Preferences.load(path) == Preferences()
+    path.unlink()
+    os.mkfifo(path)  # opening it to read would wait for a writer for ever: done in a child with a guard
+    code = ("import sys; from pathlib import Path; from wizard.gui.prefs import Preferences; "
+            "sys.exit(Preferences.load(Path(sys.argv[1])) != Preferences())")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], timeout=120, check=False)
+    assert done.returncode == 0
 
 
 def test_root_choice_is_remembered(qtbot: QtBot, tmp_path: Path, demo_session: DemoSession) -> None:

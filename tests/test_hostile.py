@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sqlite3
 import stat
@@ -283,11 +284,18 @@ def damage_journal(root: Path, kind: str) -> None:
         path.write_bytes(data[: len(data) // 2])
     elif kind == "random":
         path.write_bytes(os.urandom(len(path.read_bytes())))
+    elif kind == "empty":  # zero bytes: what a crash can leave of a file on some filesystems
+        path.write_bytes(b"")
+    elif kind in ("folder", "fifo", "link"):  # no file at all where the journal should be
+        path.unlink()
+        {"folder": path.mkdir, "fifo": lambda: os.mkfifo(path),
+         "link": lambda: path.symlink_to(root.parent / "canary" / "victim.txt")}[kind]()
     else:
         db = sqlite3.connect(path)
         statement = {"unknown-code": "UPDATE jobs SET error_code='from-the-future' WHERE rowid=1",
                      "unknown-stage": "UPDATE jobs SET stage='teleporting' WHERE rowid=1",
                      "bad-info": "UPDATE jobs SET info='[1, 2' WHERE rowid=1",
+                     "deep-info": f"UPDATE jobs SET info='{'[' * 100_000}{']' * 100_000}' WHERE rowid=1",
                      "newer-schema": "PRAGMA user_version=99"}[kind]
         db.execute(statement)
         db.commit()
@@ -301,8 +309,8 @@ def source_paths(catalog: Path) -> dict[str, str]:
             if c["source"][0].get("url")}
 
 
-@pytest.mark.parametrize("kind", ["truncated", "random", "unknown-code", "unknown-stage", "bad-info",
-                                  "newer-schema"])
+@pytest.mark.parametrize("kind", ["truncated", "random", "empty", "folder", "fifo", "link", "unknown-code",
+                                  "unknown-stage", "bad-info", "deep-info", "newer-schema"])
 def test_a_damaged_journal_is_set_aside_and_rebuilt_and_nothing_is_fetched_again(
         kind: str, box: Sandbox, world: World, demo_catalog: Path, mirror: MirrorServer,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -380,7 +388,8 @@ def test_a_journal_that_is_a_symlink_is_never_followed(box: Sandbox, demo_catalo
     state.mkdir(parents=True)
     (state / "journal.sqlite").symlink_to(box.canary / "victim.txt")
     box.refresh()
-    assert cli(capsys, "status", "--root", box.root)[0] == 2  # a link is no journal
+    code, _out, err = cli(capsys, "status", "--root", box.root)
+    assert code == 0 and "unreadable (it is a symbolic link (never followed))" in err  # not read through
     code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"]))
     assert code == 0, err
     assert not (state / "journal.sqlite").is_symlink()
@@ -731,6 +740,18 @@ def test_a_catalog_that_is_no_text_file_is_a_coded_problem(kind: str, box: Sandb
     box.assert_outside_unchanged()
 
 
+@pytest.mark.parametrize("bomb", ["x = " + "[" * 50_000 + "]" * 50_000, "x = " + "{a=" * 5_000 + "1" + "}" * 5_000])
+def test_a_catalog_nested_too_deeply_is_a_coded_problem(bomb: str, box: Sandbox, world: World, mirror: MirrorServer,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cat = box.top / "cat.toml"
+    cat.write_text(bomb + "\n" + world.catalog_text(mirror.base_url), encoding="utf-8")
+    box.refresh()
+    code, _out, err = cli(capsys, "plan", "--catalog", cat, "--root", box.root, "--preset", "sft")
+    assert code == 2
+    assert f"[{Code.CATALOG_INVALID}]" in err and "nested too deeply" in err
+    box.assert_outside_unchanged()
+
+
 @pytest.mark.parametrize("command", ["run", "plan", "demo-run"])
 def test_a_state_folder_that_is_a_symlink_is_refused(command: str, box: Sandbox, demo_catalog: Path,
                                                      mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -747,6 +768,165 @@ def test_a_state_folder_that_is_a_symlink_is_refused(command: str, box: Sandbox,
     assert code == 2
     assert f"[{Code.PATH_BLOCKED}]" in err and "is a symbolic link" in err
     box.assert_outside_unchanged()
+
+
+@pytest.mark.parametrize("command", ["run", "verify"])
+@pytest.mark.parametrize("folder", ["", "downloads", "reports", "logs", "index"])
+def test_a_state_folder_or_subfolder_that_is_a_symlink_is_never_written_through(
+        folder: str, command: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, _err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["json-sft", "coco-train2017"],
+                                             "--keep-archives"))
+    assert code == 0
+    for image in (box.root / "coco" / "train2017").iterdir():
+        image.unlink()  # work for the next run (archive, members index, log) and a report for verify
+    state = box.root / ".sharegpt4v-setup"
+    link = state / folder if folder else state
+    link.mkdir(exist_ok=True)
+    os.rename(link, box.top / "moved")
+    link.symlink_to(box.canary, target_is_directory=True)
+    box.refresh()
+    if command == "run":
+        args: list[Any] = run_args(demo_catalog, mirror, box.root, ["json-sft", "coco-train2017"], "--keep-archives")
+    else:
+        args = ["verify", "--catalog", demo_catalog, "--root", box.root]
+    code, _out, err = cli(capsys, *args)
+    assert code == 2
+    assert f"[{Code.PATH_BLOCKED}] {link} is a symbolic link" in err
+    box.assert_outside_unchanged()
+
+
+class ClosedPipe(io.StringIO):
+    """An output whose reader went away (``| head -1``): every write fails with EPIPE."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stdout-and-stderr"])
+def test_output_to_a_closed_pipe_neither_fails_the_jobs_nor_the_exit_code(
+        closed: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    box.refresh()
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    if closed == "stdout-and-stderr":
+        monkeypatch.setattr("sys.stderr", ClosedPipe())
+    args = run_args(demo_catalog, mirror, box.root, CHEAP)
+    args.remove("--quiet")  # a line per stage and per job: each one written to the closed pipe
+    assert main([str(a) for a in args]) == 0
+    assert main(["plan", "--catalog", str(demo_catalog), "--root", str(box.root), "--preset", "all"]) == 0
+    monkeypatch.undo()
+    assert "Traceback" not in capsys.readouterr().err  # stdout-only: the run's lines went to stderr
+    code, out, err = cli(capsys, "status", "--root", box.root)
+    assert code == 0 and err == ""
+    assert sorted(line.split()[:2] for line in out.splitlines()) == sorted([cid, "done"] for cid in CHEAP)
+    box.assert_outside_unchanged()
+
+
+#: A JSON document nested deeper than Python's parser goes (RecursionError), a few hundred KB.
+JSON_BOMB = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("where", ["last-verify", "counts-cache", "part-sidecar"])
+def test_a_state_file_nested_too_deeply_is_treated_like_any_damaged_one(
+        where: str, box: Sandbox, world: World, demo_catalog: Path, mirror: MirrorServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(capsys, *run_args(demo_catalog, mirror, box.root, CHEAP))[0] == 0
+    plan = ["plan", "--catalog", demo_catalog, "--root", box.root, "--components", ",".join(CHEAP)]
+    assert cli(capsys, *plan)[0] == 0  # the first plan with the JSON in place caches its counts
+    verified = cli(capsys, "verify", "--root", box.root)[:2]
+    state = box.root / ".sharegpt4v-setup"
+    box.refresh()
+    if where == "last-verify":
+        (state / "reports").mkdir(exist_ok=True)
+        (state / "reports" / "last-verify.json").write_text(JSON_BOMB)
+        args: list[Any] = ["repair", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", box.root]
+    elif where == "counts-cache":
+        [cache] = (state / "index").glob("*.counts.json")
+        cache.write_text(JSON_BOMB)
+        args = plan
+    else:  # a download cut half-way whose resume record is the bomb
+        for image in (box.root / "coco" / "train2017").iterdir():
+            image.unlink()
+        archive = (world.docroot / source_paths(demo_catalog)["coco-train2017"].lstrip("/")).read_bytes()
+        (state / "downloads" / "train2017.zip.part").write_bytes(archive[: len(archive) // 2])
+        (state / "downloads" / "train2017.zip.part.json").write_text(JSON_BOMB)
+        args = run_args(demo_catalog, mirror, box.root, CHEAP)
+    code, _out, err = cli(capsys, *args)
+    assert code == 0, err
+    assert f"[{Code.INTERNAL}]" not in err
+    if where != "last-verify":  # (repair fetched what verify found missing: 0 said all is in place)
+        assert cli(capsys, "verify", "--root", box.root)[:2] == verified  # the same images in place
+    box.assert_outside_unchanged()
+
+
+@pytest.mark.parametrize("linked", ["coco", "coco/train2017"])
+def test_an_image_folder_linked_to_another_disk_is_filled_there_and_the_demo_check_follows_it(
+        linked: str, box: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = box.top / "other-disk" / "coco"
+    elsewhere.mkdir(parents=True)
+    (box.root / linked).parent.mkdir(parents=True)
+    if linked == "coco/train2017":
+        elsewhere = elsewhere / "train2017"
+        elsewhere.mkdir()
+    (box.root / linked).symlink_to(elsewhere, target_is_directory=True)  # legit: spreading the data
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--demo", "--root", box.root, "--components", "json-sft,coco-train2017",
+                          "--yes", "--quiet")
+    assert code == 0, err
+    assert "Demo check FAILED" not in err
+    now = snapshot(box.top, box.root)
+    assert {k: v for k, v in now.items() if k in box.before} == box.before
+    added = set(now) - set(box.before)  # only the images, only where the user pointed
+    assert added and all(k.startswith("other-disk/coco/train2017") for k in added)
+    assert any(k.endswith(".jpg") for k in added)
+
+
+@pytest.mark.parametrize(("given", "endpoint"), [("flag", "hf-mirror.com"), ("env", "hf-mirror.com"),
+                                                  ("flag", "file:///etc"), ("env", "javascript:alert(1)")])
+def test_a_hub_endpoint_that_is_no_http_url_is_a_coded_problem_before_any_request(
+        given: str, endpoint: str, box: Sandbox, demo_catalog: Path, mirror: MirrorServer,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "--catalog", demo_catalog, "--root", box.root, "--components", "json-sft", "--yes", "--quiet"]
+    if given == "flag":
+        args += ["--hf-endpoint", endpoint]
+    else:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    box.refresh()
+    code, _out, err = cli(capsys, *args)
+    assert code == 2
+    named = "--hf-endpoint" if given == "flag" else "HF_ENDPOINT"
+    assert f"[{Code.HUB_METADATA}] The Hub endpoint {named} '{endpoint}' is not usable" in err
+    assert "https://hf-mirror.com" in err  # the hint shows the full form
+    assert mirror.requests == []
+    box.assert_outside_unchanged()
+
+
+def test_a_resumed_run_never_restores_local_mode_move(box: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    """The journal says the last run moved --local files into the root: a resume (here with a
+    journal edited to point that at any folder) must not take files out of a folder outside."""
+    box.root.mkdir()
+    assert cli(capsys, "run", "--demo", "--root", box.root, "--components", "coco-train2017", "--yes",
+               "--quiet")[0] == 0
+    db = sqlite3.connect(journal_path(box.root))
+    try:
+        rowid, raw = db.execute("SELECT rowid, args FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
+        last = json.loads(raw)
+        last["options"].update(local={"coco-train2017": str(box.canary)}, local_mode="move")
+        db.execute("UPDATE runs SET args = ? WHERE rowid = ?", (json.dumps(last), rowid))
+        db.commit()
+    finally:
+        db.close()
+    for image in (box.root / "coco" / "train2017").iterdir():
+        image.unlink()  # work for the resumed run
+    box.refresh()
+    code, _out, err = cli(capsys, "run", "--demo", "--root", box.root, "--yes", "--quiet")  # resumes the last run
+    box.assert_outside_unchanged()  # nothing taken from the folder the journal named
+    assert code in (0, 1), err  # (the canary is no COCO copy: the demo check may say so)
+    assert "not resumed: --local-mode move" in err and "--local-mode move --" not in err
 
 
 # ------------------------------------------------------------------------------------------

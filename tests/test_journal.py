@@ -13,6 +13,7 @@ from wizard.engine.errors import Code, SetupError
 from wizard.engine.journal import SCHEMA_VERSION, Journal, JournalUnreadable, journal_path, read_journal
 from wizard.engine.rootlock import RootLock
 from wizard.engine.safefs import open_private, open_private_file, read_regular, write_text_atomic
+from wizard.failures import EXIT_FAILED, problem_for
 
 
 def make_journal(root: Path) -> None:
@@ -129,3 +130,32 @@ def test_user_files_are_size_checked_and_must_be_regular(tmp_path: Path) -> None
         read_regular(small, 10, "the links file")
     with pytest.raises(OSError, match="not a regular file"):
         read_regular(Path("/dev/zero"), 100, "the links file")
+
+
+def test_a_journal_this_user_cannot_write_is_a_permission_problem_not_damage(tmp_path: Path) -> None:
+    """SQLite opens a journal it may not write (another user's, e.g. after a run with sudo)
+    read-only; the first write fails. That is a permission problem, not a damaged journal."""
+    make_journal(tmp_path)
+    db = sqlite3.connect(journal_path(tmp_path).absolute().as_uri() + "?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        db.execute("INSERT INTO meta(key, value) VALUES('k', 'v')")
+    db.close()
+    problem, code = problem_for(caught.value, tmp_path)
+    assert problem.code == Code.ROOT_NOT_WRITABLE and code == EXIT_FAILED
+    assert "permissions" in problem.hint and "sets a damaged journal aside" not in problem.hint
+
+
+def test_a_journal_another_program_holds_is_a_lock_problem_not_damage(tmp_path: Path) -> None:
+    make_journal(tmp_path)
+    holder = sqlite3.connect(journal_path(tmp_path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # e.g. a SQLite browser with a write pending
+    db = sqlite3.connect(journal_path(tmp_path), timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            db.execute("INSERT INTO meta(key, value) VALUES('k', 'v')")
+    finally:
+        db.close()
+        holder.close()
+    problem, code = problem_for(caught.value, tmp_path)
+    assert problem.code == Code.ROOT_LOCKED and code == EXIT_FAILED
+    assert "Close the program" in problem.hint and "damaged" not in problem.hint

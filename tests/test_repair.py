@@ -341,3 +341,27 @@ def test_the_engine_child_refuses_a_first_frame_that_is_not_a_task(tmp_path: Pat
         assert proc.stdout.read() == b""
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_repair_deletes_no_file_that_no_image_component_provides(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """A JSON naming the app's journal or an annotation JSON as an image (hostile, or a broken
+    community file): deep verify calls them unreadable; repair must not delete them to refetch."""
+    root = prepared
+    mini = root / MINI
+    records = json.loads(mini.read_text())
+    records += [{"id": "x1", "image": ".sharegpt4v-setup/journal.sqlite"},
+                {"id": "x2", "image": "./.ShareGPT4V-Setup/journal.sqlite"},
+                {"id": "x3", "image": MINI}]
+    mini.write_text(json.dumps(records))
+    journal = root / ".sharegpt4v-setup" / "journal.sqlite"
+    kept = journal.stat().st_ino, mini.read_bytes()
+    assert main(["verify", "--root", str(root), "--deep", "--json", str(mini)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"]["invalid"] >= 2  # the state folder paths are refused, never looked up
+    assert main(["repair", "--root", str(root), "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url,
+                 "--deep"]) == 1
+    out = capsys.readouterr().out
+    assert MINI in out  # unrecoverable, with its reason
+    assert (journal.stat().st_ino, mini.read_bytes()) == kept  # the same journal (not set aside), the same JSON
+    assert not list(journal.parent.glob("journal.sqlite.broken-*"))

@@ -98,3 +98,17 @@ def test_a_job_count_out_of_range_is_a_usage_error_naming_it(tmp_path: Path, fla
     err = capsys.readouterr().err
     assert f"{flag} wants a whole number from 1 to 16, not {value!r}" in err and "catalog-invalid" not in err
     assert not root.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "repair", "verify", "status"])
+def test_an_empty_root_is_a_usage_error_not_the_current_folder(
+        command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)  # where an empty --root (an unset "$DATA") would otherwise put everything
+    extra = {"run": ["--demo", "--preset", "sft", "--yes"], "plan": ["--preset", "sft"],
+             "repair": ["--demo"]}.get(command, [])  # (--demo: never the internet)
+    args = [command, "--root", "", *extra]
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    assert caught.value.code == 2
+    assert "--root is empty" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
@@ -15,14 +16,17 @@ import time
 import tomllib
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import Recorder, fast_settings, make_ctx
 
 from wizard.cli import main
 from wizard.demo.world import dumps_toml
+from wizard.engine import runlog as runlog_mod
 from wizard.engine.control import Control
 from wizard.engine.errors import Cancelled
 from wizard.engine.events import Log, Stage, StageChanged
@@ -105,6 +109,58 @@ def test_an_unwritable_log_folder_does_not_stop_the_run(tmp_path: Path) -> None:
     assert runlog.path is None
     assert any(isinstance(e, Log) and "cannot write the run log" in e.text for e in rec.events)
     assert any(isinstance(e, Log) and e.text == "still running" for e in rec.events)
+
+
+def test_a_link_planted_at_the_log_files_name_is_not_written_through(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    moment = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Frozen:
+            return cls.fromtimestamp(moment.timestamp(), tz)
+
+    monkeypatch.setattr(runlog_mod, "datetime", Frozen)  # the clock, so that the name is known
+    folder = tmp_path / "root" / ".sharegpt4v-setup" / "logs"
+    folder.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (folder / "run-20300102-030405-678901.log").symlink_to(victim)
+    with RunLog(tmp_path / "root", Recorder()) as runlog:
+        logging.getLogger("wizard.engine.sometest").warning("written somewhere")
+    assert victim.read_text() == "precious\n"
+    assert runlog.path is not None and not runlog.path.is_symlink()
+    assert "written somewhere" in runlog.path.read_text(encoding="utf-8")
+
+
+class _FullDisk(io.StringIO):
+    """A stream on a disk that has just filled: every write and flush fails with ENOSPC."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_log_file_on_a_disk_that_fills_is_dropped_with_one_warning_and_no_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = Recorder()
+    engine_log = logging.getLogger("wizard.engine.sometest")
+    with RunLog(tmp_path, rec) as runlog:
+        assert runlog._file is not None
+        runlog._file.stream.close()
+        runlog._file.stream = _FullDisk()  # the disk fills while the run goes on
+        for n in range(3):
+            engine_log.warning("record %d", n)
+            runlog.emit(Log("info", f"still running {n}"))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err
+    dropped = [e for e in rec.events if isinstance(e, Log) and "run log" in e.text]
+    assert len(dropped) == 1 and "No space left on device" in dropped[0].text
+    assert [e.text for e in rec.events if isinstance(e, Log) and e.text.startswith("still running")] == [
+        "still running 0", "still running 1", "still running 2"]
+    assert not logging.getLogger("wizard").handlers  # detached afterwards, the close did not raise
 
 
 # -- a demo run ------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def test_parse_the_worlds_links_file(world: World, sam_links: Path) -> None:
 @pytest.mark.parametrize(("text", "line", "words"), [
     ("name\tlink\n" + f"sa_000000.tar\t{GOOD}\n", 1, "header must be 'file_name<TAB>cdn_link'"),
     ("file_name cdn_link\n" + f"sa_000000.tar {GOOD}\n", 1, "spaces instead of a tab"),
+    ("\n<!DOCTYPE html>\n<html><head><title>Segment Anything</title></head>\n", 2, "a web page (HTML)"),
     (HEADER + f"sa_000000.tar\t{GOOD}\nsa_000001.tar {GOOD}\n", 3, "expected 2 tab-separated fields, found 1"),
     (HEADER + f"\nsa_000000.tar\t{GOOD}\textra\n", 3, "found 3"),
     (HEADER + "sa_000000.tar\tftp://example.org/sa_000000.tar\n", 2, "not an http(s) URL"),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from wizard.engine import annotations as annotations_mod
+from wizard.engine import jsonscan
 from wizard.engine import verify as verify_mod
 from wizard.engine.annotations import (
     ROOT_KEY,
@@ -71,13 +72,15 @@ def report_lines(root: Path, stem: str = Path(PT).stem) -> list[str]:
     ("", "empty"),
     ("coco/train2017/", "folder"),
     ("coco/\x00.jpg", "NUL"),
+    (".sharegpt4v-setup/journal.sqlite", "state folder"),
+    ("./.ShareGPT4V-Setup/downloads/x.jpg", "state folder"),
 ])
 def test_check_path_rejects(image: str, reason: str) -> None:
     found = check_path(image)
     assert found is not None and reason in found
 
 
-@pytest.mark.parametrize("image", ["coco/train2017/000000000009.jpg", "x.jpg", "a..b/c...jpg",
+@pytest.mark.parametrize("image", ["coco/train2017/000000000009.jpg", "x.jpg", "a..b/c...jpg", "coco/.sharegpt4v-setup",
                                    "wikiart/images/adriaen-brouwer_inn-with-drunken-peasants.jpg"])
 def test_check_path_accepts(image: str) -> None:
     assert check_path(image) is None
@@ -238,6 +241,10 @@ def test_check_image_reports_unreadable_file(tmp_path: Path) -> None:
     (b'[{"id": "1"} {"id": "2"}]', "not valid JSON"),
     (b'["coco/1.jpg"]', "not an object"),
     (b"", "empty"),
+    # nested past jsonscan.MAX_DEPTH: never handed to ijson, whose cost grows with the square of
+    # the depth (a few hundred KB of "[" took it 24 GB)
+    (b'[{"id": "1", "image": "coco/1.jpg", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}]", "4096 levels"),
+    (b"[" * 5000 + b"]" * 5000, "4096 levels"),
     # a lone low surrogate: ijson raises UnicodeDecodeError, which once escaped as an internal error
     (b'[{"id": "1", "image": "coco/\\udc00.jpg"}]', "lone surrogate"),
 ])
@@ -251,6 +258,23 @@ def test_corrupt_json_raises_a_clear_error(tmp_path: Path, content: bytes, says:
     assert problem.code == Code.ANNOTATIONS_INVALID
     assert PT in problem.message and says in problem.message
     assert "download it again" in problem.hint
+
+
+def test_a_record_nested_deeper_than_a_chunk_can_grow_is_refused_too(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """No record boundary within MAX_CHUNK: the chunk is not handed to ijson whole when it nests
+    past MAX_DEPTH (here all three are made small: the real ones are 1 MiB, 64 MiB and 4096)."""
+    monkeypatch.setattr(jsonscan, "CHUNK", 256)
+    monkeypatch.setattr(jsonscan, "MAX_CHUNK", 1024)
+    monkeypatch.setattr(jsonscan, "MAX_DEPTH", 100, raising=False)
+    root = tmp_path / "root"
+    (root / "sharegpt4v").mkdir(parents=True)
+    deep = b'{"id": "2", "image": "coco/2.jpg", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    (root / "sharegpt4v" / PT).write_bytes(b'[{"id": "1", "image": "coco/1.jpg"}, ' + deep + b"]")
+    with pytest.raises(SetupError) as info:
+        verify(root)
+    assert info.value.problem.code == Code.ANNOTATIONS_INVALID
+    assert "more than 100 levels deep" in info.value.problem.message
 
 
 def test_missing_root_and_missing_jsons(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ is written to the run log, and one line names that file).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -41,7 +42,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SPACE, EXIT_WAITING, EXIT_CANCELLED = 0, 
 
 
 def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
-    p.add_argument("--root", type=Path, help="the data root (training's --image_folder); with --demo "
+    p.add_argument("--root", type=_root, help="the data root (training's --image_folder); with --demo "
                    "it defaults to demo-root in the user's cache folder")
     if select:
         p.add_argument("--preset", help="pt | sft | cap100k | all")
@@ -105,6 +106,17 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--min-free wants a size such as 2G or 500M, not {text!r}") from exc
 
 
+def _root(text: str) -> Path:
+    """``--root``: a path; an empty one (an unset shell variable, ``--root "$DATA"``) is a usage
+    error, not the current folder."""
+    if not text.strip():
+        import argparse
+
+        raise argparse.ArgumentTypeError("--root is empty (an unset variable?); pass the data root's path, "
+                                         "or '.' for the current folder")
+    return Path(text)
+
+
 def _count(flag: str, most: int | None = None) -> Callable[[str], int]:
     """An argument type: a whole number of at least 1 (and at most ``most``), else a usage error
     naming ``flag``."""
@@ -154,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--segments", type=_count("--segments"), metavar="N",
                        help="connections per large file (default: by size, up to 8; 1 = one stream)")
     p_verify = sub.add_parser("verify", help="check every image the annotation JSONs reference")
-    p_verify.add_argument("--root", type=Path, required=True)
+    p_verify.add_argument("--root", type=_root, required=True)
     p_verify.add_argument("jsons", nargs="*", type=Path, metavar="JSON",
                           help="annotation JSONs (default: the ones in <root>/sharegpt4v/)")
     p_verify.add_argument("--deep", action="store_true",
@@ -166,12 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_repair.add_argument("--deep", action="store_true", help="also replace damaged images (reads every image)")
     p_repair.add_argument("--verbose", "-v", action="store_true", help="also show every request and retry")
     p_status = sub.add_parser("status", help="what the journal of a root says")
-    p_status.add_argument("--root", type=Path, required=True)
+    p_status.add_argument("--root", type=_root, required=True)
     p_status.add_argument("--json", action="store_true")
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .engine.catalog import check_url
     from .engine.context import Settings
     from .engine.errors import Code, SetupError
 
@@ -182,6 +195,11 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise SetupError(Code.LOCAL_INVALID, f"--local {spec!r} is not COMPONENT=PATH.",
                              "Example: --local coco-train2017=/data/downloads/train2017.zip")
         local[cid] = expand_path(Path(path), f"--local {cid}")
+    endpoint = args.hf_endpoint or os.environ.get("HF_ENDPOINT")
+    if endpoint and (why := check_url(endpoint)) is not None:  # "hf-mirror.com": no request could work
+        named = "--hf-endpoint" if args.hf_endpoint else "HF_ENDPOINT"
+        raise SetupError(Code.HUB_METADATA, f"The Hub endpoint {named} {endpoint!r} is not usable: {why}.",
+                         "Give it as a full URL, e.g. https://hf-mirror.com (or leave it out for huggingface.co).")
     # (both were checked as they were read: by _count, and by _resume for the recorded ones)
     concurrency = 3 if args.concurrency is None else args.concurrency
     per_host = 2 if args.per_host is None else args.per_host
@@ -279,9 +297,13 @@ def _resume(args: argparse.Namespace) -> None:
         if cid not in given:
             args.local.append(f"{cid}={existing('--local', path)}")
             said.append(f"--local {cid}={path}")
-    if args.local_mode is None and opts.get("local_mode") in ("copy", "move"):  # the journal is outside input
-        args.local_mode = str(opts["local_mode"])
-        said.append(f"--local-mode {args.local_mode}")
+    if args.local_mode is None and opts.get("local_mode") == "copy":  # the journal is outside input
+        args.local_mode = "copy"
+        said.append("--local-mode copy")
+    elif args.local_mode is None and opts.get("local_mode") == "move" and args.local:
+        # never from the journal: it would take (delete) files from folders outside the root
+        print("not resumed: --local-mode move (it consumes your copies); the copies are hardlinked or "
+              "copied now, or give --local-mode move again", file=sys.stderr)
     for flag in ("allow_mirrors", "keep_archives", "full_archives"):
         if not getattr(args, flag) and opts.get(flag) is True:
             setattr(args, flag, True)
@@ -559,6 +581,54 @@ def open_wizard(*, demo: bool, demo_root: Path | None) -> int:
     return gui_main(demo=demo, demo_root=demo_root)
 
 
+class _Output:
+    """``sys.stdout``/``sys.stderr`` while a command runs: when the reader goes away (``| head -1``,
+    a log collector that died, a closed terminal), the rest of the output is dropped. The work
+    goes on and the command ends with its own exit code, instead of the reporter's next line
+    failing the jobs with a disk error (``io-error``) about a broken pipe."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except OSError as exc:
+                self._gone(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self._gone(exc)
+
+    def _gone(self, exc: OSError) -> None:
+        if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EIO:
+            raise exc
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # the buffered rest: nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _guarded_output() -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:
     """The command line. ``self_test`` runs ``--self-test`` (:mod:`wizard.entry` passes it: the
     self-test drives this CLI, so this module does not import it)."""
@@ -566,8 +636,6 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
         return open_wizard(demo=False, demo_root=None)
     parser = build_parser()
     args = parser.parse_args(argv)  # --version exits here, having imported next to nothing
-    from .paths import default_demo_root
-
     if args.self_test:
         if self_test is None:
             return _fail(Problem(Code.INTERNAL, "--self-test is run by the sharegpt4v-setup command.",
@@ -576,11 +644,18 @@ def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | No
     if args.command is None:
         return open_wizard(demo=args.demo, demo_root=args.demo_root)
 
+    if hasattr(args, "root") and args.root is None and not getattr(args, "demo", False):
+        parser.error("the following arguments are required: --root")
+    with _guarded_output():
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from .paths import default_demo_root
+
     handlers = {"plan": cmd_plan, "run": cmd_run, "status": cmd_status, "verify": cmd_verify,
                 "repair": cmd_repair}
     root: Path | None = None
-    if hasattr(args, "root") and args.root is None and not getattr(args, "demo", False):
-        parser.error("the following arguments are required: --root")
     try:
         if hasattr(args, "root") and args.root is None:  # --demo: in the user's cache folder
             args.root = default_demo_root()

@@ -73,6 +73,15 @@ def problem_for(exc: BaseException, root: Path | None = None, where: str = "shar
         if "full" in text.lower():
             return Problem(Code.NO_SPACE, f"The disk under {root or 'the data root'} is full (the journal "
                            "cannot be written).", "Free some space and run again.", parked=True), EXIT_SPACE
+        if "locked" in text.lower():  # another program held it for writing past SQLite's 30 s wait
+            return Problem(Code.ROOT_LOCKED, f"The journal under {root or 'the data root'} is locked by another "
+                           f"program ({text}).", "Close the program that has .sharegpt4v-setup/journal.sqlite "
+                           "open (a SQLite browser, a backup tool) and run again; nothing was lost."), EXIT_FAILED
+        if "readonly" in text.lower():  # SQLite opened it read-only: not writable for this user
+            return Problem(Code.ROOT_NOT_WRITABLE, f"The journal under {root or 'the data root'} cannot be "
+                           f"written ({text}).", "Fix the permissions of its folder .sharegpt4v-setup (another "
+                           "user, e.g. root, may have run the setup there), or choose a data root you own."
+                           ), EXIT_FAILED
         return Problem(Code.IO_ERROR, f"The journal under {root or 'the data root'} cannot be used: {text}.",
                        "Check the disk; the next run sets a damaged journal aside and rebuilds it."), EXIT_FAILED
     if isinstance(exc, MemoryError):

@@ -142,12 +142,20 @@ class DemoSession:
 
 
 def tree_of(root: Path) -> set[str]:
-    """Every file under ``root`` (posix, relative), leaving out the app's state folder."""
+    """Every file under ``root`` (posix, relative), leaving out the app's state folder. Folders
+    that are links (``coco`` or ``sam/images`` on another disk, as users spread the data) are
+    followed, each real folder once (no loops)."""
     found: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         rel = Path(dirpath).relative_to(root)
         if rel == Path("."):
             dirnames[:] = [d for d in dirnames if d != STATE_DIR_NAME]
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         for name in filenames:
             found.add((rel / name).as_posix() if rel != Path(".") else name)
     return found

@@ -19,6 +19,7 @@ from typing import IO, BinaryIO
 
 import ijson
 
+from ..paths import STATE_DIR_NAME
 from . import jsonscan
 from .catalog import Catalog, load_catalog
 from .errors import Code, SetupError
@@ -60,8 +61,8 @@ def check_path(image: str) -> str | None:
 
     Invalid: empty (also a non-string or null ``image`` value, see :func:`iter_image_paths`),
     absolute, a drive letter, a backslash (Windows separator or a leftover escape), a NUL
-    character, a ``..`` component, or a path naming a folder. Such paths are reported, never
-    looked up on disk.
+    character, a ``..`` component, a path into the app's state folder, or a path naming a
+    folder. Such paths are reported, never looked up on disk.
     """
     if not image:
         return "empty path (or a non-string image value)"
@@ -76,6 +77,8 @@ def check_path(image: str) -> str | None:
     parts = image.split("/")
     if ".." in parts:
         return "'..' component leaves the data root"
+    if next((p for p in parts if p not in ("", ".")), "").casefold() == STATE_DIR_NAME.casefold():
+        return f"points into the app's own state folder {STATE_DIR_NAME}/"
     if parts[-1] in ("", "."):
         return "names a folder, not a file"
     return None
@@ -205,6 +208,9 @@ def iter_image_batches(path: Path, *, progress: Callable[[int], None] | None = N
             return
         except jsonscan.Fallback as exc:
             log.info("%s: read by ijson after all (%s)", path.name, exc)
+        except jsonscan.TooDeep:
+            raise _corrupt(path, f"nests arrays or objects more than {jsonscan.MAX_DEPTH} levels deep (a "
+                           "record of the ShareGPT4V JSON nests 3).") from None
         except OSError as exc:
             raise SetupError(Code.LAYOUT_INCOMPLETE, f"Cannot read {path}: {exc.strerror}",
                              "Check the disk and try again.") from exc

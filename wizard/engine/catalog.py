@@ -406,6 +406,9 @@ def load_catalog(path: Path | None = None) -> Catalog:
     except tomllib.TOMLDecodeError as exc:
         raise SetupError(Code.CATALOG_INVALID, f"{path}: not valid TOML: {exc}",
                          "Fix the syntax at the line and column named.") from exc
+    except RecursionError as exc:  # tomllib parses nested arrays and tables recursively
+        raise SetupError(Code.CATALOG_INVALID, f"{path}: its arrays or tables are nested too deeply to read.",
+                         "Check the path given to --catalog: a catalog nests at most a few levels.") from exc
     return parse_catalog(data, str(path), path, text=text)
 
 

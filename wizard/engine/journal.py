@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import STATE_DIR_NAME
-from .errors import Code, Problem
+from .errors import Code, Problem, SetupError
 from .events import Stage
 from .rootlock import RootLock  # noqa: F401 - the lock lives beside the journal it guards
+from .safefs import file_kind_nofollow, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,22 @@ REBUILD_KEY = "rebuild_pending"
 
 def state_dir(root: Path) -> Path:
     return root / STATE_DIR_NAME
+
+
+#: The state folder's own subfolders: the app writes into them, so none may be a link.
+STATE_FOLDERS = ("downloads", "quarantine", "reports", "logs", "index", "index/sizes")
+
+
+def check_state_folder(root: Path) -> None:
+    """Raise ``path-blocked`` when the state folder is a link or not a folder, or one of its own
+    subfolders (:data:`STATE_FOLDERS`) is a link: the app's writes would land wherever it points."""
+    state = state_dir(root)
+    for path in (state, *(state / name for name in STATE_FOLDERS)):
+        if path.is_symlink() or (path == state and path.exists() and not path.is_dir()):
+            what = "a symbolic link" if path.is_symlink() else "not a folder"
+            raise SetupError(Code.PATH_BLOCKED, f"{path} is {what}; the app keeps its state only in real "
+                             "folders inside the data root (a link could point its writes anywhere).",
+                             "Move it aside and run again.")
 
 
 def journal_path(root: Path) -> Path:
@@ -155,7 +172,7 @@ def check_journal(db: sqlite3.Connection) -> None:
             _record(row)
         if "runs" in tables:
             for (args,) in db.execute("SELECT args FROM runs"):
-                if not isinstance(json.loads(args), dict):
+                if not isinstance(loads_json(args), dict):
                     raise JournalUnreadable("a run's arguments are not a JSON object")
         if "items" in tables:
             for (status,) in db.execute("SELECT DISTINCT status FROM items"):
@@ -165,6 +182,11 @@ def check_journal(db: sqlite3.Connection) -> None:
         raise
     except (sqlite3.DatabaseError, ValueError, TypeError, KeyError) as exc:
         raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _odd_file(kind: str) -> str:
+    """Why a journal that is no regular file cannot be used."""
+    return "it is a symbolic link (never followed)" if kind == "link" else f"it is a {kind}, not a file"
 
 
 def set_aside(path: Path, reason: str) -> Path:
@@ -201,8 +223,11 @@ class Journal:
         self.healed: str | None = None
         self.set_aside_as: Path | None = None
         self._mutex = threading.Lock()
-        if (readonly or not create) and (not self.path.is_file() or self.path.is_symlink()):
-            raise FileNotFoundError(self.path)
+        kind = file_kind_nofollow(self.path)
+        if (readonly or not create) and kind != "file":
+            if kind == "missing":
+                raise FileNotFoundError(self.path)
+            raise JournalUnreadable(_odd_file(kind))  # the writing open sets it aside
         if readonly:
             try:
                 self._db = _connect_readonly(self.path)
@@ -220,7 +245,7 @@ class Journal:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = self._open_checked()
+            self._db = self._open_checked(existing=self.path.exists())
         except JournalUnreadable as exc:
             self.healed = str(exc)
             fresh = self._fresh(self.healed)  # first: a full disk keeps the damaged one in place
@@ -246,15 +271,20 @@ class Journal:
         db.close()
         return fresh
 
-    def _open_checked(self) -> sqlite3.Connection:
-        if self.path.is_symlink():
-            raise JournalUnreadable("it is a symbolic link (never followed)")
+    def _open_checked(self, *, existing: bool = False) -> sqlite3.Connection:
+        """``existing``: the file was there before this open, so a database without a single table
+        is what a crash left of it (zero bytes), not a new journal."""
+        kind = file_kind_nofollow(self.path)
+        if kind not in ("file", "missing"):
+            raise JournalUnreadable(_odd_file(kind))
         try:
             db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         except sqlite3.DatabaseError as exc:
             raise JournalUnreadable(f"{type(exc).__name__}: {exc}") from exc
         try:
             check_journal(db)
+            if existing and db.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone() is None:
+                raise JournalUnreadable("it is empty (no tables; a crash can leave a file with zero bytes)")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
@@ -328,7 +358,7 @@ class Journal:
         """Merge keys into the job's JSON info (validators, counts, report paths)."""
         with self._mutex:
             row = self._db.execute("SELECT info FROM jobs WHERE id=?", (job,)).fetchone()
-            info = json.loads(row[0]) if row else {}
+            info = loads_json(row[0]) if row else {}
             info.update(values)
             if row is None:
                 self._db.execute("INSERT INTO jobs(id, stage, info, updated) VALUES(?,?,?,?)",
@@ -357,7 +387,7 @@ class Journal:
     def last_run_args(self) -> dict[str, Any] | None:
         with self._mutex:
             row = self._db.execute("SELECT args FROM runs ORDER BY rowid DESC LIMIT 1").fetchone()
-        return json.loads(row[0]) if row else None
+        return loads_json(row[0]) if row else None
 
     # -- per-item records (OCR-VQA images: one row per image, so 200K images resume one by one)
     def _items_table(self) -> None:
@@ -490,7 +520,7 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
         raise ValueError(f"job {jid!r} has the unknown error code {code!r}")
     if not isinstance(done, int) or not (total is None or isinstance(total, int)):
         raise TypeError(f"job {jid!r} has byte counts that are not integers")
-    details = json.loads(info or "{}")
+    details = loads_json(info or "{}")
     if not isinstance(details, dict):
         raise TypeError(f"job {jid!r} has info that is not a JSON object")
     problem = Problem(Code(code), message or "", hint or "") if code else None

@@ -24,7 +24,9 @@ words the error. The values already given are what that read gives for the same 
 
 from __future__ import annotations
 
+import array
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,10 +47,21 @@ _FIRST_KEY = re.compile(_WS + rb'\{' + _WS + rb'("[^"\\]{1,64}")' + _WS + rb":")
 _TRIES = 64  # "}" tried from a chunk's end before the rest of it is scanned
 _SHAPES = 8  # sets of keys remembered per chunk (records of another set list their keys)
 _IMAGE = b"image"
+#: Nesting handed to ijson when simdjson refuses a chunk as too deep (past 1024 levels): ijson's
+#: prefixes grow with the depth, so its time and memory grow with the square of it (40 MB here,
+#: 24 GB for the 100,000 levels a few hundred KB of "[" make). Deeper chunks are refused.
+MAX_DEPTH = 4096
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1 in, -1 out
 
 
 class Fallback(Exception):
     """The chunked read did not work out: read the whole file with ijson."""
+
+
+class TooDeep(Exception):
+    """A chunk nests arrays or objects deeper than :data:`MAX_DEPTH` (a ShareGPT4V record nests 3)."""
 
 
 class NotAnObject(Exception):
@@ -113,7 +126,9 @@ def _chunk_values(parser: Any, buf: bytearray, stop: int) -> list[str | None]:
     with memoryview(buf)[:stop] as view:
         try:
             records = parser.parse(view)
-        except (ValueError, RuntimeError):  # not valid, or not representable by simdjson
+        except (ValueError, RuntimeError) as exc:  # not valid, or not representable by simdjson
+            if str(exc).startswith("DEPTH_ERROR") and _depth(bytes(view)) > MAX_DEPTH:
+                raise TooDeep from None
             return _ijson_values(bytes(view))
         try:
             return _simdjson_values(records)
@@ -121,6 +136,13 @@ def _chunk_values(parser: Any, buf: bytearray, stop: int) -> list[str | None]:
             return _ijson_values(bytes(view))
         finally:
             del records  # the parser is reused only once no proxy of this chunk is left
+
+
+def _depth(doc: bytes) -> int:
+    """How deep ``doc`` nests its arrays and objects (brackets inside strings left out); at C
+    speed, for the 64 MiB a chunk may grow to."""
+    steps = array.array("b", _STRING.sub(b"", doc).translate(_STEP, _NOT_BRACKET))
+    return max(itertools.accumulate(steps), default=0)
 
 
 class _Duplicate(Exception):
@@ -186,6 +208,8 @@ def iter_chunks(f: io.BufferedIOBase, first: int,
         found = None if at_end else _last_cut(buf, cut, 1, have)
         if found is None and not at_end:
             if len(buf) - 2 >= MAX_CHUNK:
+                if _depth(bytes(buf[1:have])) > MAX_DEPTH:  # not for ijson either (see MAX_DEPTH)
+                    raise TooDeep
                 raise Fallback(f"no record boundary in {MAX_CHUNK >> 20} MiB")
             buf.extend(bytes(len(buf) - 2))  # one record longer than a chunk: read twice as much
             continue

@@ -18,7 +18,7 @@ from . import demoroot
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
-from .journal import JobRecord, state_dir
+from .journal import JobRecord, check_state_folder, state_dir
 from .rebuild import plan_records
 from .sources import kind_of, local_copy
 from .units import human
@@ -131,12 +131,7 @@ def check_root(root: Path, *, create: bool = False, writable: bool = True) -> Pa
             except OSError as exc:
                 raise SetupError(Code.ROOT_NOT_WRITABLE, f"Cannot create {root}: {exc.strerror}.",
                                  "Choose a folder you can write to.") from exc
-    state = state_dir(root)
-    if state.is_symlink() or (state.exists() and not state.is_dir()):
-        what = "a symbolic link" if state.is_symlink() else "not a folder"
-        raise SetupError(Code.PATH_BLOCKED, f"{state} is {what}; the app keeps its state only in a real "
-                         "folder inside the data root (a link could point its writes anywhere).",
-                         "Move it aside and run again.")
+    check_state_folder(root)
     probe_dir = root if root.exists() else root.parent
     if writable and not os.access(probe_dir, os.W_OK | os.X_OK):
         raise SetupError(Code.ROOT_NOT_WRITABLE, f"{probe_dir} is not writable for this user.",

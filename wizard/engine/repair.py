@@ -157,7 +157,8 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
         journal = Journal(root)
         try:
             for path in unreadable:  # a damaged file of the right size would be skipped as complete
-                (root / path).unlink(missing_ok=True)
+                if any(path.startswith(c.target + "/") for c in catalog.components if c.group != "annotations"):
+                    (root / path).unlink(missing_ok=True)  # (never a file no image component provides)
             groups: dict[str, set[str]] = {}
             evidence = Evidence(root, journal)
             ran = {r.id for r in journal.all()}

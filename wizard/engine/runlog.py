@@ -18,16 +18,21 @@ reach a handler: :func:`redact` rewrites every record first.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import re
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from .events import Emit, Event, JobDone, JobFailed, JobQueued, Log, Progress, RunFinished, StageChanged
 from .journal import state_dir
+from .safefs import open_private
 
 log = logging.getLogger(__name__)
 #: The logger the run's events are written to.
@@ -115,6 +120,34 @@ def describe(event: Event) -> tuple[int, str] | None:
     return logging.INFO, repr(event)  # pragma: no cover - every event type is named above
 
 
+class _LogFile(logging.FileHandler):
+    """The run log's file. A write that fails (the disk filled) is reported once through
+    ``dropped`` and the file is left alone from then on: never a "Logging error" traceback on the
+    terminal for each record, never an error from closing it."""
+
+    def __init__(self, path: Path, dropped: Callable[[BaseException | None], None]) -> None:
+        super().__init__(path, encoding="utf-8", delay=False)
+        self._on_drop = dropped
+        self.failed = False
+
+    def _open(self) -> io.TextIOWrapper:
+        # as every file of the app's own: never through a link (or a FIFO) planted at the name
+        return os.fdopen(open_private(self.baseFilename, append=True), "a", encoding="utf-8")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            self._on_drop(sys.exc_info()[1])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # the buffered rest cannot be flushed either: already reported
+            super().close()
+
+
 class RunLog:
     """Context manager for one run: the log file, the feed to the observer, the event wrapper.
 
@@ -164,7 +197,7 @@ class RunLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         path = self.folder / f"run-{stamp}.log"
-        handler = logging.FileHandler(path, encoding="utf-8", delay=False)
+        handler = _LogFile(path, self._dropped)
         handler.setLevel(logging.DEBUG)
         formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
         formatter.converter = time.gmtime
@@ -173,6 +206,10 @@ class RunLog:
         self._logger.addHandler(handler)
         self._file, self.path = handler, path
         self._prune()
+
+    def _dropped(self, exc: BaseException | None) -> None:
+        why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else repr(exc)
+        self._outer(Log("warning", f"cannot write the run log {self.path}: {why}; the run goes on without it"))
 
     def _prune(self) -> None:
         logs = sorted(self.folder.glob("run-*.log"))

@@ -13,6 +13,7 @@ coded :class:`~wizard.engine.errors.Problem` with a hint (a full disk parks the 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 import sys
@@ -201,6 +202,17 @@ def read_state_text(path: Path | str, *, encoding: str = "utf-8", errors: str | 
     """The text of one of the app's own files, read as :func:`open_state` opens it."""
     with open_state(path, encoding=encoding, errors=errors) as fh:
         return str(fh.read())
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` for the app's saved state (its own files, the journal's values, preferences):
+    a document nested deeper than the parser can go (a damaged or planted file) is a ``ValueError``
+    like any other bad JSON, which the readers already treat as "no usable state", instead of a
+    ``RecursionError`` that ends the program."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
 
 
 def write_text_atomic(path: Path, text: str) -> None:

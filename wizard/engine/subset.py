@@ -15,7 +15,7 @@ from pathlib import Path
 from .annotations import check_path, iter_image_paths, normalize
 from .catalog import Component
 from .journal import state_dir
-from .safefs import read_state_text, write_text_atomic
+from .safefs import loads_json, read_state_text, write_text_atomic
 
 
 def json_path(root: Path, component: Component) -> Path | None:
@@ -53,7 +53,7 @@ def counts_for(root: Path, path: Path, components: Iterable[Component]) -> dict[
     key = [st.st_size, st.st_mtime_ns]
     targets: dict[str, int] | None = None
     try:
-        data = json.loads(read_state_text(cache))
+        data = loads_json(read_state_text(cache))
         if data.get("key") == key:
             targets = {str(k): int(v) for k, v in data["targets"].items()}
     except (OSError, ValueError, KeyError, AttributeError, TypeError):

@@ -42,7 +42,8 @@ from .annotations import (
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
-from .safefs import open_private_file, open_state, read_state_text, write_text_atomic
+from .journal import check_state_folder
+from .safefs import loads_json, open_private_file, open_state, read_state_text, write_text_atomic
 from .sizes import check_all, check_ledger, ledger_name, ledger_order, recorded_sizes, size_problem
 
 #: How many missing paths a report keeps in memory (the report file has them all).
@@ -192,6 +193,7 @@ def verify(root: Path, json_files: list[Path] | None = None, *, deep: bool = Fal
     if not root.is_dir():
         raise SetupError(Code.ROOT_NOT_DIR, f"The data root {root} is not a folder.",
                          "Pass the folder that holds coco/, sam/, sharegpt4v/, ...")
+    check_state_folder(root)  # the reports are written there: never through a link
     files = find_jsons(root, catalog) if json_files is None else list(json_files)
     for path in files:
         if not path.is_file():
@@ -245,7 +247,7 @@ def last_findings(root: Path) -> Findings | None:
     the missing lists. This is what ``repair`` should repair, all of it."""
     folder = root / STATE_DIR_NAME / "reports"
     try:
-        data = json.loads(read_state_text(folder / FINDINGS_FILE))
+        data = loads_json(read_state_text(folder / FINDINGS_FILE))
         unreadable = tuple(sorted({(str(p), str(r)) for p, r in data["unreadable"]}))
         wrong = tuple(sorted({(str(p), str(r)) for p, r in data["wrong_format"]}))
         bad = {p for p, _ in unreadable}

@@ -16,10 +16,13 @@ from typing import Any
 
 from platformdirs import PlatformDirs
 
+from ..engine.safefs import loads_json, read_regular
 from ..engine.settings import MAX_JOBS
 from ..paths import APP_NAME
 
 LANGUAGES = ("system", "en", "zh_CN")
+#: A settings file is a few hundred bytes; anything past this is not one.
+MAX_PREFS_BYTES = 1 << 20
 
 
 def app_dirs() -> PlatformDirs:
@@ -48,8 +51,8 @@ class Preferences:
     def load(cls, path: Path | None) -> Preferences:
         if path is None:
             return cls()
-        try:
-            data: Any = json.loads(path.read_text(encoding="utf-8"))
+        try:  # never a FIFO (it would hang the start), never more than a settings file can be
+            data: Any = loads_json(read_regular(path, MAX_PREFS_BYTES, "the settings file"))
         except (OSError, ValueError):
             return cls()
         if not isinstance(data, dict):

@@ -43,7 +43,7 @@ import requests.adapters
 from ..context import JobContext
 from ..errors import Code, SetupError
 from ..events import Stage
-from ..safefs import open_private, open_private_file, read_state_text, write_text_atomic
+from ..safefs import loads_json, open_private, open_private_file, read_state_text, write_text_atomic
 from . import client
 from .bounds import limit_for, quarantine, too_long
 from .durable import WRITE_GRANULARITY, Flusher, WrittenLog, boot_id, marker_for, settle_later, unsettled
@@ -114,7 +114,7 @@ class _Transfer:
     # -- bookkeeping ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
         try:
-            return dict(json.loads(read_state_text(self.meta_path)))
+            return dict(loads_json(read_state_text(self.meta_path)))
         except (OSError, ValueError):
             return {}
 

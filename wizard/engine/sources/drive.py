@@ -17,6 +17,7 @@ id (or whose id no longer works) is looked up in its folder (:mod:`.drive_folder
 from __future__ import annotations
 
 import hashlib
+import http.cookiejar
 import os
 import threading
 import time
@@ -138,6 +139,12 @@ def cookies_file(ctx: JobContext) -> str | None:
         if hasattr(os, "fchmod"):  # POSIX: session cookies are this user's only
             os.fchmod(out.fileno(), 0o600)
         out.write(data)
+    try:  # as gdown reads it: one that fails there would be dropped with a Python warning
+        http.cookiejar.MozillaCookieJar(str(copy)).load(ignore_discard=True, ignore_expires=True)
+    except (http.cookiejar.LoadError, UnicodeDecodeError) as exc:
+        raise SetupError(Code.LOCAL_INVALID, f"The Drive cookies file {source} is not a cookies.txt in Netscape "
+                         "format (its first line must be '# Netscape HTTP Cookie File' or '# HTTP Cookie File').",
+                         hint) from exc
     return str(copy)
 
 

@@ -181,6 +181,10 @@ def parse_links_file(path: Path, needed: Collection[str] | None = None) -> Links
         fields = [f.strip() for f in line.split("\t")]
         if not header_seen:
             if tuple(f.lower() for f in fields) != HEADER:
+                if line.lstrip().startswith("<"):
+                    raise LinksFileError(path, number, "this is a web page (HTML), not the links file: the page "
+                                         "was saved instead of the file its link downloads. Download the links "
+                                         "file itself from Meta's SA-1B download page.")
                 found = "spaces instead of a tab" if "\t" not in line and " " in line.strip() else repr(line[:60])
                 raise LinksFileError(path, number, f"the header must be 'file_name<TAB>cdn_link', found {found}. "
                                      "Is this the file from Meta's SA-1B download page?")
