@@ -613,13 +613,21 @@ def test_repair_with_the_source_down_is_a_coded_problem(box: Sandbox, demo_catal
     assert cli(capsys, *run_args(demo_catalog, mirror, box.root, CHEAP))[0] == 0
     victim = next((box.root / "coco/train2017").iterdir())
     victim.unlink()
+    # one JSON naming COCO images only: repair goes on past a component whose source is down, and
+    # the other components the SFT JSON names (all on this server) would each retry it in turn
+    for old in (box.root / "sharegpt4v").glob("*.json"):
+        old.unlink()
+    (box.root / "sharegpt4v/coco-only.json").write_text(json.dumps(
+        [{"id": p.name, "image": f"coco/train2017/{p.name}"} for p in [victim]]))
     endpoint = mirror.base_url
     mirror.stop()  # the source is down
     box.refresh()
-    code, _out, err = cli(capsys, "repair", "--catalog", demo_catalog, "--hf-endpoint", endpoint,
+    code, out, err = cli(capsys, "repair", "--catalog", demo_catalog, "--hf-endpoint", endpoint,
                          "--root", box.root)
     assert code == 1
-    assert f"[{Code.NETWORK}]" in err and f"Cannot reach {urlsplit(endpoint).netloc}" in err and "hint:" in err
+    said = out + err  # the component's problem is in the repair's summary
+    assert f"coco-train2017: [{Code.NETWORK}]" in said and f"Cannot reach {urlsplit(endpoint).netloc}" in said
+    assert "hint:" in said, said
     assert not victim.exists()
     box.assert_outside_unchanged()
 

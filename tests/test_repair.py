@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -365,3 +367,74 @@ def test_repair_deletes_no_file_that_no_image_component_provides(
     assert MINI in out  # unrecoverable, with its reason
     assert (journal.stat().st_ino, mini.read_bytes()) == kept  # the same journal (not set aside), the same JSON
     assert not list(journal.parent.glob("journal.sqlite.broken-*"))
+
+
+def test_repair_puts_back_a_damaged_file_no_source_replaces(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file under an image folder that deep verify calls unreadable and no archive holds (the
+    user's own file a JSON names; an image whose link is dead) was deleted before its replacement
+    was sought, and lost. Now it is set aside and put back; a replaceable one is replaced."""
+    root = prepared
+    mini = root / MINI
+    notes = root / "coco/train2017/notes.txt"
+    notes.write_text("the user's own notes, not an image\n")
+    victim = sorted((root / "coco/train2017").glob("*.jpg"))[0]
+    original = victim.read_bytes()
+    victim.write_bytes(original[: len(original) // 2])  # truncated: the zip has it whole
+    records = json.loads(mini.read_text())
+    records.append({"id": "notes", "image": "coco/train2017/notes.txt"})
+    mini.write_text(json.dumps(records))
+    code = main(["repair", "--root", str(root), "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url,
+                 "--deep"])
+    out = capsys.readouterr().out
+    assert code == 1, out  # notes.txt stays unreadable (it is no image)
+    assert notes.read_text() == "the user's own notes, not an image\n"
+    assert "coco/train2017/notes.txt" in out and "the damaged file was put back" in out, out
+    assert victim.read_bytes() == original
+    assert not list((root / "coco/train2017").glob(".*.damaged"))
+    assert not (root / ".sharegpt4v-setup/repair-set-aside.txt").exists()
+
+
+def test_a_repair_killed_half_way_puts_its_damaged_files_back_next_time(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
+    root = prepared
+    victim = sorted((root / "coco/train2017").glob("*.jpg"))[0]
+    original = victim.read_bytes()
+    held = victim.with_name(f".{victim.name}.damaged")  # where the killed repair had set it aside
+    os.replace(victim, held)
+    (root / ".sharegpt4v-setup/repair-set-aside.txt").write_text(f"coco/train2017/{victim.name}\n")
+    mirror.add_fault("/", Fault(status=503, times=None))  # nothing can be fetched this time
+    assert main(["repair", "--root", str(root), "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url]) == 0
+    assert victim.read_bytes() == original and not held.exists()  # back in place: nothing to repair
+    assert not (root / ".sharegpt4v-setup/repair-set-aside.txt").exists()
+    assert [r for r in mirror.requests if r.method == "GET"] == []
+
+
+def test_a_network_error_in_one_component_does_not_end_the_whole_repair(
+        prepared: Path, demo_catalog: Path, mirror: MirrorServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Only SetupError was taken per component: a requests error that no lower layer had turned
+    into one (e.g. a connection dropped in a path without the retry policy) ended the repair of
+    every other component too."""
+    import requests
+
+    from wizard.engine import repair as repair_module
+
+    root = prepared
+    coco = sorted((root / "coco/train2017").glob("*.jpg"))[0]
+    gqa = sorted((root / "gqa/images").glob("*.jpg"))[0]
+    coco.unlink()
+    gqa.unlink()
+    real = repair_module._repair_component
+
+    def flaky(ctx: Any, component: Any, catalog: Any, wanted: set[str]) -> set[str]:
+        if component.id == "coco-train2017":
+            raise requests.exceptions.ChunkedEncodingError("connection broken mid-body")
+        return real(ctx, component, catalog, wanted)
+
+    monkeypatch.setattr(repair_module, "_repair_component", flaky)
+    code = main(["repair", "--root", str(root), "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err
+    assert gqa.is_file() and not coco.exists()
+    assert "coco-train2017: [network]" in out, out

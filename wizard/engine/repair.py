@@ -13,6 +13,12 @@ re-extracted for just those members; a zip on a Range server is read remotely (c
 directory and the wanted members only); SA-1B images come with one range request each (or the
 one tar that holds them, for a compressed tar); only as a last resort is the owning archive
 downloaded again. Paths no source can provide are listed with the reason.
+
+A damaged file is not deleted before its replacement is fetched: it is set aside beside itself
+(``.<name>.damaged``; a file of the right size could otherwise pass for the member) and, when no
+source brings it back, put back at the end — a repair never loses a file it could not replace
+(say, the user's own file a JSON names, or an image whose link is dead). The set-aside list is
+kept in the state folder, so a repair killed half-way puts those files back the next time.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,16 +40,16 @@ from .catalog import Catalog, Component, Layout, Source
 from .context import JobContext, Settings
 from .control import Control
 from .errors import Code, Problem, SetupError
-from .events import Emit, Stage, null_emit
+from .events import Emit, Log, Stage, null_emit
 from .extract import extract_archive
-from .journal import Journal
+from .journal import Journal, state_dir
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net.durable import wait_for_syncs
 from .net.rangefile import HttpRangeFile, RangeNotSupported, policy_retry
 from .plan import choose_source
 from .rootlock import RootLock
 from .runlog import RunLog
-from .safefs import read_state_text
+from .safefs import problem_for_os_error, read_state_text, write_text_atomic
 from .sources import kind_of
 from .tarstream import Streamed
 from .verify import VerifyReport, last_findings, verify
@@ -143,6 +150,10 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
     """Verify, bring back what is missing (or unreadable, with ``deep``), verify again."""
     root = root.absolute()
     demoroot.check(root, settings.demo)  # never real images into a demo root, nor placeholders into real data
+    aside = _SetAside(root)
+    if aside.listing.exists():  # a repair killed half-way: its damaged files go back before anything is judged
+        with RootLock(root):
+            aside.put_back(emit)
     damaged = reported_damaged(root)  # before verify below rewrites the reports
     before = verify(root, catalog=catalog, deep=deep)
     report = RepairReport(before, reported=len(damaged))
@@ -156,9 +167,9 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
         emit = runlog.emit  # every event also goes to the run log
         journal = Journal(root)
         try:
-            for path in unreadable:  # a damaged file of the right size would be skipped as complete
-                if any(path.startswith(c.target + "/") for c in catalog.components if c.group != "annotations"):
-                    (root / path).unlink(missing_ok=True)  # (never a file no image component provides)
+            # a damaged file of the right size would be skipped as complete: set aside until replaced
+            aside.hold(sorted(path for path in unreadable if any(
+                path.startswith(c.target + "/") for c in catalog.components if c.group != "annotations")))
             groups: dict[str, set[str]] = {}
             evidence = Evidence(root, journal)
             ran = {r.id for r in journal.all()}
@@ -179,11 +190,12 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                     ctx = JobContext(f"repair:{cid}", root, settings, journal, control, emit, session)
                     try:
                         found = _repair_component(ctx, component, catalog, wanted)
-                    except SetupError as exc:
-                        ctx.journal.set_stage(ctx.job, Stage.FAILED.value, problem=exc.problem)
-                        report.problems[cid] = exc.problem
+                    except (SetupError, OSError) as exc:  # OSError: the disk, or requests' errors
+                        problem = exc.problem if isinstance(exc, SetupError) else problem_for_os_error(exc, root)
+                        ctx.journal.set_stage(ctx.job, Stage.FAILED.value, problem=problem)
+                        report.problems[cid] = problem
                         for path in wanted:
-                            report.unrecoverable[path] = exc.problem.message
+                            report.unrecoverable[path] = problem.message
                         continue
                     ctx.stage(Stage.DONE)
                     for path in wanted:
@@ -202,9 +214,64 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                                 report.unrecoverable[path] = _why_missing(journal, tried[path], path)
         finally:
             journal.close()
+            for path in aside.put_back(emit):
+                if path in report.unrecoverable:
+                    report.unrecoverable[path] += " (the damaged file was put back)"
     wait_for_syncs()  # like a run: the files fetched are on disk (and their markers gone) before it says so
     report.after = verify(root, catalog=catalog, deep=deep)
     return report
+
+
+class _SetAside:
+    """Damaged files moved out of the way while repair fetches their replacements (see the module
+    docstring); the list lives in ``<state>/repair-set-aside.txt`` until every file is settled."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.listing = state_dir(root) / "repair-set-aside.txt"
+
+    @staticmethod
+    def held(path: Path) -> Path:
+        return path.with_name(f".{path.name}.damaged")
+
+    def hold(self, paths: list[str]) -> None:
+        if not paths:
+            return
+        earlier = self._listed()
+        write_text_atomic(self.listing, "".join(f"{p}\n" for p in sorted(set(earlier) | set(paths))))
+        for rel in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.root / rel, self.held(self.root / rel))
+
+    def put_back(self, emit: Emit) -> list[str]:
+        """Settle every listed file: dropped when a file is in its place again, else put back.
+        Returns the paths put back."""
+        back = []
+        for rel in self._listed():
+            path = self.root / rel
+            held = self.held(path)
+            try:
+                if path.is_file():
+                    held.unlink(missing_ok=True)
+                elif held.is_file() and not held.is_symlink():
+                    os.replace(held, path)
+                    back.append(rel)
+            except OSError as exc:  # settled next time (the list stays)
+                log.warning("cannot settle the damaged file set aside for %s: %s", rel, exc)
+                return back
+        if back:
+            emit(Log("warning", f"put back {len(back)} damaged file(s) no source replaced: {', '.join(back[:5])}"
+                     + (" ..." if len(back) > 5 else ""), None))
+        with contextlib.suppress(OSError):
+            self.listing.unlink(missing_ok=True)
+        return back
+
+    def _listed(self) -> list[str]:
+        try:
+            text = read_state_text(self.listing, errors="surrogateescape")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if line and check_path(line) is None]
 
 
 def _first_choices(catalog: Catalog, journal: Journal, evidence: Evidence, ran: set[str], path: str,
