@@ -444,3 +444,21 @@ def test_demo_placeholders_and_real_data_never_share_a_root(
     (old / ".sharegpt4v-setup" / "demo-port").write_text("8080")
     assert run_cli("plan", "--root", old, *real) == 2
     assert "[demo-root]" in capsys.readouterr().err
+
+
+def test_run_json_prints_one_result_object_on_stdout(demo_catalog: Path, mirror: MirrorServer, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``run --json`` was accepted and ignored (text on stdout). Now stdout holds one JSON object
+    with the result (each problem's code, message and hint); what a person reads goes to stderr."""
+    base = ["run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--yes", "--json"]
+    assert run_cli(*base, "--root", tmp_path / "ok", "--components", "gqa") == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert result["ok"] and result["exit"] == 0 and result["done"] == ["gqa"] and result["failed"] == {}
+    assert "Done: 1 prepared" in err
+    mirror.add_fault("downloads.cs.stanford.edu", Fault(status=404, times=None))
+    assert run_cli(*base, "--root", tmp_path / "bad", "--components", "gqa") == 1
+    out, _err = capsys.readouterr()
+    result = json.loads(out)
+    assert not result["ok"] and result["exit"] == 1 and result["done"] == []
+    assert set(result["failed"]) == {"gqa"} and result["failed"]["gqa"]["code"] and result["failed"]["gqa"]["hint"]

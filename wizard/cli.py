@@ -79,7 +79,9 @@ def _add_selection(p: argparse.ArgumentParser, *, select: bool = True) -> None:
                    help=f"jobs at once per host, 1 to {MAX_JOBS} (default 2)")
     p.add_argument("--demo", action="store_true",
                    help="use the offline demo mirror on 127.0.0.1 instead of the internet")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output (run: one JSON object with the result on stdout at the end; "
+                   "everything else goes to stderr)")
 
 
 def _rate(text: str) -> int:
@@ -361,6 +363,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if not args.json:
+        return _run(args)
+    args._json_out = sys.stdout  # the result goes there; what a person reads goes to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from .engine import demoroot
     from .engine.control import Control
     from .engine.plan import build_plan, check_root
@@ -429,6 +439,18 @@ def _stop_on_signals(control: Control) -> Iterator[None]:
 
 
 def _after_run(args: argparse.Namespace, result: RunResult) -> int:
+    code = _report_run(args, result)
+    out = getattr(args, "_json_out", None)
+    if out is not None:
+        def problems(found: dict[str, Problem]) -> dict[str, dict[str, str]]:
+            return {cid: {"code": str(p.code), "message": p.message, "hint": p.hint} for cid, p in found.items()}
+        print(json.dumps({"ok": code == EXIT_OK, "exit": code, "done": result.done, "skipped": result.skipped,
+                          "failed": problems(result.failed), "waiting": problems(result.waiting),
+                          "cancelled": result.cancelled}, indent=2), file=out)
+    return code
+
+
+def _report_run(args: argparse.Namespace, result: RunResult) -> int:
     for cid, problem in result.failed.items():
         print(f"FAILED  {cid}: {problem.render()}", file=sys.stderr)
     for cid, problem in result.waiting.items():
