@@ -139,7 +139,10 @@ HOSTILE = {
     "url-derived-name": (_set_source("coco-train2017", "url", "http://127.0.0.1:9/.."), "saved as", "'..'"),
     "url-scheme": (_set_source("coco-train2017", "url", "file:///etc/passwd"), "'url'", "http"),
     "hub-path": (_set_source("json-sft", "path", "../../x.json"), "'path'", "'..'"),
-    "size-zero": (_set_source("coco-train2017", "size", 0), "'size'", "at least 1"),
+    "size-zero": (_set_source("coco-train2017", "size", 0), "'size'", "between 1 and"),
+    "size-huge": (_set_source("coco-train2017", "size", 1 << 62), "'size'", "between 1 and"),  # "fits", said the plan
+    "extracted-huge": (_set_component("coco-train2017", "approx_extracted", 1 << 62), "'approx_extracted'",
+                       "between 0 and"),
     "target-parent": (_set_component("coco-train2017", "target", "../canary"), "'target'", "'..'"),
     "target-absolute": (_set_component("coco-train2017", "target", "/etc/coco"), "'target'", "absolute"),
     "target-drive": (_set_component("coco-train2017", "target", "C:/coco"), "'target'", "absolute"),

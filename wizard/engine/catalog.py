@@ -35,6 +35,11 @@ DRIVE_FOLDER_URL = "https://drive.google.com/drive/folders/{id}"
 MAX_CATALOG_BYTES = 4 * 1024 * 1024
 #: At most this many archives in one ``first``…``last`` range (SA-1B has 1,000 tars: 0–999).
 MAX_INDEX_RANGE = 1000
+#: The most bytes a catalog may give a file or a component (1 PiB; SA-1B's 1,000 tars are ~11 TB in
+#: all): a size past it is a typo or a hostile catalog, and the plan would call it a fit.
+MAX_BYTES = 1 << 50
+#: The most files a component may list (the largest real one, SA-1B, has ~11M images).
+MAX_COUNT = 1 << 32
 #: Bytes per path component most filesystems allow.
 MAX_NAME_BYTES = 255
 _WINDOWS_RESERVED = frozenset(
@@ -491,8 +496,8 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
             sources.append(source)
         for key in ("title", "usage"):
             ck.text(where, key, raw.get(key))
-        ck.number(where, raw, "file_count", 0)
-        ck.number(where, raw, "approx_extracted", 0)
+        ck.number(where, raw, "file_count", 0, MAX_COUNT)
+        ck.number(where, raw, "approx_extracted", 0, MAX_BYTES)
         components.append(
             Component(
                 id=cid,
@@ -545,8 +550,8 @@ def _check_source(ck: _Checker, where: str, raw: dict[str, Any], source: Source)
             raise ck.fail(where, f"the file would be saved as {source.file_name!r}, which is refused: {why}",
                           "Give a plain file name with 'filename = \"…\"'.",
                           line=ck.line_of("url", source.url) or ck.line_of("path", source.path))
-    ck.number(where, raw, "size", 1)
-    ck.number(where, raw, "approx_size", 1)
+    ck.number(where, raw, "size", 1, MAX_BYTES)
+    ck.number(where, raw, "approx_size", 1, MAX_BYTES)
     ck.text(where, "label", source.label)
     if source.name_format:  # a numbered series of archives (SA-1B)
         ck.number(where, {"first": source.first}, "first", 0)
