@@ -72,6 +72,8 @@ def report_lines(root: Path, stem: str = Path(PT).stem) -> list[str]:
     ("", "empty"),
     ("coco/train2017/", "folder"),
     ("coco/\x00.jpg", "NUL"),
+    ("coco/train2017/a\nb.jpg", "line break"),
+    ("coco/train\r2017/b.jpg", "line break"),
     (".sharegpt4v-setup/journal.sqlite", "state folder"),
     ("./.ShareGPT4V-Setup/downloads/x.jpg", "state folder"),
 ])
@@ -343,6 +345,19 @@ def test_streaming_reader_matches_json_load_on_a_big_file(tmp_path: Path,
     assert t.duplicates == len(reference) - t.text_only - len(distinct)
     assert (t.present, t.missing) == (len(present), len(distinct - present))
     assert report_lines(root) == sorted(distinct - present)
+
+
+def test_a_line_break_in_an_image_path_is_invalid_not_a_garbled_report_line(tmp_path: Path) -> None:
+    """The missing list has one path per line: a name holding a line break was looked up and, when
+    missing, written as two lines that name no file (so ``repair`` read them back wrong)."""
+    images = ["coco/train2017/a\nb.jpg", "coco/train2017/c\rd.jpg", "coco/train\n2017/e.jpg",
+              "coco/train2017/gone.jpg", "coco/train2017/1.jpg"]
+    root = make_root(tmp_path, images, {"coco/train2017/1.jpg": JPEG})
+    (result,) = verify(root).results
+    assert sorted(dict(result.invalid)) == sorted(images[:3])
+    assert all("line break" in why for _, why in result.invalid)
+    assert (result.totals.referenced, result.totals.missing) == (2, 1)
+    assert report_lines(root) == ["coco/train2017/gone.jpg"]
 
 
 def test_null_and_non_string_images_are_invalid(tmp_path: Path) -> None:

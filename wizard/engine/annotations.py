@@ -61,8 +61,9 @@ def check_path(image: str) -> str | None:
 
     Invalid: empty (also a non-string or null ``image`` value, see :func:`iter_image_paths`),
     absolute, a drive letter, a backslash (Windows separator or a leftover escape), a NUL
-    character, a ``..`` component, a path into the app's state folder, or a path naming a
-    folder. Such paths are reported, never looked up on disk.
+    character, a line break (the reports list one path per line), a ``..`` component, a path
+    into the app's state folder, or a path naming a folder. Such paths are reported, never looked
+    up on disk.
     """
     if not image:
         return "empty path (or a non-string image value)"
@@ -74,6 +75,8 @@ def check_path(image: str) -> str | None:
         return "drive letter in path"
     if "\x00" in image:
         return "NUL character in path"
+    if "\n" in image or "\r" in image:
+        return "line break in path"
     parts = image.split("/")
     if ".." in parts:
         return "'..' component leaves the data root"

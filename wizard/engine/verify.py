@@ -457,7 +457,8 @@ def _collect(path: Path, tick: Callable[[int], None]
             names = by_raw[raw] = None if bad else by_dir.setdefault(normalize(raw), set())
             if names is not None and raw:
                 fast[raw] = names
-        if names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name:
+        if (names is None or not raw or not name or name[0] == "." or "\\" in name or "\0" in name
+                or "\r" in name or "\n" in name):
             reason = check_path(image)  # the rare cases get the full check
             if reason or names is None:
                 invalid[image] = reason or "invalid path"
@@ -471,8 +472,9 @@ def _collect(path: Path, tick: Callable[[int], None]
             add("")
         images = list(filter(None, batch))  # the image values ("" and None left out)
         text = "\n".join(images)
-        if "/." in text or "/\n" in text or text.endswith("/") or "\\" in text or "\0" in text:
-            for image in images:  # a name that is empty, starts with "." or holds \\ or NUL: check each
+        if ("/." in text or "/\n" in text or text.endswith("/") or "\\" in text or "\0" in text or "\r" in text
+                or text.count("\n") != len(images) - 1):
+            for image in images:  # a name that is empty, starts with "." or holds \\, NUL or a line break
                 add(image)
             continue
         get = fast.get  # every name of this batch passes add()'s name checks: only the folder's
