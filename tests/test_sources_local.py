@@ -147,3 +147,36 @@ def test_a_folder_of_sam_tars(world: World, demo_catalog: Path, tmp_path: Path) 
     assert cli(demo_catalog, root, "--components", "sam-tars", "--local", f"sam-tars={tars}") == 0
     assert tree_of(root) == world.expected_tree(["sam-tars"])
     assert len(list(tars.iterdir())) == 51
+
+
+def test_partial_downloads_of_a_done_components_sources_are_deleted(world: World, demo_catalog: Path,
+                                                                    tmp_path: Path) -> None:
+    """A partial download a run left (a Drive partial the quota stopped, an http .part), when a
+    local copy or a mirror finishes the component, stayed in the downloads folder for good (up to
+    the archive's size, 8.9 GB for the SAM zip)."""
+    archive = coco_zip(world, tmp_path)
+    root = tmp_path / "root"
+    downloads = root / ".sharegpt4v-setup/downloads"
+    downloads.mkdir(parents=True)
+    left = [downloads / f"train2017.zip{suffix}" for suffix in (".part", ".part.json", ".part.log")]
+    for path in left:
+        path.write_bytes(b"x" * 1000)
+    other = downloads / "gqa-images.zip.part"  # another component's, not done: kept
+    other.write_bytes(b"y" * 1000)
+    assert cli(demo_catalog, root, "--components", COCO, "--local", f"{COCO}={archive}") == 0
+    assert tree_of(root) == world.expected_tree([COCO])
+    assert not any(path.exists() for path in left)
+    assert other.read_bytes() == b"y" * 1000
+
+
+def test_a_drive_sources_leftovers_are_its_partials_and_the_partial_set_aside(tmp_path: Path) -> None:
+    from wizard.engine.catalog import Source
+    from wizard.engine.sources import kind_of
+
+    source = Source(kind="drive", label="t", id="x", filename="web-celebrity.zip")
+    names = ["web-celebrity.zipABCDEFGH.part", "web-celebrity.zip.set-aside", "web-celebrity.zip",
+             "web-landmark.zipABCDEFGH.part"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"z")
+    found = sorted(p.name for p in kind_of("drive").leftovers(source, tmp_path))
+    assert found == ["web-celebrity.zip.set-aside", "web-celebrity.zipABCDEFGH.part"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 from . import demoroot, rebuild
-from .catalog import Catalog
+from .catalog import Catalog, Component
 from .context import JobContext, Settings
 from .control import Control
 from .diskspace import DiskMonitor, job_need
@@ -36,7 +36,7 @@ from .plan import Plan, PlanItem, human, subset_key
 from .rootlock import RootLock
 from .runlog import RunLog
 from .safefs import problem_for_os_error
-from .sources import kind_of
+from .sources import is_known, kind_of
 
 
 @dataclass
@@ -331,6 +331,7 @@ class Runner:
                                        "Please report it with the log."))
             return
         journal.set_stage(cid, Stage.DONE.value)
+        _drop_leftovers(ctx, item.component)
         self.result.done.append(cid)
         self.result.waiting.pop(cid, None)
         self.emit(StageChanged(cid, Stage.DONE, summary))
@@ -345,3 +346,20 @@ class Runner:
         (self.result.waiting if problem.parked else self.result.failed)[ctx.job] = problem
         self.emit(StageChanged(ctx.job, stage, problem.message))
         self.emit(JobFailed(ctx.job, problem))
+
+
+def _drop_leftovers(ctx: JobContext, component: Component) -> None:
+    """A done component's partial downloads in the downloads folder, of every source (e.g. a Drive
+    partial the quota stopped, when a mirror or a local copy finished the component): deleted."""
+    for source in component.sources:
+        if not is_known(source.kind):
+            continue
+        for path in kind_of(source.kind).leftovers(source, ctx.downloads):
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except OSError as exc:
+                ctx.log(f"cannot delete the leftover partial download {path.name}: {exc}", "warning")
+            else:
+                ctx.log(f"deleted {path.name} ({size:,} bytes): a partial download the finished component "
+                        "no longer needs")

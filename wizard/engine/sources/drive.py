@@ -458,5 +458,9 @@ class DriveKind(SourceKind):
     def host_label(self, source: Source, hub_endpoint: str, catalog: Catalog) -> str:
         return urlsplit(catalog.drive_file_url).netloc or self.name
 
+    def leftovers(self, source: Source, downloads: Path) -> list[Path]:
+        dest = downloads / source.file_name
+        return [*partials(dest), *([_held(dest)] if _held(dest).is_file() else [])]
+
 
 KIND = DriveKind()

@@ -155,6 +155,13 @@ class SourceKind:
                 have = max(have, candidate.stat().st_size)
         return max(0, total - have)
 
+    def leftovers(self, source: Source, downloads: Path) -> list[Path]:
+        """Partial downloads of this source in the downloads folder (a transfer's ``.part`` and its
+        sidecars): dropped once the component is done, whichever source finished it."""
+        return [path for name in self.item_names(source)
+                for path in (downloads / (name + suffix) for suffix in (".part", ".part.json", ".part.log"))
+                if path.is_file()]
+
     def plan_notes(self, source: Source, settings: Settings, items_done: Collection[str],
                    remaining: int) -> tuple[str, ...]:
         """Warnings worth reading before starting (e.g. links that expire before the finish)."""
