@@ -112,3 +112,14 @@ def test_an_empty_root_is_a_usage_error_not_the_current_folder(
     assert caught.value.code == 2
     assert "--root is empty" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_selection_error_leaves_no_new_root_behind(demo_catalog: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``run`` created the data root before it checked the selection: a typo in --components
+    left an empty folder (and its parents) behind."""
+    root = tmp_path / "new" / "root"
+    assert main(["run", "--catalog", str(demo_catalog), "--root", str(root), "--components", "cocoo",
+                 "--yes"]) == 2
+    assert "cocoo" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

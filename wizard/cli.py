@@ -381,9 +381,9 @@ def _run(args: argparse.Namespace) -> int:
     _resume(args)
     with _demo_if_asked(args) as catalog:
         settings = _settings(args)
+        components = _select(catalog, args)  # a usage error leaves no new empty root behind
         root = check_root(args.root, create=True)
         demoroot.check(root, settings.demo)  # before the journal is opened (healed) below
-        components = _select(catalog, args)
         healed = heal(root, catalog)  # a damaged journal: set aside and rebuilt from disk
         if healed:
             print(healed, file=sys.stderr)
