@@ -782,253 +782,253 @@
 <context>
     <name>OptionsPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="154"/>
+        <location filename="../../wizard/gui/pages/options.py" line="155"/>
         <source>Sources and options</source>
         <translation>来源与选项</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="155"/>
+        <location filename="../../wizard/gui/pages/options.py" line="156"/>
         <source>Only the options that matter for your selection are shown.</source>
         <translation>这里只显示与您的选择相关的选项。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="156"/>
+        <location filename="../../wizard/gui/pages/options.py" line="157"/>
         <source>SA-1B links file (for the SAM tars)</source>
         <translation>SA-1B 链接文件（用于 SAM tar 包）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="157"/>
+        <location filename="../../wizard/gui/pages/options.py" line="158"/>
         <source>Accept the SA-1B license on Meta&apos;s download page, save the links file it offers (file_name, cdn_link) and choose it here. The links expire after a few days.</source>
         <translation>请在 Meta 的下载页面接受 SA-1B 许可协议，保存页面提供的链接文件（file_name、cdn_link），然后在此选择它。这些链接几天后就会过期。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="160"/>
+        <location filename="../../wizard/gui/pages/options.py" line="161"/>
         <source>Choose the SA-1B links file</source>
         <translation>选择 SA-1B 链接文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="161"/>
+        <location filename="../../wizard/gui/pages/options.py" line="162"/>
         <source>SA-1B links file</source>
         <translation>SA-1B 链接文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="162"/>
+        <location filename="../../wizard/gui/pages/options.py" line="163"/>
         <source>Links files (*.txt *.tsv);;All files (*)</source>
         <translation>链接文件 (*.txt *.tsv);;所有文件 (*)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="163"/>
+        <location filename="../../wizard/gui/pages/options.py" line="164"/>
         <source>Links file check</source>
         <translation>链接文件检查</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="164"/>
+        <location filename="../../wizard/gui/pages/options.py" line="165"/>
         <source>Hugging Face Hub</source>
         <translation>Hugging Face Hub</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="165"/>
+        <location filename="../../wizard/gui/pages/options.py" line="166"/>
         <source>Hub endpoint</source>
         <translation>Hub 端点</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="203"/>
+        <location filename="../../wizard/gui/pages/options.py" line="204"/>
         <source>Language note</source>
         <translation>语言提示</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="261"/>
+        <location filename="../../wizard/gui/pages/options.py" line="262"/>
         <source>From HF_ENDPOINT ({host})</source>
         <translation>来自 HF_ENDPOINT（{host}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="262"/>
+        <location filename="../../wizard/gui/pages/options.py" line="263"/>
         <source>Default ({host})</source>
         <translation>默认（{host}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="171"/>
+        <location filename="../../wizard/gui/pages/options.py" line="172"/>
         <source>hf-mirror.com (mirror for mainland China)</source>
         <translation>hf-mirror.com（中国大陆镜像）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="172"/>
+        <location filename="../../wizard/gui/pages/options.py" line="173"/>
         <source>Custom URL</source>
         <translation>自定义网址</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="173"/>
+        <location filename="../../wizard/gui/pages/options.py" line="174"/>
         <source>Custom Hub endpoint URL</source>
         <translation>自定义 Hub 端点网址</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="174"/>
+        <location filename="../../wizard/gui/pages/options.py" line="175"/>
         <source>optional; only for gated or private files</source>
         <translation>可选；仅受限或私有文件需要</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="175"/>
+        <location filename="../../wizard/gui/pages/options.py" line="176"/>
         <source>Hugging Face token</source>
         <translation>Hugging Face 令牌</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="176"/>
+        <location filename="../../wizard/gui/pages/options.py" line="177"/>
         <source>Hub &amp;endpoint:</source>
         <translation>Hub 端点(&amp;E)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="177"/>
+        <location filename="../../wizard/gui/pages/options.py" line="178"/>
         <source>C&amp;ustom URL:</source>
         <translation>自定义网址(&amp;U)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="178"/>
+        <location filename="../../wizard/gui/pages/options.py" line="179"/>
         <source>&amp;Token:</source>
         <translation>令牌(&amp;T)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="179"/>
+        <location filename="../../wizard/gui/pages/options.py" line="180"/>
         <source>Downloads</source>
         <translation>下载</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="180"/>
+        <location filename="../../wizard/gui/pages/options.py" line="181"/>
         <source>Allow community &amp;mirrors as a fallback (third-party re-hosts, checked against size and checksum)</source>
         <translation>允许使用社区镜像(&amp;M)作为备用（第三方转存，会核对大小和校验和）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="182"/>
+        <location filename="../../wizard/gui/pages/options.py" line="183"/>
         <source>Allow community mirrors</source>
         <translation>允许社区镜像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="183"/>
+        <location filename="../../wizard/gui/pages/options.py" line="184"/>
         <source>&amp;Keep the archives after extraction (needs more space)</source>
         <translation>解压后保留压缩包(&amp;K)（需要更多空间）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="184"/>
+        <location filename="../../wizard/gui/pages/options.py" line="185"/>
         <source>Keep archives</source>
         <translation>保留压缩包</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="185"/>
+        <location filename="../../wizard/gui/pages/options.py" line="186"/>
         <source>Extract &amp;whole archives, not only the images the selected captions use</source>
         <translation>解压完整的压缩包(&amp;W)，而不仅是所选描述用到的图像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="186"/>
+        <location filename="../../wizard/gui/pages/options.py" line="187"/>
         <source>Extract whole archives</source>
         <translation>解压完整的压缩包</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="187"/>
+        <location filename="../../wizard/gui/pages/options.py" line="188"/>
         <source>By default only the images that the selected annotation JSONs reference are extracted, which saves a lot of space.</source>
         <translation>默认只解压所选标注 JSON 引用到的图像，这样可以节省大量空间。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="189"/>
+        <location filename="../../wizard/gui/pages/options.py" line="190"/>
         <source>Jobs at once</source>
         <translation>同时进行的任务数</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="190"/>
+        <location filename="../../wizard/gui/pages/options.py" line="191"/>
         <source>&amp;Jobs at once:</source>
         <translation>同时进行的任务数(&amp;J)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="192"/>
+        <location filename="../../wizard/gui/pages/options.py" line="193"/>
         <source>Choose a cookies.txt file</source>
         <translation>选择 cookies.txt 文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="193"/>
+        <location filename="../../wizard/gui/pages/options.py" line="194"/>
         <source>Google Drive cookies file</source>
         <translation>Google Drive cookies 文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="194"/>
+        <location filename="../../wizard/gui/pages/options.py" line="195"/>
         <source>Cookies files (*.txt);;All files (*)</source>
         <translation>Cookies 文件 (*.txt);;所有文件 (*)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="195"/>
+        <location filename="../../wizard/gui/pages/options.py" line="196"/>
         <source>Choose &amp;file…</source>
         <translation>选择文件(&amp;F)…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="196"/>
+        <location filename="../../wizard/gui/pages/options.py" line="197"/>
         <source>Optional: cookies.txt exported from a browser signed in to Google. It may get past Drive&apos;s &apos;too many users&apos; quota; a copy is used.</source>
         <translation>可选：从已登录 Google 的浏览器导出的 cookies.txt。它可能绕过 Drive 的“下载人数过多”配额；使用的是其副本。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="198"/>
+        <location filename="../../wizard/gui/pages/options.py" line="199"/>
         <source>Drive &amp;cookies:</source>
         <translation>Drive cookies(&amp;C)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="199"/>
+        <location filename="../../wizard/gui/pages/options.py" line="200"/>
         <source>Language</source>
         <translation>语言</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="200"/>
+        <location filename="../../wizard/gui/pages/options.py" line="201"/>
         <source>Language of the wizard</source>
         <translation>向导的界面语言</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="201"/>
+        <location filename="../../wizard/gui/pages/options.py" line="202"/>
         <source>System</source>
         <translation>跟随系统</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="202"/>
+        <location filename="../../wizard/gui/pages/options.py" line="203"/>
         <source>&amp;Language:</source>
         <translation>语言(&amp;L)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="138"/>
-        <location filename="../../wizard/gui/pages/options.py" line="167"/>
+        <location filename="../../wizard/gui/pages/options.py" line="139"/>
+        <location filename="../../wizard/gui/pages/options.py" line="168"/>
         <source>Offline demo mirror ({url})</source>
         <translation>离线演示镜像（{url}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="281"/>
+        <location filename="../../wizard/gui/pages/options.py" line="282"/>
         <source>Choose the links file to continue, or go back and leave out the SAM tars.</source>
         <translation>请选择链接文件以继续，或返回上一步不选 SAM tar 包。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="293"/>
+        <location filename="../../wizard/gui/pages/options.py" line="294"/>
         <source>Line {line}: {reason}</source>
         <translation>第 {line} 行：{reason}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="294"/>
+        <location filename="../../wizard/gui/pages/options.py" line="295"/>
         <source>This file cannot be used. {reason}</source>
         <translation>无法使用此文件。{reason}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="308"/>
+        <location filename="../../wizard/gui/pages/options.py" line="309"/>
         <source>no expiry found in the links</source>
         <translation>链接中未找到过期时间</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="312"/>
+        <location filename="../../wizard/gui/pages/options.py" line="313"/>
         <source>These links expired on {date}. Get a fresh links file from Meta&apos;s SA-1B page.</source>
         <translation>这些链接已于 {date} 过期。请从 Meta 的 SA-1B 页面获取新的链接文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="317"/>
+        <location filename="../../wizard/gui/pages/options.py" line="318"/>
         <source>the earliest link expires on {date} ({days} days left)</source>
         <translation>最早的链接将于 {date} 过期（还剩 {days} 天）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="320"/>
+        <location filename="../../wizard/gui/pages/options.py" line="321"/>
         <source>{n} links; {when}.</source>
         <translation>共 {n} 个链接；{when}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="322"/>
+        <location filename="../../wizard/gui/pages/options.py" line="323"/>
         <source>Missing from the file: {names} ({k} of {total}); those tars will fail.</source>
         <translation>文件中缺少：{names}（{total} 个中缺 {k} 个）；这些 tar 包将会失败。</translation>
     </message>
@@ -1498,89 +1498,94 @@
 <context>
     <name>RootPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="60"/>
-        <location filename="../../wizard/gui/pages/root.py" line="64"/>
+        <location filename="../../wizard/gui/pages/root.py" line="61"/>
+        <location filename="../../wizard/gui/pages/root.py" line="65"/>
         <source>Data root</source>
         <translation>数据根目录</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="61"/>
+        <location filename="../../wizard/gui/pages/root.py" line="62"/>
         <source>The folder that will hold the data. Training reads it with --image_folder. It may be empty or not exist yet.</source>
         <translation>存放数据的文件夹。训练时通过 --image_folder 读取它。它可以是空的，也可以尚不存在。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="63"/>
+        <location filename="../../wizard/gui/pages/root.py" line="64"/>
         <source>&amp;Data root:</source>
         <translation>数据根目录(&amp;D)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="64"/>
+        <location filename="../../wizard/gui/pages/root.py" line="65"/>
         <source>Choose the data root</source>
         <translation>选择数据根目录</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="65"/>
+        <location filename="../../wizard/gui/pages/root.py" line="66"/>
         <source>Data root check</source>
         <translation>数据根目录检查</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="66"/>
+        <location filename="../../wizard/gui/pages/root.py" line="67"/>
         <source>Full pretraining needs about 700 GB; the SFT mixture about 120 GB. The next page shows the exact budget for your selection.</source>
         <translation>完整预训练约需 700 GB；SFT 混合数据约需 120 GB。下一页会显示您所选内容的确切空间预算。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="68"/>
         <location filename="../../wizard/gui/pages/root.py" line="69"/>
+        <location filename="../../wizard/gui/pages/root.py" line="70"/>
         <source>Earlier work in this folder</source>
         <translation>此文件夹中之前的工作</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="70"/>
+        <location filename="../../wizard/gui/pages/root.py" line="71"/>
         <source>Res&amp;ume where it stopped</source>
         <translation>从中断处继续(&amp;U)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="71"/>
+        <location filename="../../wizard/gui/pages/root.py" line="72"/>
         <source>Resume the last run</source>
         <translation>继续上一次运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="105"/>
+        <location filename="../../wizard/gui/pages/root.py" line="109"/>
         <source>This is a file, not a folder.</source>
         <translation>这是一个文件，不是文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="106"/>
+        <location filename="../../wizard/gui/pages/root.py" line="110"/>
         <source>Neither this folder nor its parent exists; create the parent first or choose an existing folder.</source>
         <translation>此文件夹及其上级文件夹都不存在；请先创建上级文件夹，或选择一个已存在的文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="108"/>
+        <location filename="../../wizard/gui/pages/root.py" line="112"/>
         <source>You cannot write here; choose a folder you own.</source>
         <translation>您无权写入此处；请选择您拥有的文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="109"/>
+        <location filename="../../wizard/gui/pages/root.py" line="113"/>
+        <source>A name in this path is too long for the filesystem (most allow 255 bytes per name).</source>
+        <translation>此路径中有名称超出文件系统允许的长度（大多数文件系统每个名称最多 255 字节）。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/root.py" line="115"/>
         <source>This folder holds real data; give the demo a folder of its own.</source>
         <translation>此文件夹包含真实数据；请为演示另选一个文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="110"/>
+        <location filename="../../wizard/gui/pages/root.py" line="116"/>
         <source>The offline demo filled this folder with placeholder images; choose another folder for the real data.</source>
         <translation>离线演示已在此文件夹中放入占位图片；请为真实数据另选一个文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="130"/>
+        <location filename="../../wizard/gui/pages/root.py" line="138"/>
         <source>{free} free on this disk.</source>
         <translation>此磁盘剩余 {free}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="133"/>
+        <location filename="../../wizard/gui/pages/root.py" line="141"/>
         <source>{free} free on this disk; the folder will be created.</source>
         <translation>此磁盘剩余 {free}；将创建该文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="150"/>
+        <location filename="../../wizard/gui/pages/root.py" line="158"/>
         <source>This folder already holds work from an earlier run: {done} done, {partial} partly done, {failed} failed. Resume to continue exactly where it stopped (downloaded bytes are kept).</source>
         <translation>此文件夹中已有之前运行的成果：{done} 项完成，{partial} 项部分完成，{failed} 项失败。选择继续即可从中断处接着进行（已下载的数据会保留）。</translation>
     </message>
