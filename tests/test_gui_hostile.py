@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gui_fixtures import (
+    RUN_TIMEOUT_MS,
+    WizardFactory,
+    demo_session,
+    go_next,
+    make_wizard,
+    to_components_page,
+    wait_idle,
+)
+from PySide6.QtCore import QPoint, QRect, QSize
+from PySide6.QtWidgets import QApplication, QWidget, QWizard
 from pytestqt.qtbot import QtBot
 
 from wizard.engine.catalog import load_catalog
 from wizard.gui.app import build_state, build_wizard
+from wizard.gui.geometry import fit_to
+
+__all__ = ["demo_session", "make_wizard"]  # fixtures used by name
 
 
 def test_root_page_names_a_too_long_folder_name(qtbot: QtBot, tmp_path: Path) -> None:
@@ -25,3 +39,46 @@ def test_root_page_names_a_too_long_folder_name(qtbot: QtBot, tmp_path: Path) ->
         assert page.status.property("statusKind") == "error" and "too long" in page.status.text()
     assert not page.validatePage()
     assert "too long" in page.status.text()
+
+
+#: 1366×768 at 200 % (QT_SCALE_FACTOR=2), or 1024×600 at 150 %: the screen in logical pixels.
+SCALED_SCREEN = QSize(683, 384)
+
+
+def squeezed(widget: QWidget) -> bool:
+    """Laid out smaller than it needs: its texts overlap or are cut."""
+    need = widget.minimumSizeHint()
+    return widget.height() < need.height() or widget.width() < need.width()
+
+
+def test_a_scaled_small_screen_shows_presets_and_job_rows(qtbot: QtBot, make_wizard: WizardFactory,
+                                                          tmp_path: Path) -> None:
+    """On a small screen at 150-200 % the pages scroll instead of squeezing: the preset buttons
+    keep their height, and the progress page shows several job rows, not only the header."""
+    wizard = make_wizard()
+    fit_to(wizard, QRect(QPoint(0, 0), SCALED_SCREEN))
+    to_components_page(qtbot, wizard, tmp_path / "root")
+    wizard.components_page.choose_preset("sft")
+    app = QApplication.instance()
+    assert app is not None
+    app.processEvents()
+    page = wizard.components_page
+    assert not squeezed(page.presets_box), "the preset buttons overlap"
+    tree = page.tree
+    assert tree.viewport().height() >= 4 * tree.sizeHintForRow(0), "fewer than 4 components shown"
+    go_next(qtbot, wizard)
+    go_next(qtbot, wizard)
+    with qtbot.waitSignal(wizard.bridge.started, timeout=RUN_TIMEOUT_MS):
+        go_next(qtbot, wizard)
+    wait_idle(qtbot, wizard)
+    app.processEvents()
+    table = wizard.progress_page.table
+    rows = list(table.rows.values())
+    assert len(rows) >= 3
+    viewport = table.parentWidget()
+    assert viewport is not None
+    third = rows[2].bar
+    bottom = third.mapTo(viewport, QPoint(0, third.height())).y()
+    assert bottom <= viewport.height(), f"the third job row is not in view ({bottom} > {viewport.height()})"
+    for button in (wizard.button(QWizard.WizardButton.NextButton), wizard.button(QWizard.WizardButton.CancelButton)):
+        assert wizard.rect().contains(QRect(button.mapTo(wizard, QPoint(0, 0)), button.size()))

@@ -129,6 +129,14 @@ class JobTable(QWidget):
         self.grid.setRowStretch(1000, 1)
         self.retranslate()
 
+    def height_for(self, rows: int) -> int:
+        """The height that shows the header and ``rows`` job rows (without error lines) in full."""
+        margins = self.grid.contentsMargins()
+        spacing = max(0, self.grid.verticalSpacing())
+        row = max(QProgressBar().sizeHint().height(), QPushButton().sizeHint().height(),
+                  self.fontMetrics().height())
+        return margins.top() + self.headers[0].sizeHint().height() + rows * (row + spacing) + margins.bottom()
+
     def retranslate(self) -> None:
         """Header texts and the fixed column widths that fit them and the longest cell texts."""
         headers = (self.tr("Component"), self.tr("Stage"), self.tr("Progress"), self.tr("Downloaded"),

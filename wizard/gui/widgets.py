@@ -162,6 +162,14 @@ def fit_rows(tree: QTreeWidget, max_rows: int) -> None:
     tree.setFixedHeight(height)
 
 
+def set_min_rows(tree: QTreeWidget, rows: int) -> None:
+    """Never let ``tree`` shrink below its header and ``rows`` rows (it scrolls beyond them)."""
+    row_height = max(tree.sizeHintForRow(0), tree.fontMetrics().height())
+    header = 0 if tree.isHeaderHidden() else tree.header().sizeHint().height()
+    scroll_bar = tree.horizontalScrollBar().sizeHint().height()
+    tree.setMinimumHeight(header + row_height * rows + 2 * tree.frameWidth() + scroll_bar)
+
+
 def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:
     """Give ``page`` a frameless scroll area: returns (the page's layout, the scrolled content's layout).
 

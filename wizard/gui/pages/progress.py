@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QToolButton,
-    QVBoxLayout,
     QWizardPage,
 )
 
@@ -27,7 +26,7 @@ from ..i18n import catalog_text
 from ..jobtable import BAR_STEPS, JobTable
 from ..problems import problem_paragraph
 from ..state import WizardState
-from ..widgets import Retranslating, add_demo_banner, set_status, status_label
+from ..widgets import Retranslating, add_demo_banner, scrolled_layout, set_status, status_label
 
 if TYPE_CHECKING:
     from ...engine.runner import RunResult
@@ -36,6 +35,8 @@ if TYPE_CHECKING:
     from ...engine.runner import RunResult
 
 REFRESH_MS = 200
+#: Job rows always in view (the page scrolls when the window is shorter).
+TABLE_ROWS_SHOWN = 3
 LOG_LINES = 2000
 
 
@@ -79,7 +80,10 @@ class ProgressPage(Retranslating, QWizardPage):
         self.log.setMaximumBlockCount(LOG_LINES)
         self.log.setVisible(False)
 
-        layout = QVBoxLayout(self)
+        # A small screen at 150-200 % scrolls the page rather than squeezing the table to its header.
+        scroll.setMinimumHeight(self.table.height_for(TABLE_ROWS_SHOWN) + 2 * scroll.frameWidth()
+                                + scroll.horizontalScrollBar().sizeHint().height())
+        _outer, layout = scrolled_layout(self)
         layout.addWidget(self.overall_bar)
         layout.addWidget(self.overall_text)
         layout.addWidget(scroll, 3)
