@@ -82,3 +82,40 @@ def test_a_scaled_small_screen_shows_presets_and_job_rows(qtbot: QtBot, make_wiz
     assert bottom <= viewport.height(), f"the third job row is not in view ({bottom} > {viewport.height()})"
     for button in (wizard.button(QWizard.WizardButton.NextButton), wizard.button(QWizard.WizardButton.CancelButton)):
         assert wizard.rect().contains(QRect(button.mapTo(wizard, QPoint(0, 0)), button.size()))
+
+
+def test_a_full_disk_under_the_journal_is_no_space_not_a_bug(tmp_path: Path) -> None:
+    """A run whose journal cannot be written because the disk is full (in the engine child, or
+    on the wizard's own thread) is the same no-space problem the command line shows, with its
+    hint, not "Unexpected error … This is a bug"."""
+    import sqlite3
+    from dataclasses import dataclass
+
+    from wizard.engine.calls import ChildTask
+    from wizard.engine.control import Control
+    from wizard.engine.errors import Code
+    from wizard.engine.events import Event
+    from wizard.engine.runchild import _reply
+    from wizard.gui.bridge import problem_of
+
+    full = sqlite3.OperationalError("database or disk is full")
+
+    @dataclass(frozen=True)
+    class JournalOnAFullDisk(ChildTask):
+        root: Path
+
+        def __call__(self, emit: object, control: Control) -> object:
+            raise full
+
+    def ignore(event: Event) -> None:
+        pass
+
+    outcome = _reply(JournalOnAFullDisk(tmp_path), ignore, Control())
+    assert outcome[0] == "problem"
+    in_child = outcome[1]
+    in_thread = problem_of(full)
+    for problem in (in_child, in_thread):
+        assert problem.code == Code.NO_SPACE, problem
+        assert "Free some space" in problem.hint
+    assert str(tmp_path) in in_child.message
+    assert problem_of(OSError(28, "No space left on device")).code == Code.NO_SPACE

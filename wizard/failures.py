@@ -18,6 +18,7 @@ from logging import FileHandler
 from pathlib import Path
 
 from .engine.errors import Code, Problem, SetupError
+from .engine.journal import problem_for_journal_error
 from .engine.safefs import open_private_file, problem_for_os_error
 from .paths import APP_NAME
 
@@ -69,12 +70,8 @@ def problem_for(exc: BaseException, root: Path | None = None, where: str = "shar
         problem = problem_for_os_error(exc, root)
         return problem, EXIT_SPACE if problem.code == Code.NO_SPACE else EXIT_FAILED
     if isinstance(exc, sqlite3.Error):
-        text = str(exc)
-        if "full" in text.lower():
-            return Problem(Code.NO_SPACE, f"The disk under {root or 'the data root'} is full (the journal "
-                           "cannot be written).", "Free some space and run again.", parked=True), EXIT_SPACE
-        return Problem(Code.IO_ERROR, f"The journal under {root or 'the data root'} cannot be used: {text}.",
-                       "Check the disk; the next run sets a damaged journal aside and rebuilds it."), EXIT_FAILED
+        problem = problem_for_journal_error(exc, root)
+        return problem, EXIT_SPACE if problem.code == Code.NO_SPACE else EXIT_FAILED
     if isinstance(exc, MemoryError):
         return Problem(Code.INTERNAL, "Ran out of memory.",
                        "A file given to the app is far larger than expected; check the paths passed "

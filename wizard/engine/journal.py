@@ -497,6 +497,17 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
     return JobRecord(jid, stage, source or "", done, total, problem, details, float(updated))
 
 
+def problem_for_journal_error(exc: sqlite3.Error, root: Path | None = None) -> Problem:
+    """The coded problem for a journal error that reached a front end or the engine child: a full
+    disk is ``no-space`` (parked, like any full disk), anything else the journal's ``io-error``."""
+    text = str(exc)
+    if "full" in text.lower():
+        return Problem(Code.NO_SPACE, f"The disk under {root or 'the data root'} is full (the journal "
+                       "cannot be written).", "Free some space and run again.", parked=True)
+    return Problem(Code.IO_ERROR, f"The journal under {root or 'the data root'} cannot be used: {text}.",
+                   "Check the disk; the next run sets a damaged journal aside and rebuilds it.")
+
+
 def _is_environment(exc: sqlite3.OperationalError) -> bool:
     """A failure of the disk or permissions rather than of the journal's content."""
     text = str(exc).lower()
