@@ -119,3 +119,30 @@ def test_a_full_disk_under_the_journal_is_no_space_not_a_bug(tmp_path: Path) -> 
         assert "Free some space" in problem.hint
     assert str(tmp_path) in in_child.message
     assert problem_of(OSError(28, "No space left on device")).code == Code.NO_SPACE
+
+
+def test_a_run_that_cannot_start_can_be_run_again(qtbot: QtBot, make_wizard: WizardFactory,
+                                                  tmp_path: Path) -> None:
+    """A run stopped before its first job (the root is locked by another run, the disk is full
+    under the journal) says why and offers Run again: once the cause is gone the user need not
+    restart the wizard."""
+    from gui_fixtures import click, start_run
+
+    from wizard.engine.errors import Code
+    from wizard.engine.journal import RootLock
+    from wizard.gui.pageids import PageId
+
+    wizard = make_wizard()
+    root = tmp_path / "root"
+    root.mkdir()
+    page = wizard.progress_page
+    with RootLock(root):
+        start_run(qtbot, wizard, root, ["json-sft", "gqa"])
+        wait_idle(qtbot, wizard)
+    assert Code.ROOT_LOCKED.value in page.log.toPlainText()
+    assert page.status.property("statusKind") == "error"
+    click(qtbot, page.again_button)  # the other run has ended
+    qtbot.waitUntil(lambda: wizard.bridge.running, timeout=RUN_TIMEOUT_MS)
+    wait_idle(qtbot, wizard)
+    assert {s.stage.value for s in wizard.state.board.jobs.values()} == {"done"}
+    assert wizard.currentId() == PageId.PROGRESS

@@ -267,8 +267,9 @@ class ProgressPage(Retranslating, QWizardPage):
         self.pause_button.setEnabled(False)
         self.pause_button.setText(self.tr("&Pause"))
         self.cancel_button.setEnabled(False)
-        unfinished = [s for s in self._state.board.jobs.values() if s.stage.value != "done"]
-        self.again_button.setVisible(bool(unfinished))
+        jobs = self._state.board.jobs.values()
+        # no jobs at all: the run stopped before its first one (a locked root, a full disk)
+        self.again_button.setVisible(not jobs or any(s.stage.value != "done" for s in jobs))
         self.completeChanged.emit()
 
     @Slot()
