@@ -146,3 +146,28 @@ def test_a_run_that_cannot_start_can_be_run_again(qtbot: QtBot, make_wizard: Wiz
     wait_idle(qtbot, wizard)
     assert {s.stage.value for s in wizard.state.board.jobs.values()} == {"done"}
     assert wizard.currentId() == PageId.PROGRESS
+
+
+def test_ctrl_q_quits_and_asks_while_work_runs(qtbot: QtBot, make_wizard: WizardFactory, tmp_path: Path) -> None:
+    """Ctrl+Q, the desktop's Quit key, does what the Quit button does: asks while a run works."""
+    from gui_fixtures import start_run
+    from PySide6.QtCore import Qt
+
+    wizard = make_wizard()
+    wizard.activateWindow()
+    qtbot.waitActive(wizard)
+    asked: list[bool] = []
+
+    def refuse() -> bool:
+        asked.append(True)
+        return False
+
+    wizard.confirm_stop = refuse  # type: ignore[method-assign]
+    start_run(qtbot, wizard, tmp_path / "root", ["json-sft"])
+    wizard.bridge.pause()  # the run is still there when the key is pressed
+    qtbot.keyClick(wizard, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert asked == [True] and wizard.isVisible()
+    wizard.bridge.resume()
+    wait_idle(qtbot, wizard)
+    qtbot.keyClick(wizard, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=2_000)
