@@ -171,3 +171,27 @@ def test_ctrl_q_quits_and_asks_while_work_runs(qtbot: QtBot, make_wizard: Wizard
     wait_idle(qtbot, wizard)
     qtbot.keyClick(wizard, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=2_000)
+
+
+def test_a_job_waiting_for_disk_space_says_why_on_its_row(qtbot: QtBot) -> None:
+    """Before a job starts the engine waits while the disk is short of space; the row says so
+    (how much is free and needed), not a bare "Waiting" with the reason only in the hidden log.
+    Once the space is there and the job moves on, the note goes."""
+    from wizard.engine.events import JobQueued, Stage, StageChanged
+    from wizard.gui.jobmodel import JobBoard
+    from wizard.gui.jobtable import JobTable
+
+    board = JobBoard(clock=lambda: 0.0)
+    table = JobTable()
+    qtbot.addWidget(table)
+    table.show()
+    reason = "Only 4.1 MB free on /data; waiting for space (need 536.9 MB)"
+    board.apply(JobQueued("gqa", "GQA images", 7_635))
+    board.apply(StageChanged("gqa", Stage.WAITING, reason))
+    table.refresh(board, 0.0, set())
+    row = table.rows["gqa"]
+    assert row.error.isVisible() and reason in row.error.text()
+    assert not row.retry.isVisible()  # it carries on by itself once there is space
+    board.apply(StageChanged("gqa", Stage.DOWNLOADING, "gqa-images.zip"))
+    table.refresh(board, 0.0, set())
+    assert not row.error.isVisible()
