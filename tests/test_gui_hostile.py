@@ -195,3 +195,28 @@ def test_a_job_waiting_for_disk_space_says_why_on_its_row(qtbot: QtBot) -> None:
     board.apply(StageChanged("gqa", Stage.DOWNLOADING, "gqa-images.zip"))
     table.refresh(board, 0.0, set())
     assert not row.error.isVisible()
+
+
+def test_a_job_retrying_an_unreachable_server_says_so_on_its_row(qtbot: QtBot) -> None:
+    """While the engine retries (the server is down, the connection drops) the row shows its
+    last warning instead of a silent "Downloading 0 B"; bytes arriving again clear it."""
+    from wizard.engine.events import JobQueued, Log, Progress, Stage, StageChanged
+    from wizard.gui.jobmodel import JobBoard
+    from wizard.gui.jobtable import JobTable
+
+    board = JobBoard(clock=lambda: 0.0)
+    table = JobTable()
+    qtbot.addWidget(table)
+    table.show()
+    warning = "train2017.zip: connection failed; retrying in 1.3 s (attempt 2/6)"
+    board.apply(JobQueued("coco", "COCO train2017", 10_650))
+    board.apply(StageChanged("coco", Stage.DOWNLOADING, "train2017.zip"))
+    board.apply(Progress("coco", Stage.DOWNLOADING, 0, 10_650))
+    board.apply(Log("warning", warning, "coco"))
+    board.apply(Log("info", "GET … -> ConnectionError", "coco"))  # not a warning: not shown
+    table.refresh(board, 0.0, set())
+    row = table.rows["coco"]
+    assert row.error.isVisible() and warning in row.error.text()
+    board.apply(Progress("coco", Stage.DOWNLOADING, 4_096, 10_650))
+    table.refresh(board, 0.0, set())
+    assert not row.error.isVisible()

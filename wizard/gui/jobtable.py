@@ -102,14 +102,15 @@ class JobRow(QObject):
         self.retry.setText(self.tr("Retry queued") if retry_queued else self.tr("Re&try"))
         # waiting before it started (the disk short of space): the engine's reason, which says
         # what is free and needed; the job carries on by itself once there is room
-        note = state.stage == Stage.WAITING and state.problem is None and bool(state.detail)
+        # (or retrying: the engine's last warning, e.g. the server unreachable)
+        note = state.detail if state.stage == Stage.WAITING and state.problem is None else state.warning
         if failed and state.problem is not None:
             self.error.setStyleSheet(_ERROR_STYLE)
             self.error.setText(problem_paragraph(state.problem))
         elif note:
             self.error.setStyleSheet(_NOTE_STYLE)
-            self.error.setText(f"⚠ {state.detail}")
-        self.error.setVisible(failed or note)
+            self.error.setText(f"⚠ {note}")
+        self.error.setVisible(failed or bool(note))
 
     @Slot()
     def _on_retry_clicked(self) -> None:
