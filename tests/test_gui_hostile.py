@@ -220,3 +220,23 @@ def test_a_job_retrying_an_unreachable_server_says_so_on_its_row(qtbot: QtBot) -
     board.apply(Progress("coco", Stage.DOWNLOADING, 4_096, 10_650))
     table.refresh(board, 0.0, set())
     assert not row.error.isVisible()
+
+
+def test_every_scroll_area_a_tab_stop_has_a_name(qtbot: QtBot, tmp_path: Path) -> None:
+    """A screen reader names each Tab stop: the job table's scroll area says what it holds, and a
+    page's own scroll area is no Tab stop at all (Tab reaches the controls in it, and the page
+    scrolls to the focused one)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QAbstractItemView, QAbstractScrollArea, QPlainTextEdit, QTextEdit
+
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    unnamed = []
+    for page_id in wizard.pageIds():
+        page = wizard.page(page_id)
+        for area in page.findChildren(QAbstractScrollArea):
+            if isinstance(area, QAbstractItemView | QPlainTextEdit | QTextEdit):
+                continue  # views and text boxes: the other accessibility test
+            if area.focusPolicy() & Qt.FocusPolicy.TabFocus and not area.accessibleName():
+                unnamed.append(f"{type(page).__name__}: {type(area).__name__}")
+    assert unnamed == []

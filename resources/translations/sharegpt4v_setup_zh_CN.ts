@@ -188,163 +188,163 @@
 <context>
     <name>ComponentsPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="92"/>
+        <location filename="../../wizard/gui/pages/components.py" line="95"/>
         <source>What to prepare</source>
         <translation>要准备的内容</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="93"/>
+        <location filename="../../wizard/gui/pages/components.py" line="96"/>
         <source>Pick a preset for the training stage you want, or choose the parts yourself. Sizes marked ≈ are estimates.</source>
         <translation>为您要进行的训练阶段选择一个预设，或自行挑选各个部分。标有 ≈ 的大小为估计值。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="95"/>
+        <location filename="../../wizard/gui/pages/components.py" line="98"/>
         <source>Preset</source>
         <translation>预设</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="100"/>
+        <location filename="../../wizard/gui/pages/components.py" line="103"/>
         <source>C&amp;ustom selection</source>
         <translation>自定义选择(&amp;U)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="101"/>
+        <location filename="../../wizard/gui/pages/components.py" line="104"/>
         <source>Custom selection</source>
         <translation>自定义选择</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="102"/>
+        <location filename="../../wizard/gui/pages/components.py" line="105"/>
         <source>Components</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="103"/>
+        <location filename="../../wizard/gui/pages/components.py" line="106"/>
         <source>Component</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="103"/>
+        <location filename="../../wizard/gui/pages/components.py" line="106"/>
         <source>Download</source>
         <translation>下载大小</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="103"/>
+        <location filename="../../wizard/gui/pages/components.py" line="106"/>
         <source>On disk</source>
         <translation>占用磁盘</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="104"/>
+        <location filename="../../wizard/gui/pages/components.py" line="107"/>
         <source>Host</source>
         <translation>来源主机</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="104"/>
+        <location filename="../../wizard/gui/pages/components.py" line="107"/>
         <source>Terms</source>
         <translation>使用条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="114"/>
+        <location filename="../../wizard/gui/pages/components.py" line="117"/>
         <source>Totals</source>
         <translation>合计</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="115"/>
+        <location filename="../../wizard/gui/pages/components.py" line="118"/>
         <source>Disk budget</source>
         <translation>磁盘空间预算</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="116"/>
+        <location filename="../../wizard/gui/pages/components.py" line="119"/>
         <source>Start &amp;anyway (I will free space)</source>
         <translation>仍然开始(&amp;A)（我会腾出空间）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="117"/>
+        <location filename="../../wizard/gui/pages/components.py" line="120"/>
         <source>Start anyway although the plan does not fit</source>
         <translation>即使空间不足也开始</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="122"/>
+        <location filename="../../wizard/gui/pages/components.py" line="125"/>
         <source>Full &amp;pretraining (ShareGPT4V-PT, 1246K captions, all 51 SAM tars)</source>
         <translation>完整预训练(&amp;P)（ShareGPT4V-PT，1246K 条描述，全部 51 个 SAM tar 包）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="123"/>
+        <location filename="../../wizard/gui/pages/components.py" line="126"/>
         <source>SF&amp;T only, with the 9K SAM subset (mix665k)</source>
         <translation>仅 SFT 微调(&amp;T)，使用 9K SAM 子集（mix665k）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="124"/>
+        <location filename="../../wizard/gui/pages/components.py" line="127"/>
         <source>ShareGPT4V-100K &amp;captions</source>
         <translation>ShareGPT4V-100K 描述(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="125"/>
+        <location filename="../../wizard/gui/pages/components.py" line="128"/>
         <source>&amp;Everything</source>
         <translation>全部内容(&amp;E)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="105"/>
+        <location filename="../../wizard/gui/pages/components.py" line="108"/>
         <source>Annotations (caption JSONs)</source>
         <translation>标注（描述 JSON 文件）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="105"/>
+        <location filename="../../wizard/gui/pages/components.py" line="108"/>
         <source>Images</source>
         <translation>图像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="167"/>
+        <location filename="../../wizard/gui/pages/components.py" line="170"/>
         <source>§ terms</source>
         <translation>§ 条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="169"/>
+        <location filename="../../wizard/gui/pages/components.py" line="172"/>
         <source>{id} → {target}</source>
         <translation>{id} → {target}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="171"/>
+        <location filename="../../wizard/gui/pages/components.py" line="174"/>
         <source>The offline demo does not serve this part yet.</source>
         <translation>离线演示暂不提供这一部分。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="34"/>
+        <location filename="../../wizard/gui/pages/components.py" line="35"/>
         <source>Meta (signed links)</source>
-        <extracomment>The phrases source kinds show instead of a host name, marked for the translation tools.</extracomment>
+        <extracomment>Rows of the tree always in view (the page scrolls when the window is shorter). The phrases source kinds show instead of a host name, marked for the translation tools.</extracomment>
         <translation>Meta（签名链接）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="35"/>
+        <location filename="../../wizard/gui/pages/components.py" line="36"/>
         <source>local copy</source>
         <translation>本地副本</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="185"/>
+        <location filename="../../wizard/gui/pages/components.py" line="188"/>
         <source>{host} (not supported by this version yet)</source>
         <translation>{host}（此版本尚不支持）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="268"/>
+        <location filename="../../wizard/gui/pages/components.py" line="271"/>
         <source>Reading the annotation JSONs already in this folder…</source>
         <translation>正在读取此文件夹中已有的标注 JSON…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="274"/>
+        <location filename="../../wizard/gui/pages/components.py" line="277"/>
         <source>Nothing selected yet.</source>
         <translation>尚未选择任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="279"/>
+        <location filename="../../wizard/gui/pages/components.py" line="282"/>
         <source>{n} selected: download {download}, disk at peak {peak}, at the end {final}; {free} free.</source>
         <translation>已选 {n} 项：下载 {download}，磁盘峰值占用 {peak}，完成后占用 {final}；剩余空间 {free}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="285"/>
+        <location filename="../../wizard/gui/pages/components.py" line="288"/>
         <source>{k} already in place.</source>
         <translation>其中 {k} 项已就绪。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="293"/>
+        <location filename="../../wizard/gui/pages/components.py" line="296"/>
         <source>Not enough space on {root}: this selection needs up to {need} at its peak, but only {free} is free. Free some space, choose fewer parts or another root.</source>
         <translation>{root} 空间不足：此选择在峰值时最多需要 {need}，但只剩 {free}。请腾出空间、少选一些部分或换一个数据根目录。</translation>
     </message>
@@ -352,12 +352,12 @@
 <context>
     <name>DemoBanner</name>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="188"/>
+        <location filename="../../wizard/gui/widgets.py" line="201"/>
         <source>Offline demo: a miniature copy of the data served from this computer (127.0.0.1). Nothing is downloaded from the internet.</source>
         <translation>离线演示：数据的微缩副本由本机（127.0.0.1）提供，不会从互联网下载任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="193"/>
+        <location filename="../../wizard/gui/widgets.py" line="206"/>
         <source>Demo mode notice</source>
         <translation>演示模式提示</translation>
     </message>
@@ -602,48 +602,48 @@
 <context>
     <name>JobRow</name>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="64"/>
+        <location filename="../../wizard/gui/jobtable.py" line="66"/>
         <source>Progress of {title}</source>
         <translation>{title} 的进度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="43"/>
-        <location filename="../../wizard/gui/jobtable.py" line="100"/>
+        <location filename="../../wizard/gui/jobtable.py" line="45"/>
+        <location filename="../../wizard/gui/jobtable.py" line="102"/>
         <source>Re&amp;try</source>
         <translation>重试(&amp;T)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="65"/>
+        <location filename="../../wizard/gui/jobtable.py" line="67"/>
         <source>Retry {title}</source>
         <translation>重试 {title}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="66"/>
+        <location filename="../../wizard/gui/jobtable.py" line="68"/>
         <source>Problem with {title}</source>
         <translation>{title} 出现的问题</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="73"/>
+        <location filename="../../wizard/gui/jobtable.py" line="75"/>
         <source>Already in place</source>
         <translation>已就绪</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="75"/>
+        <location filename="../../wizard/gui/jobtable.py" line="77"/>
         <source>Paused</source>
         <translation>已暂停</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="77"/>
+        <location filename="../../wizard/gui/jobtable.py" line="79"/>
         <source>{stage}: {done} of {total} files</source>
         <translation>{stage}：{done} / {total} 个文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="90"/>
+        <location filename="../../wizard/gui/jobtable.py" line="92"/>
         <source>{done} of {total}</source>
         <translation>{done} / {total}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="100"/>
+        <location filename="../../wizard/gui/jobtable.py" line="102"/>
         <source>Retry queued</source>
         <translation>已排队重试</translation>
     </message>
@@ -651,52 +651,52 @@
 <context>
     <name>JobTable</name>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Component</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Stage</source>
         <translation>阶段</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Progress</source>
         <translation>进度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Downloaded</source>
         <translation>已下载</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="135"/>
+        <location filename="../../wizard/gui/jobtable.py" line="153"/>
         <source>Speed</source>
         <translation>速度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="135"/>
+        <location filename="../../wizard/gui/jobtable.py" line="153"/>
         <source>Time left</source>
         <translation>剩余时间</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="142"/>
+        <location filename="../../wizard/gui/jobtable.py" line="160"/>
         <source>Already in place</source>
         <translation>已就绪</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="142"/>
+        <location filename="../../wizard/gui/jobtable.py" line="160"/>
         <source>Paused</source>
         <translation>已暂停</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="143"/>
+        <location filename="../../wizard/gui/jobtable.py" line="161"/>
         <source>{stage}: {done} of {total} files</source>
         <translation>{stage}：{done} / {total} 个文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="145"/>
+        <location filename="../../wizard/gui/jobtable.py" line="163"/>
         <source>{done} of {total}</source>
         <translation>{done} / {total}</translation>
     </message>
@@ -1338,159 +1338,165 @@
 <context>
     <name>ProgressPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="106"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
         <source>Preparing the data</source>
+        <extracomment>Job rows always in view (the page scrolls when the window is shorter).</extracomment>
         <translation>正在准备数据</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="107"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="111"/>
         <source>You can keep using the computer; the work runs in the background.</source>
         <translation>您可以继续使用电脑；这些工作在后台进行。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="108"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="112"/>
         <source>Overall progress</source>
         <translation>总体进度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="109"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="113"/>
+        <source>Jobs</source>
+        <translation>任务</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/progress.py" line="114"/>
         <source>Overall progress details</source>
         <translation>总体进度详情</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="182"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="264"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="274"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="115"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="187"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="269"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="280"/>
         <source>&amp;Pause</source>
         <translation>暂停(&amp;P)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="111"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="116"/>
         <source>Pause or resume the run</source>
         <translation>暂停或继续运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="112"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="117"/>
         <source>&amp;Cancel run</source>
         <translation>取消运行(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="113"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="118"/>
         <source>Cancel the run</source>
         <translation>取消运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="114"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="119"/>
         <source>Stops the run. Everything downloaded so far is kept and the next run resumes where this one stopped.</source>
         <translation>停止运行。已下载的内容都会保留，下次运行会从停止的地方继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="116"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="121"/>
         <source>Run &amp;again</source>
         <translation>再次运行(&amp;A)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="117"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="122"/>
         <source>Run the unfinished parts again</source>
         <translation>再次运行未完成的部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="118"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="123"/>
         <source>Run status</source>
         <translation>运行状态</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="120"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="308"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="125"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="314"/>
         <source>Show &amp;log</source>
         <translation>显示日志(&amp;L)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="121"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="126"/>
         <source>Show or hide the log</source>
         <translation>显示或隐藏日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="122"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="127"/>
         <source>Log</source>
         <translation>日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="165"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="170"/>
         <source>Working out the plan…</source>
         <translation>正在制定计划…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="179"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="184"/>
         <source>The plan may not fit the free space; jobs wait when the disk is full.</source>
         <translation>计划可能超出剩余空间；磁盘写满时相关任务会等待。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="184"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="275"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="189"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="281"/>
         <source>Working…</source>
         <translation>正在处理…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="196"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="201"/>
         <source>warning</source>
         <translation>警告</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="196"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="201"/>
         <source>error</source>
         <translation>错误</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="208"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="213"/>
         <source>{done} of {total}</source>
         <translation>{done} / {total}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="211"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="216"/>
         <source>{eta} left</source>
         <translation>剩余 {eta}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="213"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="218"/>
         <source>paused</source>
         <translation>已暂停</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="241"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="246"/>
         <source>Cancelled. Everything downloaded so far is kept: press Run again, or open the wizard on the same folder later, to resume.</source>
         <translation>已取消。已下载的内容都已保留：点击“再次运行”，或稍后在同一文件夹上打开向导，即可继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="245"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="250"/>
         <source>{failed} failed, {waiting} waiting. Each message says what to do; Retry runs that part again.</source>
         <translation>{failed} 项失败，{waiting} 项等待中。每条消息都说明了处理方法；“重试”会再次运行该部分。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="249"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="254"/>
         <source>All done. Press Next for the summary.</source>
         <translation>全部完成。点击“下一步”查看总结。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="278"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="115"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="284"/>
         <source>&amp;Resume</source>
         <translation>继续(&amp;R)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="279"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="285"/>
         <source>Paused. The jobs wait at their next chunk; nothing is lost.</source>
         <translation>已暂停。各任务在下一个数据块处等待，不会丢失任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="288"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="294"/>
         <source>Stopping… everything downloaded so far is kept and can be resumed.</source>
         <translation>正在停止…已下载的内容都会保留，之后可以继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="120"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="308"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="125"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="314"/>
         <source>Hide &amp;log</source>
         <translation>隐藏日志(&amp;L)</translation>
     </message>
@@ -1593,48 +1599,48 @@
 <context>
     <name>SetupWizard</name>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="158"/>
+        <location filename="../../wizard/gui/wizard.py" line="161"/>
         <source>Cannot start</source>
         <extracomment>Made on first use (the bridge module brings the engine&apos;s event types: not needed for the first frame); given by tests that swap its executor. Not 0 when the wizard could not start (the catalog cannot be read): the exit code.</extracomment>
         <translation>无法启动</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="170"/>
+        <location filename="../../wizard/gui/wizard.py" line="173"/>
         <source>ShareGPT4V data setup</source>
         <translation>ShareGPT4V 数据准备</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="172"/>
+        <location filename="../../wizard/gui/wizard.py" line="175"/>
         <source>{title} — offline demo</source>
         <translation>{title} — 离线演示</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="176"/>
+        <location filename="../../wizard/gui/wizard.py" line="179"/>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="177"/>
+        <location filename="../../wizard/gui/wizard.py" line="180"/>
         <source>Ab&amp;out</source>
         <translation>关于(&amp;O)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="178"/>
+        <location filename="../../wizard/gui/wizard.py" line="181"/>
         <source>About this application</source>
         <translation>关于本程序</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="207"/>
+        <location filename="../../wizard/gui/wizard.py" line="210"/>
         <source>Stop and quit?</source>
         <translation>停止并退出？</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="208"/>
+        <location filename="../../wizard/gui/wizard.py" line="211"/>
         <source>Data is still being prepared. Stop now and quit? Everything downloaded so far is kept; open the wizard on the same folder to resume.</source>
         <translation>数据仍在准备中。现在停止并退出吗？已下载的内容都会保留；在同一文件夹上打开向导即可继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="174"/>
+        <location filename="../../wizard/gui/wizard.py" line="177"/>
         <source>Stopping… (the work so far is kept)</source>
         <translation>正在停止…（已完成的工作会保留）</translation>
     </message>

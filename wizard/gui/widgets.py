@@ -183,6 +183,11 @@ def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:
     scroll.setWidgetResizable(True)
     scroll.setWidget(content)
     scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    # No Tab stop of its own (a nameless one for screen readers): Tab goes to the controls in
+    # it, and a scroll area scrolls to the one that gets the focus.
+    from PySide6.QtCore import Qt  # not at import: the welcome page needs no Qt namespace (start-up)
+
+    scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     outer = QVBoxLayout(page)
     outer.addWidget(scroll)
     return outer, inner

@@ -57,7 +57,7 @@ class ProgressPage(Retranslating, QWizardPage):
         self.overall_bar.setRange(0, BAR_STEPS)
         self.overall_text = QLabel()
         self.table = JobTable(self._job_title)
-        scroll = QScrollArea()
+        self.table_scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.table)
 
@@ -110,6 +110,7 @@ class ProgressPage(Retranslating, QWizardPage):
         self.setTitle(self.tr("Preparing the data"))
         self.setSubTitle(self.tr("You can keep using the computer; the work runs in the background."))
         self.overall_bar.setAccessibleName(self.tr("Overall progress"))
+        self.table_scroll.setAccessibleName(self.tr("Jobs"))
         self.overall_text.setAccessibleName(self.tr("Overall progress details"))
         self.pause_button.setText(self.tr("&Resume") if self._bridge.paused else self.tr("&Pause"))
         self.pause_button.setAccessibleName(self.tr("Pause or resume the run"))
