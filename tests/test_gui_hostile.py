@@ -240,3 +240,29 @@ def test_every_scroll_area_a_tab_stop_has_a_name(qtbot: QtBot, tmp_path: Path) -
             if area.focusPolicy() & Qt.FocusPolicy.TabFocus and not area.accessibleName():
                 unnamed.append(f"{type(page).__name__}: {type(area).__name__}")
     assert unnamed == []
+
+
+def test_the_demo_mirror_keeps_its_validators_across_starts(tmp_path: Path) -> None:
+    """The wizard's demo builds its world afresh on every start: the same bytes must keep the
+    same ETag and Last-Modified, or a download stopped by quitting starts over from byte 0 on the
+    next start ("the file changed upstream") instead of resuming."""
+    import requests
+
+    from wizard.demo.session import DemoSession
+
+    def validators() -> dict[str, tuple[str, str]]:
+        session = DemoSession(world_dir=tmp_path / "demo-world")
+        session.start()
+        try:
+            out = {}
+            for cid in ("coco-train2017", "json-sft", "gqa"):
+                source = session.catalog.component(cid).sources[0]
+                url = source.url or f"{session.base_url}/datasets/{source.repo}/resolve/{source.revision}/{source.path}"
+                resp = requests.head(url, timeout=10, allow_redirects=True, proxies={"http": "", "https": ""})
+                out[cid] = (resp.headers["ETag"], resp.headers["Last-Modified"])
+            return out
+        finally:
+            session.stop()
+
+    first = validators()
+    assert validators() == first
