@@ -266,3 +266,24 @@ def test_the_demo_mirror_keeps_its_validators_across_starts(tmp_path: Path) -> N
 
     first = validators()
     assert validators() == first
+
+
+def test_the_finish_headline_does_not_say_checking_after_the_check_ended(
+        qtbot: QtBot, make_wizard: WizardFactory, tmp_path: Path) -> None:
+    """The check on the Finish page can end without a report (the root gone, the disk failing,
+    the user pressed Stop): the headline then says the check did not finish, not "Checking…"
+    forever."""
+    import shutil
+
+    from gui_fixtures import start_run
+
+    wizard = make_wizard()
+    root = tmp_path / "root"
+    start_run(qtbot, wizard, root, ["json-sft", "gqa"])
+    wait_idle(qtbot, wizard)
+    shutil.rmtree(root)  # deleted behind the wizard's back
+    go_next(qtbot, wizard)
+    page = wizard.finish_page
+    qtbot.waitUntil(lambda: not page.verify_panel.busy, timeout=RUN_TIMEOUT_MS)
+    assert page.verify_panel.last_report is None
+    assert "Checking" not in page.subTitle() and "did not finish" in page.subTitle()

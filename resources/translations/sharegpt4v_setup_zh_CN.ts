@@ -476,22 +476,27 @@
         <translation>所有部分均已运行完毕。正在对照标注检查图像…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="181"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="179"/>
+        <source>Every part ran to the end. The check of the images against the annotations did not finish (see below); Check again runs it.</source>
+        <translation>所有部分均已运行完毕。对照标注检查图像未能完成（见下文）；点击“重新检查”再次运行。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/finish.py" line="184"/>
         <source>Everything you selected is in place. The annotations also reference images of parts you did not select (see below).</source>
         <translation>您选择的内容均已就绪。标注还引用了您未选择的部分中的图像（见下文）。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="184"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="187"/>
         <source>Every part ran to the end, but the check below finds images missing or unreadable. Repair fetches them again.</source>
         <translation>所有部分均已运行完毕，但下面的检查发现有图像缺失或无法读取。“修复”会重新获取它们。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="220"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="225"/>
         <source>No file manager could be opened here. The folder is: {path}</source>
         <translation>此处无法打开文件管理器。文件夹位于：{path}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="179"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="182"/>
         <source>Everything is in place.</source>
         <translation>全部数据已就绪。</translation>
     </message>
