@@ -287,3 +287,20 @@ def test_the_finish_headline_does_not_say_checking_after_the_check_ended(
     qtbot.waitUntil(lambda: not page.verify_panel.busy, timeout=RUN_TIMEOUT_MS)
     assert page.verify_panel.last_report is None
     assert "Checking" not in page.subTitle() and "did not finish" in page.subTitle()
+
+
+def test_root_page_says_what_to_do_about_a_blocked_state_folder(qtbot: QtBot, tmp_path: Path) -> None:
+    """A file where the root's state folder belongs: the page shows the engine's problem with
+    its "What to do" (move it aside), as every other page shows problems, not the message alone."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / ".sharegpt4v-setup").write_text("not a folder", encoding="utf-8")
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    wizard.show()
+    wizard.welcome_page.accept_box.setChecked(True)
+    wizard.next()
+    page = wizard.root_page
+    page.path.set_text(str(root))
+    assert not page.isComplete()
+    assert "not a folder" in page.status.text() and "Move it aside" in page.status.text()

@@ -15,6 +15,7 @@ from ...engine.plan import check_root, existing_ancestor
 from ...engine.safefs import problem_for_os_error
 from .. import formatting
 from ..pageids import PageId
+from ..problems import problem_paragraph
 from ..state import WizardState
 from ..widgets import PathField, Retranslating, add_demo_banner, set_status, status_label
 
@@ -116,7 +117,7 @@ class RootPage(Retranslating, QWizardPage):
             if self._state.is_demo else self.tr("The offline demo filled this folder with placeholder images; "
                                                 "choose another folder for the real data."),
         }
-        set_status(self.status, messages.get(exc.problem.code, exc.problem.message), "error")
+        set_status(self.status, messages.get(exc.problem.code) or problem_paragraph(exc.problem), "error")
 
     def _check(self, text: str) -> None:
         self._valid = False
