@@ -304,3 +304,30 @@ def test_root_page_says_what_to_do_about_a_blocked_state_folder(qtbot: QtBot, tm
     page.path.set_text(str(root))
     assert not page.isComplete()
     assert "not a folder" in page.status.text() and "Move it aside" in page.status.text()
+
+
+def test_the_pages_scroll_only_when_they_must(qtbot: QtBot, make_wizard: WizardFactory, tmp_path: Path) -> None:
+    """At 1366×768 and 150 % (911×512 logical) the components and progress pages fit without
+    scrolling: their tree and table take the room left, not their preferred height."""
+    from PySide6.QtWidgets import QScrollArea
+
+    wizard = make_wizard()
+    fit_to(wizard, QRect(QPoint(0, 0), QSize(911, 512)))
+    to_components_page(qtbot, wizard, tmp_path / "root")
+    wizard.components_page.choose_preset("sft")
+    app = QApplication.instance()
+    assert app is not None
+
+    def page_scrolls() -> bool:
+        app.processEvents()
+        page = wizard.currentPage()
+        outer = next(a for a in page.findChildren(QScrollArea) if a.parentWidget() is page)
+        return outer.verticalScrollBar().maximum() > 0
+
+    assert not page_scrolls()
+    go_next(qtbot, wizard)
+    go_next(qtbot, wizard)
+    with qtbot.waitSignal(wizard.bridge.started, timeout=RUN_TIMEOUT_MS):
+        go_next(qtbot, wizard)
+    wait_idle(qtbot, wizard)
+    assert not page_scrolls()

@@ -162,6 +162,22 @@ def fit_rows(tree: QTreeWidget, max_rows: int) -> None:
     tree.setFixedHeight(height)
 
 
+class RoomTree(QTreeWidget):
+    """A tree that prefers its minimum height and stretches into the room a page has left: its
+    default preferred height would make a :func:`scrolled_layout` page scroll on screens where
+    the page fits (the scroll area sizes its content by preferred heights)."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.minimumHeight())
+
+
+class RoomScrollArea(QScrollArea):
+    """The same for a scroll area inside a :func:`scrolled_layout` page (the job table's)."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.minimumHeight())
+
+
 def set_min_rows(tree: QTreeWidget, rows: int) -> None:
     """Never let ``tree`` shrink below its header and ``rows`` rows (it scrolls beyond them)."""
     row_height = max(tree.sizeHintForRow(0), tree.fontMetrics().height())

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QRadioButton,
-    QTreeWidget,
     QTreeWidgetItem,
     QWizardPage,
 )
@@ -25,7 +24,15 @@ from ..annotationcache import jsons_on_disk, warm_task
 from ..bridge import Call, EngineBridge
 from ..i18n import catalog_text
 from ..state import WizardState, first_source
-from ..widgets import Retranslating, add_demo_banner, scrolled_layout, set_min_rows, set_status, status_label
+from ..widgets import (
+    Retranslating,
+    RoomTree,
+    add_demo_banner,
+    scrolled_layout,
+    set_min_rows,
+    set_status,
+    status_label,
+)
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COL_NAME, COL_DOWNLOAD, COL_DISK, COL_HOST, COL_TERMS = range(5)
@@ -62,7 +69,7 @@ class ComponentsPage(Retranslating, QWizardPage):
         count = len(self.preset_buttons)
         presets_layout.addWidget(self.custom_button, count // 2, count % 2)
 
-        self.tree = QTreeWidget()
+        self.tree = RoomTree()
         self.tree.setColumnCount(COL_TERMS + 1)
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)

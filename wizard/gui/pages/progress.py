@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QToolButton,
     QWizardPage,
 )
@@ -26,7 +25,7 @@ from ..i18n import catalog_text
 from ..jobtable import BAR_STEPS, JobTable
 from ..problems import problem_paragraph
 from ..state import WizardState
-from ..widgets import Retranslating, add_demo_banner, scrolled_layout, set_status, status_label
+from ..widgets import Retranslating, RoomScrollArea, add_demo_banner, scrolled_layout, set_status, status_label
 
 if TYPE_CHECKING:
     from ...engine.runner import RunResult
@@ -57,7 +56,7 @@ class ProgressPage(Retranslating, QWizardPage):
         self.overall_bar.setRange(0, BAR_STEPS)
         self.overall_text = QLabel()
         self.table = JobTable(self._job_title)
-        self.table_scroll = scroll = QScrollArea()
+        self.table_scroll = scroll = RoomScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.table)
 
