@@ -18,6 +18,7 @@ from logging import FileHandler
 from pathlib import Path
 
 from .engine.errors import Code, Problem, SetupError
+from .engine.journal import problem_for_journal_error
 from .engine.safefs import open_private_file, problem_for_os_error
 from .paths import APP_NAME
 
@@ -69,21 +70,8 @@ def problem_for(exc: BaseException, root: Path | None = None, where: str = "shar
         problem = problem_for_os_error(exc, root)
         return problem, EXIT_SPACE if problem.code == Code.NO_SPACE else EXIT_FAILED
     if isinstance(exc, sqlite3.Error):
-        text = str(exc)
-        if "full" in text.lower():
-            return Problem(Code.NO_SPACE, f"The disk under {root or 'the data root'} is full (the journal "
-                           "cannot be written).", "Free some space and run again.", parked=True), EXIT_SPACE
-        if "locked" in text.lower():  # another program held it for writing past SQLite's 30 s wait
-            return Problem(Code.ROOT_LOCKED, f"The journal under {root or 'the data root'} is locked by another "
-                           f"program ({text}).", "Close the program that has .sharegpt4v-setup/journal.sqlite "
-                           "open (a SQLite browser, a backup tool) and run again; nothing was lost."), EXIT_FAILED
-        if "readonly" in text.lower():  # SQLite opened it read-only: not writable for this user
-            return Problem(Code.ROOT_NOT_WRITABLE, f"The journal under {root or 'the data root'} cannot be "
-                           f"written ({text}).", "Fix the permissions of its folder .sharegpt4v-setup (another "
-                           "user, e.g. root, may have run the setup there), or choose a data root you own."
-                           ), EXIT_FAILED
-        return Problem(Code.IO_ERROR, f"The journal under {root or 'the data root'} cannot be used: {text}.",
-                       "Check the disk; the next run sets a damaged journal aside and rebuilds it."), EXIT_FAILED
+        problem = problem_for_journal_error(exc, root)
+        return problem, EXIT_SPACE if problem.code == Code.NO_SPACE else EXIT_FAILED
     if isinstance(exc, MemoryError):
         return Problem(Code.INTERNAL, "Ran out of memory.",
                        "A file given to the app is far larger than expected; check the paths passed "

@@ -188,163 +188,163 @@
 <context>
     <name>ComponentsPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="92"/>
+        <location filename="../../wizard/gui/pages/components.py" line="95"/>
         <source>What to prepare</source>
         <translation>要准备的内容</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="93"/>
+        <location filename="../../wizard/gui/pages/components.py" line="96"/>
         <source>Pick a preset for the training stage you want, or choose the parts yourself. Sizes marked ≈ are estimates.</source>
         <translation>为您要进行的训练阶段选择一个预设，或自行挑选各个部分。标有 ≈ 的大小为估计值。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="95"/>
+        <location filename="../../wizard/gui/pages/components.py" line="98"/>
         <source>Preset</source>
         <translation>预设</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="100"/>
+        <location filename="../../wizard/gui/pages/components.py" line="103"/>
         <source>C&amp;ustom selection</source>
         <translation>自定义选择(&amp;U)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="101"/>
+        <location filename="../../wizard/gui/pages/components.py" line="104"/>
         <source>Custom selection</source>
         <translation>自定义选择</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="102"/>
+        <location filename="../../wizard/gui/pages/components.py" line="105"/>
         <source>Components</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="103"/>
+        <location filename="../../wizard/gui/pages/components.py" line="106"/>
         <source>Component</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="103"/>
+        <location filename="../../wizard/gui/pages/components.py" line="106"/>
         <source>Download</source>
         <translation>下载大小</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="103"/>
+        <location filename="../../wizard/gui/pages/components.py" line="106"/>
         <source>On disk</source>
         <translation>占用磁盘</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="104"/>
+        <location filename="../../wizard/gui/pages/components.py" line="107"/>
         <source>Host</source>
         <translation>来源主机</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="104"/>
+        <location filename="../../wizard/gui/pages/components.py" line="107"/>
         <source>Terms</source>
         <translation>使用条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="114"/>
+        <location filename="../../wizard/gui/pages/components.py" line="117"/>
         <source>Totals</source>
         <translation>合计</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="115"/>
+        <location filename="../../wizard/gui/pages/components.py" line="118"/>
         <source>Disk budget</source>
         <translation>磁盘空间预算</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="116"/>
+        <location filename="../../wizard/gui/pages/components.py" line="119"/>
         <source>Start &amp;anyway (I will free space)</source>
         <translation>仍然开始(&amp;A)（我会腾出空间）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="117"/>
+        <location filename="../../wizard/gui/pages/components.py" line="120"/>
         <source>Start anyway although the plan does not fit</source>
         <translation>即使空间不足也开始</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="122"/>
+        <location filename="../../wizard/gui/pages/components.py" line="125"/>
         <source>Full &amp;pretraining (ShareGPT4V-PT, 1246K captions, all 51 SAM tars)</source>
         <translation>完整预训练(&amp;P)（ShareGPT4V-PT，1246K 条描述，全部 51 个 SAM tar 包）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="123"/>
+        <location filename="../../wizard/gui/pages/components.py" line="126"/>
         <source>SF&amp;T only, with the 9K SAM subset (mix665k)</source>
         <translation>仅 SFT 微调(&amp;T)，使用 9K SAM 子集（mix665k）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="124"/>
+        <location filename="../../wizard/gui/pages/components.py" line="127"/>
         <source>ShareGPT4V-100K &amp;captions</source>
         <translation>ShareGPT4V-100K 描述(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="125"/>
+        <location filename="../../wizard/gui/pages/components.py" line="128"/>
         <source>&amp;Everything</source>
         <translation>全部内容(&amp;E)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="105"/>
+        <location filename="../../wizard/gui/pages/components.py" line="108"/>
         <source>Annotations (caption JSONs)</source>
         <translation>标注（描述 JSON 文件）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="105"/>
+        <location filename="../../wizard/gui/pages/components.py" line="108"/>
         <source>Images</source>
         <translation>图像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="167"/>
+        <location filename="../../wizard/gui/pages/components.py" line="170"/>
         <source>§ terms</source>
         <translation>§ 条款</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="169"/>
+        <location filename="../../wizard/gui/pages/components.py" line="172"/>
         <source>{id} → {target}</source>
         <translation>{id} → {target}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="171"/>
+        <location filename="../../wizard/gui/pages/components.py" line="174"/>
         <source>The offline demo does not serve this part yet.</source>
         <translation>离线演示暂不提供这一部分。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="34"/>
+        <location filename="../../wizard/gui/pages/components.py" line="35"/>
         <source>Meta (signed links)</source>
-        <extracomment>The phrases source kinds show instead of a host name, marked for the translation tools.</extracomment>
+        <extracomment>Rows of the tree always in view (the page scrolls when the window is shorter). The phrases source kinds show instead of a host name, marked for the translation tools.</extracomment>
         <translation>Meta（签名链接）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="35"/>
+        <location filename="../../wizard/gui/pages/components.py" line="36"/>
         <source>local copy</source>
         <translation>本地副本</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="185"/>
+        <location filename="../../wizard/gui/pages/components.py" line="188"/>
         <source>{host} (not supported by this version yet)</source>
         <translation>{host}（此版本尚不支持）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="268"/>
+        <location filename="../../wizard/gui/pages/components.py" line="271"/>
         <source>Reading the annotation JSONs already in this folder…</source>
         <translation>正在读取此文件夹中已有的标注 JSON…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="274"/>
+        <location filename="../../wizard/gui/pages/components.py" line="277"/>
         <source>Nothing selected yet.</source>
         <translation>尚未选择任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="279"/>
+        <location filename="../../wizard/gui/pages/components.py" line="282"/>
         <source>{n} selected: download {download}, disk at peak {peak}, at the end {final}; {free} free.</source>
         <translation>已选 {n} 项：下载 {download}，磁盘峰值占用 {peak}，完成后占用 {final}；剩余空间 {free}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="285"/>
+        <location filename="../../wizard/gui/pages/components.py" line="288"/>
         <source>{k} already in place.</source>
         <translation>其中 {k} 项已就绪。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/components.py" line="293"/>
+        <location filename="../../wizard/gui/pages/components.py" line="296"/>
         <source>Not enough space on {root}: this selection needs up to {need} at its peak, but only {free} is free. Free some space, choose fewer parts or another root.</source>
         <translation>{root} 空间不足：此选择在峰值时最多需要 {need}，但只剩 {free}。请腾出空间、少选一些部分或换一个数据根目录。</translation>
     </message>
@@ -352,12 +352,12 @@
 <context>
     <name>DemoBanner</name>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="188"/>
+        <location filename="../../wizard/gui/widgets.py" line="201"/>
         <source>Offline demo: a miniature copy of the data served from this computer (127.0.0.1). Nothing is downloaded from the internet.</source>
         <translation>离线演示：数据的微缩副本由本机（127.0.0.1）提供，不会从互联网下载任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/widgets.py" line="193"/>
+        <location filename="../../wizard/gui/widgets.py" line="206"/>
         <source>Demo mode notice</source>
         <translation>演示模式提示</translation>
     </message>
@@ -476,22 +476,27 @@
         <translation>所有部分均已运行完毕。正在对照标注检查图像…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="181"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="179"/>
+        <source>Every part ran to the end. The check of the images against the annotations did not finish (see below); Check again runs it.</source>
+        <translation>所有部分均已运行完毕。对照标注检查图像未能完成（见下文）；点击“重新检查”再次运行。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/finish.py" line="184"/>
         <source>Everything you selected is in place. The annotations also reference images of parts you did not select (see below).</source>
         <translation>您选择的内容均已就绪。标注还引用了您未选择的部分中的图像（见下文）。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="184"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="187"/>
         <source>Every part ran to the end, but the check below finds images missing or unreadable. Repair fetches them again.</source>
         <translation>所有部分均已运行完毕，但下面的检查发现有图像缺失或无法读取。“修复”会重新获取它们。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="220"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="225"/>
         <source>No file manager could be opened here. The folder is: {path}</source>
         <translation>此处无法打开文件管理器。文件夹位于：{path}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/finish.py" line="179"/>
+        <location filename="../../wizard/gui/pages/finish.py" line="182"/>
         <source>Everything is in place.</source>
         <translation>全部数据已就绪。</translation>
     </message>
@@ -602,48 +607,48 @@
 <context>
     <name>JobRow</name>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="64"/>
+        <location filename="../../wizard/gui/jobtable.py" line="66"/>
         <source>Progress of {title}</source>
         <translation>{title} 的进度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="43"/>
-        <location filename="../../wizard/gui/jobtable.py" line="100"/>
+        <location filename="../../wizard/gui/jobtable.py" line="45"/>
+        <location filename="../../wizard/gui/jobtable.py" line="102"/>
         <source>Re&amp;try</source>
         <translation>重试(&amp;T)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="65"/>
+        <location filename="../../wizard/gui/jobtable.py" line="67"/>
         <source>Retry {title}</source>
         <translation>重试 {title}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="66"/>
+        <location filename="../../wizard/gui/jobtable.py" line="68"/>
         <source>Problem with {title}</source>
         <translation>{title} 出现的问题</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="73"/>
+        <location filename="../../wizard/gui/jobtable.py" line="75"/>
         <source>Already in place</source>
         <translation>已就绪</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="75"/>
+        <location filename="../../wizard/gui/jobtable.py" line="77"/>
         <source>Paused</source>
         <translation>已暂停</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="77"/>
+        <location filename="../../wizard/gui/jobtable.py" line="79"/>
         <source>{stage}: {done} of {total} files</source>
         <translation>{stage}：{done} / {total} 个文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="90"/>
+        <location filename="../../wizard/gui/jobtable.py" line="92"/>
         <source>{done} of {total}</source>
         <translation>{done} / {total}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="100"/>
+        <location filename="../../wizard/gui/jobtable.py" line="102"/>
         <source>Retry queued</source>
         <translation>已排队重试</translation>
     </message>
@@ -651,52 +656,52 @@
 <context>
     <name>JobTable</name>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Component</source>
         <translation>组成部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Stage</source>
         <translation>阶段</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Progress</source>
         <translation>进度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="134"/>
+        <location filename="../../wizard/gui/jobtable.py" line="152"/>
         <source>Downloaded</source>
         <translation>已下载</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="135"/>
+        <location filename="../../wizard/gui/jobtable.py" line="153"/>
         <source>Speed</source>
         <translation>速度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="135"/>
+        <location filename="../../wizard/gui/jobtable.py" line="153"/>
         <source>Time left</source>
         <translation>剩余时间</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="142"/>
+        <location filename="../../wizard/gui/jobtable.py" line="160"/>
         <source>Already in place</source>
         <translation>已就绪</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="142"/>
+        <location filename="../../wizard/gui/jobtable.py" line="160"/>
         <source>Paused</source>
         <translation>已暂停</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="143"/>
+        <location filename="../../wizard/gui/jobtable.py" line="161"/>
         <source>{stage}: {done} of {total} files</source>
         <translation>{stage}：{done} / {total} 个文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/jobtable.py" line="145"/>
+        <location filename="../../wizard/gui/jobtable.py" line="163"/>
         <source>{done} of {total}</source>
         <translation>{done} / {total}</translation>
     </message>
@@ -782,253 +787,253 @@
 <context>
     <name>OptionsPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="154"/>
+        <location filename="../../wizard/gui/pages/options.py" line="155"/>
         <source>Sources and options</source>
         <translation>来源与选项</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="155"/>
+        <location filename="../../wizard/gui/pages/options.py" line="156"/>
         <source>Only the options that matter for your selection are shown.</source>
         <translation>这里只显示与您的选择相关的选项。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="156"/>
+        <location filename="../../wizard/gui/pages/options.py" line="157"/>
         <source>SA-1B links file (for the SAM tars)</source>
         <translation>SA-1B 链接文件（用于 SAM tar 包）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="157"/>
+        <location filename="../../wizard/gui/pages/options.py" line="158"/>
         <source>Accept the SA-1B license on Meta&apos;s download page, save the links file it offers (file_name, cdn_link) and choose it here. The links expire after a few days.</source>
         <translation>请在 Meta 的下载页面接受 SA-1B 许可协议，保存页面提供的链接文件（file_name、cdn_link），然后在此选择它。这些链接几天后就会过期。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="160"/>
+        <location filename="../../wizard/gui/pages/options.py" line="161"/>
         <source>Choose the SA-1B links file</source>
         <translation>选择 SA-1B 链接文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="161"/>
+        <location filename="../../wizard/gui/pages/options.py" line="162"/>
         <source>SA-1B links file</source>
         <translation>SA-1B 链接文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="162"/>
+        <location filename="../../wizard/gui/pages/options.py" line="163"/>
         <source>Links files (*.txt *.tsv);;All files (*)</source>
         <translation>链接文件 (*.txt *.tsv);;所有文件 (*)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="163"/>
+        <location filename="../../wizard/gui/pages/options.py" line="164"/>
         <source>Links file check</source>
         <translation>链接文件检查</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="164"/>
+        <location filename="../../wizard/gui/pages/options.py" line="165"/>
         <source>Hugging Face Hub</source>
         <translation>Hugging Face Hub</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="165"/>
+        <location filename="../../wizard/gui/pages/options.py" line="166"/>
         <source>Hub endpoint</source>
         <translation>Hub 端点</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="203"/>
+        <location filename="../../wizard/gui/pages/options.py" line="204"/>
         <source>Language note</source>
         <translation>语言提示</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="261"/>
+        <location filename="../../wizard/gui/pages/options.py" line="262"/>
         <source>From HF_ENDPOINT ({host})</source>
         <translation>来自 HF_ENDPOINT（{host}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="262"/>
+        <location filename="../../wizard/gui/pages/options.py" line="263"/>
         <source>Default ({host})</source>
         <translation>默认（{host}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="171"/>
+        <location filename="../../wizard/gui/pages/options.py" line="172"/>
         <source>hf-mirror.com (mirror for mainland China)</source>
         <translation>hf-mirror.com（中国大陆镜像）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="172"/>
+        <location filename="../../wizard/gui/pages/options.py" line="173"/>
         <source>Custom URL</source>
         <translation>自定义网址</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="173"/>
+        <location filename="../../wizard/gui/pages/options.py" line="174"/>
         <source>Custom Hub endpoint URL</source>
         <translation>自定义 Hub 端点网址</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="174"/>
+        <location filename="../../wizard/gui/pages/options.py" line="175"/>
         <source>optional; only for gated or private files</source>
         <translation>可选；仅受限或私有文件需要</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="175"/>
+        <location filename="../../wizard/gui/pages/options.py" line="176"/>
         <source>Hugging Face token</source>
         <translation>Hugging Face 令牌</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="176"/>
+        <location filename="../../wizard/gui/pages/options.py" line="177"/>
         <source>Hub &amp;endpoint:</source>
         <translation>Hub 端点(&amp;E)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="177"/>
+        <location filename="../../wizard/gui/pages/options.py" line="178"/>
         <source>C&amp;ustom URL:</source>
         <translation>自定义网址(&amp;U)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="178"/>
+        <location filename="../../wizard/gui/pages/options.py" line="179"/>
         <source>&amp;Token:</source>
         <translation>令牌(&amp;T)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="179"/>
+        <location filename="../../wizard/gui/pages/options.py" line="180"/>
         <source>Downloads</source>
         <translation>下载</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="180"/>
+        <location filename="../../wizard/gui/pages/options.py" line="181"/>
         <source>Allow community &amp;mirrors as a fallback (third-party re-hosts, checked against size and checksum)</source>
         <translation>允许使用社区镜像(&amp;M)作为备用（第三方转存，会核对大小和校验和）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="182"/>
+        <location filename="../../wizard/gui/pages/options.py" line="183"/>
         <source>Allow community mirrors</source>
         <translation>允许社区镜像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="183"/>
+        <location filename="../../wizard/gui/pages/options.py" line="184"/>
         <source>&amp;Keep the archives after extraction (needs more space)</source>
         <translation>解压后保留压缩包(&amp;K)（需要更多空间）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="184"/>
+        <location filename="../../wizard/gui/pages/options.py" line="185"/>
         <source>Keep archives</source>
         <translation>保留压缩包</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="185"/>
+        <location filename="../../wizard/gui/pages/options.py" line="186"/>
         <source>Extract &amp;whole archives, not only the images the selected captions use</source>
         <translation>解压完整的压缩包(&amp;W)，而不仅是所选描述用到的图像</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="186"/>
+        <location filename="../../wizard/gui/pages/options.py" line="187"/>
         <source>Extract whole archives</source>
         <translation>解压完整的压缩包</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="187"/>
+        <location filename="../../wizard/gui/pages/options.py" line="188"/>
         <source>By default only the images that the selected annotation JSONs reference are extracted, which saves a lot of space.</source>
         <translation>默认只解压所选标注 JSON 引用到的图像，这样可以节省大量空间。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="189"/>
+        <location filename="../../wizard/gui/pages/options.py" line="190"/>
         <source>Jobs at once</source>
         <translation>同时进行的任务数</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="190"/>
+        <location filename="../../wizard/gui/pages/options.py" line="191"/>
         <source>&amp;Jobs at once:</source>
         <translation>同时进行的任务数(&amp;J)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="192"/>
+        <location filename="../../wizard/gui/pages/options.py" line="193"/>
         <source>Choose a cookies.txt file</source>
         <translation>选择 cookies.txt 文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="193"/>
+        <location filename="../../wizard/gui/pages/options.py" line="194"/>
         <source>Google Drive cookies file</source>
         <translation>Google Drive cookies 文件</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="194"/>
+        <location filename="../../wizard/gui/pages/options.py" line="195"/>
         <source>Cookies files (*.txt);;All files (*)</source>
         <translation>Cookies 文件 (*.txt);;所有文件 (*)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="195"/>
+        <location filename="../../wizard/gui/pages/options.py" line="196"/>
         <source>Choose &amp;file…</source>
         <translation>选择文件(&amp;F)…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="196"/>
+        <location filename="../../wizard/gui/pages/options.py" line="197"/>
         <source>Optional: cookies.txt exported from a browser signed in to Google. It may get past Drive&apos;s &apos;too many users&apos; quota; a copy is used.</source>
         <translation>可选：从已登录 Google 的浏览器导出的 cookies.txt。它可能绕过 Drive 的“下载人数过多”配额；使用的是其副本。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="198"/>
+        <location filename="../../wizard/gui/pages/options.py" line="199"/>
         <source>Drive &amp;cookies:</source>
         <translation>Drive cookies(&amp;C)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="199"/>
+        <location filename="../../wizard/gui/pages/options.py" line="200"/>
         <source>Language</source>
         <translation>语言</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="200"/>
+        <location filename="../../wizard/gui/pages/options.py" line="201"/>
         <source>Language of the wizard</source>
         <translation>向导的界面语言</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="201"/>
+        <location filename="../../wizard/gui/pages/options.py" line="202"/>
         <source>System</source>
         <translation>跟随系统</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="202"/>
+        <location filename="../../wizard/gui/pages/options.py" line="203"/>
         <source>&amp;Language:</source>
         <translation>语言(&amp;L)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="138"/>
-        <location filename="../../wizard/gui/pages/options.py" line="167"/>
+        <location filename="../../wizard/gui/pages/options.py" line="139"/>
+        <location filename="../../wizard/gui/pages/options.py" line="168"/>
         <source>Offline demo mirror ({url})</source>
         <translation>离线演示镜像（{url}）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="281"/>
+        <location filename="../../wizard/gui/pages/options.py" line="282"/>
         <source>Choose the links file to continue, or go back and leave out the SAM tars.</source>
         <translation>请选择链接文件以继续，或返回上一步不选 SAM tar 包。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="293"/>
+        <location filename="../../wizard/gui/pages/options.py" line="294"/>
         <source>Line {line}: {reason}</source>
         <translation>第 {line} 行：{reason}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="294"/>
+        <location filename="../../wizard/gui/pages/options.py" line="295"/>
         <source>This file cannot be used. {reason}</source>
         <translation>无法使用此文件。{reason}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="308"/>
+        <location filename="../../wizard/gui/pages/options.py" line="309"/>
         <source>no expiry found in the links</source>
         <translation>链接中未找到过期时间</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="312"/>
+        <location filename="../../wizard/gui/pages/options.py" line="313"/>
         <source>These links expired on {date}. Get a fresh links file from Meta&apos;s SA-1B page.</source>
         <translation>这些链接已于 {date} 过期。请从 Meta 的 SA-1B 页面获取新的链接文件。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="317"/>
+        <location filename="../../wizard/gui/pages/options.py" line="318"/>
         <source>the earliest link expires on {date} ({days} days left)</source>
         <translation>最早的链接将于 {date} 过期（还剩 {days} 天）</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="320"/>
+        <location filename="../../wizard/gui/pages/options.py" line="321"/>
         <source>{n} links; {when}.</source>
         <translation>共 {n} 个链接；{when}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/options.py" line="322"/>
+        <location filename="../../wizard/gui/pages/options.py" line="323"/>
         <source>Missing from the file: {names} ({k} of {total}); those tars will fail.</source>
         <translation>文件中缺少：{names}（{total} 个中缺 {k} 个）；这些 tar 包将会失败。</translation>
     </message>
@@ -1338,159 +1343,165 @@
 <context>
     <name>ProgressPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="106"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
         <source>Preparing the data</source>
+        <extracomment>Job rows always in view (the page scrolls when the window is shorter).</extracomment>
         <translation>正在准备数据</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="107"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="111"/>
         <source>You can keep using the computer; the work runs in the background.</source>
         <translation>您可以继续使用电脑；这些工作在后台进行。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="108"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="112"/>
         <source>Overall progress</source>
         <translation>总体进度</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="109"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="113"/>
+        <source>Jobs</source>
+        <translation>任务</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/progress.py" line="114"/>
         <source>Overall progress details</source>
         <translation>总体进度详情</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="182"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="264"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="274"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="115"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="187"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="269"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="280"/>
         <source>&amp;Pause</source>
         <translation>暂停(&amp;P)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="111"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="116"/>
         <source>Pause or resume the run</source>
         <translation>暂停或继续运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="112"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="117"/>
         <source>&amp;Cancel run</source>
         <translation>取消运行(&amp;C)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="113"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="118"/>
         <source>Cancel the run</source>
         <translation>取消运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="114"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="119"/>
         <source>Stops the run. Everything downloaded so far is kept and the next run resumes where this one stopped.</source>
         <translation>停止运行。已下载的内容都会保留，下次运行会从停止的地方继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="116"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="121"/>
         <source>Run &amp;again</source>
         <translation>再次运行(&amp;A)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="117"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="122"/>
         <source>Run the unfinished parts again</source>
         <translation>再次运行未完成的部分</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="118"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="123"/>
         <source>Run status</source>
         <translation>运行状态</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="120"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="308"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="125"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="314"/>
         <source>Show &amp;log</source>
         <translation>显示日志(&amp;L)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="121"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="126"/>
         <source>Show or hide the log</source>
         <translation>显示或隐藏日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="122"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="127"/>
         <source>Log</source>
         <translation>日志</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="165"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="170"/>
         <source>Working out the plan…</source>
         <translation>正在制定计划…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="179"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="184"/>
         <source>The plan may not fit the free space; jobs wait when the disk is full.</source>
         <translation>计划可能超出剩余空间；磁盘写满时相关任务会等待。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="184"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="275"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="189"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="281"/>
         <source>Working…</source>
         <translation>正在处理…</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="196"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="201"/>
         <source>warning</source>
         <translation>警告</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="196"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="201"/>
         <source>error</source>
         <translation>错误</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="208"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="213"/>
         <source>{done} of {total}</source>
         <translation>{done} / {total}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="211"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="216"/>
         <source>{eta} left</source>
         <translation>剩余 {eta}</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="213"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="218"/>
         <source>paused</source>
         <translation>已暂停</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="241"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="246"/>
         <source>Cancelled. Everything downloaded so far is kept: press Run again, or open the wizard on the same folder later, to resume.</source>
         <translation>已取消。已下载的内容都已保留：点击“再次运行”，或稍后在同一文件夹上打开向导，即可继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="245"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="250"/>
         <source>{failed} failed, {waiting} waiting. Each message says what to do; Retry runs that part again.</source>
         <translation>{failed} 项失败，{waiting} 项等待中。每条消息都说明了处理方法；“重试”会再次运行该部分。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="249"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="254"/>
         <source>All done. Press Next for the summary.</source>
         <translation>全部完成。点击“下一步”查看总结。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="110"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="278"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="115"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="284"/>
         <source>&amp;Resume</source>
         <translation>继续(&amp;R)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="279"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="285"/>
         <source>Paused. The jobs wait at their next chunk; nothing is lost.</source>
         <translation>已暂停。各任务在下一个数据块处等待，不会丢失任何内容。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="288"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="294"/>
         <source>Stopping… everything downloaded so far is kept and can be resumed.</source>
         <translation>正在停止…已下载的内容都会保留，之后可以继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/progress.py" line="120"/>
-        <location filename="../../wizard/gui/pages/progress.py" line="308"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="125"/>
+        <location filename="../../wizard/gui/pages/progress.py" line="314"/>
         <source>Hide &amp;log</source>
         <translation>隐藏日志(&amp;L)</translation>
     </message>
@@ -1498,89 +1509,94 @@
 <context>
     <name>RootPage</name>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="60"/>
-        <location filename="../../wizard/gui/pages/root.py" line="64"/>
+        <location filename="../../wizard/gui/pages/root.py" line="61"/>
+        <location filename="../../wizard/gui/pages/root.py" line="65"/>
         <source>Data root</source>
         <translation>数据根目录</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="61"/>
+        <location filename="../../wizard/gui/pages/root.py" line="62"/>
         <source>The folder that will hold the data. Training reads it with --image_folder. It may be empty or not exist yet.</source>
         <translation>存放数据的文件夹。训练时通过 --image_folder 读取它。它可以是空的，也可以尚不存在。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="63"/>
+        <location filename="../../wizard/gui/pages/root.py" line="64"/>
         <source>&amp;Data root:</source>
         <translation>数据根目录(&amp;D)：</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="64"/>
+        <location filename="../../wizard/gui/pages/root.py" line="65"/>
         <source>Choose the data root</source>
         <translation>选择数据根目录</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="65"/>
+        <location filename="../../wizard/gui/pages/root.py" line="66"/>
         <source>Data root check</source>
         <translation>数据根目录检查</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="66"/>
+        <location filename="../../wizard/gui/pages/root.py" line="67"/>
         <source>Full pretraining needs about 700 GB; the SFT mixture about 120 GB. The next page shows the exact budget for your selection.</source>
         <translation>完整预训练约需 700 GB；SFT 混合数据约需 120 GB。下一页会显示您所选内容的确切空间预算。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="68"/>
         <location filename="../../wizard/gui/pages/root.py" line="69"/>
+        <location filename="../../wizard/gui/pages/root.py" line="70"/>
         <source>Earlier work in this folder</source>
         <translation>此文件夹中之前的工作</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="70"/>
+        <location filename="../../wizard/gui/pages/root.py" line="71"/>
         <source>Res&amp;ume where it stopped</source>
         <translation>从中断处继续(&amp;U)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="71"/>
+        <location filename="../../wizard/gui/pages/root.py" line="72"/>
         <source>Resume the last run</source>
         <translation>继续上一次运行</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="105"/>
+        <location filename="../../wizard/gui/pages/root.py" line="109"/>
         <source>This is a file, not a folder.</source>
         <translation>这是一个文件，不是文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="106"/>
+        <location filename="../../wizard/gui/pages/root.py" line="110"/>
         <source>Neither this folder nor its parent exists; create the parent first or choose an existing folder.</source>
         <translation>此文件夹及其上级文件夹都不存在；请先创建上级文件夹，或选择一个已存在的文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="108"/>
+        <location filename="../../wizard/gui/pages/root.py" line="112"/>
         <source>You cannot write here; choose a folder you own.</source>
         <translation>您无权写入此处；请选择您拥有的文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="109"/>
+        <location filename="../../wizard/gui/pages/root.py" line="113"/>
+        <source>A name in this path is too long for the filesystem (most allow 255 bytes per name).</source>
+        <translation>此路径中有名称超出文件系统允许的长度（大多数文件系统每个名称最多 255 字节）。</translation>
+    </message>
+    <message>
+        <location filename="../../wizard/gui/pages/root.py" line="115"/>
         <source>This folder holds real data; give the demo a folder of its own.</source>
         <translation>此文件夹包含真实数据；请为演示另选一个文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="110"/>
+        <location filename="../../wizard/gui/pages/root.py" line="116"/>
         <source>The offline demo filled this folder with placeholder images; choose another folder for the real data.</source>
         <translation>离线演示已在此文件夹中放入占位图片；请为真实数据另选一个文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="130"/>
+        <location filename="../../wizard/gui/pages/root.py" line="138"/>
         <source>{free} free on this disk.</source>
         <translation>此磁盘剩余 {free}。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="133"/>
+        <location filename="../../wizard/gui/pages/root.py" line="141"/>
         <source>{free} free on this disk; the folder will be created.</source>
         <translation>此磁盘剩余 {free}；将创建该文件夹。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/pages/root.py" line="150"/>
+        <location filename="../../wizard/gui/pages/root.py" line="158"/>
         <source>This folder already holds work from an earlier run: {done} done, {partial} partly done, {failed} failed. Resume to continue exactly where it stopped (downloaded bytes are kept).</source>
         <translation>此文件夹中已有之前运行的成果：{done} 项完成，{partial} 项部分完成，{failed} 项失败。选择继续即可从中断处接着进行（已下载的数据会保留）。</translation>
     </message>
@@ -1588,48 +1604,48 @@
 <context>
     <name>SetupWizard</name>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="158"/>
+        <location filename="../../wizard/gui/wizard.py" line="161"/>
         <source>Cannot start</source>
         <extracomment>Made on first use (the bridge module brings the engine&apos;s event types: not needed for the first frame); given by tests that swap its executor. Not 0 when the wizard could not start (the catalog cannot be read): the exit code.</extracomment>
         <translation>无法启动</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="170"/>
+        <location filename="../../wizard/gui/wizard.py" line="173"/>
         <source>ShareGPT4V data setup</source>
         <translation>ShareGPT4V 数据准备</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="172"/>
+        <location filename="../../wizard/gui/wizard.py" line="175"/>
         <source>{title} — offline demo</source>
         <translation>{title} — 离线演示</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="176"/>
+        <location filename="../../wizard/gui/wizard.py" line="179"/>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="177"/>
+        <location filename="../../wizard/gui/wizard.py" line="180"/>
         <source>Ab&amp;out</source>
         <translation>关于(&amp;O)</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="178"/>
+        <location filename="../../wizard/gui/wizard.py" line="181"/>
         <source>About this application</source>
         <translation>关于本程序</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="207"/>
+        <location filename="../../wizard/gui/wizard.py" line="210"/>
         <source>Stop and quit?</source>
         <translation>停止并退出？</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="208"/>
+        <location filename="../../wizard/gui/wizard.py" line="211"/>
         <source>Data is still being prepared. Stop now and quit? Everything downloaded so far is kept; open the wizard on the same folder to resume.</source>
         <translation>数据仍在准备中。现在停止并退出吗？已下载的内容都会保留；在同一文件夹上打开向导即可继续。</translation>
     </message>
     <message>
-        <location filename="../../wizard/gui/wizard.py" line="174"/>
+        <location filename="../../wizard/gui/wizard.py" line="177"/>
         <source>Stopping… (the work so far is kept)</source>
         <translation>正在停止…（已完成的工作会保留）</translation>
     </message>

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -20,7 +21,17 @@ from ..engine.safefs import read_state_text, write_text_atomic
 from ..engine.sources import is_known
 from ..paths import STATE_DIR_NAME
 from .server import MirrorServer
-from .world import World, build_world
+from .world import TAR_MTIME, World, build_world
+
+
+def _stamp_by_content(docroot: Path) -> None:
+    """Date every served file by its bytes: the world is rebuilt on each start, and its ETags and
+    Last-Modified (made from size and mtime) must stay the same for the same bytes, or a download
+    stopped by quitting the demo would start over instead of resuming on the next start."""
+    for path in docroot.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            stamp = TAR_MTIME * 1_000_000_000 + zlib.crc32(path.read_bytes())  # ns: within 5 s
+            os.utime(path, ns=(stamp, stamp))
 
 
 class DemoSession:
@@ -47,6 +58,7 @@ class DemoSession:
         self.world = build_world(self.world_dir / "docroot")
         self.server = self._serve(self.world.docroot)
         self.world.write_catalog(self.server.base_url, self.catalog_path)
+        _stamp_by_content(self.world.docroot)
         self._catalog = load_catalog(self.catalog_path)
         self.sam_links = self.world.sam_links_file(self.server.base_url, self.world_dir / "sam_links.tsv")
 

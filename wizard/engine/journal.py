@@ -527,6 +527,25 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
     return JobRecord(jid, stage, source or "", done, total, problem, details, float(updated))
 
 
+def problem_for_journal_error(exc: sqlite3.Error, root: Path | None = None) -> Problem:
+    """The coded problem for a journal error that reached a front end or the engine child: a full
+    disk is ``no-space`` (parked, like any full disk), anything else the journal's ``io-error``."""
+    text = str(exc)
+    if "full" in text.lower():
+        return Problem(Code.NO_SPACE, f"The disk under {root or 'the data root'} is full (the journal "
+                       "cannot be written).", "Free some space and run again.", parked=True)
+    if "locked" in text.lower():  # another program held it for writing past SQLite's 30 s wait
+        return Problem(Code.ROOT_LOCKED, f"The journal under {root or 'the data root'} is locked by another "
+                       f"program ({text}).", "Close the program that has .sharegpt4v-setup/journal.sqlite "
+                       "open (a SQLite browser, a backup tool) and run again; nothing was lost.")
+    if "readonly" in text.lower():  # SQLite opened it read-only: not writable for this user
+        return Problem(Code.ROOT_NOT_WRITABLE, f"The journal under {root or 'the data root'} cannot be "
+                       f"written ({text}).", "Fix the permissions of its folder .sharegpt4v-setup (another "
+                       "user, e.g. root, may have run the setup there), or choose a data root you own.")
+    return Problem(Code.IO_ERROR, f"The journal under {root or 'the data root'} cannot be used: {text}.",
+                   "Check the disk; the next run sets a damaged journal aside and rebuilds it.")
+
+
 def _is_environment(exc: sqlite3.OperationalError) -> bool:
     """A failure of the disk or permissions rather than of the journal's content."""
     text = str(exc).lower()

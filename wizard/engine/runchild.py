@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -32,6 +33,7 @@ from .calls import ChildTask, RunTask
 from .control import Control
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, Event, Progress
+from .journal import problem_for_journal_error
 from .safefs import problem_for_os_error
 
 if TYPE_CHECKING:
@@ -221,6 +223,8 @@ def _reply(task: ChildTask, emit: Emit, control: Control) -> tuple[object, ...]:
         return ("cancelled",)
     except OSError as exc:
         return ("problem", problem_for_os_error(exc, task.root))
+    except sqlite3.Error as exc:  # the journal: a full disk is no-space, as on the command line
+        return ("problem", problem_for_journal_error(exc, task.root))
     except Exception as exc:  # a bug: the run log has the traceback (RunLog records it)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[0][:200]
         return ("problem", Problem(Code.INTERNAL, f"Unexpected error: {detail}",

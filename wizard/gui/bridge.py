@@ -24,7 +24,6 @@ unit tests of the signal flow).
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -211,15 +210,15 @@ def warm_up() -> threading.Thread:
 
 
 def problem_of(exc: BaseException) -> Problem:
-    """The :class:`Problem` to show for an exception that escaped the engine."""
+    """The :class:`Problem` to show for an exception that escaped the engine: the command line's
+    (a full disk is ``no-space``; a bug keeps its traceback in a crash log), or ``cancelled``."""
     if isinstance(exc, SetupError):
         return exc.problem
     if isinstance(exc, Cancelled):
         return Problem(Code.CANCELLED, "Cancelled.", "The work done so far is kept.")
-    # a bug in the engine: report it, keep the window alive
-    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return Problem(Code.INTERNAL, f"Unexpected error: {detail}",
-                   "This is a bug; the work so far is kept. Please report it.")
+    from ..failures import problem_for
+
+    return problem_for(exc, None, "the wizard")[0]
 
 
 class CallWorker(_Coalescing):

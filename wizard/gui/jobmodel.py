@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine.errors import Problem
-from ..engine.events import Event, JobDone, JobFailed, JobQueued, Progress, Stage, StageChanged
+from ..engine.events import Event, JobDone, JobFailed, JobQueued, Log, Progress, Stage, StageChanged
 
 # Seconds of history used for speeds.
 WINDOW_SECONDS = 10.0
@@ -81,6 +81,8 @@ class JobState:
     downloaded: int = 0  # the current file's bytes (or, for item jobs, files) so far
     download_total: int | None = None
     problem: Problem | None = None
+    #: The engine's last warning for the job at work (a retry and why), until it moves on.
+    warning: str = ""
     skipped: bool = False
     meter: RateMeter = field(default_factory=RateMeter)
     counting: bool = False  # a first progress event was seen (the baseline of a resumed file)
@@ -169,7 +171,7 @@ class JobBoard:
         if state is None:
             return
         if isinstance(event, StageChanged):
-            state.stage, state.detail = event.stage, event.detail
+            state.stage, state.detail, state.warning = event.stage, event.detail, ""
             if event.stage not in FINAL_STAGES:
                 state.done, state.total = 0, None
             if event.stage != Stage.DOWNLOADING:
@@ -182,9 +184,14 @@ class JobBoard:
                 self.item_jobs.add(event.job)
                 state.downloaded, state.download_total, state.counting = 0, None, False
                 state.meter.reset()
+            if event.done > state.done:  # going again
+                state.warning = ""
             state.done, state.total = event.done, event.total
             if event.stage == Stage.DOWNLOADING:
                 self._downloading(state, event)
+        elif isinstance(event, Log):
+            if event.level == "warning" and not state.finished:
+                state.warning = event.text
         elif isinstance(event, JobFailed):
             state.problem = event.problem
         elif isinstance(event, JobDone):

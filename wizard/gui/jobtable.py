@@ -21,6 +21,8 @@ from .widgets import ElidedLabel
 BAR_STEPS = 1000
 COLUMNS = 7
 COL_NAME, COL_STAGE, COL_BAR, COL_BYTES, COL_SPEED, COL_ETA, COL_RETRY = range(COLUMNS)
+_ERROR_STYLE = "color: #b71c1c;"
+_NOTE_STYLE = "color: #8a5300;"  # the warning colour of the pages' status lines
 # Stages during which a bar with an unknown total shows the busy indicator.
 _BUSY_STAGES = (Stage.DOWNLOADING, Stage.EXTRACTING, Stage.VERIFYING)
 
@@ -45,7 +47,7 @@ class JobRow(QObject):
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.setStyleSheet("color: #b71c1c;")
+        self.error.setStyleSheet(_ERROR_STYLE)
         self.error.setVisible(False)
         self.set_title(title)
         self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -98,9 +100,17 @@ class JobRow(QObject):
         self.retry.setVisible(failed)
         self.retry.setEnabled(not retry_queued)
         self.retry.setText(self.tr("Retry queued") if retry_queued else self.tr("Re&try"))
+        # waiting before it started (the disk short of space): the engine's reason, which says
+        # what is free and needed; the job carries on by itself once there is room
+        # (or retrying: the engine's last warning, e.g. the server unreachable)
+        note = state.detail if state.stage == Stage.WAITING and state.problem is None else state.warning
         if failed and state.problem is not None:
+            self.error.setStyleSheet(_ERROR_STYLE)
             self.error.setText(problem_paragraph(state.problem))
-        self.error.setVisible(failed)
+        elif note:
+            self.error.setStyleSheet(_NOTE_STYLE)
+            self.error.setText(f"⚠ {note}")
+        self.error.setVisible(failed or bool(note))
 
     @Slot()
     def _on_retry_clicked(self) -> None:
@@ -128,6 +138,14 @@ class JobTable(QWidget):
         self.rows: dict[str, JobRow] = {}
         self.grid.setRowStretch(1000, 1)
         self.retranslate()
+
+    def height_for(self, rows: int) -> int:
+        """The height that shows the header and ``rows`` job rows (without error lines) in full."""
+        margins = self.grid.contentsMargins()
+        spacing = max(0, self.grid.verticalSpacing())
+        row = max(QProgressBar().sizeHint().height(), QPushButton().sizeHint().height(),
+                  self.fontMetrics().height())
+        return margins.top() + self.headers[0].sizeHint().height() + rows * (row + spacing) + margins.bottom()
 
     def retranslate(self) -> None:
         """Header texts and the fixed column widths that fit them and the longest cell texts."""

@@ -162,6 +162,30 @@ def fit_rows(tree: QTreeWidget, max_rows: int) -> None:
     tree.setFixedHeight(height)
 
 
+class RoomTree(QTreeWidget):
+    """A tree that prefers its minimum height and stretches into the room a page has left: its
+    default preferred height would make a :func:`scrolled_layout` page scroll on screens where
+    the page fits (the scroll area sizes its content by preferred heights)."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.minimumHeight())
+
+
+class RoomScrollArea(QScrollArea):
+    """The same for a scroll area inside a :func:`scrolled_layout` page (the job table's)."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.minimumHeight())
+
+
+def set_min_rows(tree: QTreeWidget, rows: int) -> None:
+    """Never let ``tree`` shrink below its header and ``rows`` rows (it scrolls beyond them)."""
+    row_height = max(tree.sizeHintForRow(0), tree.fontMetrics().height())
+    header = 0 if tree.isHeaderHidden() else tree.header().sizeHint().height()
+    scroll_bar = tree.horizontalScrollBar().sizeHint().height()
+    tree.setMinimumHeight(header + row_height * rows + 2 * tree.frameWidth() + scroll_bar)
+
+
 def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:
     """Give ``page`` a frameless scroll area: returns (the page's layout, the scrolled content's layout).
 
@@ -175,6 +199,11 @@ def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:
     scroll.setWidgetResizable(True)
     scroll.setWidget(content)
     scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    # No Tab stop of its own (a nameless one for screen readers): Tab goes to the controls in
+    # it, and a scroll area scrolls to the one that gets the focus.
+    from PySide6.QtCore import Qt  # not at import: the welcome page needs no Qt namespace (start-up)
+
+    scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     outer = QVBoxLayout(page)
     outer.addWidget(scroll)
     return outer, inner

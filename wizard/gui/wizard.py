@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal, Slot
-from PySide6.QtGui import QPaintEvent
+from PySide6.QtGui import QKeySequence, QPaintEvent, QShortcut
 from PySide6.QtWidgets import QWidget, QWizard
 
 from .geometry import fit_to
@@ -68,6 +68,9 @@ class SetupWizard(QWizard):
         self.setOption(QWizard.WizardOption.HaveHelpButton, True)
         self.retranslate()
         self.helpRequested.connect(self.show_about)
+        # Ctrl+Q, the desktop's Quit key, does what Quit does (asks while work runs).
+        self.quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
+        self.quit_shortcut.activated.connect(self.reject)
         self.about_dialog: AboutDialog | None = None
         self._built = False  # finish_build() ran
         self._build_scheduled = False

@@ -12,9 +12,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QRadioButton,
-    QTreeWidget,
     QTreeWidgetItem,
-    QVBoxLayout,
     QWizardPage,
 )
 
@@ -26,10 +24,20 @@ from ..annotationcache import jsons_on_disk, warm_task
 from ..bridge import Call, EngineBridge
 from ..i18n import catalog_text
 from ..state import WizardState, first_source
-from ..widgets import Retranslating, add_demo_banner, set_status, status_label
+from ..widgets import (
+    Retranslating,
+    RoomTree,
+    add_demo_banner,
+    scrolled_layout,
+    set_min_rows,
+    set_status,
+    status_label,
+)
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COL_NAME, COL_DOWNLOAD, COL_DISK, COL_HOST, COL_TERMS = range(5)
+#: Rows of the tree always in view (the page scrolls when the window is shorter).
+TREE_ROWS_SHOWN = 4
 #: The phrases source kinds show instead of a host name, marked for the translation tools.
 HOST_PHRASES = (QT_TRANSLATE_NOOP("ComponentsPage", "Meta (signed links)"),
                 QT_TRANSLATE_NOOP("ComponentsPage", "local copy"))
@@ -61,7 +69,7 @@ class ComponentsPage(Retranslating, QWizardPage):
         count = len(self.preset_buttons)
         presets_layout.addWidget(self.custom_button, count // 2, count % 2)
 
-        self.tree = QTreeWidget()
+        self.tree = RoomTree()
         self.tree.setColumnCount(COL_TERMS + 1)
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
@@ -75,13 +83,15 @@ class ComponentsPage(Retranslating, QWizardPage):
         self.override = QCheckBox()
         self.override.setVisible(False)
 
-        layout = QVBoxLayout(self)
+        # A small screen at 150-200 % scrolls the page rather than squeezing the presets.
+        _outer, layout = scrolled_layout(self)
         layout.addWidget(presets_box)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.totals)
         layout.addWidget(self.budget)
         layout.addWidget(self.override)
         add_demo_banner(layout, state.is_demo)
+        set_min_rows(self.tree, TREE_ROWS_SHOWN)
 
         self.preset_group.buttonClicked.connect(self._on_preset_group_button_clicked)
         self.tree.itemChanged.connect(self._on_tree_item_changed)

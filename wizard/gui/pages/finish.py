@@ -119,7 +119,6 @@ class FinishPage(Retranslating, QWizardPage):
     def initializePage(self) -> None:
         self._shown = True
         self._show_results()
-        self._show_headline(None)
         root, state = self._state.root, self._state
         self.folder.setText(f"--image_folder {root}" if root else "")
         presets = {p.id: p.components for p in state.catalog.presets}
@@ -127,6 +126,7 @@ class FinishPage(Retranslating, QWizardPage):
                                               default_endpoint=state.catalog.hub_endpoint,
                                               presets=presets) if root else "")
         self.verify_panel.start_check()
+        self._show_headline(None)  # (after the check started: it says the check is running)
 
     def _show_results(self) -> None:
         """One row per selected component: its result and, for a problem, what to do."""
@@ -173,8 +173,11 @@ class FinishPage(Retranslating, QWizardPage):
         if not self._all_done:
             text = self.tr("Some parts are not finished yet; run again (here or with the command below) to "
                            "complete them.")
-        elif report is None:
+        elif report is None and self.verify_panel.busy:
             text = self.tr("Every part ran to the end. Checking the images against the annotations…")
+        elif report is None:  # the check failed or was stopped: it says why below
+            text = self.tr("Every part ran to the end. The check of the images against the annotations "
+                           "did not finish (see below); Check again runs it.")
         elif report.ok:
             text = self.tr("Everything is in place.")
         elif not self._selected_incomplete(report):
@@ -199,6 +202,8 @@ class FinishPage(Retranslating, QWizardPage):
 
     @Slot(bool)
     def _on_verify_panel_busy_changed(self, busy: bool) -> None:
+        if not busy and self.verify_panel.last_report is None:  # no "Checking…" after it ended
+            self._show_headline(None)
         self.completeChanged.emit()
 
     @Slot()

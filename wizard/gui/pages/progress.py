@@ -11,9 +11,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QToolButton,
-    QVBoxLayout,
     QWizardPage,
 )
 
@@ -27,7 +25,7 @@ from ..i18n import catalog_text
 from ..jobtable import BAR_STEPS, JobTable
 from ..problems import problem_paragraph
 from ..state import WizardState
-from ..widgets import Retranslating, add_demo_banner, set_status, status_label
+from ..widgets import Retranslating, RoomScrollArea, add_demo_banner, scrolled_layout, set_status, status_label
 
 if TYPE_CHECKING:
     from ...engine.runner import RunResult
@@ -36,6 +34,8 @@ if TYPE_CHECKING:
     from ...engine.runner import RunResult
 
 REFRESH_MS = 200
+#: Job rows always in view (the page scrolls when the window is shorter).
+TABLE_ROWS_SHOWN = 3
 LOG_LINES = 2000
 
 
@@ -56,7 +56,7 @@ class ProgressPage(Retranslating, QWizardPage):
         self.overall_bar.setRange(0, BAR_STEPS)
         self.overall_text = QLabel()
         self.table = JobTable(self._job_title)
-        scroll = QScrollArea()
+        self.table_scroll = scroll = RoomScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.table)
 
@@ -79,7 +79,10 @@ class ProgressPage(Retranslating, QWizardPage):
         self.log.setMaximumBlockCount(LOG_LINES)
         self.log.setVisible(False)
 
-        layout = QVBoxLayout(self)
+        # A small screen at 150-200 % scrolls the page rather than squeezing the table to its header.
+        scroll.setMinimumHeight(self.table.height_for(TABLE_ROWS_SHOWN) + 2 * scroll.frameWidth()
+                                + scroll.horizontalScrollBar().sizeHint().height())
+        _outer, layout = scrolled_layout(self)
         layout.addWidget(self.overall_bar)
         layout.addWidget(self.overall_text)
         layout.addWidget(scroll, 3)
@@ -106,6 +109,7 @@ class ProgressPage(Retranslating, QWizardPage):
         self.setTitle(self.tr("Preparing the data"))
         self.setSubTitle(self.tr("You can keep using the computer; the work runs in the background."))
         self.overall_bar.setAccessibleName(self.tr("Overall progress"))
+        self.table_scroll.setAccessibleName(self.tr("Jobs"))
         self.overall_text.setAccessibleName(self.tr("Overall progress details"))
         self.pause_button.setText(self.tr("&Resume") if self._bridge.paused else self.tr("&Pause"))
         self.pause_button.setAccessibleName(self.tr("Pause or resume the run"))
@@ -263,8 +267,9 @@ class ProgressPage(Retranslating, QWizardPage):
         self.pause_button.setEnabled(False)
         self.pause_button.setText(self.tr("&Pause"))
         self.cancel_button.setEnabled(False)
-        unfinished = [s for s in self._state.board.jobs.values() if s.stage.value != "done"]
-        self.again_button.setVisible(bool(unfinished))
+        jobs = self._state.board.jobs.values()
+        # no jobs at all: the run stopped before its first one (a locked root, a full disk)
+        self.again_button.setVisible(not jobs or any(s.stage.value != "done" for s in jobs))
         self.completeChanged.emit()
 
     @Slot()

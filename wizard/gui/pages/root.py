@@ -12,8 +12,10 @@ from ...engine import demoroot
 from ...engine.errors import Code, SetupError
 from ...engine.journal import read_journal
 from ...engine.plan import check_root, existing_ancestor
+from ...engine.safefs import problem_for_os_error
 from .. import formatting
 from ..pageids import PageId
+from ..problems import problem_paragraph
 from ..state import WizardState
 from ..widgets import PathField, Retranslating, add_demo_banner, set_status, status_label
 
@@ -88,6 +90,9 @@ class RootPage(Retranslating, QWizardPage):
         except SetupError as exc:
             self._show_error(exc)
             return False
+        except OSError as exc:  # the path cannot even be looked at (a name too long, no access)
+            self._show_error(SetupError.of(problem_for_os_error(exc)))
+            return False
         self._state.root = root
         if self._state.is_demo:  # the demo remembers its own root, never as the real one
             self._state.prefs.demo_root = str(root)
@@ -106,11 +111,13 @@ class RootPage(Retranslating, QWizardPage):
             Code.ROOT_MISSING: self.tr("Neither this folder nor its parent exists; create the parent "
                                        "first or choose an existing folder."),
             Code.ROOT_NOT_WRITABLE: self.tr("You cannot write here; choose a folder you own."),
+            Code.NAME_TOO_LONG: self.tr("A name in this path is too long for the filesystem (most allow "
+                                        "255 bytes per name)."),
             Code.DEMO_ROOT: self.tr("This folder holds real data; give the demo a folder of its own.")
             if self._state.is_demo else self.tr("The offline demo filled this folder with placeholder images; "
                                                 "choose another folder for the real data."),
         }
-        set_status(self.status, messages.get(exc.problem.code, exc.problem.message), "error")
+        set_status(self.status, messages.get(exc.problem.code) or problem_paragraph(exc.problem), "error")
 
     def _check(self, text: str) -> None:
         self._valid = False
@@ -121,11 +128,13 @@ class RootPage(Retranslating, QWizardPage):
             try:
                 root = check_root(Path(text))
                 demoroot.check(root, self._state.settings.demo)
+                free = formatting.size(shutil.disk_usage(existing_ancestor(root)).free)
             except SetupError as exc:
                 self._show_error(exc)
+            except OSError as exc:  # the path cannot even be looked at (a name too long, no access)
+                self._show_error(SetupError.of(problem_for_os_error(exc)))
             else:
                 self._valid = True
-                free = formatting.size(shutil.disk_usage(existing_ancestor(root)).free)
                 if root.is_dir():
                     set_status(self.status, self.tr("{free} free on this disk.").format(free=free), "ok")
                     self._show_journal(root)
