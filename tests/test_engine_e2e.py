@@ -462,3 +462,57 @@ def test_run_json_prints_one_result_object_on_stdout(demo_catalog: Path, mirror:
     result = json.loads(out)
     assert not result["ok"] and result["exit"] == 1 and result["done"] == []
     assert set(result["failed"]) == {"gqa"} and result["failed"]["gqa"]["code"] and result["failed"]["gqa"]["hint"]
+
+
+def test_a_cancel_ends_a_request_still_waiting_for_its_answer(tmp_path: Path) -> None:
+    """A server that takes the request and never answers: Stop (and the wizard's Quit, which
+    stops first) waited for the read timeout — 42 s on a plain download — since the cancel hook
+    could only shut a connection once an answer existed. Now the run's cancel shuts the
+    connections its requests hold. (The joins below only keep a broken build from hanging.)"""
+    import socket
+    import threading
+
+    from helpers import Recorder, fast_settings, wait_for
+
+    from wizard.engine.catalog import load_catalog
+    from wizard.engine.control import Control
+    from wizard.engine.plan import build_plan
+    from wizard.engine.runner import Runner, RunResult
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            held.append(conn)  # read the request; never answer
+
+    threading.Thread(target=serve, daemon=True).start()
+    cat_path = _one_component_catalog(tmp_path, "coco-train2017", f"http://127.0.0.1:{port}/train2017.zip",
+                                      b"x" * 1000)
+    catalog = load_catalog(cat_path)
+    settings = fast_settings(min_free_bytes=0, read_timeout=3600.0)
+    root = tmp_path / "root"
+    root.mkdir()
+    control = Control()
+    runner = Runner(build_plan(root, catalog, catalog.resolve(None, ["coco-train2017"]), settings), catalog,
+                    settings, Recorder(), control)
+    results: list[RunResult] = []
+    worker = threading.Thread(target=lambda: results.append(runner.run()))
+    try:
+        worker.start()
+        wait_for(lambda: bool(held))  # the request is in; its answer never comes
+        control.cancel()
+        worker.join(60)
+        assert not worker.is_alive(), "the cancel waited for the read timeout"
+        assert results and results[0].cancelled
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+        worker.join(60)

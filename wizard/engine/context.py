@@ -38,9 +38,9 @@ class JobContext:
         self.control = control
         self._emit = emit
         if session is None:
-            import requests  # not at import time: the CLI's --version and the GUI's first page need none
+            from .net.client import new_session  # requests, not at import time: --version needs none
 
-            session = requests.Session()
+            session = new_session()
         self.session = session
         self.stage_now = Stage.QUEUED
         self._journal_bytes_at = 0.0

@@ -44,6 +44,7 @@ from .events import Emit, Log, Stage, null_emit
 from .extract import extract_archive
 from .journal import Journal, state_dir
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
+from .net import client
 from .net.durable import wait_for_syncs
 from .net.rangefile import HttpRangeFile, RangeNotSupported, policy_retry
 from .plan import choose_source
@@ -145,7 +146,7 @@ def owners(catalog: Catalog, path: str, journal: Journal) -> list[Component]:
 
 def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_emit,
            control: Control | None = None,
-           session_factory: Callable[[], requests.Session] = requests.Session, *,
+           session_factory: Callable[[], requests.Session] = client.new_session, *,
            deep: bool = False) -> RepairReport:
     """Verify, bring back what is missing (or unreadable, with ``deep``), verify again."""
     root = root.absolute()
@@ -179,7 +180,7 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                     groups.setdefault(comps[0].id, set()).add(path)
             tried: dict[str, list[Component]] = {}
             queue = list(groups)
-            with session_factory() as session:
+            with session_factory() as session, control.on_cancel(client.abort_in_flight):
                 while queue:
                     cid = queue.pop(0)
                     component = catalog.component(cid)

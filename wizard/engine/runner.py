@@ -29,6 +29,7 @@ from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
 from .journal import Journal
+from .net import client
 from .net.durable import wait_for_syncs
 from .net.ratelimit import NetShared
 from .pipeline import run_component
@@ -57,7 +58,7 @@ class Runner:
 
     def __init__(self, plan: Plan, catalog: Catalog, settings: Settings, emit: Emit = null_emit,
                  control: Control | None = None,
-                 session_factory: Callable[[], requests.Session] = requests.Session,
+                 session_factory: Callable[[], requests.Session] = client.new_session,
                  net: NetShared | None = None) -> None:
         self.plan = plan
         self.catalog = catalog
@@ -103,7 +104,8 @@ class Runner:
                 if journal.healed or journal.rebuild_pending:
                     proven = rebuild.apply(journal, self.root, self.catalog)
                     self.emit(Log("warning", rebuild.describe(journal, proven), None))
-                return self._run(journal)
+                with self.control.on_cancel(client.abort_in_flight):  # a request stalled before its answer too
+                    return self._run(journal)
         finally:
             self.emit = observer
             journal.close()

@@ -492,7 +492,7 @@ class _TarStream:
         ctx, st = self.ctx, self.state
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = client.new_session()
         headers = {"Accept-Encoding": "identity", "Range": f"bytes={start}-{end - 1}"}
         validator = if_range(st.etag, st.last_modified)
         if validator:

@@ -1,5 +1,10 @@
 """Sending requests: the one place a request leaves the engine, and the log line it leaves.
 
+:func:`new_session` makes every ``requests`` session the engine uses: its connections are
+tracked while a request holds them, so :func:`abort_in_flight` (a run's cancel hook) can shut
+one still waiting for its answer's first byte — a stalled server would otherwise keep a Stop or
+a Quit waiting for the read timeout. :func:`abort_response` does the same for a body being read.
+
 :func:`get` sends a GET through the job's ``requests`` session and logs it on the
 ``wizard.engine.net.requests`` logger (method, URL without query string or credentials, status,
 the ``Range`` sent and the ``Content-Range`` received, redirects). :func:`redact_url` is what
@@ -13,8 +18,10 @@ import contextlib
 import logging
 import socket
 import sys
+import threading
+import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import httperrors
@@ -71,6 +78,104 @@ def abort_response(resp: object) -> None:
     requests = sys.modules.get("requests")  # not imported: ``resp`` is not one of its responses
     raw = resp.raw if requests is not None and isinstance(resp, requests.Response) else resp
     conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+# ------------------------------------------------------------------------------------------
+# Connections in use, for a cancel that cannot wait for the read timeout
+# ------------------------------------------------------------------------------------------
+_busy: weakref.WeakSet[Any] = weakref.WeakSet()  # urllib3 connections a request holds now
+_busy_lock = threading.Lock()
+_pool_classes: dict[str, type] | None = None
+
+
+def _tracked_pools() -> dict[str, type]:
+    """urllib3 pool classes that note which connections a request holds, and connection classes
+    that shut themselves at once when an abort came while they were still connecting."""
+    global _pool_classes
+    if _pool_classes is None:
+        from urllib3.connection import HTTPConnection, HTTPSConnection
+        from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+        class _Connection:
+            aborted = False
+
+            def connect(self) -> None:
+                super().connect()  # type: ignore[misc]
+                if self.aborted:
+                    _shut(self)
+
+        class _Pool:
+            def _get_conn(self, timeout: float | None = None) -> Any:
+                conn = super()._get_conn(timeout)  # type: ignore[misc]
+                with _busy_lock:
+                    _busy.add(conn)
+                return conn
+
+            def _put_conn(self, conn: Any) -> None:
+                if conn is not None:
+                    with _busy_lock:
+                        _busy.discard(conn)
+                    if getattr(conn, "aborted", False):  # shut by a cancel: connect afresh if used again
+                        conn.close()
+                        conn.aborted = False
+                super()._put_conn(conn)  # type: ignore[misc]
+
+        http_conn = type("TrackedHTTPConnection", (_Connection, HTTPConnection), {})
+        https_conn = type("TrackedHTTPSConnection", (_Connection, HTTPSConnection), {})
+        _pool_classes = {
+            "http": type("TrackedHTTPConnectionPool", (_Pool, HTTPConnectionPool), {"ConnectionCls": http_conn}),
+            "https": type("TrackedHTTPSConnectionPool", (_Pool, HTTPSConnectionPool), {"ConnectionCls": https_conn}),
+        }
+    return _pool_classes
+
+
+def tracked_adapter(**options: Any) -> Any:
+    """A ``requests`` HTTPAdapter (``options`` as HTTPAdapter's) whose connections :func:`abort_in_flight` can reach."""
+    import requests.adapters
+    import urllib3.poolmanager
+
+    def track(manager: Any) -> Any:
+        if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:  # not SOCKS's own
+            manager.pool_classes_by_scheme = _tracked_pools()
+        return manager
+
+    class TrackedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            track(self.poolmanager)
+
+        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+            return track(super().proxy_manager_for(proxy, **kwargs))
+
+    return TrackedAdapter(**options)
+
+
+def new_session() -> requests.Session:
+    """A ``requests`` session for the engine (see the module docstring)."""
+    import requests
+
+    session = requests.Session()
+    session.mount("http://", tracked_adapter())
+    session.mount("https://", tracked_adapter())
+    return session
+
+
+def abort_in_flight() -> None:
+    """Shut every connection a request of this process holds (a run's cancel hook: one process
+    runs one run). A request waiting for its answer ends at once with a connection error, which
+    the cancelled run takes as its stop; one still connecting is shut as soon as it is connected."""
+    with _busy_lock:
+        held = list(_busy)
+    for conn in held:
+        conn.aborted = True
+        _shut(conn)
+
+
+def _shut(conn: Any) -> None:
     sock = getattr(conn, "sock", None)
     if sock is not None:
         with contextlib.suppress(OSError):

@@ -491,7 +491,7 @@ def _enough_connections(session: requests.Session, url: str) -> None:
     adapter = session.get_adapter(url)
     if isinstance(adapter, requests.adapters.HTTPAdapter) and getattr(adapter, "_pool_maxsize", 0) < MAX_CONNECTIONS:
         parts = urlsplit(url)
-        session.mount(f"{parts.scheme}://{parts.netloc}", requests.adapters.HTTPAdapter(pool_maxsize=MAX_CONNECTIONS))
+        session.mount(f"{parts.scheme}://{parts.netloc}", client.tracked_adapter(pool_maxsize=MAX_CONNECTIONS))
 
 
 def pump(ctx: JobContext, resp: requests.Response, sink: Callable[[bytes], bool]) -> None:
