@@ -20,18 +20,26 @@ from pytestqt.qtbot import QtBot
 from wizard.engine.catalog import load_catalog
 from wizard.gui.app import build_state, build_wizard
 from wizard.gui.geometry import fit_to
+from wizard.gui.wizard import SetupWizard
 
 __all__ = ["demo_session", "make_wizard"]  # fixtures used by name
 
 
-def test_root_page_names_a_too_long_folder_name(qtbot: QtBot, tmp_path: Path) -> None:
-    """A name longer than the filesystem allows (a paste gone wrong) is a message under the field,
-    on every keystroke and on Next, not an exception escaping the page."""
+def _at_root_page(qtbot: QtBot, tmp_path: Path) -> SetupWizard:
+    """A wizard on the bundled catalog, its welcome page accepted, at the root page (the caller
+    keeps the wizard: the page dies with it)."""
     wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
     qtbot.addWidget(wizard)
     wizard.show()
     wizard.welcome_page.accept_box.setChecked(True)
     wizard.next()
+    return wizard
+
+
+def test_root_page_names_a_too_long_folder_name(qtbot: QtBot, tmp_path: Path) -> None:
+    """A name longer than the filesystem allows (a paste gone wrong) is a message under the field,
+    on every keystroke and on Next, not an exception escaping the page."""
+    wizard = _at_root_page(qtbot, tmp_path)
     page = wizard.root_page
     for text in (str(tmp_path / ("a" * 300)), str(tmp_path / ("a" * 300) / "data")):
         page.path.set_text(text)
@@ -295,11 +303,7 @@ def test_root_page_says_what_to_do_about_a_blocked_state_folder(qtbot: QtBot, tm
     root = tmp_path / "root"
     root.mkdir()
     (root / ".sharegpt4v-setup").write_text("not a folder", encoding="utf-8")
-    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
-    qtbot.addWidget(wizard)
-    wizard.show()
-    wizard.welcome_page.accept_box.setChecked(True)
-    wizard.next()
+    wizard = _at_root_page(qtbot, tmp_path)
     page = wizard.root_page
     page.path.set_text(str(root))
     assert not page.isComplete()

@@ -12,6 +12,7 @@ import pytest
 from helpers import fast_settings, make_ctx, sha256
 
 from wizard.demo.server import Fault, MirrorServer
+from wizard.engine.context import JobContext
 from wizard.engine.control import Control
 from wizard.engine.errors import Cancelled, Code, SetupError
 from wizard.engine.events import Progress
@@ -92,13 +93,19 @@ def test_server_ignoring_range_restarts_cleanly(server: MirrorServer, tmp_path: 
     assert any("ignored the Range" in t for t in rec.logs())
 
 
+def _cut_off(server: MirrorServer, ctx: JobContext, dest: Path, after: int, sha: str | None = None) -> None:
+    """A first download that the server cuts after ``after`` bytes every time (``ctx`` makes no
+    retries): the part stays for the test's next attempt, and the server answers normally again."""
+    server.add_fault("big.bin", Fault(drop_after=after, times=None))
+    with pytest.raises(SetupError):
+        download(ctx, server.url("big.bin"), dest, sha256=sha)
+    server.clear_faults()
+
+
 def test_etag_change_between_runs_restarts(server: MirrorServer, tmp_path: Path) -> None:
-    server.add_fault("big.bin", Fault(drop_after=900_000, times=None))
     ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
     dest = ctx.downloads / "big.bin"
-    with pytest.raises(SetupError):
-        download(ctx, server.url("big.bin"), dest)
-    server.clear_faults()
+    _cut_off(server, ctx, dest, 900_000)
     new = os.urandom(len(DATA) - 5000)
     (server.docroot / "big.bin").write_bytes(new)  # the file changed upstream
     ctx2, rec = make_ctx(tmp_path / "root")
@@ -109,12 +116,9 @@ def test_etag_change_between_runs_restarts(server: MirrorServer, tmp_path: Path)
 
 def test_a_206_for_a_file_of_another_size_restarts_even_when_the_validator_still_matches(
         server: MirrorServer, tmp_path: Path) -> None:
-    server.add_fault("big.bin", Fault(drop_after=900_000, times=None))
     ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
     dest = ctx.downloads / "big.bin"
-    with pytest.raises(SetupError):
-        download(ctx, server.url("big.bin"), dest)
-    server.clear_faults()
+    _cut_off(server, ctx, dest, 900_000)
     old_etag = json.loads(dest.with_name("big.bin.part.json").read_text())["etag"]
     new = os.urandom(len(DATA) + 5000)
     (server.docroot / "big.bin").write_bytes(new)  # replaced upstream, but the server still says the old ETag
@@ -127,15 +131,12 @@ def test_a_206_for_a_file_of_another_size_restarts_even_when_the_validator_still
 
 def test_a_sign_in_page_answering_a_resume_keeps_the_part_and_says_what_came(
         server: MirrorServer, tmp_path: Path) -> None:
-    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
     ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=0))
     dest = ctx.downloads / "big.bin"
-    with pytest.raises(SetupError):
-        download(ctx, server.url("big.bin"), dest)
+    _cut_off(server, ctx, dest, 1_000_000)
     part = dest.with_name("big.bin.part")
     kept = part.stat().st_size
     assert kept >= 1_000_000 - 64 * 1024
-    server.clear_faults()
     portal = b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>Accept the terms</body></html>"
     server.add_fault("big.bin", Fault(status=200, body=portal, content_type="text/html; charset=utf-8"))
     with pytest.raises(SetupError) as caught:
@@ -194,11 +195,8 @@ def test_404_is_final_without_retries(server: MirrorServer, tmp_path: Path) -> N
 def test_complete_part_is_finished_by_a_416(server: MirrorServer, tmp_path: Path) -> None:
     ctx, _ = make_ctx(tmp_path / "root")
     dest = ctx.downloads / "big.bin"
-    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
     ctx.settings.retries = 0
-    with pytest.raises(SetupError):
-        download(ctx, server.url("big.bin"), dest, sha256=sha256(DATA))
-    server.clear_faults()
+    _cut_off(server, ctx, dest, 1_000_000, sha256(DATA))
     # Simulate a crash between the last byte and the rename: the part holds everything.
     dest.with_name("big.bin.part").write_bytes(DATA)
     server.clear_requests()
@@ -211,11 +209,8 @@ def test_a_416_without_content_range_finishes_a_part_of_the_recorded_size(server
                                                                           tmp_path: Path) -> None:
     ctx, _ = make_ctx(tmp_path / "root")
     dest = ctx.downloads / "big.bin"
-    server.add_fault("big.bin", Fault(drop_after=1_000_000, times=None))
     ctx.settings.retries = 0
-    with pytest.raises(SetupError):
-        download(ctx, server.url("big.bin"), dest)  # no sha256 (GQA, TextVQA, VG): nothing else to go by
-    server.clear_faults()
+    _cut_off(server, ctx, dest, 1_000_000)  # no sha256 (GQA, TextVQA, VG): nothing else to go by
     dest.with_name("big.bin.part").write_bytes(DATA)  # a crash between the last byte and the rename
     server.add_fault("big.bin", Fault(status=416))  # a server that names no size in its 416
     server.clear_requests()

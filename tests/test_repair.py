@@ -91,12 +91,17 @@ def test_repair_falls_back_to_the_whole_archive_when_range_is_ignored(
     assert not list((root / ".sharegpt4v-setup/downloads").glob("train2017.zip*"))  # removed again
 
 
+def _remove(victim: Path) -> tuple[Path, bytes]:
+    """Delete an image repair should bring back; returns it and its bytes."""
+    data = victim.read_bytes()
+    victim.unlink()
+    return victim, data
+
+
 def test_a_503_while_reading_the_zip_remotely_is_retried_not_a_crash(
         prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
     root = prepared
-    victim = root / "coco/train2017/000000000009.jpg"
-    data = victim.read_bytes()
-    victim.unlink()
+    victim, data = _remove(root / "coco/train2017/000000000009.jpg")
     mirror.add_fault("images.cocodataset.org", Fault(status=503, retry_after="0"))  # the probe, once
     mirror.add_fault("images.cocodataset.org", Fault())  # its second try goes through
     mirror.add_fault("images.cocodataset.org", Fault(status=503, retry_after="0"))  # then a range read
@@ -110,9 +115,7 @@ def test_a_503_while_reading_the_zip_remotely_is_retried_not_a_crash(
 def test_a_server_that_stops_taking_ranges_mid_read_falls_back_to_the_whole_archive(
         prepared: Path, demo_catalog: Path, mirror: MirrorServer) -> None:
     root = prepared
-    victim = root / "coco/train2017/000000000009.jpg"
-    data = victim.read_bytes()
-    victim.unlink()
+    victim, data = _remove(root / "coco/train2017/000000000009.jpg")
     mirror.add_fault("images.cocodataset.org", Fault())  # the probe gets its 206
     mirror.add_fault("images.cocodataset.org", Fault(ignore_range=True, times=None))  # then the whole file
     rep = repair(root, load_catalog(demo_catalog), Settings(hf_endpoint=mirror.base_url))

@@ -113,13 +113,7 @@ class HttpRangeFile(io.RawIOBase):
             if total is None or last < first:
                 raise RangeNotSupported("no usable Content-Range")
             self.validator = if_range(resp.headers.get("ETag"), resp.headers.get("Last-Modified"))
-            want = last - first + 1  # bounded: a body that runs on is not read past the range
-            data = bytearray()
-            for chunk in resp.iter_content(64 * 1024):
-                data += chunk
-                if len(data) >= want:
-                    break
-            self._cache_start, self._cache = first, bytes(data[:want])
+            self._cache_start, self._cache = first, _at_most(resp, last - first + 1)
             return total
 
     # -- io.RawIOBase --------------------------------------------------------------------------
@@ -203,16 +197,20 @@ def _read(session: requests.Session, url: str, headers: dict[str, str], start: i
         if answer.kind in (Kind.RETRY, Kind.REFUSED):
             answer.raise_for(url, client.redact_url(url))
         if answer.kind is Kind.RESUMED:
-            want = end - start + 1  # bounded: a body that runs on is not read past the range
-            data = bytearray()
-            for chunk in resp.iter_content(64 * 1024):
-                data += chunk
-                if len(data) >= want:
-                    break
-            return bytes(data[:want]), answer
+            return _at_most(resp, end - start + 1), answer
         if resp.status_code == 200:
             raise RangeNotSupported("the server ignores Range or the file changed")
         raise RangeNotSupported(f"unexpected Content-Range {resp.headers.get('Content-Range')}")
+
+
+def _at_most(resp: requests.Response, want: int) -> bytes:
+    """The first ``want`` bytes of the body (bounded: a body that runs on is not read past the range)."""
+    data = bytearray()
+    for chunk in resp.iter_content(64 * 1024):
+        data += chunk
+        if len(data) >= want:
+            break
+    return bytes(data[:want])
 
 
 def policy_retry(ctx: JobContext, what: str) -> Retry:
