@@ -29,6 +29,7 @@ from wizard.engine.errors import Code, SetupError
 from wizard.engine.journal import RootLock
 from wizard.engine.plan import build_plan
 from wizard.engine.runner import Runner
+from wizard.engine.safefs import is_whole
 
 HTTP_AND_HUB = ["json-sft", "llava-pretrain", "coco-train2017", "gqa", "textvqa", "vg-part1", "vg-part2"]
 
@@ -369,8 +370,11 @@ def test_kill_9_mid_extraction_then_rerun_continues(tmp_path: Path) -> None:
         _kill_9(proc)
         entries = [e for e in os.scandir(target) if not e.name.startswith(".")]
         # the member each process (the run, its zip-members helper) was writing at the kill may be at
-        # its final name, short: the rerun replaces it
-        before = {e.name: e.stat().st_ino for e in entries if e.stat().st_size == 206}
+        # its final name, short or whole without its mtime yet: the rerun replaces it. A member counts
+        # as finished by the extractor's own rule (size and mtime).
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            mtimes = {Path(i.filename).name: time.mktime((*i.date_time, 0, 0, -1)) for i in zf.infolist()}
+        before = {e.name: e.stat().st_ino for e in entries if is_whole(e.stat(), 206, mtimes[e.name])}
         assert 0 < len(before) < members and len(entries) - len(before) <= 2
         srv.clear_requests()
         assert run_cli("run", "--catalog", cat, "--root", root, "--components", "coco-train2017", "--yes") == 0

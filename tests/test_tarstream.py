@@ -37,6 +37,7 @@ from wizard.engine.runner import Runner, RunResult
 from wizard.engine.tarstream import STATE_KEY, NotStreamable, read_member_index, stream_tar
 
 SAM = Layout(include=("*.jpg",), flatten=True)
+MEMBER_MTIME = 1_600_000_000  # every member write_tar writes has this mtime
 LONG = "x" * 120  # longer than a ustar name: GNU longname / pax path headers
 
 
@@ -58,7 +59,7 @@ def write_tar(path: Path, members: list[tuple[str, bytes]], fmt: int = tarfile.G
         tf.addfile(_dir("./"))
         for name, data in members:
             info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 1_600_000_000, 0o644
+            info.size, info.mtime, info.mode = len(data), MEMBER_MTIME, 0o644
             tf.addfile(info, io.BytesIO(data))
         for info in extra or []:
             tf.addfile(info)
