@@ -26,11 +26,11 @@ import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings, hub_endpoint
-from ..errors import Code, SetupError
+from ..errors import Code, Problem, SetupError
 from ..net import client
 from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe
@@ -156,11 +156,59 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
         ctx.log(f"{name}: {source.repo}@{revision} is commit {commit[:12]}; fetching from that commit")
     ctx.journal.update_info(ctx.job, hub_commit=commit, hub_etag=meta.etag, hub_size=meta.size,
                             hub_sha256=sha256)
+    moved = _moved_host(url, meta.location)
+    if moved and _official(moved, catalog) and not _official(url, catalog):
+        ctx.log(f"{name}: the Hub endpoint {_host(url)} redirects this file to {_host(moved)}: its bytes come "
+                "from there, not from the mirror", "warning")
     headers = auth_headers(ctx.settings, endpoint)
     # The resolve URL, not meta.location: a CDN redirect is signed and expires, and each retry
     # should get a fresh one. requests drops the Authorization header on cross-host redirects.
-    yield download(ctx, resolve_url(source, endpoint, commit or revision), dest,
-                   size=meta.size or source.size, sha256=sha256, headers=headers)
+    try:
+        path = download(ctx, resolve_url(source, endpoint, commit or revision), dest,
+                        size=meta.size or source.size, sha256=sha256, headers=headers)
+    except SetupError as exc:
+        if not moved or exc.problem.code is not Code.RETRIES_EXHAUSTED:
+            raise
+        raise _unreachable_redirect(exc.problem, url, moved) from exc
+    yield path
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
+
+
+def _moved_host(url: str, location: str | None) -> str | None:
+    """``location`` when the Hub endpoint sent the request on to another host (a CDN, or a mirror
+    sending it to huggingface.co), else None."""
+    if not location:
+        return None
+    target = urljoin(url, location)
+    return target if _origin(target) != _origin(url) else None
+
+
+def _official(url: str, catalog: Catalog) -> bool:
+    """Whether ``url`` is on huggingface.co or the catalog's own Hub endpoint (not a mirror)."""
+    return _origin(url) in (_origin(DEFAULT_ENDPOINT), _origin(catalog.hub_endpoint))
+
+
+def _unreachable_redirect(problem: Problem, url: str, target: str) -> SetupError:
+    """``problem`` (same code) saying that the endpoint answered but sent the request on to a host that
+    failed: hf-mirror.com redirects some files to huggingface.co, so the mirror does not help where
+    that host is blocked."""
+    via, to = _host(url), _host(target)
+    return SetupError(
+        problem.code,
+        f"{problem.message.rstrip('.')} ({via} sent the request on to {to}, which did not answer).",
+        f"The Hub endpoint {via} answered, but redirects this file to {to}; a mirror that does so (hf-mirror.com "
+        f"for some files) does not help where {to} cannot be reached. Run again later, use a network or proxy "
+        f"(HTTPS_PROXY) that reaches {to}, or download the file elsewhere and pass it with --local "
+        "COMPONENT=PATH. Nothing downloaded so far is lost.")
 
 
 def _partial(dest: Path) -> bool:
@@ -178,6 +226,7 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
     sent = token is not None
     st = ctx.settings
     attempts = Attempts(f"the Hub metadata of {what}", st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
+    moved: str | None = None  # where the endpoint sent the failed request on to (another Hub host)
     while True:
         ctx.control.checkpoint()
         problem: RetryLater
@@ -196,16 +245,30 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
                 raise _metadata_error(source, endpoint, exc, sent) from exc
             problem = RetryLater(answer.reason, answer.wait, throttled=answer.throttled)
         except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
-            client.log.info("HEAD %s -> %s", redact_url(url), type(exc).__name__)
+            failed = _request_url(exc)
+            client.log.info("HEAD %s -> %s", redact_url(failed or url), type(exc).__name__)
+            moved = _moved_host(url, failed)
             problem = RetryLater(describe(exc))
         except Exception as exc:  # the library raises many kinds; all mean "no metadata"
             raise _metadata_error(source, endpoint, exc, sent) from exc
         try:
             delay = attempts.failed(problem)
         except SetupError as exc:
-            raise _metadata_error(source, endpoint, problem, sent, attempts.failures) from exc
+            error = _metadata_error(source, endpoint, problem, sent, attempts.failures)
+            if moved:
+                error = _unreachable_redirect(error.problem, url, moved)
+            raise error from exc
         ctx.log(f"Hub metadata of {what}: {problem}; {attempts.note(delay)}", "warning")
         ctx.control.sleep(delay)
+
+
+def _request_url(exc: BaseException) -> str | None:
+    """The URL of the request an httpx error is about (the library follows redirects between Hub
+    hosts itself: hf-mirror.com -> huggingface.co)."""
+    try:
+        return str(exc.request.url)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
+        return None
 
 
 def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_token: bool,
