@@ -19,6 +19,7 @@ from ..context import JobContext
 from ..errors import Code, SetupError
 from ..net import client
 from ..net.policy import Attempts, RetryLater, classify, is_retryable
+from .drive_cookies import cookies_file
 from .drive_errors import drive_error
 
 
@@ -68,9 +69,11 @@ def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dic
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
 
+    cookies = cookies_file(ctx)
     try:
         files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,
-                                      timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout))
+                                      timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout),
+                                      use_cookies=cookies is not None, cookies_file=cookies)
     except FileURLRetrievalError as exc:
         raise drive_error(str(exc), f"the folder {folder_id}", ctx=ctx) from exc
     except (DownloadError, requests.RequestException) as exc:
