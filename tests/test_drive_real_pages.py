@@ -62,6 +62,8 @@ class FakeDrive:
                 listing.append((fid, path.name))
             self.folders[folder.name] = listing
         self.quota: set[str] = set()
+        #: (host, path) -> answers to give before the real one: (status, headers, body)
+        self.faults: dict[tuple[str, str], list[tuple[int, dict[str, str], bytes]]] = {}
         self.cut: set[str] = set()  # files whose next full answer stops half-way (then the id leaves the set)
         self.seen: list[tuple[str, str, str | None]] = []  # (host, path?query, Range)
         self.cookies: list[str] = []  # each request's Cookie header
@@ -94,6 +96,10 @@ class FakeDrive:
         self.seen.append((host, h.path, h.headers.get("Range")))
         self.cookies.append(h.headers.get("Cookie", ""))
         fid = query.get("id", "")
+        queued = self.faults.get((host, split.path))
+        if queued:
+            status, headers, body = queued.pop(0)
+            return self._send(h, status, body, headers)
         if host == "drive.google.com" and split.path == "/embeddedfolderview" and fid in self.folders:
             rows = "".join(f'<div class="flip-entry"><a href="https://drive.google.com/file/d/{i}/view?usp=drive_web" '
                            f'target="_blank"><div class="flip-entry-title">{html.escape(n)}</div></a></div>\n'
@@ -339,3 +345,25 @@ def test_cookies_the_user_left_for_gdown_are_read_never_written(
                  "--yes"]) == 0, _said(capsys)
     assert theirs.read_text() == COOKIES and theirs.stat().st_mtime_ns == before
     assert (root / ".sharegpt4v-setup/drive-cookies.web-celebrity.txt").is_file()
+
+
+SORRY = (b"<html><head><title>Sorry...</title></head><body><div>We're sorry... but your computer or network may be "
+         b"sending automated queries. To protect our users, we can't process your request right now.</div>"
+         b"</body></html>")
+
+
+def test_a_busy_drive_answering_the_folder_listing_is_retried(
+        world: World, mirror: MirrorServer, drive: FakeDrive, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """OCR-VQA's dataset.json is found through its folder: a 500 or 429 there is Drive being busy,
+    retried like every other request, not the end of the job."""
+    html_page = {"Content-Type": "text/html; charset=UTF-8"}
+    drive.faults[("drive.google.com", "/embeddedfolderview")] = [(500, html_page, SORRY), (429, html_page, SORRY)]
+    catalog = _catalog(world, mirror, tmp_path / "cat.toml")
+    root = tmp_path / "root"
+    code = main(["run", "--catalog", str(catalog), "--root", str(root), "--components", "json-sft,ocr-vqa", "--yes"])
+    out = _said(capsys)
+    assert code == 0, out
+    assert "Drive answered 500" in out and "Drive answered 429" in out
+    assert len([p for _, p, _ in drive.seen if p.startswith("/embeddedfolderview")]) == 3
+    assert (root / "ocr_vqa/images").is_dir()
