@@ -367,3 +367,19 @@ def test_a_busy_drive_answering_the_folder_listing_is_retried(
     assert "Drive answered 500" in out and "Drive answered 429" in out
     assert len([p for _, p, _ in drive.seen if p.startswith("/embeddedfolderview")]) == 3
     assert (root / "ocr_vqa/images").is_dir()
+
+
+def test_a_folder_drive_no_longer_shares_is_a_permission_problem_not_the_network(
+        world: World, mirror: MirrorServer, drive: FakeDrive, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    drive.faults[("drive.google.com", "/embeddedfolderview")] = [
+        (404, {"Content-Type": "text/html; charset=UTF-8"}, b"<html><body>Not Found</body></html>")]
+    catalog = _catalog(world, mirror, tmp_path / "cat.toml")
+    code = main(["run", "--catalog", str(catalog), "--root", str(tmp_path / "root"), "--components",
+                 "json-sft,ocr-vqa", "--yes"])
+    out = _said(capsys)
+    assert code == 1
+    failed = next(line for line in out.splitlines() if line.startswith("FAILED  ocr-vqa"))
+    assert "[drive-permission]" in failed and "1_GYPY5UkUy7HIcR0zq3ZCFgeZN7BAfm_" in failed
+    hint = out[out.index(failed):].splitlines()[1]
+    assert "Anyone with the link" in hint and "--local" in hint

@@ -94,6 +94,8 @@ def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dic
                 problem = exc
             elif status and classify(int(status.group(1)), {}).kind is Kind.RETRY:  # 429, 5xx: Drive is busy
                 problem = RetryLater(f"Drive answered {status.group(1)}")
+            elif status and status.group(1) in ("401", "403", "404"):  # not shared (any more), or gone
+                raise drive_error(first, f"the folder {folder_id}", ctx=ctx) from exc
             else:
                 raise SetupError(Code.NETWORK, f"Could not list the Google Drive folder {folder_id}: {first}",
                                  "Check the network and run again.") from exc
