@@ -83,6 +83,14 @@ class FakeDrive:
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
+    def reissue(self, fid: str) -> str:
+        """The file gets a new id (re-uploaded): the old one answers 404, the folder lists the new one."""
+        new = "1" + hashlib.sha1(f"again:{fid}".encode()).hexdigest()[:32]
+        self.files[new] = self.files.pop(fid)
+        for listing in self.folders.values():
+            listing[:] = [(new if i == fid else i, n) for i, n in listing]
+        return new
+
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
@@ -383,3 +391,22 @@ def test_a_folder_drive_no_longer_shares_is_a_permission_problem_not_the_network
     assert "[drive-permission]" in failed and "1_GYPY5UkUy7HIcR0zq3ZCFgeZN7BAfm_" in failed
     hint = out[out.index(failed):].splitlines()[1]
     assert "Anyone with the link" in hint and "--local" in hint
+
+
+def test_a_file_id_that_no_longer_works_is_found_in_its_folder(
+        world: World, mirror: MirrorServer, drive: FakeDrive, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """DATA: the four WebData file ids come from one unvetted script; the folder id is the official link."""
+    catalog = _catalog(world, mirror, tmp_path / "cat.toml")
+    old = load_catalog(catalog).component("wikiart").sources[0].id
+    assert old is not None
+    new = drive.reissue(old)
+    root = tmp_path / "root"
+    code = main(["run", "--catalog", str(catalog), "--root", str(root), "--components", "wikiart", "--yes",
+                 "--full-archives"])
+    out = _said(capsys)
+    assert code == 0, out
+    assert f"the file id {old} did not work" in out
+    assert any(f"id={new}" in p for host, p, _ in drive.seen if host == "drive.usercontent.google.com")
+    assert {p.relative_to(root).as_posix() for p in (root / "wikiart/images").iterdir()} == \
+        world.expected_tree(["wikiart"])
