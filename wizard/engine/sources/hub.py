@@ -225,6 +225,7 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
     what = f"{source.repo}/{source.path}"
     sent = token is not None
     st = ctx.settings
+    _same_ca_as_requests(huggingface_hub)
     attempts = Attempts(f"the Hub metadata of {what}", st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
     moved: str | None = None  # where the endpoint sent the failed request on to (another Hub host)
     while True:
@@ -260,6 +261,20 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
             raise error from exc
         ctx.log(f"Hub metadata of {what}: {problem}; {attempts.note(delay)}", "warning")
         ctx.control.sleep(delay)
+
+
+def _same_ca_as_requests(huggingface_hub: Any) -> None:
+    """The Hub library's httpx client trusts the CA bundle every other transfer trusts.
+
+    requests and the keep-alive client read ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (a
+    TLS-inspecting proxy's CA, a private mirror's); httpx reads ``SSL_CERT_FILE`` only (which many
+    systems set to their default bundle), so with the first set the Hub's metadata request alone
+    failed the TLS check. ``SSL_CERT_FILE`` is set to the same bundle and the library's client is
+    made again."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and os.environ.get("SSL_CERT_FILE") != bundle:
+        os.environ["SSL_CERT_FILE"] = bundle
+        huggingface_hub.close_session()  # a client made before has read its CA already
 
 
 def _request_url(exc: BaseException) -> str | None:
