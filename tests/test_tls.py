@@ -71,3 +71,23 @@ def test_the_sft_selection_over_https_with_a_private_ca(
     hub = [r for r in https_mirror.requests if r.path.startswith("/datasets/")]
     ocr = [r for r in https_mirror.requests if r.path.startswith("/amazon/")]
     assert any(r.method == "HEAD" for r in hub) and ocr  # the Hub library and the image client both came
+
+
+def test_a_certificate_this_machine_does_not_trust_is_named_with_what_to_do(
+        world: World, https_mirror: MirrorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same servers without their CA: a TLS-inspecting proxy nobody told the machine about."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    catalog = world.write_catalog(https_mirror.base_url, tmp_path / "cat.toml")
+    code = main(["run", "--catalog", str(catalog), "--root", str(tmp_path / "root"), "--components",
+                 "json-sft,coco-train2017,web-celebrity", "--yes"])
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert code == 1
+    lines = out.splitlines()
+    failed = [(line, lines[i + 1]) for i, line in enumerate(lines) if line.startswith("FAILED  ")]
+    assert {line.split(":")[0] for line, _ in failed} == {"FAILED  json-sft", "FAILED  coco-train2017",
+                                                           "FAILED  web-celebrity"}
+    for line, hint in failed:
+        assert "TLS certificate is not trusted (self-signed certificate)" in line, line
+        assert "REQUESTS_CA_BUNDLE" in hint and "run again later" not in hint, hint

@@ -33,7 +33,7 @@ from ..context import JobContext, Settings, hub_endpoint
 from ..errors import Code, Problem, SetupError
 from ..net import client
 from ..net.client import redact_url
-from ..net.policy import Attempts, Kind, RetryLater, classify, describe
+from ..net.policy import TLS_HINT, Attempts, Kind, RetryLater, classify, describe, untrusted_tls
 from ..net.transfer import download
 from .registry import SourceKind
 
@@ -297,6 +297,8 @@ def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_toke
                  "no token was sent: log in with `hf auth login` (or set HF_TOKEN)")
         return SetupError(Code.HUB_METADATA, f"The Hub refused {where} (HTTP {status}): {explanation}",
                           f"Accept the terms on {page} while logged in to the Hub; {login}.")
+    if untrusted_tls(exc):
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: {explanation}", TLS_HINT)
     return SetupError(
         Code.HUB_METADATA,
         f"Could not read {where}: {explanation}",
