@@ -7,8 +7,11 @@ client (OCR-VQA's images) must all trust it."""
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Iterator
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import certifi
 import huggingface_hub
@@ -16,6 +19,7 @@ import pytest
 
 from wizard.cli import main
 from wizard.demo import MirrorServer, World
+from wizard.demo.world import dumps_toml
 
 # A self-signed certificate for localhost and 127.0.0.1, valid 2000-2100 (made with openssl ca).
 CERT = """-----BEGIN CERTIFICATE-----
@@ -91,3 +95,62 @@ def test_a_certificate_this_machine_does_not_trust_is_named_with_what_to_do(
     for line, hint in failed:
         assert "TLS certificate is not trusted (self-signed certificate)" in line, line
         assert "REQUESTS_CA_BUNDLE" in hint and "run again later" not in hint, hint
+
+
+def test_amazons_http_image_urls_moved_to_https_are_followed(
+        world: World, https_mirror: MirrorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """OCR-VQA's dataset.json names http://ecx.images-amazon.com/...; Amazon answers 301 to an https
+    host today. The keep-alive client follows it onto TLS, keeping each connection."""
+    moved = _Moved(https_mirror.base_url)
+    try:
+        data = world.catalog_data(https_mirror.base_url)
+        world.bind(moved.url)  # the image URLs name the plain-http host
+        assert world.ocr_dataset is not None
+        ocr = next(c for c in data["component"] if c["id"] == "ocr-vqa")
+        ocr["source"][0].update(size=world.ocr_dataset.size, sha256=world.ocr_dataset.sha256)
+        catalog = tmp_path / "cat.toml"
+        catalog.write_text(dumps_toml(data), encoding="utf-8")
+        root = tmp_path / "root"
+        code = main(["run", "--catalog", str(catalog), "--root", str(root), "--components", "json-sft,ocr-vqa",
+                     "--yes"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.out + captured.err
+    finally:
+        moved.close()
+        world.bind(https_mirror.base_url)
+    assert moved.seen and all(path.startswith("/amazon/") for path in moved.seen)
+    fetched = {r.path for r in https_mirror.requests if r.path.startswith("/amazon/")}
+    assert fetched == set(moved.seen)
+    saved = {p.name for p in (root / "ocr_vqa/images").iterdir()}
+    assert saved and saved <= {PurePosixPath(p).name for p in world.expected_tree(["ocr-vqa"])}
+
+
+class _Moved:
+    """A plain-http host that answers every GET with 301 to the same path on ``target``."""
+
+    def __init__(self, target: str) -> None:
+        self.seen: list[str] = []
+        moved = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                moved.seen.append(self.path)
+                self.send_response(301)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
