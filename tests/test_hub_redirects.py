@@ -24,7 +24,7 @@ import pytest
 
 from wizard.cli import main
 from wizard.demo import MirrorServer, World
-from wizard.demo.server import HUB_COMMIT
+from wizard.demo.server import HUB_COMMIT, Fault
 from wizard.engine.journal import read_status
 
 _RESOLVE = re.compile(r"^/datasets/([^/]+)/([^/]+)/resolve/([^/]+)/([^?]+)")
@@ -190,3 +190,16 @@ def test_a_mirror_that_redirects_to_a_host_that_cannot_be_reached_names_it(
     assert ("[hub-metadata]" if hub_host else "[retries-exhausted]") in failed
     assert f"redirects this file to {to}" in hint and "--local" in hint
     assert not mirror.requests  # nothing reached the official host in between
+
+
+def test_a_cdn_that_answers_503_is_not_called_unreachable(
+        world: World, mirror: MirrorServer, front_factory: Callable[..., _Front], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The redirect target answered (503 each time): the message is the plain one, not 'did not answer'."""
+    mirror.add_fault("/hub/", Fault(status=503, times=None))
+    hub = front_factory(world.docroot, lambda ns, name, path: mirror.url(f"hub/{ns}/{name}/{path}"))
+    catalog = world.write_catalog(hub.url, tmp_path / "cat.toml")
+    assert _run(catalog, tmp_path / "root", hub.url, "json-cap100k") == 1
+    out = _said(capsys)
+    failed = next(line for line in out.splitlines() if line.startswith("FAILED  json-cap100k"))
+    assert "[retries-exhausted]" in failed and "503" in failed and "did not answer" not in failed

@@ -167,7 +167,7 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
         path = download(ctx, resolve_url(source, endpoint, commit or revision), dest,
                         size=meta.size or source.size, sha256=sha256, headers=headers)
     except SetupError as exc:
-        if not moved or exc.problem.code is not Code.RETRIES_EXHAUSTED:
+        if not moved or exc.problem.code is not Code.RETRIES_EXHAUSTED or not _unanswered(exc.problem.message):
             raise
         raise _unreachable_redirect(exc.problem, url, moved) from exc
     yield path
@@ -190,6 +190,14 @@ def _moved_host(url: str, location: str | None) -> str | None:
         return None
     target = urljoin(url, location)
     return target if _origin(target) != _origin(url) else None
+
+
+#: How :func:`describe` words a request that got no answer at all (not an answer such as a 503).
+_NO_ANSWER = ("connection failed", "DNS lookup failed", "the server stopped answering", "TLS")
+
+
+def _unanswered(message: str) -> bool:
+    return any(phrase in message for phrase in _NO_ANSWER)
 
 
 def _official(url: str, catalog: Catalog) -> bool:
