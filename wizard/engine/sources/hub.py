@@ -193,7 +193,8 @@ def _moved_host(url: str, location: str | None) -> str | None:
 
 
 #: How :func:`describe` words a request that got no answer at all (not an answer such as a 503).
-_NO_ANSWER = ("connection failed", "DNS lookup failed", "the server stopped answering", "TLS")
+#: (A certificate not trusted keeps its own message and hint.)
+_NO_ANSWER = ("connection failed", "DNS lookup failed", "the server stopped answering")
 
 
 def _unanswered(message: str) -> bool:
@@ -264,7 +265,7 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
             delay = attempts.failed(problem)
         except SetupError as exc:
             error = _metadata_error(source, endpoint, problem, sent, attempts.failures)
-            if moved:
+            if moved and not untrusted_tls(problem):
                 error = _unreachable_redirect(error.problem, url, moved)
             raise error from exc
         ctx.log(f"Hub metadata of {what}: {problem}; {attempts.note(delay)}", "warning")
