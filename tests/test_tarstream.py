@@ -539,3 +539,24 @@ def test_a_body_that_ends_early_says_where(tmp_path: Path) -> None:
     assert body.read(250) == b"x" * 250
     with pytest.raises(Exception, match="ended at byte 600 of 1,000"):
         body.read(1000)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_data_after_the_end_marker_is_ignored_when_streamed_as_when_downloaded(served: Any, tmp_path: Path,
+                                                                               packed: bool) -> None:
+    """GNU tar (``tar -tf``) lists such a tar and exits 0, and extract_archive takes it; the
+    streamed path called it damaged."""
+    docroot, server = served
+    members = sam_members(3, 3000)
+    tar = write_tar(tmp_path / "plain.tar", members).read_bytes() + b"trailing junk, not a header" * 40
+    (tmp_path / "dl.tar").write_bytes(tar)
+    (docroot / "t.tar").write_bytes(gzip.compress(tar) if packed else tar)
+    result, rec = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
+    assert result.written == 3 and on_disk(tmp_path / "root/sam/images") == jpgs(members)
+    assert any("data after the end-of-archive marker" in t and "ignored" in t for t in rec.logs())
+    ctx, _ = make_ctx(tmp_path / "root2", fast_settings(min_free_bytes=0))
+    try:
+        downloaded = extract_archive(ctx, tmp_path / "dl.tar", "tar", tmp_path / "root2/sam/images", SAM)
+    finally:
+        ctx.journal.close()
+    assert downloaded.written == result.written and on_disk(tmp_path / "root2/sam/images") == jpgs(members)
