@@ -169,3 +169,37 @@ def test_a_target_folder_linked_to_another_disk_keeps_its_size_ledger(tmp_path: 
     assert result.written == 2 and sorted(os.listdir(tmp_path / "bigdisk")) == ["000000000009.jpg", "000000000025.jpg"]
     assert recorded_sizes(root, "coco/train2017", {"000000000009.jpg", "000000000025.jpg"}) == {
         "000000000009.jpg": "400", "000000000025.jpg": "11"}
+
+
+def test_macos_finder_metadata_is_never_extracted_nor_fools_the_prefix_check(tmp_path: Path) -> None:
+    """A zip made with Finder holds ``__MACOSX/<path>/._<name>`` for every file, and a tar made on
+    macOS ``._<name>`` beside it. With ``--full-archives`` (no annotation subset) they landed as
+    junk images, and the ``__MACOSX/`` copy of the inner folder made the prefix check see two
+    candidate prefixes and fail the job."""
+    from wizard.engine.layoutprobe import check_layout
+
+    layout = Layout(strip="train_images/", include=("*.jpg",))
+    archive = tmp_path / "train_val_images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("a.jpg", "b.jpg"):
+            zf.writestr(f"train_val_images/train_images/{name}", name.encode())
+            zf.writestr(f"__MACOSX/train_val_images/train_images/._{name}", b"\0\5\26\7 AppleDouble")
+        zf.writestr("train_val_images/train_images/._c.jpg", b"\0\5\26\7 AppleDouble")
+    names = zipfile.ZipFile(archive).namelist()
+    verdict = check_layout(names, layout, archive.name)
+    assert verdict.adapted and verdict.layout.strip == "train_val_images/train_images/"
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "textvqa" / "train_images"
+    result = extract_archive(ctx, archive, "zip", dest, verdict.layout)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["a.jpg", "b.jpg"]
+    assert result.written == 2
+
+    tar = tmp_path / "images.tar"
+    with tarfile.open(tar, "w") as tf:
+        for name, data in (("images/._a.jpg", b"\0\5\26\7"), ("images/a.jpg", b"a"), ("images/__MACOSX/x.jpg", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    dest = tmp_path / "root" / "other"
+    extract_archive(ctx, tar, "tar", dest, Layout(flatten=True, include=("*.jpg",)))
+    assert sorted(p.name for p in dest.iterdir()) == ["a.jpg"]
