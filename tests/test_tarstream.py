@@ -397,7 +397,7 @@ def test_unsafe_members_are_refused_like_extract_archive(served: Any, tmp_path: 
     link = tarfile.TarInfo("./link.jpg")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     hard = tarfile.TarInfo("./hard.jpg")
-    hard.type, hard.linkname = tarfile.LNKTYPE, "./sa_1.jpg"
+    hard.type, hard.linkname = tarfile.LNKTYPE, "../../etc/passwd"  # a hard link to an earlier member is fine
     tar = write_tar(docroot / "t.tar", members, extra=[link, hard])
     root = tmp_path / "root"
     with pytest.raises(SetupError) as streamed:
@@ -560,3 +560,14 @@ def test_data_after_the_end_marker_is_ignored_when_streamed_as_when_downloaded(s
     finally:
         ctx.journal.close()
     assert downloaded.written == result.written and on_disk(tmp_path / "root2/sam/images") == jpgs(members)
+
+
+def test_a_hard_link_to_an_earlier_member_is_extracted_when_streamed(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(2, 3000)
+    link = tarfile.TarInfo("./sa_3.jpg")
+    link.type, link.linkname = tarfile.LNKTYPE, "./sa_1.jpg"
+    write_tar(docroot / "t.tar", members, extra=[link])
+    result, _ = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
+    images = tmp_path / "root/sam/images"
+    assert result.written == 3 and (images / "sa_3.jpg").read_bytes() == jpgs(members)["sa_1.jpg"]

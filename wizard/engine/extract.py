@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import lzma
 import os
+import stat
 import tarfile
 import time
 import zipfile
@@ -317,6 +318,10 @@ class _Extraction:
             self.ignored += 1
             return
         problem = self._filter_problem(ti)
+        if ti.islnk() and not problem:
+            self._hard_link(ti)
+            self.tick()
+            return
         link = ""
         if ti.issym():
             link = f"symlink to {ti.linkname}"
@@ -337,6 +342,60 @@ class _Extraction:
 
             self.write(final, ti.size, float(ti.mtime), stored, chunks)
         self.tick()
+
+    def _hard_link(self, ti: tarfile.TarInfo) -> None:
+        """A tar's hard link to an earlier member (``data_filter`` passed it: it stays inside the
+        target), as GNU tar extracts it: a second name for the file that member placed, a hard link
+        where the file system has them, else a copy. A link to a member the layout does not place,
+        or to nothing, is refused."""
+        final = self.target(ti.name, None, True)
+        if final is None:  # ignored (layout, ``only``) or refused
+            return
+        source = None if path_problem(ti.linkname) else self.layout.map(ti.linkname)
+        src = self._placed(source) if source is not None else None
+        if src is None:
+            self.refused.append(f"{ti.name} (hard link to {ti.linkname}, which is no file extracted here)")
+            return
+        st = os.lstat(src)
+        with contextlib.suppress(OSError):
+            if os.path.samestat(st, os.lstat(final)):  # linked by an earlier run (or a link to itself)
+                self._skip(final, st.st_size)
+                return
+        if os.path.dirname(final) not in self.new_dirs and self.complete(final, st.st_size, st.st_mtime):
+            return
+        folder, base = os.path.split(final)
+        temp = os.path.join(folder, _temp_name(base))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        try:
+            os.link(src, temp, follow_symlinks=False)
+        except OSError:  # no hard links here (exFAT, FAT, some network shares): a copy
+
+            def chunks() -> Iterator[bytes]:
+                with open(src, "rb") as fh:
+                    yield from self.read_chunks(fh)
+
+            self.write(final, st.st_size, st.st_mtime, st.st_size, chunks)
+            return
+        try:
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self.sizes.record(final, st.st_size)
+        self.written += 1
+
+    def _placed(self, rel: str) -> str | None:
+        """The regular file (not a link) at the target-relative ``rel`` inside the target, or None."""
+        folder = rel.rpartition("/")[0]
+        if path_problem(rel) or self._resolved_inside(folder) is None:
+            return None
+        path = os.path.join(self.dest, rel)
+        try:
+            return path if stat.S_ISREG(os.lstat(path).st_mode) else None
+        except OSError:
+            return None
 
     def _filter_problem(self, ti: tarfile.TarInfo) -> str | None:
         """tarfile's ``data_filter`` verdict on ``ti`` (links, devices, a stored path that leaves
