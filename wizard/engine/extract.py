@@ -101,6 +101,37 @@ def _temp_name(base: str) -> str:
     return f".{base}{_TEMP_SUFFIX}"
 
 
+def _is_temp_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX) and len(name) > len(_TEMP_SUFFIX) + 1
+
+
+def drop_temp_files(folder: Path) -> list[tuple[str, int]]:
+    """Delete the temp files (``.NAME.extracting``) that extractions killed mid-member left under
+    ``folder`` (a kill -9 or a power loss skips the cleanup; no later extraction of that member may
+    come to replace it): regular files only, links never followed, the state folder not entered.
+    Run it only while nothing extracts there. Returns (path relative to ``folder``, size) of each."""
+    dropped: list[tuple[str, int]] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(os.path.join(folder, rel) if rel else folder) as entries:
+                found = list(entries)
+        except OSError:
+            continue
+        for entry in found:
+            path = f"{rel}/{entry.name}" if rel else entry.name
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != ".sharegpt4v-setup":
+                        stack.append(path)
+                elif _is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    os.unlink(entry.path)
+                    dropped.append((path, size))
+    return dropped
+
+
 class _Extraction:
     """The state of one extract_archive call: counters, verified folders, refusals, progress."""
 
