@@ -328,3 +328,39 @@ def test_many_braces_in_strings_still_find_the_boundary(tmp_path: Path, monkeypa
     fast, reference, watch = both(path, monkeypatch, chunk=4096)
     assert fast == reference == ("values", [r["image"] for r in records])
     assert (watch.fell_back, watch.by_ijson) == (0, 0) and watch.chunks >= 8
+
+
+def test_one_huge_string_is_read_by_ijson_in_growing_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ijson (yajl) scans a token cut by the end of a read again from its start at every next read:
+    a 128 MB caption read 64 KiB at a time took 87-116 s (~2,000 reads, each scanning up to 128 MB).
+    While no record ends, each read is twice the one before; the records after it are read as
+    asked again."""
+    records = records_of(30)
+    records[10]["conversations"][1]["value"] = "x" * (12 << 20)  # 192 reads of 64 KiB
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(records))
+    monkeypatch.setattr(jsonscan, "simdjson", None)  # read by ijson (as past MAX_CHUNK)
+    reads: list[int] = []
+    real_open = open
+
+    class Counted:
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def read(self, n: int = -1) -> bytes:
+            data = self.f.read(n)
+            reads.append(len(data))
+            return data
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.f, name)
+
+        def __enter__(self) -> Counted:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.f.close()
+
+    monkeypatch.setattr(annotations_mod, "open", lambda p, mode: Counted(real_open(p, mode)), raising=False)
+    assert list(iter_image_paths(path)) == [r["image"] for r in records]
+    assert len(reads) <= 16, reads  # 64 KiB, 128 KiB, ... 16 MiB, then the rest
