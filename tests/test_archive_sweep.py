@@ -203,3 +203,25 @@ def test_macos_finder_metadata_is_never_extracted_nor_fools_the_prefix_check(tmp
     dest = tmp_path / "root" / "other"
     extract_archive(ctx, tar, "tar", dest, Layout(flatten=True, include=("*.jpg",)))
     assert sorted(p.name for p in dest.iterdir()) == ["a.jpg"]
+
+
+@pytest.mark.parametrize("key", ["path", "linkpath"])
+def test_a_pax_name_with_a_nul_is_refused_not_a_crash(tmp_path: Path, key: str) -> None:
+    """A pax header may carry any bytes in ``path`` or ``linkpath``; a NUL made tarfile's filter
+    raise ValueError ("embedded null byte"), which ended the job as an internal error."""
+    archive = tmp_path / "nul.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in (("ok.jpg", b"ok"), ("bad.jpg", b"bad")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            if name == "bad.jpg":
+                if key == "linkpath":
+                    info.type, info.size = tarfile.LNKTYPE, 0
+                info.pax_headers = {key: "x\x00y.jpg"}
+            tf.addfile(info, io.BytesIO(data))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "t"
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "tar", dest, Layout())
+    assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "NUL" in caught.value.problem.message
+    assert [p.name for p in dest.iterdir()] == ["ok.jpg"]

@@ -446,6 +446,8 @@ class _Extraction:
             tarfile.data_filter(ti, self.dest)
         except tarfile.FilterError as exc:
             return str(exc)
+        except ValueError:  # a NUL in the name or link name (a pax header may hold one): realpath refuses it
+            return path_problem(name) or f"NUL in the link name {ti.linkname!r}"
         return None
 
     def run_zip(self) -> None:
