@@ -225,3 +225,27 @@ def test_a_pax_name_with_a_nul_is_refused_not_a_crash(tmp_path: Path, key: str) 
         extract_archive(ctx, archive, "tar", dest, Layout())
     assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "NUL" in caught.value.problem.message
     assert [p.name for p in dest.iterdir()] == ["ok.jpg"]
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_file_member_at_the_name_of_a_folder_the_archive_made_is_refused(tmp_path: Path, kind: str) -> None:
+    """``x/a.jpg`` then a file ``x``: the extraction ended with IsADirectoryError (path-blocked,
+    "move it aside", which the next run ran into again) and the members after it were not written."""
+    archive = tmp_path / f"clash.{kind}"
+    members = (("x/a.jpg", b"1"), ("x", b"2"), ("y.jpg", b"3"))
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "t"
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, kind, dest, Layout())
+    assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "x (a folder" in caught.value.problem.message
+    assert (dest / "x/a.jpg").read_bytes() == b"1" and (dest / "y.jpg").read_bytes() == b"3"

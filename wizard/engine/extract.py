@@ -208,6 +208,8 @@ class _Extraction:
             problem = f"more than {_MAX_DEPTH} folders deep"
         if not problem and folder not in self.dirs:
             problem = self._make_folder(folder)
+        if not problem and rel in self.dirs:  # the archive's own members made a folder at this name
+            problem = "a folder of this archive is in the way"
         if problem:
             self.refused.append(f"{name} ({problem})")
             return None
