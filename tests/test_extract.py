@@ -534,3 +534,20 @@ def test_a_tar_hard_link_to_an_earlier_member_is_extracted_like_gnu_tar(
     assert os.path.samefile(dest / "a/1.jpg", dest / "b/1-again.jpg") is links
     again = extract(tmp_path, archive, "tar", dest, Layout(strip="images/", include=("*.jpg",)))
     assert (again.written, again.skipped) == (0, 3)
+
+
+def test_a_hard_link_whose_member_the_subset_leaves_out_is_read_again_from_the_tar(tmp_path: Path) -> None:
+    archive = tmp_path / "linked.tar.gz"
+    with new_tar(archive, "w:gz") as tf:
+        add_file(tf, "images/a/1.jpg", b"one" * 1000)
+        add_special(tf, "images/b/1-again.jpg", tarfile.LNKTYPE, "images/a/1.jpg")
+        add_special(tf, "images/b/dangling.jpg", tarfile.LNKTYPE, "images/a/none.jpg")
+        add_file(tf, "images/2.jpg", b"two")
+    dest = tmp_path / "root" / "imgs"
+    ctx = make_ctx(tmp_path, None, 1 << 20, None)
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "tar", dest, Layout(strip="images/"),
+                        only={"b/1-again.jpg", "b/dangling.jpg", "2.jpg"})
+    assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "refused 1 " in caught.value.problem.message
+    assert files_under(dest) == {"b/1-again.jpg", "2.jpg"}
+    assert (dest / "b/1-again.jpg").read_bytes() == b"one" * 1000

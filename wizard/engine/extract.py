@@ -352,7 +352,7 @@ class _Extraction:
             return
         problem = self._filter_problem(ti)
         if ti.islnk() and not problem:
-            self._hard_link(ti)
+            self._hard_link(tf, ti)
             self.tick()
             return
         link = ""
@@ -376,18 +376,31 @@ class _Extraction:
             self.write(final, ti.size, float(ti.mtime), stored, chunks)
         self.tick()
 
-    def _hard_link(self, ti: tarfile.TarInfo) -> None:
+    def _hard_link(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         """A tar's hard link to an earlier member (``data_filter`` passed it: it stays inside the
         target), as GNU tar extracts it: a second name for the file that member placed, a hard link
-        where the file system has them, else a copy. A link to a member the layout does not place,
-        or to nothing, is refused."""
+        where the file system has them, else a copy. When that member was not placed (the layout or
+        ``only`` left it out), a tar read from a file gives its data again; a streamed one cannot,
+        and such a link, like one to nothing, is refused."""
         final = self.target(ti.name, None, True)
         if final is None:  # ignored (layout, ``only``) or refused
             return
         source = None if path_problem(ti.linkname) else self.layout.map(ti.linkname)
         src = self._placed(source) if source is not None else None
         if src is None:
-            self.refused.append(f"{ti.name} (hard link to {ti.linkname}, which is no file extracted here)")
+            linked = _linked_member(tf, ti)
+            if linked is None:
+                self.refused.append(f"{ti.name} (hard link to {ti.linkname}, which is no file extracted here)")
+                return
+
+            def data() -> Iterator[bytes]:
+                reader = tf.extractfile(linked)
+                if reader is None:  # pragma: no cover - _linked_member gives regular members only
+                    raise tarfile.ReadError(f"no data for {linked.name}")
+                with reader:
+                    yield from self.read_chunks(reader)
+
+            self.write(final, linked.size, float(ti.mtime), linked.size, data)
             return
         st = os.lstat(src)
         with contextlib.suppress(OSError):
@@ -474,6 +487,18 @@ class _Extraction:
         if not isinstance(end, END_BLOCK | NO_BLOCK):
             at = "byte" if tf.fileobj is raw else "uncompressed byte"
             raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
+
+
+def _linked_member(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """The earlier regular member the hard link ``ti`` names, when ``tf`` can read it again (not
+    in stream mode); else None. Reads the rest of the tar's headers once (tarfile's own lookup)."""
+    if isinstance(tf.fileobj, tarfile._Stream):  # type: ignore[attr-defined]  # mode "r|": no going back
+        return None
+    try:
+        member: tarfile.TarInfo = tf._find_link_target(ti)  # type: ignore[attr-defined]  # private, stable since 3.2
+    except KeyError:
+        return None
+    return member if member.isreg() else None
 
 
 def _open_tar(raw: IO[bytes]) -> tarfile.TarFile:
