@@ -105,12 +105,13 @@ def _is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(_TEMP_SUFFIX) and len(name) > len(_TEMP_SUFFIX) + 1
 
 
-def drop_temp_files(folder: Path) -> list[tuple[str, int]]:
+def drop_temp_files(ctx: JobContext, target: str) -> int:
     """Delete the temp files (``.NAME.extracting``) that extractions killed mid-member left under
-    ``folder`` (a kill -9 or a power loss skips the cleanup; no later extraction of that member may
-    come to replace it): regular files only, links never followed, the state folder not entered.
-    Run it only while nothing extracts there. Returns (path relative to ``folder``, size) of each."""
-    dropped: list[tuple[str, int]] = []
+    the root's folder ``target`` (a kill -9 or a power loss skips the cleanup; no later extraction
+    of that member may come to replace it), each logged: regular files only, links never followed,
+    the state folder not entered. Run it only while nothing extracts there. Returns how many."""
+    folder = ctx.root / target
+    dropped = 0
     stack = [""]
     while stack:
         rel = stack.pop()
@@ -128,7 +129,9 @@ def drop_temp_files(folder: Path) -> list[tuple[str, int]]:
                 elif _is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
                     size = entry.stat(follow_symlinks=False).st_size
                     os.unlink(entry.path)
-                    dropped.append((path, size))
+                    dropped += 1
+                    ctx.log(f"deleted {target}/{path} ({size:,} bytes): a temp file of a member an "
+                            "interrupted extraction left")
     return dropped
 
 

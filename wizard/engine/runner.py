@@ -353,9 +353,7 @@ class Runner:
                 or f"{target}/".startswith(f"{t.strip('/')}/")) for t, n in self._busy_targets.items())
         if busy:
             return
-        for rel, size in drop_temp_files(self.root / target):
-            ctx.log(f"deleted {target}/{rel} ({size:,} bytes): a temp file of a member an interrupted "
-                    "extraction left")
+        drop_temp_files(ctx, target)
 
     def _problem(self, ctx: JobContext, problem: Problem) -> None:
         stage = Stage.WAITING if problem.parked else Stage.FAILED
