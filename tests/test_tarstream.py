@@ -541,14 +541,15 @@ def test_a_body_that_ends_early_says_where(tmp_path: Path) -> None:
         body.read(1000)
 
 
+@pytest.mark.parametrize("junk", [1, 200_000], ids=["short", "longer-than-a-read"])
 @pytest.mark.parametrize("packed", [False, True])
 def test_data_after_the_end_marker_is_ignored_when_streamed_as_when_downloaded(served: Any, tmp_path: Path,
-                                                                               packed: bool) -> None:
+                                                                               packed: bool, junk: int) -> None:
     """GNU tar (``tar -tf``) lists such a tar and exits 0, and extract_archive takes it; the
     streamed path called it damaged."""
     docroot, server = served
     members = sam_members(3, 3000)
-    tar = write_tar(tmp_path / "plain.tar", members).read_bytes() + b"trailing junk, not a header" * 40
+    tar = write_tar(tmp_path / "plain.tar", members).read_bytes() + bytes(range(1, 256)) * junk
     (tmp_path / "dl.tar").write_bytes(tar)
     (docroot / "t.tar").write_bytes(gzip.compress(tar) if packed else tar)
     result, rec = stream(tmp_path / "root", server.url("/t.tar"), retries=1)

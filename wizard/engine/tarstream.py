@@ -618,7 +618,8 @@ class _TarStream:
             while block := stream.read(self.ctx.settings.chunk_size):
                 if block.count(0) != len(block):  # GNU tar and extract_archive stop at the marker too
                     self._ignored_after(at, "byte")
-                    break
+                    st.offset = at
+                    return  # the rest is not read
                 if st.total is None and self._position() - at > _MAX_PADDING:  # zeros that never end
                     raise too_long(self.name, at + _MAX_PADDING)
             if st.total is not None and self._position() != st.total:  # pragma: no cover - _Body checks
@@ -647,7 +648,7 @@ class _TarStream:
         while block := stream.read(self.ctx.settings.chunk_size):
             if block.count(0) != len(block):  # GNU tar and extract_archive stop at the marker too
                 self._ignored_after(at, "uncompressed byte")
-                break
+                return  # the rest is not read
             padding += len(block)
             if padding > _MAX_PADDING:  # zeros that never end (a gzip bomb of padding)
                 raise too_long(self.name, at + _MAX_PADDING)
