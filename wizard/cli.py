@@ -473,10 +473,12 @@ def _report_run(args: argparse.Namespace, result: RunResult) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .engine.errors import Code, Problem
-    from .engine.journal import read_journal
+    from .engine.journal import check_state_folder, read_journal
     from .engine.plan import human
 
     root = args.root.expanduser().absolute()
+    if root.is_dir():
+        check_state_folder(root)  # a file or a link there: path-blocked, as run, plan and verify say
     view = read_journal(root) if root.is_dir() else None
     if view is not None and view.note:
         print(view.note, file=sys.stderr)
