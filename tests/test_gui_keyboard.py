@@ -75,3 +75,37 @@ def test_no_duplicate_mnemonic_on_any_page(qtbot: QtBot, language: str, tmp_path
 def test_mnemonic_finder() -> None:
     assert mnemonic("A&bout") == "b" and mnemonic("< &Back") == "b"
     assert mnemonic("关于(&B)") == "b" and mnemonic("Fish && chips") is None
+
+
+def test_tab_reaches_the_retry_buttons_right_after_the_job_table(qtbot: QtBot, tmp_path: Path) -> None:
+    """Job rows are made as jobs appear, after the page's own buttons: Tab must still go through
+    the rows' Retry buttons in row order right after the table, then Pause, Cancel, Run again and
+    the log — not reach Retry only after everything else."""
+    from PySide6.QtCore import Qt
+
+    from wizard.engine.errors import Code, Problem
+    from wizard.engine.events import JobFailed, JobQueued, Stage, StageChanged
+    from wizard.gui.pageids import PageId
+
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    wizard.setStartId(int(PageId.PROGRESS))
+    wizard.restart()  # no root chosen: the page shows without starting a run
+    wizard.show()
+    page, board = wizard.progress_page, wizard.state.board
+    for job in ("coco", "gqa"):
+        board.apply(JobQueued(job, job.upper(), 10))
+        board.apply(StageChanged(job, Stage.FAILED))
+        board.apply(JobFailed(job, Problem(Code.NETWORK, "The server did not answer.", "Retry later.")))
+    page._end_run()
+    page.log_toggle.setChecked(True)
+    retries = [page.table.rows[job].retry for job in ("coco", "gqa")]
+    assert all(r.isVisible() and r.isEnabled() for r in retries)
+    stops: list[QWidget] = []
+    widget: QWidget = page.table_scroll
+    while widget not in stops:  # the Tab chain from the table around the window
+        if widget.isVisible() and widget.isEnabled() and widget.focusPolicy() & Qt.FocusPolicy.TabFocus \
+                and page.isAncestorOf(widget):
+            stops.append(widget)
+        widget = widget.nextInFocusChain()
+    assert stops == [page.table_scroll, *retries, page.again_button, page.log_toggle, page.log]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Slot
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QToolButton,
+    QWidget,
     QWizardPage,
 )
 
@@ -206,7 +208,10 @@ class ProgressPage(Retranslating, QWizardPage):
         now = board.clock()
         for job, note in board.take_notes():
             self.append_log("info", note, job)
+        rows = len(self.table.rows)
         self.table.refresh(board, now, self._retries, self._bridge.paused)
+        if len(self.table.rows) != rows:
+            self._order_tabs()
         done, total = board.overall()
         self.overall_bar.setValue(int(board.overall_fraction() * BAR_STEPS))
         parts = [self.tr("{done} of {total}").format(done=formatting.size(done), total=formatting.size(total))]
@@ -216,6 +221,15 @@ class ProgressPage(Retranslating, QWizardPage):
         elif self._bridge.paused:
             parts.append(self.tr("paused"))
         self.overall_text.setText(" · ".join(parts))
+
+    def _order_tabs(self) -> None:
+        """Tab goes through the job rows' Retry buttons right after the table, then the run's
+        buttons and the log (rows are made as jobs appear: Qt would put them last)."""
+        chain: list[QWidget] = [self.table_scroll, *(row.retry for row in self.table.rows.values()),
+                                self.pause_button, self.cancel_button, self.again_button,
+                                self.log_toggle, self.log]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     # -- slots -------------------------------------------------------------------------------
     @Slot()
