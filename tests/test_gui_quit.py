@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from gui_fixtures import RUN_TIMEOUT_MS, WizardFactory, demo_session, make_wizard, start_run
@@ -27,3 +28,56 @@ def test_quit_answered_after_the_run_finished_closes(qtbot: QtBot, make_wizard: 
     assert asked == [True]
     qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=2_000)
 
+
+
+class _Held:
+    """An executor that holds the work until the test lets it run (in the test's thread)."""
+
+    def __init__(self) -> None:
+        self.work: list[Callable[[], None]] = []
+
+    def start(self, work: Callable[[], None]) -> None:
+        self.work.append(work)
+
+    def wait(self, msecs: int) -> bool:
+        return not self.work
+
+    def run_held(self) -> None:
+        while self.work:
+            self.work.pop(0)()
+
+
+def test_quit_while_the_components_page_reads_the_jsons_does_not_ask(
+        qtbot: QtBot, make_wizard: WizardFactory, tmp_path: Path) -> None:
+    """Reading the annotation JSONs already in the root loses nothing when stopped: Quit closes at
+    once (the read is cancelled) instead of asking "Stop and quit?" about data being prepared."""
+    from wizard.engine.subset import json_path
+    from wizard.gui.pageids import PageId
+
+    held = _Held()
+    wizard = make_wizard(executor=held)
+    root = tmp_path / "root"
+    for component in wizard.state.catalog.components:
+        path = json_path(root, component)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text('[{"id": "1", "image": "coco/train2017/1.jpg", "conversations": []}]')
+    asked: list[bool] = []
+
+    def ask() -> bool:
+        asked.append(True)
+        return True
+
+    wizard.confirm_stop = ask  # type: ignore[method-assign]
+    wizard.welcome_page.accept_box.setChecked(True)
+    wizard.next()
+    wizard.root_page.path.set_text(str(root))
+    wizard.next()
+    assert wizard.currentId() == PageId.COMPONENTS
+    assert wizard.components_page.reading_annotations and wizard.bridge.busy
+    wizard.reject()
+    assert asked == []
+    assert not wizard.isVisible()
+    assert wizard.bridge.cancel_requested
+    held.run_held()  # the read starts only now: cancelled, it ends at once
+    qtbot.waitUntil(lambda: not wizard.bridge.busy, timeout=RUN_TIMEOUT_MS)

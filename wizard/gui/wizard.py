@@ -219,6 +219,10 @@ class SetupWizard(QWizard):
         if not self._busy or self._shut_down:  # after shutdown() nothing is left to ask about
             super().reject()
             return
+        if self._only_reading:  # nothing to lose: stop the read and quit without asking
+            self.bridge.cancel()
+            super().reject()
+            return
         if self._close_when_idle or self.confirm_stop():
             if not self._busy:  # the work ended while the question was open: nothing to stop
                 super().reject()
@@ -227,6 +231,14 @@ class SetupWizard(QWizard):
             self.bridge.cancel()  # cancel also wakes paused jobs; the window closes when they stop
             self.setEnabled(False)
             self.retranslate()
+
+    @property
+    def _only_reading(self) -> bool:
+        """The work is only reading before a run: the annotation JSONs on disk (the components
+        page) or the plan (the progress page, before its run starts)."""
+        if not self._built or self.bridge.running:
+            return False
+        return self.components_page.reading_annotations or self.progress_page.planning
 
     def shutdown(self, msecs: int = 30_000) -> bool:
         """Cancel any run or check and wait for the worker thread (used when the application exits).

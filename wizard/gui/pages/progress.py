@@ -142,6 +142,11 @@ class ProgressPage(Retranslating, QWizardPage):
         if not self._bridge.busy:
             self.start_run(self._state.selection)
 
+    @property
+    def planning(self) -> bool:
+        """The plan of the next run is being worked out (nothing has started yet)."""
+        return self._planning
+
     def isComplete(self) -> bool:
         return self._finished_once and not self._bridge.running and not self._planning
 
