@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.catalog import Component
-from ...engine.plan import MARGIN_BYTES, Plan
+from ...engine.plan import Plan
 from ...engine.sources import is_known, kind_of
 from .. import formatting
 from ..annotationcache import jsons_on_disk, warm_task
@@ -302,7 +302,7 @@ class ComponentsPage(Retranslating, QWizardPage):
                 set_status(self.budget, self.tr(
                     "Not enough space on {root}: this selection needs up to {need} at its peak, but only "
                     "{free} is free. Free some space, choose fewer parts or another root.").format(
-                    root=plan.root, need=formatting.size(plan.peak_bytes + MARGIN_BYTES),
+                    root=plan.root, need=formatting.size(plan.peak_bytes + plan.margin),
                     free=formatting.size(plan.free_bytes)), "error")
                 self.override.setVisible(True)
         self.completeChanged.emit()
