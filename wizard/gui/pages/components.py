@@ -239,7 +239,9 @@ class ComponentsPage(Retranslating, QWizardPage):
         root, bridge = self._state.root, self._bridge
         if root is not None and bridge is not None and not bridge.busy \
                 and jsons_on_disk(root, self._state.catalog):
-            self._warm_call = bridge.call(warm_task(root, self._state.catalog))
+            catalog = self._state.catalog
+            available = [c for c in catalog.components if self._state.available(c)]
+            self._warm_call = bridge.call(warm_task(root, catalog, available, self._state.settings))
             self._warm_call.finished.connect(self._on_warm_call_ended)
             self._warm_call.failed.connect(self._on_warm_call_ended)
             self.tree.setEnabled(False)
