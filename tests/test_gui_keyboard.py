@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gui_fixtures import WizardFactory, demo_session, go_next, make_wizard, to_components_page
 from PySide6.QtWidgets import QAbstractButton, QApplication, QGroupBox, QLabel, QWidget, QWizard
 from pytestqt.qtbot import QtBot
 
@@ -14,6 +15,8 @@ from wizard.engine.catalog import load_catalog
 from wizard.gui.app import build_state, build_wizard
 from wizard.gui.i18n import install_translators, remove_translators
 from wizard.gui.wizard import SetupWizard
+
+__all__ = ["demo_session", "make_wizard"]  # fixtures used by name
 
 _MNEMONIC = re.compile(r"&([^&\s])")
 
@@ -109,3 +112,18 @@ def test_tab_reaches_the_retry_buttons_right_after_the_job_table(qtbot: QtBot, t
             stops.append(widget)
         widget = widget.nextInFocusChain()
     assert stops == [page.table_scroll, *retries, page.again_button, page.log_toggle, page.log]
+
+
+def test_a_page_entered_gives_the_focus_to_a_control_in_view(qtbot: QtBot, make_wizard: WizardFactory,
+                                                            tmp_path: Path) -> None:
+    """QWizard focuses a new page's first focusable child even when the page hid it: on the options
+    page without the SA-1B tars that was the hidden links-file field, so a keyboard user saw no
+    focus and typed into a field no one sees. The focus goes to the first control in view."""
+    wizard = make_wizard()
+    to_components_page(qtbot, wizard, tmp_path / "root")
+    wizard.components_page.set_selection(["json-sft", "gqa"])
+    go_next(qtbot, wizard)
+    page = wizard.options_page
+    assert wizard.currentPage() is page and not page.sam_box.isVisible()
+    focused = wizard.focusWidget()
+    assert focused is not None and focused.isVisible() and page.isAncestorOf(focused)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QPaintEvent, QShortcut
 from PySide6.QtWidgets import QWidget, QWizard
 
@@ -68,6 +68,7 @@ class SetupWizard(QWizard):
         self.setOption(QWizard.WizardOption.HaveHelpButton, True)
         self.retranslate()
         self.helpRequested.connect(self.show_about)
+        self.currentIdChanged.connect(self._on_current_id_changed)
         # Ctrl+Q, the desktop's Quit key, does what Quit does (asks while work runs).
         self.quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
         self.quit_shortcut.activated.connect(self.reject)
@@ -251,6 +252,24 @@ class SetupWizard(QWizard):
             return True
         self._bridge.cancel()
         return self._bridge.wait(msecs)
+
+    @Slot(int)
+    def _on_current_id_changed(self, page_id: int) -> None:
+        """QWizard gives a new page's first focusable child the focus even when the page hid it
+        (the options page's parts that do not matter for the selection): keystrokes then went to
+        a field no one sees. Give it to the page's first control in view instead."""
+        page = self.currentPage()
+        focused = self.focusWidget()
+        if page is None or focused is None or focused.isVisible() or not page.isAncestorOf(focused):
+            return
+        candidate = page.nextInFocusChain()
+        while candidate is not page and page.isAncestorOf(candidate):
+            if candidate.isVisible() and candidate.isEnabled() and candidate.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                candidate.setFocus(Qt.FocusReason.TabFocusReason)
+                return
+            candidate = candidate.nextInFocusChain()
+        next_button = self.button(QWizard.WizardButton.NextButton)
+        next_button.setFocus(Qt.FocusReason.TabFocusReason)
 
     @Slot(object)
     def _on_bridge_finished(self, result: RunResult) -> None:
