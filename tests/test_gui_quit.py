@@ -81,3 +81,35 @@ def test_quit_while_the_components_page_reads_the_jsons_does_not_ask(
     assert wizard.bridge.cancel_requested
     held.run_held()  # the read starts only now: cancelled, it ends at once
     qtbot.waitUntil(lambda: not wizard.bridge.busy, timeout=RUN_TIMEOUT_MS)
+
+
+def test_quit_while_the_finish_page_only_checks_the_images_does_not_ask(
+        qtbot: QtBot, make_wizard: WizardFactory, tmp_path: Path) -> None:
+    """The check after a run only reads: Quit closes at once (the check is cancelled) instead of
+    saying "Data is still being prepared"; a repair (which writes) still asks."""
+    held = _Held()
+    wizard = make_wizard(executor=held)
+    asked: list[bool] = []
+
+    def ask() -> bool:
+        asked.append(True)
+        return False
+
+    wizard.confirm_stop = ask  # type: ignore[method-assign]
+    wizard.state.root = tmp_path / "root"
+    wizard.state.root.mkdir()
+    panel = wizard.finish_page.verify_panel
+    panel.start_repair()
+    assert wizard.bridge.busy and panel.busy
+    wizard.reject()
+    assert asked == [True] and wizard.isVisible()
+    wizard.bridge.cancel()
+    held.run_held()
+    qtbot.waitUntil(lambda: not wizard.bridge.busy, timeout=RUN_TIMEOUT_MS)
+    panel.start_check()
+    assert panel.busy
+    wizard.reject()
+    assert asked == [True]
+    assert not wizard.isVisible() and wizard.bridge.cancel_requested
+    held.run_held()
+    qtbot.waitUntil(lambda: not wizard.bridge.busy, timeout=RUN_TIMEOUT_MS)

@@ -67,6 +67,7 @@ class VerifyPanel(Retranslating, QGroupBox):
         self._state = state
         self._bridge = bridge
         self._call: Call | None = None
+        self._checking = False  # the call is a check, not a repair
         self.last_report: VerifyReport | None = None
         self.last_repair: RepairReport | None = None
         self.view = VerifyView()
@@ -120,6 +121,11 @@ class VerifyPanel(Retranslating, QGroupBox):
     def busy(self) -> bool:
         return self._call is not None
 
+    @property
+    def checking(self) -> bool:
+        """A check (which only reads) is running, not a repair."""
+        return self._call is not None and self._checking
+
     # -- starting work -------------------------------------------------------------------------
     def start_check(self) -> None:
         """Verify the run's JSONs against the data root (does nothing while the bridge is busy)."""
@@ -129,6 +135,7 @@ class VerifyPanel(Retranslating, QGroupBox):
 
         self.view.clear()
         self._start(VerifyTask(root, jsons, catalog), self._on_check_finished)
+        self._checking = True
 
     def start_repair(self) -> None:
         """Repair what the root's JSONs miss, then show the check of the run's JSONs."""
@@ -142,6 +149,7 @@ class VerifyPanel(Retranslating, QGroupBox):
         self.view.show_unrecoverable({})
         self._append(self.tr("Repairing the missing images…"))
         self._start(RepairTask(root, catalog, settings, jsons), self._on_repair_finished)
+        self._checking = False
 
     def _start(self, task: Task, on_finished: Callable[[Any], None]) -> None:
         call = self._bridge.call(task)

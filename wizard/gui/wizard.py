@@ -235,11 +235,12 @@ class SetupWizard(QWizard):
 
     @property
     def _only_reading(self) -> bool:
-        """The work is only reading before a run: the annotation JSONs on disk (the components
-        page) or the plan (the progress page, before its run starts)."""
+        """The work only reads: the annotation JSONs on disk (the components page), the plan (the
+        progress page, before its run starts) or the check of the images (the finish page)."""
         if not self._built or self.bridge.running:
             return False
-        return self.components_page.reading_annotations or self.progress_page.planning
+        return self.components_page.reading_annotations or self.progress_page.planning \
+            or self.finish_page.verify_panel.checking
 
     def shutdown(self, msecs: int = 30_000) -> bool:
         """Cancel any run or check and wait for the worker thread (used when the application exits).
