@@ -264,7 +264,7 @@ class SetupWizard(QWizard):
         if page is None or focused is None or focused.isVisible() or not page.isAncestorOf(focused):
             return
         candidate = page.nextInFocusChain()
-        while candidate is not page and page.isAncestorOf(candidate):
+        while candidate is not None and candidate is not page and page.isAncestorOf(candidate):
             if candidate.isVisible() and candidate.isEnabled() and candidate.focusPolicy() & Qt.FocusPolicy.TabFocus:
                 candidate.setFocus(Qt.FocusReason.TabFocusReason)
                 return
