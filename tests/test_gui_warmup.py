@@ -85,3 +85,29 @@ def test_a_plan_reads_a_json_once_even_when_its_caches_cannot_be_written(
         build_plan(root, catalog, catalog.resolve(None, ["json-pt", "coco-train2017", "sam-tars"]), settings)
     assert not list((state_dir(root) / "index").glob("*.json.*"))  # nothing could be cached
     assert len(reads) == 2  # once for the counts, once for the SA-1B images: not once per plan
+
+
+def test_a_links_file_chosen_after_the_components_page_costs_no_read_on_the_gui_thread(
+        qtbot: QtBot, make_wizard: WizardFactory, demo_session: DemoSession, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a links file yet, the plans on the components page never read the SA-1B images the
+    JSONs reference; the summary page's plan, once the options page has the file, did — on the GUI
+    thread (9-17 s frozen on the 1.5 GB JSON). The read before the first plan covers it."""
+    from dataclasses import replace
+
+    root = tmp_path / "root"
+    _pretraining_json(demo_session, root)
+    reads = _count_reads(monkeypatch)
+    wizard = make_wizard()
+    links = wizard.state.settings.sam_links
+    assert links is not None
+    wizard.state.settings = replace(wizard.state.settings, sam_links=None)  # not chosen yet
+    to_components_page(qtbot, wizard, root)
+    wizard.components_page.set_selection(wizard.components_page._preset_members("pt"))
+    assert wizard.components_page.validatePage()  # Next: the selection is the state's
+    wizard.state.settings = replace(wizard.state.settings, sam_links=links)  # the options page
+    plan = wizard.state.plan()  # what the summary page shows
+    assert plan is not None
+    assert reads == [], "this process parsed a JSON"
+    sam = next(i for i in plan.items if i.component.id == "sam-tars")
+    assert any("2 SAM images" in note for note in sam.notes)

@@ -94,8 +94,9 @@ class RepairTask(ChildTask):
 @dataclass(frozen=True)
 class WarmTask(ChildTask):
     """Read the annotation JSONs under the root as the plans of ``components`` will — their image
-    counts, then a plan of them all (which reads the SA-1B images they reference too) — so the
-    caches beside the data are filled; returns how many JSONs were read."""
+    counts, what their sources read ahead (the SA-1B images they reference, links file or not),
+    then a plan of them all — so the caches beside the data are filled; returns how many JSONs
+    were read."""
 
     root: Path
     catalog: Catalog
@@ -106,17 +107,23 @@ class WarmTask(ChildTask):
     def __call__(self, emit: Emit, control: Control) -> int:
         from .errors import SetupError
         from .plan import build_plan
+        from .sources import is_known, kind_of
         from .subset import counts_for, jsons_on_disk
 
-        read = 0
+        read: list[Path] = []
         for path in jsons_on_disk(self.root, self.catalog):
             control.checkpoint()
             try:
                 counts_for(self.root, path, self.catalog.components)
             except (SetupError, OSError):
                 continue  # the plan reports a broken JSON itself
-            read += 1
+            read.append(path)
+        for component in self.components:
+            for kind in {kind_of(s.kind) for s in component.sources if is_known(s.kind)}:
+                control.checkpoint()
+                with contextlib.suppress(SetupError, OSError):
+                    kind.read_annotations(self.root, component, read)
         control.checkpoint()
         with contextlib.suppress(SetupError, OSError):  # the wizard's own plan says what is wrong
             build_plan(self.root, self.catalog, self.components, self.settings)
-        return read
+        return len(read)

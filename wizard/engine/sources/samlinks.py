@@ -619,6 +619,9 @@ class SamLinksKind(SourceKind):
                        "Accept the SA-1B license on Meta's download page, save the links file and pass it "
                        "with --sam-links FILE.")
 
+    def read_annotations(self, root: Path, component: Component, jsons: list[Path]) -> None:
+        referenced(root, component, jsons)
+
     def refine_for_annotations(self, root: Path, item: PlanItem, record: JobRecord | None,
                                jsons: list[Path]) -> PlanItem:
         """SA-1B tars are read in order until the images the JSONs reference are in place: say how
