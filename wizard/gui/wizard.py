@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QPaintEvent, QShortcut
 from PySide6.QtWidgets import QWidget, QWizard
 
@@ -261,8 +261,11 @@ class SetupWizard(QWizard):
         a field no one sees. Give it to the page's first control in view instead."""
         page = self.currentPage()
         focused = self.focusWidget()
-        if page is None or focused is None or focused.isVisible() or not page.isAncestorOf(focused):
+        if page is None or not page.isVisible() or focused is None or focused.isVisible() \
+                or not page.isAncestorOf(focused):
             return
+        from PySide6.QtCore import Qt  # not for the first window: its enums take tens of ms
+
         candidate = page.nextInFocusChain()
         while candidate is not None and candidate is not page and page.isAncestorOf(candidate):
             if candidate.isVisible() and candidate.isEnabled() and candidate.focusPolicy() & Qt.FocusPolicy.TabFocus:
