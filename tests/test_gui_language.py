@@ -116,3 +116,28 @@ def test_shipped_qm_is_compiled_from_the_complete_ts(tmp_path: Path) -> None:
     out = tmp_path / "fresh.qm"
     subprocess.run([str(lrelease), str(ts), "-qm", str(out)], check=True, capture_output=True)
     assert out.read_bytes() == (translations_dir() / "sharegpt4v_setup_zh_CN.qm").read_bytes()
+
+
+def test_switching_the_language_retranslates_the_demo_banner(qtbot: QtBot, tmp_path: Path) -> None:
+    """Every page of the demo shows the "offline demo" notice; after a switch to Chinese on the
+    options page it stayed in English while the rest of the page changed."""
+    from PySide6.QtWidgets import QLabel
+
+    from wizard.demo.session import DemoSession
+
+    session = DemoSession(world_dir=tmp_path / "world")
+    session.start()
+    try:
+        wizard = build_wizard(build_state(session=session, prefs_path=tmp_path / "prefs.json"))
+        qtbot.addWidget(wizard)
+        banners = [label for label in wizard.findChildren(QLabel) if label.objectName() == "demoBanner"]
+        assert len(banners) >= 6 and all(b.text().startswith("Offline demo") for b in banners)
+        try:
+            switch_language(app(), "zh_CN")
+            qtbot.waitUntil(lambda: wizard.welcome_page.title() == "设置 ShareGPT4V 训练数据")
+            assert all(b.text().startswith("离线演示") for b in banners), [b.text()[:20] for b in banners]
+        finally:
+            switch_language(app(), "en")
+        qtbot.waitUntil(lambda: all(b.text().startswith("Offline demo") for b in banners))
+    finally:
+        session.stop()
