@@ -141,3 +141,19 @@ def test_switching_the_language_retranslates_the_demo_banner(qtbot: QtBot, tmp_p
         qtbot.waitUntil(lambda: all(b.text().startswith("Offline demo") for b in banners))
     finally:
         session.stop()
+
+
+def test_switching_the_language_retranslates_the_check_results(qtbot: QtBot, tmp_path: Path) -> None:
+    """The finish page's table of the check (its column headers) followed no language switch."""
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    view = wizard.finish_page.verify_panel.view
+    assert view.tree.headerItem().text(1) == "Referenced"
+    try:
+        switch_language(app(), "zh_CN")
+        qtbot.waitUntil(lambda: wizard.welcome_page.title() == "设置 ShareGPT4V 训练数据")
+        assert view.tree.headerItem().text(1) == "引用"
+        assert view.unrecoverable.headerItem().text(0) != "Image"
+    finally:
+        switch_language(app(), "en")
+    qtbot.waitUntil(lambda: view.tree.headerItem().text(1) == "Referenced")

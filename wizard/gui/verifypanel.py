@@ -114,6 +114,7 @@ class VerifyPanel(Retranslating, QGroupBox):
         self.stop_button.setToolTip(self.tr("Stops at the next file; what is restored so far is kept."))
         self.busy_bar.setAccessibleName(self.tr("Checking or repairing"))
         self.log.setAccessibleName(self.tr("Repair log"))
+        self.view.retranslate()
         if self.last_report is not None and not self.busy:
             self.view.show_report(self.last_report, selected_folders(self._state))
 
