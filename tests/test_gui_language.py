@@ -157,3 +157,23 @@ def test_switching_the_language_retranslates_the_check_results(qtbot: QtBot, tmp
     finally:
         switch_language(app(), "en")
     qtbot.waitUntil(lambda: view.tree.headerItem().text(1) == "Referenced")
+
+
+def test_switching_the_language_retranslates_the_about_dialog(qtbot: QtBot, tmp_path: Path) -> None:
+    """The About dialog is made once; opened before a switch, it came back in the old language."""
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    wizard.show_about()
+    assert wizard.about_dialog is not None
+    english = wizard.about_dialog.windowTitle()
+    try:
+        switch_language(app(), "zh_CN")
+        qtbot.waitUntil(lambda: wizard.welcome_page.title() == "设置 ShareGPT4V 训练数据")
+        wizard.show_about()
+        assert wizard.about_dialog is not None and wizard.about_dialog.isVisible()
+        assert wizard.about_dialog.windowTitle() != english
+    finally:
+        switch_language(app(), "en")
+    qtbot.waitUntil(lambda: wizard.welcome_page.title() == "Set up the ShareGPT4V training data")
+    assert wizard.about_dialog is not None and wizard.about_dialog.windowTitle() == english
+    wizard.about_dialog.close()

@@ -190,7 +190,21 @@ class SetupWizard(QWizard):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
             self.retranslate()
+            self._renew_about_dialog()
         super().changeEvent(event)
+
+    def _renew_about_dialog(self) -> None:
+        """The About dialog builds its texts once: after a language switch it is made again (and
+        shown again if it was open)."""
+        dialog = getattr(self, "about_dialog", None)
+        if dialog is None:
+            return
+        shown = dialog.isVisible()
+        self.about_dialog = None
+        dialog.close()
+        dialog.deleteLater()
+        if shown:
+            self.show_about()
 
     @Slot()
     def show_about(self) -> None:
