@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from gui_fixtures import RUN_TIMEOUT_MS, WizardFactory, demo_session, make_wizard, start_run
+from gui_fixtures import RUN_TIMEOUT_MS, HeldExecutor, WizardFactory, demo_session, make_wizard, start_run
 from pytestqt.qtbot import QtBot
 
 __all__ = ["demo_session", "make_wizard"]  # fixtures used by name
@@ -30,23 +29,6 @@ def test_quit_answered_after_the_run_finished_closes(qtbot: QtBot, make_wizard: 
 
 
 
-class _Held:
-    """An executor that holds the work until the test lets it run (in the test's thread)."""
-
-    def __init__(self) -> None:
-        self.work: list[Callable[[], None]] = []
-
-    def start(self, work: Callable[[], None]) -> None:
-        self.work.append(work)
-
-    def wait(self, msecs: int) -> bool:
-        return not self.work
-
-    def run_held(self) -> None:
-        while self.work:
-            self.work.pop(0)()
-
-
 def test_quit_while_the_components_page_reads_the_jsons_does_not_ask(
         qtbot: QtBot, make_wizard: WizardFactory, tmp_path: Path) -> None:
     """Reading the annotation JSONs already in the root loses nothing when stopped: Quit closes at
@@ -54,7 +36,7 @@ def test_quit_while_the_components_page_reads_the_jsons_does_not_ask(
     from wizard.engine.subset import json_path
     from wizard.gui.pageids import PageId
 
-    held = _Held()
+    held = HeldExecutor()
     wizard = make_wizard(executor=held)
     root = tmp_path / "root"
     for component in wizard.state.catalog.components:
@@ -87,7 +69,7 @@ def test_quit_while_the_finish_page_only_checks_the_images_does_not_ask(
         qtbot: QtBot, make_wizard: WizardFactory, tmp_path: Path) -> None:
     """The check after a run only reads: Quit closes at once (the check is cancelled) instead of
     saying "Data is still being prepared"; a repair (which writes) still asks."""
-    held = _Held()
+    held = HeldExecutor()
     wizard = make_wizard(executor=held)
     asked: list[bool] = []
 
