@@ -111,3 +111,18 @@ def test_a_links_file_chosen_after_the_components_page_costs_no_read_on_the_gui_
     assert reads == [], "this process parsed a JSON"
     sam = next(i for i in plan.items if i.component.id == "sam-tars")
     assert any("2 SAM images" in note for note in sam.notes)
+
+
+def test_a_json_that_cannot_be_read_is_not_read_again_by_every_plan(
+        demo_session: DemoSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A truncated JSON (a copy cut short) is reported by the plan; each plan (one per click, on
+    the wizard's GUI thread) read it again up to the cut — most of 1.5 GB."""
+    root = tmp_path / "root"
+    path = _pretraining_json(demo_session, root)
+    path.write_bytes(path.read_bytes()[:-20])
+    reads = _count_reads(monkeypatch)
+    catalog = demo_session.catalog
+    settings = Settings(sam_links=demo_session.sam_links, demo=True, min_free_bytes=0)
+    for _ in range(3):
+        build_plan(root, catalog, catalog.resolve(None, ["json-pt", "coco-train2017", "sam-tars"]), settings)
+    assert len(reads) == 2  # once for the counts, once for the SA-1B images: not once per plan

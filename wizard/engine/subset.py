@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from .annotations import check_path, iter_image_paths, normalize
 from .catalog import Catalog, Component
+from .errors import SetupError
 from .journal import state_dir
 from .safefs import loads_json, read_state_text, write_text_atomic
 
@@ -31,17 +32,29 @@ _memo_lock = threading.Lock()
 
 def remembered(key: Hashable, read: Callable[[], T]) -> T:
     """``read()``'s value for ``key`` (which names the JSON's size and mtime), read once while
-    among the last :data:`_REMEMBERED` asked for."""
+    among the last :data:`_REMEMBERED` asked for; a JSON that cannot be read (a
+    :class:`SetupError`: truncated, not a list...) raises the same error again without a new read."""
     with _memo_lock:
         if key in _memo:
             _memo.move_to_end(key)
-            return _memo[key]  # type: ignore[return-value]
-    value = read()
+            known = _memo[key]
+            if isinstance(known, SetupError):
+                raise SetupError.of(known.problem)
+            return known  # type: ignore[return-value]
+    try:
+        value = read()
+    except SetupError as exc:
+        _keep(key, exc)
+        raise
+    _keep(key, value)
+    return value
+
+
+def _keep(key: Hashable, outcome: object) -> None:
     with _memo_lock:
-        _memo[key] = value
+        _memo[key] = outcome
         while len(_memo) > _REMEMBERED:
             _memo.popitem(last=False)
-    return value
 
 
 def json_path(root: Path, component: Component) -> Path | None:
