@@ -126,3 +126,23 @@ def test_a_json_that_cannot_be_read_is_not_read_again_by_every_plan(
     for _ in range(3):
         build_plan(root, catalog, catalog.resolve(None, ["json-pt", "coco-train2017", "sam-tars"]), settings)
     assert len(reads) == 2  # once for the counts, once for the SA-1B images: not once per plan
+
+
+def test_the_plan_before_a_run_is_worked_out_in_the_engine_child(
+        qtbot: QtBot, make_wizard: WizardFactory, demo_session: DemoSession, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Resume where it stopped" on the root page goes straight to the run, without the components
+    page's read: the progress page's plan then read the 1.5 GB JSON in a thread of this process."""
+    from gui_fixtures import wait_idle
+
+    root = tmp_path / "root"
+    _pretraining_json(demo_session, root)
+    reads = _count_reads(monkeypatch)
+    wizard = make_wizard()
+    wizard.state.root = root
+    wizard.state.selection = ["json-pt", "coco-train2017"]
+    with qtbot.waitSignal(wizard.bridge.started, timeout=20_000):
+        wizard.progress_page.start_run(wizard.state.selection)
+    wait_idle(qtbot, wizard)
+    assert reads == [], "this process parsed a JSON"
+    assert {s.stage.value for s in wizard.state.board.jobs.values()} == {"done"}

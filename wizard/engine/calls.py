@@ -92,6 +92,24 @@ class RepairTask(ChildTask):
 
 
 @dataclass(frozen=True)
+class PlanTask(ChildTask):
+    """The plan of ``components`` (``build_plan``), worked out where a first look at a large
+    annotation JSON does not hold the caller's interpreter lock."""
+
+    root: Path
+    catalog: Catalog
+    components: list[Component]
+    settings: Settings
+
+    def __call__(self, emit: Emit, control: Control) -> Plan:
+        from .plan import build_plan
+
+        plan = build_plan(self.root, self.catalog, self.components, self.settings)
+        control.checkpoint()
+        return plan
+
+
+@dataclass(frozen=True)
 class WarmTask(ChildTask):
     """Read the annotation JSONs under the root as the plans of ``components`` will — their image
     counts, what their sources read ahead (the SA-1B images they reference, links file or not),

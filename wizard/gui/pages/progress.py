@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ...engine.control import Control
+from ...engine.calls import PlanTask
 from ...engine.errors import Problem
-from ...engine.events import Emit, Event, JobFailed, Log
-from ...engine.plan import Plan, build_plan
+from ...engine.events import Event, JobFailed, Log
+from ...engine.plan import Plan
 from .. import formatting
 from ..bridge import Call, EngineBridge
 from ..i18n import catalog_text
@@ -155,26 +155,21 @@ class ProgressPage(Retranslating, QWizardPage):
         """Run ``ids``; the selected annotation JSONs always come along (done ones are skipped)
         because they decide which images the engine extracts.
 
-        The plan is worked out first, off the GUI thread (with the JSONs on disk it reads them to
-        know which images the run needs), so the totals shown are the plan's from the start."""
+        The plan is worked out first, in the engine child (with the JSONs on disk it reads them to
+        know which images the run needs: "Resume" on the root page comes here without the
+        components page's read), so the totals shown are the plan's from the start."""
         state = self._state
         catalog, settings, root = state.catalog, state.settings, state.root
         if root is None or self._bridge.busy:
             return
         captions = [c.id for c in state.components() if c.group == "annotations"]
         components = catalog.resolve(None, [*ids, *captions])
-
-        def task(emit: Emit, control: Control) -> Plan:
-            plan = build_plan(root, catalog, components, settings)
-            control.checkpoint()
-            return plan
-
         self._planning = True
         self.again_button.setVisible(False)
         self.pause_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
         set_status(self.status, self.tr("Working out the plan…"))
-        call = self._bridge.call(task)
+        call = self._bridge.call(PlanTask(root, catalog, components, settings))  # in the engine child
         call.finished.connect(self._on_plan_call_finished)
         call.failed.connect(self._on_plan_call_failed)
         self._plan_call = call
