@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .engine.errors import Cancelled, Code, Problem, SetupError
-from .engine.settings import MAX_JOBS
+from .engine.settings import DEMO_MIN_FREE, MAX_JOBS
 
 # Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner),
 # and the double-click start builds no argument parser (argparse is imported with the parser).
@@ -218,6 +218,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
     if getattr(args, "min_free", None) is not None:
         settings.min_free_bytes = args.min_free
+    elif settings.demo:
+        settings.min_free_bytes = DEMO_MIN_FREE
     return settings
 
 
