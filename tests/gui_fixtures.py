@@ -65,6 +65,23 @@ def make_wizard(qtbot: QtBot, demo_session: DemoSession, tmp_path: Path) -> Iter
     yield make
 
 
+class HeldExecutor:
+    """An executor that holds the work until the test lets it run (in the test's thread)."""
+
+    def __init__(self) -> None:
+        self.work: list[Callable[[], None]] = []
+
+    def start(self, work: Callable[[], None]) -> None:
+        self.work.append(work)
+
+    def wait(self, msecs: int) -> bool:
+        return not self.work
+
+    def run_held(self) -> None:
+        while self.work:
+            self.work.pop(0)()
+
+
 # -- driving the wizard ------------------------------------------------------------------------
 def click(qtbot: QtBot, button: object) -> None:
     from PySide6.QtCore import Qt

@@ -169,3 +169,83 @@ def test_a_target_folder_linked_to_another_disk_keeps_its_size_ledger(tmp_path: 
     assert result.written == 2 and sorted(os.listdir(tmp_path / "bigdisk")) == ["000000000009.jpg", "000000000025.jpg"]
     assert recorded_sizes(root, "coco/train2017", {"000000000009.jpg", "000000000025.jpg"}) == {
         "000000000009.jpg": "400", "000000000025.jpg": "11"}
+
+
+def test_macos_finder_metadata_is_never_extracted_nor_fools_the_prefix_check(tmp_path: Path) -> None:
+    """A zip made with Finder holds ``__MACOSX/<path>/._<name>`` for every file, and a tar made on
+    macOS ``._<name>`` beside it. With ``--full-archives`` (no annotation subset) they landed as
+    junk images, and the ``__MACOSX/`` copy of the inner folder made the prefix check see two
+    candidate prefixes and fail the job."""
+    from wizard.engine.layoutprobe import check_layout
+
+    layout = Layout(strip="train_images/", include=("*.jpg",))
+    archive = tmp_path / "train_val_images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("a.jpg", "b.jpg"):
+            zf.writestr(f"train_val_images/train_images/{name}", name.encode())
+            zf.writestr(f"__MACOSX/train_val_images/train_images/._{name}", b"\0\5\26\7 AppleDouble")
+        zf.writestr("train_val_images/train_images/._c.jpg", b"\0\5\26\7 AppleDouble")
+    names = zipfile.ZipFile(archive).namelist()
+    verdict = check_layout(names, layout, archive.name)
+    assert verdict.adapted and verdict.layout.strip == "train_val_images/train_images/"
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "textvqa" / "train_images"
+    result = extract_archive(ctx, archive, "zip", dest, verdict.layout)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["a.jpg", "b.jpg"]
+    assert result.written == 2
+
+    tar = tmp_path / "images.tar"
+    with tarfile.open(tar, "w") as tf:
+        for name, data in (("images/._a.jpg", b"\0\5\26\7"), ("images/a.jpg", b"a"), ("images/__MACOSX/x.jpg", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    dest = tmp_path / "root" / "other"
+    extract_archive(ctx, tar, "tar", dest, Layout(flatten=True, include=("*.jpg",)))
+    assert sorted(p.name for p in dest.iterdir()) == ["a.jpg"]
+
+
+@pytest.mark.parametrize("key", ["path", "linkpath"])
+def test_a_pax_name_with_a_nul_is_refused_not_a_crash(tmp_path: Path, key: str) -> None:
+    """A pax header may carry any bytes in ``path`` or ``linkpath``; a NUL made tarfile's filter
+    raise ValueError ("embedded null byte"), which ended the job as an internal error."""
+    archive = tmp_path / "nul.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in (("ok.jpg", b"ok"), ("bad.jpg", b"bad")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            if name == "bad.jpg":
+                if key == "linkpath":
+                    info.type, info.size = tarfile.LNKTYPE, 0
+                info.pax_headers = {key: "x\x00y.jpg"}
+            tf.addfile(info, io.BytesIO(data))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "t"
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "tar", dest, Layout())
+    assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "NUL" in caught.value.problem.message
+    assert [p.name for p in dest.iterdir()] == ["ok.jpg"]
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_file_member_at_the_name_of_a_folder_the_archive_made_is_refused(tmp_path: Path, kind: str) -> None:
+    """``x/a.jpg`` then a file ``x``: the extraction ended with IsADirectoryError (path-blocked,
+    "move it aside", which the next run ran into again) and the members after it were not written."""
+    archive = tmp_path / f"clash.{kind}"
+    members = (("x/a.jpg", b"1"), ("x", b"2"), ("y.jpg", b"3"))
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "t"
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, kind, dest, Layout())
+    assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "x (a folder" in caught.value.problem.message
+    assert (dest / "x/a.jpg").read_bytes() == b"1" and (dest / "y.jpg").read_bytes() == b"3"

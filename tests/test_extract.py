@@ -242,16 +242,18 @@ def test_tar_links_are_refused(tmp_path: Path) -> None:
         add_special(tf, "sa_2.jpg", tarfile.SYMTYPE, "/etc/passwd")
         add_special(tf, "sa_3.jpg", tarfile.SYMTYPE, "../../x")
         add_special(tf, "sa_4.jpg", tarfile.SYMTYPE, "sa_1.jpg")  # inside, still not a regular file
-        add_special(tf, "sa_5.jpg", tarfile.LNKTYPE, "sa_1.jpg")
+        add_special(tf, "sa_5.jpg", tarfile.LNKTYPE, "/etc/passwd")
+        add_special(tf, "sa_7.jpg", tarfile.LNKTYPE, "../../x")
+        add_special(tf, "sa_8.jpg", tarfile.LNKTYPE, "sa_9.jpg")  # to nothing (a later or no member)
         add_file(tf, "../sa_6.jpg", b"six")
+        add_file(tf, "sa_9.jpg", b"nine")
     dest = tmp_path / "root" / "sam" / "images"
     with pytest.raises(SetupError) as info:
         extract(tmp_path, archive, "tar", dest, Layout(include=("*.jpg",), flatten=True))
     problem = info.value.problem
     assert problem.code == Code.ARCHIVE_UNSAFE
-    assert "refused 5" in problem.message
-    assert "symlink to sa_1.jpg" in problem.message and "hard link to sa_1.jpg" in problem.message
-    assert files_under(dest) == {"sa_1.jpg"}
+    assert "refused 7" in problem.message  # all but sa_1 and sa_9 (also the link to a later sa_9)
+    assert files_under(dest) == {"sa_1.jpg", "sa_9.jpg"}
     assert not (dest / "sa_1.jpg").is_symlink()
     assert not (tmp_path / "root" / "sam" / "sa_6.jpg").exists()
 
@@ -508,3 +510,44 @@ def test_unknown_kind_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(SetupError) as info:
         extract(tmp_path, archive, "rar", tmp_path / "root" / "t", Layout())
     assert info.value.problem.code == Code.INTERNAL
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
+def test_a_tar_hard_link_to_an_earlier_member_is_extracted_like_gnu_tar(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool) -> None:
+    """GNU tar writes a hard link to an earlier member as a second name for its file; the
+    extraction refused every hard link. Where the disk has no hard links (exFAT), a copy."""
+    if not links:
+        def no_links(*_a: object, **_k: object) -> None:
+            raise PermissionError(1, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_links)
+    archive = tmp_path / "linked.tar"
+    with new_tar(archive) as tf:
+        add_file(tf, "images/a/1.jpg", b"one" * 1000)
+        add_special(tf, "images/b/1-again.jpg", tarfile.LNKTYPE, "images/a/1.jpg")
+        add_file(tf, "images/2.jpg", b"two")
+    dest = tmp_path / "root" / "imgs"
+    result = extract(tmp_path, archive, "tar", dest, Layout(strip="images/", include=("*.jpg",)))
+    assert result.written == 3
+    assert files_under(dest) == {"a/1.jpg", "b/1-again.jpg", "2.jpg"}
+    assert (dest / "b/1-again.jpg").read_bytes() == b"one" * 1000
+    assert os.path.samefile(dest / "a/1.jpg", dest / "b/1-again.jpg") is links
+    again = extract(tmp_path, archive, "tar", dest, Layout(strip="images/", include=("*.jpg",)))
+    assert (again.written, again.skipped) == (0, 3)
+
+
+def test_a_hard_link_whose_member_the_subset_leaves_out_is_read_again_from_the_tar(tmp_path: Path) -> None:
+    archive = tmp_path / "linked.tar.gz"
+    with new_tar(archive, "w:gz") as tf:
+        add_file(tf, "images/a/1.jpg", b"one" * 1000)
+        add_special(tf, "images/b/1-again.jpg", tarfile.LNKTYPE, "images/a/1.jpg")
+        add_special(tf, "images/b/dangling.jpg", tarfile.LNKTYPE, "images/a/none.jpg")
+        add_file(tf, "images/2.jpg", b"two")
+    dest = tmp_path / "root" / "imgs"
+    ctx = make_ctx(tmp_path, None, 1 << 20, None)
+    with pytest.raises(SetupError) as caught:
+        extract_archive(ctx, archive, "tar", dest, Layout(strip="images/"),
+                        only={"b/1-again.jpg", "b/dangling.jpg", "2.jpg"})
+    assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "refused 1 " in caught.value.problem.message
+    assert files_under(dest) == {"b/1-again.jpg", "2.jpg"}
+    assert (dest / "b/1-again.jpg").read_bytes() == b"one" * 1000

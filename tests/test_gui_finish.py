@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gui_fixtures import (
     RUN_TIMEOUT_MS,
+    HeldExecutor,
     WizardFactory,
     demo_session,
     expected_tree,
@@ -81,3 +82,22 @@ def test_finish_page_shows_a_problem_in_the_details_column(qtbot: QtBot, make_wi
     assert not page.results.isColumnHidden(2)
     assert page.results.topLevelItem(0).text(2)  # type: ignore[union-attr]
     assert "not finished" in page.subTitle()
+
+
+def test_the_training_argument_pastes_as_one_argument(qtbot: QtBot, make_wizard: WizardFactory,
+                                                      tmp_path: Path) -> None:
+    """"Give training this folder" is copied into a shell like the command under it: a root with a
+    space or a shell character ("My Data & more") must stay one argument; it was not quoted."""
+    import shlex
+
+    held = HeldExecutor()  # the finish page's check never starts: only its texts matter here
+    wizard = make_wizard(executor=held)
+    root = tmp_path / "My Data & <more>"
+    root.mkdir()
+    wizard.state.root = root
+    wizard.finish_page.initializePage()
+    assert shlex.split(wizard.finish_page.folder.text()) == ["--image_folder", str(root)]
+    args = shlex.split(wizard.finish_page.command.toPlainText())
+    assert args[args.index("--root") + 1] == str(root)
+    wizard.bridge.cancel()
+    held.run_held()

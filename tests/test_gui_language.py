@@ -116,3 +116,64 @@ def test_shipped_qm_is_compiled_from_the_complete_ts(tmp_path: Path) -> None:
     out = tmp_path / "fresh.qm"
     subprocess.run([str(lrelease), str(ts), "-qm", str(out)], check=True, capture_output=True)
     assert out.read_bytes() == (translations_dir() / "sharegpt4v_setup_zh_CN.qm").read_bytes()
+
+
+def test_switching_the_language_retranslates_the_demo_banner(qtbot: QtBot, tmp_path: Path) -> None:
+    """Every page of the demo shows the "offline demo" notice; after a switch to Chinese on the
+    options page it stayed in English while the rest of the page changed."""
+    from PySide6.QtWidgets import QLabel
+
+    from wizard.demo.session import DemoSession
+
+    session = DemoSession(world_dir=tmp_path / "world")
+    session.start()
+    try:
+        wizard = build_wizard(build_state(session=session, prefs_path=tmp_path / "prefs.json"))
+        qtbot.addWidget(wizard)
+        banners = [label for label in wizard.findChildren(QLabel) if label.objectName() == "demoBanner"]
+        assert len(banners) >= 6 and all(b.text().startswith("Offline demo") for b in banners)
+        try:
+            switch_language(app(), "zh_CN")
+            qtbot.waitUntil(lambda: wizard.welcome_page.title() == "设置 ShareGPT4V 训练数据")
+            assert all(b.text().startswith("离线演示") for b in banners), [b.text()[:20] for b in banners]
+        finally:
+            switch_language(app(), "en")
+        qtbot.waitUntil(lambda: all(b.text().startswith("Offline demo") for b in banners))
+    finally:
+        session.stop()
+
+
+def test_switching_the_language_retranslates_the_check_results(qtbot: QtBot, tmp_path: Path) -> None:
+    """The finish page's table of the check (its column headers) followed no language switch."""
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    view = wizard.finish_page.verify_panel.view
+    assert view.tree.headerItem().text(1) == "Referenced"
+    try:
+        switch_language(app(), "zh_CN")
+        qtbot.waitUntil(lambda: wizard.welcome_page.title() == "设置 ShareGPT4V 训练数据")
+        assert view.tree.headerItem().text(1) == "引用"
+        assert view.unrecoverable.headerItem().text(0) != "Image"
+    finally:
+        switch_language(app(), "en")
+    qtbot.waitUntil(lambda: view.tree.headerItem().text(1) == "Referenced")
+
+
+def test_switching_the_language_retranslates_the_about_dialog(qtbot: QtBot, tmp_path: Path) -> None:
+    """The About dialog is made once; opened before a switch, it came back in the old language."""
+    wizard = build_wizard(build_state(catalog=load_catalog(), prefs_path=tmp_path / "prefs.json"))
+    qtbot.addWidget(wizard)
+    wizard.show_about()
+    assert wizard.about_dialog is not None
+    english = wizard.about_dialog.windowTitle()
+    try:
+        switch_language(app(), "zh_CN")
+        qtbot.waitUntil(lambda: wizard.welcome_page.title() == "设置 ShareGPT4V 训练数据")
+        wizard.show_about()
+        assert wizard.about_dialog is not None and wizard.about_dialog.isVisible()
+        assert wizard.about_dialog.windowTitle() != english
+    finally:
+        switch_language(app(), "en")
+    qtbot.waitUntil(lambda: wizard.welcome_page.title() == "Set up the ShareGPT4V training data")
+    assert wizard.about_dialog is not None and wizard.about_dialog.windowTitle() == english
+    wizard.about_dialog.close()

@@ -763,14 +763,16 @@ def test_a_catalog_nested_too_deeply_is_a_coded_problem(bomb: str, box: Sandbox,
     box.assert_outside_unchanged()
 
 
-@pytest.mark.parametrize("command", ["run", "plan", "demo-run"])
+@pytest.mark.parametrize("command", ["run", "plan", "demo-run", "status"])
 def test_a_state_folder_that_is_a_symlink_is_refused(command: str, box: Sandbox, demo_catalog: Path,
                                                      mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
     box.root.mkdir()
     (box.root / ".sharegpt4v-setup").symlink_to(box.canary)
     box.refresh()
-    if command == "demo-run":
-        args: list[Any] = ["run", "--demo", "--root", box.root, "--components", "coco-train2017", "--yes"]
+    if command == "status":  # it said "no journal" (root-missing), or read a journal wherever the link led
+        args: list[Any] = ["status", "--root", box.root]
+    elif command == "demo-run":
+        args = ["run", "--demo", "--root", box.root, "--components", "coco-train2017", "--yes"]
     elif command == "run":
         args = run_args(demo_catalog, mirror, box.root, ["coco-train2017"])
     else:

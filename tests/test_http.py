@@ -320,3 +320,33 @@ def test_a_body_compressed_against_identity_is_taken_whole_not_cut_off(tmp_path:
         dest = download(ctx, server.url("/sharegpt4v.json"), ctx.downloads / "sharegpt4v.json", sha256=sha256(text))
         assert dest.read_bytes() == text
         assert len([s for s in server.seen if s.method == "GET"]) == 1
+
+
+_S3_EXPIRED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired'
+               b'</Message><X-Amz-Expires>3600</X-Amz-Expires><Expires>2026-11-30T10:00:00Z</Expires></Error>')
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_an_s3_request_has_expired_403_says_the_signed_link_expired(server: MirrorServer, tmp_path: Path,
+                                                                    resumed: bool) -> None:
+    """Amazon S3 / CloudFront answer an expired signed link with 403 and this XML body; the
+    generic "access was refused" hint did not say what happened or what to do."""
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=1))
+    dest = ctx.downloads / "big.bin"
+    if resumed:
+        server.add_fault("big.bin", Fault(drop_after=1_000_000, times=1))
+    server.add_fault("big.bin", Fault(status=403, body=_S3_EXPIRED, content_type="application/xml", times=None))
+    with pytest.raises(SetupError) as caught:
+        download(ctx, server.url("big.bin"), dest, size=len(DATA))
+    problem = caught.value.problem
+    assert problem.code is Code.HTTP_STATUS and "signed link has expired" in problem.message
+    assert "fresh URL" in problem.hint and "--catalog" in problem.hint
+
+
+def test_a_403_without_an_expiry_keeps_the_generic_hint(server: MirrorServer, tmp_path: Path) -> None:
+    ctx, _ = make_ctx(tmp_path / "root", fast_settings(retries=1))
+    server.add_fault("big.bin", Fault(status=403, body=b"<Error><Code>AccessDenied</Code><Message>Access Denied"
+                                      b"</Message></Error>", content_type="application/xml", times=None))
+    with pytest.raises(SetupError) as caught:
+        download(ctx, server.url("big.bin"), ctx.downloads / "big.bin", size=len(DATA))
+    assert "expired" not in caught.value.problem.message and "Access was refused" in caught.value.problem.hint

@@ -328,3 +328,82 @@ def test_many_braces_in_strings_still_find_the_boundary(tmp_path: Path, monkeypa
     fast, reference, watch = both(path, monkeypatch, chunk=4096)
     assert fast == reference == ("values", [r["image"] for r in records])
     assert (watch.fell_back, watch.by_ijson) == (0, 0) and watch.chunks >= 8
+
+
+def test_one_huge_string_is_read_by_ijson_in_growing_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ijson (yajl) scans a token cut by the end of a read again from its start at every next read:
+    a 128 MB caption read 64 KiB at a time took 87-116 s (~2,000 reads, each scanning up to 128 MB).
+    While no record ends, each read is twice the one before; the records after it are read as
+    asked again."""
+    records = records_of(30)
+    records[10]["conversations"][1]["value"] = "x" * (12 << 20)  # 192 reads of 64 KiB
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(records))
+    monkeypatch.setattr(jsonscan, "simdjson", None)  # read by ijson (as past MAX_CHUNK)
+    reads: list[int] = []
+    real_open = open
+
+    class Counted:
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def read(self, n: int = -1) -> bytes:
+            data = self.f.read(n)
+            reads.append(len(data))
+            return data
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.f, name)
+
+        def __enter__(self) -> Counted:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.f.close()
+
+    monkeypatch.setattr(annotations_mod, "open", lambda p, mode: Counted(real_open(p, mode)), raising=False)
+    assert list(iter_image_paths(path)) == [r["image"] for r in records]
+    assert len(reads) <= 16, reads  # 64 KiB, 128 KiB, ... 16 MiB, then the rest
+
+
+_READ_IN_A_CHILD = """
+import sys
+from pathlib import Path
+from wizard.engine import jsonscan
+from wizard.engine.annotations import iter_image_paths
+from wizard.engine.errors import SetupError
+if sys.argv[2] == "ijson-only":
+    jsonscan.simdjson = None
+try:
+    print(list(iter_image_paths(Path(sys.argv[1]))))
+except SetupError as exc:
+    print(exc.problem.code, len(exc.problem.message))
+with open(sys.argv[1], "rb") as fh:  # as OCR-VQA's dataset.json is read
+    try:
+        print(len(list(jsonscan.safe_ijson(fh).items(fh, "item"))))
+    except jsonscan.ijson.JSONError:
+        print("JSONError")
+"""
+
+
+@pytest.mark.parametrize("reader", ["chunked", "ijson-only"])
+def test_a_number_of_thousands_of_digits_is_an_error_not_a_crash(tmp_path: Path, reader: str) -> None:
+    """Python 3.11 turns at most 4,300 digits into an int; ijson's C backend then crashed the whole
+    process (a segfault: verify, the GUI's engine child) instead of raising. Digits in a string
+    are only text. Run in a child: on the crash it dies, not the test run."""
+    import subprocess
+    import sys
+
+    bad, fine = tmp_path / "number.json", tmp_path / "string.json"
+    bad.write_text('[{"id": 1, "image": "coco/a.jpg"}, {"id": ' + "7" * 5000 + ', "image": "coco/b.jpg"}]')
+    fine.write_text('[{"id": "' + "7" * 5000 + '", "image": "coco/a.jpg"}, {"id": 2, "image": "coco/b.jpg"}]')
+    out = {}
+    for path in (bad, fine):
+        child = subprocess.run([sys.executable, "-c", _READ_IN_A_CHILD, str(path), reader],
+                               capture_output=True, text=True, timeout=120)
+        assert child.returncode == 0, child.stderr[-2000:]
+        out[path.name] = child.stdout.split("\n")
+    code, length = out["number.json"][0].split()
+    assert code == "annotations-invalid" and int(length) < 1000
+    assert out["number.json"][1] == "JSONError"
+    assert out["string.json"][:2] == ["['coco/a.jpg', 'coco/b.jpg']", "2"]

@@ -137,3 +137,55 @@ def test_a_gated_repo_shows_the_servers_explanation_and_a_hint(demo_catalog: Pat
     assert "HTTP 401" in problem.message and "is restricted" in problem.message
     assert "Accept the terms on https://huggingface.co/datasets/Lin-Chen/ShareGPT4V" in problem.hint
     assert "hf auth login" in problem.hint
+
+
+def test_a_cancel_ends_a_hub_metadata_request_still_waiting_for_its_answer(tmp_path: Path) -> None:
+    """The Hub's metadata request goes through huggingface_hub's own httpx client, which the
+    run's cancel hook cannot shut: a Stop (and the wizard's Quit) waited for its timeout (17.6 s
+    measured). Now a cancel ends the wait at once. The server holds the request for as long as
+    the test runs, with a timeout of an hour: the run can only end by the cancel. (The joins
+    below only keep a broken build from hanging.)"""
+    import socket
+    import threading
+
+    from helpers import wait_for
+
+    from wizard.engine.control import Control
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            held.append(conn)  # read the request; never answer
+
+    threading.Thread(target=serve, daemon=True).start()
+    catalog = load_catalog()
+    settings = fast_settings(min_free_bytes=0, hf_endpoint=f"http://127.0.0.1:{port}",
+                             connect_timeout=3600.0, read_timeout=3600.0)
+    root = tmp_path / "root"
+    root.mkdir()
+    control = Control()
+    runner = Runner(build_plan(root, catalog, catalog.resolve(None, ["json-sft"]), settings), catalog,
+                    settings, Recorder(), control)
+    results: list[RunResult] = []
+    worker = threading.Thread(target=lambda: results.append(runner.run()))
+    try:
+        worker.start()
+        wait_for(lambda: bool(held))  # the metadata request is in; its answer never comes
+        control.cancel()
+        worker.join(60)
+        assert not worker.is_alive(), "the cancel waited for the metadata request's timeout"
+        assert results and results[0].cancelled
+        assert len(held) == 1  # the answer never came: the run ended by the cancel alone
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+        worker.join(60)

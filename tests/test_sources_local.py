@@ -180,3 +180,34 @@ def test_a_drive_sources_leftovers_are_its_partials_and_the_partial_set_aside(tm
         (tmp_path / name).write_bytes(b"z")
     found = sorted(p.name for p in kind_of("drive").leftovers(source, tmp_path))
     assert found == ["web-celebrity.zip.set-aside", "web-celebrity.zipABCDEFGH.part"]
+
+
+def test_temp_files_an_interrupted_extraction_left_are_deleted_once_the_component_is_done(
+        world: World, demo_catalog: Path, tmp_path: Path) -> None:
+    """kill -9 while a member over 1 MiB is written leaves ``.NAME.extracting`` in the image
+    folder; when no later extraction writes that member again (another source finished the
+    component, or the member was in place), it stayed there for good, junk in the user's data."""
+    from wizard.engine.journal import Journal
+
+    archive = coco_zip(world, tmp_path)
+    root = tmp_path / "root"
+    images = root / "coco/train2017"
+    (images / "sub").mkdir(parents=True)
+    left = [images / ".000000000009.jpg.extracting", images / "sub/.000000000025.jpg.extracting"]
+    for path in left:
+        path.write_bytes(b"x" * 3000)
+    mine = [images / ".DS_Store", images / "notes.extracting", images / ".extracting"]
+    for path in mine:
+        path.write_bytes(b"the user's")
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(b"not in the root")
+    (images / ".link.jpg.extracting").symlink_to(outside)
+    journal = Journal(root)  # what the killed run left: the job was extracting
+    journal.set_stage(COCO, "extracting", source="local")
+    journal.close()
+    assert cli(demo_catalog, root, "--components", COCO, "--local", f"{COCO}={archive}") == 0
+    assert not any(path.exists() for path in left)
+    assert all(path.read_bytes() == b"the user's" for path in mine)
+    assert outside.read_bytes() == b"not in the root"
+    shown = {f"coco/train2017/{p.relative_to(images).as_posix()}" for p in mine}
+    assert tree_of(root) == world.expected_tree([COCO]) | shown | {"coco/train2017/.link.jpg.extracting"}

@@ -397,7 +397,7 @@ def test_unsafe_members_are_refused_like_extract_archive(served: Any, tmp_path: 
     link = tarfile.TarInfo("./link.jpg")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     hard = tarfile.TarInfo("./hard.jpg")
-    hard.type, hard.linkname = tarfile.LNKTYPE, "./sa_1.jpg"
+    hard.type, hard.linkname = tarfile.LNKTYPE, "../../etc/passwd"  # a hard link to an earlier member is fine
     tar = write_tar(docroot / "t.tar", members, extra=[link, hard])
     root = tmp_path / "root"
     with pytest.raises(SetupError) as streamed:
@@ -539,3 +539,36 @@ def test_a_body_that_ends_early_says_where(tmp_path: Path) -> None:
     assert body.read(250) == b"x" * 250
     with pytest.raises(Exception, match="ended at byte 600 of 1,000"):
         body.read(1000)
+
+
+@pytest.mark.parametrize("junk", [1, 200_000], ids=["short", "longer-than-a-read"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_data_after_the_end_marker_is_ignored_when_streamed_as_when_downloaded(served: Any, tmp_path: Path,
+                                                                               packed: bool, junk: int) -> None:
+    """GNU tar (``tar -tf``) lists such a tar and exits 0, and extract_archive takes it; the
+    streamed path called it damaged."""
+    docroot, server = served
+    members = sam_members(3, 3000)
+    tar = write_tar(tmp_path / "plain.tar", members).read_bytes() + bytes(range(1, 256)) * junk
+    (tmp_path / "dl.tar").write_bytes(tar)
+    (docroot / "t.tar").write_bytes(gzip.compress(tar) if packed else tar)
+    result, rec = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
+    assert result.written == 3 and on_disk(tmp_path / "root/sam/images") == jpgs(members)
+    assert any("data after the end-of-archive marker" in t and "ignored" in t for t in rec.logs())
+    ctx, _ = make_ctx(tmp_path / "root2", fast_settings(min_free_bytes=0))
+    try:
+        downloaded = extract_archive(ctx, tmp_path / "dl.tar", "tar", tmp_path / "root2/sam/images", SAM)
+    finally:
+        ctx.journal.close()
+    assert downloaded.written == result.written and on_disk(tmp_path / "root2/sam/images") == jpgs(members)
+
+
+def test_a_hard_link_to_an_earlier_member_is_extracted_when_streamed(served: Any, tmp_path: Path) -> None:
+    docroot, server = served
+    members = sam_members(2, 3000)
+    link = tarfile.TarInfo("./sa_3.jpg")
+    link.type, link.linkname = tarfile.LNKTYPE, "./sa_1.jpg"
+    write_tar(docroot / "t.tar", members, extra=[link])
+    result, _ = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
+    images = tmp_path / "root/sam/images"
+    assert result.written == 3 and (images / "sa_3.jpg").read_bytes() == jpgs(members)["sa_1.jpg"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .engine.errors import Cancelled, Code, Problem, SetupError
-from .engine.settings import MAX_JOBS
+from .engine.settings import DEMO_MIN_FREE, MAX_JOBS
 
 # Each command imports what it uses, so that --version and plan start fast (no HTTP stack, no runner),
 # and the double-click start builds no argument parser (argparse is imported with the parser).
@@ -218,6 +218,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
     if getattr(args, "min_free", None) is not None:
         settings.min_free_bytes = args.min_free
+    elif settings.demo:
+        settings.min_free_bytes = DEMO_MIN_FREE
     return settings
 
 
@@ -473,10 +475,12 @@ def _report_run(args: argparse.Namespace, result: RunResult) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from .engine.errors import Code, Problem
-    from .engine.journal import read_journal
+    from .engine.journal import check_state_folder, read_journal
     from .engine.plan import human
 
     root = args.root.expanduser().absolute()
+    if root.is_dir():
+        check_state_folder(root)  # a file or a link there: path-blocked, as run, plan and verify say
     view = read_journal(root) if root.is_dir() else None
     if view is not None and view.note:
         print(view.note, file=sys.stderr)

@@ -9,6 +9,7 @@ here is a module-level dataclass of picklable values whose ``__call__`` imports 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from .control import Control
 from .events import Emit
 
 if TYPE_CHECKING:
-    from .catalog import Catalog
+    from .catalog import Catalog, Component
     from .plan import Plan
     from .repair import RepairReport
     from .runner import RunResult
@@ -29,6 +30,9 @@ class ChildTask:
     """Work that can run in a child process (see the module docstring)."""
 
     root: Path
+    #: Killing the child loses nothing (it only reads, and writes caches atomically): a cancel
+    #: ends it at once instead of waiting for its next checkpoint (a 1.5 GB JSON's parse).
+    killable = False
 
     def __call__(self, emit: Emit, control: Control) -> object:
         raise NotImplementedError
@@ -85,3 +89,59 @@ class RepairTask(ChildTask):
             mine = tuple(r for r in after.results if r.json_path.absolute() in self.jsons)
             report.after = VerifyReport(after.root, after.deep, mine or after.results)
         return report
+
+
+@dataclass(frozen=True)
+class PlanTask(ChildTask):
+    """The plan of ``components`` (``build_plan``), worked out where a first look at a large
+    annotation JSON does not hold the caller's interpreter lock."""
+
+    root: Path
+    catalog: Catalog
+    components: list[Component]
+    settings: Settings
+
+    def __call__(self, emit: Emit, control: Control) -> Plan:
+        from .plan import build_plan
+
+        plan = build_plan(self.root, self.catalog, self.components, self.settings)
+        control.checkpoint()
+        return plan
+
+
+@dataclass(frozen=True)
+class WarmTask(ChildTask):
+    """Read the annotation JSONs under the root as the plans of ``components`` will — their image
+    counts, what their sources read ahead (the SA-1B images they reference, links file or not),
+    then a plan of them all — so the caches beside the data are filled; returns how many JSONs
+    were read."""
+
+    root: Path
+    catalog: Catalog
+    components: list[Component]
+    settings: Settings
+    killable = True
+
+    def __call__(self, emit: Emit, control: Control) -> int:
+        from .errors import SetupError
+        from .plan import build_plan
+        from .sources import is_known, kind_of
+        from .subset import counts_for, jsons_on_disk
+
+        read: list[Path] = []
+        for path in jsons_on_disk(self.root, self.catalog):
+            control.checkpoint()
+            try:
+                counts_for(self.root, path, self.catalog.components)
+            except (SetupError, OSError):
+                continue  # the plan reports a broken JSON itself
+            read.append(path)
+        for component in self.components:
+            for kind in {kind_of(s.kind) for s in component.sources if is_known(s.kind)}:
+                control.checkpoint()
+                with contextlib.suppress(SetupError, OSError):
+                    kind.read_annotations(self.root, component, read)
+        control.checkpoint()
+        with contextlib.suppress(SetupError, OSError):  # the wizard's own plan says what is wrong
+            build_plan(self.root, self.catalog, self.components, self.settings)
+        return len(read)

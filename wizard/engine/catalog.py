@@ -112,7 +112,8 @@ def check_url(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class Layout:
-    """How archive member paths map into the component's target folder."""
+    """How archive member paths map into the component's target folder. macOS' metadata (``__MACOSX/``
+    folders, ``._name`` AppleDouble files) is never anyone's data: every layout skips it."""
 
     strip: str = ""  # prefix removed from member paths; members outside it are skipped
     include: tuple[str, ...] = ()  # glob patterns on the base name; empty = everything
@@ -125,6 +126,8 @@ class Layout:
             name = _EMPTY_OR_DOT.sub("/", name)
         while name.startswith("./"):
             name = name[2:]
+        if name.startswith("__MACOSX/") or "/__MACOSX/" in name:  # what macOS' Finder adds to a zip
+            return None
         if self.strip:
             if not name.startswith(self.strip):
                 return None
@@ -132,6 +135,8 @@ class Layout:
         if not name or name.endswith("/"):
             return None
         base = name.rsplit("/", 1)[-1]
+        if base.startswith("._"):  # AppleDouble metadata of a file (Finder zips, tar on macOS)
+            return None
         if self.include and not any(fnmatch.fnmatchcase(base, pat) for pat in self.include):
             return None
         return base if self.flatten else name

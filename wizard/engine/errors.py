@@ -83,14 +83,20 @@ class SetupError(Exception):
 class HttpStatusError(SetupError):
     """A final (non-retryable) HTTP status; sources map some of them to their own codes."""
 
-    def __init__(self, status: int, url: str, name: str) -> None:
-        super().__init__(
-            Code.HTTP_STATUS,
-            f"The server answered {status} for {name}.",
-            _status_hint(status),
-        )
+    def __init__(self, status: int, url: str, name: str, *, expired: bool = False) -> None:
+        if expired:  # an S3-style "Request has expired": the signed link's time ran out
+            super().__init__(
+                Code.HTTP_STATUS,
+                f"The server answered {status} for {name}: its signed link has expired "
+                "(the server says \"Request has expired\").",
+                "Signed links work for a limited time only: get a fresh URL for it from the mirror and give it "
+                "in your catalog (--catalog FILE); what was downloaded so far is kept.",
+            )
+        else:
+            super().__init__(Code.HTTP_STATUS, f"The server answered {status} for {name}.", _status_hint(status))
         self.status = status
         self.url = url
+        self.expired = expired
 
 
 def _status_hint(status: int) -> str:

@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import lzma
 import os
+import stat
 import tarfile
 import time
 import zipfile
@@ -100,6 +101,40 @@ def _temp_name(base: str) -> str:
     return f".{base}{_TEMP_SUFFIX}"
 
 
+def _is_temp_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(_TEMP_SUFFIX) and len(name) > len(_TEMP_SUFFIX) + 1
+
+
+def drop_temp_files(ctx: JobContext, target: str) -> int:
+    """Delete the temp files (``.NAME.extracting``) that extractions killed mid-member left under
+    the root's folder ``target`` (a kill -9 or a power loss skips the cleanup; no later extraction
+    of that member may come to replace it), each logged: regular files only, links never followed,
+    the state folder not entered. Run it only while nothing extracts there. Returns how many."""
+    folder = ctx.root / target
+    dropped = 0
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(os.path.join(folder, rel) if rel else folder) as entries:
+                found = list(entries)
+        except OSError:
+            continue
+        for entry in found:
+            path = f"{rel}/{entry.name}" if rel else entry.name
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != ".sharegpt4v-setup":
+                        stack.append(path)
+                elif _is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    os.unlink(entry.path)
+                    dropped += 1
+                    ctx.log(f"deleted {target}/{path} ({size:,} bytes): a temp file of a member an "
+                            "interrupted extraction left")
+    return dropped
+
+
 class _Extraction:
     """The state of one extract_archive call: counters, verified folders, refusals, progress."""
 
@@ -176,6 +211,8 @@ class _Extraction:
             problem = f"more than {_MAX_DEPTH} folders deep"
         if not problem and folder not in self.dirs:
             problem = self._make_folder(folder)
+        if not problem and rel in self.dirs:  # the archive's own members made a folder at this name
+            problem = "a folder of this archive is in the way"
         if problem:
             self.refused.append(f"{name} ({problem})")
             return None
@@ -317,6 +354,10 @@ class _Extraction:
             self.ignored += 1
             return
         problem = self._filter_problem(ti)
+        if ti.islnk() and not problem:
+            self._hard_link(tf, ti)
+            self.tick()
+            return
         link = ""
         if ti.issym():
             link = f"symlink to {ti.linkname}"
@@ -338,6 +379,73 @@ class _Extraction:
             self.write(final, ti.size, float(ti.mtime), stored, chunks)
         self.tick()
 
+    def _hard_link(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+        """A tar's hard link to an earlier member (``data_filter`` passed it: it stays inside the
+        target), as GNU tar extracts it: a second name for the file that member placed, a hard link
+        where the file system has them, else a copy. When that member was not placed (the layout or
+        ``only`` left it out), a tar read from a file gives its data again; a streamed one cannot,
+        and such a link, like one to nothing, is refused."""
+        final = self.target(ti.name, None, True)
+        if final is None:  # ignored (layout, ``only``) or refused
+            return
+        source = None if path_problem(ti.linkname) else self.layout.map(ti.linkname)
+        src = self._placed(source) if source is not None else None
+        if src is None:
+            linked = _linked_member(tf, ti)
+            if linked is None:
+                self.refused.append(f"{ti.name} (hard link to {ti.linkname}, which is no file extracted here)")
+                return
+
+            def data() -> Iterator[bytes]:
+                reader = tf.extractfile(linked)
+                if reader is None:  # pragma: no cover - _linked_member gives regular members only
+                    raise tarfile.ReadError(f"no data for {linked.name}")
+                with reader:
+                    yield from self.read_chunks(reader)
+
+            self.write(final, linked.size, float(ti.mtime), linked.size, data)
+            return
+        st = os.lstat(src)
+        with contextlib.suppress(OSError):
+            if os.path.samestat(st, os.lstat(final)):  # linked by an earlier run (or a link to itself)
+                self._skip(final, st.st_size)
+                return
+        if os.path.dirname(final) not in self.new_dirs and self.complete(final, st.st_size, st.st_mtime):
+            return
+        folder, base = os.path.split(final)
+        temp = os.path.join(folder, _temp_name(base))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        try:
+            os.link(src, temp, follow_symlinks=False)
+        except OSError:  # no hard links here (exFAT, FAT, some network shares): a copy
+
+            def chunks() -> Iterator[bytes]:
+                with open(src, "rb") as fh:
+                    yield from self.read_chunks(fh)
+
+            self.write(final, st.st_size, st.st_mtime, st.st_size, chunks)
+            return
+        try:
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self.sizes.record(final, st.st_size)
+        self.written += 1
+
+    def _placed(self, rel: str) -> str | None:
+        """The regular file (not a link) at the target-relative ``rel`` inside the target, or None."""
+        folder = rel.rpartition("/")[0]
+        if path_problem(rel) or self._resolved_inside(folder) is None:
+            return None
+        path = os.path.join(self.dest, rel)
+        try:
+            return path if stat.S_ISREG(os.lstat(path).st_mode) else None
+        except OSError:
+            return None
+
     def _filter_problem(self, ti: tarfile.TarInfo) -> str | None:
         """tarfile's ``data_filter`` verdict on ``ti`` (links, devices, a stored path that leaves
         the target, also through a link already in it). A regular file with a plain name gets the
@@ -356,6 +464,8 @@ class _Extraction:
             tarfile.data_filter(ti, self.dest)
         except tarfile.FilterError as exc:
             return str(exc)
+        except ValueError:  # a NUL in the name or link name (a pax header may hold one): realpath refuses it
+            return path_problem(name) or f"NUL in the link name {ti.linkname!r}"
         return None
 
     def run_zip(self) -> None:
@@ -380,6 +490,18 @@ class _Extraction:
         if not isinstance(end, END_BLOCK | NO_BLOCK):
             at = "byte" if tf.fileobj is raw else "uncompressed byte"
             raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
+
+
+def _linked_member(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """The earlier regular member the hard link ``ti`` names, when ``tf`` can read it again (not
+    in stream mode); else None. Reads the rest of the tar's headers once (tarfile's own lookup)."""
+    if isinstance(tf.fileobj, tarfile._Stream):  # type: ignore[attr-defined]  # mode "r|": no going back
+        return None
+    try:
+        member: tarfile.TarInfo = tf._find_link_target(ti)  # type: ignore[attr-defined]  # private, stable since 3.2
+    except KeyError:
+        return None
+    return member if member.isreg() else None
 
 
 def _open_tar(raw: IO[bytes]) -> tarfile.TarFile:

@@ -28,6 +28,7 @@ import array
 import io
 import itertools
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,9 +52,66 @@ _IMAGE = b"image"
 #: prefixes grow with the depth, so its time and memory grow with the square of it (40 MB here,
 #: 24 GB for the 100,000 levels a few hundred KB of "[" make). Deeper chunks are refused.
 MAX_DEPTH = 4096
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: A JSON string; possessive (Python 3.11), so one that a chunk cuts is given up in one pass, not
+#: retried a byte shorter each time (6.3 s for a 64 MiB string, 0.7 s so).
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1 in, -1 out
+
+
+class LongNumber(Exception):
+    """The bytes hold a run of digits longer than Python 3.11 turns into an ``int``
+    (``sys.get_int_max_str_digits``): ijson's C backend crashes the whole process (a segfault) on
+    such a number instead of raising, so it never gets to read one (:func:`check_digits`)."""
+
+
+#: Digits to b"1", every other byte to b"0" (to find runs of digits at C speed).
+_DIGIT_MAP = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_DIGITS = b"0123456789"
+
+
+def check_digits(data: bytes, carry: int = 0) -> int:
+    """Raise LongNumber when ``data`` holds a run of digits past Python's int limit (with the
+    ``carry`` digits the bytes before it ended with); return the digits ``data`` ends with.
+    A run inside a string counts too: the caller reads such a file with ijson's Python backend,
+    which raises a JSONError for a real number and reads a string as it is.
+
+    Cheap for ordinary JSON: a run of more than ``limit`` digits covers two neighbouring bytes of
+    every ``limit // 2``-th, so only when two such samples are digits is ``data`` searched."""
+    limit = sys.get_int_max_str_digits()
+    if not limit or not data:
+        return 0
+    if carry and data[0] in _DIGITS:
+        head = len(data) - len(data.lstrip(_DIGITS))
+        if carry + head > limit:
+            raise LongNumber
+        if head == len(data):
+            return carry + head
+    if b"11" in data[::max(limit // 2, 1)].translate(_DIGIT_MAP) and \
+            data.translate(_DIGIT_MAP).find(b"1" * (limit + 1)) >= 0:
+        raise LongNumber
+    return len(data) - len(data.rstrip(_DIGITS)) if data[-1] in _DIGITS else 0
+
+
+def safe_ijson(f: Any) -> Any:
+    """The ijson backend that reads the file ``f`` without crashing: the C one, or the Python one
+    when ``f`` holds a :class:`LongNumber` (one pass over it at C speed; ``f`` is left at 0)."""
+    digits = 0
+    try:
+        while block := f.read(1 << 20):
+            digits = check_digits(block, digits)
+    except LongNumber:
+        return ijson.get_backend("python")
+    finally:
+        f.seek(0)
+    return ijson
+
+
+def python_items(fileobj: Any, prefix: str, **kwargs: Any) -> Iterator[Any]:
+    """``ijson.items`` of its pure-Python backend (slow; for bytes that hold a :class:`LongNumber`)."""
+    backend: Any = ijson.get_backend("python")
+    items: Iterator[Any] = backend.items(fileobj, prefix, **kwargs)
+    return items
 
 
 class Fallback(Exception):
@@ -115,8 +173,13 @@ def _last_cut(buf: bytearray, cut: re.Pattern[bytes], start: int, end: int) -> t
 
 
 def _ijson_values(doc: bytes) -> list[str | None]:
+    items: Callable[..., Iterator[Any]] = ijson.items
     try:
-        return [image_of(record) for record in ijson.items(io.BytesIO(doc), "item")]
+        check_digits(doc)
+    except LongNumber:  # simdjson refused it: not for ijson's C backend either
+        items = python_items
+    try:
+        return [image_of(record) for record in items(io.BytesIO(doc), "item")]
     except (ijson.JSONError, UnicodeDecodeError, NotAnObject) as exc:
         raise Fallback(f"a chunk did not parse ({type(exc).__name__})") from None
 

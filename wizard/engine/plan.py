@@ -55,10 +55,13 @@ class Plan:
     download_bytes: int
     peak_bytes: int
     final_bytes: int
+    #: Free space kept on top of the peak: the run's reserve (``Settings.min_free_bytes``), so a
+    #: plan that fits never waits for space.
+    margin: int = MARGIN_BYTES
 
     @property
     def fits(self) -> bool:
-        return self.peak_bytes + MARGIN_BYTES <= self.free_bytes or self.peak_bytes == 0
+        return self.peak_bytes + self.margin <= self.free_bytes or self.peak_bytes == 0
 
     @property
     def todo(self) -> list[PlanItem]:
@@ -69,7 +72,7 @@ class Plan:
             return None
         return Problem(
             Code.NO_SPACE,
-            f"Not enough space on {self.root}: the plan needs up to {human(self.peak_bytes + MARGIN_BYTES)} "
+            f"Not enough space on {self.root}: the plan needs up to {human(self.peak_bytes + self.margin)} "
             f"at its peak, {human(self.free_bytes)} is free.",
             "Free some space, choose another root or fewer components, or use --force to start anyway "
             "(work pauses when the disk fills).",
@@ -207,7 +210,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
     free = shutil.disk_usage(existing_ancestor(root)).free
     log.debug("plan for %s: %d item(s), %d to do, download %s, peak %s, free %s", root, len(items), len(todo),
               human(sum(i.download_bytes for i in items)), human(peak), human(free))
-    return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
+    return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final,
+                max(0, settings.min_free_bytes))
 
 
 def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings) -> list[str] | None:

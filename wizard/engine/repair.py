@@ -41,7 +41,7 @@ from .context import JobContext, Settings
 from .control import Control
 from .errors import Code, Problem, SetupError
 from .events import Emit, Log, Stage, null_emit
-from .extract import extract_archive
+from .extract import drop_temp_files, extract_archive
 from .journal import Journal, state_dir
 from .layoutprobe import check_layout, recorded_layout, remote_url, zip_members
 from .net import client
@@ -199,6 +199,7 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
                             report.unrecoverable[path] = problem.message
                         continue
                     ctx.stage(Stage.DONE)
+                    drop_temp_files(ctx, component.target)  # a repair killed mid-member left one?
                     for path in wanted:
                         if (root / path).is_file():
                             report.restored += 1

@@ -157,13 +157,19 @@ def call_in_child(task: ChildTask, emit: Emit, control: Control) -> Any:
         with send_lock, contextlib.suppress(OSError, ValueError):  # a child that is gone ends below
             child.write_frame(stdin, message)
 
+    def tell(change: str) -> None:
+        send((change,))
+        if change == "cancel" and task.killable:  # nothing to lose: do not wait for its checkpoint
+            with contextlib.suppress(OSError):
+                proc.kill()
+
     send(("task", task))
-    stop_listening = control.listen(lambda change: send((change,)))
+    stop_listening = control.listen(tell)
     try:
         if control.paused:
             send(("pause",))
         if control.cancelled:
-            send(("cancel",))
+            tell("cancel")
         while True:
             try:
                 message = child.read_frame(stdout)
@@ -183,6 +189,8 @@ def call_in_child(task: ChildTask, emit: Emit, control: Control) -> Any:
     finally:
         stop_listening()
         code = _finish(proc, drain)
+    if task.killable and control.cancelled:
+        raise Cancelled()
     last = tail[-1] if tail else gone
     raise SetupError(Code.INTERNAL, f"The engine process ended unexpectedly (exit code {code}): {last}",
                      "The work so far is kept: start again to resume. The run log under "

@@ -28,6 +28,7 @@ from .control import Control
 from .diskspace import DiskMonitor, job_need
 from .errors import Cancelled, Code, Problem, SetupError
 from .events import Emit, JobDone, JobFailed, JobQueued, Log, RunFinished, Stage, StageChanged, null_emit
+from .extract import drop_temp_files
 from .journal import Journal
 from .net import client
 from .net.durable import wait_for_syncs
@@ -334,10 +335,25 @@ class Runner:
             return
         journal.set_stage(cid, Stage.DONE.value)
         _drop_leftovers(ctx, item.component)
+        if previous is not None and previous.stage != Stage.DONE.value:  # an earlier attempt: killed?
+            self._drop_temp_files(ctx, item.component)
         self.result.done.append(cid)
         self.result.waiting.pop(cid, None)
         self.emit(StageChanged(cid, Stage.DONE, summary))
         self.emit(JobDone(cid, detail=summary))
+
+    def _drop_temp_files(self, ctx: JobContext, component: Component) -> None:
+        """After an earlier attempt (a kill -9 mid-member leaves a ``.NAME.extracting`` temp file that
+        no later extraction may replace: the member came from another source, or was in place), the
+        done component's target is swept once; not while another job extracts in or around it."""
+        target = component.target.strip("/")
+        with self._cond:
+            busy = any(n > (1 if t == component.target else 0) and (
+                t.strip("/") == target or f"{t.strip('/')}/".startswith(f"{target}/")
+                or f"{target}/".startswith(f"{t.strip('/')}/")) for t, n in self._busy_targets.items())
+        if busy:
+            return
+        drop_temp_files(ctx, target)
 
     def _problem(self, ctx: JobContext, problem: Problem) -> None:
         stage = Stage.WAITING if problem.parked else Stage.FAILED

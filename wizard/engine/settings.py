@@ -12,6 +12,9 @@ from pathlib import Path
 
 #: The most jobs a run takes at once, and per host (the command line's and the wizard's bound).
 MAX_JOBS = 16
+#: The offline demo's free-space reserve (``Settings.min_free_bytes``): its whole world is about
+#: 1 MB, so it neither refuses nor waits on a disk with tens of MB free.
+DEMO_MIN_FREE = 16 << 20
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Settings:
     stream_tars: bool = True
     #: New work waits while the root's filesystem has less free than this (0: never wait).
     min_free_bytes: int = 512 << 20  # = plan.MARGIN_BYTES: a plan that fits never waits for space
+    # (the demo's is DEMO_MIN_FREE)
     space_poll_seconds: float = 5.0  # how often a job waiting for free space looks again
     #: The observer also gets DEBUG records (every request); the run log always has them.
     verbose: bool = False

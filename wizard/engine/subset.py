@@ -9,13 +9,52 @@ are cached under the state folder (keyed on the JSON's size and mtime) so the pl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from .annotations import check_path, iter_image_paths, normalize
-from .catalog import Component
+from .catalog import Catalog, Component
+from .errors import SetupError
 from .journal import state_dir
 from .safefs import loads_json, read_state_text, write_text_atomic
+
+T = TypeVar("T")
+#: What was read from the JSONs lately, kept in this process: a plan (the wizard makes one on
+#: every click, on its GUI thread) never reads a 1.5 GB JSON twice, nor its cache files again, and
+#: a cache that could not be written (a full disk) does not mean a new read every time.
+_REMEMBERED = 8
+_memo: OrderedDict[Hashable, object] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+def remembered(key: Hashable, read: Callable[[], T]) -> T:
+    """``read()``'s value for ``key`` (which names the JSON's size and mtime), read once while
+    among the last :data:`_REMEMBERED` asked for; a JSON that cannot be read (a
+    :class:`SetupError`: truncated, not a list...) raises the same error again without a new read."""
+    with _memo_lock:
+        if key in _memo:
+            _memo.move_to_end(key)
+            known = _memo[key]
+            if isinstance(known, SetupError):
+                raise SetupError.of(known.problem)
+            return known  # type: ignore[return-value]
+    try:
+        value = read()
+    except SetupError as exc:
+        _keep(key, exc)
+        raise
+    _keep(key, value)
+    return value
+
+
+def _keep(key: Hashable, outcome: object) -> None:
+    with _memo_lock:
+        _memo[key] = outcome
+        while len(_memo) > _REMEMBERED:
+            _memo.popitem(last=False)
 
 
 def json_path(root: Path, component: Component) -> Path | None:
@@ -35,6 +74,16 @@ def image_paths(path: Path) -> set[str]:
     return found
 
 
+def jsons_on_disk(root: Path, catalog: Catalog) -> list[Path]:
+    """The catalog's annotation JSONs that are present under ``root``."""
+    found = []
+    for component in catalog.components:
+        path = json_path(root, component)
+        if path is not None and path.is_file():
+            found.append(path)
+    return found
+
+
 def split_by_component(paths: Iterable[str], components: Iterable[Component]) -> dict[str, set[str]]:
     """Image paths grouped by the component whose target holds them, relative to that target."""
     prefixes = [(c.target + "/", c.id) for c in components if c.group != "annotations"]
@@ -49,8 +98,14 @@ def split_by_component(paths: Iterable[str], components: Iterable[Component]) ->
 def counts_for(root: Path, path: Path, components: Iterable[Component]) -> dict[str, int]:
     """How many images of each component a JSON references (cached by size and mtime)."""
     st = path.stat()
+    targets = remembered(("counts", str(path.absolute()), st.st_size, st.st_mtime_ns),
+                         lambda: _folder_counts(root, path, [st.st_size, st.st_mtime_ns]))
+    return _per_component(targets, components)
+
+
+def _folder_counts(root: Path, path: Path, key: list[int]) -> dict[str, int]:
+    """Distinct images per folder a JSON references: from its cache file, else read (and cached)."""
     cache = state_dir(root) / "index" / (path.name + ".counts.json")
-    key = [st.st_size, st.st_mtime_ns]
     targets: dict[str, int] | None = None
     try:
         data = loads_json(read_state_text(cache))
@@ -68,7 +123,7 @@ def counts_for(root: Path, path: Path, components: Iterable[Component]) -> dict[
             write_text_atomic(cache, json.dumps({"key": key, "targets": targets}))
         except OSError:
             pass
-    return _per_component(targets, components)
+    return targets
 
 
 def _per_component(targets: dict[str, int], components: Iterable[Component]) -> dict[str, int]:

@@ -28,10 +28,11 @@ A global pax header (never seen in SA-1B) makes a tar resume from byte 0 only.
 Integrity: there is no file to hash, so what is checked is (1) every header's checksum (tarfile
 refuses bad ones), (2) every member's data arrives in full (its header's size), (3) the body's
 length matches ``Content-Length``/``Content-Range`` (a short body is a dropped connection and is
-resumed from the last boundary), (4) the tar ends cleanly: an all-zero end-of-archive block with
-only zero padding after it, or the body ends exactly at a member boundary equal to the size the
-server announced. A tar whose bytes fail (1) or (4) even when the body arrived in full is retried
-and then reported ``archive-corrupt``.
+resumed from the last boundary), (4) the tar ends cleanly: an all-zero end-of-archive block, or
+the body ends exactly at a member boundary equal to the size the server announced. Whatever
+follows the end-of-archive block is ignored (with a warning when it is not zero padding), as GNU
+tar and :func:`~wizard.engine.extract.extract_archive` do. A tar whose bytes fail (1) or (4) even
+when the body arrived in full is retried and then reported ``archive-corrupt``.
 
 Compression. Some SA-1B tars may be gzip-compressed under a ``.tar`` name: the first bytes
 (``1f 8b``) are sniffed and such a tar is streamed through gzip (:class:`_Gunzip`: every gzip
@@ -615,8 +616,10 @@ class _TarStream:
             stream = tf.fileobj
             assert stream is not None
             while block := stream.read(self.ctx.settings.chunk_size):
-                if block.count(0) != len(block):
-                    raise _Bad(f"data after the end-of-archive marker at byte {at:,}")
+                if block.count(0) != len(block):  # GNU tar and extract_archive stop at the marker too
+                    self._ignored_after(at, "byte")
+                    st.offset = at
+                    return  # the rest is not read
                 if st.total is None and self._position() - at > _MAX_PADDING:  # zeros that never end
                     raise too_long(self.name, at + _MAX_PADDING)
             if st.total is not None and self._position() != st.total:  # pragma: no cover - _Body checks
@@ -630,6 +633,10 @@ class _TarStream:
             raise _Bad(f"the tar ends at byte {at:,} without its end-of-archive marker")
         raise _Bad(f"bad or truncated header at byte {at:,}" + (f" ({end})" if end else ""))
 
+    def _ignored_after(self, at: int, unit: str) -> None:
+        self.ctx.log(f"{self.name}: data after the end-of-archive marker at {unit} {at:,} is ignored, "
+                     "as tar does", "warning")
+
     def _end_gzip(self, tf: tarfile.TarFile, end: object) -> None:
         """A gzip tar: after the end-of-archive block only zeros, and the whole body arrived."""
         at = tf.offset
@@ -639,8 +646,9 @@ class _TarStream:
         assert stream is not None and self.body is not None
         padding = 0
         while block := stream.read(self.ctx.settings.chunk_size):
-            if block.count(0) != len(block):
-                raise _Bad(f"data after the end-of-archive marker at uncompressed byte {at:,}")
+            if block.count(0) != len(block):  # GNU tar and extract_archive stop at the marker too
+                self._ignored_after(at, "uncompressed byte")
+                return  # the rest is not read
             padding += len(block)
             if padding > _MAX_PADDING:  # zeros that never end (a gzip bomb of padding)
                 raise too_long(self.name, at + _MAX_PADDING)

@@ -22,7 +22,7 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
-from ..engine.settings import Settings
+from ..engine.settings import DEMO_MIN_FREE, Settings
 from ..paths import default_demo_root, resources_dir, user_cache_dir
 from .i18n import resolve_language, switch_language
 from .prefs import Preferences, default_prefs_path
@@ -44,7 +44,8 @@ BUILD_FALLBACK_MS = 500
 def demo_settings(session: DemoSession, base: Settings | None = None) -> Settings:
     """The settings the GUI uses against the demo mirror."""
     return replace(base or Settings(), hf_endpoint=session.base_url, sam_links=session.sam_links,
-                   chunk_size=DEMO_CHUNK, demo=True)
+                   chunk_size=DEMO_CHUNK, demo=True,
+                   min_free_bytes=min(DEMO_MIN_FREE, (base or Settings()).min_free_bytes))
 
 
 def build_state(*, catalog: Catalog | None = None, session: DemoSession | None = None,

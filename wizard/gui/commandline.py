@@ -24,6 +24,12 @@ def selection_args(components: list[str], presets: Mapping[str, Collection[str]]
     return args
 
 
+def training_argument(root: Path) -> str:
+    """``--image_folder ROOT``, quoted for a shell like :func:`cli_command` (a root with a space
+    or a shell character pastes as one argument)."""
+    return shlex.join(["--image_folder", str(root)])
+
+
 def cli_command(root: Path, components: list[str], settings: Settings, *, demo: bool = False,
                 default_endpoint: str | None = None, presets: Mapping[str, Collection[str]] | None = None) -> str:
     """``sharegpt4v-setup run --root ... --preset ... --yes`` plus the options chosen.

@@ -67,6 +67,7 @@ class VerifyPanel(Retranslating, QGroupBox):
         self._state = state
         self._bridge = bridge
         self._call: Call | None = None
+        self._checking = False  # the call is a check, not a repair
         self.last_report: VerifyReport | None = None
         self.last_repair: RepairReport | None = None
         self.view = VerifyView()
@@ -113,12 +114,18 @@ class VerifyPanel(Retranslating, QGroupBox):
         self.stop_button.setToolTip(self.tr("Stops at the next file; what is restored so far is kept."))
         self.busy_bar.setAccessibleName(self.tr("Checking or repairing"))
         self.log.setAccessibleName(self.tr("Repair log"))
+        self.view.retranslate()
         if self.last_report is not None and not self.busy:
             self.view.show_report(self.last_report, selected_folders(self._state))
 
     @property
     def busy(self) -> bool:
         return self._call is not None
+
+    @property
+    def checking(self) -> bool:
+        """A check (which only reads) is running, not a repair."""
+        return self._call is not None and self._checking
 
     # -- starting work -------------------------------------------------------------------------
     def start_check(self) -> None:
@@ -129,6 +136,7 @@ class VerifyPanel(Retranslating, QGroupBox):
 
         self.view.clear()
         self._start(VerifyTask(root, jsons, catalog), self._on_check_finished)
+        self._checking = True
 
     def start_repair(self) -> None:
         """Repair what the root's JSONs miss, then show the check of the run's JSONs."""
@@ -142,6 +150,7 @@ class VerifyPanel(Retranslating, QGroupBox):
         self.view.show_unrecoverable({})
         self._append(self.tr("Repairing the missing images…"))
         self._start(RepairTask(root, catalog, settings, jsons), self._on_repair_finished)
+        self._checking = False
 
     def _start(self, task: Task, on_finished: Callable[[Any], None]) -> None:
         call = self._bridge.call(task)

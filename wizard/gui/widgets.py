@@ -209,17 +209,26 @@ def scrolled_layout(page: QWidget) -> tuple[QVBoxLayout, QVBoxLayout]:
     return outer, inner
 
 
+class DemoBanner(Retranslating, QLabel):
+    """The "offline demo" notice at the top of a page (in the current language, also after a
+    switch on the options page)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setObjectName("demoBanner")
+        self.setStyleSheet("QLabel#demoBanner { background: #fff4cc; color: #5c4400; "
+                           "border: 1px solid #e0c060; border-radius: 4px; padding: 4px 8px; }")
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.setText(QCoreApplication.translate(
+            "DemoBanner", "Offline demo: a miniature copy of the data served from this computer "
+            "(127.0.0.1). Nothing is downloaded from the internet."))
+        self.setAccessibleName(QCoreApplication.translate("DemoBanner", "Demo mode notice"))
+
+
 def add_demo_banner(layout: QVBoxLayout, demo: bool) -> None:
     """Put the "offline demo" banner at the top of a page's layout when the demo runs."""
-    if not demo:
-        return
-
-    banner = QLabel(QCoreApplication.translate(
-        "DemoBanner", "Offline demo: a miniature copy of the data served from this computer "
-        "(127.0.0.1). Nothing is downloaded from the internet."))
-    banner.setWordWrap(True)
-    banner.setObjectName("demoBanner")
-    banner.setAccessibleName(QCoreApplication.translate("DemoBanner", "Demo mode notice"))
-    banner.setStyleSheet("QLabel#demoBanner { background: #fff4cc; color: #5c4400; "
-                         "border: 1px solid #e0c060; border-radius: 4px; padding: 4px 8px; }")
-    layout.insertWidget(0, banner)
+    if demo:
+        layout.insertWidget(0, DemoBanner())

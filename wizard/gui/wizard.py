@@ -68,6 +68,7 @@ class SetupWizard(QWizard):
         self.setOption(QWizard.WizardOption.HaveHelpButton, True)
         self.retranslate()
         self.helpRequested.connect(self.show_about)
+        self.currentIdChanged.connect(self._on_current_id_changed)
         # Ctrl+Q, the desktop's Quit key, does what Quit does (asks while work runs).
         self.quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
         self.quit_shortcut.activated.connect(self.reject)
@@ -189,7 +190,21 @@ class SetupWizard(QWizard):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
             self.retranslate()
+            self._renew_about_dialog()
         super().changeEvent(event)
+
+    def _renew_about_dialog(self) -> None:
+        """The About dialog builds its texts once: after a language switch it is made again (and
+        shown again if it was open)."""
+        dialog = getattr(self, "about_dialog", None)
+        if dialog is None:
+            return
+        shown = dialog.isVisible()
+        self.about_dialog = None
+        dialog.close()
+        dialog.deleteLater()
+        if shown:
+            self.show_about()
 
     @Slot()
     def show_about(self) -> None:
@@ -219,6 +234,10 @@ class SetupWizard(QWizard):
         if not self._busy or self._shut_down:  # after shutdown() nothing is left to ask about
             super().reject()
             return
+        if self._only_reading:  # nothing to lose: stop the read and quit without asking
+            self.bridge.cancel()
+            super().reject()
+            return
         if self._close_when_idle or self.confirm_stop():
             if not self._busy:  # the work ended while the question was open: nothing to stop
                 super().reject()
@@ -227,6 +246,15 @@ class SetupWizard(QWizard):
             self.bridge.cancel()  # cancel also wakes paused jobs; the window closes when they stop
             self.setEnabled(False)
             self.retranslate()
+
+    @property
+    def _only_reading(self) -> bool:
+        """The work only reads: the annotation JSONs on disk (the components page), the plan (the
+        progress page, before its run starts) or the check of the images (the finish page)."""
+        if not self._built or self.bridge.running:
+            return False
+        return self.components_page.reading_annotations or self.progress_page.planning \
+            or self.finish_page.verify_panel.checking
 
     def shutdown(self, msecs: int = 30_000) -> bool:
         """Cancel any run or check and wait for the worker thread (used when the application exits).
@@ -239,6 +267,27 @@ class SetupWizard(QWizard):
             return True
         self._bridge.cancel()
         return self._bridge.wait(msecs)
+
+    @Slot(int)
+    def _on_current_id_changed(self, page_id: int) -> None:
+        """QWizard gives a new page's first focusable child the focus even when the page hid it
+        (the options page's parts that do not matter for the selection): keystrokes then went to
+        a field no one sees. Give it to the page's first control in view instead."""
+        page = self.currentPage()
+        focused = self.focusWidget()
+        if page is None or not page.isVisible() or focused is None or focused.isVisible() \
+                or not page.isAncestorOf(focused):
+            return
+        from PySide6.QtCore import Qt  # not for the first window: its enums take tens of ms
+
+        candidate = page.nextInFocusChain()
+        while candidate is not None and candidate is not page and page.isAncestorOf(candidate):
+            if candidate.isVisible() and candidate.isEnabled() and candidate.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                candidate.setFocus(Qt.FocusReason.TabFocusReason)
+                return
+            candidate = candidate.nextInFocusChain()
+        next_button = self.button(QWizard.WizardButton.NextButton)
+        next_button.setFocus(Qt.FocusReason.TabFocusReason)
 
     @Slot(object)
     def _on_bridge_finished(self, result: RunResult) -> None:

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import Code, SetupError
@@ -210,14 +211,40 @@ class Answer:
     throttled: bool = False
     body: bool = True  # the body can be used from ``start`` (False: close it and ask again)
 
-    def raise_for(self, url: str, name: str) -> None:
-        """Raise RetryLater for RETRY and HttpStatusError for REFUSED; return otherwise."""
+    def raise_for(self, url: str, name: str, body: Callable[[], bytes] | None = None) -> None:
+        """Raise RetryLater for RETRY and HttpStatusError for REFUSED; return otherwise. ``body``
+        gives the start of the refusal's body: it may say that a signed link expired."""
         from ..errors import HttpStatusError
 
         if self.kind is Kind.RETRY:
             raise RetryLater(self.reason, self.wait, throttled=self.throttled)
         if self.kind is Kind.REFUSED:
-            raise HttpStatusError(self.status, url, name)
+            expired = self.status in (400, 403) and body is not None and signature_expired(body())
+            raise HttpStatusError(self.status, url, name, expired=expired)
+
+
+#: What an S3-style server (Amazon S3, CloudFront, the CDN behind Meta's SA-1B links) says in the
+#: XML body of its 403 (400 for some) to a signed link whose time ran out.
+_EXPIRED = re.compile(rb"<Message>\s*Request has expired\s*</Message>|<Code>\s*(?:ExpiredToken|TokenExpired)"
+                      rb"\s*</Code>", re.IGNORECASE)
+#: How much of a refusal's body is read to find that out.
+REFUSAL_PEEK = 4096
+
+
+def signature_expired(body: bytes) -> bool:
+    """Whether the start of a refusal's body says that its signed link expired."""
+    return _EXPIRED.search(body[:REFUSAL_PEEK]) is not None
+
+
+def peek_body(resp: Any) -> Callable[[], bytes]:
+    """The start of ``resp``'s body (at most :data:`REFUSAL_PEEK` bytes; b"" when it cannot be read),
+    for :meth:`Answer.raise_for`."""
+    def read() -> bytes:
+        try:
+            return bytes(next(resp.iter_content(REFUSAL_PEEK), b""))[:REFUSAL_PEEK]
+        except OSError:  # requests' errors too: only a better message was at stake
+            return b""
+    return read
 
 
 def content_range(value: str | None) -> tuple[int, int, int | None] | None:

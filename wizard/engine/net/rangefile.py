@@ -28,6 +28,7 @@ from .policy import (
     describe,
     if_range,
     is_retryable,
+    peek_body,
 )
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def _read(session: requests.Session, url: str, headers: dict[str, str], start: i
     with client.get(session, url, headers=headers, timeout=timeout) as resp:
         answer = classify(resp.status_code, resp.headers, start)
         if answer.kind in (Kind.RETRY, Kind.REFUSED):
-            answer.raise_for(url, client.redact_url(url))
+            answer.raise_for(url, client.redact_url(url), peek_body(resp))
         if answer.kind is Kind.RESUMED:
             return _at_most(resp, end - start + 1), answer
         if resp.status_code == 200:

@@ -57,6 +57,7 @@ from .policy import (
     classify,
     if_range,
     is_retryable,
+    peek_body,
     web_page,
     web_page_error,
 )
@@ -236,7 +237,7 @@ class _Transfer:
                               last_modified=meta.get("last_modified"),
                               total=known if isinstance(known, int) and offset else None,
                               cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
-            answer.raise_for(self.url, self.dest.name)
+            answer.raise_for(self.url, self.dest.name, peek_body(resp))
             if answer.kind is Kind.COMPLETE:
                 self.total = offset
                 return True
@@ -430,7 +431,7 @@ class _Transfer:
                 answer = classify(resp.status_code, resp.headers, seg.done, etag=journal.etag,
                                   last_modified=journal.last_modified, total=journal.total,
                                   cap=ctx.settings.backoff_cap * 10, now=ctx.net.wall)
-                answer.raise_for(self.url, self.dest.name)
+                answer.raise_for(self.url, self.dest.name, peek_body(resp))
                 if answer.kind is not Kind.RESUMED and answer.body and web_page(resp.headers, self.dest.name):
                     raise web_page_error(self.url, self.dest.name)  # not a reason to drop the segments
                 if answer.kind is Kind.COMPLETE or (answer.kind is Kind.RESTART and not answer.body):

@@ -23,14 +23,16 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Collection, Iterator
+import threading
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings, hub_endpoint
-from ..errors import Code, Problem, SetupError
+from ..control import Control
+from ..errors import Cancelled, Code, Problem, SetupError
 from ..net import client
 from ..net.client import redact_url
 from ..net.policy import TLS_HINT, Attempts, Kind, RetryLater, classify, describe, untrusted_tls
@@ -241,8 +243,8 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
         ctx.control.checkpoint()
         problem: RetryLater
         try:
-            meta = huggingface_hub.get_hf_file_metadata(url, token=token if token else False,
-                                                        timeout=st.connect_timeout, retry_on_errors=False)
+            meta = _unless_cancelled(ctx.control, lambda: huggingface_hub.get_hf_file_metadata(
+                url, token=token if token else False, timeout=st.connect_timeout, retry_on_errors=False))
             client.log.info("HEAD %s -> 200 size=%s", redact_url(url), meta.size)
             return meta
         except HfHubHTTPError as exc:
@@ -259,6 +261,8 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
             client.log.info("HEAD %s -> %s", redact_url(failed or url), type(exc).__name__)
             moved = _moved_host(url, failed)
             problem = RetryLater(describe(exc))
+        except Cancelled:
+            raise
         except Exception as exc:  # the library raises many kinds; all mean "no metadata"
             raise _metadata_error(source, endpoint, exc, sent) from exc
         try:
@@ -293,6 +297,33 @@ def _request_url(exc: BaseException) -> str | None:
         return str(exc.request.url)  # type: ignore[attr-defined]
     except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
         return None
+
+
+def _unless_cancelled(control: Control, request: Callable[[], Any]) -> Any:
+    """``request()`` on a helper thread; a cancel returns at once (:class:`Cancelled`), leaving
+    the thread to end by its own timeout. huggingface_hub's httpx client has no hook that shuts a
+    request still waiting for its answer (``client.abort_in_flight`` reaches only the engine's
+    requests sessions), so a Stop would otherwise wait for the timeout (20 s)."""
+    outcome: list[tuple[bool, Any]] = []
+    ended = threading.Event()
+
+    def work() -> None:
+        try:
+            outcome.append((True, request()))
+        except BaseException as exc:  # handed to the waiting thread as is
+            outcome.append((False, exc))
+        finally:
+            ended.set()
+
+    threading.Thread(target=work, name="hub-metadata", daemon=True).start()
+    with control.on_cancel(ended.set):
+        ended.wait()
+    if not outcome:
+        raise Cancelled()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_token: bool,

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import ijson
 
+from .. import jsonscan
 from ..annotations import find_jsons, iter_image_paths, normalize
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings
@@ -156,7 +157,7 @@ def _dataset_urls(ctx: JobContext, source: Source, catalog: Catalog) -> dict[str
     urls: dict[str, str] = {}
     try:
         with open(dest, "rb") as fh:
-            for key, record in ijson.kvitems(fh, ""):
+            for key, record in jsonscan.safe_ijson(fh).kvitems(fh, ""):  # never ijson's crash on a long number
                 image = record.get("imageURL") if isinstance(record, dict) else None
                 urls[str(key)] = image if isinstance(image, str) else ""
     except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:

@@ -141,6 +141,10 @@ class SourceKind:
         this source download, with a note saying so. Default: unchanged."""
         return item
 
+    def read_annotations(self, root: Path, component: Component, jsons: list[Path]) -> None:
+        """Read ahead, off the wizard's GUI thread, what :meth:`refine_for_annotations` will read
+        from the JSONs (whether or not this run can use the source yet). Default: nothing."""
+
     def pieces(self, source: Source) -> int:
         """How many files the source's planned size is split into (one archive on disk at a time)."""
         return 1

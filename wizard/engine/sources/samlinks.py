@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -521,27 +522,34 @@ class TarEstimate:
 def referenced(root: Path, component: Component, jsons: Collection[Path]) -> set[str]:
     """The target-relative image paths ``jsons`` reference under the component's folder (each
     JSON's list is cached under the state folder, keyed on its size and mtime)."""
-    from ..subset import image_paths
+    from ..subset import remembered
 
-    prefix = component.target + "/"
     out: set[str] = set()
     for path in jsons:
         st = path.stat()
-        cache = state_dir(root) / "index" / f"{path.name}.{component.id}.paths"
         key = f"{st.st_size} {st.st_mtime_ns}"
-        try:
-            lines = read_state_text(cache).split("\n")
-            if lines[0] == key:
-                out.update(line for line in lines[1:] if line)
-                continue
-        except (OSError, UnicodeDecodeError):
-            pass
-        found = sorted(p[len(prefix):] for p in image_paths(path) if p.startswith(prefix))
-        out.update(found)
-        with contextlib.suppress(OSError):
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(cache, key + "\n" + "\n".join(found) + "\n")
+        out.update(remembered(("paths", str(path.absolute()), key, component.id),
+                              partial(_referenced_by, root, component, path, key)))
     return out
+
+
+def _referenced_by(root: Path, component: Component, path: Path, key: str) -> frozenset[str]:
+    """:func:`referenced` for one JSON: from its cache file, else read (and cached)."""
+    from ..subset import image_paths
+
+    prefix = component.target + "/"
+    cache = state_dir(root) / "index" / f"{path.name}.{component.id}.paths"
+    try:
+        lines = read_state_text(cache).split("\n")
+        if lines[0] == key:
+            return frozenset(line for line in lines[1:] if line)
+    except (OSError, UnicodeDecodeError):
+        pass
+    found = sorted(p[len(prefix):] for p in image_paths(path) if p.startswith(prefix))
+    with contextlib.suppress(OSError):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cache, key + "\n" + "\n".join(found) + "\n")
+    return frozenset(found)
 
 
 def elsewhere_path(root: Path, component: Component) -> Path:
@@ -610,6 +618,9 @@ class SamLinksKind(SourceKind):
         return Problem(Code.SAM_LINKS_MISSING, f"{component.title} needs the SA-1B links file from Meta.",
                        "Accept the SA-1B license on Meta's download page, save the links file and pass it "
                        "with --sam-links FILE.")
+
+    def read_annotations(self, root: Path, component: Component, jsons: list[Path]) -> None:
+        referenced(root, component, jsons)
 
     def refine_for_annotations(self, root: Path, item: PlanItem, record: JobRecord | None,
                                jsons: list[Path]) -> PlanItem:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.catalog import Component
-from ...engine.plan import MARGIN_BYTES, Plan
+from ...engine.plan import Plan
 from ...engine.sources import is_known, kind_of
 from .. import formatting
 from ..annotationcache import jsons_on_disk, warm_task
@@ -239,7 +239,9 @@ class ComponentsPage(Retranslating, QWizardPage):
         root, bridge = self._state.root, self._bridge
         if root is not None and bridge is not None and not bridge.busy \
                 and jsons_on_disk(root, self._state.catalog):
-            self._warm_call = bridge.call(warm_task(root, self._state.catalog))
+            catalog = self._state.catalog
+            available = [c for c in catalog.components if self._state.available(c)]
+            self._warm_call = bridge.call(warm_task(root, catalog, available, self._state.settings))
             self._warm_call.finished.connect(self._on_warm_call_ended)
             self._warm_call.failed.connect(self._on_warm_call_ended)
             self.tree.setEnabled(False)
@@ -302,7 +304,7 @@ class ComponentsPage(Retranslating, QWizardPage):
                 set_status(self.budget, self.tr(
                     "Not enough space on {root}: this selection needs up to {need} at its peak, but only "
                     "{free} is free. Free some space, choose fewer parts or another root.").format(
-                    root=plan.root, need=formatting.size(plan.peak_bytes + MARGIN_BYTES),
+                    root=plan.root, need=formatting.size(plan.peak_bytes + plan.margin),
                     free=formatting.size(plan.free_bytes)), "error")
                 self.override.setVisible(True)
         self.completeChanged.emit()

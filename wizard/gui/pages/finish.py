@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from ...engine.events import Stage
 from ..bridge import EngineBridge
-from ..commandline import cli_command
+from ..commandline import cli_command, training_argument
 from ..i18n import catalog_text
 from ..problems import problem_paragraph
 from ..state import WizardState
@@ -120,7 +120,7 @@ class FinishPage(Retranslating, QWizardPage):
         self._shown = True
         self._show_results()
         root, state = self._state.root, self._state
-        self.folder.setText(f"--image_folder {root}" if root else "")
+        self.folder.setText(training_argument(root) if root else "")
         presets = {p.id: p.components for p in state.catalog.presets}
         self.command.setPlainText(cli_command(root, state.selection, state.settings, demo=state.is_demo,
                                               default_endpoint=state.catalog.hub_endpoint,

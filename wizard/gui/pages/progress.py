@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Slot
@@ -12,13 +13,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QToolButton,
+    QWidget,
     QWizardPage,
 )
 
-from ...engine.control import Control
+from ...engine.calls import PlanTask
 from ...engine.errors import Problem
-from ...engine.events import Emit, Event, JobFailed, Log
-from ...engine.plan import Plan, build_plan
+from ...engine.events import Event, JobFailed, Log
+from ...engine.plan import Plan
 from .. import formatting
 from ..bridge import Call, EngineBridge
 from ..i18n import catalog_text
@@ -140,6 +142,11 @@ class ProgressPage(Retranslating, QWizardPage):
         if not self._bridge.busy:
             self.start_run(self._state.selection)
 
+    @property
+    def planning(self) -> bool:
+        """The plan of the next run is being worked out (nothing has started yet)."""
+        return self._planning
+
     def isComplete(self) -> bool:
         return self._finished_once and not self._bridge.running and not self._planning
 
@@ -148,26 +155,21 @@ class ProgressPage(Retranslating, QWizardPage):
         """Run ``ids``; the selected annotation JSONs always come along (done ones are skipped)
         because they decide which images the engine extracts.
 
-        The plan is worked out first, off the GUI thread (with the JSONs on disk it reads them to
-        know which images the run needs), so the totals shown are the plan's from the start."""
+        The plan is worked out first, in the engine child (with the JSONs on disk it reads them to
+        know which images the run needs: "Resume" on the root page comes here without the
+        components page's read), so the totals shown are the plan's from the start."""
         state = self._state
         catalog, settings, root = state.catalog, state.settings, state.root
         if root is None or self._bridge.busy:
             return
         captions = [c.id for c in state.components() if c.group == "annotations"]
         components = catalog.resolve(None, [*ids, *captions])
-
-        def task(emit: Emit, control: Control) -> Plan:
-            plan = build_plan(root, catalog, components, settings)
-            control.checkpoint()
-            return plan
-
         self._planning = True
         self.again_button.setVisible(False)
         self.pause_button.setEnabled(False)
         self.cancel_button.setEnabled(False)
         set_status(self.status, self.tr("Working out the plan…"))
-        call = self._bridge.call(task)
+        call = self._bridge.call(PlanTask(root, catalog, components, settings))  # in the engine child
         call.finished.connect(self._on_plan_call_finished)
         call.failed.connect(self._on_plan_call_failed)
         self._plan_call = call
@@ -206,7 +208,10 @@ class ProgressPage(Retranslating, QWizardPage):
         now = board.clock()
         for job, note in board.take_notes():
             self.append_log("info", note, job)
+        rows = len(self.table.rows)
         self.table.refresh(board, now, self._retries, self._bridge.paused)
+        if len(self.table.rows) != rows:
+            self._order_tabs()
         done, total = board.overall()
         self.overall_bar.setValue(int(board.overall_fraction() * BAR_STEPS))
         parts = [self.tr("{done} of {total}").format(done=formatting.size(done), total=formatting.size(total))]
@@ -216,6 +221,15 @@ class ProgressPage(Retranslating, QWizardPage):
         elif self._bridge.paused:
             parts.append(self.tr("paused"))
         self.overall_text.setText(" · ".join(parts))
+
+    def _order_tabs(self) -> None:
+        """Tab goes through the job rows' Retry buttons right after the table, then the run's
+        buttons and the log (rows are made as jobs appear: Qt would put them last)."""
+        chain: list[QWidget] = [self.table_scroll, *(row.retry for row in self.table.rows.values()),
+                                self.pause_button, self.cancel_button, self.again_button,
+                                self.log_toggle, self.log]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     # -- slots -------------------------------------------------------------------------------
     @Slot()
