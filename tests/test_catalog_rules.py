@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from wizard.cli import main
 from wizard.engine.catalog import check_relative, check_url, load_catalog, name_problem
+from wizard.paths import default_catalog_path
 
 
 @pytest.mark.parametrize("name", ["sa_000050.tar", "train2017.zip", "Luke_Evans.jpg", "café-münchen.jpg",
@@ -58,3 +62,22 @@ def test_only_http_and_https_urls_with_a_host_pass(url: str, ok: bool) -> None:
 def test_the_bundled_catalog_follows_every_rule() -> None:
     catalog = load_catalog()
     assert catalog.components and all(check_relative(c.target) is None for c in catalog.components)
+
+
+def test_two_components_saving_their_downloads_under_one_name_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """GQA's and VG part 1's URLs both end in images.zip (and LLaVA-Pretrain's Hub file is images.zip):
+    a catalog without their 'filename' would have two jobs write downloads/images.zip at once (seen:
+    one failed as '[io-error] ... images.zip.part.json ... Check the disk (dmesg, fsck)')."""
+    text = default_catalog_path().read_text(encoding="utf-8")
+    assert 'filename = "gqa-images.zip"' in text and 'filename = "vg-images.zip"' in text
+    mine = tmp_path / "mirror.toml"
+    mine.write_text(text.replace('  filename = "gqa-images.zip"\n', ""), encoding="utf-8")
+    root = tmp_path / "root"
+    assert main(["plan", "--catalog", str(mine), "--root", str(root), "--components", "gqa,vg-part1"]) == 2
+    err = capsys.readouterr().err
+    assert "[catalog-invalid]" in err and "component 'gqa'" in err and "'images.zip'" in err
+    assert "component 'llava-pretrain'" in err and "filename" in err
+    mine.write_text(text.replace('filename = "vg-images2.zip"', 'filename = "GQA-images.zip"'), encoding="utf-8")
+    assert main(["plan", "--catalog", str(mine), "--root", str(root), "--components", "vg-part2"]) == 2
+    assert "'GQA-images.zip', as component 'gqa'" in capsys.readouterr().err  # one name on a case-blind disk

@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -115,8 +116,10 @@ class MirrorServer:
     """
 
     def __init__(self, docroot: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 hub_commit: str = HUB_COMMIT, chunk_size: int = CHUNK_SIZE) -> None:
+                 hub_commit: str = HUB_COMMIT, chunk_size: int = CHUNK_SIZE,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.docroot = Path(docroot)
+        self.tls = tls  # serve https with this server context (tests: every real upstream but COCO is https)
         self.host = host
         self.port = port
         self.hub_commit = hub_commit
@@ -140,6 +143,8 @@ class MirrorServer:
             return self
         self.stopping.clear()
         self._httpd = _Server((self.host, self.port), self)
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"mirror-{self.port}", daemon=True)
@@ -173,7 +178,7 @@ class MirrorServer:
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("MirrorServer is not running: call start() first")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         """The absolute URL of a docroot-relative path."""

@@ -443,6 +443,7 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
 
     components: list[Component] = []
     seen: set[str] = set()
+    saved_as: dict[str, str] = {}  # download file name (casefolded) -> the component saving it
     raw_components = data.get("component", [])
     if not isinstance(raw_components, list) or not raw_components:
         raise ck.fail("top level", "no [[component]] entries")
@@ -498,6 +499,13 @@ def parse_catalog(data: dict[str, Any], origin: str = "catalog", path: Path | No
             except TypeError as exc:  # pragma: no cover - keys are checked above
                 raise ck.fail(swhere, str(exc)) from exc
             _check_source(ck, swhere, rsrc, source)
+            if source.url or source.path or source.filename:  # saved under downloads/ by that name
+                other = saved_as.setdefault(source.file_name.casefold(), cid)
+                if other != cid:
+                    raise ck.fail(swhere, f"saves its download as {source.file_name!r}, as component '{other}' "
+                                  "does: the two would write the same file",
+                                  "Give one of them its own name with 'filename = \"…\"'.",
+                                  line=ck.line_of("url", source.url) or ck.line_of("path", source.path))
             sources.append(source)
         for key in ("title", "usage"):
             ck.text(where, key, raw.get(key))

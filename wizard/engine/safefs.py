@@ -261,7 +261,7 @@ def file_kind(path: Path) -> str:
 
 
 def _network_problem(exc: OSError, requests: Any) -> Problem:
-    from .net.policy import describe  # requests is imported already: one of its errors came
+    from .net.policy import TLS_HINT, describe, untrusted_tls  # requests is imported already: one of its errors came
 
     request = getattr(exc, "request", None)
     url = getattr(request, "url", None) if request is not None else None
@@ -273,6 +273,8 @@ def _network_problem(exc: OSError, requests: Any) -> Problem:
                        "The server (or a proxy in between) sent something the app cannot read; run the same "
                        "command again later, or point the catalog at a mirror (--catalog). Nothing downloaded "
                        "so far is lost.")
+    if untrusted_tls(exc):
+        return Problem(Code.NETWORK, f"Cannot reach {host}: {why}.", TLS_HINT)
     return Problem(Code.NETWORK, f"Cannot reach {host}: {why}.",
                    "Check the network connection (and proxy settings); the source may be down. Run the "
                    "same command again later: nothing downloaded so far is lost.")

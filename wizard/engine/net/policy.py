@@ -91,10 +91,28 @@ def as_retry(exc: BaseException) -> RetryLater:
     return RetryLater(describe(exc))
 
 
+#: The hint for a server certificate this machine does not trust (any client: requests, httpx, keep-alive).
+TLS_HINT = ("The server's TLS certificate is not trusted on this machine: a network or proxy that inspects "
+            "TLS (ask for its CA certificate and set REQUESTS_CA_BUNDLE=/path/to/ca.pem), or a wrong system "
+            "clock. Nothing downloaded so far is lost.")
+_UNTRUSTED = re.compile(r"certificate verify failed: ([^(\n]+)")
+_UNTRUSTED_PHRASE = "the server's TLS certificate is not trusted"
+
+
+def untrusted_tls(exc: BaseException) -> bool:
+    """Whether a transfer failed because the server's certificate could not be verified (also
+    a :class:`RetryLater` made from :func:`describe`'s phrase for it)."""
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or _UNTRUSTED_PHRASE in text
+
+
 def describe(exc: BaseException) -> str:
     """A short phrase for what went wrong with a transfer (for logs, problems and reports)."""
     if isinstance(exc, RetryLater):
         return str(exc)
+    if untrusted_tls(exc):  # before the generic TLS and connection phrases (httpx says ConnectError)
+        why = _UNTRUSTED.search(str(exc))
+        return _UNTRUSTED_PHRASE + (f" ({why.group(1).strip()})" if why else "")
     if isinstance(exc, Stalled):
         return f"the transfer stalled ({exc})"
     if isinstance(exc, httperrors.TooManyRedirects):
@@ -339,7 +357,7 @@ class Attempts:
             raise SetupError(
                 Code.RETRIES_EXHAUSTED,
                 f"Gave up on {self.what} after {self.failures} failed attempts: {reason}",
-                "The bytes downloaded so far are kept; run again later to resume.",
+                TLS_HINT if untrusted_tls(exc) else "The bytes downloaded so far are kept; run again later to resume.",
             )
         wait = exc.wait if isinstance(exc, RetryLater) else None
         delay = wait if wait is not None else backoff(self.failures, self.base, self.cap, self.rand)

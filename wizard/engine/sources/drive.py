@@ -17,7 +17,6 @@ id (or whose id no longer works) is looked up in its folder (:mod:`.drive_folder
 from __future__ import annotations
 
 import hashlib
-import http.cookiejar
 import os
 import threading
 import time
@@ -38,7 +37,8 @@ from ..net.bounds import limit_for, quarantine, too_long
 from ..net.client import log as requests_log
 from ..net.client import redact_url
 from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_retryable
-from ..safefs import NotRegularFile, file_kind_nofollow, open_private_file, read_regular
+from ..safefs import file_kind_nofollow
+from .drive_cookies import cookies_file
 from .drive_errors import drive_error, has_quota_text, quota_error
 from .drive_folder import folder_file_url
 from .registry import SourceKind, is_known, kind_of
@@ -117,37 +117,6 @@ def download_file(ctx: JobContext, url: str, dest: Path, *, size: int | None = N
     return checked
 
 
-#: A browser's cookies.txt is a few KB; anything far larger is not that file.
-_MAX_COOKIES_BYTES = 4 * 1024 * 1024
-
-
-def cookies_file(ctx: JobContext) -> str | None:
-    """``--drive-cookies FILE`` (cookies.txt exported from a browser signed in to Google, for users
-    the quota stops): gdown gets a copy in the state folder, since it writes cookies back."""
-    source = ctx.settings.drive_cookies
-    if source is None:
-        return None  # gdown's own (~/.cache/gdown/cookies.txt)
-    copy = ctx.downloads.parent / "drive-cookies.txt"
-    hint = ("Export cookies.txt (Netscape format) from a browser signed in to Google and pass "
-            "--drive-cookies FILE.")
-    try:
-        data = read_regular(source, _MAX_COOKIES_BYTES, "the Drive cookies file")
-    except (OSError, ValueError, NotRegularFile) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or "not a regular file"
-        raise SetupError(Code.LOCAL_INVALID, f"Cannot use the Drive cookies file {source}: {why}.", hint) from exc
-    with open_private_file(copy, "wb") as out:
-        if hasattr(os, "fchmod"):  # POSIX: session cookies are this user's only
-            os.fchmod(out.fileno(), 0o600)
-        out.write(data)
-    try:  # as gdown reads it: one that fails there would be dropped with a Python warning
-        http.cookiejar.MozillaCookieJar(str(copy)).load(ignore_discard=True, ignore_expires=True)
-    except (http.cookiejar.LoadError, UnicodeDecodeError) as exc:
-        raise SetupError(Code.LOCAL_INVALID, f"The Drive cookies file {source} is not a cookies.txt in Netscape "
-                         "format (its first line must be '# Netscape HTTP Cookie File' or '# HTTP Cookie File').",
-                         hint) from exc
-    return str(copy)
-
-
 def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _CountingHasher | None,
            component: Component | None) -> None:
     import gdown
@@ -177,12 +146,13 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
 
     requests_log.info("GET %s via gdown -> %s (resuming from byte %d)", redact_url(url), dest.name,
                       partial_size(dest))
+    cookies = cookies_file(ctx)
     try:
         with _CancelBridge(ctx.control) as cancel:
             gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,
                            cancel=cancel, hasher=cast(Any, hasher), retries=0,
                            timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout),
-                           cookies_file=cookies_file(ctx))
+                           use_cookies=cookies is not None, cookies_file=cookies)
     except DownloadCancelled:
         raise Cancelled() from None
     except _TooLong:

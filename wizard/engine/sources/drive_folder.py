@@ -8,6 +8,7 @@ the folders (the demo, nginx with ``autoindex_format json``) answers a JSON list
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -18,8 +19,12 @@ from ..catalog import Catalog
 from ..context import JobContext
 from ..errors import Code, SetupError
 from ..net import client
-from ..net.policy import Attempts, RetryLater, classify, is_retryable
+from ..net.policy import Attempts, Kind, RetryLater, classify, is_retryable
+from .drive_cookies import cookies_file
 from .drive_errors import drive_error
+
+#: How gdown's folder listing names the status of a refused page: "(status code 500)".
+_STATUS = re.compile(r"\(status code (\d{3})\)")
 
 
 def is_drive_url(url: str) -> bool:
@@ -68,15 +73,35 @@ def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dic
     import gdown
     from gdown.exceptions import DownloadError, FileURLRetrievalError
 
-    try:
-        files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,
-                                      timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout))
-    except FileURLRetrievalError as exc:
-        raise drive_error(str(exc), f"the folder {folder_id}", ctx=ctx) from exc
-    except (DownloadError, requests.RequestException) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise SetupError(Code.NETWORK, f"Could not list the Google Drive folder {folder_id}: {first}",
-                         "Check the network and run again.") from exc
+    st = ctx.settings
+    attempts = Attempts(f"the Google Drive folder {folder_id}", st.retries, st.backoff, st.backoff_cap,
+                        rand=ctx.net.rand)
+    while True:
+        ctx.control.checkpoint()
+        cookies = cookies_file(ctx)
+        problem: BaseException
+        try:
+            files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,
+                                          timeout=(st.connect_timeout, st.read_timeout),
+                                          use_cookies=cookies is not None, cookies_file=cookies)
+            break
+        except FileURLRetrievalError as exc:
+            raise drive_error(str(exc), f"the folder {folder_id}", ctx=ctx) from exc
+        except (DownloadError, requests.RequestException) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            status = _STATUS.search(first)
+            if isinstance(exc, requests.RequestException) and is_retryable(exc):
+                problem = exc
+            elif status and classify(int(status.group(1)), {}).kind is Kind.RETRY:  # 429, 5xx: Drive is busy
+                problem = RetryLater(f"Drive answered {status.group(1)}")
+            elif status and status.group(1) in ("401", "403", "404"):  # not shared (any more), or gone
+                raise drive_error(first, f"the folder {folder_id}", ctx=ctx) from exc
+            else:
+                raise SetupError(Code.NETWORK, f"Could not list the Google Drive folder {folder_id}: {first}",
+                                 "Check the network and run again.") from exc
+        delay = attempts.failed(problem)
+        ctx.log(f"listing the Google Drive folder {folder_id}: {problem}; {attempts.note(delay)}", "warning")
+        ctx.control.sleep(delay)
     entries: list[Any] = list(files or [])
     return {PurePosixPath(str(f.path)).name: catalog.drive_file_url.format(id=f.id) for f in entries}
 

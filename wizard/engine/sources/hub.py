@@ -27,15 +27,15 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings, hub_endpoint
 from ..control import Control
-from ..errors import Cancelled, Code, SetupError
+from ..errors import Cancelled, Code, Problem, SetupError
 from ..net import client
 from ..net.client import redact_url
-from ..net.policy import Attempts, Kind, RetryLater, classify, describe
+from ..net.policy import TLS_HINT, Attempts, Kind, RetryLater, classify, describe, untrusted_tls
 from ..net.transfer import download
 from .registry import SourceKind
 
@@ -158,11 +158,68 @@ def fetch(ctx: JobContext, component: Component, source: Source, catalog: Catalo
         ctx.log(f"{name}: {source.repo}@{revision} is commit {commit[:12]}; fetching from that commit")
     ctx.journal.update_info(ctx.job, hub_commit=commit, hub_etag=meta.etag, hub_size=meta.size,
                             hub_sha256=sha256)
+    moved = _moved_host(url, meta.location)
+    if moved and _official(moved, catalog) and not _official(url, catalog):
+        ctx.log(f"{name}: the Hub endpoint {_host(url)} redirects this file to {_host(moved)}: its bytes come "
+                "from there, not from the mirror", "warning")
     headers = auth_headers(ctx.settings, endpoint)
     # The resolve URL, not meta.location: a CDN redirect is signed and expires, and each retry
     # should get a fresh one. requests drops the Authorization header on cross-host redirects.
-    yield download(ctx, resolve_url(source, endpoint, commit or revision), dest,
-                   size=meta.size or source.size, sha256=sha256, headers=headers)
+    try:
+        path = download(ctx, resolve_url(source, endpoint, commit or revision), dest,
+                        size=meta.size or source.size, sha256=sha256, headers=headers)
+    except SetupError as exc:
+        if not moved or exc.problem.code is not Code.RETRIES_EXHAUSTED or not _unanswered(exc.problem.message):
+            raise
+        raise _unreachable_redirect(exc.problem, url, moved) from exc
+    yield path
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    return parts.scheme.lower(), f"{(parts.hostname or '').lower()}:{port}"
+
+
+def _moved_host(url: str, location: str | None) -> str | None:
+    """``location`` when the Hub endpoint sent the request on to another host (a CDN, or a mirror
+    sending it to huggingface.co), else None."""
+    if not location:
+        return None
+    target = urljoin(url, location)
+    return target if _origin(target) != _origin(url) else None
+
+
+#: How :func:`describe` words a request that got no answer at all (not an answer such as a 503).
+#: (A certificate not trusted keeps its own message and hint.)
+_NO_ANSWER = ("connection failed", "DNS lookup failed", "the server stopped answering")
+
+
+def _unanswered(message: str) -> bool:
+    return any(phrase in message for phrase in _NO_ANSWER)
+
+
+def _official(url: str, catalog: Catalog) -> bool:
+    """Whether ``url`` is on huggingface.co or the catalog's own Hub endpoint (not a mirror)."""
+    return _origin(url) in (_origin(DEFAULT_ENDPOINT), _origin(catalog.hub_endpoint))
+
+
+def _unreachable_redirect(problem: Problem, url: str, target: str) -> SetupError:
+    """``problem`` (same code) saying that the endpoint answered but sent the request on to a host that
+    failed: hf-mirror.com redirects some files to huggingface.co, so the mirror does not help where
+    that host is blocked."""
+    via, to = _host(url), _host(target)
+    return SetupError(
+        problem.code,
+        f"{problem.message.rstrip('.')} ({via} sent the request on to {to}, which did not answer).",
+        f"The Hub endpoint {via} answered, but redirects this file to {to}; a mirror that does so (hf-mirror.com "
+        f"for some files) does not help where {to} cannot be reached. Run again later, use a network or proxy "
+        f"(HTTPS_PROXY) that reaches {to}, or download the file elsewhere and pass it with --local "
+        "COMPONENT=PATH. Nothing downloaded so far is lost.")
 
 
 def _partial(dest: Path) -> bool:
@@ -179,7 +236,9 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
     what = f"{source.repo}/{source.path}"
     sent = token is not None
     st = ctx.settings
+    _same_ca_as_requests(huggingface_hub)
     attempts = Attempts(f"the Hub metadata of {what}", st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
+    moved: str | None = None  # where the endpoint sent the failed request on to (another Hub host)
     while True:
         ctx.control.checkpoint()
         problem: RetryLater
@@ -198,7 +257,9 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
                 raise _metadata_error(source, endpoint, exc, sent) from exc
             problem = RetryLater(answer.reason, answer.wait, throttled=answer.throttled)
         except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
-            client.log.info("HEAD %s -> %s", redact_url(url), type(exc).__name__)
+            failed = _request_url(exc)
+            client.log.info("HEAD %s -> %s", redact_url(failed or url), type(exc).__name__)
+            moved = _moved_host(url, failed)
             problem = RetryLater(describe(exc))
         except Cancelled:
             raise
@@ -207,9 +268,35 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
         try:
             delay = attempts.failed(problem)
         except SetupError as exc:
-            raise _metadata_error(source, endpoint, problem, sent, attempts.failures) from exc
+            error = _metadata_error(source, endpoint, problem, sent, attempts.failures)
+            if moved and not untrusted_tls(problem):
+                error = _unreachable_redirect(error.problem, url, moved)
+            raise error from exc
         ctx.log(f"Hub metadata of {what}: {problem}; {attempts.note(delay)}", "warning")
         ctx.control.sleep(delay)
+
+
+def _same_ca_as_requests(huggingface_hub: Any) -> None:
+    """The Hub library's httpx client trusts the CA bundle every other transfer trusts.
+
+    requests and the keep-alive client read ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (a
+    TLS-inspecting proxy's CA, a private mirror's); httpx reads ``SSL_CERT_FILE`` only (which many
+    systems set to their default bundle), so with the first set the Hub's metadata request alone
+    failed the TLS check. ``SSL_CERT_FILE`` is set to the same bundle and the library's client is
+    made again."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and os.environ.get("SSL_CERT_FILE") != bundle:
+        os.environ["SSL_CERT_FILE"] = bundle
+        huggingface_hub.close_session()  # a client made before has read its CA already
+
+
+def _request_url(exc: BaseException) -> str | None:
+    """The URL of the request an httpx error is about (the library follows redirects between Hub
+    hosts itself: hf-mirror.com -> huggingface.co)."""
+    try:
+        return str(exc.request.url)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
+        return None
 
 
 def _unless_cancelled(control: Control, request: Callable[[], Any]) -> Any:
@@ -250,6 +337,8 @@ def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_toke
                  "no token was sent: log in with `hf auth login` (or set HF_TOKEN)")
         return SetupError(Code.HUB_METADATA, f"The Hub refused {where} (HTTP {status}): {explanation}",
                           f"Accept the terms on {page} while logged in to the Hub; {login}.")
+    if untrusted_tls(exc):
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: {explanation}", TLS_HINT)
     return SetupError(
         Code.HUB_METADATA,
         f"Could not read {where}: {explanation}",
