@@ -212,6 +212,7 @@ class StallServer:
         self.stall.set()
         self.release = threading.Event()
         self.client_closed = threading.Event()
+        self.stalling = threading.Event()  # the head and the body's start are sent; nothing more comes
         self.ranges: list[str | None] = []
         server = self
 
@@ -241,6 +242,7 @@ class StallServer:
                 self.wfile.write(body[: server.head])
                 self.wfile.flush()
                 self.connection.settimeout(0.2)
+                server.stalling.set()
                 while not server.release.is_set():  # stall; notice when the client hangs up
                     try:
                         if self.connection.recv(1) == b"":
@@ -395,10 +397,11 @@ def test_cancel_on_a_stalled_image_host_is_not_a_dead_link(tmp_path: Path) -> No
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
+        # asked: the answer's head and the body's start come, then nothing (a cancel before the head
+        # is sent would shut the socket under the server's write, and it would never see the hang-up)
         deadline = time.monotonic() + 30
-        while not server.ranges:  # asked: the answer's head and the body's start come, then nothing
+        while not server.stalling.wait(0.01):
             assert time.monotonic() < deadline and worker.is_alive(), outcome
-            time.sleep(0.01)
         ctx.control.cancel()
         worker.join(timeout=15)  # generous: the read timeout is a minute
         assert not worker.is_alive()
