@@ -410,7 +410,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 #: Signals that stop a run like the Stop button (work kept, exit 130): Ctrl-C, ``kill``, a closed
-#: SSH session or terminal.
+#: SSH session or terminal (unless ignored when the run started, as under ``nohup``).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -428,8 +428,11 @@ def _stop_on_signals(control: Control) -> Iterator[None]:
             print(f"\nStopping ({name})… (the work so far is kept)", file=sys.stderr)
         control.cancel()
 
+    # A signal already ignored stays ignored: ``nohup`` (SIGHUP) and a shell's background job
+    # (SIGINT) ask for the run to outlive the terminal.
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig in STOP_SIGNALS:
+    previous = {sig: handler for sig, handler in previous.items() if handler is not signal.SIG_IGN}
+    for sig in previous:
         signal.signal(sig, on_signal)
     try:
         yield
