@@ -342,6 +342,9 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         problem = plan.space_problem()
         assert problem is not None
         say(problem.render())
+    too_large = plan.file_size_problem()
+    if too_large is not None:
+        say(too_large.render())
 
 
 def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
@@ -397,6 +400,9 @@ def _run(args: argparse.Namespace) -> int:
             problem = plan.space_problem()
             assert problem is not None
             return _fail(problem, EXIT_SPACE)
+        too_large = plan.file_size_problem()  # no --force: such a file cannot be written at all
+        if too_large is not None:
+            return _fail(too_large, EXIT_SPACE)
         if not args.yes:
             if not sys.stdin.isatty():
                 return _fail(Problem(Code.CANCELLED, "Not starting without confirmation.",

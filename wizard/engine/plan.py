@@ -18,6 +18,7 @@ from . import demoroot
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
+from .fsinfo import file_size_limit
 from .journal import JobRecord, check_state_folder, state_dir
 from .rebuild import plan_records
 from .sources import kind_of, local_copy
@@ -55,6 +56,8 @@ class Plan:
     download_bytes: int
     peak_bytes: int
     final_bytes: int
+    #: The largest file the root's filesystem holds when it is small (FAT32: 4 GiB), else None.
+    file_limit: int | None = None
 
     @property
     def fits(self) -> bool:
@@ -73,6 +76,25 @@ class Plan:
             f"at its peak, {human(self.free_bytes)} is free.",
             "Free some space, choose another root or fewer components, or use --force to start anyway "
             "(work pauses when the disk fills).",
+        )
+
+    def file_size_problem(self) -> Problem | None:
+        """Archives to download that the root's filesystem cannot hold as one file (FAT32), or None."""
+        if self.file_limit is None:
+            return None
+        big = [i for i in self.todo if i.source is not None and i.download_bytes
+               and i.peak_archive_bytes > self.file_limit]
+        if not big:
+            return None
+        names = ", ".join(f"{i.component.id} ({i.source.file_name if i.source else '?'}, "
+                          f"{human(i.peak_archive_bytes)})" for i in big)
+        return Problem(
+            Code.NO_SPACE,
+            f"The filesystem under {self.root} holds no file over {human(self.file_limit)} (FAT32), and "
+            f"these downloads are larger: {names}.",
+            "Choose a data root on another filesystem (ext4, XFS, NTFS, or exFAT: a USB disk reformatted "
+            "as exFAT stays readable everywhere), leave these components out, or download the archive "
+            "elsewhere and pass it with --local COMPONENT=PATH.",
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -207,7 +229,8 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
     free = shutil.disk_usage(existing_ancestor(root)).free
     log.debug("plan for %s: %d item(s), %d to do, download %s, peak %s, free %s", root, len(items), len(todo),
               human(sum(i.download_bytes for i in items)), human(peak), human(free))
-    return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final)
+    return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final,
+                file_size_limit(root))
 
 
 def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings) -> list[str] | None:
