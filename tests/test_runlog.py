@@ -403,6 +403,30 @@ def test_a_run_under_nohup_keeps_going_when_the_terminal_closes(tmp_path: Path, 
     assert "SIGHUP" not in run_logs(root)[-1].read_text(encoding="utf-8")
 
 
+def test_a_file_larger_than_the_filesystem_allows_says_so(tmp_path: Path, stall_server: StallServer,
+                                                          coco: bytes) -> None:
+    """A write past the largest file the filesystem holds (FAT32: 4 GiB; here the process's
+    RLIMIT_FSIZE, which fails writes the same way, with EFBIG) names the limit, not a disk to check."""
+    import resource
+
+    stall_server.stall.clear()
+    cat = _one_component_catalog(tmp_path, stall_server.url, coco)
+    root = tmp_path / "root"
+    args = ["run", "--catalog", str(cat), "--root", str(root), "--components", "coco-train2017", "--yes", "--quiet"]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    limit = len(coco) // 2
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "wizard", *args], capture_output=True, env=env,
+                          preexec_fn=small_files, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert "[io-error]" in err and "larger than the filesystem" in err and "FAT32" in err, err
+    assert "dmesg" not in err and "Traceback" not in err
+
+
 def test_cancel_on_a_stalled_image_host_is_not_a_dead_link(tmp_path: Path) -> None:
     """OCR-VQA images: the same cancel hook; the image stays to do, not recorded dead."""
     from wizard.engine.net.keepalive import KeepAlive
