@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -406,6 +407,8 @@ def test_deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in(
         box: Sandbox, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
     box.root.mkdir()
     with RootLock(box.root) as first:
+        code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"]))
+        assert code == 2 and f"(pid {os.getpid()} on {socket.gethostname()})" in err  # the root may be on a shared disk
         first.path.unlink()  # someone "cleans up" the lock file mid-run
         with pytest.raises(SetupError) as refused:
             RootLock(box.root).acquire()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -94,7 +95,8 @@ class RootLock:
                 raise self._refuse()
             os.ftruncate(self._fd, 0)
             os.lseek(self._fd, 0, os.SEEK_SET)
-            os.write(self._fd, f"pid {os.getpid()}".encode())
+            # the host too: a root on a network disk may be in use from another machine
+            os.write(self._fd, f"pid {os.getpid()} on {socket.gethostname()}".encode()[:64])
         except BaseException:
             self._close()
             raise
