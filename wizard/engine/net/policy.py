@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from ..errors import Code, SetupError
+from ..errors import PROXY_HINT, Code, SetupError
 from . import httperrors
 from .client import redact_url
 
@@ -107,6 +107,14 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, httperrors.InvalidHeader) or type(exc).__name__ in ("HeaderParsingError", "InvalidHeader"):
         return f"the server's answer is not valid HTTP ({exc})"[:300]  # e.g. two different Content-Lengths
     text = str(exc)
+    if is_proxy_error(exc):
+        if "407" in text:
+            return "the proxy asks for a user name and password (HTTP 407)"
+        if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+            return "the proxy's host name is unknown (DNS lookup failed)"
+        if "refused" in text.lower():
+            return "the proxy refused the connection"
+        return "the proxy failed"
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
         return "DNS lookup failed"
     if isinstance(exc, httperrors.SSLError):
@@ -118,6 +126,12 @@ def describe(exc: BaseException) -> str:
     if "Redirect" in type(exc).__name__:
         return "too many redirects (a redirect loop)"
     return f"connection problem ({type(exc).__name__})"
+
+
+def is_proxy_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the proxy (HTTPS_PROXY and the like) failed, not the server: requests',
+    the Hub library's (httpx) and the keep-alive client's ``ProxyError``."""
+    return type(exc).__name__ == "ProxyError" or isinstance(exc, httperrors.ProxyError)
 
 
 def retry_after(value: str | None, *, cap: float = RETRY_AFTER_CAP, now: Clock = time.time) -> float | None:
@@ -312,7 +326,8 @@ class Attempts:
             raise SetupError(
                 Code.RETRIES_EXHAUSTED,
                 f"Gave up on {self.what} after {self.failures} failed attempts: {reason}",
-                "The bytes downloaded so far are kept; run again later to resume.",
+                PROXY_HINT if is_proxy_error(exc)
+                else "The bytes downloaded so far are kept; run again later to resume.",
             )
         wait = exc.wait if isinstance(exc, RetryLater) else None
         delay = wait if wait is not None else backoff(self.failures, self.base, self.cap, self.rand)

@@ -30,10 +30,10 @@ from urllib.parse import urlsplit
 
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings, hub_endpoint
-from ..errors import Code, SetupError
+from ..errors import PROXY_HINT, Code, SetupError
 from ..net import client
 from ..net.client import redact_url
-from ..net.policy import Attempts, Kind, RetryLater, classify, describe
+from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_proxy_error
 from ..net.transfer import download
 from .registry import SourceKind
 
@@ -197,6 +197,8 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
             problem = RetryLater(answer.reason, answer.wait, throttled=answer.throttled)
         except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
             client.log.info("HEAD %s -> %s", redact_url(url), type(exc).__name__)
+            if is_proxy_error(exc) and "407" in str(exc):  # the proxy's 407 does not pass by waiting
+                raise _metadata_error(source, endpoint, exc, sent) from exc
             problem = RetryLater(describe(exc))
         except Exception as exc:  # the library raises many kinds; all mean "no metadata"
             raise _metadata_error(source, endpoint, exc, sent) from exc
@@ -213,6 +215,9 @@ def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_toke
     status = getattr(getattr(exc, "response", None), "status_code", None)
     explanation = _explain(exc)
     where = f"{source.repo}/{source.path} from {endpoint}" + (f" after {tries} attempts" if tries else "")
+    if status == 407 or is_proxy_error(exc):
+        why = "the proxy asks for a user name and password (HTTP 407)" if status == 407 else describe(exc)
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: {why}.", PROXY_HINT)
     if status in (401, 403) or type(exc).__name__ == "GatedRepoError":
         page = f"{DEFAULT_ENDPOINT}/{'datasets/' if source.repo_type == 'dataset' else ''}{source.repo}"
         login = ("the token sent was refused: check that it can read this repo" if sent_token else

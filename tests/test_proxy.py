@@ -1,0 +1,155 @@
+"""Proxies as clusters set them (``HTTP_PROXY``/``HTTPS_PROXY``, no ``NO_PROXY`` for the servers):
+every source kind goes through the proxy, and a proxy that asks for a password or refuses the
+connection is named as the proxy, with a hint about its settings, not as the server.
+
+A small forward/CONNECT proxy on 127.0.0.1 is started by the test; the runs are subprocesses so
+that no library's client, created earlier in this process without a proxy, is reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from wizard.demo import MirrorServer, World
+from wizard.engine.errors import PROXY_HINT, SetupError
+from wizard.engine.net.policy import Attempts, describe
+
+
+class Proxy:
+    """A forward proxy for http URLs and a CONNECT proxy for https. ``ask_password``: every
+    request gets 407. ``lines`` are the request lines it saw."""
+
+    def __init__(self, ask_password: bool = False) -> None:
+        self.ask_password = ask_password
+        self.lines: list[str] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> Proxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            line = reader.readline().decode("latin-1").strip()
+            headers = []
+            while (header := reader.readline()) not in (b"\r\n", b"\n", b""):
+                headers.append(header)
+            self.lines.append(line)
+            if self.ask_password:
+                conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\n"
+                             b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            method, target, _version = line.split(" ", 2)
+            if method == "CONNECT":
+                host, port = target.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)))
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                url = urlsplit(target)
+                upstream = socket.create_connection((url.hostname or "", url.port or 80))
+                path = url.path + (f"?{url.query}" if url.query else "")
+                kept = b"".join(h for h in headers if not h.lower().startswith((b"proxy-", b"connection")))
+                upstream.sendall(f"{method} {path} HTTP/1.1\r\n".encode() + kept + b"Connection: close\r\n\r\n")
+            with upstream:
+                threading.Thread(target=_pump, args=(upstream, conn), daemon=True).start()
+                _pump(conn, upstream)
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def proxy() -> Iterator[Proxy]:
+    with Proxy() as server:
+        yield server
+
+
+@pytest.fixture
+def password_proxy() -> Iterator[Proxy]:
+    with Proxy(ask_password=True) as server:
+        yield server
+
+
+def _run(proxy_url: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy", "https_proxy")}
+    env.update(HTTP_PROXY=proxy_url, HTTPS_PROXY=proxy_url)
+    return subprocess.run([sys.executable, "-m", "wizard", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_every_source_kind_goes_through_the_proxy(tmp_path: Path, world: World, mirror: MirrorServer,
+                                                  demo_catalog: Path, sam_links: Path, proxy: Proxy) -> None:
+    root = tmp_path / "root"
+    done = _run(proxy.url, "run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url, "--root", root,
+                "--sam-links", sam_links, "--preset", "cap100k", "--components", "ocr-vqa,json-sft", "--yes",
+                "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    seen = {urlsplit(line.split(" ")[1]).path.split("/")[1] for line in proxy.lines}
+    # the Hub (metadata and bytes), plain http, Google Drive (gdown), SA-1B links, OCR-VQA images
+    assert {"datasets", "images.cocodataset.org", "drive", "sam", "amazon"} <= seen, seen
+
+
+def test_a_proxy_that_asks_for_a_password_is_named_with_its_settings(
+        tmp_path: Path, mirror: MirrorServer, demo_catalog: Path, password_proxy: Proxy) -> None:
+    root = tmp_path / "root"
+    done = _run(password_proxy.url, "run", "--catalog", demo_catalog, "--hf-endpoint", mirror.base_url,
+                "--root", root, "--components", "json-sft,coco-train2017,sam-9k", "--yes", "--quiet")
+    assert done.returncode == 1, done.stderr
+    err = done.stderr
+    assert "Traceback" not in err and "The server answered 407" not in err
+    for line in ("FAILED  json-sft: [hub-metadata]", "FAILED  coco-train2017: [http-status] The proxy asks",
+                 "FAILED  sam-9k: [http-status] The proxy asks"):
+        assert line in err, err
+    lines = err.splitlines()
+    failed = [i for i, line in enumerate(lines) if line.startswith("FAILED")]
+    assert len(failed) == 3 and all(lines[i + 1] == f"  hint: {PROXY_HINT}" for i in failed), err
+    assert not mirror.requests  # nothing reached the server
+
+
+def test_a_proxy_that_refuses_the_connection_is_named_as_the_proxy() -> None:
+    """requests' ProxyError (here for an https URL, through CONNECT): the proxy, not the server."""
+    import requests
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    proxy = f"http://127.0.0.1:{port}"  # nothing listens there now
+    with pytest.raises(requests.exceptions.ProxyError) as failed:
+        requests.get("https://127.0.0.1:9/file.zip", proxies={"https": proxy}, timeout=10)
+    assert describe(failed.value) == "the proxy refused the connection"
+    with pytest.raises(SetupError) as gave_up:
+        Attempts("file.zip", 0, 0.0, 0.0).failed(failed.value)
+    assert gave_up.value.problem.hint == PROXY_HINT
