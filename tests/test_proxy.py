@@ -103,9 +103,11 @@ def password_proxy() -> Iterator[Proxy]:
         yield server
 
 
-def _run(proxy_url: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy", "https_proxy")}
-    env.update(HTTP_PROXY=proxy_url, HTTPS_PROXY=proxy_url)
+def _run(proxy_url: str, *args: str | Path, names: tuple[str, ...] = ("HTTP_PROXY", "HTTPS_PROXY")
+         ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in ("no_proxy", "http_proxy", "https_proxy", "all_proxy")}
+    env.update(dict.fromkeys(names, proxy_url))
     return subprocess.run([sys.executable, "-m", "wizard", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=300)
 
@@ -121,6 +123,17 @@ def test_every_source_kind_goes_through_the_proxy(tmp_path: Path, world: World, 
     seen = {urlsplit(line.split(" ")[1]).path.split("/")[1] for line in proxy.lines}
     # the Hub (metadata and bytes), plain http, Google Drive (gdown), SA-1B links, OCR-VQA images
     assert {"datasets", "images.cocodataset.org", "drive", "sam", "amazon"} <= seen, seen
+
+
+def test_all_proxy_alone_is_used_for_the_ocr_vqa_images_too(tmp_path: Path, mirror: MirrorServer,
+                                                             demo_catalog: Path, proxy: Proxy) -> None:
+    """ALL_PROXY without HTTP(S)_PROXY: requests and the Hub library use it, and so must the
+    keep-alive client of the OCR-VQA images (before, they went around the proxy)."""
+    done = _run(proxy.url, "run", "--catalog", demo_catalog, "--root", tmp_path / "root", "--components",
+                "ocr-vqa", "--yes", "--quiet", names=("ALL_PROXY",))
+    assert done.returncode == 0, done.stderr
+    images = [line for line in proxy.lines if urlsplit(line.split(" ")[1]).path.startswith("/amazon/")]
+    assert images and all(line.startswith("GET http://") for line in images), proxy.lines
 
 
 def test_a_proxy_that_asks_for_a_password_is_named_with_its_settings(

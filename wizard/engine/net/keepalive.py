@@ -488,7 +488,7 @@ class KeepAlive:
 
     # -- connections -----------------------------------------------------------------------------
     def _proxy_for(self, scheme: str, host: str) -> str:
-        proxy = self._proxies.get(scheme)
+        proxy = self._proxies.get(scheme) or self._proxies.get("all")  # ALL_PROXY, as requests and httpx
         if not proxy or urllib.request.proxy_bypass(host):
             return ""
         return proxy if "://" in proxy else f"http://{proxy}"
