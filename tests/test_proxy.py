@@ -166,3 +166,22 @@ def test_a_proxy_that_refuses_the_connection_is_named_as_the_proxy() -> None:
     with pytest.raises(SetupError) as gave_up:
         Attempts("file.zip", 0, 0.0, 0.0).failed(failed.value)
     assert gave_up.value.problem.hint == PROXY_HINT
+
+
+@pytest.mark.parametrize("name", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_variable_naming_a_missing_file_is_said_up_front(
+        tmp_path: Path, mirror: MirrorServer, demo_catalog: Path, name: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Before, each source failed after its retries in its own library's words ("[Errno 2] No such
+    file or directory" from the Hub's), naming neither the variable nor the file."""
+    from wizard.cli import main
+
+    missing = tmp_path / "gone" / "ca.pem"
+    monkeypatch.setenv(name, str(missing))
+    code = main(["run", "--catalog", str(demo_catalog), "--hf-endpoint", mirror.base_url, "--root",
+                 str(tmp_path / "root"), "--components", "json-sft,coco-train2017", "--yes", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"[network] {name} is set to {missing}, which does not exist" in err
+    assert f"hint: Point {name} at your certificate bundle" in err
+    assert not mirror.requests
