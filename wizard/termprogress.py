@@ -7,6 +7,7 @@ job every 30 seconds.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -62,6 +63,18 @@ class _JobView:
         elif self.detail:
             text += f" {self.detail}"
         return text
+
+
+def _columns(stream: TextIO) -> int:
+    """The terminal's width: ``COLUMNS`` when set, else the terminal's own, else 80."""
+    try:
+        return max(20, int(os.environ["COLUMNS"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(20, os.get_terminal_size(stream.fileno()).columns)
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 def _eta(seconds: float) -> str:
@@ -144,6 +157,10 @@ class TerminalReporter:
         lines = [f"  {k:<16} {v.describe()}" for k, v in self._active()]
         finished = sum(1 for v in self.jobs.values() if v.stage == Stage.DONE)
         lines.append(f"  [{finished}/{len(self.jobs)} components done]")
+        # One row each: a line the terminal wraps takes two rows, and the cursor-up that clears
+        # the table would leave the rest behind at every redraw (a narrow terminal, a split pane).
+        width = _columns(self.stream) - 1
+        lines = [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
         self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
         self._drawn = len(lines)
