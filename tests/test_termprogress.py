@@ -55,3 +55,13 @@ def test_on_a_narrow_terminal_each_row_of_the_table_fits_one_line(clock: list[fl
     rows = _CODES.sub("", out.getvalue()).splitlines()
     assert any("coco-train2017" in row for row in rows)  # the table was drawn
     assert all(len(row) < 40 for row in rows), [row for row in rows if len(row) >= 40]
+
+
+def test_term_dumb_gets_lines_and_no_cursor_codes(clock: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    out = Tty()
+    reporter = TerminalReporter(out)
+    _feed(reporter)
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert "coco-train2017: downloading" in text  # the stage lines a log gets

@@ -65,6 +65,16 @@ class _JobView:
         return text
 
 
+def _can_redraw(stream: TextIO) -> bool:
+    """Whether the table can be redrawn in place: a terminal that knows the cursor codes (not
+    ``TERM=dumb``, as in an Emacs shell or some CI consoles, which print them as text)."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+    return tty and os.environ.get("TERM", "") != "dumb"
+
+
 def _columns(stream: TextIO) -> int:
     """The terminal's width: ``COLUMNS`` when set, else the terminal's own, else 80."""
     try:
@@ -92,7 +102,7 @@ class TerminalReporter:
     def __init__(self, stream: TextIO | None = None, *, interactive: bool | None = None,
                  quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
-        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.interactive = _can_redraw(self.stream) if interactive is None else interactive
         self.quiet = quiet
         self.jobs: dict[str, _JobView] = {}
         self._lock = threading.Lock()
