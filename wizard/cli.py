@@ -404,7 +404,7 @@ def _run(args: argparse.Namespace) -> int:
         if too_large is not None:
             return _fail(too_large, EXIT_SPACE)
         if not args.yes:
-            if not sys.stdin.isatty():
+            if sys.stdin is None or not sys.stdin.isatty():  # None: started with stdin closed (<&-)
                 return _fail(Problem(Code.CANCELLED, "Not starting without confirmation.",
                                      "Pass --yes to start without asking."))
             if input("Start? [y/N] ").strip().lower() not in ("y", "yes"):
