@@ -27,3 +27,23 @@ def test_run_without_yes_and_without_a_terminal_asks_for_yes(tmp_path: Path, std
     assert "hint: Pass --yes to start without asking." in proc.stderr
     assert "internal" not in proc.stderr and "Traceback" not in proc.stderr
     assert not (root / "gqa").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("closed", [(1,), (1, 2)], ids=["stdout", "stdout-and-stderr"])
+def test_a_run_started_with_its_output_closed_does_the_work(tmp_path: Path, closed: tuple[int, ...]) -> None:
+    """``run … >&- 2>&-`` (a daemonizing wrapper, a cron line): before, the first line printed
+    crashed the command ([internal], nothing done)."""
+    root = tmp_path / "root"
+
+    def close_output() -> None:
+        for fd in closed:
+            os.close(fd)
+
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(root), "--components",
+                           "gqa", "--yes"], stdout=None if 1 in closed else subprocess.PIPE,
+                          stderr=None if 2 in closed else subprocess.PIPE, preexec_fn=close_output, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((root / "gqa" / "images").iterdir())) == 3
+    status = subprocess.run([sys.executable, "-m", "wizard", "status", "--root", str(root), "--json"],
+                            stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
+    assert status.returncode == 0, status.stderr

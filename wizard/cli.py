@@ -653,11 +653,18 @@ class _Output:
 @contextlib.contextmanager
 def _guarded_output() -> Iterator[None]:
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
+    with contextlib.ExitStack() as closing:
+        def usable(stream: TextIO | None) -> TextIO:
+            """A stream closed when the command started (``>&-``: Python's is None) is os.devnull."""
+            if stream is not None:
+                return stream
+            return closing.enter_context(open(os.devnull, "w", encoding="utf-8"))
+
+        sys.stdout, sys.stderr = _Output(usable(sys.stdout)), _Output(usable(sys.stderr))
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
 
 
 def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:
