@@ -125,6 +125,17 @@ def test_sha256_from_x_linked_etag_is_checked_and_recorded(world: World, mirror:
     assert not (tmp_path / "other/sharegpt4v").exists()
 
 
+def test_an_endpoint_with_a_path_says_404_and_what_to_check(demo_catalog: Path, mirror: MirrorServer,
+                                                            tmp_path: Path) -> None:
+    """HF_ENDPOINT=https://mirror/hub (a path too many): before, the message was httpx's
+    "For more information check: https://developer.mozilla.org/…/404" and the hint "check the network"."""
+    result, _ = run(demo_catalog, tmp_path / "root", hf_endpoint=mirror.base_url + "/hub")
+    problem = result.failed["json-cap100k"]
+    assert problem.code == Code.HUB_METADATA
+    assert "developer.mozilla.org" not in problem.message and "404" in problem.message
+    assert "root URL" in problem.hint and "HF_ENDPOINT" in problem.hint
+
+
 def test_a_gated_repo_shows_the_servers_explanation_and_a_hint(demo_catalog: Path, mirror: MirrorServer,
                                                                tmp_path: Path) -> None:
     why = ("Access to dataset Lin-Chen/ShareGPT4V is restricted. You must have access to it and be "

@@ -224,6 +224,11 @@ def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_toke
                  "no token was sent: log in with `hf auth login` (or set HF_TOKEN)")
         return SetupError(Code.HUB_METADATA, f"The Hub refused {where} (HTTP {status}): {explanation}",
                           f"Accept the terms on {page} while logged in to the Hub; {login}.")
+    if status == 404:
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: {explanation}",
+                          "The endpoint has no such file. Check that --hf-endpoint or HF_ENDPOINT is the mirror's "
+                          "root URL (e.g. https://hf-mirror.com, with no path); on huggingface.co itself the file "
+                          "was moved or renamed upstream: point a catalog at it (--catalog).")
     return SetupError(
         Code.HUB_METADATA,
         f"Could not read {where}: {explanation}",
@@ -236,7 +241,9 @@ def _explain(exc: BaseException) -> str:
     """The server's own explanation (e.g. why a gated repo refused) rather than only the
     library's first line "403 Client Error."."""
     server = getattr(exc, "server_message", None)
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    # httpx's pointer to a page about the status says nothing of this request: its first line does
+    lines = [line.strip() for line in str(exc).strip().splitlines()
+             if line.strip() and not line.strip().startswith("For more information check:")]
     if server and str(server).strip():
         text = str(server).strip()
     elif len(lines) > 1:
