@@ -47,3 +47,16 @@ def test_a_run_started_with_its_output_closed_does_the_work(tmp_path: Path, clos
     status = subprocess.run([sys.executable, "-m", "wizard", "status", "--root", str(root), "--json"],
                             stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
     assert status.returncode == 0, status.stderr
+
+
+def test_an_output_encoding_without_the_roots_characters_does_not_stop_the_run(tmp_path: Path) -> None:
+    """PYTHONIOENCODING=ascii, or a Latin-1 or GBK locale on an older server, and a root whose name it
+    cannot write: before, the first line naming the root crashed the run ([internal]
+    UnicodeEncodeError) before any work."""
+    root = tmp_path / "数据"
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(root), "--components",
+                           "gqa", "--yes"], capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((root / "gqa" / "images").iterdir())) == 3
+    assert b"Train with --image_folder " + str(tmp_path).encode() + b"/\\u6570\\u636e" in proc.stdout

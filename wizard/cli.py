@@ -655,10 +655,14 @@ def _guarded_output() -> Iterator[None]:
     saved = sys.stdout, sys.stderr
     with contextlib.ExitStack() as closing:
         def usable(stream: TextIO | None) -> TextIO:
-            """A stream closed when the command started (``>&-``: Python's is None) is os.devnull."""
-            if stream is not None:
-                return stream
-            return closing.enter_context(open(os.devnull, "w", encoding="utf-8"))
+            """A stream closed when the command started (``>&-``: Python's is None) is os.devnull; one
+            whose encoding cannot write a character writes it as an escape rather than failing."""
+            if stream is None:
+                return closing.enter_context(open(os.devnull, "w", encoding="utf-8"))
+            if getattr(stream, "errors", None) == "strict":  # an ASCII or Latin-1 terminal, a non-ASCII path
+                with contextlib.suppress(AttributeError, ValueError, OSError):
+                    stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
+            return stream
 
         sys.stdout, sys.stderr = _Output(usable(sys.stdout)), _Output(usable(sys.stderr))
         try:
