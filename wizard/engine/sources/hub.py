@@ -83,9 +83,21 @@ def token_refusal(settings: Settings, endpoint: str) -> str | None:
 
 
 def user_token(settings: Settings) -> str | None:
-    """The token given (flag, GUI, HF_TOKEN) or the one ``hf auth login`` saved, or None."""
-    if settings.hf_token:
-        return settings.hf_token
+    """The token given (flag, GUI, HF_TOKEN) or the one ``hf auth login`` saved, or None.
+
+    A token given is stripped (``export HF_TOKEN=$(cat token.txt)`` keeps a Windows line end, a paste
+    a space); one that still holds what no HTTP header can carry is ``hub-metadata`` at once, not
+    seven retries of "connection problem"."""
+    given = (settings.hf_token or "").strip()
+    if given:
+        if not all(33 <= ord(c) < 127 for c in given):
+            raise SetupError(Code.HUB_METADATA,
+                             "The Hugging Face token given (--hf-token, HF_TOKEN or the wizard's setting) holds "
+                             "a space, a line break or a character that is not ASCII, which no request can carry.",
+                             "Copy the token again from https://huggingface.co/settings/tokens (it looks like "
+                             "hf_ followed by letters and digits), or leave it out to use the one `hf auth login` "
+                             "saved.")
+        return given
     try:
         from huggingface_hub import get_token
 
