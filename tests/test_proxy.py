@@ -185,3 +185,33 @@ def test_a_ca_bundle_variable_naming_a_missing_file_is_said_up_front(
     assert f"[network] {name} is set to {missing}, which does not exist" in err
     assert f"hint: Point {name} at your certificate bundle" in err
     assert not mirror.requests
+
+
+def test_the_image_clients_refused_proxy_is_named_as_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OCR-VQA images' keep-alive client: a proxy that refuses the connection (before,
+    "connection failed", as if the image host were down)."""
+    from wizard.engine.net.keepalive import KeepAlive
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    pool = KeepAlive(5.0, 5.0)
+    try:
+        with pytest.raises(OSError) as failed:
+            pool.get("http://images-amazon.invalid/123.jpg", {})
+    finally:
+        pool.close()
+    assert describe(failed.value) == "the proxy refused the connection"
+
+
+def test_a_port_that_looks_like_407_is_no_password_request() -> None:
+    import requests
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    proxy = f"http://127.0.0.1:{port}"
+    with pytest.raises(requests.exceptions.ProxyError) as failed:  # the URL names a port 40765
+        requests.get("http://127.0.0.1:40765/drive/folders/x", proxies={"http": proxy}, timeout=10)
+    assert describe(failed.value) == "the proxy refused the connection"

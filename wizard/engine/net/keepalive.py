@@ -506,10 +506,11 @@ class KeepAlive:
         except TimeoutError as exc:
             raise httperrors.ConnectTimeout(f"no connection to {where[0]}:{where[1]} in "
                                           f"{self.connect_timeout} s") from exc
-        except socket.gaierror as exc:
-            raise httperrors.ConnectionError(f"NameResolutionError: {where[0]}: {exc}") from exc
-        except OSError as exc:
-            raise httperrors.ConnectionError(f"cannot connect to {where[0]}:{where[1]}: {exc}") from exc
+        except OSError as exc:  # to the proxy, when there is one: its failure is named as the proxy's
+            failed = httperrors.ProxyError if proxy else httperrors.ConnectionError
+            if isinstance(exc, socket.gaierror):
+                raise failed(f"NameResolutionError: {where[0]}: {exc}") from exc
+            raise failed(f"cannot connect to {where[0]}:{where[1]}: {exc}") from exc
         conn = _Conn(sock, key)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

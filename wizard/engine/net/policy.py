@@ -108,7 +108,7 @@ def describe(exc: BaseException) -> str:
         return f"the server's answer is not valid HTTP ({exc})"[:300]  # e.g. two different Content-Lengths
     text = str(exc)
     if is_proxy_error(exc):
-        if "407" in text:
+        if asks_for_proxy_password(exc):
             return "the proxy asks for a user name and password (HTTP 407)"
         if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
             return "the proxy's host name is unknown (DNS lookup failed)"
@@ -132,6 +132,12 @@ def is_proxy_error(exc: BaseException) -> bool:
     """Whether ``exc`` says the proxy (HTTPS_PROXY and the like) failed, not the server: requests',
     the Hub library's (httpx) and the keep-alive client's ``ProxyError``."""
     return type(exc).__name__ == "ProxyError" or isinstance(exc, httperrors.ProxyError)
+
+
+def asks_for_proxy_password(exc: BaseException) -> bool:
+    """Whether a proxy error is the proxy's 407 (the status as a word: a port such as 40765 in the
+    message is not one)."""
+    return is_proxy_error(exc) and re.search(r"\b407\b", str(exc)) is not None
 
 
 def retry_after(value: str | None, *, cap: float = RETRY_AFTER_CAP, now: Clock = time.time) -> float | None:

@@ -33,7 +33,7 @@ from ..context import JobContext, Settings, hub_endpoint
 from ..errors import PROXY_HINT, Code, SetupError
 from ..net import client
 from ..net.client import redact_url
-from ..net.policy import Attempts, Kind, RetryLater, classify, describe, is_proxy_error
+from ..net.policy import Attempts, Kind, RetryLater, asks_for_proxy_password, classify, describe, is_proxy_error
 from ..net.transfer import download
 from .registry import SourceKind
 
@@ -209,7 +209,7 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
             problem = RetryLater(answer.reason, answer.wait, throttled=answer.throttled)
         except (httpx2.TransportError, httpx2.TooManyRedirects) as exc:
             client.log.info("HEAD %s -> %s", redact_url(url), type(exc).__name__)
-            if is_proxy_error(exc) and "407" in str(exc):  # the proxy's 407 does not pass by waiting
+            if asks_for_proxy_password(exc):  # the proxy's 407 does not pass by waiting
                 raise _metadata_error(source, endpoint, exc, sent) from exc
             problem = RetryLater(describe(exc))
         except Exception as exc:  # the library raises many kinds; all mean "no metadata"
