@@ -215,3 +215,70 @@ def test_a_port_that_looks_like_407_is_no_password_request() -> None:
     with pytest.raises(requests.exceptions.ProxyError) as failed:  # the URL names a port 40765
         requests.get("http://127.0.0.1:40765/drive/folders/x", proxies={"http": proxy}, timeout=10)
     assert describe(failed.value) == "the proxy refused the connection"
+
+
+# -- a site's own certificate authority ------------------------------------------------------------------
+_CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def _openssl(*args: str | Path) -> None:
+    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def tls_front(tmp_path: Path, mirror: MirrorServer) -> Iterator[tuple[str, Path]]:
+    """``mirror`` behind TLS on 127.0.0.1 with a certificate of a certificate authority made here:
+    (its https base URL, the authority's PEM file)."""
+    import ssl
+
+    ca, key, csr, cert, ext = (tmp_path / n for n in ("ca.pem", "srv.key", "srv.csr", "srv.pem", "ext.cnf"))
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", tmp_path / "ca.key", "-out", ca,
+             "-days", "2", "-subj", "/CN=Site CA")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", tmp_path / "ca.key", "-CAcreateserial", "-out", cert,
+             "-days", "2", "-extfile", ext)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def handle(conn: socket.socket) -> None:
+        try:
+            tls = context.wrap_socket(conn, server_side=True)
+        except OSError:
+            conn.close()
+            return
+        with tls, socket.create_connection(("127.0.0.1", mirror.port)) as upstream:
+            back = threading.Thread(target=_pump, args=(upstream, tls), daemon=True)
+            back.start()
+            _pump(tls, upstream)
+            back.join(timeout=30)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}", ca
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_a_sites_certificate_authority_in_any_one_variable_reaches_every_source(
+        tmp_path: Path, world: World, tls_front: tuple[str, Path], name: str) -> None:
+    """Before, requests read only REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE and the Hub library's httpx
+    only SSL_CERT_FILE: with one of them set, the Hub or every other source failed its TLS check."""
+    base, ca = tls_front
+    catalog = world.write_catalog(base, tmp_path / "tls-catalog.toml")
+    env = {k: v for k, v in os.environ.items() if k not in _CA_VARIABLES}
+    env[name] = str(ca)
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--catalog", str(catalog), "--root",
+                           str(tmp_path / "root"), "--components", "json-sft,coco-train2017,sam-9k,wikiart",
+                           "--yes", "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr

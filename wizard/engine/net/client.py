@@ -162,6 +162,18 @@ CA_VARIABLES = (("REQUESTS_CA_BUNDLE", os.path.exists), ("CURL_CA_BUNDLE", os.pa
                 ("SSL_CERT_FILE", os.path.isfile))
 
 
+def ca_bundle() -> str | None:
+    """The certificates to trust that the environment names (the first of :data:`CA_VARIABLES`
+    set), for every client of the engine alike: requests reads only its own two variables and the
+    Hub library's httpx only SSL_CERT_FILE, so a site's certificate authority given in one of them
+    reached some sources and not the others. None: each client's default."""
+    for name, _usable in CA_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
 def ca_environment_problem() -> Problem | None:
     """``network`` when a CA variable names nothing usable: every https request would fail, each
     source with its own library's words ("[Errno 2] No such file or directory", "Could not find a
@@ -181,6 +193,9 @@ def new_session() -> requests.Session:
     import requests
 
     session = requests.Session()
+    ca = ca_bundle()
+    if ca is not None:
+        session.verify = ca
     session.mount("http://", tracked_adapter())
     session.mount("https://", tracked_adapter())
     return session

@@ -42,8 +42,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from ... import __version__
 from . import httperrors
+from .client import ca_bundle, redact_url
 from .client import log as request_log
-from .client import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def _decoder(encoding: str) -> zlib._Decompress | None:
 
 
 def _ca_file() -> str:
-    ca_file = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    ca_file = ca_bundle()
     if ca_file:
         return ca_file
     import certifi  # what requests.utils.DEFAULT_CA_BUNDLE_PATH is (requests depends on certifi)
@@ -549,7 +549,9 @@ class KeepAlive:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
-            self._tls = ssl.create_default_context(cafile=_ca_file())
+            ca = _ca_file()
+            self._tls = (ssl.create_default_context(capath=ca) if os.path.isdir(ca)  # requests takes a folder too
+                         else ssl.create_default_context(cafile=ca))
         return self._tls
 
 

@@ -34,6 +34,7 @@ from ..control import Control
 from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
 from ..imagesig import looks_like_html
+from ..net import client
 from ..net.bounds import limit_for, quarantine, too_long
 from ..net.client import log as requests_log
 from ..net.client import redact_url
@@ -182,7 +183,7 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
             gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,
                            cancel=cancel, hasher=cast(Any, hasher), retries=0,
                            timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout),
-                           cookies_file=cookies_file(ctx))
+                           cookies_file=cookies_file(ctx), verify=client.ca_bundle() or True)
     except DownloadCancelled:
         raise Cancelled() from None
     except _TooLong:

@@ -70,7 +70,8 @@ def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dic
 
     try:
         files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,
-                                      timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout))
+                                      timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout),
+                                      verify=client.ca_bundle() or True)
     except FileURLRetrievalError as exc:
         raise drive_error(str(exc), f"the folder {folder_id}", ctx=ctx) from exc
     except (DownloadError, requests.RequestException) as exc:

@@ -38,6 +38,10 @@ from ..net.transfer import download
 from .registry import SourceKind
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# The Hub library's httpx trusts SSL_CERT_FILE/SSL_CERT_DIR only: the certificates the other
+# sources trust (client.ca_bundle, e.g. REQUESTS_CA_BUNDLE) are given to it there.
+if (_ca := client.ca_bundle()) is not None and not os.environ.get("SSL_CERT_FILE"):
+    os.environ["SSL_CERT_DIR" if os.path.isdir(_ca) else "SSL_CERT_FILE"] = _ca
 
 log = logging.getLogger(__name__)
 
