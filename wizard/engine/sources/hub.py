@@ -38,10 +38,6 @@ from ..net.transfer import download
 from .registry import SourceKind
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-# The Hub library's httpx trusts SSL_CERT_FILE/SSL_CERT_DIR only: the certificates the other
-# sources trust (client.ca_bundle, e.g. REQUESTS_CA_BUNDLE) are given to it there.
-if (_ca := client.ca_bundle()) is not None and not os.environ.get("SSL_CERT_FILE"):
-    os.environ["SSL_CERT_DIR" if os.path.isdir(_ca) else "SSL_CERT_FILE"] = _ca
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +189,11 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
     what = f"{source.repo}/{source.path}"
     sent = token is not None
     st = ctx.settings
+    # The library's httpx trusts SSL_CERT_FILE/SSL_CERT_DIR only (read when its client is made, at
+    # its first request): the certificates the other sources trust (client.ca_bundle, e.g.
+    # REQUESTS_CA_BUNDLE) are given to it there. Here, not at import: the run has checked them.
+    if (ca := client.ca_bundle()) is not None and not os.environ.get("SSL_CERT_FILE"):
+        os.environ["SSL_CERT_DIR" if os.path.isdir(ca) else "SSL_CERT_FILE"] = ca
     attempts = Attempts(f"the Hub metadata of {what}", st.retries, st.backoff, st.backoff_cap, rand=ctx.net.rand)
     while True:
         ctx.control.checkpoint()
