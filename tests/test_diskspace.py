@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
 import subprocess
@@ -332,8 +333,13 @@ def test_a_download_larger_than_fat32_holds_is_refused_up_front(
     said = capsys.readouterr().out
     if fstype == "exfat":  # exFAT has no such limit
         assert "FAT32" not in said
+        assert cli.main(["plan", *args, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["too_large"] is None
         return
     assert "[no-space]" in said and "FAT32" in said and "coco-train2017 (train2017.zip, 5.4 GB)" in said
+    assert cli.main(["plan", *args, "--json"]) == 0
+    too_large = json.loads(capsys.readouterr().out)["too_large"]
+    assert too_large["code"] == "no-space" and "FAT32" in too_large["message"]
     assert cli.main(["run", *args, "--yes", "--force"]) == cli.EXIT_SPACE  # --force cannot make it fit
     err = capsys.readouterr().err
     assert "FAT32" in err and "hint: Choose a data root on another filesystem" in err

@@ -105,6 +105,9 @@ class Plan:
             "peak_bytes": self.peak_bytes,
             "final_bytes": self.final_bytes,
             "fits": self.fits,
+            # downloads the root's filesystem cannot hold as one file (FAT32): run refuses to start
+            "too_large": None if (big := self.file_size_problem()) is None else {
+                "code": str(big.code), "message": big.message, "hint": big.hint},
             "components": [
                 {
                     "id": i.component.id,
