@@ -60,3 +60,14 @@ def test_an_output_encoding_without_the_roots_characters_does_not_stop_the_run(t
     assert proc.returncode == 0, proc.stderr
     assert len(list((root / "gqa" / "images").iterdir())) == 3
     assert b"Train with --image_folder " + str(tmp_path).encode() + b"/\\u6570\\u636e" in proc.stdout
+
+
+def test_hf_hub_offline_in_the_environment_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """HF_HUB_OFFLINE=1, often exported for training jobs: before, the hint said to check the network."""
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(tmp_path / "root"),
+                           "--components", "json-sft", "--yes", "--quiet"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1, proc.stderr
+    assert "FAILED  json-sft: [hub-metadata]" in proc.stderr and "HF_HUB_OFFLINE is set" in proc.stderr
+    assert "hint: Run this command with HF_HUB_OFFLINE unset" in proc.stderr
+    assert "Check the network" not in proc.stderr

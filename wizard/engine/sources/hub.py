@@ -241,6 +241,11 @@ def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_toke
                  "no token was sent: log in with `hf auth login` (or set HF_TOKEN)")
         return SetupError(Code.HUB_METADATA, f"The Hub refused {where} (HTTP {status}): {explanation}",
                           f"Accept the terms on {page} while logged in to the Hub; {login}.")
+    if type(exc).__name__ == "OfflineModeIsEnabled":  # HF_HUB_OFFLINE=1, often set for training jobs
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: HF_HUB_OFFLINE is set, which keeps the "
+                          "Hugging Face library from asking the Hub anything.",
+                          "Run this command with HF_HUB_OFFLINE unset (or HF_HUB_OFFLINE=0); training can keep "
+                          "it. Nothing downloaded so far is lost.")
     if status == 404:
         return SetupError(Code.HUB_METADATA, f"Could not read {where}: {explanation}",
                           "The endpoint has no such file. Check that --hf-endpoint or HF_ENDPOINT is the mirror's "
