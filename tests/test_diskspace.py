@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
 import subprocess
@@ -297,3 +298,49 @@ def test_a_full_disk_mid_stream_leaves_no_partial_member(small_fs: Path, tmp_pat
         assert (result.written, result.skipped) == (4, 0)  # counted over both passes, none twice
         assert server.requests[0].headers.get("Range", "").startswith("bytes=")
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == {n[2:]: d for n, d in members}
+
+
+# -- a FAT32 root (a USB disk): no file of 4 GiB or more ---------------------------------------------------
+def _mountinfo(tmp_path: Path, usb: Path, fstype: str) -> Path:
+    """A mountinfo where ``usb`` (its space written as Linux does, ``\\040``) is a mount of ``fstype``."""
+    escaped = str(usb).replace(" ", "\\040")
+    path = tmp_path / "mountinfo"
+    path.write_text("22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+                    f"48 22 7:0 / {escaped} rw,nosuid,nodev,relatime shared:30 - {fstype} /dev/loop0 rw,fmask=0022\n")
+    return path
+
+
+@pytest.mark.parametrize("fstype", ["vfat", "exfat"])
+def test_a_download_larger_than_fat32_holds_is_refused_up_front(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fstype: str) -> None:
+    from wizard import cli
+    from wizard.engine import fsinfo
+    from wizard.paths import default_catalog_path
+
+    raw = tomllib.loads(default_catalog_path().read_text())
+    comp = next(c for c in raw["component"] if c["id"] == "coco-train2017")
+    size = 5 * 1024 ** 3  # no server: a run that started would fail on the connection, not on the disk
+    comp["source"] = [{"kind": "http", "label": "test", "url": "http://127.0.0.1:9/train2017.zip",
+                       "size": size, "sha256": "0" * 64}]
+    raw["component"], raw["preset"] = [comp], []
+    cat = tmp_path / "one.toml"
+    cat.write_text(dumps_toml(raw))
+    usb = tmp_path / "usb disk"
+    usb.mkdir()
+    monkeypatch.setattr(fsinfo, "MOUNTINFO", _mountinfo(tmp_path, usb, fstype))
+    args = ["--catalog", str(cat), "--root", str(usb / "sg4v"), "--components", "coco-train2017"]
+    assert cli.main(["plan", *args]) == 0
+    said = capsys.readouterr().out
+    if fstype == "exfat":  # exFAT has no such limit
+        assert "FAT32" not in said
+        assert cli.main(["plan", *args, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["too_large"] is None
+        return
+    assert "[no-space]" in said and "FAT32" in said and "coco-train2017 (train2017.zip, 5.4 GB)" in said
+    assert cli.main(["plan", *args, "--json"]) == 0
+    too_large = json.loads(capsys.readouterr().out)["too_large"]
+    assert too_large["code"] == "no-space" and "FAT32" in too_large["message"]
+    assert cli.main(["run", *args, "--yes", "--force"]) == cli.EXIT_SPACE  # --force cannot make it fit
+    err = capsys.readouterr().err
+    assert "FAT32" in err and "hint: Choose a data root on another filesystem" in err
+    assert not list((usb / "sg4v").rglob("*.part"))  # nothing was downloaded

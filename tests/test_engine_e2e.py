@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -214,7 +215,7 @@ def test_second_process_on_same_root_is_refused(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and "root-locked" in proc.stdout
     with RootLock(tmp_path) as again:  # free again once the holder released it
-        assert again.path.read_text() == f"pid {os.getpid()}"
+        assert again.path.read_text() == f"pid {os.getpid()} on {socket.gethostname()}"
 
 
 def test_status_reports_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -406,6 +407,8 @@ def test_deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in(
         box: Sandbox, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str]) -> None:
     box.root.mkdir()
     with RootLock(box.root) as first:
+        code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"]))
+        assert code == 2 and f"(pid {os.getpid()} on {socket.gethostname()})" in err  # the root may be on a shared disk
         first.path.unlink()  # someone "cleans up" the lock file mid-run
         with pytest.raises(SetupError) as refused:
             RootLock(box.root).acquire()
@@ -417,6 +420,29 @@ def test_deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in(
             RootLock(box.root).acquire()
     RootLock(box.root).acquire()  # released: the next run may start
     assert not any(r.method == "GET" for r in mirror.requests)
+
+
+def test_a_filesystem_that_refuses_locks_is_not_called_another_run(
+        box: Sandbox, demo_catalog: Path, mirror: MirrorServer, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """NFS without its lock service answers flock with ENOLCK: that is no run holding the root (the
+    lock file still names the last run's pid)."""
+    import errno
+
+    from wizard.engine import rootlock
+
+    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["coco-train2017"]))
+    assert code == 0, err
+
+    def no_locks(fd: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(rootlock, "_flock", no_locks)
+    monkeypatch.setattr(rootlock, "_lock_fd", no_locks)
+    code, _out, err = cli(capsys, *run_args(demo_catalog, mirror, box.root, ["gqa"]))
+    assert code != 0
+    assert "Another sharegpt4v-setup" not in err and f"[{Code.ROOT_LOCKED}]" not in err
+    assert "refuses file locks" in err and "local_lock=all" in err
 
 
 def test_a_lock_that_is_a_symlink_is_not_followed(box: Sandbox, demo_catalog: Path, mirror: MirrorServer,

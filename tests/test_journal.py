@@ -4,6 +4,7 @@ followed through links (units; the end-to-end cases are in test_hostile.py)."""
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def test_a_damaged_journal_is_set_aside_and_a_fresh_one_waits_for_its_rebuild(tm
 
 def test_the_lock_survives_its_file_being_replaced(tmp_path: Path) -> None:
     with RootLock(tmp_path) as held:
-        assert held.path.read_text() == f"pid {os.getpid()}"
+        assert held.path.read_text() == f"pid {os.getpid()} on {socket.gethostname()}"
         held.path.unlink()
         held.path.symlink_to(tmp_path / "elsewhere")
         with pytest.raises(SetupError) as refused:

@@ -371,6 +371,64 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_and_the_run_resumes(tmp_path: Path,
     assert f"range=bytes={CHUNK}- -> 206 content-range=bytes {CHUNK}-" in resumed  # requests: status and range
 
 
+def test_a_run_under_nohup_keeps_going_when_the_terminal_closes(tmp_path: Path, stall_server: StallServer,
+                                                                coco: bytes) -> None:
+    """``nohup`` ignores SIGHUP so that the run outlives the SSH session: the run keeps it ignored
+    (it stops on SIGTERM, sent after, and only on that)."""
+    cat = _one_component_catalog(tmp_path, stall_server.url, coco)
+    root = tmp_path / "root"
+    part = root / ".sharegpt4v-setup/downloads/train2017.zip.part"
+    args = ["run", "--catalog", str(cat), "--root", str(root), "--components", "coco-train2017", "--yes", "--quiet"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost"}
+
+    def like_nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-m", "wizard", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, preexec_fn=like_nohup)
+    try:
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size >= CHUNK):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run never got to the stalled read"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGHUP)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert "Stopping (SIGTERM)" in err.decode()
+    assert "SIGHUP" not in err.decode()
+    assert "SIGHUP" not in run_logs(root)[-1].read_text(encoding="utf-8")
+
+
+def test_a_file_larger_than_the_filesystem_allows_says_so(tmp_path: Path, stall_server: StallServer,
+                                                          coco: bytes) -> None:
+    """A write past the largest file the filesystem holds (FAT32: 4 GiB; here the process's
+    RLIMIT_FSIZE, which fails writes the same way, with EFBIG) names the limit, not a disk to check."""
+    import resource
+
+    stall_server.stall.clear()
+    cat = _one_component_catalog(tmp_path, stall_server.url, coco)
+    root = tmp_path / "root"
+    args = ["run", "--catalog", str(cat), "--root", str(root), "--components", "coco-train2017", "--yes", "--quiet"]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    limit = len(coco) // 2
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "wizard", *args], capture_output=True, env=env,
+                          preexec_fn=small_files, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert "[io-error]" in err and "larger than the filesystem" in err and "FAT32" in err, err
+    assert "dmesg" not in err and "Traceback" not in err
+
+
 def test_cancel_on_a_stalled_image_host_is_not_a_dead_link(tmp_path: Path) -> None:
     """OCR-VQA images: the same cancel hook; the image stays to do, not recorded dead."""
     from wizard.engine.net.keepalive import KeepAlive

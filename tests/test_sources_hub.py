@@ -125,6 +125,38 @@ def test_sha256_from_x_linked_etag_is_checked_and_recorded(world: World, mirror:
     assert not (tmp_path / "other/sharegpt4v").exists()
 
 
+def test_an_endpoint_with_a_path_says_404_and_what_to_check(demo_catalog: Path, mirror: MirrorServer,
+                                                            tmp_path: Path) -> None:
+    """HF_ENDPOINT=https://mirror/hub (a path too many): before, the message was httpx's
+    "For more information check: https://developer.mozilla.org/…/404" and the hint "check the network"."""
+    result, _ = run(demo_catalog, tmp_path / "root", hf_endpoint=mirror.base_url + "/hub")
+    problem = result.failed["json-cap100k"]
+    assert problem.code == Code.HUB_METADATA
+    assert "developer.mozilla.org" not in problem.message and "404" in problem.message
+    assert "root URL" in problem.hint and "HF_ENDPOINT" in problem.hint
+
+
+@pytest.mark.parametrize(("given", "sent"), [("hf_abcdefghijk ", "Bearer hf_abcdefghijk"),
+                                             ("hf_abcdefghijk\r", "Bearer hf_abcdefghijk"), (" ", None)])
+def test_a_token_with_a_line_end_or_spaces_around_is_sent_without_them(
+        demo_catalog: Path, mirror: MirrorServer, tmp_path: Path, given: str, sent: str | None) -> None:
+    """``export HF_TOKEN=$(cat token.txt)`` of a Windows file keeps its CR: before, every request
+    failed locally (LocalProtocolError), was retried as a network failure, and the job ended in
+    "connection problem"."""
+    result, _ = run(demo_catalog, tmp_path / "root", hf_endpoint=mirror.base_url, hf_token=given)
+    assert result.done == ["json-cap100k"], result.failed
+    assert {r.headers.get("Authorization") for r in hub_requests(mirror)} == {sent}
+
+
+def test_a_token_no_request_can_carry_is_said_at_once(demo_catalog: Path, mirror: MirrorServer,
+                                                      tmp_path: Path) -> None:
+    result, _ = run(demo_catalog, tmp_path / "root", hf_endpoint=mirror.base_url, hf_token="hf_abc def\u00e4")
+    problem = result.failed["json-cap100k"]
+    assert problem.code == Code.HUB_METADATA and "no request can carry" in problem.message
+    assert "hf_abc" not in problem.message + problem.hint  # never the token itself
+    assert not hub_requests(mirror)
+
+
 def test_a_gated_repo_shows_the_servers_explanation_and_a_hint(demo_catalog: Path, mirror: MirrorServer,
                                                                tmp_path: Path) -> None:
     why = ("Access to dataset Lin-Chen/ShareGPT4V is restricted. You must have access to it and be "

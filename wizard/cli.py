@@ -344,6 +344,9 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         problem = plan.space_problem()
         assert problem is not None
         say(problem.render())
+    too_large = plan.file_size_problem()
+    if too_large is not None:
+        say(too_large.render())
 
 
 def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
@@ -399,8 +402,11 @@ def _run(args: argparse.Namespace) -> int:
             problem = plan.space_problem()
             assert problem is not None
             return _fail(problem, EXIT_SPACE)
+        too_large = plan.file_size_problem()  # no --force: such a file cannot be written at all
+        if too_large is not None:
+            return _fail(too_large, EXIT_SPACE)
         if not args.yes:
-            if not sys.stdin.isatty():
+            if sys.stdin is None or not sys.stdin.isatty():  # None: started with stdin closed (<&-)
                 return _fail(Problem(Code.CANCELLED, "Not starting without confirmation.",
                                      "Pass --yes to start without asking."))
             if input("Start? [y/N] ").strip().lower() not in ("y", "yes"):
@@ -412,7 +418,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 #: Signals that stop a run like the Stop button (work kept, exit 130): Ctrl-C, ``kill``, a closed
-#: SSH session or terminal.
+#: SSH session or terminal (unless ignored when the run started, as under ``nohup``).
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -430,8 +436,11 @@ def _stop_on_signals(control: Control) -> Iterator[None]:
             print(f"\nStopping ({name})… (the work so far is kept)", file=sys.stderr)
         control.cancel()
 
+    # A signal already ignored stays ignored: ``nohup`` (SIGHUP) and a shell's background job
+    # (SIGINT) ask for the run to outlive the terminal.
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig in STOP_SIGNALS:
+    previous = {sig: handler for sig, handler in previous.items() if handler is not signal.SIG_IGN}
+    for sig in previous:
         signal.signal(sig, on_signal)
     try:
         yield
@@ -648,11 +657,22 @@ class _Output:
 @contextlib.contextmanager
 def _guarded_output() -> Iterator[None]:
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
+    with contextlib.ExitStack() as closing:
+        def usable(stream: TextIO | None) -> TextIO:
+            """A stream closed when the command started (``>&-``: Python's is None) is os.devnull; one
+            whose encoding cannot write a character writes it as an escape rather than failing."""
+            if stream is None:
+                return closing.enter_context(open(os.devnull, "w", encoding="utf-8"))
+            if getattr(stream, "errors", None) == "strict":  # an ASCII or Latin-1 terminal, a non-ASCII path
+                with contextlib.suppress(AttributeError, ValueError, OSError):
+                    stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
+            return stream
+
+        sys.stdout, sys.stderr = _Output(usable(sys.stdout)), _Output(usable(sys.stderr))
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
 
 
 def main(argv: Sequence[str] | None = None, *, self_test: Callable[[], int] | None = None) -> int:

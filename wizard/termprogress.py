@@ -7,6 +7,7 @@ job every 30 seconds.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -64,6 +65,28 @@ class _JobView:
         return text
 
 
+def _can_redraw(stream: TextIO) -> bool:
+    """Whether the table can be redrawn in place: a terminal that knows the cursor codes (not
+    ``TERM=dumb``, as in an Emacs shell or some CI consoles, which print them as text)."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+    return tty and os.environ.get("TERM", "") != "dumb"
+
+
+def _columns(stream: TextIO) -> int:
+    """The terminal's width: ``COLUMNS`` when set, else the terminal's own, else 80."""
+    try:
+        return max(20, int(os.environ["COLUMNS"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(20, os.get_terminal_size(stream.fileno()).columns)
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def _eta(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 3600:
@@ -79,7 +102,7 @@ class TerminalReporter:
     def __init__(self, stream: TextIO | None = None, *, interactive: bool | None = None,
                  quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
-        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.interactive = _can_redraw(self.stream) if interactive is None else interactive
         self.quiet = quiet
         self.jobs: dict[str, _JobView] = {}
         self._lock = threading.Lock()
@@ -144,6 +167,10 @@ class TerminalReporter:
         lines = [f"  {k:<16} {v.describe()}" for k, v in self._active()]
         finished = sum(1 for v in self.jobs.values() if v.stage == Stage.DONE)
         lines.append(f"  [{finished}/{len(self.jobs)} components done]")
+        # One row each: a line the terminal wraps takes two rows, and the cursor-up that clears
+        # the table would leave the rest behind at every redraw (a narrow terminal, a split pane).
+        width = _columns(self.stream) - 1
+        lines = [line if len(line) <= width else line[: width - 1] + "…" for line in lines]
         self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
         self._drawn = len(lines)

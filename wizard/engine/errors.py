@@ -93,13 +93,27 @@ class HttpStatusError(SetupError):
                 "in your catalog (--catalog FILE); what was downloaded so far is kept.",
             )
         else:
-            super().__init__(Code.HTTP_STATUS, f"The server answered {status} for {name}.", _status_hint(status))
+            super().__init__(
+                Code.HTTP_STATUS,
+                f"The proxy asks for a user name and password (HTTP 407) for {name}." if status == 407
+                else f"The server answered {status} for {name}.",
+                _status_hint(status),
+            )
         self.status = status
         self.url = url
         self.expired = expired
 
 
+#: What to check when a proxy set in the environment is what failed (407, refused, unknown name).
+PROXY_HINT = ("Check the proxy set in HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (and NO_PROXY, the hosts reached "
+              "directly): one that asks for a password takes it in its URL, e.g. "
+              "HTTPS_PROXY=http://user:password@proxy.example:3128 (and HTTP_PROXY alike). "
+              "Nothing downloaded so far is lost.")
+
+
 def _status_hint(status: int) -> str:
+    if status == 407:
+        return PROXY_HINT
     if status in (401, 403):
         return "Access was refused: the link may have expired or need a token; get a fresh link."
     if status == 404:

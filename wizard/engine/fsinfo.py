@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -47,3 +48,42 @@ def mount_point(path: Path) -> Path:
     except OSError:
         pass
     return current
+
+
+#: Where Linux lists the mounts this process sees (tests point it at a file of their own).
+MOUNTINFO = Path("/proc/self/mountinfo")
+#: Filesystem types (as ``mountinfo`` names them) that hold no file of 4 GiB or more: FAT32 USB disks.
+_FAT_TYPES = frozenset({"vfat", "msdos", "fat", "umsdos", "fuse.fusefat"})
+FAT_FILE_LIMIT = (1 << 32) - 1
+
+
+def _unescape(field: str) -> str:
+    """A ``mountinfo`` path field: spaces and the like are written as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def file_system_type(path: Path) -> str | None:
+    """The type of the filesystem holding ``path`` (``ext4``, ``vfat``…), None where unknown."""
+    try:
+        text = MOUNTINFO.read_text(encoding="utf-8", errors="replace")
+        where = os.path.realpath(existing_ancestor(path))
+    except OSError:
+        return None
+    best, kind = "", None
+    for line in text.splitlines():
+        fields = line.split()
+        try:
+            mount, fstype = _unescape(fields[4]), fields[fields.index("-", 6) + 1]
+        except (IndexError, ValueError):
+            continue
+        inside = where == mount or where.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):  # the last of equal mounts is the one on top
+            best, kind = mount, fstype
+    return kind
+
+
+def file_size_limit(path: Path) -> int | None:
+    """The largest file the filesystem under ``path`` can hold, when it is a known small limit
+    (FAT32: 4 GiB - 1); None otherwise."""
+    kind = file_system_type(path)
+    return FAT_FILE_LIMIT if kind in _FAT_TYPES else None

@@ -18,6 +18,7 @@ from . import demoroot
 from .catalog import Catalog, Component, Source
 from .context import Settings
 from .errors import Code, Problem, SetupError
+from .fsinfo import file_size_limit
 from .journal import JobRecord, check_state_folder, state_dir
 from .rebuild import plan_records
 from .sources import kind_of, local_copy
@@ -58,6 +59,8 @@ class Plan:
     #: Free space kept on top of the peak: the run's reserve (``Settings.min_free_bytes``), so a
     #: plan that fits never waits for space.
     margin: int = MARGIN_BYTES
+    #: The largest file the root's filesystem holds when it is small (FAT32: 4 GiB), else None.
+    file_limit: int | None = None
 
     @property
     def fits(self) -> bool:
@@ -78,6 +81,25 @@ class Plan:
             "(work pauses when the disk fills).",
         )
 
+    def file_size_problem(self) -> Problem | None:
+        """Archives to download that the root's filesystem cannot hold as one file (FAT32), or None."""
+        if self.file_limit is None:
+            return None
+        big = [i for i in self.todo if i.source is not None and i.download_bytes
+               and i.peak_archive_bytes > self.file_limit]
+        if not big:
+            return None
+        names = ", ".join(f"{i.component.id} ({i.source.file_name if i.source else '?'}, "
+                          f"{human(i.peak_archive_bytes)})" for i in big)
+        return Problem(
+            Code.NO_SPACE,
+            f"The filesystem under {self.root} holds no file over {human(self.file_limit)} (FAT32), and "
+            f"these downloads are larger: {names}.",
+            "Choose a data root on another filesystem (ext4, XFS, NTFS, or exFAT: a USB disk reformatted "
+            "as exFAT stays readable everywhere), leave these components out, or download the archive "
+            "elsewhere and pass it with --local COMPONENT=PATH.",
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "root": str(self.root),
@@ -86,6 +108,9 @@ class Plan:
             "peak_bytes": self.peak_bytes,
             "final_bytes": self.final_bytes,
             "fits": self.fits,
+            # downloads the root's filesystem cannot hold as one file (FAT32): run refuses to start
+            "too_large": None if (big := self.file_size_problem()) is None else {
+                "code": str(big.code), "message": big.message, "hint": big.hint},
             "components": [
                 {
                     "id": i.component.id,
@@ -211,7 +236,7 @@ def build_plan(root: Path, catalog: Catalog, components: list[Component], settin
     log.debug("plan for %s: %d item(s), %d to do, download %s, peak %s, free %s", root, len(items), len(todo),
               human(sum(i.download_bytes for i in items)), human(peak), human(free))
     return Plan(root, tuple(items), free, sum(i.download_bytes for i in items), peak, final,
-                max(0, settings.min_free_bytes))
+                max(0, settings.min_free_bytes), file_size_limit(root))
 
 
 def subset_key(items: list[PlanItem] | tuple[PlanItem, ...], settings: Settings) -> list[str] | None:

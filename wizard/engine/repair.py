@@ -163,6 +163,9 @@ def repair(root: Path, catalog: Catalog, settings: Settings, emit: Emit = null_e
         return report
     bad = bad_paths(before) | damaged
     unreadable = {p for r in before.results for p, _ in r.unreadable} | damaged
+    problem = client.ca_environment_problem()
+    if problem is not None:
+        raise SetupError.of(problem)
     control = control or Control()
     with RootLock(root), RunLog(root, emit, verbose=settings.verbose, what="repair") as runlog:
         emit = runlog.emit  # every event also goes to the run log

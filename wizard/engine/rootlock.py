@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -53,6 +54,21 @@ class RootLock:
             error.__cause__ = exc
         return error
 
+    def _fail(self, exc: OSError) -> SetupError:
+        """The error for a lock that was not taken: held by another run, or locks not supported."""
+        if exc.errno in _HELD:
+            return self._refuse(exc)
+        error = SetupError(
+            Code.IO_ERROR,
+            f"Cannot lock {self.path.parent.parent}: its filesystem refuses file locks "
+            f"({exc.strerror or exc}).",
+            "An NFS mount whose lock service (lockd/statd) does not answer does this: have locking "
+            "enabled on the mount (or mount it with local_lock=all when only this machine uses the root), "
+            "or choose a data root on a local disk.",
+        )
+        error.__cause__ = exc
+        return error
+
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if _HAVE_FLOCK:
@@ -62,7 +78,7 @@ class RootLock:
                 _flock(self._dir_fd)
             except OSError as exc:
                 self._close()
-                raise self._refuse(exc) from exc
+                raise self._fail(exc) from exc
         try:
             for _ in range(5):
                 fd = open_private(self.path)
@@ -70,7 +86,7 @@ class RootLock:
                     _lock_fd(fd)
                 except OSError as exc:
                     os.close(fd)
-                    raise self._refuse(exc) from exc
+                    raise self._fail(exc) from exc
                 if _same_inode(fd, self.path):
                     self._fd = fd
                     break
@@ -79,7 +95,8 @@ class RootLock:
                 raise self._refuse()
             os.ftruncate(self._fd, 0)
             os.lseek(self._fd, 0, os.SEEK_SET)
-            os.write(self._fd, f"pid {os.getpid()}".encode())
+            # the host too: a root on a network disk may be in use from another machine
+            os.write(self._fd, f"pid {os.getpid()} on {socket.gethostname()}".encode()[:64])
         except BaseException:
             self._close()
             raise
@@ -103,6 +120,10 @@ class RootLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: The errors of a lock that another process holds (anything else: the filesystem refuses locks).
+_HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, errno.EDEADLK})  # EDEADLK: msvcrt
 
 
 def _same_inode(fd: int, path: Path) -> bool:

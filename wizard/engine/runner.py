@@ -88,6 +88,9 @@ class Runner:
         return self.plan.root
 
     def run(self) -> RunResult:
+        problem = client.ca_environment_problem()
+        if problem is not None:
+            raise SetupError.of(problem)
         lock = RootLock(self.root)
         lock.acquire()
         try:

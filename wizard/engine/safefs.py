@@ -303,6 +303,13 @@ def problem_for_os_error(exc: OSError, root: Path | None = None) -> Problem:
         return Problem(Code.NO_SPACE, f"The disk under {root or where} is full ({reason}).",
                        "Free some space and run again; finished files are kept and the rest resumes.",
                        parked=True)
+    if exc.errno == errno.EFBIG:  # FAT32 (a USB disk): no file of 4 GiB or more
+        what = f"Cannot write {named}: it is" if named is not None else "A file being written is"
+        return Problem(Code.IO_ERROR, f"{what} larger than the filesystem under {root or 'the data root'} "
+                       f"allows for one file ({reason}).",
+                       "FAT32 disks hold files up to 4 GiB: choose a data root on another filesystem "
+                       "(ext4, XFS, NTFS or exFAT), or download the archive elsewhere and pass it with "
+                       "--local COMPONENT=PATH.")
     if exc.errno == errno.EROFS:
         return Problem(Code.ROOT_NOT_WRITABLE, f"Cannot write {where}: the filesystem is read-only.",
                        "Choose a data root on a writable disk (status, plan and verify work read-only).")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import sys
 import threading
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..errors import Code, Problem
 from . import httperrors
 
 if TYPE_CHECKING:
@@ -154,11 +156,46 @@ def tracked_adapter(**options: Any) -> Any:
     return TrackedAdapter(**options)
 
 
+#: Environment variables naming the CA certificates to trust: requests' and curl's (a file or a
+#: folder) and OpenSSL's (a file; the Hub library's httpx reads it).
+CA_VARIABLES = (("REQUESTS_CA_BUNDLE", os.path.exists), ("CURL_CA_BUNDLE", os.path.exists),
+                ("SSL_CERT_FILE", os.path.isfile))
+
+
+def ca_bundle() -> str | None:
+    """The certificates to trust that the environment names (the first of :data:`CA_VARIABLES`
+    set), for every client of the engine alike: requests reads only its own two variables and the
+    Hub library's httpx only SSL_CERT_FILE, so a site's certificate authority given in one of them
+    reached some sources and not the others. None: each client's default."""
+    for name, _usable in CA_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def ca_environment_problem() -> Problem | None:
+    """``network`` when a CA variable names nothing usable: every https request would fail, each
+    source with its own library's words ("[Errno 2] No such file or directory", "Could not find a
+    suitable TLS CA certificate bundle"), after its retries."""
+    for name, usable in CA_VARIABLES:
+        value = os.environ.get(name)
+        if value and not usable(value):
+            return Problem(Code.NETWORK, f"{name} is set to {value}, which does not exist: no https "
+                           "server can be checked against it.",
+                           f"Point {name} at your certificate bundle (a PEM file), or unset it to use the "
+                           "certificates that come with the app.")
+    return None
+
+
 def new_session() -> requests.Session:
     """A ``requests`` session for the engine (see the module docstring)."""
     import requests
 
     session = requests.Session()
+    ca = ca_bundle()
+    if ca is not None:
+        session.verify = ca
     session.mount("http://", tracked_adapter())
     session.mount("https://", tracked_adapter())
     return session

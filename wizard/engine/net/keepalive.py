@@ -42,8 +42,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from ... import __version__
 from . import httperrors
+from .client import ca_bundle, redact_url
 from .client import log as request_log
-from .client import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def _decoder(encoding: str) -> zlib._Decompress | None:
 
 
 def _ca_file() -> str:
-    ca_file = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    ca_file = ca_bundle()
     if ca_file:
         return ca_file
     import certifi  # what requests.utils.DEFAULT_CA_BUNDLE_PATH is (requests depends on certifi)
@@ -488,7 +488,7 @@ class KeepAlive:
 
     # -- connections -----------------------------------------------------------------------------
     def _proxy_for(self, scheme: str, host: str) -> str:
-        proxy = self._proxies.get(scheme)
+        proxy = self._proxies.get(scheme) or self._proxies.get("all")  # ALL_PROXY, as requests and httpx
         if not proxy or urllib.request.proxy_bypass(host):
             return ""
         return proxy if "://" in proxy else f"http://{proxy}"
@@ -506,10 +506,11 @@ class KeepAlive:
         except TimeoutError as exc:
             raise httperrors.ConnectTimeout(f"no connection to {where[0]}:{where[1]} in "
                                           f"{self.connect_timeout} s") from exc
-        except socket.gaierror as exc:
-            raise httperrors.ConnectionError(f"NameResolutionError: {where[0]}: {exc}") from exc
-        except OSError as exc:
-            raise httperrors.ConnectionError(f"cannot connect to {where[0]}:{where[1]}: {exc}") from exc
+        except OSError as exc:  # to the proxy, when there is one: its failure is named as the proxy's
+            failed = httperrors.ProxyError if proxy else httperrors.ConnectionError
+            if isinstance(exc, socket.gaierror):
+                raise failed(f"NameResolutionError: {where[0]}: {exc}") from exc
+            raise failed(f"cannot connect to {where[0]}:{where[1]}: {exc}") from exc
         conn = _Conn(sock, key)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -548,7 +549,9 @@ class KeepAlive:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
-            self._tls = ssl.create_default_context(cafile=_ca_file())
+            ca = _ca_file()
+            self._tls = (ssl.create_default_context(capath=ca) if os.path.isdir(ca)  # requests takes a folder too
+                         else ssl.create_default_context(cafile=ca))
         return self._tls
 
 

@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import Code, SetupError
+from ..errors import PROXY_HINT, Code, SetupError
 from . import httperrors
 from .client import redact_url
 
@@ -126,6 +126,14 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, httperrors.InvalidHeader) or type(exc).__name__ in ("HeaderParsingError", "InvalidHeader"):
         return f"the server's answer is not valid HTTP ({exc})"[:300]  # e.g. two different Content-Lengths
     text = str(exc)
+    if is_proxy_error(exc):
+        if asks_for_proxy_password(exc):
+            return "the proxy asks for a user name and password (HTTP 407)"
+        if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+            return "the proxy's host name is unknown (DNS lookup failed)"
+        if "refused" in text.lower():
+            return "the proxy refused the connection"
+        return "the proxy failed"
     if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
         return "DNS lookup failed"
     if isinstance(exc, httperrors.SSLError):
@@ -137,6 +145,18 @@ def describe(exc: BaseException) -> str:
     if "Redirect" in type(exc).__name__:
         return "too many redirects (a redirect loop)"
     return f"connection problem ({type(exc).__name__})"
+
+
+def is_proxy_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the proxy (HTTPS_PROXY and the like) failed, not the server: requests',
+    the Hub library's (httpx) and the keep-alive client's ``ProxyError``."""
+    return type(exc).__name__ == "ProxyError" or isinstance(exc, httperrors.ProxyError)
+
+
+def asks_for_proxy_password(exc: BaseException) -> bool:
+    """Whether a proxy error is the proxy's 407 (the status as a word: a port such as 40765 in the
+    message is not one)."""
+    return is_proxy_error(exc) and re.search(r"\b407\b", str(exc)) is not None
 
 
 def retry_after(value: str | None, *, cap: float = RETRY_AFTER_CAP, now: Clock = time.time) -> float | None:
@@ -357,7 +377,9 @@ class Attempts:
             raise SetupError(
                 Code.RETRIES_EXHAUSTED,
                 f"Gave up on {self.what} after {self.failures} failed attempts: {reason}",
-                TLS_HINT if untrusted_tls(exc) else "The bytes downloaded so far are kept; run again later to resume.",
+                TLS_HINT if untrusted_tls(exc)
+                else PROXY_HINT if is_proxy_error(exc)
+                else "The bytes downloaded so far are kept; run again later to resume.",
             )
         wait = exc.wait if isinstance(exc, RetryLater) else None
         delay = wait if wait is not None else backoff(self.failures, self.base, self.cap, self.rand)

@@ -33,6 +33,7 @@ from ..control import Control
 from ..errors import Cancelled, Code, HttpStatusError, SetupError
 from ..events import Stage
 from ..imagesig import looks_like_html
+from ..net import client
 from ..net.bounds import limit_for, quarantine, too_long
 from ..net.client import log as requests_log
 from ..net.client import redact_url
@@ -152,7 +153,8 @@ def _gdown(ctx: JobContext, url: str, dest: Path, size: int | None, hasher: _Cou
             gdown.download(url=url, output=str(dest), quiet=True, resume=True, progress=on_progress,
                            cancel=cancel, hasher=cast(Any, hasher), retries=0,
                            timeout=(ctx.settings.connect_timeout, ctx.settings.read_timeout),
-                           use_cookies=cookies is not None, cookies_file=cookies)
+                           use_cookies=cookies is not None, cookies_file=cookies,
+                           verify=client.ca_bundle() or True)
     except DownloadCancelled:
         raise Cancelled() from None
     except _TooLong:

@@ -83,7 +83,8 @@ def _list_drive_folder(ctx: JobContext, catalog: Catalog, folder_id: str) -> dic
         try:
             files = gdown.download_folder(id=folder_id, skip_download=True, quiet=True,
                                           timeout=(st.connect_timeout, st.read_timeout),
-                                          use_cookies=cookies is not None, cookies_file=cookies)
+                                          use_cookies=cookies is not None, cookies_file=cookies,
+                                          verify=client.ca_bundle() or True)
             break
         except FileURLRetrievalError as exc:
             raise drive_error(str(exc), f"the folder {folder_id}", ctx=ctx) from exc

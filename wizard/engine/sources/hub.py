@@ -32,10 +32,20 @@ from urllib.parse import urljoin, urlsplit
 from ..catalog import Catalog, Component, Source
 from ..context import JobContext, Settings, hub_endpoint
 from ..control import Control
-from ..errors import Cancelled, Code, Problem, SetupError
+from ..errors import PROXY_HINT, Cancelled, Code, Problem, SetupError
 from ..net import client
 from ..net.client import redact_url
-from ..net.policy import TLS_HINT, Attempts, Kind, RetryLater, classify, describe, untrusted_tls
+from ..net.policy import (
+    TLS_HINT,
+    Attempts,
+    Kind,
+    RetryLater,
+    asks_for_proxy_password,
+    classify,
+    describe,
+    is_proxy_error,
+    untrusted_tls,
+)
 from ..net.transfer import download
 from .registry import SourceKind
 
@@ -85,9 +95,21 @@ def token_refusal(settings: Settings, endpoint: str) -> str | None:
 
 
 def user_token(settings: Settings) -> str | None:
-    """The token given (flag, GUI, HF_TOKEN) or the one ``hf auth login`` saved, or None."""
-    if settings.hf_token:
-        return settings.hf_token
+    """The token given (flag, GUI, HF_TOKEN) or the one ``hf auth login`` saved, or None.
+
+    A token given is stripped (``export HF_TOKEN=$(cat token.txt)`` keeps a Windows line end, a paste
+    a space); one that still holds what no HTTP header can carry is ``hub-metadata`` at once, not
+    seven retries of "connection problem"."""
+    given = (settings.hf_token or "").strip()
+    if given:
+        if not all(33 <= ord(c) < 127 for c in given):
+            raise SetupError(Code.HUB_METADATA,
+                             "The Hugging Face token given (--hf-token, HF_TOKEN or the wizard's setting) holds "
+                             "a space, a line break or a character that is not ASCII, which no request can carry.",
+                             "Copy the token again from https://huggingface.co/settings/tokens (it looks like "
+                             "hf_ followed by letters and digits), or leave it out to use the one `hf auth login` "
+                             "saved.")
+        return given
     try:
         from huggingface_hub import get_token
 
@@ -260,6 +282,8 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
             failed = _request_url(exc)
             client.log.info("HEAD %s -> %s", redact_url(failed or url), type(exc).__name__)
             moved = _moved_host(url, failed)
+            if asks_for_proxy_password(exc):  # the proxy's 407 does not pass by waiting
+                raise _metadata_error(source, endpoint, exc, sent) from exc
             problem = RetryLater(describe(exc))
         except Cancelled:
             raise
@@ -277,17 +301,23 @@ def _metadata(ctx: JobContext, url: str, token: str | None, source: Source, endp
 
 
 def _same_ca_as_requests(huggingface_hub: Any) -> None:
-    """The Hub library's httpx client trusts the CA bundle every other transfer trusts.
-
-    requests and the keep-alive client read ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` (a
-    TLS-inspecting proxy's CA, a private mirror's); httpx reads ``SSL_CERT_FILE`` only (which many
-    systems set to their default bundle), so with the first set the Hub's metadata request alone
-    failed the TLS check. ``SSL_CERT_FILE`` is set to the same bundle and the library's client is
-    made again."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle and os.environ.get("SSL_CERT_FILE") != bundle:
-        os.environ["SSL_CERT_FILE"] = bundle
-        huggingface_hub.close_session()  # a client made before has read its CA already
+    """The Hub library's httpx client trusts the certificates every other client of the engine
+    trusts (:func:`client.ca_bundle`: a TLS-inspecting proxy's CA, a private mirror's, named in
+    ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE``). httpx reads ``SSL_CERT_FILE``
+    (which many systems set to their default bundle), else ``SSL_CERT_DIR``, when its client is
+    made, so the bundle is put there and the library's client made again. Called per request, not
+    at import: the run has checked the variables by then."""
+    ca = client.ca_bundle()
+    if ca is None:
+        return
+    folder = os.path.isdir(ca)
+    name = "SSL_CERT_DIR" if folder else "SSL_CERT_FILE"
+    if os.environ.get(name) == ca and not (folder and "SSL_CERT_FILE" in os.environ):
+        return
+    if folder:
+        os.environ.pop("SSL_CERT_FILE", None)  # it would win over the folder
+    os.environ[name] = ca
+    huggingface_hub.close_session()  # a client made before has read its CA already
 
 
 def _request_url(exc: BaseException) -> str | None:
@@ -331,6 +361,9 @@ def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_toke
     status = getattr(getattr(exc, "response", None), "status_code", None)
     explanation = _explain(exc)
     where = f"{source.repo}/{source.path} from {endpoint}" + (f" after {tries} attempts" if tries else "")
+    if status == 407 or is_proxy_error(exc):
+        why = "the proxy asks for a user name and password (HTTP 407)" if status == 407 else describe(exc)
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: {why}.", PROXY_HINT)
     if status in (401, 403) or type(exc).__name__ == "GatedRepoError":
         page = f"{DEFAULT_ENDPOINT}/{'datasets/' if source.repo_type == 'dataset' else ''}{source.repo}"
         login = ("the token sent was refused: check that it can read this repo" if sent_token else
@@ -339,6 +372,16 @@ def _metadata_error(source: Source, endpoint: str, exc: BaseException, sent_toke
                           f"Accept the terms on {page} while logged in to the Hub; {login}.")
     if untrusted_tls(exc):
         return SetupError(Code.HUB_METADATA, f"Could not read {where}: {explanation}", TLS_HINT)
+    if type(exc).__name__ == "OfflineModeIsEnabled":  # HF_HUB_OFFLINE=1, often set for training jobs
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: HF_HUB_OFFLINE is set, which keeps the "
+                          "Hugging Face library from asking the Hub anything.",
+                          "Run this command with HF_HUB_OFFLINE unset (or HF_HUB_OFFLINE=0); training can keep "
+                          "it. Nothing downloaded so far is lost.")
+    if status == 404:
+        return SetupError(Code.HUB_METADATA, f"Could not read {where}: {explanation}",
+                          "The endpoint has no such file. Check that --hf-endpoint or HF_ENDPOINT is the mirror's "
+                          "root URL (e.g. https://hf-mirror.com, with no path); on huggingface.co itself the file "
+                          "was moved or renamed upstream: point a catalog at it (--catalog).")
     return SetupError(
         Code.HUB_METADATA,
         f"Could not read {where}: {explanation}",
@@ -351,7 +394,9 @@ def _explain(exc: BaseException) -> str:
     """The server's own explanation (e.g. why a gated repo refused) rather than only the
     library's first line "403 Client Error."."""
     server = getattr(exc, "server_message", None)
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    # httpx's pointer to a page about the status says nothing of this request: its first line does
+    lines = [line.strip() for line in str(exc).strip().splitlines()
+             if line.strip() and not line.strip().startswith("For more information check:")]
     if server and str(server).strip():
         text = str(server).strip()
     elif len(lines) > 1:

@@ -1,0 +1,73 @@
+"""The command line as it is started on remote machines: stdin closed or not a terminal (cron,
+``nohup … <&-``, a CI step), where a prompt must neither hang nor crash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _close_stdin() -> None:
+    os.close(0)
+
+
+@pytest.mark.parametrize("stdin", ["closed", "devnull"])
+def test_run_without_yes_and_without_a_terminal_asks_for_yes(tmp_path: Path, stdin: str) -> None:
+    root = tmp_path / "root"
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(root), "--components",
+                           "gqa"], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL if stdin == "devnull" else None,
+                          preexec_fn=_close_stdin if stdin == "closed" else None)
+    assert proc.returncode == 2, proc.stderr
+    assert "[cancelled] Not starting without confirmation." in proc.stderr
+    assert "hint: Pass --yes to start without asking." in proc.stderr
+    assert "internal" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (root / "gqa").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("closed", [(1,), (1, 2)], ids=["stdout", "stdout-and-stderr"])
+def test_a_run_started_with_its_output_closed_does_the_work(tmp_path: Path, closed: tuple[int, ...]) -> None:
+    """``run … >&- 2>&-`` (a daemonizing wrapper, a cron line): before, the first line printed
+    crashed the command ([internal], nothing done)."""
+    root = tmp_path / "root"
+
+    def close_output() -> None:
+        for fd in closed:
+            os.close(fd)
+
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(root), "--components",
+                           "gqa", "--yes"], stdout=None if 1 in closed else subprocess.PIPE,
+                          stderr=None if 2 in closed else subprocess.PIPE, preexec_fn=close_output, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((root / "gqa" / "images").iterdir())) == 3
+    status = subprocess.run([sys.executable, "-m", "wizard", "status", "--root", str(root), "--json"],
+                            stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
+    assert status.returncode == 0, status.stderr
+
+
+def test_an_output_encoding_without_the_roots_characters_does_not_stop_the_run(tmp_path: Path) -> None:
+    """PYTHONIOENCODING=ascii, or a Latin-1 or GBK locale on an older server, and a root whose name it
+    cannot write: before, the first line naming the root crashed the run ([internal]
+    UnicodeEncodeError) before any work."""
+    root = tmp_path / "数据"
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(root), "--components",
+                           "gqa", "--yes"], capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((root / "gqa" / "images").iterdir())) == 3
+    assert b"Train with --image_folder " + str(tmp_path).encode() + b"/\\u6570\\u636e" in proc.stdout
+
+
+def test_hf_hub_offline_in_the_environment_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """HF_HUB_OFFLINE=1, often exported for training jobs: before, the hint said to check the network."""
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(tmp_path / "root"),
+                           "--components", "json-sft", "--yes", "--quiet"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1, proc.stderr
+    assert "FAILED  json-sft: [hub-metadata]" in proc.stderr and "HF_HUB_OFFLINE is set" in proc.stderr
+    assert "hint: Run this command with HF_HUB_OFFLINE unset" in proc.stderr
+    assert "Check the network" not in proc.stderr
