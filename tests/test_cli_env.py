@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_an_output_encoding_without_the_roots_characters_does_not_stop_the_run(t
                           env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert proc.returncode == 0, proc.stderr
     assert len(list((root / "gqa" / "images").iterdir())) == 3
-    assert b"Train with --image_folder " + str(tmp_path).encode() + b"/\\u6570\\u636e" in proc.stdout
+    assert b"Train with --image_folder '" + str(tmp_path).encode() + b"/\\u6570\\u636e'" in proc.stdout
 
 
 def test_hf_hub_offline_in_the_environment_is_named_with_what_to_do(tmp_path: Path) -> None:
@@ -71,3 +72,14 @@ def test_hf_hub_offline_in_the_environment_is_named_with_what_to_do(tmp_path: Pa
     assert "FAILED  json-sft: [hub-metadata]" in proc.stderr and "HF_HUB_OFFLINE is set" in proc.stderr
     assert "hint: Run this command with HF_HUB_OFFLINE unset" in proc.stderr
     assert "Check the network" not in proc.stderr
+
+
+def test_the_training_argument_a_run_prints_pastes_as_one_argument(tmp_path: Path) -> None:
+    """The last line of a run is pasted into the training command: a root with a space or a shell
+    character ("My Data & more") must stay one argument (the wizard's finish page quotes it too)."""
+    root = tmp_path / "My Data & more"
+    proc = subprocess.run([sys.executable, "-m", "wizard", "run", "--demo", "--root", str(root), "--components",
+                           "gqa", "--yes", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("Done: "))
+    assert shlex.split(line.split("Train with ", 1)[1]) == ["--image_folder", str(root)]

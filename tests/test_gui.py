@@ -257,3 +257,30 @@ def test_bad_sam_links_file_is_rejected(qtbot: QtBot, make_wizard: WizardFactory
     assert "51 links" in page.sam_status.text() and next_.isEnabled()
     go_next(qtbot, wizard)
     assert wizard.state.settings.sam_links == good
+
+
+def test_a_root_on_fat32_refuses_archives_it_cannot_hold_without_start_anyway(
+        qtbot: QtBot, make_wizard: WizardFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """COCO's 19 GB zip cannot be one file on FAT32 (4 GiB at most): the page says so and gives no
+    "start anyway", as the CLI's plan refuses it even with --force."""
+    from wizard.engine import fsinfo
+
+    usb = tmp_path / "usb disk"
+    usb.mkdir()
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text("22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+                         f"48 22 7:0 / {str(usb).replace(' ', chr(92) + '040')} rw,relatime shared:30 - vfat "
+                         "/dev/loop0 rw,fmask=0022\n")
+    monkeypatch.setattr(fsinfo, "MOUNTINFO", mountinfo)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: DiskUsage(10 ** 14, 0, 10 ** 14))  # room enough
+    wizard = make_wizard(catalog=load_catalog())
+    to_components_page(qtbot, wizard, usb / "sg4v")
+    page = wizard.components_page
+    page.set_selection(["coco-train2017"])
+    next_ = wizard.button(wizard.WizardButton.NextButton)
+    assert not next_.isEnabled()
+    assert page.budget.property("statusKind") == "error"
+    assert "FAT32" in page.budget.text() and "coco-train2017" in page.budget.text()
+    assert not page.override.isVisible()
+    page.set_selection(["json-sft"])  # a small file fits
+    assert next_.isEnabled()

@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -478,7 +479,7 @@ def _report_run(args: argparse.Namespace, result: RunResult) -> int:
     if result.waiting:
         return EXIT_WAITING
     print(f"Done: {len(result.done)} prepared, {len(result.skipped)} already in place. "
-          f"Train with --image_folder {args.root.expanduser().absolute()}")
+          f"Train with {shlex.join(['--image_folder', str(args.root.expanduser().absolute())])}")
     return EXIT_OK
 
 

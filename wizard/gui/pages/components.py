@@ -23,6 +23,7 @@ from .. import formatting
 from ..annotationcache import jsons_on_disk, warm_task
 from ..bridge import Call, EngineBridge
 from ..i18n import catalog_text
+from ..problems import problem_paragraph
 from ..state import WizardState, first_source
 from ..widgets import (
     Retranslating,
@@ -264,6 +265,8 @@ class ComponentsPage(Retranslating, QWizardPage):
     def isComplete(self) -> bool:
         if self._plan is None or not self.selected() or self.reading_annotations:
             return False
+        if self._plan.file_size_problem() is not None:  # no "start anyway": such a file cannot be written
+            return False
         return self._plan.fits or self.override.isChecked()
 
     def validatePage(self) -> bool:
@@ -296,7 +299,11 @@ class ComponentsPage(Retranslating, QWizardPage):
             if in_place:
                 text += " " + self.tr("{k} already in place.").format(k=in_place)
             self.totals.setText(text)
-            if plan.fits:
+            if (too_large := plan.file_size_problem()) is not None:
+                set_status(self.budget, problem_paragraph(too_large), "error")
+                self.override.setChecked(False)
+                self.override.setVisible(False)
+            elif plan.fits:
                 set_status(self.budget, "")
                 self.override.setChecked(False)
                 self.override.setVisible(False)

@@ -181,6 +181,9 @@ class ProgressPage(Retranslating, QWizardPage):
         if self._bridge.cancel_requested:  # the window is closing
             self._end_run()
             return
+        if (too_large := plan.file_size_problem()) is not None:  # a resume skips the components page
+            self._on_plan_call_failed(too_large)
+            return
         if not plan.fits and not self._state.settings.force:
             self.append_log("warning", self.tr("The plan may not fit the free space; jobs wait when the "
                                                "disk is full."))
