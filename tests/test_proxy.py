@@ -206,6 +206,30 @@ def test_the_image_clients_refused_proxy_is_named_as_the_proxy(monkeypatch: pyte
     assert describe(failed.value) == "the proxy refused the connection"
 
 
+@pytest.mark.parametrize("no_proxy", ["127.0.0.0/8", "localhost,127.0.0.1", "example.org, 127.0.0.1"])
+def test_no_proxy_as_clusters_write_it_reaches_the_image_client_too(monkeypatch: pytest.MonkeyPatch,
+                                                                    mirror: MirrorServer, no_proxy: str) -> None:
+    """NO_PROXY with a CIDR range (as clusters set it for their own networks): requests goes direct
+    for every other source, and so must the OCR-VQA images' keep-alive client (before, it read NO_PROXY
+    with urllib, which ignores ranges, and sent the images to the proxy, here one that refuses)."""
+    from wizard.engine.net.keepalive import KeepAlive
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    for name in ("no_proxy", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    url = mirror.base_url + "/coco/annotations.txt"  # any path: an answer at all means it went direct
+    pool = KeepAlive(5.0, 5.0)
+    try:
+        answer = pool.get(url, {})
+        answer.close()
+    finally:
+        pool.close()
+    assert answer.status == 404 and mirror.requests
+
+
 def test_a_port_that_looks_like_407_is_no_password_request() -> None:
     import requests
 

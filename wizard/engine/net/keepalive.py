@@ -489,9 +489,19 @@ class KeepAlive:
     # -- connections -----------------------------------------------------------------------------
     def _proxy_for(self, scheme: str, host: str) -> str:
         proxy = self._proxies.get(scheme) or self._proxies.get("all")  # ALL_PROXY, as requests and httpx
-        if not proxy or urllib.request.proxy_bypass(host):
+        if not proxy or self._bypasses(scheme, host):
             return ""
         return proxy if "://" in proxy else f"http://{proxy}"
+
+    @staticmethod
+    def _bypasses(scheme: str, host: str) -> bool:
+        """Whether NO_PROXY names ``host``, read as requests reads it for every other source (names,
+        suffixes, and CIDR ranges such as ``10.0.0.0/8``, which clusters set and urllib ignores).
+        Once per origin: routes are kept by origin."""
+        from requests.utils import should_bypass_proxies
+
+        name = f"[{host}]" if ":" in host else host
+        return bool(should_bypass_proxies(f"{scheme}://{name}/", None))
 
     def _connect(self, key: tuple[str, str, int, str]) -> _Conn:
         scheme, host, port, proxy = key
