@@ -490,6 +490,24 @@ class _Extraction:
         if not isinstance(end, END_BLOCK | NO_BLOCK):
             at = "byte" if tf.fileobj is raw else "uncompressed byte"
             raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
+        if isinstance(end, END_BLOCK) and tf.fileobj is not None and _data_after_end(tf.fileobj):
+            at = "byte" if tf.fileobj is raw else "uncompressed byte"
+            self.ctx.log(f"{self.archive.name}: data after the end-of-archive marker at {at} {tf.offset:,} is "
+                         "ignored, as tar does", "warning")
+
+
+def _data_after_end(stream: IO[bytes]) -> bool:
+    """Whether something other than zero padding follows a tar's end-of-archive block on
+    ``stream`` (read at most 1 MiB; data that a compression reader refuses counts)."""
+    left = 1 << 20
+    try:
+        while left > 0 and (block := stream.read(min(left, 64 * 1024))):
+            if block.count(0) != len(block):
+                return True
+            left -= len(block)
+    except _DAMAGED:
+        return True
+    return False
 
 
 def _linked_member(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
