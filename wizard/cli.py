@@ -350,9 +350,23 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         say(too_large.render())
 
 
-def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
-    print(problem.render(), file=sys.stderr)
+def _fail(problem: Problem, code: int = EXIT_USAGE, *, said: bool = False) -> int:
+    """Print ``problem`` on stderr, unless ``said`` (already printed on stdout) and stdout is
+    the same file as stderr (``run … > log 2>&1``, a terminal, ``--json``): there it is said once."""
+    if not (said and _one_output()):
+        print(problem.render(), file=sys.stderr)
     return code
+
+
+def _one_output() -> bool:
+    """Whether stdout and stderr write to the same file (a terminal, ``> log 2>&1``)."""
+    if sys.stdout is sys.stderr:
+        return True
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # no file behind one of them (a test's capture)
+        return False
+    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -402,10 +416,10 @@ def _run(args: argparse.Namespace) -> int:
         if not plan.fits and not settings.force:
             problem = plan.space_problem()
             assert problem is not None
-            return _fail(problem, EXIT_SPACE)
+            return _fail(problem, EXIT_SPACE, said=not args.quiet)  # print_plan said it
         too_large = plan.file_size_problem()  # no --force: such a file cannot be written at all
         if too_large is not None:
-            return _fail(too_large, EXIT_SPACE)
+            return _fail(too_large, EXIT_SPACE, said=not args.quiet)
         if not args.yes:
             if sys.stdin is None or not sys.stdin.isatty():  # None: started with stdin closed (<&-)
                 return _fail(Problem(Code.CANCELLED, "Not starting without confirmation.",
