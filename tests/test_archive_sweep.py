@@ -249,3 +249,35 @@ def test_a_file_member_at_the_name_of_a_folder_the_archive_made_is_refused(tmp_p
         extract_archive(ctx, archive, kind, dest, Layout())
     assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "x (a folder" in caught.value.problem.message
     assert (dest / "x/a.jpg").read_bytes() == b"1" and (dest / "y.jpg").read_bytes() == b"3"
+
+
+@pytest.mark.parametrize("size", [3000, 8192 * 256], ids=["small", "past-one-chunk"])
+@pytest.mark.parametrize("kind", ["zip", "tar", "tar.gz"])
+def test_a_name_given_twice_keeps_its_last_copy_as_tar_and_unzip_do(tmp_path: Path, kind: str, size: int) -> None:
+    """Two entries of one name, same size and time, other bytes: GNU tar and unzip leave the
+    last; the extraction wrote the first and then skipped the second as 'already there'. A
+    rerun keeps the last copy and writes nothing again (small members)."""
+    first_copy, last_copy = b"a" * size, b"b" * size
+    names = [("train2017/000000000009.jpg", first_copy), ("train2017/000000000025.jpg", b"x" * 10),
+             ("train2017/000000000009.jpg", last_copy)]
+    archive = tmp_path / f"train2017.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+            for name, data in names:
+                zf.writestr(zipfile.ZipInfo(name, (2017, 9, 1, 12, 0, 0)), data)
+    else:
+        with tarfile.open(archive, "w:gz" if kind == "tar.gz" else "w") as tf:
+            for name, data in names:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), 1_504_267_200
+                tf.addfile(info, io.BytesIO(data))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "coco" / "train2017"
+    layout = Layout(strip="train2017/")
+    extract_archive(ctx, archive, "zip" if kind == "zip" else "tar", dest, layout)
+    want = {"000000000009.jpg": last_copy, "000000000025.jpg": b"x" * 10}
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == want
+    again = extract_archive(ctx, archive, "zip" if kind == "zip" else "tar", dest, layout)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == want
+    if size == 3000:
+        assert again.written == 0

@@ -599,3 +599,17 @@ def test_a_hard_link_to_an_earlier_member_is_extracted_when_streamed(served: Any
     result, _ = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
     images = tmp_path / "root/sam/images"
     assert result.written == 3 and (images / "sa_3.jpg").read_bytes() == jpgs(members)["sa_1.jpg"]
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_a_name_given_twice_in_a_streamed_tar_keeps_its_last_copy(served: Any, tmp_path: Path, packed: bool) -> None:
+    """Two members of one name, same size and time, other bytes: GNU tar leaves the last; the
+    streamed pass wrote the first and skipped the second as 'already there'."""
+    docroot, server = served
+    members = sam_members(3, 3000)
+    name, data = members[0]
+    again = (name, bytes(b ^ 0xFF for b in data))
+    tar = write_tar(tmp_path / "plain.tar", [*members, again]).read_bytes()
+    (docroot / "t.tar").write_bytes(gzip.compress(tar) if packed else tar)
+    stream(tmp_path / "root", server.url("/t.tar"))
+    assert on_disk(tmp_path / "root/sam/images") == jpgs([*members, again])

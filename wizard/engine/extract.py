@@ -30,14 +30,14 @@ import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, Self, cast
 
 from .bounds import Budget, path_problem, too_large, unsafe
 from .catalog import Layout
 from .context import JobContext
 from .errors import Code, SetupError
 from .fsinfo import free_bytes
-from .safefs import create_unless_complete, is_whole, open_private
+from .safefs import create_unless_complete, is_whole, open_nofollow, open_private
 from .sizes import SizeLedger
 from .zipextract import ZipExtraction
 
@@ -157,6 +157,9 @@ class _Extraction:
         self.new_dirs: set[str] = {self.dest} if new else set()
         self._fresh: dict[str, bool] = {}  # relative folder -> in new_dirs
         self.refused: list[str] = []
+        #: final paths of the tar members met so far: a name met again is a later copy, which
+        #: wins (as with GNU tar and unzip) even at the size and mtime of the one before it
+        self.met: set[str] = set()
         self.written = self.skipped = self.ignored = self.bytes_written = 0
         self.done = 0  # progress position (uncompressed bytes for zip, archive bytes for tar)
         self.total = 0
@@ -271,11 +274,39 @@ class _Extraction:
         replaces it. A larger one is written to a hidden temp name and renamed into place. Either
         way a failure removes what was written of it.
         """
+        again = final in self.met
+        self.met.add(final)
+        if again:
+            self._write_again(final, size, mtime, stored, chunks)
+            return
         if os.path.dirname(final) not in self.new_dirs and self.complete(final, size, mtime):
             return
         self.budget.admit(self.member, size, stored)
         if size <= self.one_go:
             data = self._gather(chunks(), size)
+            fd = create_unless_complete(final, size, mtime)
+            if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
+                self._skip(final, size)
+                return
+            self._fill(fd, final, final, data, size, mtime)
+        else:
+            folder, base = os.path.split(final)
+            temp = os.path.join(folder, _temp_name(base))
+            self._fill(open_private(Path(temp), truncate=True), temp, final, chunks(), size, mtime)
+
+    def _write_again(self, final: str, size: int, mtime: float | None, stored: int | None,
+                     chunks: Callable[[], Iterable[bytes]]) -> None:
+        """A later copy of a member this extraction met already: it replaces the file, whatever
+        its size and mtime, unless the file already holds its bytes (a small member is compared:
+        a rerun that met the earlier copy whole on disk writes nothing again)."""
+        self.budget.admit(self.member, size, stored)
+        if size <= self.one_go:
+            data = self._gather(chunks(), size)
+            if _holds(final, data, size):
+                self._skip(final, size)
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(final)
             fd = create_unless_complete(final, size, mtime)
             if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
                 self._skip(final, size)
@@ -490,7 +521,7 @@ class _Extraction:
         if not isinstance(end, END_BLOCK | NO_BLOCK):
             at = "byte" if tf.fileobj is raw else "uncompressed byte"
             raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
-        if isinstance(end, END_BLOCK) and tf.fileobj is not None and _data_after_end(tf.fileobj):
+        if isinstance(end, END_BLOCK) and tf.fileobj is not None and _data_after_end(cast(IO[bytes], tf.fileobj)):
             at = "byte" if tf.fileobj is raw else "uncompressed byte"
             self.ctx.log(f"{self.archive.name}: data after the end-of-archive marker at {at} {tf.offset:,} is "
                          "ignored, as tar does", "warning")
@@ -508,6 +539,19 @@ def _data_after_end(stream: IO[bytes]) -> bool:
     except _DAMAGED:
         return True
     return False
+
+
+def _holds(path: str, data: list[bytes], size: int) -> bool:
+    """Whether the regular file at ``path`` (never followed) holds exactly the ``size`` bytes ``data``."""
+    try:
+        fd = open_nofollow(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "rb") as f:
+            return f.read(size + 1) == b"".join(data)
+    except OSError:
+        return False
 
 
 def _linked_member(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
