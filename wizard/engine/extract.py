@@ -35,8 +35,8 @@ from typing import IO, Self, cast
 from .bounds import Budget, path_problem, too_large, unsafe
 from .catalog import Layout
 from .context import JobContext
-from .errors import Code, SetupError
-from .fsinfo import free_bytes
+from .errors import Code, Problem, SetupError
+from .fsinfo import folds_case, free_bytes
 from .safefs import create_unless_complete, is_whole, open_nofollow, open_private
 from .sizes import SizeLedger
 from .zipextract import ZipExtraction
@@ -160,6 +160,9 @@ class _Extraction:
         #: final paths of the tar members met so far: a name met again is a later copy, which
         #: wins (as with GNU tar and unzip) even at the size and mtime of the one before it
         self.met: set[str] = set()
+        self._folds: bool | None = None  # the target's filesystem folds case (probed once, when needed)
+        self._folded: dict[str, str] = {}  # casefolded path -> the first path met (folding targets only)
+        self._case_said = False
         self.written = self.skipped = self.ignored = self.bytes_written = 0
         self.done = 0  # progress position (uncompressed bytes for zip, archive bytes for tar)
         self.total = 0
@@ -274,6 +277,7 @@ class _Extraction:
         replaces it. A larger one is written to a hidden temp name and renamed into place. Either
         way a failure removes what was written of it.
         """
+        self.note_case(final)
         again = final in self.met
         self.met.add(final)
         if again:
@@ -293,6 +297,31 @@ class _Extraction:
             folder, base = os.path.split(final)
             temp = os.path.join(folder, _temp_name(base))
             self._fill(open_private(Path(temp), truncate=True), temp, final, chunks(), size, mtime)
+
+    def note_case(self, path: str) -> None:
+        """Say once (a ``case-collision`` warning) when ``path`` and an earlier path of this
+        archive differ only in letter case and the target's filesystem takes them for one name
+        (exFAT, FAT, macOS): one file stays where the training data needs two, and verify would
+        call the other missing on every run."""
+        if self._case_said:
+            return
+        if self._folds is None:
+            self._folds = folds_case(self.dest)
+        if not self._folds:
+            return
+        first = self._folded.setdefault(path.casefold(), path)
+        if first == path:
+            return
+        self._case_said = True
+        self._folded.clear()
+        one, two = (os.path.relpath(p, self.dest) if os.path.isabs(p) else p for p in (first, path))
+        self.ctx.log(Problem(
+            Code.CASE_COLLISION,
+            f"{self.archive.name} holds names that differ only in letter case ({one} and {two}, maybe more); "
+            f"{self.dest} is on a filesystem that takes them for one name (exFAT, FAT, macOS), so only one "
+            "file of each such pair is kept and verify counts the other as missing.",
+            "Choose a data root on a case-sensitive filesystem (ext4, XFS, Btrfs, a case-sensitive APFS "
+            "volume) to keep both.").render(), "warning")
 
     def _write_again(self, final: str, size: int, mtime: float | None, stored: int | None,
                      chunks: Callable[[], Iterable[bytes]]) -> None:

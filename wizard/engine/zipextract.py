@@ -149,7 +149,11 @@ class ZipExtraction:
                 if size >= RATIO_FLOOR:
                     ratio_checked.append((name, size, size if entry[METHOD] == zipfile.ZIP_STORED else entry[CSIZE]))
         job.budget.check_declared(declared, ratio_checked)
-        return _last_copies(rels), ends
+        rels = _last_copies(rels)
+        for rel in rels:
+            if rel is not None:
+                job.note_case(rel)
+        return rels, ends
 
     def _members(self, fd: int | None, rels: list[str | None], ends: dict[int, int]) -> None:
         """Plan and write the members a batch at a time: from the front here and, for a zip of
