@@ -85,7 +85,7 @@ def test_the_training_argument_a_run_prints_pastes_as_one_argument(tmp_path: Pat
     assert shlex.split(line.split("Train with ", 1)[1]) == ["--image_folder", str(root)]
 
 
-def _catalog_too_large_to_fit(tmp_path: Path) -> Path:
+def _catalog_too_large_to_fit(tmp_path: Path, size: int = 10 ** 15) -> Path:
     import tomllib
 
     from wizard.demo.world import dumps_toml
@@ -94,7 +94,7 @@ def _catalog_too_large_to_fit(tmp_path: Path) -> Path:
     raw = tomllib.loads(default_catalog_path().read_text())
     comp = next(c for c in raw["component"] if c["id"] == "coco-train2017")
     comp["source"] = [{"kind": "http", "label": "test", "url": "http://127.0.0.1:9/train2017.zip",
-                       "size": 10 ** 15, "sha256": "0" * 64}]  # no disk here holds 1 PB
+                       "size": size, "sha256": "0" * 64}]  # no disk here holds 1 PB
     raw["component"], raw["preset"] = [comp], []
     cat = tmp_path / "one.toml"
     cat.write_text(dumps_toml(raw))
@@ -118,3 +118,24 @@ def test_a_plan_that_does_not_fit_is_said_once_in_a_log_of_both_streams(tmp_path
         assert said_err.count("[no-space]") == 1 and "[no-space]" not in said_out
     else:
         assert said_out.count("[no-space]") == 1 and "hint:" in said_out
+
+
+@pytest.mark.parametrize("case", ["no-space", "catalog-invalid", "no-yes"])
+def test_run_json_prints_its_result_object_also_when_the_run_does_not_start(tmp_path: Path, case: str) -> None:
+    """``run --json`` promises one result object on stdout; a run refused before it started (the
+    plan does not fit, a bad catalog, no --yes) printed nothing there, and ``json.loads`` of the
+    output failed in the caller's script."""
+    import json
+
+    cat = _catalog_too_large_to_fit(tmp_path, 1000 if case == "no-yes" else 10 ** 15)
+    if case == "catalog-invalid":
+        cat.write_text("this is [not toml")
+    args = [sys.executable, "-m", "wizard", "run", "--json", "--catalog", str(cat), "--root", str(tmp_path / "root"),
+            "--components", "coco-train2017"] + ([] if case == "no-yes" else ["--yes"])
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    found = json.loads(proc.stdout)
+    code = {"no-space": "no-space", "catalog-invalid": "catalog-invalid", "no-yes": "cancelled"}[case]
+    assert found["ok"] is False and found["exit"] == proc.returncode != 0
+    assert found["problem"]["code"] == code and found["problem"]["hint"]
+    assert found["done"] == [] and found["failed"] == {}
+    assert f"[{code}]" in proc.stderr
