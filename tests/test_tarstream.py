@@ -272,9 +272,11 @@ def test_a_bzip2_tar_falls_back_to_download_then_extract(tmp_path: Path) -> None
     assert any("sa_000003.tar is bzip2-compressed: downloading it first" in t for t in rec.logs())
 
 
-def test_a_dropped_gzip_tar_is_read_again_and_finished_members_are_kept(served: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [40_000, 100_000], ids=["small", "past-one-chunk"])
+def test_a_dropped_gzip_tar_is_read_again_and_finished_members_are_kept(served: Any, tmp_path: Path,
+                                                                        size: int) -> None:
     docroot, server = served
-    members = sam_members(24, 40_000)
+    members = sam_members(24, size)
     body = gzip.compress(write_tar(tmp_path / "raw.tar", members).read_bytes(), compresslevel=1)
     (docroot / "t.tar").write_bytes(body)
     server.add_fault("/t.tar", Fault(drop_after=len(body) // 2))

@@ -716,6 +716,17 @@ class StreamedTar:
         j.refused = list(refused)
         j.budget.written = j.bytes_written  # an interrupted pass's writes count against the bounds
 
+    def new_pass(self) -> None:
+        """A new read of the tar begins (a retry from the resume point, or from byte 0 for a gzip
+        tar): members met before are met again as themselves, not as later copies of a name, and
+        the folders the earlier passes made hold files now (each member is checked before it is written)."""
+        if not self._job.met and not self._job.written:  # the first pass (nothing met yet)
+            return
+        job = self._job
+        job.met.clear()
+        job.new_dirs.clear()
+        job._fresh.clear()
+
     def member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         """Write, skip (already complete on disk), ignore (layout/``only``) or refuse one member."""
         self._job.tar_member(tf, ti)

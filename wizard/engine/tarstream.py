@@ -554,6 +554,7 @@ class _TarStream:
             if ctx.control.cancelled:  # the hook ran before the reader existed
                 reader.stop()
             self.body = body = _Body(ctx, reader, start, total, self.name, approx=self.size)
+            self.tar.new_pass()
             if start == 0:
                 self._close_index()
                 self._index_mode = "w"  # a pass from byte 0 writes the member index afresh
