@@ -249,3 +249,85 @@ def test_a_file_member_at_the_name_of_a_folder_the_archive_made_is_refused(tmp_p
         extract_archive(ctx, archive, kind, dest, Layout())
     assert caught.value.problem.code is Code.ARCHIVE_UNSAFE and "x (a folder" in caught.value.problem.message
     assert (dest / "x/a.jpg").read_bytes() == b"1" and (dest / "y.jpg").read_bytes() == b"3"
+
+
+@pytest.mark.parametrize("size", [3000, 8192 * 256], ids=["small", "past-one-chunk"])
+@pytest.mark.parametrize("kind", ["zip", "tar", "tar.gz"])
+def test_a_name_given_twice_keeps_its_last_copy_as_tar_and_unzip_do(tmp_path: Path, kind: str, size: int) -> None:
+    """Two entries of one name, same size and time, other bytes: GNU tar and unzip leave the
+    last; the extraction wrote the first and then skipped the second as 'already there'. A
+    rerun keeps the last copy and writes nothing again (small members)."""
+    first_copy, last_copy = b"a" * size, b"b" * size
+    names = [("train2017/000000000009.jpg", first_copy), ("train2017/000000000025.jpg", b"x" * 10),
+             ("train2017/000000000009.jpg", last_copy)]
+    archive = tmp_path / f"train2017.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+            for name, data in names:
+                zf.writestr(zipfile.ZipInfo(name, (2017, 9, 1, 12, 0, 0)), data)
+    else:
+        with tarfile.open(archive, "w:gz" if kind == "tar.gz" else "w") as tf:
+            for name, data in names:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), 1_504_267_200
+                tf.addfile(info, io.BytesIO(data))
+    ctx, _rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "coco" / "train2017"
+    layout = Layout(strip="train2017/")
+    extract_archive(ctx, archive, "zip" if kind == "zip" else "tar", dest, layout)
+    want = {"000000000009.jpg": last_copy, "000000000025.jpg": b"x" * 10}
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == want
+    again = extract_archive(ctx, archive, "zip" if kind == "zip" else "tar", dest, layout)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == want
+    if size == 3000:
+        assert again.written == 0
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+@pytest.mark.parametrize("folds", [True, False], ids=["case-folding", "case-sensitive"])
+def test_names_that_differ_only_in_case_are_named_once_on_a_case_folding_target(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, folds: bool) -> None:
+    """``A.jpg`` and ``a.jpg`` in one archive on an exFAT USB disk or a macOS volume: one file
+    stayed, without a word, and verify called the other missing on every run. The filesystem
+    probe (``fsinfo.folds_case``, checked by hand on an exFAT mount) is simulated here."""
+    from wizard.engine import extract as extract_mod
+
+    probed: list[str] = []
+
+    def probe(path: object) -> bool:
+        probed.append(str(path))
+        return folds
+
+    monkeypatch.setattr(extract_mod, "folds_case", probe)
+    members = [("train2017/A.jpg", b"upper"), ("train2017/a.jpg", b"lower"), ("train2017/B.jpg", b"b1"),
+               ("train2017/b.jpg", b"b2"), ("train2017/c.jpg", b"c")]
+    archive = tmp_path / f"train2017.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    ctx, rec = make_ctx(tmp_path / "root")
+    dest = tmp_path / "root" / "coco" / "train2017"
+    extract_archive(ctx, archive, kind, dest, Layout(strip="train2017/"))
+    said = [t for t in rec.logs() if "[case-collision]" in t]
+    assert len(probed) == 1  # one probe per extraction
+    if folds:
+        assert len(said) == 1 and "(A.jpg and a.jpg, maybe more)" in said[0]
+        assert "hint: Choose a data root on a case-sensitive filesystem" in said[0]
+    else:
+        assert said == [] and len(list(dest.iterdir())) == 5
+
+
+def test_the_real_probe_finds_this_filesystem_case_sensitive(tmp_path: Path) -> None:
+    from wizard.engine.fsinfo import folds_case
+
+    (tmp_path / "Images").mkdir()
+    assert folds_case(tmp_path / "Images") is False
+    (tmp_path / "images").mkdir()  # a case-sensitive filesystem holds both
+    assert folds_case(tmp_path / "Images") is False

@@ -83,3 +83,59 @@ def test_the_training_argument_a_run_prints_pastes_as_one_argument(tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     line = next(x for x in proc.stdout.splitlines() if x.startswith("Done: "))
     assert shlex.split(line.split("Train with ", 1)[1]) == ["--image_folder", str(root)]
+
+
+def _catalog_too_large_to_fit(tmp_path: Path, size: int = 10 ** 15) -> Path:
+    import tomllib
+
+    from wizard.demo.world import dumps_toml
+    from wizard.paths import default_catalog_path
+
+    raw = tomllib.loads(default_catalog_path().read_text())
+    comp = next(c for c in raw["component"] if c["id"] == "coco-train2017")
+    comp["source"] = [{"kind": "http", "label": "test", "url": "http://127.0.0.1:9/train2017.zip",
+                       "size": size, "sha256": "0" * 64}]  # no disk here holds 1 PB
+    raw["component"], raw["preset"] = [comp], []
+    cat = tmp_path / "one.toml"
+    cat.write_text(dumps_toml(raw))
+    return cat
+
+
+@pytest.mark.parametrize("output", ["one-file", "apart", "json"])
+def test_a_plan_that_does_not_fit_is_said_once_in_a_log_of_both_streams(tmp_path: Path, output: str) -> None:
+    """``run … > log 2>&1``: the plan printed "[no-space] …" on stdout and the refusal printed it
+    again on stderr, so the log (and a terminal) showed it twice."""
+    cat = _catalog_too_large_to_fit(tmp_path)
+    args = [sys.executable, "-m", "wizard", "run", "--catalog", str(cat), "--root", str(tmp_path / "root"),
+            "--components", "coco-train2017", "--yes"] + (["--json"] if output == "json" else [])
+    with open(tmp_path / "out", "w+b") as out, open(tmp_path / "err", "w+b") as err:
+        proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT if output == "one-file" else err, timeout=120)
+    said_out, said_err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    assert proc.returncode == 3, said_out + said_err  # EXIT_SPACE
+    if output == "apart":  # stdout to a log, stderr to the terminal: each says it
+        assert said_out.count("[no-space]") == 1 and said_err.count("[no-space]") == 1
+    elif output == "json":  # the plan went to stderr: there once; stdout holds only the result object
+        assert said_err.count("[no-space]") == 1 and "[no-space]" not in said_out
+    else:
+        assert said_out.count("[no-space]") == 1 and "hint:" in said_out
+
+
+@pytest.mark.parametrize("case", ["no-space", "catalog-invalid", "no-yes"])
+def test_run_json_prints_its_result_object_also_when_the_run_does_not_start(tmp_path: Path, case: str) -> None:
+    """``run --json`` promises one result object on stdout; a run refused before it started (the
+    plan does not fit, a bad catalog, no --yes) printed nothing there, and ``json.loads`` of the
+    output failed in the caller's script."""
+    import json
+
+    cat = _catalog_too_large_to_fit(tmp_path, 1000 if case == "no-yes" else 10 ** 15)
+    if case == "catalog-invalid":
+        cat.write_text("this is [not toml")
+    args = [sys.executable, "-m", "wizard", "run", "--json", "--catalog", str(cat), "--root", str(tmp_path / "root"),
+            "--components", "coco-train2017"] + ([] if case == "no-yes" else ["--yes"])
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    found = json.loads(proc.stdout)
+    code = {"no-space": "no-space", "catalog-invalid": "catalog-invalid", "no-yes": "cancelled"}[case]
+    assert found["ok"] is False and found["exit"] == proc.returncode != 0
+    assert found["problem"]["code"] == code and found["problem"]["hint"]
+    assert found["done"] == [] and found["failed"] == {}
+    assert f"[{code}]" in proc.stderr

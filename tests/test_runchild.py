@@ -188,3 +188,33 @@ def test_unknown_role_and_broken_frames_are_refused(tmp_path: Path) -> None:
     path.write_bytes(b"\x03\x00\x00\x00\x00\x00\x00\x00abc")  # not a pickle
     with path.open("rb") as f, pytest.raises(child.ChildGone):
         child.read_frame(f)
+
+
+def test_a_cancelled_plan_in_the_child_is_killed_not_waited_for(demo_catalog: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quit while the progress page works out its plan: the window closed at once, but the process
+    waited for the plan child to finish reading the annotation JSONs (seconds on the 1.5 GB one).
+    build_plan only reads the journal (a read-only open: it never heals it) and writes its caches
+    atomically, as WarmTask's plan does: the child is killed, as WarmTask's is."""
+    from wizard.engine.calls import PlanTask
+    from wizard.engine.errors import Cancelled
+    from wizard.engine.runchild import call_in_child
+
+    procs: list[object] = []
+    real_spawn = child.spawn
+
+    def spawn(role: str):  # type: ignore[no-untyped-def]
+        proc = real_spawn(role)
+        procs.append(proc)
+        return proc
+
+    monkeypatch.setattr(child, "spawn", spawn)
+    catalog = load_catalog(demo_catalog)
+    root = tmp_path / "root"
+    root.mkdir()
+    control = Control()
+    control.cancel()  # the quit came first: the child must not run the plan to its end
+    with pytest.raises(Cancelled):
+        call_in_child(PlanTask(root, catalog, catalog.resolve(None, COMPS), Settings(min_free_bytes=0)),
+                      lambda event: None, control)
+    assert [proc.returncode for proc in procs] == [-signal.SIGKILL]  # type: ignore[attr-defined]

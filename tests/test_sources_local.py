@@ -211,3 +211,25 @@ def test_temp_files_an_interrupted_extraction_left_are_deleted_once_the_componen
     assert outside.read_bytes() == b"not in the root"
     shown = {f"coco/train2017/{p.relative_to(images).as_posix()}" for p in mine}
     assert tree_of(root) == world.expected_tree([COCO]) | shown | {"coco/train2017/.link.jpg.extracting"}
+
+
+def test_the_summary_says_copied_when_hard_links_fell_back_to_copies(
+        world: World, demo_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--local FOLDER on another disk or an exFAT root: the files were copied (the log said so once)
+    and the summary line still said '(hardlink)'."""
+    import errno
+    import os
+
+    folder = _extracted_coco(world, tmp_path)
+    root = tmp_path / "root"
+
+    def no_link(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(os, "link", no_link)
+    assert cli(demo_catalog, root, "--components", COCO, "--local", f"{COCO}={folder}") == 0
+    assert tree_of(root) == world.expected_tree([COCO])
+    log = "".join(p.read_text() for p in (root / ".sharegpt4v-setup/logs").iterdir())
+    count = len(list(folder.iterdir()))
+    assert "cannot hard-link" in log and f"{count:,} files placed from {folder} ({count:,} copied)" in log
+    assert "(hardlink)" not in log

@@ -194,14 +194,40 @@ def test_a_cut_gzip_tar_keeps_the_members_before_the_cut(tmp_path: Path, served:
     assert len(kept) < len(jpgs(members))
 
 
-def test_garbage_after_the_gzip_members_is_damage(tmp_path: Path, served: Any) -> None:
+@pytest.mark.parametrize("junk", [b"junk\n", b"\x1f\x8bjunk\n", b"\0" * 700 + b"x"],
+                         ids=["not-gzip", "a-gzip-signature-then-not-gzip", "zeros-then-junk"])
+def test_garbage_after_the_gzip_data_of_a_whole_tar_is_ignored_with_a_warning(tmp_path: Path, served: Any,
+                                                                              junk: bytes) -> None:
+    """``gzip -c a.tar > g.tgz; echo junk >> g.tgz``: GNU tar extracts every member (gzip warns of
+    trailing garbage) and extract_archive takes it; the streamed path called it damaged, and the
+    user downloaded the tar again, with the same result."""
     docroot, server = served
     members = sam_members(3, 3000)
     tar = write_tar(tmp_path / "plain.tar", members).read_bytes()
-    (docroot / "t.tar").write_bytes(gzip.compress(tar) + b"not gzip at all")
+    (docroot / "t.tar").write_bytes(gzip.compress(tar) + junk)
+    (tmp_path / "dl.tar").write_bytes(gzip.compress(tar) + junk)
+    result, rec = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
+    assert result.written == 3 and on_disk(tmp_path / "root/sam/images") == jpgs(members)
+    assert any("is not gzip; ignored" in t for t in rec.logs())
+    ctx, rec2 = make_ctx(tmp_path / "root2", fast_settings(min_free_bytes=0))
+    try:
+        downloaded = extract_archive(ctx, tmp_path / "dl.tar", "tar", tmp_path / "root2/sam/images", SAM)
+    finally:
+        ctx.journal.close()
+    assert downloaded.written == 3 and on_disk(tmp_path / "root2/sam/images") == jpgs(members)
+    assert any("data after the end-of-archive marker" in t and "ignored" in t for t in rec2.logs())
+
+
+def test_garbage_after_a_gzip_member_before_the_tars_end_is_damage(tmp_path: Path, served: Any) -> None:
+    docroot, server = served
+    members = sam_members(6, 3000)
+    tar = write_tar(tmp_path / "plain.tar", members).read_bytes()
+    cut = sorted(boundaries(tmp_path / "plain.tar"))[3]  # the tar goes on after the junk
+    (docroot / "t.tar").write_bytes(gzip.compress(tar[:cut]) + b"not gzip at all" + gzip.compress(tar[cut:]))
     with pytest.raises(SetupError) as caught:
         stream(tmp_path / "root", server.url("/t.tar"), retries=1)
     assert caught.value.problem.code is Code.ARCHIVE_CORRUPT
+    assert "before the tar's end-of-archive marker" in caught.value.problem.message
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
@@ -246,9 +272,11 @@ def test_a_bzip2_tar_falls_back_to_download_then_extract(tmp_path: Path) -> None
     assert any("sa_000003.tar is bzip2-compressed: downloading it first" in t for t in rec.logs())
 
 
-def test_a_dropped_gzip_tar_is_read_again_and_finished_members_are_kept(served: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [40_000, 100_000], ids=["small", "past-one-chunk"])
+def test_a_dropped_gzip_tar_is_read_again_and_finished_members_are_kept(served: Any, tmp_path: Path,
+                                                                        size: int) -> None:
     docroot, server = served
-    members = sam_members(24, 40_000)
+    members = sam_members(24, size)
     body = gzip.compress(write_tar(tmp_path / "raw.tar", members).read_bytes(), compresslevel=1)
     (docroot / "t.tar").write_bytes(body)
     server.add_fault("/t.tar", Fault(drop_after=len(body) // 2))
@@ -555,12 +583,13 @@ def test_data_after_the_end_marker_is_ignored_when_streamed_as_when_downloaded(s
     result, rec = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
     assert result.written == 3 and on_disk(tmp_path / "root/sam/images") == jpgs(members)
     assert any("data after the end-of-archive marker" in t and "ignored" in t for t in rec.logs())
-    ctx, _ = make_ctx(tmp_path / "root2", fast_settings(min_free_bytes=0))
+    ctx, rec2 = make_ctx(tmp_path / "root2", fast_settings(min_free_bytes=0))
     try:
         downloaded = extract_archive(ctx, tmp_path / "dl.tar", "tar", tmp_path / "root2/sam/images", SAM)
     finally:
         ctx.journal.close()
     assert downloaded.written == result.written and on_disk(tmp_path / "root2/sam/images") == jpgs(members)
+    assert any("data after the end-of-archive marker" in t and "ignored" in t for t in rec2.logs())
 
 
 def test_a_hard_link_to_an_earlier_member_is_extracted_when_streamed(served: Any, tmp_path: Path) -> None:
@@ -572,3 +601,17 @@ def test_a_hard_link_to_an_earlier_member_is_extracted_when_streamed(served: Any
     result, _ = stream(tmp_path / "root", server.url("/t.tar"), retries=1)
     images = tmp_path / "root/sam/images"
     assert result.written == 3 and (images / "sa_3.jpg").read_bytes() == jpgs(members)["sa_1.jpg"]
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_a_name_given_twice_in_a_streamed_tar_keeps_its_last_copy(served: Any, tmp_path: Path, packed: bool) -> None:
+    """Two members of one name, same size and time, other bytes: GNU tar leaves the last; the
+    streamed pass wrote the first and skipped the second as 'already there'."""
+    docroot, server = served
+    members = sam_members(3, 3000)
+    name, data = members[0]
+    again = (name, bytes(b ^ 0xFF for b in data))
+    tar = write_tar(tmp_path / "plain.tar", [*members, again]).read_bytes()
+    (docroot / "t.tar").write_bytes(gzip.compress(tar) if packed else tar)
+    stream(tmp_path / "root", server.url("/t.tar"))
+    assert on_disk(tmp_path / "root/sam/images") == jpgs([*members, again])

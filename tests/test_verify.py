@@ -442,3 +442,25 @@ def test_deep_check_on_slow_storage_uses_threads_with_same_result(
     assert used_pool[0] is False and any(used_pool)
     assert threaded.results[0].unreadable == serial.results[0].unreadable
     assert threaded.totals == serial.totals and serial.totals.unreadable == 300
+
+
+@pytest.mark.parametrize("folds", [True, False], ids=["case-folding", "case-sensitive"])
+def test_a_missing_image_that_differs_only_in_case_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                folds: bool) -> None:
+    """On an exFAT or macOS root, ``A.jpg`` and ``a.jpg`` are one file: verify said 'missing' on
+    every run (and repair cannot help). The filesystem probe is simulated (checked by hand on exFAT)."""
+    monkeypatch.setattr(verify_mod, "folds_case", lambda path: folds)
+    root = tmp_path / "root"
+    folder = root / "coco/train2017"
+    folder.mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(b"lower")
+    (root / "ann.json").write_text(json.dumps([{"image": f"coco/train2017/{n}"} for n in ("A.jpg", "a.jpg", "c.jpg")]))
+    report = verify(root, [root / "ann.json"])
+    assert report.totals.missing == 2  # they are not there: the training code would read the wrong bytes
+    notes = [n for r in report.results for n in r.notes]
+    if folds:
+        assert len(notes) == 1 and notes[0].startswith("1 missing in coco/train2017/ differ only in letter case")
+        assert "coco/train2017/A.jpg" in notes[0] and "case-sensitive filesystem" in notes[0]
+        assert "differ only in letter case" in report.render_text()
+    else:
+        assert not any("letter case" in n for n in notes)

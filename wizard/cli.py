@@ -350,9 +350,23 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         say(too_large.render())
 
 
-def _fail(problem: Problem, code: int = EXIT_USAGE) -> int:
-    print(problem.render(), file=sys.stderr)
+def _fail(problem: Problem, code: int = EXIT_USAGE, *, said: bool = False) -> int:
+    """Print ``problem`` on stderr, unless ``said`` (already printed on stdout) and stdout is
+    the same file as stderr (``run … > log 2>&1``, a terminal, ``--json``): there it is said once."""
+    if not (said and _one_output()):
+        print(problem.render(), file=sys.stderr)
     return code
+
+
+def _one_output() -> bool:
+    """Whether stdout and stderr write to the same file (a terminal, ``> log 2>&1``)."""
+    if sys.stdout is sys.stderr:
+        return True
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # no file behind one of them (a test's capture)
+        return False
+    return (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -371,9 +385,27 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.json:
         return _run(args)
-    args._json_out = sys.stdout  # the result goes there; what a person reads goes to stderr
-    with contextlib.redirect_stdout(sys.stderr):
-        return _run(args)
+    out = args._json_out = sys.stdout  # the result goes there; what a person reads goes to stderr
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return _run(args)
+    except Exception as exc:  # a run that never started (a locked root, a bad catalog) has its object too
+        from .failures import problem_for
+
+        root = args.root.absolute() if getattr(args, "root", None) is not None else None
+        problem, code = problem_for(exc, root, "sharegpt4v-setup run")
+        _fail(problem, code)
+        _json_result(out, code, None, problem)
+        return code
+
+
+def _refuse(args: argparse.Namespace, problem: Problem, code: int, *, said: bool = False) -> int:
+    """:func:`_fail` for a run that does not start; with ``--json`` its one result object too."""
+    _fail(problem, code, said=said)
+    out = getattr(args, "_json_out", None)
+    if out is not None:
+        _json_result(out, code, None, problem)
+    return code
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -402,14 +434,14 @@ def _run(args: argparse.Namespace) -> int:
         if not plan.fits and not settings.force:
             problem = plan.space_problem()
             assert problem is not None
-            return _fail(problem, EXIT_SPACE)
+            return _refuse(args, problem, EXIT_SPACE, said=not args.quiet)  # print_plan said it
         too_large = plan.file_size_problem()  # no --force: such a file cannot be written at all
         if too_large is not None:
-            return _fail(too_large, EXIT_SPACE)
+            return _refuse(args, too_large, EXIT_SPACE, said=not args.quiet)
         if not args.yes:
             if sys.stdin is None or not sys.stdin.isatty():  # None: started with stdin closed (<&-)
-                return _fail(Problem(Code.CANCELLED, "Not starting without confirmation.",
-                                     "Pass --yes to start without asking."))
+                return _refuse(args, Problem(Code.CANCELLED, "Not starting without confirmation.",
+                                             "Pass --yes to start without asking."), EXIT_USAGE)
             if input("Start? [y/N] ").strip().lower() not in ("y", "yes"):
                 return EXIT_CANCELLED
         control = Control()
@@ -454,12 +486,24 @@ def _after_run(args: argparse.Namespace, result: RunResult) -> int:
     code = _report_run(args, result)
     out = getattr(args, "_json_out", None)
     if out is not None:
-        def problems(found: dict[str, Problem]) -> dict[str, dict[str, str]]:
-            return {cid: {"code": str(p.code), "message": p.message, "hint": p.hint} for cid, p in found.items()}
-        print(json.dumps({"ok": code == EXIT_OK, "exit": code, "done": result.done, "skipped": result.skipped,
-                          "failed": problems(result.failed), "waiting": problems(result.waiting),
-                          "cancelled": result.cancelled}, indent=2), file=out)
+        _json_result(out, code, result, None)
     return code
+
+
+def _json_result(out: TextIO, code: int, result: RunResult | None, problem: Problem | None) -> None:
+    """``run --json``'s one result object; ``problem``: why the run did not start (``result`` None)."""
+    def coded(p: Problem) -> dict[str, str]:
+        return {"code": str(p.code), "message": p.message, "hint": p.hint}
+
+    found: dict[str, object] = {
+        "ok": code == EXIT_OK, "exit": code, "done": result.done if result else [],
+        "skipped": result.skipped if result else [],
+        "failed": {cid: coded(p) for cid, p in result.failed.items()} if result else {},
+        "waiting": {cid: coded(p) for cid, p in result.waiting.items()} if result else {},
+        "cancelled": result.cancelled if result else False}
+    if problem is not None:
+        found["problem"] = coded(problem)
+    print(json.dumps(found, indent=2), file=out)
 
 
 def _report_run(args: argparse.Namespace, result: RunResult) -> int:

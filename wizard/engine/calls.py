@@ -94,12 +94,15 @@ class RepairTask(ChildTask):
 @dataclass(frozen=True)
 class PlanTask(ChildTask):
     """The plan of ``components`` (``build_plan``), worked out where a first look at a large
-    annotation JSON does not hold the caller's interpreter lock."""
+    annotation JSON does not hold the caller's interpreter lock. Killable: build_plan opens the
+    journal read-only (it never heals it; a run's writable open does) and writes only caches,
+    atomically, as :class:`WarmTask`'s plan does."""
 
     root: Path
     catalog: Catalog
     components: list[Component]
     settings: Settings
+    killable = True
 
     def __call__(self, emit: Emit, control: Control) -> Plan:
         from .plan import build_plan

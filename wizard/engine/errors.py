@@ -44,6 +44,7 @@ class Code(StrEnum):
     LOCAL_INVALID = "local-invalid"
     PATH_BLOCKED = "path-blocked"
     NAME_TOO_LONG = "name-too-long"
+    CASE_COLLISION = "case-collision"
     IO_ERROR = "io-error"
     NO_SOURCE = "no-source"
     CANCELLED = "cancelled"

@@ -30,14 +30,14 @@ import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, Self, cast
 
 from .bounds import Budget, path_problem, too_large, unsafe
 from .catalog import Layout
 from .context import JobContext
-from .errors import Code, SetupError
-from .fsinfo import free_bytes
-from .safefs import create_unless_complete, is_whole, open_private
+from .errors import Code, Problem, SetupError
+from .fsinfo import folds_case, free_bytes
+from .safefs import create_unless_complete, is_whole, open_nofollow, open_private
 from .sizes import SizeLedger
 from .zipextract import ZipExtraction
 
@@ -157,6 +157,12 @@ class _Extraction:
         self.new_dirs: set[str] = {self.dest} if new else set()
         self._fresh: dict[str, bool] = {}  # relative folder -> in new_dirs
         self.refused: list[str] = []
+        #: final paths of the tar members met so far: a name met again is a later copy, which
+        #: wins (as with GNU tar and unzip) even at the size and mtime of the one before it
+        self.met: set[str] = set()
+        self._folds: bool | None = None  # the target's filesystem folds case (probed once, when needed)
+        self._folded: dict[str, str] = {}  # casefolded path -> the first path met (folding targets only)
+        self._case_said = False
         self.written = self.skipped = self.ignored = self.bytes_written = 0
         self.done = 0  # progress position (uncompressed bytes for zip, archive bytes for tar)
         self.total = 0
@@ -271,11 +277,65 @@ class _Extraction:
         replaces it. A larger one is written to a hidden temp name and renamed into place. Either
         way a failure removes what was written of it.
         """
+        self.note_case(final)
+        again = final in self.met
+        self.met.add(final)
+        if again:
+            self._write_again(final, size, mtime, stored, chunks)
+            return
         if os.path.dirname(final) not in self.new_dirs and self.complete(final, size, mtime):
             return
         self.budget.admit(self.member, size, stored)
         if size <= self.one_go:
             data = self._gather(chunks(), size)
+            fd = create_unless_complete(final, size, mtime)
+            if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
+                self._skip(final, size)
+                return
+            self._fill(fd, final, final, data, size, mtime)
+        else:
+            folder, base = os.path.split(final)
+            temp = os.path.join(folder, _temp_name(base))
+            self._fill(open_private(Path(temp), truncate=True), temp, final, chunks(), size, mtime)
+
+    def note_case(self, path: str) -> None:
+        """Say once (a ``case-collision`` warning) when ``path`` and an earlier path of this
+        archive differ only in letter case and the target's filesystem takes them for one name
+        (exFAT, FAT, macOS): one file stays where the training data needs two, and verify would
+        call the other missing on every run."""
+        if self._case_said:
+            return
+        if self._folds is None:
+            self._folds = folds_case(self.dest)
+        if not self._folds:
+            return
+        first = self._folded.setdefault(path.casefold(), path)
+        if first == path:
+            return
+        self._case_said = True
+        self._folded.clear()
+        one, two = (os.path.relpath(p, self.dest) if os.path.isabs(p) else p for p in (first, path))
+        self.ctx.log(Problem(
+            Code.CASE_COLLISION,
+            f"{self.archive.name} holds names that differ only in letter case ({one} and {two}, maybe more); "
+            f"{self.dest} is on a filesystem that takes them for one name (exFAT, FAT, macOS), so only one "
+            "file of each such pair is kept and verify counts the other as missing.",
+            "Choose a data root on a case-sensitive filesystem (ext4, XFS, Btrfs, a case-sensitive APFS "
+            "volume) to keep both.").render(), "warning")
+
+    def _write_again(self, final: str, size: int, mtime: float | None, stored: int | None,
+                     chunks: Callable[[], Iterable[bytes]]) -> None:
+        """A later copy of a member this extraction met already: it replaces the file, whatever
+        its size and mtime, unless the file already holds its bytes (a small member is compared:
+        a rerun that met the earlier copy whole on disk writes nothing again)."""
+        self.budget.admit(self.member, size, stored)
+        if size <= self.one_go:
+            data = self._gather(chunks(), size)
+            if _holds(final, data, size):
+                self._skip(final, size)
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(final)
             fd = create_unless_complete(final, size, mtime)
             if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
                 self._skip(final, size)
@@ -490,6 +550,37 @@ class _Extraction:
         if not isinstance(end, END_BLOCK | NO_BLOCK):
             at = "byte" if tf.fileobj is raw else "uncompressed byte"
             raise tarfile.ReadError(f"bad or truncated header at {at} {tf.offset:,}" + (f" ({end})" if end else ""))
+        if isinstance(end, END_BLOCK) and tf.fileobj is not None and _data_after_end(cast(IO[bytes], tf.fileobj)):
+            at = "byte" if tf.fileobj is raw else "uncompressed byte"
+            self.ctx.log(f"{self.archive.name}: data after the end-of-archive marker at {at} {tf.offset:,} is "
+                         "ignored, as tar does", "warning")
+
+
+def _data_after_end(stream: IO[bytes]) -> bool:
+    """Whether something other than zero padding follows a tar's end-of-archive block on
+    ``stream`` (read at most 1 MiB; data that a compression reader refuses counts)."""
+    left = 1 << 20
+    try:
+        while left > 0 and (block := stream.read(min(left, 64 * 1024))):
+            if block.count(0) != len(block):
+                return True
+            left -= len(block)
+    except _DAMAGED:
+        return True
+    return False
+
+
+def _holds(path: str, data: list[bytes], size: int) -> bool:
+    """Whether the regular file at ``path`` (never followed) holds exactly the ``size`` bytes ``data``."""
+    try:
+        fd = open_nofollow(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "rb") as f:
+            return f.read(size + 1) == b"".join(data)
+    except OSError:
+        return False
 
 
 def _linked_member(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
@@ -624,6 +715,17 @@ class StreamedTar:
         j.ignored, j.bytes_written = int(counts.get("ignored", 0)), int(counts.get("bytes", 0))
         j.refused = list(refused)
         j.budget.written = j.bytes_written  # an interrupted pass's writes count against the bounds
+
+    def new_pass(self) -> None:
+        """A new read of the tar begins (a retry from the resume point, or from byte 0 for a gzip
+        tar): members met before are met again as themselves, not as later copies of a name, and
+        the folders the earlier passes made hold files now (each member is checked before it is written)."""
+        if not self._job.met and not self._job.written:  # the first pass (nothing met yet)
+            return
+        job = self._job
+        job.met.clear()
+        job.new_dirs.clear()
+        job._fresh.clear()
 
     def member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
         """Write, skip (already complete on disk), ignore (layout/``only``) or refuse one member."""

@@ -50,6 +50,32 @@ def mount_point(path: Path) -> Path:
     return current
 
 
+def folds_case(path: Path | str) -> bool:
+    """Whether the filesystem holding the existing ``path`` takes names that differ only in letter
+    case for one (exFAT and FAT USB disks, macOS's default volumes, Windows): probed without
+    writing, on the nearest part of ``path`` whose name has a letter and whose folder is on the
+    same filesystem — its other-case name opens, yet is not in the folder's listing. False when
+    nothing tells (no such part, an error)."""
+    current = Path(path).absolute()
+    try:
+        dev = current.stat().st_dev
+        while current.parent != current:
+            name, parent = current.name, current.parent
+            if parent.stat().st_dev != dev:
+                return False
+            other = name.swapcase()
+            if other != name:
+                try:
+                    os.lstat(parent / other)
+                except FileNotFoundError:
+                    return False
+                return other not in os.listdir(parent)
+            current = parent
+    except OSError:
+        return False
+    return False
+
+
 #: Where Linux lists the mounts this process sees (tests point it at a file of their own).
 MOUNTINFO = Path("/proc/self/mountinfo")
 #: Filesystem types (as ``mountinfo`` names them) that hold no file of 4 GiB or more: FAT32 USB disks.

@@ -192,25 +192,39 @@ class _Gunzip:
     """The gzip members of the body decompressed one after the other, for tarfile's stream mode:
     its own gzip reader (``mode="r|gz"``) stops at the end of the first member, and a gzip file
     may hold several (parallel compressors write them, ``cat a.gz b.gz`` makes them; ``gzip -d``
-    and ``GzipFile`` read them all). Zero padding after a member is skipped, as ``GzipFile`` does;
-    anything else that is not gzip is damage (``tarfile.ReadError``)."""
+    and ``GzipFile`` read them all). Zero padding after a member is skipped, as ``GzipFile`` does.
+    Data after a member that is not gzip (no gzip signature, or a header zlib refuses before it
+    gives a byte) ends the stream there, as ``gzip -d`` does ("trailing garbage ignored"):
+    ``trailing`` then holds its compressed offset, and the tar's own end check decides (whole
+    only when the end-of-archive marker came before it). Damage inside a member is
+    ``tarfile.ReadError``."""
 
     def __init__(self, body: _Body) -> None:
         self._body = body
         self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._member_out = 0  # bytes the current member gave so far
+        self._first = True  # the current member is the body's first
+        #: the compressed offset of data after a gzip member that is not gzip (ignored), or None
+        self.trailing: int | None = None
 
     def read(self, size: int) -> bytes:
         out = bytearray()
-        while len(out) < size:
+        while len(out) < size and self.trailing is None:
             z = self._z
             if z.eof:  # a member ended: the next one, or the end of the body
                 data = z.unused_data.lstrip(b"\0")
-                while not data:
+                while len(data) < len(_GZIP):
                     more = self._body.read(_GZIP_CHUNK)
                     if not more:
-                        return bytes(out)
-                    data = more.lstrip(b"\0")
+                        break
+                    data += more if data else more.lstrip(b"\0")
+                if not data:
+                    return bytes(out)
                 self._z = z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._member_out, self._first = 0, False
+                if not data.startswith(_GZIP):
+                    self.trailing = self._body.pos - len(data)
+                    break
             else:
                 data = z.unconsumed_tail or self._body.read(_GZIP_CHUNK)
                 if not data:
@@ -218,9 +232,14 @@ class _Gunzip:
                         return bytes(out)
                     raise EOFError("the gzip stream ends inside a member")
             try:
-                out += z.decompress(data, size - len(out))  # bounded: a bomb never fills the memory
+                got = z.decompress(data, size - len(out))  # bounded: a bomb never fills the memory
             except zlib.error as exc:
+                if not self._first and not self._member_out:  # a gzip signature, then not gzip
+                    self.trailing = self._body.pos - len(data)
+                    break
                 raise tarfile.ReadError(f"invalid gzip data: {exc}") from None
+            self._member_out += len(got)
+            out += got
         return bytes(out)
 
 
@@ -535,6 +554,7 @@ class _TarStream:
             if ctx.control.cancelled:  # the hook ran before the reader existed
                 reader.stop()
             self.body = body = _Body(ctx, reader, start, total, self.name, approx=self.size)
+            self.tar.new_pass()
             if start == 0:
                 self._close_index()
                 self._index_mode = "w"  # a pass from byte 0 writes the member index afresh
@@ -553,11 +573,11 @@ class _TarStream:
                 else:
                     self.state.gzip = False
             self._save(force=True)  # the validators, before any member is written
-            source: _Body | _Gunzip = _Gunzip(body) if self.state.gzip else body
-            with tarfile.open(fileobj=source, mode="r|", bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
+            gunzip = _Gunzip(body) if self.state.gzip else None
+            with tarfile.open(fileobj=gunzip or body, mode="r|", bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
                               tarinfo=TarMember) as tf:
                 self._members(tf, start)
-                self._end(tf, start)
+                self._end(tf, start, gunzip)
         return True
 
     def _answer(self, resp: requests.Response) -> tuple[int, int | None]:
@@ -604,13 +624,13 @@ class _TarStream:
             self._unsaved += 1
             self._save()
 
-    def _end(self, tf: tarfile.TarFile, base: int) -> None:
+    def _end(self, tf: tarfile.TarFile, base: int, gunzip: _Gunzip | None) -> None:
         """Check that the stream ended cleanly after the last member (see the module docstring)."""
         end = tar_end(tf)
         at = base + tf.offset
         st = self.state
-        if st.gzip:
-            self._end_gzip(tf, end)
+        if gunzip is not None:
+            self._end_gzip(tf, end, gunzip)
             return
         if isinstance(end, END_BLOCK):
             stream = tf.fileobj
@@ -637,11 +657,16 @@ class _TarStream:
         self.ctx.log(f"{self.name}: data after the end-of-archive marker at {unit} {at:,} is ignored, "
                      "as tar does", "warning")
 
-    def _end_gzip(self, tf: tarfile.TarFile, end: object) -> None:
-        """A gzip tar: after the end-of-archive block only zeros, and the whole body arrived."""
+    def _end_gzip(self, tf: tarfile.TarFile, end: object, gunzip: _Gunzip) -> None:
+        """A gzip tar: after the end-of-archive block only zeros, and the whole body arrived. Data
+        after the gzip data that is not gzip is ignored, with a warning, once the tar's own
+        end-of-archive block came before it (every member whole), as GNU tar reads such a file
+        (gzip -d warns of "trailing garbage") and extract_archive takes it; else it is damage."""
         at = tf.offset
         if not isinstance(end, END_BLOCK | NO_BLOCK):
             raise _Bad(f"bad or truncated header at uncompressed byte {at:,}" + (f" ({end})" if end else ""))
+        if gunzip.trailing is not None and not isinstance(end, END_BLOCK):
+            raise _Bad(f"data that is not gzip at byte {gunzip.trailing:,}, before the tar's end-of-archive marker")
         stream = tf.fileobj
         assert stream is not None and self.body is not None
         padding = 0
@@ -654,6 +679,9 @@ class _TarStream:
                 raise too_long(self.name, at + _MAX_PADDING)
         while self.body.read(self.ctx.settings.chunk_size):  # the gzip trailer; a short body raises
             pass
+        if gunzip.trailing is not None:
+            self.ctx.log(f"{self.name}: data after the gzip data at byte {gunzip.trailing:,} is not gzip; "
+                         "ignored, as gzip and tar do: the tar's end-of-archive marker came before it", "warning")
         if isinstance(end, NO_BLOCK) and self.state.total is None:
             raise _Bad(f"the tar ends at uncompressed byte {at:,} without its end-of-archive marker")
 

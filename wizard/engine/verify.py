@@ -42,6 +42,7 @@ from .annotations import (
 from .catalog import Catalog
 from .control import Control
 from .errors import Code, SetupError
+from .fsinfo import folds_case
 from .journal import check_state_folder
 from .safefs import loads_json, open_private_file, open_state, read_state_text, write_text_atomic
 from .sizes import check_all, check_ledger, ledger_name, ledger_order, recorded_sizes, size_problem
@@ -509,6 +510,7 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
         tick(span // 2 + span // 2 * checked // max(distinct, 1))
 
     listing_notes: dict[str, str] = {}
+    case_notes: list[str] = []
 
     def count(folder: str, sized: dict[str, str]) -> None:  # list the folder, count what it has
         names = by_dir[folder]
@@ -531,6 +533,8 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
                         (unreadable if status == UNREADABLE else wrong).append((rel, detail))
             flagged -= names  # present ones only; a missing file is missing
             unreadable.extend((prefix + name, sized[name]) for name in sorted(flagged))
+            if names and folds_case(full):
+                case_notes.extend(_case_note(full, prefix, names))
         except (FileNotFoundError, NotADirectoryError):
             pass  # every name in it is missing
         except OSError as exc:
@@ -559,7 +563,7 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
                 for folder in later.pop(name, []):
                     count(folder, scan.problems(folder) or {})
         waiting = sorted(folder for group in later.values() for folder in group)
-    notes += [listing_notes[folder] for folder in sorted(listing_notes)]
+    notes += [listing_notes[folder] for folder in sorted(listing_notes)] + sorted(case_notes)
     unreadable.sort()
     wrong.sort()
     if seen is not None:
@@ -575,6 +579,19 @@ def _verify_one(root: Path, path: Path, span: int, checker: _ImageChecker | None
                     len(unreadable), len(wrong), len(invalid))
     return JsonResult(path, totals, counts, tuple(sorted(invalid.items())), tuple(unreadable),
                       tuple(wrong), sample, report_file, tuple(notes))
+
+
+def _case_note(full: str, prefix: str, missing: set[str]) -> list[str]:
+    """A note for the missing names of the folder ``full`` (on a filesystem that folds case)
+    that differ only in letter case from a file there: no run can keep both such files there."""
+    present = {name.casefold() for name in os.listdir(full)}
+    clash = sorted(name for name in missing if name.casefold() in present)
+    if not clash:
+        return []
+    return [f"{len(clash):,} missing in {prefix or './'} differ only in letter case from a file there "
+            f"(e.g. {prefix}{clash[0]}): this filesystem takes such names for one (exFAT, FAT, macOS), "
+            "so they cannot be kept beside it here and repair cannot bring them back. Use a data root on a "
+            "case-sensitive filesystem (ext4, XFS, Btrfs, a case-sensitive APFS volume)."]
 
 
 def _deep_check(checker: _ImageChecker, folder: str, entries: Iterator[os.DirEntry[str]],

@@ -149,6 +149,10 @@ class ZipExtraction:
                 if size >= RATIO_FLOOR:
                     ratio_checked.append((name, size, size if entry[METHOD] == zipfile.ZIP_STORED else entry[CSIZE]))
         job.budget.check_declared(declared, ratio_checked)
+        rels = _last_copies(rels)
+        for rel in rels:
+            if rel is not None:
+                job.note_case(rel)
         return rels, ends
 
     def _members(self, fd: int | None, rels: list[str | None], ends: dict[int, int]) -> None:
@@ -207,9 +211,6 @@ class ZipExtraction:
         one_go = self.job.one_go
         small = sum(1 for entry, rel in zip(self.entries, rels, strict=True) if rel is not None and fits(entry, one_go))
         if small < PARALLEL_FROM:
-            return None
-        wanted = [rel for rel in rels if rel is not None]
-        if len(set(wanted)) != len(wanted):  # a name given twice: its last copy must win, as in one process
             return None
         return start_helper(str(self.job.archive), self.job.dest)
 
@@ -374,3 +375,16 @@ class ZipExtraction:
     def _overlap(self, name: str) -> SetupError:
         return unsafe(self.job.archive.name, [f"{name} (overlaps another entry)"],
                       "Members before it were kept; report the source.")
+
+
+def _last_copies(rels: list[str | None]) -> list[str | None]:
+    """``rels`` with every copy of a path but the last one put nowhere (None): a name given twice
+    is written once, from its last entry, as unzip leaves it (the earlier copy was written and then
+    kept, as 'already there', when both had the same size and time)."""
+    last: dict[str, int] = {}
+    for i, rel in enumerate(rels):
+        if rel is not None:
+            last[rel] = i
+    if len(last) == sum(rel is not None for rel in rels):
+        return rels
+    return [rel if rel is None or last[rel] == i else None for i, rel in enumerate(rels)]

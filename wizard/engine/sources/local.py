@@ -241,6 +241,7 @@ def _place_folder(ctx: JobContext, component: Component, folder: Path) -> None:
     mover = _Mover(ctx)
     ctx.stage(Stage.PLACING, f"{len(files):,} files from {folder}")
     placed = skipped = 0
+    how: dict[str, int] = {}  # what bring did, counted: a hardlink run may have copied
     last = 0.0
     for index, (src, rel) in enumerate(files, start=1):
         ctx.control.checkpoint()
@@ -256,13 +257,14 @@ def _place_folder(ctx: JobContext, component: Component, folder: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             dest.unlink()
-        mover.bring(src, dest)
+        done = mover.bring(src, dest)
+        how[done] = how.get(done, 0) + 1
         placed += 1
         if time.monotonic() - last >= 0.1 or index == len(files):
             last = time.monotonic()
             ctx.progress(index, len(files))
-    ctx.log(f"{component.id}: {placed:,} files placed from {folder} ({ctx.settings.local_mode}), "
-            f"{skipped:,} already there")
+    done = ", ".join(f"{count:,} {what}" for what, count in how.items()) or ctx.settings.local_mode
+    ctx.log(f"{component.id}: {placed:,} files placed from {folder} ({done}), {skipped:,} already there")
 
 
 def copy_source(path: Path) -> Source:

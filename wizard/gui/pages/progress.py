@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.calls import PlanTask
-from ...engine.errors import Problem
+from ...engine.errors import Code, Problem
 from ...engine.events import Event, JobFailed, Log
 from ...engine.plan import Plan
 from .. import formatting
@@ -199,6 +199,9 @@ class ProgressPage(Retranslating, QWizardPage):
     @Slot(object)
     def _on_plan_call_failed(self, problem: Problem) -> None:
         self._planning, self._plan_call = False, None
+        if self._bridge.cancel_requested and problem.code is Code.CANCELLED:  # the window is closing
+            self._end_run()
+            return
         self._on_bridge_crashed(problem)
 
     def append_log(self, level: str, text: str, job: str | None = None) -> None:
