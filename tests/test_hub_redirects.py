@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -102,6 +103,24 @@ def _quick_and_tokenless(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("wizard.engine.net.policy.backoff", lambda *args, **kwargs: 0.0)  # no waiting between retries
 
 
+def _elsewhere(url: str) -> str:
+    """``url`` on another host name for the same server: the CDN and huggingface.co are other hosts
+    than the endpoint. (huggingface_hub follows a redirect to the same host itself: 2.0 compares host
+    names, later versions origins, so two ports of 127.0.0.1 would be one host to 2.0.)"""
+    return url.replace("//127.0.0.1:", "//localhost:", 1)
+
+
+def _as_hub_host(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Make huggingface_hub take ``url``'s host for a Hub host, whose redirects it follows itself."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _http
+
+    if hasattr(_http, "_HUB_ORIGINS"):  # huggingface_hub >= 2.1: origins
+        monkeypatch.setattr(_http, "_HUB_ORIGINS", _http._HUB_ORIGINS | {_http._url_origin(url)})
+    else:  # 2.0: host names
+        monkeypatch.setattr(constants, "HF_URL_HOSTS", constants.HF_URL_HOSTS | {urlsplit(url).hostname})
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -124,7 +143,7 @@ def test_hub_files_come_through_the_cdn_redirect_and_the_zip_is_read_there(
     """As huggingface.co answers: 302 with the file's headers to a signed URL on a CDN host."""
     def cdn(ns: str, name: str, path: str) -> str:
         signed = "X-Amz-Expires=3600&X-Amz-Signature=0f&response-content-disposition=attachment"
-        return mirror.url(f"hub/{ns}/{name}/{path}") + "?" + signed
+        return _elsewhere(mirror.url(f"hub/{ns}/{name}/{path}")) + "?" + signed
 
     hub = front_factory(world.docroot, cdn)
     catalog = world.write_catalog(hub.url, tmp_path / "cat.toml")
@@ -173,11 +192,9 @@ def test_a_mirror_that_redirects_to_a_host_that_cannot_be_reached_names_it(
     """The user cannot reach huggingface.co (a closed port here) and the mirror sends them there.
     huggingface_hub follows a redirect between Hub hosts itself (``library-follows``: the metadata
     request fails); to any other host it does not, and the download fails."""
-    blocked = f"http://127.0.0.1:{_closed_port()}"
+    blocked = f"http://localhost:{_closed_port()}"
     if hub_host:
-        from huggingface_hub.utils import _http
-
-        monkeypatch.setattr(_http, "_HUB_ORIGINS", _http._HUB_ORIGINS | {_http._url_origin(blocked)})
+        _as_hub_host(monkeypatch, blocked)
     front = front_factory(world.docroot, lambda ns, name, path: f"{blocked}/datasets/{ns}/{name}/resolve/main/{path}",
                           status=307, linked=False)
     catalog = world.write_catalog(mirror.base_url, tmp_path / "cat.toml")
@@ -197,7 +214,7 @@ def test_a_cdn_that_answers_503_is_not_called_unreachable(
         capsys: pytest.CaptureFixture[str]) -> None:
     """The redirect target answered (503 each time): the message is the plain one, not 'did not answer'."""
     mirror.add_fault("/hub/", Fault(status=503, times=None))
-    hub = front_factory(world.docroot, lambda ns, name, path: mirror.url(f"hub/{ns}/{name}/{path}"))
+    hub = front_factory(world.docroot, lambda ns, name, path: _elsewhere(mirror.url(f"hub/{ns}/{name}/{path}")))
     catalog = world.write_catalog(hub.url, tmp_path / "cat.toml")
     assert _run(catalog, tmp_path / "root", hub.url, "json-cap100k") == 1
     out = _said(capsys)
