@@ -244,6 +244,34 @@ def test_a_broken_dependency_is_shown_with_the_loader_text() -> None:
     assert message is not None and "libxcb-cursor.so.0 (libxcb-util.so.1: cannot open" in message
 
 
+def test_bundled_x11_helpers_blame_the_system_libxcb_they_need(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle carries libxcb-cursor & co., but they need the system's libxcb.so.1: on a system
+    without libxcb1 the message must name libxcb1, not the ten helper packages the bundle already has."""
+    bundled = ["libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-image.so.0",
+               "libxcb-render-util.so.0", "libxcb-randr.so.0", "libxcb-shape.so.0", "libxcb-xkb.so.1",
+               "libxkbcommon-x11.so.0", "libxkbcommon.so.0"]
+    for name in bundled:
+        (tmp_path / name).write_bytes(b"\x7fELF")
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    absent = {"libxcb.so.1", "libX11-xcb.so.1", *bundled}  # a minimal system: none of these installed
+
+    def dlopen(name: str) -> object:  # what glibc's dlopen says, by path (the bundled copy) or by name
+        if name.startswith(str(tmp_path)):
+            raise OSError("libxcb.so.1: cannot open shared object file: No such file or directory")
+        if name in absent:
+            raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+        return object()
+
+    monkeypatch.setattr(syslibs.ctypes, "CDLL", dlopen)
+    message = syslibs.check_gui({"DISPLAY": ":0"}, system="linux")
+    assert message is not None
+    apt = next(line for line in message.splitlines() if "sudo apt install" in line).split()
+    assert "libxcb1" in apt and "libx11-xcb1" in apt
+    assert not {"libxcb-cursor0", "libxcb-icccm4", "libxkbcommon-x11-0"} & set(apt), apt
+    assert "libxcb-cursor.so.0 (needs libxcb.so.1)" in message
+
+
 def test_the_real_loader_finds_libc_and_not_a_made_up_library() -> None:
     assert syslibs.load_library("libc.so.6") is None
     assert syslibs.load_library("libdoes-not-exist.so.7") is not None

@@ -42,6 +42,7 @@ BASE = (
 )
 #: The X11 (xcb) platform plugin. Qt says "xcb-cursor0 is needed" when any of these is missing.
 XCB = (
+    Library("libxcb.so.1", "libxcb1", "libxcb"),  # never bundled: the bundled helpers below need it
     Library("libxcb-cursor.so.0", "libxcb-cursor0", "xcb-util-cursor"),
     Library("libxcb-icccm.so.4", "libxcb-icccm4", "xcb-util-wm"),
     Library("libxcb-keysyms.so.1", "libxcb-keysyms1", "xcb-util-keysyms"),
@@ -64,19 +65,16 @@ Loader = Callable[[str], str | None]  # soname -> None when it loads, else the l
 
 
 def load_library(soname: str) -> str | None:
-    """Try to load ``soname`` (a copy inside a PyInstaller bundle first); the error text or None."""
+    """Try to load ``soname`` (the copy inside a PyInstaller bundle when there is one: that is the
+    copy Qt loads); the error text or None. A bundled copy's error names the system library it
+    lacks, which a second try by name would hide behind "not found"."""
     bundled = getattr(sys, "_MEIPASS", None)
-    names = [str(Path(bundled) / soname)] if bundled and (Path(bundled) / soname).is_file() else []
-    names.append(soname)
-    error = ""
-    for name in names:
-        try:
-            ctypes.CDLL(name)
-        except OSError as exc:
-            error = str(exc)
-        else:
-            return None
-    return error or f"{soname}: not found"
+    copy = Path(bundled) / soname if bundled else None
+    try:
+        ctypes.CDLL(str(copy) if copy is not None and copy.is_file() else soname)
+    except OSError as exc:
+        return str(exc) or f"{soname}: not found"
+    return None
 
 
 def candidate_platforms(env: Mapping[str, str]) -> list[str]:
@@ -133,11 +131,21 @@ def format_missing(missing: Sequence[tuple[Library, str]], platform: str) -> str
     """The message for missing libraries: what is missing and the install commands."""
     lines = [f"The graphical wizard cannot start: these system libraries are missing "
              f"(Qt platform '{platform}'):"]
+    to_install = []
     for lib, error in missing:
+        # A library that only fails for another missing one of the list (a bundled libxcb-cursor
+        # without the system's libxcb.so.1) needs that one installed, not its own package.
+        culprit = error.split(":", 1)[0]  # dlopen names the library it could not load first
+        cause = next((other.soname for other, _ in missing if other is not lib
+                      and (culprit == other.soname or culprit.endswith(f"/{other.soname}"))), None)
+        if cause is not None:
+            lines.append(f"  {lib.soname} (needs {cause})")
+            continue
+        to_install.append(lib)
         # The loader's text only adds something when another library (a dependency) is the culprit.
         lines.append(f"  {lib.soname}" if not error or lib.soname in error else f"  {lib.soname} ({error})")
-    debian = " ".join(dict.fromkeys(lib.debian for lib, _ in missing))
-    fedora = " ".join(dict.fromkeys(lib.fedora for lib, _ in missing))
+    debian = " ".join(dict.fromkeys(lib.debian for lib in to_install))
+    fedora = " ".join(dict.fromkeys(lib.fedora for lib in to_install))
     lines += ["Install them with:",
               f"  Debian/Ubuntu:  sudo apt install {debian}",
               f"  Fedora/RHEL:    sudo dnf install {fedora}",
