@@ -77,7 +77,8 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 def run(home: Path) -> Run:
     def run(*cmd: str | Path, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         environ = {k: v for k, v in os.environ.items() if k != "XDG_DATA_HOME"}
-        environ.update(HOME=str(home), PATH=f"{home}/.local/bin:{os.environ['PATH']}", **env)
+        environ.update(HOME=str(home), PATH=f"{home}/.local/bin:{os.environ['PATH']}")
+        environ.update(env)
         proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=environ, timeout=60)
         if check:
             assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -161,6 +162,28 @@ def test_uninstall_touches_nothing_outside_what_install_made(archive: Path, home
     assert "refusing to remove" in proc.stderr
     assert mine.is_file() and f"Kept {app_dir}" in proc.stdout
     assert not (home / ".local/bin" / APP).exists()
+
+
+def test_a_failed_install_leaves_nothing_behind_and_can_be_retried(archive: Path, home: Path, run: Run,
+                                                                   tmp_path: Path) -> None:
+    """The disk fills up while the bundle is copied: install.sh must take back what it made (a
+    half-copied application folder without a manifest would block every later install)."""
+    data = tmp_path / "xdg data"
+    before = tree(home)
+    tools = tmp_path / "tools"  # a cp that copies part of the bundle, then runs out of space
+    tools.mkdir()
+    (tools / "cp").write_text('#!/bin/sh\nmkdir -p "$3/_internal"; printf "\\\\177EL" > "$3/_internal/libfake.so.1"\n'
+                              'echo "cp: error writing \'$3/_internal/libfake.so.1\': No space left on device" >&2\n'
+                              "exit 1\n")
+    (tools / "cp").chmod(0o755)
+    proc = run("bash", archive / "install.sh", check=False, XDG_DATA_HOME=str(data),
+               PATH=f"{tools}:{os.environ['PATH']}")
+    assert proc.returncode != 0 and "No space left on device" in proc.stderr
+    assert "install.sh: the installation failed" in proc.stderr
+    assert not data.exists(), "every folder this run created is removed again"
+    assert tree(home) == before
+    out = run("bash", archive / "install.sh", XDG_DATA_HOME=str(data)).stdout  # space freed: a retry works
+    assert f"Installed sharegpt4v-setup in {data / APP}" in out
 
 
 def test_the_desktop_entry_for_pip_installs_is_valid() -> None:

@@ -66,6 +66,24 @@ fi
 
 # Folders that do not exist yet are created, and recorded so uninstall.sh can remove them again.
 created_dirs=()
+written=()  # the files outside the application folder this run put in place
+# A failure from here on (a full disk, a folder that cannot be created) takes back what this run
+# made: a half-copied application folder without a manifest would block every later install.
+rollback() {
+  local status=$? i
+  [ "$status" = 0 ] && return 0
+  trap - EXIT
+  set +e  # remove all it can
+  echo "install.sh: the installation failed; removing what it had put in place" >&2
+  # In the application folder, only what the bundle holds (a file of the user's kept there stays).
+  rm -f -- "$APP_DIR/uninstall.sh" "$APP_DIR/$APP" "${tmp_desktop:-}" "${tmp_manifest:-}"
+  while IFS= read -r -d '' i; do rm -f -- "$APP_DIR/$i"; done < <(cd "$BUNDLE" && find . -mindepth 1 ! -type d -print0)
+  while IFS= read -r -d '' i; do rmdir -- "$APP_DIR/$i" 2>/dev/null; done < <(cd "$BUNDLE" && find . -mindepth 1 -depth -type d -print0)
+  for i in "${written[@]}"; do rm -f -- "$i"; done
+  for ((i = ${#created_dirs[@]} - 1; i >= 0; i--)); do rmdir -- "${created_dirs[i]}" 2>/dev/null; done
+  exit "$status"
+}
+trap rollback EXIT
 make_dir() {
   local dir=$1 missing=()
   while [ ! -d "$dir" ]; do
@@ -85,7 +103,9 @@ make_dir "$ICON_DIR"
 # The application folder, then the files outside it.
 cp -R "$BUNDLE/." "$APP_DIR/"
 install -m 755 "$HERE/uninstall.sh" "$APP_DIR/uninstall.sh"
+written+=("$LAUNCHER")
 ln -s "$APP_DIR/$APP" "$LAUNCHER"
+written+=("$ICON")
 install -m 644 "$HERE/$APP.png" "$ICON"
 
 # The desktop entry runs the launcher by its absolute path: ~/.local/bin is not always on the
@@ -100,6 +120,7 @@ while IFS= read -r line || [ -n "$line" ]; do
     *) printf '%s\n' "$line" ;;
   esac
 done < "$HERE/$APP.desktop" > "$tmp_desktop"
+written+=("$DESKTOP")
 install -m 644 "$tmp_desktop" "$DESKTOP"
 rm -f "$tmp_desktop"
 if command -v desktop-file-validate >/dev/null 2>&1; then
@@ -117,6 +138,7 @@ tmp_manifest=$(mktemp)
 } > "$tmp_manifest"
 install -m 644 "$tmp_manifest" "$MANIFEST"
 rm -f "$tmp_manifest"
+trap - EXIT
 
 echo "Installed sharegpt4v-setup in $APP_DIR"
 echo "  command:       $LAUNCHER"
