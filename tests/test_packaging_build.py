@@ -227,12 +227,16 @@ def loader(missing: set[str]) -> Callable[[str], str | None]:
     return lambda soname: f"{soname}: cannot open shared object file" if soname in missing else None
 
 
+def answers(platform: str, env: object) -> None:
+    """A display check for the tests of the libraries alone: every display answers."""
+
+
 def test_all_libraries_present_means_no_message() -> None:
-    assert syslibs.check_gui({"DISPLAY": ":0"}, loader(set()), "linux") is None
+    assert syslibs.check_gui({"DISPLAY": ":0"}, loader(set()), "linux", answers) is None
 
 
 def test_missing_egl_names_the_packages() -> None:
-    message = syslibs.check_gui({"DISPLAY": ":0"}, loader({"libEGL.so.1"}), "linux")
+    message = syslibs.check_gui({"DISPLAY": ":0"}, loader({"libEGL.so.1"}), "linux", answers)
     assert message is not None
     assert "libEGL.so.1" in message and "sudo apt install libegl1" in message
     assert "sudo dnf install libglvnd-egl" in message and "headless commands" in message
@@ -240,16 +244,16 @@ def test_missing_egl_names_the_packages() -> None:
 
 def test_offscreen_needs_no_x11_libraries() -> None:
     missing = loader({"libxcb-cursor.so.0", "libwayland-client.so.0"})
-    assert syslibs.check_gui({"QT_QPA_PLATFORM": "offscreen"}, missing, "linux") is None
-    message = syslibs.check_gui({"DISPLAY": ":0"}, missing, "linux")
+    assert syslibs.check_gui({"QT_QPA_PLATFORM": "offscreen"}, missing, "linux", answers) is None
+    message = syslibs.check_gui({"DISPLAY": ":0"}, missing, "linux", answers)
     assert message is not None and "libxcb-cursor0" in message and "xcb-util-cursor" in message
 
 
 def test_one_usable_platform_is_enough() -> None:
     no_wayland = loader({"libwayland-cursor.so.0"})
-    assert syslibs.check_gui({"QT_QPA_PLATFORM": "wayland;xcb"}, no_wayland, "linux") is None
-    assert syslibs.check_gui({"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}, no_wayland, "linux") is None
-    message = syslibs.check_gui({"WAYLAND_DISPLAY": "wayland-0"}, no_wayland, "linux")
+    assert syslibs.check_gui({"QT_QPA_PLATFORM": "wayland;xcb"}, no_wayland, "linux", answers) is None
+    assert syslibs.check_gui({"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}, no_wayland, "linux", answers) is None
+    message = syslibs.check_gui({"WAYLAND_DISPLAY": "wayland-0"}, no_wayland, "linux", answers)
     assert message is not None and "libwayland-cursor0" in message and "'wayland'" in message
 
 
@@ -263,7 +267,7 @@ def test_a_broken_dependency_is_shown_with_the_loader_text() -> None:
     def broken(soname: str) -> str | None:
         return "libxcb-util.so.1: cannot open shared object file" if soname == "libxcb-cursor.so.0" else None
 
-    message = syslibs.check_gui({"DISPLAY": ":0"}, broken, "linux")
+    message = syslibs.check_gui({"DISPLAY": ":0"}, broken, "linux", answers)
     assert message is not None and "libxcb-cursor.so.0 (libxcb-util.so.1: cannot open" in message
 
 
@@ -287,12 +291,38 @@ def test_bundled_x11_helpers_blame_the_system_libxcb_they_need(tmp_path: Path,
         return object()
 
     monkeypatch.setattr(syslibs.ctypes, "CDLL", dlopen)
-    message = syslibs.check_gui({"DISPLAY": ":0"}, system="linux")
+    message = syslibs.check_gui({"DISPLAY": ":0"}, system="linux", display=answers)
     assert message is not None
     apt = next(line for line in message.splitlines() if "sudo apt install" in line).split()
     assert "libxcb1" in apt and "libx11-xcb1" in apt
     assert not {"libxcb-cursor0", "libxcb-icccm4", "libxkbcommon-x11-0"} & set(apt), apt
     assert "libxcb-cursor.so.0 (needs libxcb.so.1)" in message
+
+
+def test_a_display_no_x_server_answers_is_said_instead_of_a_qt_abort() -> None:
+    """DISPLAY set, every library there, but nobody listens (a stale DISPLAY over ssh or sudo): Qt
+    aborts with "xcb-cursor0 is needed ... Reinstalling the application may fix this problem"."""
+    message = syslibs.check_gui({"DISPLAY": ":7391"}, loader(set()), "linux")  # the real libxcb connect
+    assert message is not None and message.startswith("The graphical wizard cannot open the X display ':7391'")
+    assert "ssh -X" in message and "sharegpt4v-setup run --root" in message
+    assert syslibs.display_error("xcb", {"DISPLAY": ":7391"}) == message
+    assert syslibs.display_error("offscreen", {}) is None
+
+
+def test_a_display_that_answers_passes_the_check() -> None:
+    xvfb = require_tool("Xvfb", "xvfb")
+    read, write = os.pipe()
+    server = subprocess.Popen([xvfb, "-displayfd", str(write), "-nolisten", "tcp"], pass_fds=(write,),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    try:
+        with os.fdopen(read) as fd:
+            number = fd.readline().strip()  # Xvfb writes its display number once it accepts connections
+        assert number.isdigit()
+        assert syslibs.display_error("xcb", {"DISPLAY": f":{number}"}) is None
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_the_real_loader_finds_libc_and_not_a_made_up_library() -> None:

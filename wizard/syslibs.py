@@ -101,9 +101,44 @@ def missing_libraries(platform: str, loader: Loader = load_library) -> list[tupl
     return missing
 
 
+DisplayCheck = Callable[[str, Mapping[str, str]], str | None]  # (platform, env) -> None or a message
+
+
+def display_error(platform: str, env: Mapping[str, str]) -> str | None:
+    """For ``xcb``: None when the X server that ``DISPLAY`` names answers, else why not.
+
+    Qt aborts (SIGABRT, "xcb-cursor0 is needed ... Reinstalling the application may fix this")
+    when DISPLAY is set but no X server takes the connection: a stale DISPLAY over ssh, under
+    sudo, or with no X running. libxcb's own connect is what Qt's xcb plugin does first.
+    """
+    if platform != "xcb":
+        return None
+    display = env.get("DISPLAY", "")
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None  # missing_libraries reports it
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(display.encode(), None)
+    error = int(xcb.xcb_connection_has_error(connection))
+    xcb.xcb_disconnect(connection)  # also frees the error object xcb returns on failure
+    if error == 0:
+        return None
+    return (f"The graphical wizard cannot open the X display {display!r} (DISPLAY): no X server accepts "
+            f"the connection there (libxcb error {error}).\n"
+            "Over ssh, connect with 'ssh -X' (or -Y); check DISPLAY and XAUTHORITY (e.g. under sudo); or,\n"
+            "on a machine without a screen, use the headless commands, e.g.\n"
+            "  sharegpt4v-setup run --root /data/sharegpt4v --preset sft --yes\n"
+            "(see sharegpt4v-setup --help).")
+
+
 def check_gui(env: Mapping[str, str] | None = None, loader: Loader = load_library,
-              system: str = sys.platform) -> str | None:
-    """None when Qt can start a window here; otherwise a message saying what to install.
+              system: str = sys.platform, display: DisplayCheck = display_error) -> str | None:
+    """None when Qt can start a window here; otherwise a message saying what to install (or that
+    the display does not answer).
 
     On Linux only (the Windows and macOS builds carry everything they need).
     """
@@ -116,15 +151,15 @@ def check_gui(env: Mapping[str, str] | None = None, loader: Loader = load_librar
                 "On a server without a screen use the headless commands, e.g.\n"
                 "  sharegpt4v-setup run --root /data/sharegpt4v --preset sft --yes\n"
                 "(see sharegpt4v-setup --help), or set QT_QPA_PLATFORM to choose a Qt platform plugin.")
-    problems: dict[str, list[tuple[Library, str]]] = {}
+    problems: dict[str, str] = {}
     for platform in platforms:
         missing = missing_libraries(platform, loader)
-        if not missing:
+        problem = format_missing(missing, platform) if missing else display(platform, env)
+        if problem is None:
             return None  # Qt falls back along the list: one usable platform is enough
-        problems[platform] = missing
-    # Report the libraries of the platform Qt tries first.
-    missing = problems[platforms[0]]
-    return format_missing(missing, platforms[0])
+        problems[platform] = problem
+    # Report the problem of the platform Qt tries first.
+    return problems[platforms[0]]
 
 
 def format_missing(missing: Sequence[tuple[Library, str]], platform: str) -> str:
