@@ -299,6 +299,29 @@ def test_bundled_x11_helpers_blame_the_system_libxcb_they_need(tmp_path: Path,
     assert "libxcb-cursor.so.0 (needs libxcb.so.1)" in message
 
 
+def test_in_the_bundle_the_loader_text_survives_pyinstallers_ctypes_wrapper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyInstaller's ctypes hook (PyInstaller/loader/pyimod03_ctypes.py) replaces dlopen's error with
+    "Failed to load dynlib/dll ... not found when the application was frozen", chained from the real one."""
+    class PyInstallerImportError(OSError):
+        pass
+
+    def frozen_cdll(name: str) -> object:
+        if name in ("libxcb-cursor.so.0", "libxcb.so.1"):
+            try:
+                raise OSError("libxcb.so.1: cannot open shared object file: No such file or directory")
+            except OSError as base_error:
+                raise PyInstallerImportError(f"Failed to load dynlib/dll {name!r}. Most likely this dynlib/dll "
+                                             "was not found when the application was frozen.") from base_error
+        return object()
+
+    monkeypatch.setattr(syslibs.ctypes, "CDLL", frozen_cdll)
+    assert syslibs.load_library("libxcb-cursor.so.0") == ("libxcb.so.1: cannot open shared object file: "
+                                                          "No such file or directory")
+    message = syslibs.check_gui({"DISPLAY": ":0"}, system="linux", display=answers)
+    assert message is not None and "libxcb-cursor.so.0 (needs libxcb.so.1)" in message
+    assert "when the application was frozen" not in message
+
+
 def test_a_display_no_x_server_answers_is_said_instead_of_a_qt_abort() -> None:
     """DISPLAY set, every library there, but nobody listens (a stale DISPLAY over ssh or sudo): Qt
     aborts with "xcb-cursor0 is needed ... Reinstalling the application may fix this problem"."""

@@ -73,7 +73,9 @@ def load_library(soname: str) -> str | None:
     try:
         ctypes.CDLL(str(copy) if copy is not None and copy.is_file() else soname)
     except OSError as exc:
-        return str(exc) or f"{soname}: not found"
+        # In the bundle PyInstaller's ctypes hook raises "Failed to load dynlib/dll ... not found
+        # when the application was frozen" from dlopen's own error, which names the culprit.
+        return str(exc.__cause__ or exc) or f"{soname}: not found"
     return None
 
 
