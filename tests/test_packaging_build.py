@@ -136,6 +136,18 @@ def test_reinstall_replaces_and_xdg_data_home_is_honoured(archive: Path, home: P
     assert tree(home) == before
 
 
+def test_the_installed_uninstaller_finds_its_installation_without_xdg_data_home(archive: Path, home: Path,
+                                                                                run: Run, tmp_path: Path) -> None:
+    """Installed with XDG_DATA_HOME set (a desktop session's profile), removed from a shell without it:
+    the uninstall.sh inside the installation knows where it is."""
+    data = tmp_path / "xdg data"
+    before = tree(home)
+    run("bash", archive / "install.sh", XDG_DATA_HOME=str(data))
+    out = run("bash", data / APP / "uninstall.sh").stdout  # XDG_DATA_HOME not set
+    assert f"from {data / APP}" in out
+    assert not data.exists() and tree(home) == before
+
+
 def test_a_foreign_launcher_is_kept_unless_forced(archive: Path, home: Path, run: Run) -> None:
     foreign = home / ".local/bin" / APP
     foreign.write_text("#!/bin/sh\necho pip-installed\n")

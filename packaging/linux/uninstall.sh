@@ -19,6 +19,13 @@ for arg in "$@"; do
 done
 
 DATA=${XDG_DATA_HOME:-$HOME/.local/share}
+# When XDG_DATA_HOME is not what it was at install time, the copy inside an installation still
+# removes that installation.
+SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ ! -f "$DATA/$APP/install-manifest.txt" ] && [ "$(basename "$SELF_DIR")" = "$APP" ] \
+   && [ -f "$SELF_DIR/install-manifest.txt" ]; then
+  DATA=$(dirname "$SELF_DIR")
+fi
 APP_DIR=$DATA/$APP
 MANIFEST=$APP_DIR/install-manifest.txt
 # Everything the manifest may name; anything else in it is refused (a damaged or foreign file).
