@@ -148,6 +148,20 @@ def test_the_installed_uninstaller_finds_its_installation_without_xdg_data_home(
     assert not data.exists() and tree(home) == before
 
 
+def test_a_relative_xdg_data_home_is_ignored_as_the_spec_says(archive: Path, home: Path, run: Run,
+                                                             tmp_path: Path) -> None:
+    """XDG_DATA_HOME=rel (not absolute: invalid per the XDG spec) gave a launcher symlink to
+    'rel/sharegpt4v-setup/...', which resolves inside ~/.local/bin: the command was not found."""
+    before = tree(home)
+    proc = subprocess.run(["bash", str(archive / "install.sh")], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, HOME=str(home), XDG_DATA_HOME="rel"), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert run(home / ".local/bin" / APP, "--version").stdout.startswith(f"{APP} {__version__}")
+    assert (home / ".local/share/applications" / f"{APP}.desktop").is_file() and not (tmp_path / "rel").exists()
+    run("bash", home / ".local/share" / APP / "uninstall.sh", XDG_DATA_HOME="rel")
+    assert tree(home) == before
+
+
 def test_a_foreign_launcher_is_kept_unless_forced(archive: Path, home: Path, run: Run) -> None:
     foreign = home / ".local/bin" / APP
     foreign.write_text("#!/bin/sh\necho pip-installed\n")

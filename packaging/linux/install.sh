@@ -33,6 +33,7 @@ done
 
 BUNDLE=${SHAREGPT4V_BUNDLE:-$HERE/$APP}
 DATA=${XDG_DATA_HOME:-$HOME/.local/share}
+case "$DATA" in /*) ;; *) DATA=$HOME/.local/share ;; esac  # a relative XDG_DATA_HOME is invalid (XDG spec)
 BIN_DIR=$HOME/.local/bin
 APP_DIR=$DATA/$APP
 APPS_DIR=$DATA/applications

@@ -19,6 +19,7 @@ for arg in "$@"; do
 done
 
 DATA=${XDG_DATA_HOME:-$HOME/.local/share}
+case "$DATA" in /*) ;; *) DATA=$HOME/.local/share ;; esac  # a relative XDG_DATA_HOME is invalid (XDG spec)
 # When XDG_DATA_HOME is not what it was at install time, the copy inside an installation still
 # removes that installation.
 SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
