@@ -162,6 +162,15 @@ def test_a_relative_xdg_data_home_is_ignored_as_the_spec_says(archive: Path, hom
     assert tree(home) == before
 
 
+def test_the_scripts_work_when_run_with_sh(archive: Path, home: Path, run: Run) -> None:
+    """`sh install.sh` (dash on Debian/Ubuntu) stopped at once: 'set: Illegal option -o pipefail'."""
+    before = tree(home)
+    assert "Installed sharegpt4v-setup" in run("sh", archive / "install.sh").stdout
+    assert run(APP, "--version").stdout.startswith(f"{APP} {__version__}")
+    run("sh", home / ".local/share" / APP / "uninstall.sh")
+    assert tree(home) == before
+
+
 def test_a_foreign_launcher_is_kept_unless_forced(archive: Path, home: Path, run: Run) -> None:
     foreign = home / ".local/bin" / APP
     foreign.write_text("#!/bin/sh\necho pip-installed\n")

@@ -18,6 +18,8 @@
 # libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-randr0
 # libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0 (Wayland: libwayland-client0 libwayland-cursor0).
 # It checks for them when the wizard starts and names what is missing.
+# `sh install.sh` runs this with dash: go on in bash (this line is plain POSIX sh).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 APP=sharegpt4v-setup
@@ -26,7 +28,7 @@ FORCE=0
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -6,6 +6,8 @@
 #
 # Folders are removed only when they are empty. Your data roots, settings
 # (~/.config/sharegpt4v-setup) and logs (~/.local/state/sharegpt4v-setup) are left alone.
+# `sh uninstall.sh` runs this with dash: go on in bash (this line is plain POSIX sh).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 APP=sharegpt4v-setup
@@ -13,7 +15,7 @@ QUIET=0
 for arg in "$@"; do
   case "$arg" in
     --quiet|-q) QUIET=1 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "uninstall.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
