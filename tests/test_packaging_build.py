@@ -171,6 +171,22 @@ def test_the_scripts_work_when_run_with_sh(archive: Path, home: Path, run: Run) 
     assert tree(home) == before
 
 
+def test_sudo_with_the_users_home_is_refused(archive: Path, home: Path, run: Run) -> None:
+    """`sudo ./install.sh` where sudo keeps HOME (older Ubuntu, sudo -E): root-owned ~/.local folders
+    in the user's home, which the user's own programs can then no longer write to."""
+    if os.geteuid() == 0:
+        os.chown(home, 65534, 65534)  # the home of another user (nobody)
+        target = home
+    else:
+        target = Path("/")  # a folder this user does not own
+    before = tree(target) if target == home else None
+    proc = run("bash", archive / "install.sh", check=False, HOME=str(target))
+    assert proc.returncode == 1
+    assert "belongs to another user" in proc.stderr and "without sudo" in proc.stderr
+    if before is not None:
+        assert tree(home) == before
+
+
 def test_a_foreign_launcher_is_kept_unless_forced(archive: Path, home: Path, run: Run) -> None:
     foreign = home / ".local/bin" / APP
     foreign.write_text("#!/bin/sh\necho pip-installed\n")

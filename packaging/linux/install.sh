@@ -47,6 +47,11 @@ MANIFEST=$APP_DIR/install-manifest.txt
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 
+# An installation for one user goes into that user's home: under `sudo` that keeps HOME it would
+# leave root-owned folders there that the user's own programs can no longer write to.
+if [ -d "$HOME" ] && [ "$(stat -c %u "$HOME")" != "$(id -u)" ]; then
+  die "$HOME belongs to another user: run install.sh as that user, without sudo"
+fi
 [ -x "$BUNDLE/$APP" ] || die "no application at $BUNDLE/$APP (run this script from the unpacked archive)"
 [ -f "$HERE/$APP.desktop" ] || die "missing $HERE/$APP.desktop"
 [ -f "$HERE/$APP.png" ] || die "missing $HERE/$APP.png"
