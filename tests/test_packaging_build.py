@@ -187,6 +187,18 @@ def test_sudo_with_the_users_home_is_refused(archive: Path, home: Path, run: Run
         assert tree(home) == before
 
 
+def test_reinstall_after_the_folder_was_deleted_by_hand(archive: Path, home: Path, run: Run) -> None:
+    """The user removed ~/.local/share/sharegpt4v-setup with rm -rf instead of uninstall.sh: the
+    launcher left behind points into that folder, so it is ours, not 'another installation'."""
+    run("bash", archive / "install.sh")
+    shutil.rmtree(home / ".local/share" / APP)
+    run("bash", archive / "install.sh")
+    assert run(APP, "--version").stdout.startswith(f"{APP} {__version__}")
+    other = home / ".local/bin/other-tool"
+    run("bash", home / ".local/share" / APP / "uninstall.sh")
+    assert other.is_file() and not (home / ".local/bin" / APP).exists()
+
+
 def test_a_foreign_launcher_is_kept_unless_forced(archive: Path, home: Path, run: Run) -> None:
     foreign = home / ".local/bin" / APP
     foreign.write_text("#!/bin/sh\necho pip-installed\n")

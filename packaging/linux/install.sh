@@ -65,7 +65,10 @@ elif [ -e "$APP_DIR" ] && [ -n "$(ls -A "$APP_DIR" 2>/dev/null)" ]; then
   die "$APP_DIR exists and was not made by this installer; move it away first"
 fi
 if [ -e "$LAUNCHER" ] || [ -L "$LAUNCHER" ]; then
-  if [ "$FORCE" = 1 ]; then
+  # A link into the application folder is ours (that folder was deleted by hand, without uninstall.sh).
+  if [ -L "$LAUNCHER" ] && [ "$(readlink "$LAUNCHER")" = "$APP_DIR/$APP" ] && [ ! -f "$MANIFEST" ]; then
+    rm -f "$LAUNCHER"
+  elif [ "$FORCE" = 1 ]; then
     rm -f "$LAUNCHER"
   else
     die "$LAUNCHER already exists (another installation, e.g. pip --user?); remove it or pass --force"
