@@ -411,6 +411,24 @@ def test_a_display_that_answers_passes_the_check() -> None:
         server.wait(timeout=30)
 
 
+def test_a_wayland_display_nobody_listens_on_is_said_instead_of_a_qt_abort() -> None:
+    import socket
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="wl") as runtime:  # short: a socket path has 108 bytes
+        env = {"WAYLAND_DISPLAY": "wayland-7", "XDG_RUNTIME_DIR": runtime}
+        message = syslibs.check_gui(env, loader(set()), "linux")
+        assert message is not None
+        assert message.startswith("The graphical wizard cannot reach the Wayland display 'wayland-7'")
+        assert f"{runtime}/wayland-7: " in message and "headless commands" in message
+        no_runtime = syslibs.check_gui({"WAYLAND_DISPLAY": "wayland-7"}, loader(set()), "linux")
+        assert no_runtime is not None and "XDG_RUNTIME_DIR is not set" in no_runtime
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as compositor:
+            compositor.bind(f"{runtime}/wayland-7")
+            compositor.listen(1)
+            assert syslibs.check_gui(env, loader(set()), "linux") is None
+
+
 def test_the_real_loader_finds_libc_and_not_a_made_up_library() -> None:
     assert syslibs.load_library("libc.so.6") is None
     assert syslibs.load_library("libdoes-not-exist.so.7") is not None

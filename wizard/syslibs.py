@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,12 +108,15 @@ DisplayCheck = Callable[[str, Mapping[str, str]], str | None]  # (platform, env)
 
 
 def display_error(platform: str, env: Mapping[str, str]) -> str | None:
-    """For ``xcb``: None when the X server that ``DISPLAY`` names answers, else why not.
+    """None when the display of ``platform`` answers, else why not (``xcb``: the X server that
+    ``DISPLAY`` names; ``wayland``: the compositor's socket).
 
     Qt aborts (SIGABRT, "xcb-cursor0 is needed ... Reinstalling the application may fix this")
     when DISPLAY is set but no X server takes the connection: a stale DISPLAY over ssh, under
     sudo, or with no X running. libxcb's own connect is what Qt's xcb plugin does first.
     """
+    if platform in ("wayland", "wayland-egl"):
+        return _wayland_error(env)
     if platform != "xcb":
         return None
     display = env.get("DISPLAY", "")
@@ -133,6 +137,31 @@ def display_error(platform: str, env: Mapping[str, str]) -> str | None:
             f"the connection there (libxcb error {error}).\n"
             "Over ssh, connect with 'ssh -X' (or -Y); check DISPLAY and XAUTHORITY (e.g. under sudo); or,\n"
             "on a machine without a screen, use the headless commands, e.g.\n"
+            "  sharegpt4v-setup run --root /data/sharegpt4v --preset sft --yes\n"
+            "(see sharegpt4v-setup --help).")
+
+
+def _wayland_error(env: Mapping[str, str]) -> str | None:
+    """None when a Wayland compositor listens where WAYLAND_DISPLAY says (libwayland's rule: a
+    name relative to XDG_RUNTIME_DIR), else why not; Qt's wayland plugin aborts there too."""
+    if env.get("WAYLAND_SOCKET"):
+        return None  # an inherited connection: nothing to look for
+    name = env.get("WAYLAND_DISPLAY") or "wayland-0"
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if not name.startswith("/") and not runtime:
+        reason = "XDG_RUNTIME_DIR is not set"
+    else:
+        path = name if name.startswith("/") else os.path.join(runtime, name)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(path)
+            except OSError as exc:
+                reason = f"{path}: {exc.strerror or exc}"
+            else:
+                return None
+    return (f"The graphical wizard cannot reach the Wayland display {name!r} (WAYLAND_DISPLAY): {reason}.\n"
+            "Run it inside the desktop session (or unset WAYLAND_DISPLAY to use X11); on a machine\n"
+            "without a screen use the headless commands, e.g.\n"
             "  sharegpt4v-setup run --root /data/sharegpt4v --preset sft --yes\n"
             "(see sharegpt4v-setup --help).")
 
