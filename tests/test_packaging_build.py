@@ -249,6 +249,24 @@ def test_a_failed_install_leaves_nothing_behind_and_can_be_retried(archive: Path
     assert f"Installed sharegpt4v-setup in {data / APP}" in out
 
 
+@pytest.mark.parametrize("signal_name", ["INT", "TERM", "HUP"])
+def test_an_interrupted_install_leaves_nothing_behind(archive: Path, home: Path, run: Run, tmp_path: Path,
+                                                      signal_name: str) -> None:
+    """Ctrl-C (or a closed terminal, or kill) while the bundle is copied: the same as a failure."""
+    data = tmp_path / "xdg data"
+    before = tree(home)
+    tools = tmp_path / "tools"  # a cp during which the installer gets the signal
+    tools.mkdir()
+    (tools / "cp").write_text('#!/bin/sh\nmkdir -p "$3/_internal"; printf "\\\\177EL" > "$3/_internal/libfake.so.1"\n'
+                              f"kill -{signal_name} $PPID $$\n")  # as Ctrl-C does: the whole foreground group
+    (tools / "cp").chmod(0o755)
+    proc = run("bash", archive / "install.sh", check=False, XDG_DATA_HOME=str(data),
+               PATH=f"{tools}:{os.environ['PATH']}")
+    assert proc.returncode != 0 and "install.sh: the installation failed" in proc.stderr
+    assert not data.exists() and tree(home) == before
+    run("bash", archive / "install.sh", XDG_DATA_HOME=str(data))
+
+
 def test_the_desktop_entry_for_pip_installs_is_valid() -> None:
     entry = (PACKAGING / "linux" / f"{APP}.desktop").read_text()
     assert "Exec=sharegpt4v-setup\n" in entry and "Icon=sharegpt4v-setup\n" in entry

@@ -84,6 +84,7 @@ rollback() {
   local status=$? i
   [ "$status" = 0 ] && return 0
   trap - EXIT
+  trap '' INT TERM HUP  # let the clean-up finish
   set +e  # remove all it can
   echo "install.sh: the installation failed; removing what it had put in place" >&2
   # In the application folder, only what the bundle holds (a file of the user's kept there stays).
@@ -95,6 +96,7 @@ rollback() {
   exit "$status"
 }
 trap rollback EXIT
+trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP  # Ctrl-C, kill, a closed terminal
 make_dir() {
   local dir=$1 missing=()
   while [ ! -d "$dir" ]; do
@@ -149,7 +151,7 @@ tmp_manifest=$(mktemp)
 } > "$tmp_manifest"
 install -m 644 "$tmp_manifest" "$MANIFEST"
 rm -f "$tmp_manifest"
-trap - EXIT
+trap - EXIT INT TERM HUP
 
 echo "Installed sharegpt4v-setup in $APP_DIR"
 echo "  command:       $LAUNCHER"
