@@ -267,6 +267,21 @@ def test_an_interrupted_install_leaves_nothing_behind(archive: Path, home: Path,
     run("bash", archive / "install.sh", XDG_DATA_HOME=str(data))
 
 
+def test_an_application_that_cannot_start_there_is_not_installed(archive: Path, home: Path, run: Run,
+                                                                  tmp_path: Path) -> None:
+    """On a noexec file system (hardened /home, some clusters) the install said 'Installed' and the
+    command then failed with a bare 'Permission denied' (exit 126). Here the bundle fails to start
+    the way it does on such a mount or with a too old glibc."""
+    data = tmp_path / "xdg data"
+    (archive / APP / APP).write_text("#!/bin/sh\necho \"$0: Permission denied\" >&2\nexit 126\n")
+    before = tree(home)
+    proc = run("bash", archive / "install.sh", check=False, XDG_DATA_HOME=str(data))
+    assert proc.returncode == 1
+    assert f"the application does not start from {data / APP}" in proc.stderr
+    assert "Permission denied" in proc.stderr and "noexec" in proc.stderr
+    assert not data.exists() and tree(home) == before
+
+
 def test_the_desktop_entry_for_pip_installs_is_valid() -> None:
     entry = (PACKAGING / "linux" / f"{APP}.desktop").read_text()
     assert "Exec=sharegpt4v-setup\n" in entry and "Icon=sharegpt4v-setup\n" in entry

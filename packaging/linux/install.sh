@@ -115,6 +115,11 @@ make_dir "$ICON_DIR"
 
 # The application folder, then the files outside it.
 cp -R "$BUNDLE/." "$APP_DIR/"
+# It must start from there: a noexec file system (hardened /home) or a too old glibc stops it.
+if ! started=$("$APP_DIR/$APP" --version 2>&1); then
+  die "the application does not start from $APP_DIR: ${started:-no output}
+(a file system mounted noexec? see: findmnt -T \"$DATA\"; install elsewhere with XDG_DATA_HOME=/other/folder)"
+fi
 install -m 755 "$HERE/uninstall.sh" "$APP_DIR/uninstall.sh"
 written+=("$LAUNCHER")
 ln -s "$APP_DIR/$APP" "$LAUNCHER"
