@@ -81,3 +81,15 @@ def test_the_wizard_check_reports_missing_system_libraries(tmp_path: Path, monke
     result = selftest.check_wizard(tmp_path)
     assert not result.ok and result.summary == "Qt cannot start here"
     assert "libEGL.so.1" in result.details
+
+
+def test_no_usable_temporary_folder_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/tmp full or read-only (the frozen app printed tempfile's FileNotFoundError traceback)."""
+    not_a_folder = tmp_path / "tmp"
+    not_a_folder.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    out = io.StringIO()
+    assert not selftest.run(out)
+    report = out.getvalue()
+    assert report.startswith("Self-test FAILED: it cannot make its work folder (")
+    assert "TMPDIR=" in report

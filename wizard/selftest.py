@@ -183,7 +183,13 @@ def run(out: TextIO | None = None, *, keep: bool = False) -> bool:
     """Run both checks and print a short report to ``out``; True when both pass."""
     stream = out or sys.stdout
     _prepare_environment()
-    workdir = Path(tempfile.mkdtemp(prefix="sharegpt4v-selftest-"))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="sharegpt4v-selftest-"))
+    except OSError as exc:  # /tmp full or read-only, TMPDIR unusable: say so, no traceback
+        print(f"Self-test FAILED: it cannot make its work folder ({exc}).\n"
+              "Point TMPDIR at a writable folder with some free space (about 10 MB), e.g.\n"
+              "  TMPDIR=$HOME sharegpt4v-setup --self-test", file=stream)
+        return False
     print(f"sharegpt4v-setup {__version__} self-test (offline demo, work folder {workdir})", file=stream)
     results = []
     for number, check in enumerate((check_engine, check_wizard), start=1):

@@ -6,6 +6,8 @@
 #
 # Folders are removed only when they are empty. Your data roots, settings
 # (~/.config/sharegpt4v-setup) and logs (~/.local/state/sharegpt4v-setup) are left alone.
+# `sh uninstall.sh` runs this with dash: go on in bash (this line is plain POSIX sh).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 
 APP=sharegpt4v-setup
@@ -13,12 +15,20 @@ QUIET=0
 for arg in "$@"; do
   case "$arg" in
     --quiet|-q) QUIET=1 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "uninstall.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 
 DATA=${XDG_DATA_HOME:-$HOME/.local/share}
+case "$DATA" in /*) ;; *) DATA=$HOME/.local/share ;; esac  # a relative XDG_DATA_HOME is invalid (XDG spec)
+# When XDG_DATA_HOME is not what it was at install time, the copy inside an installation still
+# removes that installation.
+SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ ! -f "$DATA/$APP/install-manifest.txt" ] && [ "$(basename "$SELF_DIR")" = "$APP" ] \
+   && [ -f "$SELF_DIR/install-manifest.txt" ]; then
+  DATA=$(dirname "$SELF_DIR")
+fi
 APP_DIR=$DATA/$APP
 MANIFEST=$APP_DIR/install-manifest.txt
 # Everything the manifest may name; anything else in it is refused (a damaged or foreign file).
