@@ -474,30 +474,17 @@ def test_a_cancel_ends_a_request_still_waiting_for_its_answer(tmp_path: Path) ->
     stops first) waited for the read timeout — 42 s on a plain download — since the cancel hook
     could only shut a connection once an answer existed. Now the run's cancel shuts the
     connections its requests hold. (The joins below only keep a broken build from hanging.)"""
-    import socket
     import threading
 
-    from helpers import Recorder, fast_settings, wait_for
+    from helpers import Recorder, SilentServer, fast_settings, wait_for
 
     from wizard.engine.catalog import load_catalog
     from wizard.engine.control import Control
     from wizard.engine.plan import build_plan
     from wizard.engine.runner import Runner, RunResult
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            conn.recv(65536)
-            held.append(conn)  # read the request; never answer
-
-    threading.Thread(target=serve, daemon=True).start()
+    silent = SilentServer()
+    port, held = silent.port, silent.held
     cat_path = _one_component_catalog(tmp_path, "coco-train2017", f"http://127.0.0.1:{port}/train2017.zip",
                                       b"x" * 1000)
     catalog = load_catalog(cat_path)
@@ -517,7 +504,5 @@ def test_a_cancel_ends_a_request_still_waiting_for_its_answer(tmp_path: Path) ->
         assert not worker.is_alive(), "the cancel waited for the read timeout"
         assert results and results[0].cancelled
     finally:
-        listener.close()
-        for conn in held:
-            conn.close()
+        silent.close()
         worker.join(60)

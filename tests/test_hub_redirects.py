@@ -14,14 +14,14 @@ import hashlib
 import json
 import re
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import LocalHTTPServer
 
 from wizard.cli import main
 from wizard.demo import MirrorServer, World
@@ -31,7 +31,7 @@ from wizard.engine.journal import read_status
 _RESOLVE = re.compile(r"^/datasets/([^/]+)/([^/]+)/resolve/([^/]+)/([^?]+)")
 
 
-class _Front:
+class _Front(LocalHTTPServer):
     """A Hub endpoint that answers every resolve request with a redirect to ``target(path)``;
     ``linked`` adds the Hub's file headers (size, sha256, commit) as huggingface.co does."""
 
@@ -71,15 +71,7 @@ class _Front:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -177,27 +177,14 @@ def test_a_cancel_ends_a_hub_metadata_request_still_waiting_for_its_answer(tmp_p
     measured). Now a cancel ends the wait at once. The server holds the request for as long as
     the test runs, with a timeout of an hour: the run can only end by the cancel. (The joins
     below only keep a broken build from hanging.)"""
-    import socket
     import threading
 
-    from helpers import wait_for
+    from helpers import SilentServer, wait_for
 
     from wizard.engine.control import Control
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            conn.recv(65536)
-            held.append(conn)  # read the request; never answer
-
-    threading.Thread(target=serve, daemon=True).start()
+    silent = SilentServer()
+    port, held = silent.port, silent.held
     catalog = load_catalog()
     settings = fast_settings(min_free_bytes=0, hf_endpoint=f"http://127.0.0.1:{port}",
                              connect_timeout=3600.0, read_timeout=3600.0)
@@ -217,7 +204,5 @@ def test_a_cancel_ends_a_hub_metadata_request_still_waiting_for_its_answer(tmp_p
         assert results and results[0].cancelled
         assert len(held) == 1  # the answer never came: the run ended by the cancel alone
     finally:
-        listener.close()
-        for conn in held:
-            conn.close()
+        silent.close()
         worker.join(60)

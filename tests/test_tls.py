@@ -7,15 +7,15 @@ client (OCR-VQA's images) must all trust it."""
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import certifi
 import huggingface_hub
 import pytest
+from helpers import LocalHTTPServer
 
 from wizard.cli import main
 from wizard.demo import MirrorServer, World
@@ -125,7 +125,7 @@ def test_amazons_http_image_urls_moved_to_https_are_followed(
     assert saved and saved <= {PurePosixPath(p).name for p in world.expected_tree(["ocr-vqa"])}
 
 
-class _Moved:
+class _Moved(LocalHTTPServer):
     """A plain-http host that answers every GET with 301 to the same path on ``target``."""
 
     def __init__(self, target: str) -> None:
@@ -145,12 +145,4 @@ class _Moved:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        super().__init__(Handler)

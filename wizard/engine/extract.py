@@ -278,16 +278,19 @@ class _Extraction:
         way a failure removes what was written of it.
         """
         self.note_case(final)
-        again = final in self.met
+        again = final in self.met  # a later copy of a member met already: it replaces the file
         self.met.add(final)
-        if again:
-            self._write_again(final, size, mtime, stored, chunks)
-            return
-        if os.path.dirname(final) not in self.new_dirs and self.complete(final, size, mtime):
+        if not again and os.path.dirname(final) not in self.new_dirs and self.complete(final, size, mtime):
             return
         self.budget.admit(self.member, size, stored)
         if size <= self.one_go:
             data = self._gather(chunks(), size)
+            if again:  # whatever its size and mtime, unless it holds these bytes (a rerun writes nothing)
+                if _holds(final, data, size):
+                    self._skip(final, size)
+                    return
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(final)
             fd = create_unless_complete(final, size, mtime)
             if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
                 self._skip(final, size)
@@ -322,29 +325,6 @@ class _Extraction:
             "file of each such pair is kept and verify counts the other as missing.",
             "Choose a data root on a case-sensitive filesystem (ext4, XFS, Btrfs, a case-sensitive APFS "
             "volume) to keep both.").render(), "warning")
-
-    def _write_again(self, final: str, size: int, mtime: float | None, stored: int | None,
-                     chunks: Callable[[], Iterable[bytes]]) -> None:
-        """A later copy of a member this extraction met already: it replaces the file, whatever
-        its size and mtime, unless the file already holds its bytes (a small member is compared:
-        a rerun that met the earlier copy whole on disk writes nothing again)."""
-        self.budget.admit(self.member, size, stored)
-        if size <= self.one_go:
-            data = self._gather(chunks(), size)
-            if _holds(final, data, size):
-                self._skip(final, size)
-                return
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(final)
-            fd = create_unless_complete(final, size, mtime)
-            if fd is None:  # pragma: no cover - written meanwhile (the root lock keeps other runs out)
-                self._skip(final, size)
-                return
-            self._fill(fd, final, final, data, size, mtime)
-        else:
-            folder, base = os.path.split(final)
-            temp = os.path.join(folder, _temp_name(base))
-            self._fill(open_private(Path(temp), truncate=True), temp, final, chunks(), size, mtime)
 
     def _gather(self, chunks: Iterable[bytes], size: int) -> list[bytes]:
         """The chunks of a member of at most one chunk, read before its file exists."""
